@@ -24,7 +24,10 @@ const (
 )
 
 // Manifest is the sidecar of a staged file, written atomically (temporary
-// file, fsync, rename) next to the data file as <id>.json. It carries what a
+// file, rename) next to the data file as <id>.json. Neither the manifest nor
+// the data file is fsynced: staging survives a crash of b2fs (the kernel
+// keeps the pages), not a crash of the machine; data is durable once it is
+// in B2. It carries what a
 // crash-recovery step needs to finish the upload: where the file goes, which
 // version it was based on, and which byte ranges of the data file are
 // authoritative.
@@ -67,10 +70,6 @@ func writeManifest(path string, m *Manifest) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write manifest: %w", err)
 	}
