@@ -543,4 +543,3 @@ func (c *Client) postRaw(ctx context.Context, s *session, base, api string, body
 	req.Header.Set("Content-Type", "application/json")
 	return c.doJSON(req, api, 0, out)
 }
-
