@@ -25,12 +25,12 @@ func TestNormPrefix(t *testing.T) {
 func TestBuildEntries(t *testing.T) {
 	up := time.UnixMilli(1_700_000_000_000)
 	objs := []Object{
-		{Name: "d/", Folder: true},         // the directory's own placeholder file rolled up? skipped: empty
-		{Name: "d//", Folder: true},        // from "d//x": empty component
-		{Name: "d/.bzEmpty", Size: 0},      // marker
+		{Name: "d/", Folder: true},    // the directory's own placeholder file rolled up? skipped: empty
+		{Name: "d//", Folder: true},   // from "d//x": empty component
+		{Name: "d/.bzEmpty", Size: 0}, // marker
 		{Name: "d/a", Size: 3, FileID: "f1", Uploaded: up},
 		{Name: "d/a b.txt", Size: 1, FileID: "f2", Uploaded: up},
-		{Name: "d/a/", Folder: true},       // clashes with file "a": directory wins
+		{Name: "d/a/", Folder: true}, // clashes with file "a": directory wins
 		{Name: "d/ü%+", Size: 5, FileID: "f3", Uploaded: up, Info: map[string]string{"src_last_modified_millis": "1600000000123"}},
 		{Name: "d/sub/", Folder: true},
 		{Name: "d/" + strings.Repeat("x", 256), Size: 1}, // too long for Linux
