@@ -77,3 +77,5 @@ func (o Object) ModTime() time.Time {
 	}
 	return o.Uploaded
 }
+
+var errPaging = errors.New("listing did not terminate")

@@ -37,3 +37,16 @@ func toErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	}
 	return syscall.EIO
 }
+
+// readErrno maps a failed read: an interrupted read is EINTR, every other
+// failure EIO with its cause logged (never a short read that looks like EOF,
+// never ENOENT from read(2)).
+func readErrno(log *slog.Logger, op string, err error) syscall.Errno {
+	if errors.Is(err, context.Canceled) {
+		return syscall.EINTR
+	}
+	if log != nil {
+		log.Error("read failed", "op", op, "err", err)
+	}
+	return syscall.EIO
+}

@@ -159,3 +159,7 @@ func resolveLookup(log *slog.Logger, dir, name string, objs []Object) (cache.Ent
 	}
 	return cache.Entry{}, false
 }
+
+func sortEntries(es []cache.Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
+}
