@@ -113,7 +113,14 @@ func (n *accountNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (n *accountNode) bucketChild(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-	return n.fsys.child(ctx, n.EmbeddedInode(), Bucket{ID: e.FileID, Name: e.Name}, "", cache.Entry{Name: e.Name, Dir: true}, out)
+	n.fsys.dirAttr(&out.Attr)
+	if ch := n.GetChild(e.Name); ch != nil {
+		if d, ok := ch.Operations().(*dirNode); ok && d.bucket.ID == e.FileID {
+			return ch
+		}
+	}
+	return n.NewInode(ctx, &dirNode{fsys: n.fsys, bucket: Bucket{ID: e.FileID, Name: e.Name}},
+		fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 var _ = (fusefs.NodeOpendirHandler)((*accountNode)(nil))
