@@ -1,0 +1,228 @@
+package cache
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Entry is what b2fs knows about one name inside a directory.
+type Entry struct {
+	// Name is the base name inside its directory (no slashes).
+	Name string
+	// Dir reports a directory (a B2 folder or a .bzEmpty marker).
+	Dir bool
+	// Size is the file's length in bytes (0 for directories).
+	Size int64
+	// ModTime is the file's modification time: src_last_modified_millis when
+	// the uploader set it, else the upload timestamp.
+	ModTime time.Time
+	// FileID identifies the B2 file version this entry describes (empty for
+	// directories).
+	FileID string
+	// ContentType and SHA1 are as B2 reports them (SHA1 may be "none" or
+	// "unverified:<hex>").
+	ContentType string
+	SHA1        string
+	// Info is the file's B2 fileInfo metadata (nil when empty). Treat as
+	// read-only: cached entries share it.
+	Info map[string]string
+}
+
+// Options configure a Cache.
+type Options struct {
+	// MaxEntries bounds the number of cached entries (listings count one
+	// per name they hold, plus one). Zero means 200,000.
+	MaxEntries int64
+	// DirTTL is how long a directory listing stays valid.
+	DirTTL time.Duration
+	// AttrTTL is how long a single positive entry stays valid.
+	AttrTTL time.Duration
+	// NegativeTTL is how long a "does not exist" answer stays valid.
+	NegativeTTL time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxEntries is the cost bound used when Options.MaxEntries is zero.
+const DefaultMaxEntries = 200_000
+
+// Cache is a bounded metadata cache with per-item expiry. It is safe for
+// concurrent use.
+type Cache struct {
+	opts Options
+	rc   *ristretto.Cache[string, *item]
+}
+
+// item is one cached value: a listing (entries sorted by name), a single
+// entry, or a negative entry.
+type item struct {
+	expires  time.Time
+	listing  []Entry // non-nil for listings (may be empty, see isList)
+	isList   bool
+	entry    Entry
+	negative bool
+}
+
+// New creates a Cache.
+func New(opts Options) (*Cache, error) {
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	counters := opts.MaxEntries * 10
+	if counters < 1000 {
+		counters = 1000
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *item]{
+		NumCounters:        counters,
+		MaxCost:            opts.MaxEntries,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create metadata cache: %w", err)
+	}
+	return &Cache{opts: opts, rc: rc}, nil
+}
+
+// Close releases the cache's background goroutines.
+func (c *Cache) Close() { c.rc.Close() }
+
+// Options returns the options the cache runs with (defaults filled in).
+func (c *Cache) Options() Options { return c.opts }
+
+func listKey(dir string) string        { return "L\x00" + dir }
+func entryKey(dir, name string) string { return "E\x00" + dir + "\x00" + name }
+
+// set stores it and waits until ristretto applied the write, so that a Get
+// right after sees it. Writes happen once per listing or lookup, so the wait
+// is cheap compared with the network call that produced the data.
+func (c *Cache) set(key string, it *item, cost int64, ttl time.Duration) {
+	if ttl <= 0 {
+		c.rc.Del(key)
+		c.rc.Wait()
+		return
+	}
+	it.expires = c.opts.Now().Add(ttl)
+	// ristretto also expires the item (in real time, with slack) so that
+	// stale items do not occupy the cost budget until evicted.
+	c.rc.SetWithTTL(key, it, cost, ttl+time.Minute)
+	c.rc.Wait()
+}
+
+func (c *Cache) get(key string) (*item, bool) {
+	it, ok := c.rc.Get(key)
+	if !ok {
+		return nil, false
+	}
+	if !c.opts.Now().Before(it.expires) {
+		return nil, false
+	}
+	return it, true
+}
+
+// PutListing caches the complete listing of dir. Entries are copied and
+// sorted by name; duplicate names must already be resolved by the caller.
+func (c *Cache) PutListing(dir string, entries []Entry) {
+	l := make([]Entry, len(entries))
+	copy(l, entries)
+	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	c.set(listKey(dir), &item{listing: l, isList: true}, int64(len(l))+1, c.opts.DirTTL)
+}
+
+// Listing returns the cached listing of dir, sorted by name. The returned
+// slice is shared: do not modify it.
+func (c *Cache) Listing(dir string) ([]Entry, bool) {
+	it, ok := c.get(listKey(dir))
+	if !ok || !it.isList {
+		return nil, false
+	}
+	return it.listing, true
+}
+
+// PutEntry caches one positive entry of dir for AttrTTL.
+func (c *Cache) PutEntry(dir string, e Entry) {
+	c.set(entryKey(dir, e.Name), &item{entry: e}, 1, c.opts.AttrTTL)
+}
+
+// PutNegative records for NegativeTTL that name does not exist in dir.
+func (c *Cache) PutNegative(dir, name string) {
+	c.set(entryKey(dir, name), &item{negative: true}, 1, c.opts.NegativeTTL)
+}
+
+// Result says what the cache knows about a name.
+type Result int
+
+const (
+	// Unknown means the cache cannot answer: ask B2.
+	Unknown Result = iota
+	// Found means the entry exists (see the returned Entry).
+	Found
+	// NotFound means the name is known not to exist.
+	NotFound
+)
+
+func (r Result) String() string {
+	switch r {
+	case Found:
+		return "found"
+	case NotFound:
+		return "not-found"
+	}
+	return "unknown"
+}
+
+// Lookup answers whether name exists in dir: from dir's cached listing when
+// there is one (a name missing from a complete listing does not exist), else
+// from a single cached entry or negative entry.
+func (c *Cache) Lookup(dir, name string) (Entry, Result) {
+	if l, ok := c.Listing(dir); ok {
+		if e, ok := Find(l, name); ok {
+			return e, Found
+		}
+		return Entry{}, NotFound
+	}
+	it, ok := c.get(entryKey(dir, name))
+	if !ok {
+		return Entry{}, Unknown
+	}
+	if it.negative {
+		return Entry{}, NotFound
+	}
+	return it.entry, Found
+}
+
+// Find searches a listing sorted by name.
+func Find(l []Entry, name string) (Entry, bool) {
+	i := sort.Search(len(l), func(i int) bool { return l[i].Name >= name })
+	if i < len(l) && l[i].Name == name {
+		return l[i], true
+	}
+	return Entry{}, false
+}
+
+// Invalidate forgets what the cache knows about name in dir, including dir's
+// listing (which names it).
+func (c *Cache) Invalidate(dir, name string) {
+	c.rc.Del(entryKey(dir, name))
+	c.rc.Del(listKey(dir))
+	c.rc.Wait()
+}
+
+// InvalidateDir forgets dir's listing.
+func (c *Cache) InvalidateDir(dir string) {
+	c.rc.Del(listKey(dir))
+	c.rc.Wait()
+}
+
+// Clear forgets everything.
+func (c *Cache) Clear() { c.rc.Clear() }
+
+// Cost returns the total cost of the items currently held (for tests and
+// metrics).
+func (c *Cache) Cost() int64 { return c.rc.MaxCost() - c.rc.RemainingCost() }

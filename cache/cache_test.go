@@ -1,0 +1,182 @@
+package cache
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+func newTest(t *testing.T, opts Options) (*Cache, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	opts.Now = clk.Now
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, clk
+}
+
+func TestListingTTL(t *testing.T) {
+	c, clk := newTest(t, Options{DirTTL: time.Minute, AttrTTL: time.Second, NegativeTTL: time.Second})
+	c.PutListing("b\x00dir/", []Entry{{Name: "z"}, {Name: "a", Dir: true}, {Name: "m", Size: 3}})
+	l, ok := c.Listing("b\x00dir/")
+	if !ok || len(l) != 3 || l[0].Name != "a" || l[1].Name != "m" || l[2].Name != "z" {
+		t.Fatalf("listing = %v, %v; want sorted a m z", l, ok)
+	}
+	tests := []struct {
+		name string
+		want Result
+		size int64
+	}{
+		{"m", Found, 3},
+		{"a", Found, 0},
+		{"nope", NotFound, 0},
+	}
+	for _, tc := range tests {
+		e, r := c.Lookup("b\x00dir/", tc.name)
+		if r != tc.want || e.Size != tc.size {
+			t.Errorf("Lookup(%q) = %v %v, want %v size %d", tc.name, e, r, tc.want, tc.size)
+		}
+	}
+	clk.Advance(59 * time.Second)
+	if _, ok := c.Listing("b\x00dir/"); !ok {
+		t.Fatal("listing expired before its TTL")
+	}
+	clk.Advance(time.Second)
+	if _, ok := c.Listing("b\x00dir/"); ok {
+		t.Fatal("listing still valid at its TTL")
+	}
+	if _, r := c.Lookup("b\x00dir/", "nope"); r != Unknown {
+		t.Fatalf("Lookup after expiry = %v, want unknown", r)
+	}
+}
+
+func TestEntryAndNegativeTTL(t *testing.T) {
+	c, clk := newTest(t, Options{DirTTL: time.Minute, AttrTTL: 10 * time.Second, NegativeTTL: 5 * time.Second})
+	c.PutEntry("d", Entry{Name: "f", Size: 7, FileID: "id1"})
+	c.PutNegative("d", "gone")
+	if e, r := c.Lookup("d", "f"); r != Found || e.FileID != "id1" {
+		t.Fatalf("Lookup(f) = %v %v", e, r)
+	}
+	if _, r := c.Lookup("d", "gone"); r != NotFound {
+		t.Fatalf("Lookup(gone) = %v, want not-found", r)
+	}
+	if _, r := c.Lookup("d", "other"); r != Unknown {
+		t.Fatalf("Lookup(other) = %v, want unknown", r)
+	}
+	clk.Advance(5 * time.Second)
+	if _, r := c.Lookup("d", "gone"); r != Unknown {
+		t.Fatalf("negative entry outlived NegativeTTL: %v", r)
+	}
+	if _, r := c.Lookup("d", "f"); r != Found {
+		t.Fatalf("positive entry expired early: %v", r)
+	}
+	clk.Advance(5 * time.Second)
+	if _, r := c.Lookup("d", "f"); r != Unknown {
+		t.Fatalf("positive entry outlived AttrTTL: %v", r)
+	}
+}
+
+func TestListingWinsOverEntries(t *testing.T) {
+	c, _ := newTest(t, Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	c.PutNegative("d", "x")
+	c.PutListing("d", []Entry{{Name: "x", Size: 1}})
+	if _, r := c.Lookup("d", "x"); r != Found {
+		t.Fatalf("fresh listing must answer: got %v", r)
+	}
+}
+
+func TestZeroTTLDisables(t *testing.T) {
+	c, _ := newTest(t, Options{})
+	c.PutListing("d", []Entry{{Name: "x"}})
+	c.PutNegative("d", "y")
+	if _, ok := c.Listing("d"); ok {
+		t.Fatal("listing cached with zero TTL")
+	}
+	if _, r := c.Lookup("d", "y"); r != Unknown {
+		t.Fatalf("negative cached with zero TTL: %v", r)
+	}
+}
+
+func TestInvalidate(t *testing.T) {
+	c, _ := newTest(t, Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	c.PutListing("d", []Entry{{Name: "x"}})
+	c.PutEntry("d", Entry{Name: "y"})
+	c.PutListing("e", []Entry{{Name: "z"}})
+	c.Invalidate("d", "y")
+	if _, r := c.Lookup("d", "y"); r != Unknown {
+		t.Fatalf("entry survived Invalidate: %v", r)
+	}
+	if _, ok := c.Listing("d"); ok {
+		t.Fatal("listing survived Invalidate of one of its names")
+	}
+	if _, ok := c.Listing("e"); !ok {
+		t.Fatal("Invalidate dropped an unrelated listing")
+	}
+	c.InvalidateDir("e")
+	if _, ok := c.Listing("e"); ok {
+		t.Fatal("listing survived InvalidateDir")
+	}
+}
+
+func TestCostBound(t *testing.T) {
+	const max = 1000
+	c, _ := newTest(t, Options{MaxEntries: max, DirTTL: time.Hour, AttrTTL: time.Hour, NegativeTTL: time.Hour})
+	for i := 0; i < 200; i++ {
+		entries := make([]Entry, 49)
+		for j := range entries {
+			entries[j] = Entry{Name: fmt.Sprintf("f%03d", j)}
+		}
+		c.PutListing(fmt.Sprintf("dir%d", i), entries) // cost 50 each, 10,000 in total
+	}
+	if got := c.Cost(); got > max {
+		t.Fatalf("cache holds cost %d, bound is %d", got, max)
+	}
+	held := 0
+	for i := 0; i < 200; i++ {
+		if _, ok := c.Listing(fmt.Sprintf("dir%d", i)); ok {
+			held++
+		}
+	}
+	if held == 0 || held > max/50 {
+		t.Fatalf("%d listings held; want between 1 and %d", held, max/50)
+	}
+	// A listing larger than the whole budget is not cached at all.
+	big := make([]Entry, max+10)
+	for j := range big {
+		big[j] = Entry{Name: fmt.Sprintf("g%05d", j)}
+	}
+	c.PutListing("big", big)
+	if _, ok := c.Listing("big"); ok {
+		t.Fatal("listing over the cost bound was cached")
+	}
+}
+
+func TestFind(t *testing.T) {
+	l := []Entry{{Name: "a"}, {Name: "b b"}, {Name: "é"}}
+	for _, n := range []string{"a", "b b", "é"} {
+		if _, ok := Find(l, n); !ok {
+			t.Errorf("Find(%q) failed", n)
+		}
+	}
+	for _, n := range []string{"", "b", "z"} {
+		if _, ok := Find(l, n); ok {
+			t.Errorf("Find(%q) found a ghost", n)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// config is everything the command line says.
+type config struct {
+	credentialsFile string
+	endpoint        string
+	readOnly        bool
+	allowOther      bool
+	uid, gid        int
+	umask           int
+	dirMode         uint32
+	fileMode        uint32
+	dirTTL          time.Duration
+	attrTTL         time.Duration
+	negTTL          time.Duration
+	logLevel        string
+	cacheEntries    int64
+	readAheadMax    string
+	readWindowMax   string
+	readChunk       string
+	demo            bool
+	debugFuse       bool
+
+	source     string // BUCKET[/PREFIX], "" for the account
+	mountpoint string
+}
+
+// usageError is a command-line mistake (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func newFlagSet(c *config) *pflag.FlagSet {
+	fl := pflag.NewFlagSet("b2fs", pflag.ContinueOnError)
+	fl.SortFlags = false
+	fl.StringVar(&c.credentialsFile, "credentials-file", "", "read B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY from `FILE` (mode 0600)")
+	fl.StringVar(&c.endpoint, "endpoint", "https://api.backblazeb2.com", "B2 API `URL`")
+	fl.BoolVar(&c.readOnly, "read-only", false, "mount read-only")
+	fl.DurationVar(&c.dirTTL, "dir-cache-ttl", time.Minute, "how long directory listings are cached")
+	fl.DurationVar(&c.attrTTL, "attr-cache-ttl", time.Minute, "how long file attributes and kernel entries are cached")
+	fl.DurationVar(&c.negTTL, "negative-cache-ttl", 30*time.Second, "how long \"no such file\" answers are cached")
+	fl.Int64Var(&c.cacheEntries, "cache-max-entries", 200_000, "bound of the metadata cache, in entries")
+	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
+	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
+	fl.StringVar(&c.readChunk, "read-chunk-size", "8MiB", "size of one ranged download; a window is fetched as parallel chunks")
+	fl.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
+	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
+	fl.StringArrayP("options", "o", nil, "mount options, comma separated (see -o below)")
+	return fl
+}
+
+const usageHead = `usage: b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT
+       b2fs --demo MOUNTPOINT
+
+Mounts a B2 bucket (or a prefix inside it) at MOUNTPOINT; without BUCKET the
+root lists the account's buckets. Runs in the foreground; SIGINT or SIGTERM
+unmounts. Credentials come from B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY
+or --credentials-file.
+
+flags:
+`
+
+const usageTail = `
+-o options: ro, rw, allow_other, uid=N, gid=N, umask=OCTAL, dir_mode=OCTAL,
+file_mode=OCTAL, and every long flag above as name=value (e.g.
+-o dir-cache-ttl=5m,read-only). mount(8) options such as defaults, nofail,
+_netdev, noauto, nodev, nosuid and x-systemd.* are accepted and ignored.
+`
+
+// ignoredMountOptions are handled by mount(8) or systemd, not by b2fs.
+var ignoredMountOptions = map[string]bool{
+	"defaults": true, "auto": true, "noauto": true, "nofail": true, "_netdev": true,
+	"user": true, "nouser": true, "users": true, "nodev": true, "dev": true,
+	"nosuid": true, "suid": true, "exec": true, "noexec": true, "atime": true,
+	"noatime": true, "relatime": true, "async": true,
+}
+
+// parseArgs parses the command line.
+func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	c := &config{uid: -1, gid: -1, umask: -1}
+	fl := newFlagSet(c)
+	fl.SetOutput(io.Discard)
+	fl.Usage = func() {}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stderr, usageHead+fl.FlagUsages()+usageTail)
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	opts, _ := fl.GetStringArray("options")
+	for _, group := range opts {
+		for _, o := range strings.Split(group, ",") {
+			if err := c.applyOption(fl, strings.TrimSpace(o)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	pos := fl.Args()
+	switch {
+	case c.demo && len(pos) == 1:
+		c.mountpoint = pos[0]
+	case c.demo:
+		return nil, usageError{"--demo takes exactly one argument, the mount point"}
+	case len(pos) == 1:
+		c.mountpoint = pos[0]
+	case len(pos) == 2:
+		c.source, c.mountpoint = pos[0], pos[1]
+	default:
+		return nil, usageError{"expected [BUCKET[/PREFIX]] MOUNTPOINT (see b2fs --help)"}
+	}
+	if c.mountpoint == "" {
+		return nil, usageError{"empty mount point"}
+	}
+	switch c.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, usageError{fmt.Sprintf("--log-level: %q is not one of debug, info, warn, error", c.logLevel)}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"dir-cache-ttl", c.dirTTL}, {"attr-cache-ttl", c.attrTTL}, {"negative-cache-ttl", c.negTTL}} {
+		if d.v < 0 {
+			return nil, usageError{fmt.Sprintf("--%s must not be negative", d.name)}
+		}
+	}
+	if c.cacheEntries <= 0 {
+		return nil, usageError{"--cache-max-entries must be positive"}
+	}
+	for _, s := range []struct{ name, v string }{{"read-ahead-max", c.readAheadMax}, {"read-ahead-window", c.readWindowMax}, {"read-chunk-size", c.readChunk}} {
+		if n, err := parseSize(s.v); err != nil || n <= 0 {
+			return nil, usageError{fmt.Sprintf("--%s: %q is not a size (e.g. 256MiB)", s.name, s.v)}
+		}
+	}
+	return c, nil
+}
+
+// applyOption applies one -o option.
+func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
+	if o == "" {
+		return nil
+	}
+	key, val, hasVal := strings.Cut(o, "=")
+	octal := func() (uint32, error) {
+		n, err := strconv.ParseUint(val, 8, 32)
+		if err != nil || !hasVal || n > 0o7777 {
+			return 0, usageError{fmt.Sprintf("-o %s: want an octal mode", key)}
+		}
+		return uint32(n), nil
+	}
+	id := func() (int, error) {
+		n, err := strconv.ParseUint(val, 10, 32)
+		if err != nil || !hasVal {
+			return 0, usageError{fmt.Sprintf("-o %s: want a number", key)}
+		}
+		return int(n), nil
+	}
+	var err error
+	switch {
+	case key == "ro" && !hasVal:
+		c.readOnly = true
+	case key == "rw" && !hasVal:
+		c.readOnly = false
+	case key == "allow_other" && !hasVal:
+		c.allowOther = true
+	case key == "uid":
+		c.uid, err = id()
+	case key == "gid":
+		c.gid, err = id()
+	case key == "umask":
+		var m uint32
+		m, err = octal()
+		c.umask = int(m)
+	case key == "dir_mode":
+		c.dirMode, err = octal()
+	case key == "file_mode":
+		c.fileMode, err = octal()
+	case ignoredMountOptions[key] || strings.HasPrefix(key, "x-systemd.") || strings.HasPrefix(key, "comment="):
+	default:
+		f := fl.Lookup(key)
+		if f == nil || key == "options" || key == "demo" {
+			return usageError{fmt.Sprintf("unknown mount option %q (see b2fs --help)", key)}
+		}
+		if !hasVal {
+			if f.Value.Type() != "bool" {
+				return usageError{fmt.Sprintf("mount option %q needs a value", key)}
+			}
+			val = "true"
+		}
+		if err := fl.Set(key, val); err != nil {
+			return usageError{fmt.Sprintf("mount option %s: %v", key, err)}
+		}
+	}
+	return err
+}
+
+// parseSize parses "256MiB", "1GiB", "512KiB", "8M", "1048576".
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suf) {
+			s, mult = strings.TrimSuffix(s, u.suf), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+// credentials are an application key.
+type credentials struct{ keyID, key string }
+
+// loadCredentials reads the key from the credentials file when one is given,
+// else from the environment.
+func loadCredentials(file string, getenv func(string) string) (credentials, error) {
+	if file == "" {
+		c := credentials{keyID: getenv("B2_APPLICATION_KEY_ID"), key: getenv("B2_APPLICATION_KEY")}
+		if c.keyID == "" || c.key == "" {
+			return c, errors.New("no credentials: set B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY, or use --credentials-file")
+		}
+		return c, nil
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return credentials{}, fmt.Errorf("credentials file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return credentials{}, fmt.Errorf("credentials file %s is readable by group or others (mode %04o); run chmod 600 %s", file, st.Mode().Perm(), file)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return credentials{}, fmt.Errorf("credentials file: %w", err)
+	}
+	defer f.Close()
+	return parseCredentials(f, file)
+}
+
+// parseCredentials reads KEY=VALUE lines: key_id/key or
+// B2_APPLICATION_KEY_ID/B2_APPLICATION_KEY, optionally prefixed with
+// "export " and quoted; "#" starts a comment line. Error messages never
+// contain values.
+func parseCredentials(r io.Reader, name string) (credentials, error) {
+	var c credentials
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		s = strings.TrimPrefix(s, "export ")
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return c, fmt.Errorf("credentials file %s line %d: want KEY=VALUE", name, line)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		switch k {
+		case "key_id", "B2_APPLICATION_KEY_ID":
+			c.keyID = v
+		case "key", "B2_APPLICATION_KEY":
+			c.key = v
+		default:
+			return c, fmt.Errorf("credentials file %s line %d: unknown name %q (want key_id and key)", name, line, k)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return c, fmt.Errorf("credentials file %s: %w", name, err)
+	}
+	if c.keyID == "" || c.key == "" {
+		return c, fmt.Errorf("credentials file %s: needs both key_id and key", name)
+	}
+	return c, nil
+}
+
+// checkMountpoint requires an existing, empty directory.
+func checkMountpoint(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("mount point %s does not exist", dir)
+		}
+		return fmt.Errorf("mount point: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("mount point %s is not a directory", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("mount point: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("mount point: %w", err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("mount point %s is not empty", dir)
+	}
+	return nil
+}

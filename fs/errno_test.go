@@ -1,0 +1,48 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestToErrno(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		want   syscall.Errno
+		logged bool
+	}{
+		{"nil", nil, 0, false},
+		{"not found", fmt.Errorf("list: %w: 404", ErrNotFound), syscall.ENOENT, false},
+		{"unauthorized", fmt.Errorf("download: %w", ErrPermission), syscall.EACCES, false},
+		{"cap exceeded", fmt.Errorf("%w: download_cap_exceeded", ErrCapExceeded), syscall.ENOSPC, false},
+		{"canceled", fmt.Errorf("read: %w", context.Canceled), syscall.EINTR, false},
+		{"name too long", ErrNameTooLong, syscall.ENAMETOOLONG, false},
+		{"invalid name", ErrInvalidName, syscall.EINVAL, false},
+		{"read-only", ErrReadOnly, syscall.EROFS, false},
+		{"errno passes through", fmt.Errorf("x: %w", syscall.ENOTDIR), syscall.ENOTDIR, false},
+		{"unexpected", errors.New("connection reset by peer"), syscall.EIO, true},
+		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), syscall.EIO, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, nil))
+			if got := toErrno(log, "op", tc.err); got != tc.want {
+				t.Fatalf("toErrno(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+			if logged := buf.Len() > 0; logged != tc.logged {
+				t.Fatalf("logged=%v want %v: %q", logged, tc.logged, buf.String())
+			}
+			if tc.logged && !strings.Contains(buf.String(), tc.err.Error()) {
+				t.Fatalf("log does not carry the cause: %q", buf.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,190 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/b2fs/b2fs/cache"
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Options configure a filesystem.
+type Options struct {
+	// Backend serves the B2 calls.
+	Backend Backend
+	// Cache is the metadata cache; its TTLs also become the kernel's entry,
+	// attribute and negative timeouts.
+	Cache *cache.Cache
+	// Logger receives the filesystem's logs; nil discards them.
+	Logger *slog.Logger
+	// Bucket is the bucket mounted as the root, with Prefix (a "folder"
+	// inside it) as the root directory. An empty Bucket.Name mounts the
+	// account: the root lists the buckets as directories.
+	Bucket Bucket
+	Prefix string
+	// UID and GID own every file; DirMode and FileMode are their permission
+	// bits (default 0755 and 0644).
+	UID, GID          uint32
+	DirMode, FileMode uint32
+	// Read tunes ranged reads and readahead.
+	Read ReadOptions
+	// ListPageSize is maxFileCount for directory listings (default and
+	// maximum 10000).
+	ListPageSize int
+}
+
+// FS is a mounted (or mountable) b2fs filesystem.
+type FS struct {
+	opts    Options
+	log     *slog.Logger
+	meta    *meta
+	mounted time.Time
+}
+
+// New checks opts and returns a filesystem.
+func New(opts Options) (*FS, error) {
+	if opts.Backend == nil || opts.Cache == nil {
+		return nil, errors.New("fs: Backend and Cache are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.DirMode == 0 {
+		opts.DirMode = 0o755
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o644
+	}
+	if opts.ListPageSize <= 0 || opts.ListPageSize > 10000 {
+		opts.ListPageSize = 10000
+	}
+	opts.Prefix = normPrefix(opts.Prefix)
+	opts.Read.fill()
+	return &FS{
+		opts:    opts,
+		log:     opts.Logger,
+		meta:    &meta{be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize},
+		mounted: time.Now(),
+	}, nil
+}
+
+// Root returns the root node to mount.
+func (f *FS) Root() fusefs.InodeEmbedder {
+	if f.opts.Bucket.Name == "" {
+		return &accountNode{fsys: f}
+	}
+	return &dirNode{fsys: f, bucket: f.opts.Bucket, prefix: f.opts.Prefix}
+}
+
+// Check makes one listing call on the root so that bad credentials, a
+// missing bucket or an unreachable endpoint fail before mounting.
+func (f *FS) Check(ctx context.Context) error {
+	if f.opts.Bucket.Name == "" {
+		_, err := f.meta.buckets(ctx)
+		return err
+	}
+	_, err := f.opts.Backend.ListDir(ctx, f.opts.Bucket, f.opts.Prefix, "", 1)
+	return err
+}
+
+// MountConfig is what the kernel mount needs besides the filesystem.
+type MountConfig struct {
+	// FsName is shown as the source in /proc/mounts ("b2fs:bucket").
+	FsName     string
+	AllowOther bool
+	// ReadOnly mounts read-only in the kernel.
+	ReadOnly bool
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// FuseOptions returns the go-fuse options: kernel timeouts from the cache's
+// TTLs, 1 MiB requests and readahead.
+func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
+	co := f.opts.Cache.Options()
+	entry, attr, neg := co.AttrTTL, co.AttrTTL, co.NegativeTTL
+	o := &fusefs.Options{
+		EntryTimeout:    &entry,
+		AttrTimeout:     &attr,
+		NegativeTimeout: &neg,
+		UID:             f.opts.UID,
+		GID:             f.opts.GID,
+	}
+	o.MountOptions = fuse.MountOptions{
+		FsName:        mc.FsName,
+		Name:          "b2fs",
+		AllowOther:    mc.AllowOther,
+		MaxWrite:      1 << 20,
+		MaxReadAhead:  1 << 20,
+		MaxBackground: 64,
+		Debug:         mc.Debug,
+	}
+	if mc.ReadOnly {
+		o.MountOptions.Options = append(o.MountOptions.Options, "ro")
+	}
+	if mc.AllowOther {
+		o.MountOptions.Options = append(o.MountOptions.Options, "default_permissions")
+	}
+	return o
+}
+
+// errno maps err through toErrno, logging unexpected causes.
+func (f *FS) errno(op string, err error) syscall.Errno { return toErrno(f.log, op, err) }
+
+// fileAttr fills out from a file entry. All file attributes are derived
+// here.
+func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
+	out.Mode = syscall.S_IFREG | f.opts.FileMode
+	out.Size = uint64(e.Size)
+	out.Blocks = (uint64(e.Size) + 511) / 512
+	out.Blksize = 1 << 20
+	out.Nlink = 1
+	out.Uid, out.Gid = f.opts.UID, f.opts.GID
+	t := e.ModTime
+	if t.IsZero() {
+		t = f.mounted
+	}
+	out.SetTimes(&t, &t, &t)
+}
+
+// dirAttr fills out for a directory.
+func (f *FS) dirAttr(out *fuse.Attr) {
+	out.Mode = syscall.S_IFDIR | f.opts.DirMode
+	out.Size = 4096
+	out.Blocks = 8
+	out.Blksize = 4096
+	out.Nlink = 2
+	out.Uid, out.Gid = f.opts.UID, f.opts.GID
+	out.SetTimes(&f.mounted, &f.mounted, &f.mounted)
+}
+
+func (f *FS) entryAttr(e cache.Entry, out *fuse.Attr) {
+	if e.Dir {
+		f.dirAttr(out)
+	} else {
+		f.fileAttr(e, out)
+	}
+}
+
+// statfs reports a practically unbounded filesystem.
+func (f *FS) statfs(out *fuse.StatfsOut) {
+	const bsize = 4096
+	out.Bsize = bsize
+	out.Frsize = bsize
+	out.Blocks = (1 << 50) / bsize // 1 PiB
+	out.Bfree = out.Blocks
+	out.Bavail = out.Blocks
+	out.Files = 1 << 40
+	out.Ffree = 1 << 40
+	out.NameLen = nameMax
+}
+
+func (f *FS) String() string {
+	return fmt.Sprintf("b2fs(%s/%s)", f.opts.Bucket.Name, f.opts.Prefix)
+}

@@ -1,0 +1,156 @@
+package fs
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/b2fs/b2fs/cache"
+	"golang.org/x/sync/singleflight"
+)
+
+// meta answers metadata questions (directory listings, lookups, the bucket
+// list) from the cache, falling back to as few list calls as possible. It
+// knows nothing of the kernel.
+type meta struct {
+	be       Backend
+	cache    *cache.Cache
+	log      *slog.Logger
+	pageSize int
+	sf       singleflight.Group
+}
+
+// bucketsKey is the cache directory key of the account root.
+const bucketsKey = "\x00buckets"
+
+func dirKey(b Bucket, prefix string) string { return b.Name + "\x00" + prefix }
+
+// listDir returns the entries of the directory prefix of bucket b, sorted by
+// name, from the cache or by paging through b2_list_file_names.
+func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
+	key := dirKey(b, prefix)
+	if l, ok := m.cache.Listing(key); ok {
+		return l, nil
+	}
+	v, err, _ := m.sf.Do("L"+key, func() (any, error) {
+		if l, ok := m.cache.Listing(key); ok {
+			return l, nil
+		}
+		var objs []Object
+		start := ""
+		// Bounded: every page advances start (B2 guarantees progress); the
+		// page count is capped as a last resort against a broken server.
+		for pages := 0; ; pages++ {
+			if pages > 1_000_000 {
+				return nil, errPaging
+			}
+			p, err := m.be.ListDir(ctx, b, prefix, start, m.pageSize)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, p.Objects...)
+			if p.Next == "" || p.Next == start {
+				break
+			}
+			start = p.Next
+		}
+		entries := buildEntries(m.log, prefix, objs)
+		m.cache.PutListing(key, entries)
+		return entries, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]cache.Entry), nil
+}
+
+// lookup finds name in directory prefix of bucket b: from the cache (the
+// directory's listing, or an earlier lookup), else with one targeted list
+// call (prefix+name, delimiter "/"). It never asks for file info.
+func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache.Entry, bool, error) {
+	if err := checkName(prefix, name); err != nil {
+		return cache.Entry{}, false, err
+	}
+	key := dirKey(b, prefix)
+	if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
+		return e, r == cache.Found, nil
+	}
+	type res struct {
+		e  cache.Entry
+		ok bool
+	}
+	v, err, _ := m.sf.Do("E"+key+"\x00"+name, func() (any, error) {
+		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
+			return res{e, r == cache.Found}, nil
+		}
+		full := prefix + name
+		p, err := m.be.ListDir(ctx, b, full, "", 100)
+		if err != nil {
+			return nil, err
+		}
+		objs := p.Objects
+		folder := full + "/"
+		// The folder sorts after names that continue with a byte below
+		// '/'; if the page stopped before reaching it, ask for it directly.
+		if p.Next != "" && !passed(objs, folder) {
+			q, err := m.be.ListDir(ctx, b, folder, "", 1)
+			if err != nil {
+				return nil, err
+			}
+			if len(q.Objects) > 0 || q.Next != "" {
+				objs = append(objs, Object{Name: folder, Folder: true})
+			}
+		}
+		e, ok := resolveLookup(m.log, prefix, name, objs)
+		if ok {
+			m.cache.PutEntry(key, e)
+		} else {
+			m.cache.PutNegative(key, name)
+		}
+		return res{e, ok}, nil
+	})
+	if err != nil {
+		return cache.Entry{}, false, err
+	}
+	r := v.(res)
+	return r.e, r.ok, nil
+}
+
+// passed reports whether a sorted page reached name (or went beyond it).
+func passed(objs []Object, name string) bool {
+	return len(objs) > 0 && strings.Compare(objs[len(objs)-1].Name, name) >= 0
+}
+
+// buckets returns the account's buckets (as directory entries whose FileID
+// holds the bucket ID), cached like a directory listing.
+func (m *meta) buckets(ctx context.Context) ([]cache.Entry, error) {
+	if l, ok := m.cache.Listing(bucketsKey); ok {
+		return l, nil
+	}
+	v, err, _ := m.sf.Do("B", func() (any, error) {
+		bs, err := m.be.ListBuckets(ctx)
+		if err != nil {
+			return nil, err
+		}
+		es := make([]cache.Entry, 0, len(bs))
+		for _, b := range bs {
+			es = append(es, cache.Entry{Name: b.Name, Dir: true, FileID: b.ID})
+		}
+		m.cache.PutListing(bucketsKey, es)
+		l, ok := m.cache.Listing(bucketsKey)
+		if !ok { // caching disabled: return what we have, sorted
+			l = buildSortedCopy(es)
+		}
+		return l, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]cache.Entry), nil
+}
+
+func buildSortedCopy(es []cache.Entry) []cache.Entry {
+	out := append([]cache.Entry(nil), es...)
+	sortEntries(out)
+	return out
+}

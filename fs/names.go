@@ -1,0 +1,165 @@
+package fs
+
+import (
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/b2fs/b2fs/cache"
+)
+
+// Names in b2fs: a directory is identified by its bucket and its prefix, the
+// B2 name prefix that every name inside it starts with ("" for a bucket's
+// root, else ending in "/"). A child called n of the directory with prefix p
+// is the B2 name p+n (a file) or the folder p+n+"/".
+
+// EmptyMarker is the name of the zero-length file that makes an otherwise
+// empty B2 "folder" exist. It keeps its directory listed but is never shown.
+const EmptyMarker = ".bzEmpty"
+
+// maxNameLen is the longest B2 file name in bytes.
+const maxNameLen = 1024
+
+// nameMax is the longest name component Linux accepts (NAME_MAX).
+const nameMax = 255
+
+// normPrefix turns a user-supplied prefix ("a/b", "/a/b/", "a//b") into a
+// directory prefix: no leading slash, no empty components, and a trailing
+// "/" unless empty.
+func normPrefix(p string) string {
+	parts := strings.Split(p, "/")
+	out := parts[:0]
+	for _, s := range parts {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "/") + "/"
+}
+
+// childName returns the B2 name of the file called name in the directory
+// with prefix dir.
+func childName(dir, name string) string { return dir + name }
+
+// childDir returns the prefix of the subdirectory called name of dir.
+func childDir(dir, name string) string { return dir + name + "/" }
+
+// checkName validates a name component used to look something up or create
+// it inside dir.
+func checkName(dir, name string) error {
+	if len(dir)+len(name)+1 > maxNameLen {
+		return ErrNameTooLong
+	}
+	return nil
+}
+
+// entryName returns the name an object of a listing of prefix dir has inside
+// that directory, whether it is a directory, and whether it is shown at all.
+func entryName(dir string, o Object) (name string, isDir, ok bool) {
+	rel, found := strings.CutPrefix(o.Name, dir)
+	if !found {
+		return "", false, false
+	}
+	isDir = o.Folder
+	if isDir {
+		rel = strings.TrimSuffix(rel, "/")
+	} else if strings.HasSuffix(rel, "/") {
+		// A file whose name ends in "/" (made by other tools as a folder
+		// placeholder): a directory marker, like .bzEmpty.
+		rel = strings.TrimSuffix(rel, "/")
+		isDir = true
+	}
+	switch {
+	case rel == "", rel == ".", rel == "..", strings.Contains(rel, "/"), len(rel) > nameMax:
+		return rel, isDir, false
+	case !isDir && rel == EmptyMarker:
+		return rel, false, false
+	}
+	return rel, isDir, true
+}
+
+// entryFromObject converts a listed file to its cache entry.
+func entryFromObject(name string, o Object) cache.Entry {
+	return cache.Entry{
+		Name:        name,
+		Size:        o.Size,
+		ModTime:     o.ModTime(),
+		FileID:      o.FileID,
+		ContentType: o.ContentType,
+		SHA1:        o.SHA1,
+		Info:        o.Info,
+	}
+}
+
+// buildEntries turns the objects of a complete listing of dir into
+// directory entries sorted by name. Rules for odd names, applied the same
+// way every time:
+//   - folder entries become directories; .bzEmpty markers and files whose
+//     name ends in "/" are not shown;
+//   - names that cannot be a Linux file name (empty components from "//",
+//     ".", "..", longer than 255 bytes) are skipped and logged;
+//   - when a file and a folder share a name ("a" and "a/"), the directory
+//     wins and the file is hidden (logged).
+func buildEntries(log *slog.Logger, dir string, objs []Object) []cache.Entry {
+	out := make([]cache.Entry, 0, len(objs))
+	idx := make(map[string]int, len(objs))
+	for _, o := range objs {
+		name, isDir, ok := entryName(dir, o)
+		if !ok {
+			if name != EmptyMarker && name != "" && log != nil {
+				log.Debug("skipping B2 name that cannot be shown", "name", o.Name)
+			} else if name == "" && !strings.HasSuffix(o.Name, "/") && log != nil {
+				log.Debug("skipping B2 name with an empty path component", "name", o.Name)
+			}
+			continue
+		}
+		var e cache.Entry
+		if isDir {
+			e = cache.Entry{Name: name, Dir: true}
+		} else {
+			e = entryFromObject(name, o)
+		}
+		if i, dup := idx[name]; dup {
+			if out[i].Dir && e.Dir {
+				continue
+			}
+			if log != nil {
+				log.Warn("a file and a folder share a name; showing the directory", "dir", dir, "name", name)
+			}
+			if e.Dir {
+				out[i] = e
+			}
+			continue
+		}
+		idx[name] = len(out)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// resolveLookup decides what name is in directory dir from the objects of a
+// targeted listing (prefix dir+name, delimiter "/"), with the same rules as
+// buildEntries. complete says whether the objects include every name
+// starting with dir+name up to and including the folder dir+name+"/".
+func resolveLookup(log *slog.Logger, dir, name string, objs []Object) (cache.Entry, bool) {
+	var match []Object
+	for _, o := range objs {
+		n, _, ok := entryName(dir, o)
+		if ok && n == name {
+			match = append(match, o)
+		}
+	}
+	es := buildEntries(log, dir, match)
+	if len(es) == 1 {
+		return es[0], true
+	}
+	return cache.Entry{}, false
+}
+
+func sortEntries(es []cache.Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
+}

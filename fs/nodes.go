@@ -1,0 +1,373 @@
+package fs
+
+import (
+	"context"
+	"io"
+	"sync"
+	"syscall"
+
+	"github.com/b2fs/b2fs/cache"
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// This file holds the go-fuse-facing nodes. They stay thin: metadata comes
+// from meta, data from rangeReader, errno values from toErrno.
+
+// readOnly is embedded by every node: each operation that would change
+// something answers EROFS until the write path exists.
+type readOnly struct{}
+
+func (readOnly) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+func (readOnly) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.EROFS
+}
+func (readOnly) Removexattr(ctx context.Context, attr string) syscall.Errno { return syscall.EROFS }
+
+// readOnlyDir refuses every change to a directory's entries.
+type readOnlyDir struct{ readOnly }
+
+func (readOnlyDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (readOnlyDir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (readOnlyDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+func (readOnlyDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (readOnlyDir) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (readOnlyDir) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+func (readOnlyDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EROFS }
+func (readOnlyDir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EROFS
+}
+
+var (
+	_ = (fusefs.NodeMkdirer)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeMknoder)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeCreater)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeSymlinker)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeLinker)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeUnlinker)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeRmdirer)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeRenamer)((*readOnlyDir)(nil))
+	_ = (fusefs.NodeSetattrer)((*readOnly)(nil))
+	_ = (fusefs.NodeSetxattrer)((*readOnly)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*readOnly)(nil))
+)
+
+// child returns the inode for entry e of the directory prefix in bucket b,
+// reusing the existing child of parent when it has the same type (so that
+// per-inode state such as the kernel cache's file ID survives), and fills
+// out.
+func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix string, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+	f.entryAttr(e, &out.Attr)
+	if ch := parent.GetChild(e.Name); ch != nil {
+		switch n := ch.Operations().(type) {
+		case *dirNode:
+			if e.Dir {
+				return ch
+			}
+		case *fileNode:
+			if !e.Dir {
+				n.update(e)
+				return ch
+			}
+		}
+	}
+	if e.Dir {
+		return parent.NewInode(ctx, &dirNode{fsys: f, bucket: b, prefix: childDir(prefix, e.Name)},
+			fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	}
+	return parent.NewInode(ctx, &fileNode{fsys: f, bucket: b, dir: prefix, entry: e},
+		fusefs.StableAttr{Mode: syscall.S_IFREG})
+}
+
+// accountNode is the root of an account mount: one directory per bucket.
+type accountNode struct {
+	fusefs.Inode
+	readOnlyDir
+	fsys *FS
+}
+
+var _ = (fusefs.NodeLookuper)((*accountNode)(nil))
+
+func (n *accountNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	es, err := n.fsys.meta.buckets(ctx)
+	if err != nil {
+		return nil, n.fsys.errno("lookup bucket "+name, err)
+	}
+	e, ok := cache.Find(es, name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	return n.bucketChild(ctx, e, out), 0
+}
+
+func (n *accountNode) bucketChild(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+	n.fsys.dirAttr(&out.Attr)
+	if ch := n.GetChild(e.Name); ch != nil {
+		if d, ok := ch.Operations().(*dirNode); ok && d.bucket.ID == e.FileID {
+			return ch
+		}
+	}
+	return n.NewInode(ctx, &dirNode{fsys: n.fsys, bucket: Bucket{ID: e.FileID, Name: e.Name}},
+		fusefs.StableAttr{Mode: syscall.S_IFDIR})
+}
+
+var _ = (fusefs.NodeOpendirHandler)((*accountNode)(nil))
+
+func (n *accountNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	es, err := n.fsys.meta.buckets(ctx)
+	if err != nil {
+		return nil, 0, n.fsys.errno("list buckets", err)
+	}
+	return &dirHandle{entries: es, lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+		return n.bucketChild(ctx, e, out)
+	}}, 0, 0
+}
+
+var _ = (fusefs.NodeGetattrer)((*accountNode)(nil))
+
+func (n *accountNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fsys.dirAttr(&out.Attr)
+	return 0
+}
+
+var _ = (fusefs.NodeStatfser)((*accountNode)(nil))
+
+func (n *accountNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	n.fsys.statfs(out)
+	return 0
+}
+
+// dirNode is a directory: a bucket's root or a folder inside it.
+type dirNode struct {
+	fusefs.Inode
+	readOnlyDir
+	fsys   *FS
+	bucket Bucket
+	prefix string // "" or ending in "/"
+}
+
+var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
+
+func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	e, ok, err := n.fsys.meta.lookup(ctx, n.bucket, n.prefix, name)
+	if err != nil {
+		return nil, n.fsys.errno("lookup "+n.bucket.Name+"/"+n.prefix+name, err)
+	}
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	return n.fsys.child(ctx, n.EmbeddedInode(), n.bucket, n.prefix, e, out), 0
+}
+
+var _ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
+
+func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	es, err := n.fsys.meta.listDir(ctx, n.bucket, n.prefix)
+	if err != nil {
+		return nil, 0, n.fsys.errno("list "+n.bucket.Name+"/"+n.prefix, err)
+	}
+	return &dirHandle{entries: es, lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+		return n.fsys.child(ctx, n.EmbeddedInode(), n.bucket, n.prefix, e, out)
+	}}, 0, 0
+}
+
+var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
+
+func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fsys.dirAttr(&out.Attr)
+	return 0
+}
+
+var _ = (fusefs.NodeStatfser)((*dirNode)(nil))
+
+func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	n.fsys.statfs(out)
+	return 0
+}
+
+// dirHandle streams a snapshot of a directory listing, sorted by name, and
+// answers READDIRPLUS lookups from that same snapshot.
+type dirHandle struct {
+	entries []cache.Entry // shared with the cache: read-only
+	lookup  func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
+
+	mu  sync.Mutex // guards pos
+	pos uint64     // 0 ".", 1 "..", 2+i entries[i]
+}
+
+var (
+	_ = (fusefs.FileReaddirenter)((*dirHandle)(nil))
+	_ = (fusefs.FileLookuper)((*dirHandle)(nil))
+	_ = (fusefs.FileSeekdirer)((*dirHandle)(nil))
+)
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.pos
+	var de fuse.DirEntry
+	switch {
+	case p == 0:
+		de = fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR}
+	case p == 1:
+		de = fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR}
+	case p-2 < uint64(len(h.entries)):
+		e := h.entries[p-2]
+		de = fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFREG}
+		if e.Dir {
+			de.Mode = syscall.S_IFDIR
+		}
+	default:
+		return nil, 0
+	}
+	h.pos++
+	de.Off = h.pos
+	return &de, 0
+}
+
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.mu.Lock()
+	h.pos = off
+	h.mu.Unlock()
+	return 0
+}
+
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	e, ok := cache.Find(h.entries, name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	return h.lookup(ctx, e, out), 0
+}
+
+// fileNode is a file: one name in a bucket, currently at the version
+// entry.FileID.
+type fileNode struct {
+	fusefs.Inode
+	readOnly
+	fsys   *FS
+	bucket Bucket
+	dir    string // the parent's prefix
+
+	mu    sync.Mutex // guards the fields below
+	entry cache.Entry
+	// kernelID is the file ID whose bytes the kernel's page cache holds for
+	// this inode ("" before the first open).
+	kernelID string
+}
+
+// update records a newer view of the file (from a listing or lookup). When
+// its version changed, the kernel's cached pages are dropped.
+func (n *fileNode) update(e cache.Entry) {
+	n.mu.Lock()
+	n.entry = e
+	stale := n.kernelID != "" && n.kernelID != e.FileID
+	n.mu.Unlock()
+	if stale {
+		// Never notify from inside an operation on this inode: the kernel
+		// may hold locks the notification needs.
+		go n.NotifyContent(0, 0)
+	}
+}
+
+func (n *fileNode) current() cache.Entry {
+	// A fresher view may be in the cache (a later listing of the parent).
+	if e, r := n.fsys.meta.cache.Lookup(dirKey(n.bucket, n.dir), n.name()); r == cache.Found && !e.Dir {
+		n.mu.Lock()
+		changed := e.FileID != n.entry.FileID
+		n.mu.Unlock()
+		if changed {
+			n.update(e)
+		}
+		return e
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.entry
+}
+
+func (n *fileNode) name() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.entry.Name
+}
+
+var _ = (fusefs.NodeGetattrer)((*fileNode)(nil))
+
+func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*fileHandle); ok {
+		n.fsys.fileAttr(h.entry, &out.Attr)
+		return 0
+	}
+	n.fsys.fileAttr(n.current(), &out.Attr)
+	return 0
+}
+
+var _ = (fusefs.NodeOpener)((*fileNode)(nil))
+
+func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND|syscall.O_CREAT) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	e := n.current()
+	n.mu.Lock()
+	keep := n.kernelID == e.FileID
+	n.kernelID = e.FileID
+	n.mu.Unlock()
+	var fuseFlags uint32
+	if keep {
+		fuseFlags |= fuse.FOPEN_KEEP_CACHE
+	}
+	b, fsys, id := n.bucket, n.fsys, e.FileID
+	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
+	}
+	h := &fileHandle{
+		fsys:   n.fsys,
+		path:   n.bucket.Name + "/" + n.dir + e.Name,
+		entry:  e,
+		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
+	}
+	return h, fuseFlags, 0
+}
+
+// fileHandle reads one version of a file.
+type fileHandle struct {
+	fsys   *FS
+	path   string
+	entry  cache.Entry
+	reader *rangeReader
+}
+
+var (
+	_ = (fusefs.FileReader)((*fileHandle)(nil))
+	_ = (fusefs.FileReleaser)((*fileHandle)(nil))
+	_ = (fusefs.FileFlusher)((*fileHandle)(nil))
+)
+
+func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.reader.ReadAt(ctx, dest, off)
+	if err != nil {
+		return nil, readErrno(h.fsys.log, "read "+h.path, err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
+
+func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
+	h.reader.close()
+	return 0
+}
