@@ -114,6 +114,14 @@ func (f *File) State() (State, string) {
 	return f.state, f.lastErr
 }
 
+// Uploaded describes the B2 version the staged content is based on: after
+// a successful Flush, the version it uploaded.
+func (f *File) Uploaded() (fileID string, size int64, mtime time.Time, contentType string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.baseID, f.size, f.mtime, f.contentType
+}
+
 // BaseFileID returns the B2 version the staged content is based on.
 func (f *File) BaseFileID() string {
 	f.mu.Lock()
@@ -180,15 +188,28 @@ func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
+	return f.write(ctx, p, off, false)
+}
+
+// Append writes p at the end of the file (O_APPEND).
+func (f *File) Append(ctx context.Context, p []byte) (int, error) {
+	return f.write(ctx, p, 0, true)
+}
+
+func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	end := off + int64(len(p))
-	if end > MaxParts*f.partSize() {
-		return 0, fmt.Errorf("write past %d bytes (%d parts of %d): %w", MaxParts*f.partSize(), MaxParts, f.partSize(), syscall.EFBIG)
-	}
 	if err := f.lockMutable(ctx); err != nil {
 		return 0, err
+	}
+	if appending {
+		off = f.size
+	}
+	end := off + int64(len(p))
+	if end > MaxParts*f.partSize() {
+		f.mu.Unlock()
+		return 0, fmt.Errorf("write past %d bytes (%d parts of %d): %w", MaxParts*f.partSize(), MaxParts, f.partSize(), syscall.EFBIG)
 	}
 	wasDirty := f.dirty
 	if err := f.growLocked(end); err != nil {

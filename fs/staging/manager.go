@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -383,6 +384,26 @@ func (m *Manager) Rename(from, to Key, v *Version) {
 	f.mu.Unlock()
 	m.mu.Unlock()
 	f.saveManifest()
+}
+
+// Under returns the staged files of bucketID whose names start with
+// prefix, sorted by name. With direct set, only names with no "/" after the
+// prefix (the files of one directory).
+func (m *Manager) Under(bucketID, prefix string, direct bool) []*File {
+	m.mu.Lock()
+	var out []*File
+	for k, f := range m.files {
+		if k.bucketID != bucketID || !strings.HasPrefix(k.name, prefix) {
+			continue
+		}
+		if direct && strings.Contains(k.name[len(prefix):], "/") {
+			continue
+		}
+		out = append(out, f)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key().Name < out[j].Key().Name })
+	return out
 }
 
 // Pending returns the staged files whose changes are not in B2, sorted by
