@@ -195,6 +195,8 @@ var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 
 func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fsys.dirAttr(&out.Attr)
+	b, prefix := n.loc()
+	n.fsys.dirTime(b, prefix, &out.Attr)
 	return 0
 }
 

@@ -138,12 +138,12 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if p.Next != "" {
 		return syscall.ENOTEMPTY
 	}
-	if !marker {
-		n.fsys.changed(b, prefix, name, nil)
-		return syscall.ENOENT
-	}
-	if err := n.fsys.remove(ctx, b, dir+EmptyMarker); err != nil {
-		return n.fsys.werrno("rmdir "+fmtPath(b, dir), err)
+	// Without a marker the directory existed only through the files in it
+	// and went away with the last of them: nothing is left to remove.
+	if marker {
+		if err := n.fsys.remove(ctx, b, dir+EmptyMarker); err != nil {
+			return n.fsys.werrno("rmdir "+fmtPath(b, dir), err)
+		}
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
@@ -524,7 +524,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			if e.FileID == "" {
 				return syscall.ENOENT
 			}
-			if !e.ModTime.Equal(mt) || e.ModTime.UnixMilli() != mt.UnixMilli() {
+			if e.ModTime.UnixMilli() != mt.UnixMilli() {
 				obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
 					&CopyMeta{ContentType: e.ContentType, Info: mtimeInfo(e.Info, mt)})
 				if err != nil {
@@ -681,3 +681,79 @@ func (h *writeHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Er
 	h.fsys.fileAttr(stagedEntry(name, h.f), &out.Attr)
 	return 0
 }
+
+var (
+	_ = (fusefs.NodeSetattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*accountNode)(nil))
+)
+
+// Setattr on a directory succeeds without storing anything: B2 keeps no
+// directory metadata, and tools such as rsync -a and tar set it routinely.
+func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := n.fsys.writable("setattr"); e != 0 {
+		return e
+	}
+	if mt, ok := in.GetMTime(); ok {
+		b, prefix := n.loc()
+		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
+	}
+	return n.Getattr(ctx, fh, out)
+}
+
+// Setattr on the account root: see dirNode.Setattr.
+func (n *accountNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := n.fsys.writable("setattr"); e != 0 {
+		return e
+	}
+	return n.Getattr(ctx, fh, out)
+}
+
+var (
+	_ = (fusefs.NodeSetxattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*dirNode)(nil))
+)
+
+// Extended attributes (and so ACLs) are not stored: ENOTSUP, which cp -a,
+// rsync and tar treat as "this filesystem has none".
+func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("setxattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.fsys.writable("removexattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("setxattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.fsys.writable("removexattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+var (
+	_ = (fusefs.FileFsyncer)((*fileHandle)(nil))
+	_ = (fusefs.FileFsyncer)((*dirHandle)(nil))
+)
+
+// Fsync of a read-only handle on a file with nothing staged: the content is
+// in B2 already.
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+
+// Fsync of a directory: directory changes reach B2 before the operation
+// that made them returns.
+func (h *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
