@@ -315,4 +315,3 @@ func (r *reader) Close() error {
 	r.closeBody(nil)
 	return nil
 }
-
