@@ -233,13 +233,11 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	rep, err := run(ctx, cfg, stderr)
 	if rep != nil {
-		table := rep.markdown()
-		fmt.Fprintln(stdout, table)
+		if perr := publish(cfg, rep, stdout); perr != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", perr)
+			return 1
+		}
 		if cfg.out != "" {
-			if werr := writeDoc(cfg.out, rep.document(table)); werr != nil {
-				fmt.Fprintf(stderr, "bench: %v\n", werr)
-				return 1
-			}
 			fmt.Fprintf(stderr, "bench: results written to %s\n", cfg.out)
 		}
 	}
@@ -248,6 +246,16 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// publish prints the table and writes it into cfg.out when set.
+func publish(cfg *config, rep *report, stdout io.Writer) error {
+	table := rep.markdown()
+	fmt.Fprintln(stdout, table)
+	if cfg.out == "" {
+		return nil
+	}
+	return writeDoc(cfg.out, rep.document(table))
 }
 
 // run performs the whole benchmark and returns its report (also when it
