@@ -18,11 +18,12 @@ type state struct {
 	bucketNames map[string]*bucket // by lower-cased name
 	files       map[string]*fileVersion
 
-	masterKey    *appKey
-	keys         map[string]*appKey // non-master keys by id
-	tokens       map[string]*accountToken
-	uploadTokens map[string]*uploadTarget
-	dlTokens     map[string]*downloadAuth
+	masterKey       *appKey
+	keys            map[string]*appKey // non-master keys by id
+	tokens          map[string]*accountToken
+	uploadTokens    map[string]*uploadTarget
+	uploadTokenAdds int
+	dlTokens        map[string]*downloadAuth
 }
 
 func newState() *state {
