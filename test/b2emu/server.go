@@ -143,6 +143,7 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("b2emu: %w", err)
 		}
 		s.journal = j
+		s.removeOrphanBlobs()
 	}
 	s.st.masterKey = &appKey{
 		ID:           opts.KeyID,
@@ -782,3 +783,23 @@ func (p params) array(k string) (json.RawMessage, bool, *apiErr) {
 
 // AccountID returns the emulated account's id.
 func (s *Server) AccountID() string { return s.opts.AccountID }
+
+// removeOrphanBlobs deletes blob files no stored version refers to (left by
+// uploads that were in flight when a previous run stopped).
+func (s *Server) removeOrphanBlobs() {
+	used := map[string]bool{}
+	for _, f := range s.st.files {
+		for _, b := range f.blobs() {
+			used[b] = true
+		}
+	}
+	ents, err := os.ReadDir(s.blobDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !used[e.Name()] && strings.HasPrefix(e.Name(), "b-") {
+			_ = os.Remove(filepath.Join(s.blobDir, e.Name()))
+		}
+	}
+}
