@@ -928,4 +928,7 @@ func TestAppendAfterUploadCopiesParts(t *testing.T) {
 	if v.Info[InfoLargeFileSHA] != sum(data) {
 		t.Errorf("large_file_sha1 %q, want %s", v.Info[InfoLargeFileSHA], sum(data))
 	}
+	if c := e.emu.Stats().Calls["b2_copy_file"]; c != 0 {
+		t.Errorf("%d whole-file copies for an append", c)
+	}
 }
