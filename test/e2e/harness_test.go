@@ -57,6 +57,7 @@ type mountOpts struct {
 	Args   []string // extra flags
 	KeyID  string   // default: the server's master key
 	Key    string
+	Demo   bool // run b2fs --demo (ts is nil)
 }
 
 // credEnv returns an environment carrying the credentials (never on the
@@ -77,12 +78,18 @@ func startMount(t *testing.T, ts *b2emu.TestServer, o mountOpts) *mount {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"--endpoint", ts.URL, "--log-level", "debug"}, o.Args...)
+	var args []string
+	var keyID, key string
+	if o.Demo {
+		args = append([]string{"--demo", "--log-level", "debug"}, o.Args...)
+	} else {
+		args = append([]string{"--endpoint", ts.URL, "--log-level", "debug"}, o.Args...)
+		keyID, key = ts.KeyID, ts.Key
+	}
 	if o.Source != "" {
 		args = append(args, o.Source)
 	}
 	args = append(args, dir)
-	keyID, key := ts.KeyID, ts.Key
 	if o.KeyID != "" {
 		keyID, key = o.KeyID, o.Key
 	}
