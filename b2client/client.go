@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -519,18 +518,28 @@ func (c *Client) apiCallURL(ctx context.Context, api string, base func(*Account)
 	}
 	return c.retry(ctx, api, func(ctx context.Context) error {
 		s := c.session()
-		b := base(&s.account)
-		if b == "" {
-			return fmt.Errorf("%s: %w: no URL for this API in the authorization", api, ErrInvalidArgument)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b+"/b2api/"+apiVersion+"/"+api, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", s.token)
-		req.Header.Set("Content-Type", "application/json")
-		return c.doJSON(req, api, 0, out)
+		return c.postRaw(ctx, s, base(&s.account), api, body, out)
 	}, true)
 }
 
-var errNotImplemented = errors.New("b2client: not implemented yet")
+// postJSON makes one attempt of a JSON call on the API URL with session s.
+func (c *Client) postJSON(ctx context.Context, s *session, api string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("%s: encode request: %w", api, err)
+	}
+	return c.postRaw(ctx, s, s.account.APIURL, api, body, out)
+}
+
+func (c *Client) postRaw(ctx context.Context, s *session, base, api string, body []byte, out any) error {
+	if base == "" {
+		return fmt.Errorf("%s: %w: no URL for this API in the authorization", api, ErrInvalidArgument)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/b2api/"+apiVersion+"/"+api, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", s.token)
+	req.Header.Set("Content-Type", "application/json")
+	return c.doJSON(req, api, 0, out)
+}

@@ -17,6 +17,9 @@ import (
 // large_file_sha1 unless UploadRequest.SHA1 was given (each part is still
 // verified with its own SHA-1).
 //
+// A Writer can produce at most 10,000 parts, so PartSize bounds the size of
+// what it can upload (10,000 × PartSize).
+//
 // Close returns once the file is finished in B2; File then describes it. On
 // any failure, or when the context is cancelled, the large file is cancelled
 // in B2. Abort gives up explicitly. A Writer is not safe for concurrent use.
