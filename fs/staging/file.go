@@ -1,0 +1,578 @@
+package staging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// File is one staged file, shared by every handle open on it.
+type File struct {
+	m        *Manager
+	id       string
+	dataPath string
+	manPath  string
+
+	bgCtx    context.Context // background part uploads; cancelled on remove
+	bgCancel context.CancelFunc
+
+	// flushMu serialises uploads of this file; held across network calls.
+	flushMu sync.Mutex
+	// manifestMu orders manifest writes (each writes a fresh snapshot).
+	manifestMu sync.Mutex
+
+	// mu guards the fields below. Never held across a network call.
+	mu   sync.Mutex
+	refs int // guarded by Manager.mu, not mu
+	key  Key
+	data *os.File
+	// size is the file's length; the data file always has this length.
+	size     int64
+	reserved int64 // bytes reserved in the Manager for this file
+	// local holds the ranges whose bytes in the data file are the file's
+	// content. INVARIANT: remoteEnd <= size; bytes at or past remoteEnd
+	// are local (written, or zeros from a truncate that extended the file);
+	// bytes below remoteEnd not in local are only in version baseID.
+	local       rangeSet
+	remoteEnd   int64
+	baseID      string
+	baseSize    int64
+	baseGen     uint64 // bumped whenever baseID changes
+	contentType string
+	mtime       time.Time
+	dirty       bool // content or mtime differ from baseID
+	state       State
+	lastErr     string
+	detached    bool
+	// gate is non-nil while Flush uploads; writers wait for it to close.
+	gate chan struct{}
+
+	// gen numbers changes; partGen[k] is the gen of the last change that
+	// touched part k (0-based); pending holds parts changed since they were
+	// last scheduled for streaming.
+	gen     uint64
+	partGen map[int64]uint64
+	pending map[int64]bool
+
+	sess     *session // open large file, nil if none
+	starting bool     // a background StartLargeFile is running
+	startErr error
+	bgActive int           // background goroutines running
+	idle     chan struct{} // closed when bgActive == 0
+}
+
+// session is a large file being uploaded.
+type session struct {
+	id       string
+	mtimeMs  int64 // src_last_modified_millis recorded at start
+	sha1     string
+	streamed bool // started before Flush, with provisional file info
+	parts    map[int64]*partUp
+	inflight int
+	err      error // first background upload failure; stops streaming
+}
+
+type partUp struct {
+	uploading bool
+	done      bool
+	gen       uint64 // partGen of the uploaded content
+	size      int64
+	sha1      string
+}
+
+// Key returns the file's current key.
+func (f *File) Key() Key {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.key
+}
+
+// Attr returns the file's size and modification time.
+func (f *File) Attr() (size int64, mtime time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size, f.mtime
+}
+
+// Dirty reports whether the file has changes that are not in B2.
+func (f *File) Dirty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirty
+}
+
+// State returns the upload state and the last upload error, if any.
+func (f *File) State() (State, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, f.lastErr
+}
+
+// Uploaded describes the B2 version the staged content is based on: after
+// a successful Flush, the version it uploaded.
+func (f *File) Uploaded() (fileID string, size int64, mtime time.Time, contentType string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.baseID, f.size, f.mtime, f.contentType
+}
+
+// BaseFileID returns the B2 version the staged content is based on.
+func (f *File) BaseFileID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.baseID
+}
+
+// DataPath returns the path of the staged data (for tests and recovery).
+func (f *File) DataPath() string { return f.dataPath }
+
+// ManifestPath returns the path of the manifest.
+func (f *File) ManifestPath() string { return f.manPath }
+
+// lockMutable locks mu and waits until no Flush is uploading.
+func (f *File) lockMutable(ctx context.Context) error {
+	f.mu.Lock()
+	for f.gate != nil {
+		g := f.gate
+		f.mu.Unlock()
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		f.mu.Lock()
+	}
+	return nil
+}
+
+func (f *File) partSize() int64 { return f.m.opts.PartSize }
+
+// touchLocked records a change to [off, end). Called with mu held.
+func (f *File) touchLocked(off, end int64) {
+	f.gen++
+	if end <= off {
+		end = off + 1
+	}
+	ps := f.partSize()
+	for k := off / ps; k <= (end-1)/ps; k++ {
+		f.partGen[k] = f.gen
+		f.pending[k] = true
+	}
+	if !f.dirty {
+		f.dirty = true
+	}
+	f.state = StateDirty
+}
+
+// growLocked makes sure the reservation covers size n. Called with mu held.
+func (f *File) growLocked(n int64) error {
+	if n <= f.reserved {
+		return nil
+	}
+	if err := f.m.reserve(n - f.reserved); err != nil {
+		return err
+	}
+	f.reserved = n
+	return nil
+}
+
+// WriteAt writes p at off. It fails with ENOSPC when the staging
+// directory is full (or over MaxSize) and EFBIG past B2's size limit.
+func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	return f.write(ctx, p, off, false)
+}
+
+// Append writes p at the end of the file (O_APPEND).
+func (f *File) Append(ctx context.Context, p []byte) (int, error) {
+	return f.write(ctx, p, 0, true)
+}
+
+func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := f.lockMutable(ctx); err != nil {
+		return 0, err
+	}
+	if appending {
+		off = f.size
+	}
+	end := off + int64(len(p))
+	if end > MaxParts*f.partSize() {
+		f.mu.Unlock()
+		return 0, fmt.Errorf("write past %d bytes (%d parts of %d): %w", MaxParts*f.partSize(), MaxParts, f.partSize(), syscall.EFBIG)
+	}
+	wasDirty := f.dirty
+	if err := f.growLocked(end); err != nil {
+		f.mu.Unlock()
+		return 0, err
+	}
+	n, werr := f.data.WriteAt(p, off)
+	if n > 0 {
+		f.local.add(off, off+int64(n))
+		if off+int64(n) > f.size {
+			f.size = off + int64(n)
+		}
+		f.touchLocked(off, off+int64(n))
+		f.mtime = f.m.opts.Now()
+	}
+	f.mu.Unlock()
+	if !wasDirty {
+		f.saveManifest()
+	}
+	f.kick()
+	if werr != nil {
+		return n, fmt.Errorf("write staging file %s: %w", f.dataPath, werr)
+	}
+	return n, nil
+}
+
+// Truncate sets the file's size.
+func (f *File) Truncate(ctx context.Context, size int64) error {
+	if size < 0 {
+		return syscall.EINVAL
+	}
+	if size > MaxParts*f.partSize() {
+		return syscall.EFBIG
+	}
+	if err := f.lockMutable(ctx); err != nil {
+		return err
+	}
+	old := f.size
+	if size > old {
+		if err := f.growLocked(size); err != nil {
+			f.mu.Unlock()
+			return err
+		}
+	}
+	if err := f.data.Truncate(size); err != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("truncate staging file %s: %w", f.dataPath, err)
+	}
+	if size < old {
+		f.local.clip(size)
+		if f.remoteEnd > size {
+			f.remoteEnd = size
+		}
+		if d := f.reserved - size; d > 0 {
+			f.m.reserve(-d)
+			f.reserved = size
+		}
+	}
+	f.size = size
+	if size != old {
+		f.touchLocked(min(old, size), max(old, size))
+		f.mtime = f.m.opts.Now()
+	}
+	f.mu.Unlock()
+	f.saveManifest()
+	f.kick()
+	return nil
+}
+
+// SetMtime sets the modification time. If the file has pending changes the
+// new time is uploaded with them and absorbed is true; otherwise the caller
+// must change the time of the B2 version itself (a metadata-replacing copy)
+// and then call Rebase.
+func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err error) {
+	if err := f.lockMutable(ctx); err != nil {
+		return false, err
+	}
+	f.mtime = t
+	absorbed = f.dirty
+	f.mu.Unlock()
+	return absorbed, nil
+}
+
+// Rebase records that version v (same content) now backs the file, e.g.
+// after a metadata-replacing copy.
+func (f *File) Rebase(v Version) {
+	f.mu.Lock()
+	if !f.dirty {
+		f.baseID = v.FileID
+		f.baseGen++
+	}
+	f.mu.Unlock()
+	f.saveManifest()
+}
+
+// ReadAt reads from the staged content, fetching ranges that are still only
+// in B2.
+func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		f.mu.Lock()
+		if off >= f.size {
+			f.mu.Unlock()
+			return 0, io.EOF
+		}
+		n := min(int64(len(p)), f.size-off)
+		re := min(off+n, f.remoteEnd)
+		var gaps []span
+		if re > off {
+			gaps = f.local.gaps(off, re)
+		}
+		if len(gaps) == 0 {
+			got, err := f.data.ReadAt(p[:n], off)
+			f.mu.Unlock()
+			if err == io.EOF && int64(got) == n {
+				err = nil
+			}
+			if err != nil {
+				return got, fmt.Errorf("read staging file %s: %w", f.dataPath, err)
+			}
+			if int64(got) < int64(len(p)) {
+				return got, io.EOF
+			}
+			return got, nil
+		}
+		baseID, baseGen, remoteEnd := f.baseID, f.baseGen, f.remoteEnd
+		f.mu.Unlock()
+		rs := f.m.opts.ReadSize
+		for _, g := range gaps {
+			a := g.Off / rs * rs
+			b := min((g.End+rs-1)/rs*rs, remoteEnd)
+			if err := f.fetch(ctx, baseID, baseGen, a, b); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("read %s: content kept changing: %w", f.key, syscall.EIO)
+}
+
+// fetch downloads [a, b) of version baseID and stores the bytes that are
+// still missing locally. Data for a base that changed meanwhile is dropped.
+func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b int64) error {
+	const chunk = 4 << 20
+	if baseID == "" {
+		return fmt.Errorf("fetch %s: no base version: %w", f.key, syscall.EIO)
+	}
+	for a < b {
+		n := min(b-a, chunk)
+		rc, err := f.m.opts.Remote.Download(ctx, baseID, a, n)
+		if err != nil {
+			return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
+		}
+		buf := make([]byte, n)
+		_, err = io.ReadFull(rc, buf)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
+		}
+		f.mu.Lock()
+		if f.baseGen == baseGen {
+			for _, g := range f.local.gaps(a, min(a+n, f.remoteEnd)) {
+				if _, err := f.data.WriteAt(buf[g.Off-a:g.End-a], g.Off); err != nil {
+					f.mu.Unlock()
+					return fmt.Errorf("fetch %s: write staging file: %w", f.key, err)
+				}
+				f.local.add(g.Off, g.End)
+			}
+		}
+		f.mu.Unlock()
+		a += n
+	}
+	return nil
+}
+
+// fill makes [a, b) local, fetching what is only in B2.
+func (f *File) fill(ctx context.Context, a, b int64) error {
+	f.mu.Lock()
+	re := min(b, f.remoteEnd)
+	var gaps []span
+	if re > a {
+		gaps = f.local.gaps(a, re)
+	}
+	baseID, baseGen := f.baseID, f.baseGen
+	f.mu.Unlock()
+	for _, g := range gaps {
+		if err := f.fetch(ctx, baseID, baseGen, g.Off, g.End); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync is Flush: when it returns nil the content is in B2.
+func (f *File) Sync(ctx context.Context) error { return f.Flush(ctx) }
+
+// Flush uploads the file if it has changes that are not in B2. When it
+// returns nil the content is in B2. On failure the staged data stays and
+// the manifest says "failed"; a later Flush retries.
+func (f *File) Flush(ctx context.Context) error {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	f.mu.Lock()
+	if f.detached || !f.dirty {
+		f.mu.Unlock()
+		return nil
+	}
+	f.gate = make(chan struct{})
+	f.state = StateUploading
+	key := f.key
+	f.mu.Unlock()
+	f.saveManifest()
+
+	start := f.m.opts.Now()
+	v, err := f.upload(ctx)
+
+	f.mu.Lock()
+	if err == nil {
+		f.dirty = false
+		f.state = StateClean
+		f.lastErr = ""
+		f.baseID = v.FileID
+		f.baseSize = v.Size
+		f.baseGen++
+		f.contentType = v.ContentType
+		f.remoteEnd = f.size
+		f.partGen = map[int64]uint64{}
+		f.pending = map[int64]bool{}
+	} else {
+		f.state = StateFailed
+		f.lastErr = err.Error()
+	}
+	close(f.gate)
+	f.gate = nil
+	size := f.size
+	f.mu.Unlock()
+	f.saveManifest()
+	if err != nil {
+		f.m.log.Error("upload failed; staged data kept", "file", key.String(), "size", size, "staged", f.dataPath, "err", err)
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	f.m.log.Debug("uploaded", "file", key.String(), "size", v.Size, "fileId", v.FileID, "took", f.m.opts.Now().Sub(start))
+	if cb := f.m.opts.OnUpload; cb != nil {
+		cb(key, v)
+	}
+	return nil
+}
+
+// waitIdle waits until no background goroutine of f runs.
+func (f *File) waitIdle(ctx context.Context) error {
+	for {
+		f.mu.Lock()
+		ch := f.idle
+		f.mu.Unlock()
+		select {
+		case <-ch:
+			f.mu.Lock()
+			done := f.bgActive == 0
+			f.mu.Unlock()
+			if done {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// goBg runs fn in a background goroutine. Called with mu held.
+func (f *File) goBg(fn func()) {
+	if f.bgActive == 0 {
+		f.idle = make(chan struct{})
+	}
+	f.bgActive++
+	go func() {
+		defer func() {
+			f.mu.Lock()
+			f.bgActive--
+			if f.bgActive == 0 {
+				close(f.idle)
+			}
+			f.mu.Unlock()
+		}()
+		fn()
+	}()
+}
+
+// remove deletes the staged data and manifest. The file must have no
+// references.
+func (f *File) remove() {
+	f.bgCancel()
+	f.waitIdle(context.Background())
+	f.mu.Lock()
+	f.detached = true
+	sess := f.sess
+	f.sess = nil
+	reserved := f.reserved
+	f.reserved = 0
+	f.data.Close()
+	f.mu.Unlock()
+	f.m.reserve(-reserved)
+	if sess != nil {
+		f.cancelLarge(sess.id)
+	}
+	f.manifestMu.Lock()
+	os.Remove(f.dataPath)
+	os.Remove(f.manPath)
+	f.manifestMu.Unlock()
+}
+
+// cancelLarge abandons an unfinished large file, logging failures.
+func (f *File) cancelLarge(id string) {
+	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
+	defer cancel()
+	if err := f.m.opts.Remote.CancelLargeFile(ctx, id); err != nil {
+		f.m.log.Warn("cancel unfinished large file", "fileId", id, "err", err)
+	}
+}
+
+// saveManifest writes the manifest from the current state; errors are
+// logged (the data file is what matters).
+func (f *File) saveManifest() {
+	f.manifestMu.Lock()
+	defer f.manifestMu.Unlock()
+	f.mu.Lock()
+	if f.detached {
+		f.mu.Unlock()
+		return
+	}
+	m := &Manifest{
+		Version:    manifestVersion,
+		ID:         f.id,
+		BucketID:   f.key.BucketID,
+		BucketName: f.key.BucketName,
+		Name:       f.key.Name,
+		BaseFileID: f.baseID,
+		BaseSize:   f.baseSize,
+		RemoteEnd:  f.remoteEnd,
+		Local:      f.local.spans(),
+		Size:       f.size,
+		MtimeMs:    f.mtime.UnixMilli(),
+		State:      f.state,
+		Error:      f.lastErr,
+		UpdatedMs:  f.m.opts.Now().UnixMilli(),
+	}
+	if f.sess != nil {
+		m.LargeFileID = f.sess.id
+	}
+	f.mu.Unlock()
+	if err := writeManifest(f.manPath, m); err != nil {
+		f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
+	}
+}
+
+// sortedKeys returns the keys of a set in ascending order.
+func sortedKeys(m map[int64]bool) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+var errChanged = errors.New("content changed during upload")

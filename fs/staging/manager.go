@@ -1,0 +1,447 @@
+package staging
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// B2 limits for large files (b2-api-reference §8.1).
+const (
+	MaxParts        = 10000
+	MaxPartSize     = 5_000_000_000
+	MaxSmallFile    = 5_000_000_000
+	defaultReadSize = 1 << 20
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Dir is the staging directory. It is created with mode 0700; staged
+	// files and manifests are created 0600.
+	Dir string
+	// Remote is where staged files are uploaded.
+	Remote Remote
+	// PartSize is the size of every part of a large file but the last.
+	// Use ChooseSizes to derive it from the account's limits.
+	PartSize int64
+	// UploadCutoff: files of at least this size are uploaded as large
+	// files (and stream while being written). Must exceed PartSize.
+	UploadCutoff int64
+	// Concurrency bounds the parts of one file in flight (default 4).
+	Concurrency int
+	// MaxInflightParts bounds the parts in flight across all files
+	// (default 2×Concurrency).
+	MaxInflightParts int
+	// MaxSize bounds the bytes of staged data; a write beyond it fails
+	// with ENOSPC. 0 means no limit other than the disk's.
+	MaxSize int64
+	// ReadSize is the granularity of on-demand fetches of an existing
+	// file's content (default 1 MiB).
+	ReadSize int64
+	// OnUpload, when set, is called after every successful upload, with
+	// no lock held.
+	OnUpload func(Key, Version)
+	Logger   *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Key names a staged file.
+type Key struct {
+	BucketID   string
+	BucketName string // for logs and manifests
+	Name       string
+}
+
+func (k Key) String() string {
+	if k.BucketName != "" {
+		return k.BucketName + "/" + k.Name
+	}
+	return k.BucketID + "/" + k.Name
+}
+
+type mapKey struct{ bucketID, name string }
+
+func (k Key) mk() mapKey { return mapKey{k.BucketID, k.Name} }
+
+// Manager owns the staging directory and every staged file.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+	sem  chan struct{} // global part-upload slots
+	used atomic.Int64  // bytes reserved by staged files
+
+	ctx    context.Context // cancelled by Close; background uploads use it
+	cancel context.CancelFunc
+
+	// mu guards files. Taken before any File.mu, never while holding one.
+	mu    sync.Mutex
+	files map[mapKey]*File
+}
+
+// ChooseSizes derives the part size and upload cutoff from the flags (0 =
+// default) and the account's absolute minimum and recommended part sizes.
+// The part size defaults to the recommended size, is at least the absolute
+// minimum and at most 5 GB; the cutoff defaults to twice the part size and
+// always exceeds the part size, so a large file has at least two parts.
+func ChooseSizes(partFlag, cutoffFlag, absMin, recommended int64) (part, cutoff int64, err error) {
+	if partFlag < 0 || cutoffFlag < 0 {
+		return 0, 0, errors.New("part size and upload cutoff must not be negative")
+	}
+	if absMin <= 0 {
+		absMin = 5_000_000
+	}
+	part = partFlag
+	if part == 0 {
+		part = recommended
+	}
+	if part < absMin {
+		if partFlag != 0 {
+			return 0, 0, fmt.Errorf("part size %d is below the account's minimum part size %d", partFlag, absMin)
+		}
+		part = absMin
+	}
+	if part > MaxPartSize {
+		return 0, 0, fmt.Errorf("part size %d is above B2's maximum of %d", part, int64(MaxPartSize))
+	}
+	cutoff = cutoffFlag
+	if cutoff == 0 {
+		cutoff = 2 * part
+	}
+	if cutoff <= part {
+		return 0, 0, fmt.Errorf("upload cutoff %d must exceed the part size %d", cutoff, part)
+	}
+	if cutoff > MaxSmallFile {
+		cutoff = MaxSmallFile
+	}
+	return part, cutoff, nil
+}
+
+// DefaultCacheDir is the cache directory used when none is configured:
+// /var/cache/b2fs for root, else $XDG_CACHE_HOME/b2fs (~/.cache/b2fs).
+func DefaultCacheDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/cache/b2fs"
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "b2fs")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("b2fs-%d", os.Geteuid()))
+}
+
+// New creates the staging directory if needed and returns a Manager.
+func New(opts Options) (*Manager, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("staging: no directory")
+	}
+	if opts.Remote == nil {
+		return nil, errors.New("staging: no remote")
+	}
+	if opts.PartSize <= 0 || opts.UploadCutoff <= opts.PartSize {
+		return nil, fmt.Errorf("staging: bad sizes: part %d, cutoff %d", opts.PartSize, opts.UploadCutoff)
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.MaxInflightParts <= 0 {
+		opts.MaxInflightParts = 2 * opts.Concurrency
+	}
+	if opts.ReadSize <= 0 {
+		opts.ReadSize = defaultReadSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging: create %s: %w", opts.Dir, err)
+	}
+	if err := os.Chmod(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging: chmod %s: %w", opts.Dir, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		opts:   opts,
+		log:    opts.Logger,
+		sem:    make(chan struct{}, opts.MaxInflightParts),
+		ctx:    ctx,
+		cancel: cancel,
+		files:  map[mapKey]*File{},
+	}, nil
+}
+
+// Dir returns the staging directory.
+func (m *Manager) Dir() string { return m.opts.Dir }
+
+// PartSize returns the part size of large files.
+func (m *Manager) PartSize() int64 { return m.opts.PartSize }
+
+// Used returns the bytes currently reserved by staged files.
+func (m *Manager) Used() int64 { return m.used.Load() }
+
+// reserve accounts for delta more (or, negative, fewer) staged bytes.
+func (m *Manager) reserve(delta int64) error {
+	for {
+		cur := m.used.Load()
+		next := cur + delta
+		if delta > 0 && m.opts.MaxSize > 0 && next > m.opts.MaxSize {
+			return fmt.Errorf("staging cache full (%d of %d bytes used): %w", cur, m.opts.MaxSize, syscall.ENOSPC)
+		}
+		if m.used.CompareAndSwap(cur, next) {
+			return nil
+		}
+	}
+}
+
+// Base describes the B2 version an existing file is opened from.
+type Base struct {
+	FileID      string
+	Size        int64
+	Mtime       time.Time
+	ContentType string
+}
+
+// OpenOptions say which file to open and how.
+type OpenOptions struct {
+	Key Key
+	// Base is the current B2 version, nil when the file does not exist
+	// yet (the file is created: Flush uploads it even if nothing is
+	// written).
+	Base *Base
+	// Truncate discards the content (O_TRUNC).
+	Truncate bool
+}
+
+// Open returns the staged file for o.Key, creating it if needed. Every
+// handle shares one File; each Open must be paired with a Release.
+func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
+	m.mu.Lock()
+	if f := m.files[o.Key.mk()]; f != nil {
+		f.refs++
+		m.mu.Unlock()
+		if o.Truncate {
+			if err := f.Truncate(ctx, 0); err != nil {
+				m.Release(f)
+				return nil, err
+			}
+		}
+		return f, nil
+	}
+	f, err := m.newFile(o)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	f.refs = 1
+	m.files[o.Key.mk()] = f
+	m.mu.Unlock()
+	f.saveManifest()
+	return f, nil
+}
+
+// Lookup returns the staged file for key, or nil. It does not take a
+// reference; the result is for reading attributes.
+func (m *Manager) Lookup(key Key) *File {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.files[key.mk()]
+}
+
+func (m *Manager) newFile(o OpenOptions) (*File, error) {
+	var rb [12]byte
+	if _, err := rand.Read(rb[:]); err != nil {
+		return nil, fmt.Errorf("staging: random id: %w", err)
+	}
+	id := hex.EncodeToString(rb[:])
+	f := &File{
+		m:        m,
+		id:       id,
+		dataPath: filepath.Join(m.opts.Dir, id+".data"),
+		manPath:  filepath.Join(m.opts.Dir, id+".json"),
+		key:      o.Key,
+		partGen:  map[int64]uint64{},
+		pending:  map[int64]bool{},
+		idle:     make(chan struct{}),
+	}
+	close(f.idle)
+	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
+	data, err := os.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
+	}
+	f.data = data
+	now := m.opts.Now()
+	switch {
+	case o.Base == nil:
+		f.dirty = true
+		f.mtime = now
+		f.state = StateDirty
+	case o.Truncate:
+		f.baseID = o.Base.FileID
+		f.contentType = o.Base.ContentType
+		f.dirty = true
+		f.mtime = now
+		f.state = StateDirty
+	default:
+		f.baseID = o.Base.FileID
+		f.baseSize = o.Base.Size
+		f.contentType = o.Base.ContentType
+		f.size = o.Base.Size
+		f.remoteEnd = o.Base.Size
+		f.mtime = o.Base.Mtime
+		f.state = StateClean
+		if err := m.reserve(f.size); err != nil {
+			data.Close()
+			os.Remove(f.dataPath)
+			return nil, err
+		}
+		f.reserved = f.size
+		if err := data.Truncate(f.size); err != nil {
+			m.reserve(-f.reserved)
+			data.Close()
+			os.Remove(f.dataPath)
+			return nil, fmt.Errorf("staging: size %s: %w", f.dataPath, err)
+		}
+	}
+	return f, nil
+}
+
+// Release drops one reference taken by Open. When the last reference goes
+// and the file has no changes that are not in B2, the staged data and its
+// manifest are removed. Dirty or failed files stay staged (see Pending).
+func (m *Manager) Release(f *File) {
+	m.mu.Lock()
+	f.refs--
+	if f.refs > 0 {
+		m.mu.Unlock()
+		return
+	}
+	f.mu.Lock()
+	drop := f.detached || !f.dirty
+	f.mu.Unlock()
+	if drop && m.files[f.key.mk()] == f {
+		delete(m.files, f.key.mk())
+	}
+	m.mu.Unlock()
+	if drop {
+		f.remove()
+	}
+}
+
+// Detach is called when key is unlinked or replaced: its staged file, if
+// any, is never uploaded again and is removed once its last handle is
+// released. It returns whether a staged file existed.
+func (m *Manager) Detach(key Key) bool {
+	m.mu.Lock()
+	f := m.files[key.mk()]
+	if f == nil {
+		m.mu.Unlock()
+		return false
+	}
+	delete(m.files, key.mk())
+	f.mu.Lock()
+	f.detached = true
+	f.mu.Unlock()
+	refs := f.refs
+	m.mu.Unlock()
+	if refs == 0 {
+		f.remove()
+	}
+	return true
+}
+
+// Rename moves the staged file of from (if any) to the name of to, which
+// must have been uploaded (Flush) before the server-side copy. A staged
+// file at to is detached first. v is the version now stored under to.
+func (m *Manager) Rename(from, to Key, v *Version) {
+	m.Detach(to)
+	m.mu.Lock()
+	f := m.files[from.mk()]
+	if f == nil {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.files, from.mk())
+	m.files[to.mk()] = f
+	f.mu.Lock()
+	f.key = to
+	if v != nil && !f.dirty {
+		f.baseID = v.FileID
+	}
+	f.mu.Unlock()
+	m.mu.Unlock()
+	f.saveManifest()
+}
+
+// Under returns the staged files of bucketID whose names start with
+// prefix, sorted by name. With direct set, only names with no "/" after the
+// prefix (the files of one directory).
+func (m *Manager) Under(bucketID, prefix string, direct bool) []*File {
+	m.mu.Lock()
+	var out []*File
+	for k, f := range m.files {
+		if k.bucketID != bucketID || !strings.HasPrefix(k.name, prefix) {
+			continue
+		}
+		if direct && strings.Contains(k.name[len(prefix):], "/") {
+			continue
+		}
+		out = append(out, f)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key().Name < out[j].Key().Name })
+	return out
+}
+
+// Pending returns the staged files whose changes are not in B2, sorted by
+// name.
+func (m *Manager) Pending() []Key {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Key
+	for _, f := range m.files {
+		f.mu.Lock()
+		if f.dirty && !f.detached {
+			out = append(out, f.key)
+		}
+		f.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// Close uploads every dirty staged file (bounded by ctx), then stops
+// background work. Files that still fail stay staged on disk with a
+// "failed" manifest; their names are logged and returned in the error.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	var files []*File
+	for _, f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		if err := f.Flush(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.cancel()
+	for _, f := range files {
+		f.waitIdle(context.Background())
+	}
+	return errors.Join(errs...)
+}

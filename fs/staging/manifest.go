@@ -1,0 +1,116 @@
+package staging
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// State is the upload state of a staged file, as recorded in its manifest.
+type State string
+
+// States of a staged file.
+const (
+	// StateClean: the staged content equals the B2 version BaseFileID.
+	StateClean State = "clean"
+	// StateDirty: the staged content has changes not yet in B2.
+	StateDirty State = "dirty"
+	// StateUploading: an upload of the staged content is in progress.
+	StateUploading State = "uploading"
+	// StateFailed: the last upload failed; the staged content is the only
+	// copy of the changes.
+	StateFailed State = "failed"
+)
+
+// Manifest is the sidecar of a staged file, written atomically (temporary
+// file, rename) next to the data file as <id>.json. Neither the manifest nor
+// the data file is fsynced: staging survives a crash of b2fs (the kernel
+// keeps the pages), not a crash of the machine; data is durable once it is
+// in B2. It carries what a
+// crash-recovery step needs to finish the upload: where the file goes, which
+// version it was based on, and which byte ranges of the data file are
+// authoritative.
+type Manifest struct {
+	Version    int    `json:"version"`
+	ID         string `json:"id"`
+	BucketID   string `json:"bucketId"`
+	BucketName string `json:"bucketName,omitempty"`
+	Name       string `json:"name"`
+	// BaseFileID is the B2 version the staged file started from ("" for a
+	// new file). Bytes below RemoteEnd that are not in Local are still only
+	// in that version.
+	BaseFileID string `json:"baseFileId,omitempty"`
+	BaseSize   int64  `json:"baseSize"`
+	RemoteEnd  int64  `json:"remoteEnd"`
+	Local      []span `json:"local,omitempty"`
+	Size       int64  `json:"size"`
+	MtimeMs    int64  `json:"mtimeMillis"`
+	State      State  `json:"state"`
+	// LargeFileID is an unfinished large file holding parts of this upload.
+	LargeFileID string `json:"largeFileId,omitempty"`
+	Error       string `json:"error,omitempty"`
+	UpdatedMs   int64  `json:"updatedMillis"`
+}
+
+const manifestVersion = 1
+
+func writeManifest(path string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".manifest-*")
+	if err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+// ReadManifest reads the manifest at path.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// PendingManifests returns the manifests in the staging directory dir whose
+// state is not clean: staged data that has not reached B2.
+func PendingManifests(dir string) ([]*Manifest, error) {
+	ents, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Manifest
+	for _, p := range ents {
+		m, err := ReadManifest(p)
+		if err != nil {
+			return nil, err
+		}
+		if m.State != StateClean {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

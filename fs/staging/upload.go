@@ -1,0 +1,376 @@
+package staging
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"path"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// acquire takes one global part-upload slot.
+func (m *Manager) acquire(ctx context.Context) error {
+	select {
+	case m.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) releaseSlot() { <-m.sem }
+
+// sectionSHA1 hashes [off, off+n) of the staging file.
+func (f *File) sectionSHA1(off, n int64) (string, error) {
+	h := sha1.New()
+	got, err := io.Copy(h, io.NewSectionReader(f.data, off, n))
+	if err != nil {
+		return "", fmt.Errorf("hash staging file: %w", err)
+	}
+	if got != n {
+		return "", fmt.Errorf("hash staging file: %d of %d bytes: %w", got, n, io.ErrUnexpectedEOF)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// isLocalLocked reports whether [a, b) needs nothing from B2.
+func (f *File) isLocalLocked(a, b int64) bool {
+	return f.local.covers(a, min(b, f.remoteEnd))
+}
+
+// requestLocked builds the upload request for the current state with the
+// given file info. Called with mu held.
+func (f *File) requestLocked(mtime time.Time, sha string) UploadRequest {
+	ct := f.contentType
+	if ct == "" {
+		ct = mime.TypeByExtension(path.Ext(f.key.Name))
+	}
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	info := map[string]string{InfoMtime: strconv.FormatInt(mtime.UnixMilli(), 10)}
+	if sha != "" {
+		info[InfoLargeFileSHA] = sha
+	}
+	return UploadRequest{BucketID: f.key.BucketID, Name: f.key.Name, ContentType: ct, Info: info}
+}
+
+// kick starts the background work that a change made possible.
+func (f *File) kick() {
+	f.mu.Lock()
+	f.kickLocked()
+	f.mu.Unlock()
+}
+
+// kickLocked starts the large file once the size reaches the cutoff, and
+// uploads of parts that are complete and local. The tail part waits for
+// Flush. Called with mu held.
+func (f *File) kickLocked() {
+	if f.detached || f.gate != nil || !f.dirty || f.size < f.m.opts.UploadCutoff {
+		return
+	}
+	if f.sess == nil {
+		if !f.starting && f.startErr == nil {
+			f.starting = true
+			req := f.requestLocked(f.mtime, "")
+			mtimeMs := f.mtime.UnixMilli()
+			f.goBg(func() { f.bgStart(req, mtimeMs) })
+		}
+		return
+	}
+	s := f.sess
+	if s.err != nil {
+		return
+	}
+	ps := f.partSize()
+	for _, k := range sortedKeys(f.pending) {
+		if s.inflight >= f.m.opts.Concurrency {
+			return
+		}
+		if (k+1)*ps > f.size {
+			continue
+		}
+		pu := s.parts[k]
+		if pu != nil && pu.uploading {
+			continue
+		}
+		if !f.isLocalLocked(k*ps, (k+1)*ps) {
+			continue
+		}
+		g := f.partGen[k]
+		if pu == nil {
+			pu = &partUp{}
+			s.parts[k] = pu
+		}
+		delete(f.pending, k)
+		if pu.done && pu.gen == g {
+			continue
+		}
+		pu.uploading = true
+		s.inflight++
+		f.goBg(func() { f.bgUploadPart(s, k, g, ps) })
+	}
+}
+
+// bgStart starts a large file for a file still being written.
+func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
+	id, err := f.m.opts.Remote.StartLargeFile(f.bgCtx, req)
+	f.mu.Lock()
+	f.starting = false
+	if err != nil {
+		f.startErr = err
+		f.mu.Unlock()
+		f.m.log.Warn("start streaming upload; the file is uploaded at close instead", "file", req.Name, "err", err)
+		return
+	}
+	if f.detached || f.sess != nil {
+		f.mu.Unlock()
+		f.cancelLarge(id)
+		return
+	}
+	f.sess = &session{id: id, mtimeMs: mtimeMs, streamed: true, parts: map[int64]*partUp{}}
+	f.kickLocked()
+	f.mu.Unlock()
+	f.saveManifest()
+}
+
+// bgUploadPart uploads part k (0-based) while the file is being written.
+func (f *File) bgUploadPart(s *session, k int64, g uint64, ps int64) {
+	ctx := f.bgCtx
+	err := f.m.acquire(ctx)
+	var sha string
+	if err == nil {
+		sha, err = f.sectionSHA1(k*ps, ps)
+		if err == nil {
+			err = f.m.opts.Remote.UploadPart(ctx, s.id, int(k+1), io.NewSectionReader(f.data, k*ps, ps), ps, sha)
+		}
+		f.m.releaseSlot()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.inflight--
+	pu := s.parts[k]
+	pu.uploading = false
+	switch {
+	case f.partGen[k] != g:
+		// Changed while uploading: whatever B2 holds is stale.
+		pu.done = false
+		f.pending[k] = true
+	case err != nil:
+		pu.done = false
+		f.pending[k] = true
+		if s.err == nil && ctx.Err() == nil {
+			s.err = err
+			f.m.log.Warn("streaming part upload failed; retrying at close", "file", f.key.String(), "part", k+1, "err", err)
+		}
+	default:
+		pu.done, pu.gen, pu.size, pu.sha1 = true, g, ps, sha
+	}
+	if f.sess == s {
+		f.kickLocked()
+	}
+}
+
+// upload sends the staged content to B2. Called by Flush with the gate
+// closed to writers.
+func (f *File) upload(ctx context.Context) (Version, error) {
+	if err := f.waitIdle(ctx); err != nil {
+		return Version{}, err
+	}
+	f.mu.Lock()
+	size, mtime, sess := f.size, f.mtime, f.sess
+	f.startErr = nil
+	f.mu.Unlock()
+	if size < f.m.opts.UploadCutoff {
+		if sess != nil {
+			f.cancelLarge(sess.id)
+			f.mu.Lock()
+			f.sess = nil
+			f.mu.Unlock()
+		}
+		return f.uploadSmall(ctx, size, mtime)
+	}
+	return f.uploadLarge(ctx, size, mtime)
+}
+
+func (f *File) uploadSmall(ctx context.Context, size int64, mtime time.Time) (Version, error) {
+	if err := f.fill(ctx, 0, size); err != nil {
+		return Version{}, err
+	}
+	sha, err := f.sectionSHA1(0, size)
+	if err != nil {
+		return Version{}, err
+	}
+	f.mu.Lock()
+	req := f.requestLocked(mtime, "")
+	f.mu.Unlock()
+	req.SHA1 = sha
+	v, err := f.m.opts.Remote.UploadFile(ctx, req, io.NewSectionReader(f.data, 0, size), size)
+	if err != nil {
+		return Version{}, err
+	}
+	if v.SHA1 != "" && v.SHA1 != sha {
+		return Version{}, fmt.Errorf("uploaded SHA-1 %s, B2 stored %s", sha, v.SHA1)
+	}
+	return v, nil
+}
+
+type partTask struct {
+	k    int64
+	off  int64
+	size int64
+	copy bool
+}
+
+func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Version, error) {
+	ps := f.partSize()
+	n := (size + ps - 1) / ps
+
+	// A session holding parts past the new end cannot be finished.
+	f.mu.Lock()
+	sess := f.sess
+	restart := false
+	if sess != nil {
+		sess.err = nil
+		for k := range sess.parts {
+			if k >= n {
+				restart = true
+			}
+		}
+	}
+	f.mu.Unlock()
+	if restart {
+		f.cancelLarge(sess.id)
+		f.mu.Lock()
+		f.sess = nil
+		f.mu.Unlock()
+		sess = nil
+	}
+
+	// Plan: which parts still need sending, and whether they can be copied
+	// from the previous version on the server.
+	f.mu.Lock()
+	baseID := f.baseID
+	var tasks []partTask
+	anyCopy := false
+	for k := int64(0); k < n; k++ {
+		off := k * ps
+		sz := min(ps, size-off)
+		if sess != nil {
+			if pu := sess.parts[k]; pu != nil && pu.done && pu.gen == f.partGen[k] && pu.size == sz {
+				continue
+			}
+		}
+		cp := baseID != "" && off+sz <= f.remoteEnd && !f.local.intersects(off, off+sz)
+		anyCopy = anyCopy || cp
+		tasks = append(tasks, partTask{k: k, off: off, size: sz, copy: cp})
+	}
+	f.mu.Unlock()
+
+	if sess == nil {
+		wholeSHA := ""
+		if !anyCopy {
+			if err := f.fill(ctx, 0, size); err != nil {
+				return Version{}, err
+			}
+			s, err := f.sectionSHA1(0, size)
+			if err != nil {
+				return Version{}, err
+			}
+			wholeSHA = s
+		}
+		f.mu.Lock()
+		req := f.requestLocked(mtime, wholeSHA)
+		f.mu.Unlock()
+		id, err := f.m.opts.Remote.StartLargeFile(ctx, req)
+		if err != nil {
+			return Version{}, fmt.Errorf("start large file: %w", err)
+		}
+		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, parts: map[int64]*partUp{}}
+		f.mu.Lock()
+		f.sess = sess
+		f.mu.Unlock()
+		f.saveManifest()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(f.m.opts.Concurrency)
+	for _, t := range tasks {
+		g.Go(func() error {
+			if err := f.m.acquire(gctx); err != nil {
+				return err
+			}
+			defer f.m.releaseSlot()
+			var sha string
+			var err error
+			if t.copy {
+				sha, err = f.m.opts.Remote.CopyPart(gctx, baseID, sess.id, int(t.k+1), t.off, t.size)
+				if err != nil {
+					return fmt.Errorf("copy part %d: %w", t.k+1, err)
+				}
+			} else {
+				if err := f.fill(gctx, t.off, t.off+t.size); err != nil {
+					return err
+				}
+				if sha, err = f.sectionSHA1(t.off, t.size); err != nil {
+					return err
+				}
+				if err := f.m.opts.Remote.UploadPart(gctx, sess.id, int(t.k+1), io.NewSectionReader(f.data, t.off, t.size), t.size, sha); err != nil {
+					return fmt.Errorf("upload part %d: %w", t.k+1, err)
+				}
+			}
+			f.mu.Lock()
+			sess.parts[t.k] = &partUp{done: true, gen: f.partGen[t.k], size: t.size, sha1: sha}
+			f.mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Version{}, err
+	}
+	shas := make([]string, n)
+	f.mu.Lock()
+	for k := int64(0); k < n; k++ {
+		shas[k] = sess.parts[k].sha1
+	}
+	f.mu.Unlock()
+	v, err := f.m.opts.Remote.FinishLargeFile(ctx, sess.id, shas)
+	if err != nil {
+		return Version{}, fmt.Errorf("finish large file: %w", err)
+	}
+	f.mu.Lock()
+	f.sess = nil
+	localAll := f.isLocalLocked(0, size)
+	f.mu.Unlock()
+
+	// A streamed file was started with the time of its first part and no
+	// whole-file SHA-1; give the final version the right metadata.
+	if sess.mtimeMs == mtime.UnixMilli() && (sess.sha1 != "" || !localAll) {
+		return v, nil
+	}
+	wholeSHA := sess.sha1
+	if wholeSHA == "" && localAll {
+		if wholeSHA, err = f.sectionSHA1(0, size); err != nil {
+			return Version{}, err
+		}
+	}
+	f.mu.Lock()
+	req := f.requestLocked(mtime, wholeSHA)
+	f.mu.Unlock()
+	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(ctx, v.FileID, size, req)
+	if err != nil {
+		// The bytes are in B2; only the metadata is off.
+		f.m.log.Warn("set metadata of streamed upload", "file", req.Name, "err", err)
+		return v, nil
+	}
+	if err := f.m.opts.Remote.DeleteFileVersion(ctx, v.Name, v.FileID); err != nil {
+		f.m.log.Warn("delete intermediate version of streamed upload", "file", req.Name, "fileId", v.FileID, "err", err)
+	}
+	return v2, nil
+}
