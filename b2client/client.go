@@ -88,7 +88,12 @@ type session struct {
 	gen     uint64
 	token   string
 	account Account
+	at      time.Time // when the token was issued
 }
+
+// tokenRefreshAge is the age after which a token is renewed before use: B2
+// tokens live at most 24 hours.
+const tokenRefreshAge = 23 * time.Hour
 
 // Client is a B2 Native API client. It is safe for concurrent use.
 //
@@ -111,6 +116,9 @@ type Client struct {
 	// partBufPeak is its high-water mark (tests read them).
 	partBufBytes atomic.Int64
 	partBufPeak  atomic.Int64
+
+	// refreshAge is tokenRefreshAge (tests shorten it).
+	refreshAge time.Duration
 }
 
 // authFlight is a re-authorization in progress, shared by every caller that
@@ -182,6 +190,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		c.ua = "b2fs/" + Version + " (go; linux)"
 	}
 	c.pools.init(cfg.UploadURLPoolSize)
+	c.refreshAge = tokenRefreshAge
 	s, err := c.authorize(ctx, 1)
 	if err != nil {
 		return nil, err
@@ -203,6 +212,21 @@ func (c *Client) HasCapability(name string) bool {
 		}
 	}
 	return false
+}
+
+// RequireCapabilities returns an error naming every capability the key
+// lacks, so a caller can refuse early with a clear message.
+func (c *Client) RequireCapabilities(names ...string) error {
+	var missing []string
+	for _, n := range names {
+		if !c.HasCapability(n) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrMissingCapability, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func (c *Client) session() *session {
@@ -306,7 +330,7 @@ func (c *Client) authorize(ctx context.Context, gen uint64) (*session, error) {
 		acct.KeyExpiration = time.UnixMilli(*resp.KeyExpiration)
 	}
 	c.log.Debug("b2 authorized", "generation", gen, "apiUrl", acct.APIURL)
-	return &session{gen: gen, token: resp.Token, account: acct}, nil
+	return &session{gen: gen, token: resp.Token, account: acct, at: time.Now()}, nil
 }
 
 // backoff returns the wait before attempt+1.
@@ -346,7 +370,15 @@ func (c *Client) retry(ctx context.Context, api string, fn func(ctx context.Cont
 		}
 		var gen uint64
 		if reauth {
-			gen = c.session().gen
+			s := c.session()
+			gen = s.gen
+			if time.Since(s.at) > c.refreshAge {
+				// Renew an old token before it expires (shared, like any
+				// re-authorization); on failure the old one is still tried.
+				if ns, err := c.reauthorize(ctx, s.gen); err == nil {
+					gen = ns.gen
+				}
+			}
 		}
 		err = fn(ctx)
 		if err == nil {

@@ -45,6 +45,9 @@ var (
 	ErrCredentialsRejected = errors.New("b2client: credentials rejected")
 	// ErrWriterClosed is returned by Writer methods after Close or Abort.
 	ErrWriterClosed = errors.New("b2client: writer closed")
+	// ErrMissingCapability reports a key without a capability the caller
+	// needs (see Client.RequireCapabilities).
+	ErrMissingCapability = errors.New("b2client: application key lacks capabilities")
 	// ErrUnexpectedResponse reports a response that does not match what was
 	// asked for (a Content-Range for other bytes, a body of the wrong size).
 	ErrUnexpectedResponse = errors.New("b2client: unexpected response")
@@ -91,7 +94,7 @@ func IsNotFound(err error) bool {
 // Expired or bad tokens are handled internally by re-authorizing and are not
 // reported by IsUnauthorized unless re-authorization itself failed.
 func IsUnauthorized(err error) bool {
-	if errors.Is(err, ErrCredentialsRejected) {
+	if errors.Is(err, ErrCredentialsRejected) || errors.Is(err, ErrMissingCapability) {
 		return true
 	}
 	e := asError(err)

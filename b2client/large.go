@@ -3,6 +3,7 @@ package b2client
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // LargeFileOptions tunes multi-part uploads and copies.
@@ -66,4 +67,12 @@ func (c *Client) ListUnfinishedLargeFiles(ctx context.Context, bucketID string, 
 // cancellation the large file is cancelled in B2.
 func (c *Client) UploadLargeFile(ctx context.Context, req UploadRequest, body io.ReaderAt, size int64, opts LargeFileOptions) (*File, error) {
 	return c.uploadLargeFile(ctx, req, body, size, opts)
+}
+
+// CancelUnfinishedLargeFiles cancels the bucket's unfinished large files
+// whose names start with namePrefix and that were started more than
+// olderThan ago (leftovers of interrupted uploads, billed until cancelled).
+// It returns how many it cancelled.
+func (c *Client) CancelUnfinishedLargeFiles(ctx context.Context, bucketID, namePrefix string, olderThan time.Duration) (int, error) {
+	return c.cancelUnfinished(ctx, bucketID, namePrefix, olderThan)
 }

@@ -233,3 +233,32 @@ func (c *Client) uploadLargeFile(ctx context.Context, req UploadRequest, body io
 	}
 	return f, nil
 }
+
+func (c *Client) cancelUnfinished(ctx context.Context, bucketID, prefix string, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan).UnixMilli()
+	var stale []string
+	opts := UnfinishedOptions{NamePrefix: prefix}
+	for page := 0; ; page++ {
+		p, err := c.listUnfinished(ctx, bucketID, opts)
+		if err != nil {
+			return 0, err
+		}
+		for _, f := range p.Files {
+			if f.UploadTimestamp <= cutoff && strings.HasPrefix(f.Name, prefix) {
+				stale = append(stale, f.ID)
+			}
+		}
+		if p.NextID == "" || p.NextID == opts.StartID || page > 10000 {
+			break
+		}
+		opts.StartID = p.NextID
+	}
+	n := 0
+	for _, id := range stale {
+		if err := c.cancelLargeFile(ctx, id); err != nil && !IsNotFound(err) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

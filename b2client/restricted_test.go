@@ -2,6 +2,8 @@ package b2client
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +97,95 @@ func TestListGroups(t *testing.T) {
 	plain := newEnv(t, envOptions{})
 	if _, err := plain.c.ListGroups(ctx, plain.c.Account().AccountID, ListGroupsOptions{}); err == nil {
 		t.Fatal("ListGroups without a Partner account succeeded")
+	}
+}
+
+func TestRequireCapabilities(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if err := e.c.RequireCapabilities("listFiles", "writeFiles"); err != nil {
+		t.Fatal(err)
+	}
+	err := e.c.RequireCapabilities("listFiles", "noSuchCap", "otherCap")
+	if !errors.Is(err, ErrMissingCapability) || !strings.Contains(err.Error(), "noSuchCap, otherCap") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestProactiveTokenRefresh(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	e.c.refreshAge = time.Hour
+	if _, err := e.c.ListBuckets(ctx, ListBucketsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.calls("b2_authorize_account"); n != 0 {
+		t.Fatalf("young token refreshed (%d calls)", n)
+	}
+	e.c.refreshAge = 0
+	if _, err := e.c.ListBuckets(ctx, ListBucketsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.calls("b2_authorize_account"); n != 1 {
+		t.Fatalf("old token: %d authorize calls, want 1", n)
+	}
+	if n := e.calls("b2_list_buckets"); n != 2 {
+		t.Fatalf("list calls = %d, want 2 (no failed call)", n)
+	}
+}
+
+func TestCancelUnfinishedLargeFiles(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	for _, n := range []string{"tmp/a", "tmp/b", "keep/c"} {
+		if _, err := e.c.StartLargeFile(ctx, UploadRequest{BucketID: e.bucketID, Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.c.CancelUnfinishedLargeFiles(ctx, e.bucketID, "tmp/", time.Hour); err != nil || n != 0 {
+		t.Fatalf("young files cancelled: %d, %v", n, err)
+	}
+	n, err := e.c.CancelUnfinishedLargeFiles(ctx, e.bucketID, "tmp/", -time.Minute)
+	if err != nil || n != 2 {
+		t.Fatalf("cancelled %d, %v; want 2", n, err)
+	}
+	left := e.unfinished()
+	if len(left) != 1 || left[0].Name != "keep/c" {
+		t.Fatalf("left %+v", left)
+	}
+}
+
+func TestLowLevelLargeFile(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	start, err := e.c.StartLargeFile(ctx, UploadRequest{BucketID: e.bucketID, Name: "manual.bin", ContentType: "application/x-test"})
+	if err != nil || start.Action != ActionStart {
+		t.Fatalf("start = %+v, %v", start, err)
+	}
+	p1, p2 := randBytes(testPartSize, 30), randBytes(100, 31)
+	var shas []string
+	for i, p := range [][]byte{p1, p2} {
+		part, err := e.c.UploadPart(ctx, start.ID, i+1, bytesReaderAt(p), int64(len(p)), "")
+		if err != nil || part.SHA1 != sha1Hex(p) || part.PartNumber != i+1 || part.Size != int64(len(p)) {
+			t.Fatalf("part %d = %+v, %v", i+1, part, err)
+		}
+		shas = append(shas, part.SHA1)
+	}
+	pp, err := e.c.ListParts(ctx, start.ID, 0, 1)
+	if err != nil || len(pp.Parts) != 1 || pp.NextPartNumber != 2 {
+		t.Fatalf("ListParts = %+v, %v", pp, err)
+	}
+	u, err := e.c.GetUploadPartURL(ctx, start.ID)
+	if err != nil || u.URL == "" || u.Token == "" || u.FileID != start.ID {
+		t.Fatalf("GetUploadPartURL = %+v, %v", u, err)
+	}
+	f, err := e.c.FinishLargeFile(ctx, start.ID, shas)
+	if err != nil || f.ID != start.ID || f.Size != int64(len(p1)+len(p2)) {
+		t.Fatalf("finish = %+v, %v", f, err)
+	}
+	got, _ := e.download(DownloadRequest{FileID: f.ID})
+	mustEqualBytes(t, "manual large file", got, append(append([]byte{}, p1...), p2...))
+	uu, err := e.c.GetUploadURL(ctx, e.bucketID)
+	if err != nil || uu.URL == "" || uu.BucketID != e.bucketID {
+		t.Fatalf("GetUploadURL = %+v, %v", uu, err)
 	}
 }

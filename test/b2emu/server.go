@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,7 @@ type Server struct {
 	classes map[string]int64
 
 	testModeCount atomic.Int64
+	panics        atomic.Int64 // handler panics turned into 500 internal_error
 	closed        atomic.Bool
 }
 
@@ -474,7 +476,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("b2emu: panic", "api", rt.api, "panic", v)
+			s.panics.Add(1)
+			s.log.Error("b2emu: panic", "api", rt.api, "panic", v, "stack", string(debug.Stack()))
 			writeErr(w, r, errf(500, "internal_error", "internal error"))
 		}
 	}()
