@@ -375,3 +375,51 @@ func TestObserver(t *testing.T) {
 		t.Errorf("authorize event = %+v", ev)
 	}
 }
+
+// TestConnectionReuse checks that sequential calls of every kind reuse one
+// keep-alive connection: bodies are drained and closed.
+func TestConnectionReuse(t *testing.T) {
+	var dials atomic.Int32
+	e := newEnv(t, envOptions{config: func(c *Config) {
+		tr := NewTransport()
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		}
+		c.HTTPClient = &http.Client{Transport: tr}
+	}})
+	ctx := context.Background()
+	body := randBytes(100_000, 40)
+	dials.Store(0)
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprint("reuse", i)
+		if _, err := e.c.UploadFile(ctx, UploadRequest{BucketID: e.bucketID, Name: name}, bytesReaderAt(body), int64(len(body))); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := e.download(DownloadRequest{BucketName: e.bucketName, Name: name})
+		mustEqualBytes(t, "download", got, body)
+		// A Reader closed a little before its end is drained.
+		r, err := e.c.Download(ctx, DownloadRequest{BucketName: e.bucketName, Name: name, Offset: 10, Length: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Read(make([]byte, 100))
+		r.Close()
+		if _, err := e.c.Head(ctx, e.bucketName, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Head(ctx, e.bucketName, "missing"); !IsNotFound(err) {
+			t.Fatal(err)
+		}
+		if _, err := e.c.ListFileNames(ctx, e.bucketID, ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.GetFileInfo(ctx, "bad-id"); err == nil {
+			t.Fatal("bad id accepted")
+		}
+	}
+	if n := dials.Load(); n > 2 {
+		t.Fatalf("%d connections dialled for 35 sequential requests, want ≤ 2 (upload URL host + API host)", n)
+	}
+}

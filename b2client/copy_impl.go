@@ -78,6 +78,18 @@ func (c *Client) copyFile(ctx context.Context, req CopyRequest) (*File, error) {
 	}
 	var out wireFile
 	if err := c.apiCall(ctx, "b2_copy_file", in, &out); err != nil {
+		if e := asError(err); e != nil && e.Code == "source_too_large" && req.SourceSize <= 0 {
+			// The caller did not know the size: look it up and copy in parts.
+			src, ierr := c.GetFileInfo(ctx, req.SourceID)
+			if ierr != nil {
+				return nil, fmt.Errorf("copy to %q: %w (size lookup: %w)", req.DestName, err, ierr)
+			}
+			req.SourceSize = src.Size
+			if req.Length == 0 {
+				length = src.Size - req.Offset
+			}
+			return c.copyLarge(ctx, req, length)
+		}
 		return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
 	}
 	f := out.file()

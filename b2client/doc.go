@@ -13,6 +13,8 @@
 // uses v3 URLs of the form <apiUrl>/b2api/v3/<name> with the raw token in the
 // Authorization header. A 401 from b2_authorize_account means the credentials
 // were rejected (ErrCredentialsRejected) and is never retried.
+// RequireCapabilities lets a caller refuse early when the key lacks what it
+// needs.
 //
 // # Errors
 //
@@ -31,6 +33,8 @@
 //     exponential back-off from MinBackoff to MaxBackoff with jitter
 //     (each wait is uniform in [d/2, d]); a Retry-After header sets a
 //     minimum wait. Waits end early when the context is cancelled.
+//   - Tokens older than 23 hours are renewed before use (B2 tokens live at
+//     most 24 hours), through the same shared re-authorization.
 //   - 401 bad_auth_token / expired_auth_token re-authorize and retry at once.
 //     Re-authorization is shared: callers that failed with token generation
 //     N wait for the single b2_authorize_account producing generation N+1,
@@ -61,7 +65,9 @@
 // from its io.ReaderAt, and Writer holds at most Concurrency+1 part buffers,
 // so memory is bounded by (Concurrency+1) × PartSize. Every blocking call
 // takes a context; cancelling it stops the transfer and, for large files,
-// cancels the unfinished file in B2 with a fresh short-lived context. The
+// cancels the unfinished file in B2 with a fresh short-lived context (a
+// Writer needs Close or Abort for that; CancelUnfinishedLargeFiles cleans up
+// what a crashed process left behind). The
 // only goroutines the client starts besides those workers are the single
 // shared re-authorization and the HTTP transport's own.
 //

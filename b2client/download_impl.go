@@ -187,8 +187,9 @@ func (r *reader) closeBody(err error) {
 	if r.body == nil {
 		return
 	}
-	if err == nil && r.pos < r.end {
-		// Abandoned early: do not drain megabytes just to reuse a connection.
+	if err == nil && r.end-r.pos > maxDrain {
+		// Abandoned early: do not download megabytes just to reuse a
+		// connection.
 		_ = r.body.Close()
 	} else {
 		drainClose(r.body)
@@ -222,9 +223,15 @@ func (r *reader) resume() error {
 	return nil
 }
 
+// maxDrain is the most a Reader closed early reads and discards so that its
+// connection can be reused.
+const maxDrain = 64 << 10
+
+var errReaderClosed = errors.New("b2client: read from a closed Reader")
+
 func (r *reader) Read(p []byte) (int, error) {
 	if r.closed {
-		return 0, ErrWriterClosed
+		return 0, errReaderClosed
 	}
 	if r.err != nil {
 		return 0, r.err
@@ -308,5 +315,3 @@ func (r *reader) Close() error {
 	r.closeBody(nil)
 	return nil
 }
-
-var _ = errors.Is

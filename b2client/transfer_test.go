@@ -651,3 +651,33 @@ func TestCopyFile(t *testing.T) {
 		t.Error("unfinished large files left")
 	}
 }
+
+// TestCopyUnknownSizeTooLarge copies a source over the server's copy limit
+// without telling its size: b2_copy_file answers source_too_large and the
+// copy goes through b2_copy_part.
+func TestCopyUnknownSizeTooLarge(t *testing.T) {
+	e := newEnv(t, envOptions{emu: b2emu.Options{MaxFileSize: 2 * testPartSize}})
+	ctx := context.Background()
+	size := int64(3*testPartSize + 5)
+	body := randBytes(int(size), 14)
+	src, err := e.c.UploadLargeFile(ctx, UploadRequest{BucketID: e.bucketID, Name: "big-src"}, bytesReaderAt(body), size, LargeFileOptions{PartSize: testPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ts.ResetStats()
+	f, err := e.c.CopyFile(ctx, CopyRequest{SourceID: src.ID, DestName: "big-dst", PartSize: testPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.calls("b2_copy_file"); n != 1 {
+		t.Errorf("copy_file calls = %d", n)
+	}
+	if n := e.calls("b2_copy_part"); n != 4 {
+		t.Errorf("copy_part calls = %d, want 4", n)
+	}
+	got, r := e.download(DownloadRequest{FileID: f.ID})
+	mustEqualBytes(t, "copied", got, body)
+	if r.File.ContentSHA1() != sha1Hex(body) {
+		t.Errorf("copy lost large_file_sha1: %v", r.File.Info)
+	}
+}
