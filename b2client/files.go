@@ -157,6 +157,10 @@ func (c *Client) DeleteFileVersion(ctx context.Context, name, fileID string) err
 func (c *Client) Head(ctx context.Context, bucketName, fileName string) (*File, error) {
 	const api = "b2_download_file_by_name"
 	var f File
+	// A HEAD answer has no body, so a 401 does not say whether the token
+	// expired or the key is not allowed: the first 401 is treated as an
+	// expired token (re-authorize and retry), a second one as unauthorized.
+	tokenRetried := false
 	err := c.retry(ctx, api, func(ctx context.Context) error {
 		s := c.session()
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.account.DownloadURL+"/file/"+bucketName+"/"+PercentEncode(fileName), nil)
@@ -166,6 +170,10 @@ func (c *Client) Head(ctx context.Context, bucketName, fileName string) (*File, 
 		req.Header.Set("Authorization", s.token)
 		resp, finish, err := c.send(req, api, nil)
 		if err != nil {
+			if e := asError(err); e != nil && e.Status == 401 && e.Message == "" && !tokenRetried {
+				tokenRetried = true
+				return &Error{Status: 401, Code: "expired_auth_token", API: api, Message: "HEAD answered 401 (assumed an expired token)"}
+			}
 			return err
 		}
 		drainClose(resp.Body)

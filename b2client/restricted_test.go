@@ -189,3 +189,31 @@ func TestLowLevelLargeFile(t *testing.T) {
 		t.Fatalf("GetUploadURL = %+v, %v", uu, err)
 	}
 }
+
+// TestHeadExpiredToken: a HEAD answer has no error body, yet an expired
+// token is renewed, while a real 401 is reported after one renewal.
+func TestHeadExpiredToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	e.put("dir/a", []byte("abc"))
+	e.ts.ExpireTokens()
+	f, err := e.c.Head(ctx, e.bucketName, "dir/a")
+	if err != nil || f.Size != 3 {
+		t.Fatalf("Head after expiry = %+v, %v", f, err)
+	}
+	if n := e.calls("b2_authorize_account"); n != 1 {
+		t.Fatalf("authorize calls = %d, want 1", n)
+	}
+	id, secret := e.createKey(map[string]any{"keyName": "pfx", "capabilities": []string{"listFiles", "readFiles"}, "bucketId": e.bucketID, "namePrefix": "dir/"})
+	rc, err := New(ctx, Config{Endpoint: e.ts.URL, KeyID: id, Key: secret, MinBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ts.ResetStats()
+	if _, err := rc.Head(ctx, e.bucketName, "outside"); !IsUnauthorized(err) {
+		t.Fatalf("Head outside the key's prefix: %v, want unauthorized", err)
+	}
+	if n := e.calls("b2_authorize_account"); n != 1 {
+		t.Fatalf("authorize calls = %d, want 1 (one renewal, then give up)", n)
+	}
+}

@@ -34,6 +34,9 @@ type Options struct {
 	DirMode, FileMode uint32
 	// Read tunes ranged reads and readahead.
 	Read ReadOptions
+	// Write enables and tunes the write path (see write.go); its zero
+	// value makes the filesystem read-only.
+	Write WriteOptions
 	// ListPageSize is maxFileCount for directory listings (default and
 	// maximum 10000).
 	ListPageSize int
@@ -66,6 +69,7 @@ func New(opts Options) (*FS, error) {
 	}
 	opts.Prefix = normPrefix(opts.Prefix)
 	opts.Read.fill()
+	opts.Write.fill()
 	return &FS{
 		opts:    opts,
 		log:     opts.Logger,

@@ -158,7 +158,9 @@ func (n *accountNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.E
 type dirNode struct {
 	fusefs.Inode
 	readOnlyDir
-	fsys   *FS
+	fsys *FS
+
+	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
 	bucket Bucket
 	prefix string // "" or ending in "/"
 }
@@ -166,29 +168,34 @@ type dirNode struct {
 var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	e, ok, err := n.fsys.meta.lookup(ctx, n.bucket, n.prefix, name)
+	b, prefix := n.loc()
+	if sf := n.fsys.staged(b, prefix+name); sf != nil {
+		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, stagedEntry(name, sf), out), 0
+	}
+	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 	if err != nil {
-		return nil, n.fsys.errno("lookup "+n.bucket.Name+"/"+n.prefix+name, err)
+		return nil, n.fsys.errno("lookup "+b.Name+"/"+prefix+name, err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	return n.fsys.child(ctx, n.EmbeddedInode(), n.bucket, n.prefix, e, out), 0
+	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
 }
 
 var _ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
 
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	b, prefix := n.loc()
 	return &dirHandle{
 		list: func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
-			es, err := n.fsys.meta.listDir(ctx, n.bucket, n.prefix)
+			es, err := n.fsys.meta.listDir(ctx, b, prefix)
 			if err != nil {
-				return nil, n.fsys.errno("list "+n.bucket.Name+"/"+n.prefix, err)
+				return nil, n.fsys.errno("list "+b.Name+"/"+prefix, err)
 			}
-			return es, 0
+			return n.fsys.withStaged(b, prefix, es), 0
 		},
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			return n.fsys.child(ctx, n.EmbeddedInode(), n.bucket, n.prefix, e, out)
+			return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out)
 		},
 	}, 0, 0
 }
@@ -197,6 +204,8 @@ var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 
 func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fsys.dirAttr(&out.Attr)
+	b, prefix := n.loc()
+	n.fsys.dirTime(b, prefix, &out.Attr)
 	return 0
 }
 
@@ -295,12 +304,12 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 type fileNode struct {
 	fusefs.Inode
 	readOnly
-	fsys   *FS
-	bucket Bucket
-	dir    string // the parent's prefix
+	fsys *FS
 
-	mu    sync.Mutex // guards the fields below
-	entry cache.Entry
+	mu     sync.Mutex // guards the fields below
+	bucket Bucket     // bucket, dir and entry.Name change on rename; use loc()
+	dir    string     // the parent's prefix
+	entry  cache.Entry
 	// kernelID is the file ID whose bytes the kernel's page cache holds for
 	// this inode ("" before the first open).
 	kernelID string
@@ -322,7 +331,8 @@ func (n *fileNode) update(e cache.Entry) {
 
 func (n *fileNode) current() cache.Entry {
 	// A fresher view may be in the cache (a later listing of the parent).
-	if e, r := n.fsys.meta.cache.Lookup(dirKey(n.bucket, n.dir), n.name()); r == cache.Found && !e.Dir {
+	b, dir, name := n.loc()
+	if e, r := n.fsys.meta.cache.Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {
 		n.mu.Lock()
 		changed := e.FileID != n.entry.FileID
 		n.mu.Unlock()
@@ -345,6 +355,11 @@ func (n *fileNode) name() string {
 var _ = (fusefs.NodeGetattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if sf := n.stagedFile(); sf != nil {
+		_, _, name := n.loc()
+		n.fsys.fileAttr(stagedEntry(name, sf), &out.Attr)
+		return 0
+	}
 	if h, ok := fh.(*fileHandle); ok {
 		n.fsys.fileAttr(h.entry, &out.Attr)
 		return 0
@@ -356,8 +371,8 @@ func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.
 var _ = (fusefs.NodeOpener)((*fileNode)(nil))
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND|syscall.O_CREAT) != 0 {
-		return nil, 0, syscall.EROFS
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
+		return n.openStaged(ctx, flags)
 	}
 	e := n.current()
 	n.mu.Lock()
@@ -368,13 +383,14 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	if keep {
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
-	b, fsys, id := n.bucket, n.fsys, e.FileID
+	b, dir, _ := n.loc()
+	fsys, id := n.fsys, e.FileID
 	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
 	h := &fileHandle{
 		fsys:   n.fsys,
-		path:   n.bucket.Name + "/" + n.dir + e.Name,
+		path:   b.Name + "/" + dir + e.Name,
 		entry:  e,
 		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
 	}

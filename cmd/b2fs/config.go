@@ -33,6 +33,7 @@ type config struct {
 	readChunk       string
 	demo            bool
 	debugFuse       bool
+	write           writeConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
 	mountpoint string
@@ -59,6 +60,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
+	addWriteFlags(fl, &c.write)
 	fl.StringArrayP("options", "o", nil, "mount options, comma separated (see -o below)")
 	return fl
 }

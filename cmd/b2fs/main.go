@@ -130,6 +130,18 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 	if cfg.fileMode != 0 {
 		opts.FileMode = cfg.fileMode
 	}
+	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, log)
+	if err != nil {
+		return err
+	}
+	opts.Write = wo
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := closeWrite(cctx); err != nil {
+			log.Error("uploads still pending at exit; staged data kept", "err", err)
+		}
+	}()
 	fsys, err := fs.New(opts)
 	if err != nil {
 		return err

@@ -223,7 +223,7 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 			f.size = off + int64(n)
 		}
 		f.touchLocked(off, off+int64(n))
-		f.mtime = f.m.opts.Now()
+		f.mtime = f.m.now()
 	}
 	f.mu.Unlock()
 	if !wasDirty {
@@ -271,7 +271,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	f.size = size
 	if size != old {
 		f.touchLocked(min(old, size), max(old, size))
-		f.mtime = f.m.opts.Now()
+		f.mtime = f.m.now()
 	}
 	f.mu.Unlock()
 	f.saveManifest()
@@ -287,7 +287,7 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 	if err := f.lockMutable(ctx); err != nil {
 		return false, err
 	}
-	f.mtime = t
+	f.mtime = t.Truncate(time.Millisecond)
 	absorbed = f.dirty
 	f.mu.Unlock()
 	return absorbed, nil

@@ -283,7 +283,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
 	}
 	f.data = data
-	now := m.opts.Now()
+	now := m.now()
 	switch {
 	case o.Base == nil:
 		f.dirty = true
@@ -301,7 +301,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.contentType = o.Base.ContentType
 		f.size = o.Base.Size
 		f.remoteEnd = o.Base.Size
-		f.mtime = o.Base.Mtime
+		f.mtime = o.Base.Mtime.Truncate(time.Millisecond)
 		f.state = StateClean
 		if err := m.reserve(f.size); err != nil {
 			data.Close()
@@ -445,3 +445,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// now is the clock at B2's precision: modification times are stored as
+// src_last_modified_millis, so staged files use milliseconds too and a
+// file's mtime does not change when it is uploaded.
+func (m *Manager) now() time.Time { return m.opts.Now().Truncate(time.Millisecond) }

@@ -28,60 +28,85 @@ func (s *Server) newFileID(bucketID string, ms int64) (string, uint64) {
 		bucketID, ^seq, t.Format("20060102"), t.Format("150405"), seq%10000, ms), seq
 }
 
+// fileObj is B2's file object; fields in alphabetical order like the real
+// service. Pointers are JSON null when nil unless marked omitempty.
+type fileObj struct {
+	AccountID            *string           `json:"accountId,omitempty"`
+	Action               string            `json:"action"`
+	BucketID             *string           `json:"bucketId,omitempty"`
+	ContentLength        int64             `json:"contentLength"`
+	ContentMd5           *string           `json:"contentMd5"`
+	ContentSha1          *string           `json:"contentSha1"`
+	ContentType          *string           `json:"contentType"`
+	FileID               *string           `json:"fileId"`
+	FileInfo             map[string]string `json:"fileInfo"`
+	FileName             string            `json:"fileName"`
+	FileRetention        *retentionObj     `json:"fileRetention,omitempty"`
+	LegalHold            *legalHoldObj     `json:"legalHold,omitempty"`
+	ServerSideEncryption *sseObj           `json:"serverSideEncryption,omitempty"`
+	Size                 *int64            `json:"size,omitempty"`
+	UploadTimestamp      int64             `json:"uploadTimestamp"`
+}
+
+type retentionObj struct {
+	IsClientAuthorizedToRead bool `json:"isClientAuthorizedToRead"`
+	Value                    struct {
+		Mode                 *string `json:"mode"`
+		RetainUntilTimestamp *int64  `json:"retainUntilTimestamp"`
+	} `json:"value"`
+}
+
+type legalHoldObj struct {
+	IsClientAuthorizedToRead bool    `json:"isClientAuthorizedToRead"`
+	Value                    *string `json:"value"`
+}
+
+type sseObj struct {
+	Algorithm *string `json:"algorithm"`
+	Mode      *string `json:"mode"`
+}
+
+func strp(s string) *string { return &s }
+
 // fileJSON renders the file object. listV1 selects the v1 listing shape
 // (size, no accountId/bucketId).
-func (s *Server) fileJSON(f *fileVersion, listV1 bool) map[string]any {
-	out := map[string]any{
-		"action":          f.Action,
-		"contentLength":   f.Size,
-		"contentSha1":     f.SHA1,
-		"contentType":     f.ContentType,
-		"fileId":          f.ID,
-		"fileName":        f.Name,
-		"uploadTimestamp": f.TS,
-	}
-	info := map[string]string{}
+func (s *Server) fileJSON(f *fileVersion, listV1 bool) *fileObj {
+	info := make(map[string]string, len(f.Info))
 	for k, v := range f.Info {
 		info[k] = v
 	}
-	out["fileInfo"] = info
+	o := &fileObj{
+		Action: f.Action, ContentLength: f.Size, ContentSha1: strp(f.SHA1),
+		ContentType: strp(f.ContentType), FileID: strp(f.ID), FileInfo: info, FileName: f.Name,
+		UploadTimestamp: f.TS,
+	}
 	if f.MD5 != "" {
-		out["contentMd5"] = f.MD5
-	} else {
-		out["contentMd5"] = nil
+		o.ContentMd5 = strp(f.MD5)
 	}
 	if f.Action != "hide" {
-		out["fileRetention"] = map[string]any{"isClientAuthorizedToRead": true,
-			"value": map[string]any{"mode": nil, "retainUntilTimestamp": nil}}
-		out["legalHold"] = map[string]any{"isClientAuthorizedToRead": true, "value": nil}
+		o.FileRetention = &retentionObj{IsClientAuthorizedToRead: true}
+		o.LegalHold = &legalHoldObj{IsClientAuthorizedToRead: true}
+		o.ServerSideEncryption = &sseObj{}
 		if f.SSE != "" {
-			out["serverSideEncryption"] = map[string]any{"algorithm": "AES256", "mode": f.SSE}
-		} else {
-			out["serverSideEncryption"] = map[string]any{"algorithm": nil, "mode": nil}
+			o.ServerSideEncryption = &sseObj{Algorithm: strp("AES256"), Mode: strp(f.SSE)}
 		}
 	}
 	if listV1 {
-		out["size"] = f.Size
+		o.Size = &o.ContentLength
 	} else {
-		out["accountId"] = s.opts.AccountID
-		out["bucketId"] = f.BucketID
+		o.AccountID, o.BucketID = &s.opts.AccountID, strp(f.BucketID)
 	}
-	return out
+	return o
 }
 
-func (s *Server) folderJSON(name, bucketID string, listV1 bool) map[string]any {
-	out := map[string]any{
-		"action": "folder", "contentLength": 0, "contentMd5": nil, "contentSha1": nil,
-		"contentType": nil, "fileId": nil, "fileInfo": map[string]string{}, "fileName": name,
-		"uploadTimestamp": 0,
-	}
+func (s *Server) folderJSON(name, bucketID string, listV1 bool) *fileObj {
+	o := &fileObj{Action: "folder", FileInfo: map[string]string{}, FileName: name}
 	if listV1 {
-		out["size"] = 0
+		o.Size = &o.ContentLength
 	} else {
-		out["accountId"] = s.opts.AccountID
-		out["bucketId"] = bucketID
+		o.AccountID, o.BucketID = &s.opts.AccountID, strp(bucketID)
 	}
-	return out
+	return o
 }
 
 // receiveBody streams n bytes of r into a new blob, hashing on the way.

@@ -505,7 +505,7 @@ func (s *Server) apiCopyFile(c *call) (any, *apiErr) {
 	f := s.addUpload(b, name, ctype, info, blob, length, sha, md)
 	s.journalFile(f)
 	out := s.fileJSON(f, false)
-	out["action"] = "copy"
+	out.Action = "copy"
 	return out, nil
 }
 

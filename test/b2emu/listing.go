@@ -91,7 +91,7 @@ func (s *Server) listFiles(c *call, versions bool) (any, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	files := make([]map[string]any, 0, min(max, 1000))
+	files := make([]*fileObj, 0, min(max, 1000))
 	var nextName, nextID any
 	if empty {
 		return listResult(files, nil, nil, versions), nil
@@ -160,7 +160,7 @@ scan:
 	return listResult(files, nextName, nextID, versions), nil
 }
 
-func listResult(files []map[string]any, nextName, nextID any, versions bool) map[string]any {
+func listResult(files []*fileObj, nextName, nextID any, versions bool) map[string]any {
 	out := map[string]any{"files": files, "nextFileName": nextName}
 	if versions {
 		out["nextFileId"] = nextID
@@ -201,7 +201,7 @@ func (s *Server) apiListUnfinished(c *call) (any, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	files := []map[string]any{}
+	files := []*fileObj{}
 	var next any
 	if !empty {
 		for _, f := range b.unfinished {

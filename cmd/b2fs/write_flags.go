@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs"
+	"github.com/b2fs/b2fs/fs/staging"
+	"github.com/spf13/pflag"
+)
+
+// writeConfig holds the write-path flags.
+type writeConfig struct {
+	cacheDir          string
+	cacheMaxSize      string
+	uploadCutoff      string
+	partSize          string
+	uploadConcurrency int
+	hardDelete        bool
+	maxRenameFiles    int
+}
+
+func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
+	fl.StringVar(&c.cacheDir, "cache-dir", staging.DefaultCacheDir(), "`DIR` for files being written (created 0700)")
+	fl.StringVar(&c.cacheMaxSize, "cache-max-size", "0", "bound of staged data in --cache-dir; writes beyond it fail with ENOSPC (0: the disk's free space)")
+	fl.StringVar(&c.partSize, "part-size", "0", "part size of large-file uploads (0: the account's recommended size)")
+	fl.StringVar(&c.uploadCutoff, "upload-cutoff", "0", "files of at least this size go up as large files, streaming while written (0: twice the part size)")
+	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
+	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
+	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
+}
+
+// setupWrite builds the write path. A read-only mount gets none (EROFS).
+// The returned close function uploads what is still pending at unmount.
+func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slog.Logger) (fs.WriteOptions, func(context.Context) error, error) {
+	if readOnly {
+		return fs.WriteOptions{}, func(context.Context) error { return nil }, nil
+	}
+	sizes := map[string]*int64{}
+	var part, cutoff, maxSize int64
+	sizes["--part-size"], sizes["--upload-cutoff"], sizes["--cache-max-size"] = &part, &cutoff, &maxSize
+	for name, v := range map[string]string{"--part-size": c.partSize, "--upload-cutoff": c.uploadCutoff, "--cache-max-size": c.cacheMaxSize} {
+		n, err := parseSize(v)
+		if err != nil {
+			return fs.WriteOptions{}, nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+		}
+		*sizes[name] = n
+	}
+	if c.uploadConcurrency < 1 || c.uploadConcurrency > 64 {
+		return fs.WriteOptions{}, nil, usageError{"--upload-concurrency must be between 1 and 64"}
+	}
+	acct := client.Account()
+	part, cutoff, err := staging.ChooseSizes(part, cutoff, acct.AbsoluteMinimumPartSize, acct.RecommendedPartSize)
+	if err != nil {
+		return fs.WriteOptions{}, nil, usageError{err.Error()}
+	}
+	m, err := staging.New(staging.Options{
+		Dir:          filepath.Join(c.cacheDir, "staging"),
+		Remote:       &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency},
+		PartSize:     part,
+		UploadCutoff: cutoff,
+		Concurrency:  c.uploadConcurrency,
+		MaxSize:      maxSize,
+		Logger:       log.With("component", "staging"),
+	})
+	if err != nil {
+		return fs.WriteOptions{}, nil, err
+	}
+	if pend, err := staging.PendingManifests(m.Dir()); err == nil && len(pend) > 0 {
+		for _, p := range pend {
+			log.Warn("staged data from an earlier run was not uploaded; it is kept in the cache directory", "file", p.BucketName+"/"+p.Name, "state", p.State, "manifest", filepath.Join(m.Dir(), p.ID+".json"))
+		}
+	}
+	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
+	return fs.WriteOptions{
+		Staging:        m,
+		Backend:        fs.NewB2Backend(client),
+		HardDelete:     c.hardDelete,
+		MaxRenameFiles: c.maxRenameFiles,
+		Capabilities:   acct.Capabilities,
+	}, m.Close, nil
+}

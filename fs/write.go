@@ -1,0 +1,247 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/staging"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// WriteOptions enable and tune the write path. With a nil Staging the
+// filesystem is read-only: every change fails with EROFS.
+type WriteOptions struct {
+	// Staging stages files open for writing and uploads them on close and
+	// fsync.
+	Staging *staging.Manager
+	// Backend performs the other changes (hide, delete, copy, buckets).
+	Backend WriteBackend
+	// HardDelete makes unlink (and the removal of a rename's source)
+	// delete every version instead of hiding the name.
+	HardDelete bool
+	// MaxRenameFiles bounds the files a directory rename copies; a larger
+	// directory fails with EXDEV, so mv(1) falls back to copying (default
+	// 10000).
+	MaxRenameFiles int
+	// RenameConcurrency bounds the server-side copies and deletions of a
+	// directory rename running at once (default 8).
+	RenameConcurrency int
+	// Capabilities are the key's capabilities; nil means all. An operation
+	// needing one the key lacks fails with EACCES and a log line naming it.
+	Capabilities []string
+
+	// dirTimes remembers directory modification times set during this
+	// mount (B2 stores none), so rsync -a and tar see what they set.
+	dirTimes *sync.Map // dirKey -> time.Time
+}
+
+func (o *WriteOptions) fill() {
+	o.dirTimes = &sync.Map{}
+	if o.MaxRenameFiles <= 0 {
+		o.MaxRenameFiles = 10000
+	}
+	if o.RenameConcurrency <= 0 {
+		o.RenameConcurrency = 8
+	}
+}
+
+// Capability names the write path checks.
+const (
+	capWrite         = "writeFiles"
+	capDelete        = "deleteFiles"
+	capList          = "listFiles"
+	capWriteBuckets  = "writeBuckets"
+	capDeleteBuckets = "deleteBuckets"
+)
+
+var (
+	errExists   = syscall.EEXIST
+	errNotEmpty = syscall.ENOTEMPTY
+)
+
+// maxSegment is the longest "/"-separated segment of a B2 name that every
+// B2 server accepts (the legacy 250-byte rule).
+const maxSegment = 250
+
+// writable checks that changes are possible and that the key has caps.
+func (f *FS) writable(op string, caps ...string) syscall.Errno {
+	w := &f.opts.Write
+	if w.Staging == nil || w.Backend == nil {
+		return syscall.EROFS
+	}
+	if w.Capabilities == nil {
+		return 0
+	}
+	for _, c := range caps {
+		found := false
+		for _, have := range w.Capabilities {
+			if have == c {
+				found = true
+				break
+			}
+		}
+		if !found {
+			f.log.Error("the application key lacks a capability", "op", op, "capability", c)
+			return syscall.EACCES
+		}
+	}
+	return 0
+}
+
+// removeCaps are the capabilities removing a name needs.
+func (f *FS) removeCaps() []string {
+	if f.opts.Write.HardDelete {
+		return []string{capDelete, capList}
+	}
+	return []string{capWrite}
+}
+
+// checkNewName validates a name a change creates inside directory prefix:
+// ENAMETOOLONG past 1024 bytes in all or 250 in one segment, EINVAL for
+// bytes B2 refuses (control characters, DEL, backslash) or invalid UTF-8.
+func checkNewName(prefix, name string) syscall.Errno {
+	if len(name) > maxSegment || len(prefix)+len(name)+len("/"+EmptyMarker) > maxNameLen {
+		return syscall.ENAMETOOLONG
+	}
+	if name == "" || name == "." || name == ".." || !utf8.ValidString(name) {
+		return syscall.EINVAL
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f || c == '\\' || c == '/' {
+			return syscall.EINVAL
+		}
+	}
+	return 0
+}
+
+// werrno maps a write-path error to an errno (see toErrno), with the
+// write-specific cases first.
+func (f *FS) werrno(op string, err error) syscall.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case b2client.IsStorageCapExceeded(err) || b2client.IsCapExceeded(err):
+		f.log.Error("B2 cap exceeded", "op", op, "err", err)
+		return syscall.ENOSPC
+	case b2client.IsUnauthorized(err):
+		f.log.Error("B2 refused the operation (missing capability or restricted key?)", "op", op, "err", err)
+		return syscall.EACCES
+	case errors.Is(err, context.DeadlineExceeded):
+		f.log.Error("timed out", "op", op, "err", err)
+		return syscall.EIO
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if errno == syscall.ENOSPC {
+			f.log.Error("staging cache full", "op", op, "err", err)
+		}
+		return errno
+	}
+	return toErrno(f.log, op, err)
+}
+
+// stagingKey is the key of name in bucket b.
+func stagingKey(b Bucket, name string) staging.Key {
+	return staging.Key{BucketID: b.ID, BucketName: b.Name, Name: name}
+}
+
+// staged returns the staged file for name in b, or nil.
+func (f *FS) staged(b Bucket, name string) *staging.File {
+	if f.opts.Write.Staging == nil {
+		return nil
+	}
+	return f.opts.Write.Staging.Lookup(stagingKey(b, name))
+}
+
+// stagedEntry describes a staged file as a directory entry.
+func stagedEntry(name string, sf *staging.File) cache.Entry {
+	id, size, mtime, ct := sf.Uploaded()
+	return cache.Entry{Name: name, Size: size, ModTime: mtime, FileID: id, ContentType: ct}
+}
+
+// withStaged merges the staged files of directory prefix into a listing
+// (files created but not yet uploaded, and sizes of files being written).
+func (f *FS) withStaged(b Bucket, prefix string, es []cache.Entry) []cache.Entry {
+	if f.opts.Write.Staging == nil {
+		return es
+	}
+	sfs := f.opts.Write.Staging.Under(b.ID, prefix, true)
+	if len(sfs) == 0 {
+		return es
+	}
+	out := append([]cache.Entry(nil), es...)
+	for _, sf := range sfs {
+		name := sf.Key().Name[len(prefix):]
+		if name == "" || name == EmptyMarker {
+			continue
+		}
+		e := stagedEntry(name, sf)
+		if i, ok := findIndex(out, name); ok {
+			if !out[i].Dir {
+				out[i] = e
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	sortEntries(out)
+	return out
+}
+
+func findIndex(es []cache.Entry, name string) (int, bool) {
+	for i := range es {
+		if es[i].Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// changed records a change to name in directory prefix of b: the cached
+// listing and entry are dropped, and e (when non-nil) becomes the cached
+// entry.
+func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
+	key := dirKey(b, prefix)
+	f.meta.cache.Invalidate(key, name)
+	if e != nil {
+		f.meta.cache.PutEntry(key, *e)
+	}
+}
+
+// mtimeInfo returns info with src_last_modified_millis set to t.
+func mtimeInfo(info map[string]string, t time.Time) map[string]string {
+	out := make(map[string]string, len(info)+1)
+	for k, v := range info {
+		out[k] = v
+	}
+	out[staging.InfoMtime] = strconv.FormatInt(t.UnixMilli(), 10)
+	return out
+}
+
+// remove deletes name from b the configured way (hide or delete all
+// versions).
+func (f *FS) remove(ctx context.Context, b Bucket, name string) error {
+	if f.opts.Write.HardDelete {
+		return f.opts.Write.Backend.DeleteAll(ctx, b, name)
+	}
+	return f.opts.Write.Backend.Hide(ctx, b, name)
+}
+
+func fmtPath(b Bucket, name string) string { return fmt.Sprintf("%s/%s", b.Name, name) }
+
+// dirTime overrides a directory's times with the one set during this
+// mount, if any.
+func (f *FS) dirTime(b Bucket, prefix string, out *fuse.Attr) {
+	if v, ok := f.opts.Write.dirTimes.Load(dirKey(b, prefix)); ok {
+		t := v.(time.Time)
+		out.SetTimes(nil, &t, &t)
+	}
+}
