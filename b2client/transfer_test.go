@@ -497,7 +497,7 @@ func TestUploadStream(t *testing.T) {
 func TestWriter(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
-	for _, size := range []int{0, 1000, testPartSize, testPartSize + 1, 4*testPartSize + 999} {
+	for _, size := range []int{0, 1000, testPartSize, testPartSize + 1, 3 * testPartSize, 4*testPartSize + 999} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			e.ts.ResetStats()
 			body := randBytes(size, uint64(size))

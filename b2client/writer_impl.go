@@ -159,6 +159,13 @@ func (w *writer) Write(p []byte) (int, error) {
 		p = p[n:]
 		written += n
 		w.total += int64(n)
+		if int64(len(w.cur)) == w.partSize && w.largeID != "" {
+			// Upload a full part at once; only the first one waits to learn
+			// whether more data follows (else it is a simple upload).
+			if err := w.flushFull(); err != nil {
+				return written, w.fail(err)
+			}
+		}
 	}
 	return written, nil
 }

@@ -240,7 +240,7 @@ func (s *Server) uploadAuth(c *call, kind string) (*uploadTarget, *appKey, *apiE
 		return nil, nil, errf(401, "expired_auth_token", "Upload authorization token has expired")
 	}
 	if u.busy {
-		return nil, nil, errf(400, "auth_token_limit", "more than one upload using auth token %s", tok)
+		return nil, nil, errf(400, "auth_token_limit", "more than one upload using this upload auth token")
 	}
 	u.busy = true
 	return u, k, nil
