@@ -293,7 +293,7 @@ func (c *Client) authorize(ctx context.Context, gen uint64) (*session, error) {
 			return err
 		}
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.cfg.KeyID+":"+c.cfg.Key)))
-		return c.doJSON(req, api, 0, &resp)
+		return c.doJSON(req, api, &resp)
 	}, false)
 	if err != nil {
 		if e := asError(err); e != nil && e.Status == 401 {
@@ -515,7 +515,7 @@ func drainClose(body io.ReadCloser) {
 
 // doJSON sends req and decodes a JSON success body into out (which may be
 // nil).
-func (c *Client) doJSON(req *http.Request, api string, _ int, out any) error {
+func (c *Client) doJSON(req *http.Request, api string, out any) error {
 	resp, finish, err := c.send(req, api, nil)
 	if err != nil {
 		return err
@@ -573,5 +573,5 @@ func (c *Client) postRaw(ctx context.Context, s *session, base, api string, body
 	}
 	req.Header.Set("Authorization", s.token)
 	req.Header.Set("Content-Type", "application/json")
-	return c.doJSON(req, api, 0, out)
+	return c.doJSON(req, api, out)
 }

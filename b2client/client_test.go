@@ -324,6 +324,9 @@ func TestUploadURLReplacedAfterFailure(t *testing.T) {
 			if n := e.calls("b2_upload_file"); n != 4 {
 				t.Errorf("b2_upload_file calls = %d, want 4", n)
 			}
+			if n := e.c.pools.size("b:" + e.bucketID); n != 1 {
+				t.Errorf("idle upload URLs = %d, want 1", n)
+			}
 		})
 	}
 }

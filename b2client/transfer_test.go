@@ -337,6 +337,9 @@ func TestUploadLargeFile(t *testing.T) {
 	if n := e.calls("b2_upload_part"); n != 6 {
 		t.Errorf("parts = %d, want 6", n)
 	}
+	if n := e.c.pools.size("f:" + f.ID); n != 0 {
+		t.Errorf("%d part URLs kept after finish", n)
+	}
 	if n := e.calls("b2_start_large_file") + e.calls("b2_finish_large_file"); n != 2 {
 		t.Errorf("start+finish = %d", n)
 	}
