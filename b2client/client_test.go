@@ -426,3 +426,40 @@ func TestConnectionReuse(t *testing.T) {
 		t.Fatalf("%d connections dialled for 35 sequential requests, want ≤ 2 (upload URL host + API host)", n)
 	}
 }
+
+// TestConcurrentUploadsOwnTheirURL runs many uploads at once: each takes its
+// own upload URL (no auth_token_limit collisions, so no upload is repeated)
+// and the idle pool stays bounded.
+func TestConcurrentUploadsOwnTheirURL(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const n = 12
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for round := 0; round < 2; round++ {
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := randBytes(20_000, uint64(i))
+				_, err := e.c.UploadFile(context.Background(), UploadRequest{BucketID: e.bucketID, Name: fmt.Sprint("c/", round, "/", i)}, bytesReaderAt(body), int64(len(body)))
+				errs <- err
+			}()
+		}
+		wg.Wait()
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.calls("b2_upload_file"); got != 2*n {
+		t.Errorf("upload calls = %d, want %d (an upload was repeated: URL shared?)", got, 2*n)
+	}
+	if got := e.calls("b2_get_upload_url"); got > 2*n-5 {
+		t.Errorf("get_upload_url calls = %d: the second round reused no pooled URL", got)
+	}
+	if got := e.c.pools.size("b:" + e.bucketID); got > 5 {
+		t.Errorf("idle URLs = %d, want ≤ 5", got)
+	}
+}

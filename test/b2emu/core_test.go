@@ -3,9 +3,9 @@ package b2emu
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -439,28 +439,55 @@ func TestPercentEncodingPlus(t *testing.T) {
 }
 
 func TestOneUploadPerURL(t *testing.T) {
-	ts := newServer(t, Options{Bandwidth: 64 << 10})
+	ts := newServer(t, Options{})
 	c := login(t, ts)
 	bid := c.createBucket("single-flight", "allPrivate")
 	u := c.uploadURL(bid)
-	body := bytes.Repeat([]byte("z"), 48<<10) // ~0.75 s at 64 KiB/s
-	var wg sync.WaitGroup
-	results := make([]int, 2)
-	codes := make([]any, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if i == 1 {
-				time.Sleep(200 * time.Millisecond)
-			}
-			st, m := c.uploadRaw(u, fmt.Sprintf("f%d", i), body, nil)
-			results[i], codes[i] = st, m["code"]
-		}()
+	body := bytes.Repeat([]byte("z"), 64<<10)
+	// The first upload's body stalls halfway until the second upload has
+	// been refused, so the two overlap deterministically.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", u.url, pr)
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Authorization", u.token)
+	req.Header.Set("X-Bz-File-Name", "first")
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-Bz-Content-Sha1", sha1hex(body))
+	type result struct {
+		status int
+		err    error
 	}
-	wg.Wait()
-	if results[0] != 200 || results[1] != 400 || codes[1] != "auth_token_limit" {
-		t.Fatalf("concurrent uploads: %v %v", results, codes)
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{0, err}
+			return
+		}
+		resp.Body.Close()
+		done <- result{resp.StatusCode, nil}
+	}()
+	if _, err := pw.Write(body[:len(body)/2]); err != nil {
+		t.Fatal(err)
+	}
+	refused := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		st, m := c.uploadRaw(u, "second", []byte("x"), nil)
+		if st == 400 && m["code"] == "auth_token_limit" {
+			refused = true
+			break
+		}
+		if st != 200 {
+			t.Fatalf("second upload: %d %v", st, m)
+		}
+	}
+	if _, err := pw.Write(body[len(body)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	r := <-done
+	if !refused || r.status != 200 {
+		t.Fatalf("refused=%v first upload %d %v", refused, r.status, r.err)
 	}
 	// once the first is done the URL is free again
 	if st, _ := c.uploadRaw(u, "after", []byte("x"), nil); st != 200 {

@@ -280,8 +280,7 @@ func (s *Server) apiGetUploadURL(c *call) (any, *apiErr) {
 	}
 	u := &uploadTarget{kind: "file", bucketID: id, opaque: "c000_v0001000_t" + randHex(6),
 		keyID: c.auth.key.ID, expires: s.now().Add(s.opts.TokenLifetime)}
-	tok := fmt.Sprintf("4_%s_%s_upld_%s", s.opts.AccountID, randHex(8), randAlnum(32))
-	s.st.uploadTokens[tok] = u
+	tok := s.addUploadToken(u)
 	return map[string]any{
 		"authorizationToken": tok,
 		"bucketId":           id,
@@ -552,4 +551,31 @@ func (s *Server) apiDeleteFileVersion(c *call) (any, *apiErr) {
 	}
 	s.dropVersion(b, f)
 	return map[string]any{"fileId": id, "fileName": name}, nil
+}
+
+// addUploadToken registers an upload URL's token, dropping dead ones now
+// and then so long runs do not accumulate them. Callers hold s.mu.
+func (s *Server) addUploadToken(u *uploadTarget) string {
+	tok := fmt.Sprintf("4_%s_%s_upld_%s", s.opts.AccountID, randHex(8), randAlnum(32))
+	s.st.uploadTokens[tok] = u
+	s.st.uploadTokenAdds++
+	if s.st.uploadTokenAdds%4096 == 0 {
+		now := s.now()
+		for t, v := range s.st.uploadTokens {
+			if v.busy {
+				continue
+			}
+			dead := v.expired || !now.Before(v.expires)
+			if v.kind == "part" {
+				f := s.st.files[v.fileID]
+				dead = dead || f == nil || f.Action != "start"
+			} else if s.st.buckets[v.bucketID] == nil {
+				dead = true
+			}
+			if dead {
+				delete(s.st.uploadTokens, t)
+			}
+		}
+	}
+	return tok
 }

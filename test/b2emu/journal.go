@@ -37,6 +37,9 @@ func openJournal(path string, st *state) (*journal, error) {
 	if err := replay(path, st); err != nil {
 		return nil, err
 	}
+	for _, b := range st.buckets {
+		sort.Slice(b.unfinished, func(i, j int) bool { return b.unfinished[i].Seq < b.unfinished[j].Seq })
+	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -119,8 +119,7 @@ func (s *Server) apiGetUploadPartURL(c *call) (any, *apiErr) {
 	}
 	u := &uploadTarget{kind: "part", bucketID: f.BucketID, fileID: id, opaque: randHex(6),
 		keyID: c.auth.key.ID, expires: s.now().Add(s.opts.TokenLifetime)}
-	tok := fmt.Sprintf("4_%s_%s_upld_%s", s.opts.AccountID, randHex(8), randAlnum(32))
-	s.st.uploadTokens[tok] = u
+	tok := s.addUploadToken(u)
 	return map[string]any{
 		"authorizationToken": tok,
 		"fileId":             id,

@@ -52,13 +52,21 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	c.uploadPart(pu, 2, p2, "")
 	c.must("b2_finish_large_file", map[string]any{"fileId": lf["fileId"], "partSha1Array": []string{sha1hex(p1), sha1hex(p2)}})
 	un := c.must("b2_start_large_file", map[string]any{"bucketId": bid, "fileName": "unfinished.bin", "contentType": "b2/x-auto"})
+	c.must("b2_start_large_file", map[string]any{"bucketId": bid, "fileName": "aaa-unfinished-later.bin", "contentType": "b2/x-auto"})
 	c.uploadPart(c.partURL(un["fileId"].(string)), 1, p1, "")
 	k := c.must("b2_create_key", map[string]any{"accountId": c.accountID, "keyName": "kept", "capabilities": []string{"listBuckets"}})
 	ts.AdvanceClock(time.Hour)
 	before := c.must("b2_list_file_versions", map[string]any{"bucketId": bid})
 	stop()
+	orphan := filepath.Join(dir, "blobs", "b-orphan")
+	if err := os.WriteFile(orphan, []byte("left over"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	ts2, _ := startAt(t, dir)
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan blob kept: %v", err)
+	}
 	c2 := login(t, ts2)
 	after := c2.must("b2_list_file_versions", map[string]any{"bucketId": bid})
 	if fmt.Sprint(before["files"]) != fmt.Sprint(after["files"]) {
@@ -76,6 +84,9 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	}
 	if resp, _ := c2.download("GET", "/file/persist-bucket/gone.txt", nil); resp.StatusCode != 404 {
 		t.Errorf("hidden after restart %d", resp.StatusCode)
+	}
+	if got := listed(c2.must("b2_list_unfinished_large_files", map[string]any{"bucketId": bid})); !eq(got, []string{"start:unfinished.bin", "start:aaa-unfinished-later.bin"}) {
+		t.Errorf("unfinished order after restart: %v", got)
 	}
 	lp := c2.must("b2_list_parts", map[string]any{"fileId": un["fileId"]})
 	if len(lp["parts"].([]any)) != 1 {
