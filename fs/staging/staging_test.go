@@ -890,3 +890,42 @@ func TestMemoryBounded(t *testing.T) {
 		t.Fatalf("uploaded %+v %v", v, err)
 	}
 }
+
+// TestAppendAfterUploadCopiesParts: appending to a large file that is
+// already in B2 sends only the changed tail; the rest is copied on the
+// server, and the whole-file SHA-1 is still recorded (the data is local).
+func TestAppendAfterUploadCopiesParts(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	data := randBytes(rand.New(rand.NewSource(12)), 5*testPart+100)
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("log.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	if _, err := f.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parts, copies := e.remote.partCalls.Load(), e.remote.copyParts.Load()
+	more := []byte("appended line\n")
+	if _, err := f.Append(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, more...)
+	v := e.checkRemote("log.bin", data)
+	if got := e.remote.copyParts.Load() - copies; got != 5 {
+		t.Errorf("copy_part calls for the append: %d, want 5", got)
+	}
+	if got := e.remote.partCalls.Load() - parts; got != 1 {
+		t.Errorf("upload_part calls for the append: %d, want 1", got)
+	}
+	if v.Info[InfoLargeFileSHA] != sum(data) {
+		t.Errorf("large_file_sha1 %q, want %s", v.Info[InfoLargeFileSHA], sum(data))
+	}
+}
