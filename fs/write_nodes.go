@@ -494,11 +494,19 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 	}
 	b, dir, name := n.loc()
 	full := dir + name
+	// The handle's staged file, when there is one: it may be unlinked
+	// (then nothing may reach B2) or renamed.
+	handleFile := func() *staging.File {
+		if h, ok := fh.(*writeHandle); ok {
+			return h.f
+		}
+		return n.stagedFile()
+	}
 	if sz, ok := in.GetSize(); ok {
 		if e := n.fsys.writable("truncate", capWrite); e != 0 {
 			return e
 		}
-		if sf := n.stagedFile(); sf != nil {
+		if sf := handleFile(); sf != nil {
 			if err := sf.Truncate(ctx, int64(sz)); err != nil {
 				return n.fsys.werrno("truncate "+fmtPath(b, full), err)
 			}
@@ -510,7 +518,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 		if e := n.fsys.writable("set modification time", capWrite); e != 0 {
 			return e
 		}
-		sf := n.stagedFile()
+		sf := handleFile()
 		absorbed := false
 		if sf != nil {
 			var err error

@@ -328,7 +328,8 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 	}
 	f.mtime = t.Truncate(time.Millisecond)
 	f.mtimeSet = true
-	absorbed = f.dirty
+	// An unlinked file never reaches B2 again: nothing left to do.
+	absorbed = f.dirty || f.detached
 	f.mu.Unlock()
 	return absorbed, nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"os"
+	"runtime"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -828,5 +829,103 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestMemoryBounded streams a file much larger than the parts in flight
+// and checks that the heap does not grow with the file: parts are read
+// from the staging file, never buffered whole.
+func TestMemoryBounded(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	const size = 48 << 20
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("mem.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	}()
+	buf := make([]byte, 256<<10)
+	h := sha1.New()
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		buf[0], buf[1] = byte(off>>18), byte(off>>26)
+		h.Write(buf)
+		if _, err := f.WriteAt(ctx, buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-done
+	growth := int64(peak.Load()) - int64(base)
+	t.Logf("heap in use grew by at most %d KiB while streaming %d MiB", growth>>10, size>>20)
+	if growth > 24<<20 {
+		t.Errorf("heap grew by %d MiB streaming a %d MiB file", growth>>20, size>>20)
+	}
+	v, err := e.c.Head(ctx, e.bucket, "mem.bin")
+	if err != nil || v.Size != size || v.Info[InfoLargeFileSHA] != hex.EncodeToString(h.Sum(nil)) {
+		t.Fatalf("uploaded %+v %v", v, err)
+	}
+}
+
+// TestAppendAfterUploadCopiesParts: appending to a large file that is
+// already in B2 sends only the changed tail; the rest is copied on the
+// server, and the whole-file SHA-1 is still recorded (the data is local).
+func TestAppendAfterUploadCopiesParts(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	data := randBytes(rand.New(rand.NewSource(12)), 5*testPart+100)
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("log.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	if _, err := f.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parts, copies := e.remote.partCalls.Load(), e.remote.copyParts.Load()
+	more := []byte("appended line\n")
+	if _, err := f.Append(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, more...)
+	v := e.checkRemote("log.bin", data)
+	if got := e.remote.copyParts.Load() - copies; got != 5 {
+		t.Errorf("copy_part calls for the append: %d, want 5", got)
+	}
+	if got := e.remote.partCalls.Load() - parts; got != 1 {
+		t.Errorf("upload_part calls for the append: %d, want 1", got)
+	}
+	if v.Info[InfoLargeFileSHA] != sum(data) {
+		t.Errorf("large_file_sha1 %q, want %s", v.Info[InfoLargeFileSHA], sum(data))
 	}
 }

@@ -276,15 +276,20 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 				continue
 			}
 		}
-		cp := baseID != "" && off+sz <= f.remoteEnd && !f.local.intersects(off, off+sz)
+		// Unchanged since the base version (gen 0: untouched since it was
+		// opened or last uploaded): copy it on the server.
+		cp := baseID != "" && off+sz <= f.remoteEnd && f.partGen[k] == 0
 		anyCopy = anyCopy || cp
 		tasks = append(tasks, partTask{k: k, off: off, size: sz, copy: cp})
 	}
+	localAll := f.isLocalLocked(0, size)
 	f.mu.Unlock()
 
 	if sess == nil {
+		// The whole-file SHA-1 goes into the start call: computed when
+		// every byte has to be local anyway, or already is.
 		wholeSHA := ""
-		if !anyCopy {
+		if !anyCopy || localAll {
 			if err := f.fill(ctx, 0, size); err != nil {
 				return Version{}, err
 			}
@@ -355,7 +360,7 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 	}
 	f.mu.Lock()
 	f.sess = nil
-	localAll := f.isLocalLocked(0, size)
+	localAll = f.isLocalLocked(0, size)
 	mtimeSet := f.mtimeSet
 	f.mu.Unlock()
 
