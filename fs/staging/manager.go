@@ -91,6 +91,14 @@ type Manager struct {
 	ctx    context.Context // cancelled by Close; background uploads use it
 	cancel context.CancelFunc
 
+	// dir is this instance's directory inside opts.Dir, locked (flock)
+	// by lock for the Manager's lifetime so that no other b2fs process
+	// adopts its files; see Recover.
+	dir  string
+	lock *os.File
+
+	recovering sync.WaitGroup // uploads of adopted files
+
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
 	files map[mapKey]*File
@@ -178,6 +186,10 @@ func New(opts Options) (*Manager, error) {
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: chmod %s: %w", opts.Dir, err)
 	}
+	dir, lock, err := newInstanceDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		opts:   opts,
@@ -185,12 +197,15 @@ func New(opts Options) (*Manager, error) {
 		sem:    make(chan struct{}, opts.MaxInflightParts),
 		ctx:    ctx,
 		cancel: cancel,
+		dir:    dir,
+		lock:   lock,
 		files:  map[mapKey]*File{},
 	}, nil
 }
 
-// Dir returns the staging directory.
-func (m *Manager) Dir() string { return m.opts.Dir }
+// Dir returns this Manager's own directory (inside Options.Dir), where its
+// staged files and manifests are.
+func (m *Manager) Dir() string { return m.dir }
 
 // PartSize returns the part size of large files.
 func (m *Manager) PartSize() int64 { return m.opts.PartSize }
@@ -275,8 +290,8 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	f := &File{
 		m:        m,
 		id:       id,
-		dataPath: filepath.Join(m.opts.Dir, id+".data"),
-		manPath:  filepath.Join(m.opts.Dir, id+".json"),
+		dataPath: filepath.Join(m.dir, id+".data"),
+		manPath:  filepath.Join(m.dir, id+".json"),
 		key:      o.Key,
 		partGen:  map[int64]uint64{},
 		pending:  map[int64]bool{},
@@ -452,9 +467,17 @@ func (m *Manager) Close(ctx context.Context) error {
 		}
 	}
 	m.cancel()
+	m.recovering.Wait()
 	for _, f := range files {
 		f.waitIdle(context.Background())
 	}
+	// An empty instance directory goes; one with staged data stays for
+	// the next run's Recover.
+	os.Remove(filepath.Join(m.dir, lockName))
+	if err := os.Remove(m.dir); err != nil {
+		os.WriteFile(filepath.Join(m.dir, lockName), nil, 0o600)
+	}
+	m.lock.Close()
 	return errors.Join(errs...)
 }
 
