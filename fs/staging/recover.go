@@ -18,8 +18,10 @@ type Outcome string
 
 // Outcomes of Recover.
 const (
-	// RecoveredUploaded: the staged content was uploaded.
-	RecoveredUploaded Outcome = "uploaded"
+	// RecoveredPending: B2 still has the version the file was staged
+	// from; the file is pending in the Manager again and the next Drain,
+	// Flush or Close uploads it.
+	RecoveredPending Outcome = "pending"
 	// RecoveredAlreadyInB2: B2's current version already has the staged
 	// content (the earlier run stopped after the upload, before recording
 	// it); the staged copy was removed.
@@ -28,9 +30,9 @@ const (
 	// (another writer, or it was deleted). The staged copy is kept, not
 	// uploaded, so a newer version is never overwritten silently.
 	RecoveredConflict Outcome = "conflict"
-	// RecoveredFailed: the upload (or the check before it) failed; the
-	// staged copy is kept and, when it could be adopted, stays pending in
-	// the Manager so that the next Flush or Close retries it.
+	// RecoveredFailed: the check failed (B2 unreachable, unreadable
+	// manifest, missing data); the staged copy is kept on disk for the next
+	// start.
 	RecoveredFailed Outcome = "failed"
 	// RecoveredClean: a manifest of content already in B2 (left by a
 	// crash); removed.
@@ -56,19 +58,20 @@ type RecoverResult struct {
 
 // Recover finds the staged files that an earlier run left in the staging
 // directory (a crash or a stop that could not upload everything) and
-// finishes them, one at a time, bounded by ctx:
+// decides, one at a time, bounded by ctx:
 //
 //   - when B2's current version of the name is still the version the file
 //     was staged from (or, for a new file, the name is still free), the
-//     staged content is uploaded;
+//     file becomes pending in the Manager again (visible to the filesystem
+//     as a staged file); Drain uploads it;
 //   - when B2's current version already holds the staged content (same
 //     size and SHA-1), the staged copy is removed;
 //   - otherwise the name changed in B2: the staged copy is kept on disk and
 //     reported, never uploaded over the newer version.
 //
-// An unfinished large file recorded in a manifest is cancelled first. Files
-// whose upload fails stay registered (pending) in the Manager. Recover must
-// run before the filesystem serves requests.
+// An unfinished large file recorded in a manifest is cancelled first.
+// Recover costs one b2_list_file_names call per staged file; it must run
+// before the filesystem serves requests.
 func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverResult, error) {
 	paths, err := filepath.Glob(filepath.Join(m.opts.Dir, "*.json"))
 	if err != nil {
@@ -153,26 +156,14 @@ func (m *Manager) recoverOne(ctx context.Context, manPath string, man *Manifest,
 			"file", key.String(), "staged", dataPath, "manifest", manPath, "base_file_id", man.BaseFileID, "b2_current", remote)
 		return r
 	}
-	f, err := m.adopt(man, dataPath, manPath)
+	_, err = m.adopt(man, dataPath, manPath)
 	if err != nil {
 		r.Outcome, r.Err = RecoveredFailed, err
 		m.log.Error("cannot reopen a staged file of an earlier run; kept", "file", key.String(), "staged", dataPath, "err", err)
 		return r
 	}
-	if err := f.Flush(ctx); err != nil {
-		r.Outcome, r.Err = RecoveredFailed, err
-		return r // Flush logged it; f stays pending in m.
-	}
-	r.Outcome = RecoveredUploaded
-	m.log.Info("uploaded a staged file of an earlier run", "file", key.String(), "size", man.Size)
-	m.mu.Lock()
-	if m.files[key.mk()] == f && f.refs == 0 {
-		delete(m.files, key.mk())
-		m.mu.Unlock()
-		f.remove()
-	} else {
-		m.mu.Unlock()
-	}
+	r.Outcome = RecoveredPending
+	m.log.Info("staged file of an earlier run will be uploaded", "file", key.String(), "size", man.Size, "staged", dataPath)
 	return r
 }
 
@@ -286,4 +277,42 @@ func (m *Manager) PendingStats() (files, uploading int, bytes int64) {
 		f.mu.Unlock()
 	}
 	return files, uploading, bytes
+}
+
+// Drain uploads every staged file with changes not yet in B2, bounded by
+// ctx, without stopping the Manager (unlike Close). Files whose upload
+// fails stay staged; the error names them.
+func (m *Manager) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	var files []*File
+	for _, f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		if err := f.Flush(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	// Uploaded files nobody holds open are no longer needed locally.
+	m.mu.Lock()
+	var drop []*File
+	for k, f := range m.files {
+		f.mu.Lock()
+		clean := !f.dirty
+		f.mu.Unlock()
+		if clean && f.refs == 0 {
+			delete(m.files, k)
+			drop = append(drop, f)
+		}
+	}
+	m.mu.Unlock()
+	for _, f := range drop {
+		f.remove()
+	}
+	return errors.Join(errs...)
 }

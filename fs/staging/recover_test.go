@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/b2fs/b2fs/test/b2emu"
@@ -92,9 +93,9 @@ func TestRecover(t *testing.T) {
 		got[r.Key.Name] = r
 	}
 	want := map[string]Outcome{
-		"new-small.txt":     RecoveredUploaded,
-		"dir/new-large.bin": RecoveredUploaded,
-		"patched.bin":       RecoveredUploaded,
+		"new-small.txt":     RecoveredPending,
+		"dir/new-large.bin": RecoveredPending,
+		"patched.bin":       RecoveredPending,
 		"conflict.txt":      RecoveredConflict,
 		"done.txt":          RecoveredAlreadyInB2,
 		"deleted-new.txt":   RecoveredConflict,
@@ -107,6 +108,12 @@ func TestRecover(t *testing.T) {
 	}
 	if len(res) != len(want) {
 		t.Errorf("%d results, want %d: %+v", len(res), len(want), res)
+	}
+	if n, _, _ := e.m.PendingStats(); n != 3 {
+		t.Errorf("%d files pending after recovery, want 3", n)
+	}
+	if err := e.m.Drain(ctx); err != nil {
+		t.Fatal(err)
 	}
 	e.checkRemote("new-small.txt", small)
 	e.checkRemote("dir/new-large.bin", large)
@@ -127,7 +134,7 @@ func TestRecover(t *testing.T) {
 		}
 	}
 	if n, _, _ := e.m.PendingStats(); n != 0 {
-		t.Errorf("%d files pending after recovery", n)
+		t.Errorf("%d files pending after Drain", n)
 	}
 	left, _ := filepath.Glob(filepath.Join(e.m.Dir(), "*.json"))
 	if len(left) != 2 {
@@ -140,16 +147,19 @@ func TestRecover(t *testing.T) {
 	}
 }
 
-// TestRecoverFailureStaysPending: an upload that fails during recovery
+// TestRecoverFailureStaysPending: an upload that fails after recovery
 // leaves the file pending in the Manager; Close then uploads it.
 func TestRecoverFailureStaysPending(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	e.stageFailed(e.crashedManager(), "later.txt", nil, []byte("later"), 0)
-	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: -1, Status: 400, Code: "bad_request"})
 	res, err := e.m.Recover(ctx, e.remote.Remote.(*B2Remote).Current)
-	if err != nil || len(res) != 1 || res[0].Outcome != RecoveredFailed {
+	if err != nil || len(res) != 1 || res[0].Outcome != RecoveredPending {
 		t.Fatalf("recover: %+v, %v", res, err)
+	}
+	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: -1, Status: 400, Code: "bad_request"})
+	if err := e.m.Drain(ctx); err == nil || !strings.Contains(err.Error(), "later.txt") {
+		t.Fatalf("Drain with failing uploads: %v", err)
 	}
 	if n, _, b := e.m.PendingStats(); n != 1 || b != 5 {
 		t.Fatalf("pending %d files %d bytes, want 1 and 5", n, b)
