@@ -117,6 +117,15 @@ func (r *rawFS) Write(c <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32,
 	return n, st
 }
 
+func (r *rawFS) Writev(c <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	t := time.Now()
+	n, st := r.RawFileSystem.Writev(c, in, data)
+	if st != fuse.ENOSYS { // ENOSYS: go-fuse falls back to Write
+		r.done("write", t, st)
+	}
+	return n, st
+}
+
 func (r *rawFS) Flush(c <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 	t := time.Now()
 	st := r.RawFileSystem.Flush(c, in)
