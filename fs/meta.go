@@ -44,6 +44,7 @@ func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.En
 			if pages > 1_000_000 {
 				return nil, errPaging
 			}
+			m.log.Debug("list directory", "bucket", b.Name, "prefix", prefix, "start", start)
 			p, err := m.be.ListDir(ctx, b, prefix, start, m.pageSize)
 			if err != nil {
 				return nil, err
@@ -84,6 +85,7 @@ func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 			return res{e, r == cache.Found}, nil
 		}
 		full := prefix + name
+		m.log.Debug("lookup by listing", "bucket", b.Name, "prefix", full)
 		p, err := m.be.ListDir(ctx, b, full, "", 100)
 		if err != nil {
 			return nil, err

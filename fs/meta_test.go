@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -91,7 +92,7 @@ func newMeta(t *testing.T, be Backend, pageSize int) *meta {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &meta{be: be, cache: c, pageSize: pageSize}
+	return &meta{be: be, cache: c, pageSize: pageSize, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestListDirPagesAndCaches(t *testing.T) {

@@ -126,13 +126,18 @@ func (n *accountNode) bucketChild(ctx context.Context, e cache.Entry, out *fuse.
 var _ = (fusefs.NodeOpendirHandler)((*accountNode)(nil))
 
 func (n *accountNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	es, err := n.fsys.meta.buckets(ctx)
-	if err != nil {
-		return nil, 0, n.fsys.errno("list buckets", err)
-	}
-	return &dirHandle{entries: es, lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-		return n.bucketChild(ctx, e, out)
-	}}, 0, 0
+	return &dirHandle{
+		list: func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
+			es, err := n.fsys.meta.buckets(ctx)
+			if err != nil {
+				return nil, n.fsys.errno("list buckets", err)
+			}
+			return es, 0
+		},
+		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+			return n.bucketChild(ctx, e, out)
+		},
+	}, 0, 0
 }
 
 var _ = (fusefs.NodeGetattrer)((*accountNode)(nil))
@@ -181,14 +186,18 @@ var _ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
 
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	b, prefix := n.loc()
-	es, err := n.fsys.meta.listDir(ctx, b, prefix)
-	if err != nil {
-		return nil, 0, n.fsys.errno("list "+b.Name+"/"+prefix, err)
-	}
-	es = n.fsys.withStaged(b, prefix, es)
-	return &dirHandle{entries: es, lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out)
-	}}, 0, 0
+	return &dirHandle{
+		list: func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
+			es, err := n.fsys.meta.listDir(ctx, b, prefix)
+			if err != nil {
+				return nil, n.fsys.errno("list "+b.Name+"/"+prefix, err)
+			}
+			return n.fsys.withStaged(b, prefix, es), 0
+		},
+		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+			return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out)
+		},
+	}, 0, 0
 }
 
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
@@ -208,13 +217,32 @@ func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 }
 
 // dirHandle streams a snapshot of a directory listing, sorted by name, and
-// answers READDIRPLUS lookups from that same snapshot.
+// answers READDIRPLUS lookups from that same snapshot. The listing is
+// fetched on the first read, not at open: opening a directory (fchdir,
+// O_DIRECTORY opens by find and du) costs nothing.
 type dirHandle struct {
-	entries []cache.Entry // shared with the cache: read-only
-	lookup  func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
+	list   func(ctx context.Context) ([]cache.Entry, syscall.Errno)
+	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
 
-	mu  sync.Mutex // guards pos
-	pos uint64     // 0 ".", 1 "..", 2+i entries[i]
+	mu      sync.Mutex    // guards the fields below (go-fuse also serializes calls per handle)
+	loaded  bool
+	entries []cache.Entry // shared with the cache: read-only
+	pos     uint64        // 0 ".", 1 "..", 2+i entries[i]
+}
+
+// load fetches the listing once per handle (and again after a rewind).
+// Called with mu held; go-fuse runs one readdir per handle at a time, so
+// holding mu across the listing blocks nobody else.
+func (h *dirHandle) load(ctx context.Context) syscall.Errno {
+	if h.loaded {
+		return 0
+	}
+	es, errno := h.list(ctx)
+	if errno != 0 {
+		return errno
+	}
+	h.entries, h.loaded = es, true
+	return 0
 }
 
 var (
@@ -226,6 +254,9 @@ var (
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if errno := h.load(ctx); errno != 0 {
+		return nil, errno
+	}
 	p := h.pos
 	var de fuse.DirEntry
 	switch {
@@ -250,12 +281,18 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	h.mu.Lock()
 	h.pos = off
+	if off == 0 {
+		h.loaded = false // rewinddir sees a fresh (or freshly cached) listing
+	}
 	h.mu.Unlock()
 	return 0
 }
 
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	e, ok := cache.Find(h.entries, name)
+	h.mu.Lock()
+	es := h.entries
+	h.mu.Unlock()
+	e, ok := cache.Find(es, name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}

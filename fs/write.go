@@ -41,10 +41,12 @@ type WriteOptions struct {
 	// dirTimes remembers directory modification times set during this
 	// mount (B2 stores none), so rsync -a and tar see what they set.
 	dirTimes *sync.Map // dirKey -> time.Time
+	cacheMu  *sync.Mutex
 }
 
 func (o *WriteOptions) fill() {
 	o.dirTimes = &sync.Map{}
+	o.cacheMu = &sync.Mutex{}
 	if o.MaxRenameFiles <= 0 {
 		o.MaxRenameFiles = 10000
 	}
@@ -205,14 +207,38 @@ func findIndex(es []cache.Entry, name string) (int, bool) {
 	return 0, false
 }
 
-// changed records a change to name in directory prefix of b: the cached
-// listing and entry are dropped, and e (when non-nil) becomes the cached
-// entry.
+// patchLimit is the largest cached listing changed updates in place;
+// bigger ones are dropped and listed again when needed.
+const patchLimit = 2000
+
+// changed records a change to name in directory prefix of b: e is the new
+// entry, nil when the name is gone. A cached listing of the directory is
+// updated in place (so creating many files in one directory does not cost a
+// list call each), and the single-entry cache gets e or a negative entry.
+// cacheMu serialises these read-modify-write updates.
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
-	f.meta.cache.Invalidate(key, name)
+	c := f.meta.cache
+	f.opts.Write.cacheMu.Lock()
+	defer f.opts.Write.cacheMu.Unlock()
+	if l, ok := c.Listing(key); ok && len(l) < patchLimit {
+		nl := make([]cache.Entry, 0, len(l)+1)
+		for _, x := range l {
+			if x.Name != name {
+				nl = append(nl, x)
+			}
+		}
+		if e != nil {
+			nl = append(nl, *e)
+		}
+		c.PutListing(key, nl)
+	} else if ok {
+		c.InvalidateDir(key)
+	}
 	if e != nil {
-		f.meta.cache.PutEntry(key, *e)
+		c.PutEntry(key, *e)
+	} else {
+		c.PutNegative(key, name)
 	}
 }
 

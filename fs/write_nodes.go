@@ -89,7 +89,7 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	node := &fileNode{fsys: n.fsys, bucket: b, dir: prefix, entry: e}
 	ch := n.NewInode(ctx, node, fusefs.StableAttr{Mode: syscall.S_IFREG})
 	n.fsys.fileAttr(e, &out.Attr)
-	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.changed(b, prefix, name, &e)
 	h := &writeHandle{fsys: n.fsys, node: node, f: sf, write: true, append: flags&syscall.O_APPEND != 0}
 	return ch, h, 0, 0
 }
@@ -110,6 +110,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
+	// The new directory is empty: lookups of the names about to be created
+	// in it need no list call.
+	n.fsys.meta.cache.PutListing(dirKey(b, childDir(prefix, name)), nil)
 	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
 }
 
@@ -147,7 +150,6 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
-	n.fsys.meta.cache.PutNegative(dirKey(b, prefix), name)
 	return 0
 }
 
@@ -175,7 +177,6 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	n.fsys.changed(b, prefix, name, nil)
-	n.fsys.meta.cache.PutNegative(dirKey(b, prefix), name)
 	return 0
 }
 
@@ -262,7 +263,6 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 		}
 	}
 	n.fsys.changed(sb, sp, name, nil)
-	n.fsys.meta.cache.PutNegative(dirKey(sb, sp), name)
 	n.fsys.changed(db, dp, newName, &ne)
 	return 0
 }
@@ -373,7 +373,6 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 		n.fsys.meta.cache.InvalidateDir(dirKey(db, to+d[len(from):]))
 	}
 	n.fsys.changed(sb, sp, name, nil)
-	n.fsys.meta.cache.PutNegative(dirKey(sb, sp), name)
 	ne := cache.Entry{Name: newName, Dir: true}
 	n.fsys.changed(db, dp, newName, &ne)
 	return 0
@@ -495,11 +494,19 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 	}
 	b, dir, name := n.loc()
 	full := dir + name
+	// The handle's staged file, when there is one: it may be unlinked
+	// (then nothing may reach B2) or renamed.
+	handleFile := func() *staging.File {
+		if h, ok := fh.(*writeHandle); ok {
+			return h.f
+		}
+		return n.stagedFile()
+	}
 	if sz, ok := in.GetSize(); ok {
 		if e := n.fsys.writable("truncate", capWrite); e != 0 {
 			return e
 		}
-		if sf := n.stagedFile(); sf != nil {
+		if sf := handleFile(); sf != nil {
 			if err := sf.Truncate(ctx, int64(sz)); err != nil {
 				return n.fsys.werrno("truncate "+fmtPath(b, full), err)
 			}
@@ -511,7 +518,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 		if e := n.fsys.writable("set modification time", capWrite); e != 0 {
 			return e
 		}
-		sf := n.stagedFile()
+		sf := handleFile()
 		absorbed := false
 		if sf != nil {
 			var err error

@@ -96,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.Var(sizeFlag{&opts.RecommendedPartSize}, "recommended-part-size", "recommendedPartSize (default 100MB)")
 	fl.Var(sizeFlag{&opts.MaxFileSize}, "max-file-size", "maximum simple upload, part and copy size (default 5GB)")
 	fl.DurationVar(&opts.TokenLifetime, "token-lifetime", 24*time.Hour, "account token lifetime")
+	fl.DurationVar(&opts.ListingLag, "listing-lag", 0, "new versions appear in listings only after this delay")
 	fl.BoolVar(&opts.RelaxedNames, "relaxed-names", false, "do not enforce the legacy file-name rules")
 	fl.BoolVar(&opts.Partner, "partner", false, "enable the Partner API (b2_list_groups)")
 	fl.BoolVar(&opts.AllowSinglePartLargeFile, "allow-single-part", false, "let b2_finish_large_file accept one part")

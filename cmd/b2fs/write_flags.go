@@ -21,6 +21,7 @@ type writeConfig struct {
 	uploadConcurrency int
 	hardDelete        bool
 	maxRenameFiles    int
+	streamedSHA1      bool
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
@@ -30,6 +31,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.StringVar(&c.uploadCutoff, "upload-cutoff", "0", "files of at least this size go up as large files, streaming while written (0: twice the part size)")
 	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
+	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files uploaded while being written their large_file_sha1 and exact mtime (a server-side copy at close); false closes sooner")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
@@ -58,13 +60,14 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		return fs.WriteOptions{}, nil, usageError{err.Error()}
 	}
 	m, err := staging.New(staging.Options{
-		Dir:          filepath.Join(c.cacheDir, "staging"),
-		Remote:       &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency},
-		PartSize:     part,
-		UploadCutoff: cutoff,
-		Concurrency:  c.uploadConcurrency,
-		MaxSize:      maxSize,
-		Logger:       log.With("component", "staging"),
+		Dir:               filepath.Join(c.cacheDir, "staging"),
+		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency},
+		PartSize:          part,
+		UploadCutoff:      cutoff,
+		Concurrency:       c.uploadConcurrency,
+		MaxSize:           maxSize,
+		FastStreamedClose: !c.streamedSHA1,
+		Logger:            log.With("component", "staging"),
 	})
 	if err != nil {
 		return fs.WriteOptions{}, nil, err

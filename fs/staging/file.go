@@ -2,11 +2,14 @@ package staging
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +49,7 @@ type File struct {
 	baseGen     uint64 // bumped whenever baseID changes
 	contentType string
 	mtime       time.Time
+	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
 	dirty       bool // content or mtime differ from baseID
 	state       State
 	lastErr     string
@@ -59,6 +63,12 @@ type File struct {
 	gen     uint64
 	partGen map[int64]uint64
 	pending map[int64]bool
+
+	// hash is the running SHA-1 of [0, hashOff) while the content has
+	// only been written sequentially from offset 0 (nil otherwise), so a
+	// sequential writer's upload needs no extra pass over the data.
+	hash    hash.Hash
+	hashOff int64
 
 	sess     *session // open large file, nil if none
 	starting bool     // a background StartLargeFile is running
@@ -170,6 +180,30 @@ func (f *File) touchLocked(off, end int64) {
 	f.state = StateDirty
 }
 
+// hashWriteLocked extends the running SHA-1 with a write of p at off, or
+// drops it when the write is not sequential.
+func (f *File) hashWriteLocked(p []byte, off int64) {
+	switch {
+	case f.hash == nil:
+	case off == f.hashOff:
+		f.hash.Write(p)
+		f.hashOff += int64(len(p))
+	default:
+		f.hash = nil
+	}
+}
+
+// wholeSHA1 returns the SHA-1 of the first size bytes when the running
+// hash covers exactly them.
+func (f *File) wholeSHA1(size int64) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hash == nil || f.hashOff != size {
+		return "", false
+	}
+	return hex.EncodeToString(f.hash.Sum(nil)), true
+}
+
 // growLocked makes sure the reservation covers size n. Called with mu held.
 func (f *File) growLocked(n int64) error {
 	if n <= f.reserved {
@@ -218,12 +252,14 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 	}
 	n, werr := f.data.WriteAt(p, off)
 	if n > 0 {
+		f.hashWriteLocked(p[:n], off)
 		f.local.add(off, off+int64(n))
 		if off+int64(n) > f.size {
 			f.size = off + int64(n)
 		}
 		f.touchLocked(off, off+int64(n))
 		f.mtime = f.m.now()
+		f.mtimeSet = false
 	}
 	f.mu.Unlock()
 	if !wasDirty {
@@ -259,6 +295,9 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 		return fmt.Errorf("truncate staging file %s: %w", f.dataPath, err)
 	}
 	if size < old {
+		if f.hash != nil && size < f.hashOff {
+			f.hash = nil
+		}
 		f.local.clip(size)
 		if f.remoteEnd > size {
 			f.remoteEnd = size
@@ -288,7 +327,9 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 		return false, err
 	}
 	f.mtime = t.Truncate(time.Millisecond)
-	absorbed = f.dirty
+	f.mtimeSet = true
+	// An unlinked file never reaches B2 again: nothing left to do.
+	absorbed = f.dirty || f.detached
 	f.mu.Unlock()
 	return absorbed, nil
 }
@@ -437,6 +478,10 @@ func (f *File) Flush(ctx context.Context) error {
 		f.baseGen++
 		f.contentType = v.ContentType
 		f.remoteEnd = f.size
+		f.mtimeSet = false
+		if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
+			f.mtime = time.UnixMilli(ms)
+		}
 		f.partGen = map[int64]uint64{}
 		f.pending = map[int64]bool{}
 	} else {

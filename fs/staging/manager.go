@@ -3,6 +3,7 @@ package staging
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,6 +50,11 @@ type Options struct {
 	// ReadSize is the granularity of on-demand fetches of an existing
 	// file's content (default 1 MiB).
 	ReadSize int64
+	// FastStreamedClose skips the server-side copy that gives a large file
+	// uploaded while being written its final metadata: the version keeps
+	// the modification time of when streaming started (unless the time was
+	// set explicitly) and has no large_file_sha1. Close returns sooner.
+	FastStreamedClose bool
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
 	OnUpload func(Key, Version)
@@ -286,10 +292,12 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	now := m.now()
 	switch {
 	case o.Base == nil:
+		f.hash = sha1.New()
 		f.dirty = true
 		f.mtime = now
 		f.state = StateDirty
 	case o.Truncate:
+		f.hash = sha1.New()
 		f.baseID = o.Base.FileID
 		f.contentType = o.Base.ContentType
 		f.dirty = true

@@ -6,10 +6,12 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand"
 	"os"
+	"runtime"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -41,6 +43,7 @@ type env struct {
 }
 
 type envOptions struct {
+	fast     bool
 	maxSize  int64
 	readSize int64
 	inflight int
@@ -73,15 +76,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 		o.readSize = 1 << 14
 	}
 	e.m, err = New(Options{
-		Dir:              filepath.Join(t.TempDir(), "staging"),
-		Remote:           e.remote,
-		PartSize:         testPart,
-		UploadCutoff:     testCutoff,
-		Concurrency:      3,
-		MaxInflightParts: o.inflight,
-		MaxSize:          o.maxSize,
-		ReadSize:         o.readSize,
-		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Dir:               filepath.Join(t.TempDir(), "staging"),
+		Remote:            e.remote,
+		PartSize:          testPart,
+		UploadCutoff:      testCutoff,
+		Concurrency:       3,
+		MaxInflightParts:  o.inflight,
+		MaxSize:           o.maxSize,
+		FastStreamedClose: o.fast,
+		ReadSize:          o.readSize,
+		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -765,5 +769,163 @@ func TestChooseSizes(t *testing.T) {
 		if (err != nil) != tc.wantErr || p != tc.wantPart || c != tc.wantCutoff {
 			t.Errorf("ChooseSizes(%d,%d,%d,%d) = %d,%d,%v", tc.part, tc.cutoff, tc.absMin, tc.rec, p, c, err)
 		}
+	}
+}
+
+// TestFastStreamedClose: without the metadata copy a streamed file keeps
+// the start time and no large_file_sha1, unless its time was set
+// explicitly; with it (the default, TestStreamingPartsBeforeFlush) the
+// metadata is exact.
+func TestFastStreamedClose(t *testing.T) {
+	for _, setTime := range []bool{false, true} {
+		t.Run(fmt.Sprintf("settime=%v", setTime), func(t *testing.T) {
+			e := newEnv(t, envOptions{fast: true})
+			ctx := context.Background()
+			data := randBytes(rand.New(rand.NewSource(11)), 6*testPart+5)
+			f, err := e.m.Open(ctx, OpenOptions{Key: e.key("fast.bin")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.m.Release(f)
+			for off := 0; off < len(data); off += 8192 {
+				if _, err := f.WriteAt(ctx, data[off:min(off+8192, len(data))], int64(off)); err != nil {
+					t.Fatal(err)
+				}
+				if off == 3*testPart {
+					waitFor(t, func() bool { return e.emu.Stats().Calls["b2_upload_part"] > 0 })
+				}
+			}
+			want := time.Date(2020, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+			if setTime {
+				if _, err := f.SetMtime(ctx, want); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			v := e.checkRemote("fast.bin", data)
+			copies := e.emu.Stats().Calls["b2_copy_file"]
+			_, mt := f.Attr()
+			if got := v.Info[InfoMtime]; got != strconv.FormatInt(mt.UnixMilli(), 10) {
+				t.Errorf("B2 mtime %s, local view %v", got, mt)
+			}
+			if setTime {
+				if copies != 1 || !mt.Equal(want) || v.Info[InfoLargeFileSHA] != sum(data) {
+					t.Errorf("explicit time: copies %d, mtime %v, sha %q", copies, mt, v.Info[InfoLargeFileSHA])
+				}
+			} else if copies != 0 || v.Info[InfoLargeFileSHA] != "" {
+				t.Errorf("fast close made %d copies, sha %q", copies, v.Info[InfoLargeFileSHA])
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestMemoryBounded streams a file much larger than the parts in flight
+// and checks that the heap does not grow with the file: parts are read
+// from the staging file, never buffered whole.
+func TestMemoryBounded(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	const size = 48 << 20
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("mem.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	}()
+	buf := make([]byte, 256<<10)
+	h := sha1.New()
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		buf[0], buf[1] = byte(off>>18), byte(off>>26)
+		h.Write(buf)
+		if _, err := f.WriteAt(ctx, buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-done
+	growth := int64(peak.Load()) - int64(base)
+	t.Logf("heap in use grew by at most %d KiB while streaming %d MiB", growth>>10, size>>20)
+	if growth > 24<<20 {
+		t.Errorf("heap grew by %d MiB streaming a %d MiB file", growth>>20, size>>20)
+	}
+	v, err := e.c.Head(ctx, e.bucket, "mem.bin")
+	if err != nil || v.Size != size || v.Info[InfoLargeFileSHA] != hex.EncodeToString(h.Sum(nil)) {
+		t.Fatalf("uploaded %+v %v", v, err)
+	}
+}
+
+// TestAppendAfterUploadCopiesParts: appending to a large file that is
+// already in B2 sends only the changed tail; the rest is copied on the
+// server, and the whole-file SHA-1 is still recorded (the data is local).
+func TestAppendAfterUploadCopiesParts(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	data := randBytes(rand.New(rand.NewSource(12)), 5*testPart+100)
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("log.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	if _, err := f.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parts, copies := e.remote.partCalls.Load(), e.remote.copyParts.Load()
+	more := []byte("appended line\n")
+	if _, err := f.Append(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, more...)
+	v := e.checkRemote("log.bin", data)
+	if got := e.remote.copyParts.Load() - copies; got != 5 {
+		t.Errorf("copy_part calls for the append: %d, want 5", got)
+	}
+	if got := e.remote.partCalls.Load() - parts; got != 1 {
+		t.Errorf("upload_part calls for the append: %d, want 1", got)
+	}
+	if v.Info[InfoLargeFileSHA] != sum(data) {
+		t.Errorf("large_file_sha1 %q, want %s", v.Info[InfoLargeFileSHA], sum(data))
 	}
 }

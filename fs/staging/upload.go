@@ -26,6 +26,15 @@ func (m *Manager) acquire(ctx context.Context) error {
 
 func (m *Manager) releaseSlot() { <-m.sem }
 
+// contentSHA1 returns the SHA-1 of the first size bytes: from the running
+// hash of a sequential writer, else with a pass over the staging file.
+func (f *File) contentSHA1(size int64) (string, error) {
+	if s, ok := f.wholeSHA1(size); ok {
+		return s, nil
+	}
+	return f.sectionSHA1(0, size)
+}
+
 // sectionSHA1 hashes [off, off+n) of the staging file.
 func (f *File) sectionSHA1(off, n int64) (string, error) {
 	h := sha1.New()
@@ -203,7 +212,7 @@ func (f *File) uploadSmall(ctx context.Context, size int64, mtime time.Time) (Ve
 	if err := f.fill(ctx, 0, size); err != nil {
 		return Version{}, err
 	}
-	sha, err := f.sectionSHA1(0, size)
+	sha, err := f.contentSHA1(size)
 	if err != nil {
 		return Version{}, err
 	}
@@ -267,19 +276,24 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 				continue
 			}
 		}
-		cp := baseID != "" && off+sz <= f.remoteEnd && !f.local.intersects(off, off+sz)
+		// Unchanged since the base version (gen 0: untouched since it was
+		// opened or last uploaded): copy it on the server.
+		cp := baseID != "" && off+sz <= f.remoteEnd && f.partGen[k] == 0
 		anyCopy = anyCopy || cp
 		tasks = append(tasks, partTask{k: k, off: off, size: sz, copy: cp})
 	}
+	localAll := f.isLocalLocked(0, size)
 	f.mu.Unlock()
 
 	if sess == nil {
+		// The whole-file SHA-1 goes into the start call: computed when
+		// every byte has to be local anyway, or already is.
 		wholeSHA := ""
-		if !anyCopy {
+		if !anyCopy || localAll {
 			if err := f.fill(ctx, 0, size); err != nil {
 				return Version{}, err
 			}
-			s, err := f.sectionSHA1(0, size)
+			s, err := f.contentSHA1(size)
 			if err != nil {
 				return Version{}, err
 			}
@@ -346,17 +360,23 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 	}
 	f.mu.Lock()
 	f.sess = nil
-	localAll := f.isLocalLocked(0, size)
+	localAll = f.isLocalLocked(0, size)
+	mtimeSet := f.mtimeSet
 	f.mu.Unlock()
 
 	// A streamed file was started with the time of its first part and no
-	// whole-file SHA-1; give the final version the right metadata.
+	// whole-file SHA-1; give the final version the right metadata with a
+	// server-side copy. With FastStreamedClose only an explicitly set mtime
+	// (cp -a, rsync) is worth the copy.
 	if sess.mtimeMs == mtime.UnixMilli() && (sess.sha1 != "" || !localAll) {
+		return v, nil
+	}
+	if f.m.opts.FastStreamedClose && (!mtimeSet || sess.mtimeMs == mtime.UnixMilli()) {
 		return v, nil
 	}
 	wholeSHA := sess.sha1
 	if wholeSHA == "" && localAll {
-		if wholeSHA, err = f.sectionSHA1(0, size); err != nil {
+		if wholeSHA, err = f.contentSHA1(size); err != nil {
 			return Version{}, err
 		}
 	}

@@ -1,7 +1,6 @@
 package b2emu
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -18,43 +17,42 @@ func (s *Server) serveDownload(c *call) {
 		writeErr(c.w, r, errf(405, "method_not_allowed", "method %s not allowed", r.Method))
 		return
 	}
-	f, bucketType, e := s.resolveDownload(c, byID)
+	f, e := s.resolveDownload(c, byID)
 	if e != nil {
 		writeErr(c.w, r, e)
 		return
 	}
-	_ = bucketType
 	defer s.release(f)
 	s.writeDownload(c, f)
 }
 
 // resolveDownload finds and authorizes the version to download and
 // acquires it for reading.
-func (s *Server) resolveDownload(c *call, byID bool) (*fileVersion, string, *apiErr) {
+func (s *Server) resolveDownload(c *call, byID bool) (*fileVersion, *apiErr) {
 	r := c.r
 	var id, bucketName, name string
 	if byID {
 		p, e := parseParams(r)
 		if e != nil {
-			return nil, "", e
+			return nil, e
 		}
 		if id, e = p.reqStr("fileId"); e != nil {
-			return nil, "", e
+			return nil, e
 		}
 		if !validFileID(id) {
-			return nil, "", badRequest("Invalid fileId: %s", id)
+			return nil, badRequest("Invalid fileId: %s", id)
 		}
 	} else {
 		rest := strings.TrimPrefix(r.URL.EscapedPath(), "/file/")
 		bn, rawName, ok := strings.Cut(rest, "/")
 		if !ok || rawName == "" {
-			return nil, "", errf(404, "not_found", "no file name in download URL")
+			return nil, errf(404, "not_found", "no file name in download URL")
 		}
 		var ok1, ok2 bool
 		bucketName, ok1 = percentDecode(bn)
 		name, ok2 = percentDecode(rawName)
 		if !ok1 || !ok2 {
-			return nil, "", badRequest("download URL is not valid percent-encoded UTF-8")
+			return nil, badRequest("download URL is not valid percent-encoded UTF-8")
 		}
 	}
 	tok := c.tokenFromRequest(true)
@@ -66,32 +64,32 @@ func (s *Server) resolveDownload(c *call, byID bool) (*fileVersion, string, *api
 	if byID {
 		f = s.st.files[id]
 		if f == nil || f.Action != "upload" {
-			return nil, "", errf(404, "not_found", "file not found: %s", id)
+			return nil, errf(404, "not_found", "file not found: %s", id)
 		}
 		b = s.st.buckets[f.BucketID]
 	} else {
 		b = s.st.bucketNames[strings.ToLower(bucketName)]
 		if b == nil || b.Name != bucketName {
-			return nil, "", errf(404, "not_found", "bucket %s does not exist", bucketName)
+			return nil, errf(404, "not_found", "bucket %s does not exist", bucketName)
 		}
 	}
 	if b == nil {
-		return nil, "", errf(404, "not_found", "file not found")
+		return nil, errf(404, "not_found", "file not found")
 	}
 	if b.Type != "allPublic" {
 		if e := s.downloadAllowed(c, tok, b, byID, name, f); e != nil {
-			return nil, "", e
+			return nil, e
 		}
 	}
 	if !byID {
 		ent := b.byName[name]
 		if ent == nil || !ent.visible() {
-			return nil, "", errf(404, "not_found", "File with such name does not exist: %s", name)
+			return nil, errf(404, "not_found", "File with such name does not exist: %s", name)
 		}
 		f = ent.current()
 	}
 	s.acquire(f)
-	return f, b.Type, nil
+	return f, nil
 }
 
 // downloadAllowed checks the token of a private-bucket download. Callers
@@ -315,6 +313,3 @@ func (s *Server) copyRange(w io.Writer, f *fileVersion, off, length int64) error
 	}
 	return nil
 }
-
-// jsonRaw is a helper for tests and admin output.
-func jsonRaw(v any) json.RawMessage { b, _ := json.Marshal(v); return b }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -179,8 +178,6 @@ func resetDuringUpload(w http.ResponseWriter, r *http.Request, n int64) {
 	if r.Body != nil {
 		_, _ = io.CopyN(io.Discard, r.Body, n)
 	}
-	rw := &resetWriter{ResponseWriter: w}
-	rw.killed = true
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
@@ -250,6 +247,3 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 }
 
 func (r *pacedReader) Close() error { return r.rc.Close() }
-
-// retryAfterHeader formats seconds for Retry-After.
-func retryAfterHeader(sec int) string { return strconv.Itoa(sec) }

@@ -100,6 +100,10 @@ func (s *Server) listFiles(c *call, versions bool) (any, *apiErr) {
 	if scanPrefix > startKey {
 		startKey = scanPrefix
 	}
+	cutoff := int64(1<<63 - 1)
+	if s.opts.ListingLag > 0 {
+		cutoff = s.now().Add(-s.opts.ListingLag).UnixMilli()
+	}
 	cur := b.names.seek(startKey)
 	lastFolder := ""
 	full := func() bool { return int64(len(files)) >= max }
@@ -111,11 +115,20 @@ scan:
 		}
 		if folder := rollUp(ent.name, prefix, delim); folder != "" {
 			end := folderEnd(folder)
-			found := versions
-			if !found {
+			found := false
+			if versions {
+				for k := cur; !found && k.valid() && k.entry().name < end && strings.HasPrefix(k.entry().name, scanPrefix); k.next() {
+					for _, v := range k.entry().versions {
+						if v.added <= cutoff {
+							found = true
+							break
+						}
+					}
+				}
+			} else {
 				// look for a visible file under the folder
 				for k := cur; k.valid() && k.entry().name < end && strings.HasPrefix(k.entry().name, scanPrefix); k.next() {
-					if k.entry().visible() {
+					if k.entry().listedVisible(cutoff) {
 						found = true
 						break
 					}
@@ -134,22 +147,22 @@ scan:
 		}
 		if versions {
 			for _, v := range ent.versions {
-				if ent.name == startName && startID != "" && v.ID < startID {
+				if ent.name == startName && startID != "" && v.ID < startID || v.added > cutoff {
 					continue
 				}
 				if full() {
 					nextName, nextID = ent.name, v.ID
 					break scan
 				}
-				files = append(files, s.fileJSON(v, v1))
+				files = append(files, s.fileJSON(v, v1, c.auth.key))
 				lastFolder = ""
 			}
-		} else if ent.visible() {
+		} else if ent.listedVisible(cutoff) {
 			if full() {
 				nextName = ent.name
 				break scan
 			}
-			files = append(files, s.fileJSON(ent.current(), v1))
+			files = append(files, s.fileJSON(ent.listedCurrent(cutoff), v1, c.auth.key))
 			lastFolder = ""
 		}
 		cur.next()
@@ -216,7 +229,7 @@ func (s *Server) apiListUnfinished(c *call) (any, *apiErr) {
 				next = f.ID
 				break
 			}
-			files = append(files, s.fileJSON(f, c.route.version == 1))
+			files = append(files, s.fileJSON(f, c.route.version == 1, c.auth.key))
 		}
 	}
 	return map[string]any{"files": files, "nextFileId": next, "nextFileName": nil}, nil

@@ -98,3 +98,27 @@ func TestSeedSample(t *testing.T) {
 		t.Errorf("unicode sample: %d", resp.StatusCode)
 	}
 }
+
+func TestListingLag(t *testing.T) {
+	ts := newServer(t, Options{ListingLag: time.Minute})
+	c := login(t, ts)
+	bid := c.createBucket("lagging-bucket", "allPrivate")
+	c.upload(bid, "old/a.txt", []byte("a"))
+	ts.AdvanceClock(2 * time.Minute)
+	c.upload(bid, "new/b.txt", []byte("b"))
+	c.must("b2_hide_file", map[string]any{"bucketId": bid, "fileName": "old/a.txt"})
+	// reads by name are immediate; listings lag
+	if resp, _ := c.download("GET", "/file/lagging-bucket/new/b.txt", nil); resp.StatusCode != 200 {
+		t.Errorf("download of a new file: %d", resp.StatusCode)
+	}
+	if got := listed(c.must("b2_list_file_names", map[string]any{"bucketId": bid, "delimiter": "/"})); !eq(got, []string{"folder:old/"}) {
+		t.Errorf("lagging names: %v", got)
+	}
+	if got := listed(c.must("b2_list_file_versions", map[string]any{"bucketId": bid})); !eq(got, []string{"upload:old/a.txt"}) {
+		t.Errorf("lagging versions: %v", got)
+	}
+	ts.AdvanceClock(2 * time.Minute)
+	if got := listed(c.must("b2_list_file_names", map[string]any{"bucketId": bid, "delimiter": "/"})); !eq(got, []string{"folder:new/"}) {
+		t.Errorf("names after the lag: %v", got)
+	}
+}

@@ -58,8 +58,15 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	ts.AdvanceClock(time.Hour)
 	before := c.must("b2_list_file_versions", map[string]any{"bucketId": bid})
 	stop()
+	orphan := filepath.Join(dir, "blobs", "b-orphan")
+	if err := os.WriteFile(orphan, []byte("left over"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	ts2, _ := startAt(t, dir)
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan blob kept: %v", err)
+	}
 	c2 := login(t, ts2)
 	after := c2.must("b2_list_file_versions", map[string]any{"bucketId": bid})
 	if fmt.Sprint(before["files"]) != fmt.Sprint(after["files"]) {

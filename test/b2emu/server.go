@@ -44,6 +44,12 @@ type Options struct {
 	MaxInfoHeaders int
 	// MaxBuckets is the per-account bucket limit (default 100).
 	MaxBuckets int
+	// ListingLag makes b2_list_file_names and b2_list_file_versions see a
+	// new version (upload, hide marker, copy, finished or started large
+	// file) only this long after it was stored, to test clients against an
+	// eventually consistent listing. Deletions show at once. 0 = strongly
+	// consistent.
+	ListingLag time.Duration
 	// TestModeFailEvery makes X-Bz-Test-Mode fail_some_uploads fail every
 	// Nth upload and expire_some_account_authorization_tokens expire the
 	// token on every Nth call (default 3).
@@ -143,6 +149,7 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("b2emu: %w", err)
 		}
 		s.journal = j
+		s.removeOrphanBlobs()
 	}
 	s.st.masterKey = &appKey{
 		ID:           opts.KeyID,
@@ -428,6 +435,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count(rt.api)
+	sw := &statusWriter{ResponseWriter: w}
+	w = sw
+	defer func() {
+		if sw.status >= 400 {
+			s.log.Debug("b2emu: error answer", "api", rt.api, "method", r.Method, "status", sw.status)
+		}
+	}()
 	if s.opts.Latency > 0 && !sleepCtx(r.Context(), s.opts.Latency) {
 		return
 	}
@@ -782,3 +796,45 @@ func (p params) array(k string) (json.RawMessage, bool, *apiErr) {
 
 // AccountID returns the emulated account's id.
 func (s *Server) AccountID() string { return s.opts.AccountID }
+
+// removeOrphanBlobs deletes blob files no stored version refers to (left by
+// uploads that were in flight when a previous run stopped).
+func (s *Server) removeOrphanBlobs() {
+	used := map[string]bool{}
+	for _, f := range s.st.files {
+		for _, b := range f.blobs() {
+			used[b] = true
+		}
+	}
+	ents, err := os.ReadDir(s.blobDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !used[e.Name()] && strings.HasPrefix(e.Name(), "b-") {
+			_ = os.Remove(filepath.Join(s.blobDir, e.Name()))
+		}
+	}
+}
+
+// statusWriter records the status of an answer for logging.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}

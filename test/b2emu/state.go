@@ -98,6 +98,7 @@ type fileVersion struct {
 	PartOrder   []int             `json:"partOrder,omitempty"` // finished large file: parts in order
 	SSE         string            `json:"sse,omitempty"`
 
+	added   int64         // emulator ms when it entered the store (listing lag)
 	parts   map[int]*part // large files
 	readers int           // downloads/copies streaming this version
 	deleted bool          // removed from the index; blobs go when readers reach 0
@@ -150,6 +151,9 @@ func (b *bucket) insert(f *fileVersion) {
 	copy(e.versions[j+1:], e.versions[j:])
 	e.versions[j] = f
 	b.versions++
+	if f.added == 0 {
+		f.added = f.TS
+	}
 	if f.Action == "start" {
 		b.unfinished = append(b.unfinished, f)
 	}
@@ -197,6 +201,22 @@ func (e *nameEntry) current() *fileVersion {
 
 func (e *nameEntry) visible() bool {
 	c := e.current()
+	return c != nil && c.Action == "upload"
+}
+
+// listedCurrent is current() as listings see it: versions added after
+// cutoff (emulator ms) are not yet listed.
+func (e *nameEntry) listedCurrent(cutoff int64) *fileVersion {
+	for _, v := range e.versions {
+		if v.Action != "start" && v.added <= cutoff {
+			return v
+		}
+	}
+	return nil
+}
+
+func (e *nameEntry) listedVisible(cutoff int64) bool {
+	c := e.listedCurrent(cutoff)
 	return c != nil && c.Action == "upload"
 }
 

@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/b2fs/b2fs/test/b2emu"
+	"github.com/b2fs/b2fs/test/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for a subprocess writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mount is a running b2fs subprocess and its mount point.
+type mount struct {
+	Dir    string
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{}
+	err    error // valid once exited is closed
+}
+
+// mountOpts configure startMount.
+type mountOpts struct {
+	Source string   // BUCKET[/PREFIX], "" for the account
+	Args   []string // extra flags
+	KeyID  string   // default: the server's master key
+	Key    string
+	Demo   bool // run b2fs --demo (ts is nil)
+}
+
+// credEnv returns an environment carrying the credentials (never on the
+// command line).
+func credEnv(keyID, key string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	return append(env, "B2_APPLICATION_KEY_ID="+keyID, "B2_APPLICATION_KEY="+key)
+}
+
+// startMount runs b2fs against ts and waits until the mount is live. The
+// mount is torn down in t.Cleanup: SIGTERM, bounded wait, lazy unmount and
+// kill as last resorts.
+func startMount(t *testing.T, ts *b2emu.TestServer, o mountOpts) *mount {
+	t.Helper()
+	testenv.RequireFUSE(t)
+	bin := testenv.Binary(t, "b2fs")
+	dir := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	var keyID, key string
+	if o.Demo {
+		args = append([]string{"--demo", "--log-level", "debug"}, o.Args...)
+	} else {
+		args = append([]string{"--endpoint", ts.URL, "--log-level", "debug"}, o.Args...)
+		keyID, key = ts.KeyID, ts.Key
+	}
+	if o.Source != "" {
+		args = append(args, o.Source)
+	}
+	args = append(args, dir)
+	if o.KeyID != "" {
+		keyID, key = o.KeyID, o.Key
+	}
+	m := &mount{Dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	m.cmd = exec.Command(bin, args...)
+	m.cmd.Env = credEnv(keyID, key)
+	m.cmd.Stderr = m.stderr
+	m.cmd.Stdout = m.stderr
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.err = m.cmd.Wait(); close(m.exited) }()
+	t.Cleanup(func() { m.stop(t) })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for !isMounted(dir) {
+		select {
+		case <-m.exited:
+			t.Fatalf("b2fs exited before mounting (%v):\n%s", m.err, m.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b2fs did not mount %s within 30s:\n%s", dir, m.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return m
+}
+
+// stop unmounts with SIGTERM and checks that b2fs exited 0.
+func (m *mount) stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-m.exited:
+	default:
+		m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.exited:
+			if m.err != nil {
+				t.Errorf("b2fs exited with %v after SIGTERM:\n%s", m.err, m.stderr)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("b2fs did not exit within 15s of SIGTERM:\n%s", m.stderr)
+		}
+	}
+	if isMounted(m.Dir) {
+		t.Errorf("%s still mounted after b2fs stopped", m.Dir)
+		exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
+	}
+	select {
+	case <-m.exited:
+	default:
+		m.cmd.Process.Kill()
+		<-m.exited
+	}
+	if s := m.stderr.String(); strings.Contains(s, "panic:") || strings.Contains(s, "goroutine ") || strings.Contains(s, "DATA RACE") {
+		t.Errorf("b2fs log shows a crash:\n%s", s)
+	}
+	if t.Failed() {
+		t.Logf("b2fs log:\n%s", tail(m.stderr.String(), 60))
+	}
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// isMounted reports whether dir is a mount point in this process's mount
+// namespace.
+func isMounted(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// sh runs a shell command (bounded) and returns its stdout; it fails the
+// test on a non-zero exit.
+func sh(t *testing.T, dir, script string) string {
+	t.Helper()
+	out, errOut, err := shErr(dir, script)
+	if err != nil {
+		t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", script, err, tail(out, 20), errOut)
+	}
+	return out
+}
+
+func shErr(dir, script string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.Dir = dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// newServer starts b2emu with a bucket.
+func newServer(t *testing.T, opts b2emu.Options, buckets ...string) *b2emu.TestServer {
+	t.Helper()
+	ts := b2emu.NewTestServer(t, opts)
+	for _, b := range buckets {
+		if _, err := ts.CreateBucket(b, "allPrivate"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ts
+}
+
+func put(t *testing.T, ts *b2emu.TestServer, bucket, name string, body []byte, info map[string]string) {
+	t.Helper()
+	if _, err := ts.PutFile(bucket, name, body, info); err != nil {
+		t.Fatalf("seed %s/%s: %v", bucket, name, err)
+	}
+}
+
+// pattern returns n deterministic pseudo-random bytes.
+func pattern(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	x := seed*2654435761 + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x)
+	}
+	return b
+}
