@@ -240,12 +240,20 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 		idle:      make(chan struct{}),
 	}
 	close(f.idle)
+	// Every part holding local bytes counts as changed (so it is uploaded,
+	// never copied from the base); bytes past remoteEnd are local by the
+	// File invariant.
 	for _, s := range man.Local {
 		if s.Off >= 0 && s.End <= man.Size && s.Off < s.End {
 			f.local.add(s.Off, s.End)
+			f.touchLocked(s.Off, s.End)
 		}
 	}
-	// Bytes past remoteEnd are local by the File invariant.
+	if man.Size > man.RemoteEnd {
+		f.touchLocked(man.RemoteEnd, man.Size)
+	}
+	f.pending = map[int64]bool{}
+	f.state = StateDirty
 	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
 	m.mu.Lock()
 	if old := m.files[key.mk()]; old != nil {
