@@ -78,10 +78,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	n := newNotifier(getenv, log)
 	if err := mount(cfg, getenv, log, red, n); err != nil {
 		n.failed(err)
-		log.Error("b2fs stopped with an error", "err", oneLine(err))
 		if cfg.svc.logFile != "" || child {
-			fmt.Fprintf(stderr, "b2fs: %v\n", oneLine(err))
+			log.Error("b2fs stopped with an error", "err", oneLine(err))
 		}
+		fmt.Fprintf(stderr, "b2fs: %v\n", oneLine(err))
 		return 1
 	}
 	return 0
