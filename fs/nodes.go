@@ -224,7 +224,7 @@ type dirHandle struct {
 	list   func(ctx context.Context) ([]cache.Entry, syscall.Errno)
 	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
 
-	mu      sync.Mutex    // guards the fields below (go-fuse also serializes calls per handle)
+	mu      sync.Mutex // guards the fields below (go-fuse also serializes calls per handle)
 	loaded  bool
 	entries []cache.Entry // shared with the cache: read-only
 	pos     uint64        // 0 ".", 1 "..", 2+i entries[i]
