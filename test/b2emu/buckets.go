@@ -31,7 +31,7 @@ func validateBucketName(name string) *apiErr {
 	return nil
 }
 
-func (s *Server) bucketJSON(b *bucket) map[string]any {
+func (s *Server) bucketJSON(b *bucket, k *appKey) map[string]any {
 	info := map[string]string{}
 	for k, v := range b.Info {
 		info[k] = v
@@ -48,26 +48,32 @@ func (s *Server) bucketJSON(b *bucket) map[string]any {
 	if sse == nil {
 		sse = json.RawMessage(`{"algorithm":null,"mode":null}`)
 	}
+	encryption := map[string]any{"isClientAuthorizedToRead": true, "value": sse}
+	if !k.has("readBucketEncryption") {
+		encryption = map[string]any{"isClientAuthorizedToRead": false, "value": nil}
+	}
+	fileLock := map[string]any{
+		"isClientAuthorizedToRead": true,
+		"value": map[string]any{
+			"defaultRetention":  map[string]any{"mode": nil, "period": nil},
+			"isFileLockEnabled": b.FileLock,
+		},
+	}
+	if !k.has("readBucketRetentions") {
+		fileLock = map[string]any{"isClientAuthorizedToRead": false, "value": nil}
+	}
 	return map[string]any{
-		"accountId":  s.opts.AccountID,
-		"bucketId":   b.ID,
-		"bucketInfo": info,
-		"bucketName": b.Name,
-		"bucketType": b.Type,
-		"corsRules":  cors,
-		"defaultServerSideEncryption": map[string]any{
-			"isClientAuthorizedToRead": true, "value": sse,
-		},
-		"fileLockConfiguration": map[string]any{
-			"isClientAuthorizedToRead": true,
-			"value": map[string]any{
-				"defaultRetention":  map[string]any{"mode": nil, "period": nil},
-				"isFileLockEnabled": b.FileLock,
-			},
-		},
-		"lifecycleRules": lc,
-		"options":        []string{"s3"},
-		"revision":       b.Revision,
+		"accountId":                   s.opts.AccountID,
+		"bucketId":                    b.ID,
+		"bucketInfo":                  info,
+		"bucketName":                  b.Name,
+		"bucketType":                  b.Type,
+		"corsRules":                   cors,
+		"defaultServerSideEncryption": encryption,
+		"fileLockConfiguration":       fileLock,
+		"lifecycleRules":              lc,
+		"options":                     []string{"s3"},
+		"revision":                    b.Revision,
 	}
 }
 
@@ -225,7 +231,7 @@ func (s *Server) apiCreateBucket(c *call) (any, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	return s.bucketJSON(b), nil
+	return s.bucketJSON(b, c.auth.key), nil
 }
 
 func (s *Server) apiListBuckets(c *call) (any, *apiErr) {
@@ -293,7 +299,7 @@ func (s *Server) apiListBuckets(c *call) (any, *apiErr) {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	for _, b := range list {
-		out = append(out, s.bucketJSON(b))
+		out = append(out, s.bucketJSON(b, c.auth.key))
 	}
 	return map[string]any{"buckets": out}, nil
 }
@@ -332,7 +338,7 @@ func (s *Server) apiUpdateBucket(c *call) (any, *apiErr) {
 	bs.apply(b)
 	b.Revision++
 	s.journalBucket(b)
-	return s.bucketJSON(b), nil
+	return s.bucketJSON(b, c.auth.key), nil
 }
 
 func (s *Server) apiDeleteBucket(c *call) (any, *apiErr) {
@@ -362,7 +368,7 @@ func (s *Server) apiDeleteBucket(c *call) (any, *apiErr) {
 	delete(s.st.bucketNames, strings.ToLower(b.Name))
 	b.Revision++
 	s.journalWrite(&record{T: "bucketdel", ID: id})
-	return s.bucketJSON(b), nil
+	return s.bucketJSON(b, c.auth.key), nil
 }
 
 // bucketFor looks up a bucket by id for a file call, enforcing the key's

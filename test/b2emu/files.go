@@ -49,11 +49,13 @@ type fileObj struct {
 }
 
 type retentionObj struct {
-	IsClientAuthorizedToRead bool `json:"isClientAuthorizedToRead"`
-	Value                    struct {
-		Mode                 *string `json:"mode"`
-		RetainUntilTimestamp *int64  `json:"retainUntilTimestamp"`
-	} `json:"value"`
+	IsClientAuthorizedToRead bool            `json:"isClientAuthorizedToRead"`
+	Value                    *retentionValue `json:"value"`
+}
+
+type retentionValue struct {
+	Mode                 *string `json:"mode"`
+	RetainUntilTimestamp *int64  `json:"retainUntilTimestamp"`
 }
 
 type legalHoldObj struct {
@@ -68,9 +70,9 @@ type sseObj struct {
 
 func strp(s string) *string { return &s }
 
-// fileJSON renders the file object. listV1 selects the v1 listing shape
-// (size, no accountId/bucketId).
-func (s *Server) fileJSON(f *fileVersion, listV1 bool) *fileObj {
+// fileJSON renders the file object for key k (nil = fully authorized).
+// listV1 selects the v1 listing shape (size, no accountId/bucketId).
+func (s *Server) fileJSON(f *fileVersion, listV1 bool, k *appKey) *fileObj {
 	info := make(map[string]string, len(f.Info))
 	for k, v := range f.Info {
 		info[k] = v
@@ -84,8 +86,11 @@ func (s *Server) fileJSON(f *fileVersion, listV1 bool) *fileObj {
 		o.ContentMd5 = strp(f.MD5)
 	}
 	if f.Action != "hide" {
-		o.FileRetention = &retentionObj{IsClientAuthorizedToRead: true}
-		o.LegalHold = &legalHoldObj{IsClientAuthorizedToRead: true}
+		o.FileRetention = &retentionObj{IsClientAuthorizedToRead: true, Value: &retentionValue{}}
+		if k != nil && !k.has("readFileRetentions") {
+			o.FileRetention = &retentionObj{}
+		}
+		o.LegalHold = &legalHoldObj{IsClientAuthorizedToRead: k == nil || k.has("readFileLegalHolds")}
 		o.ServerSideEncryption = &sseObj{}
 		if f.SSE != "" {
 			o.ServerSideEncryption = &sseObj{Algorithm: strp("AES256"), Mode: strp(f.SSE)}
@@ -368,7 +373,7 @@ func (s *Server) uploadFile(c *call, u *uploadTarget, k *appKey) (any, *apiErr) 
 	f := s.addUpload(b, name, ctype, info, blob, bs.length, sha, md)
 	f.SSE = sse
 	s.journalFile(f)
-	return s.fileJSON(f, false), nil
+	return s.fileJSON(f, false, k), nil
 }
 
 // addUpload records a new simple upload. Callers hold s.mu and journal it.
@@ -478,7 +483,7 @@ func (s *Server) apiGetFileInfo(c *call) (any, *apiErr) {
 	if f.Action == "start" {
 		return nil, badRequest("file %s is an unfinished large file", id)
 	}
-	return s.fileJSON(f, false), nil
+	return s.fileJSON(f, false, c.auth.key), nil
 }
 
 func (s *Server) apiHideFile(c *call) (any, *apiErr) {
@@ -517,7 +522,7 @@ func (s *Server) apiHideFile(c *call) (any, *apiErr) {
 	b.insert(f)
 	s.st.files[id] = f
 	s.journalFile(f)
-	return s.fileJSON(f, false), nil
+	return s.fileJSON(f, false, c.auth.key), nil
 }
 
 func (s *Server) apiDeleteFileVersion(c *call) (any, *apiErr) {

@@ -58,8 +58,28 @@ func TestKeysAndRestrictions(t *testing.T) {
 	// buckets: must name the bucket in v2+
 	r.wantErr("b2_list_buckets", map[string]any{"accountId": acct}, 401, "unauthorized")
 	r.wantErr("b2_list_buckets", map[string]any{"accountId": acct, "bucketId": other}, 401, "unauthorized")
-	if bs := r.must("b2_list_buckets", map[string]any{"accountId": acct, "bucketName": "restricted-bucket"}); len(bs["buckets"].([]any)) != 1 {
-		t.Errorf("restricted list_buckets %v", bs)
+	bs := r.must("b2_list_buckets", map[string]any{"accountId": acct, "bucketName": "restricted-bucket"})
+	if len(bs["buckets"].([]any)) != 1 {
+		t.Fatalf("restricted list_buckets %v", bs)
+	}
+	// without readBucketEncryption/readBucketRetentions/readFileRetentions/
+	// readFileLegalHolds those values are hidden
+	rb := bs["buckets"].([]any)[0].(map[string]any)
+	for _, k := range []string{"defaultServerSideEncryption", "fileLockConfiguration"} {
+		if v := rb[k].(map[string]any); v["isClientAuthorizedToRead"] != false || v["value"] != nil {
+			t.Errorf("restricted key sees %s %v", k, v)
+		}
+	}
+	rf := r.must("b2_list_file_names", map[string]any{"bucketId": bid, "prefix": "pub/"})["files"].([]any)[0].(map[string]any)
+	if v := rf["fileRetention"].(map[string]any); v["isClientAuthorizedToRead"] != false || v["value"] != nil {
+		t.Errorf("restricted key sees fileRetention %v", v)
+	}
+	if v := rf["legalHold"].(map[string]any); v["isClientAuthorizedToRead"] != false {
+		t.Errorf("restricted key sees legalHold %v", v)
+	}
+	mf := c.must("b2_list_file_names", map[string]any{"bucketId": bid, "prefix": "pub/"})["files"].([]any)[0].(map[string]any)
+	if v := mf["fileRetention"].(map[string]any); v["isClientAuthorizedToRead"] != true || v["value"] == nil {
+		t.Errorf("master key fileRetention %v", v)
 	}
 	r.wantErr("b2_create_bucket", map[string]any{"accountId": acct, "bucketName": "new-bucket-x", "bucketType": "allPrivate"}, 401, "unauthorized")
 	// capabilities

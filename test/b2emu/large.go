@@ -65,7 +65,7 @@ func (s *Server) apiStartLargeFile(c *call) (any, *apiErr) {
 	b.insert(f)
 	s.st.files[id] = f
 	s.journalFile(f)
-	return s.fileJSON(f, false), nil
+	return s.fileJSON(f, false, c.auth.key), nil
 }
 
 // sseParam reads an optional serverSideEncryption object; only SSE-B2 is
@@ -307,7 +307,7 @@ func (s *Server) apiFinishLargeFile(c *call) (any, *apiErr) {
 		b.dropUnfinished(f)
 	}
 	s.journalFile(f)
-	return s.fileJSON(f, false), nil
+	return s.fileJSON(f, false, c.auth.key), nil
 }
 
 func (s *Server) apiCancelLargeFile(c *call) (any, *apiErr) {
@@ -503,7 +503,7 @@ func (s *Server) apiCopyFile(c *call) (any, *apiErr) {
 	}
 	f := s.addUpload(b, name, ctype, info, blob, length, sha, md)
 	s.journalFile(f)
-	out := s.fileJSON(f, false)
+	out := s.fileJSON(f, false, c.auth.key)
 	out.Action = "copy"
 	return out, nil
 }

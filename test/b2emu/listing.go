@@ -154,7 +154,7 @@ scan:
 					nextName, nextID = ent.name, v.ID
 					break scan
 				}
-				files = append(files, s.fileJSON(v, v1))
+				files = append(files, s.fileJSON(v, v1, c.auth.key))
 				lastFolder = ""
 			}
 		} else if ent.listedVisible(cutoff) {
@@ -162,7 +162,7 @@ scan:
 				nextName = ent.name
 				break scan
 			}
-			files = append(files, s.fileJSON(ent.listedCurrent(cutoff), v1))
+			files = append(files, s.fileJSON(ent.listedCurrent(cutoff), v1, c.auth.key))
 			lastFolder = ""
 		}
 		cur.next()
@@ -229,7 +229,7 @@ func (s *Server) apiListUnfinished(c *call) (any, *apiErr) {
 				next = f.ID
 				break
 			}
-			files = append(files, s.fileJSON(f, c.route.version == 1))
+			files = append(files, s.fileJSON(f, c.route.version == 1, c.auth.key))
 		}
 	}
 	return map[string]any{"files": files, "nextFileId": next, "nextFileName": nil}, nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,32 +42,69 @@ var apiClass = map[string]byte{
 	"b2_update_bucket": 'C',
 }
 
-// callCounter counts calls by class; it is a b2client Observer target.
+// callCounter counts calls by API name; it is a b2client Observer target.
 type callCounter struct {
-	mu sync.Mutex // guards c
-	c  calls
+	mu  sync.Mutex // guards api
+	api map[string]int64
 }
 
 func (k *callCounter) add(api string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	switch apiClass[api] {
-	case 'A':
-		k.c.A++
-	case 'B':
-		k.c.B++
-	case 'C':
-		k.c.C++
+	if k.api == nil {
+		k.api = map[string]int64{}
 	}
+	k.api[api]++
 }
 
 // take returns the counts and zeroes them.
-func (k *callCounter) take() calls {
+func (k *callCounter) take() map[string]int64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	c := k.c
-	k.c = calls{}
+	m := k.api
+	k.api = nil
+	return m
+}
+
+// classify sums calls by API into billing classes.
+func classify(api map[string]int64) calls {
+	var c calls
+	for name, n := range api {
+		switch apiClass[name] {
+		case 'A':
+			c.A += n
+		case 'B':
+			c.B += n
+		case 'C':
+			c.C += n
+		}
+	}
 	return c
+}
+
+// subtract returns a minus b, per API, dropping zero counts.
+func subtract(a, b map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range a {
+		if v -= b[k]; v > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// apiSummary is a compact "name×count" list of calls, for logs.
+func apiSummary(api map[string]int64) string {
+	names := make([]string, 0, len(api))
+	for k := range api {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s×%d", strings.TrimPrefix(k, "b2_"), api[k]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // emulator is a running cmd/b2emu process.

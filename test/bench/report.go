@@ -80,6 +80,9 @@ func (res *result) summary(workload string) string {
 	s := fmt.Sprintf("%s %s in %.2fs", formatValue(res.value, workload), unitOf[workload].unit, res.secs)
 	if res.callsSet {
 		s += " calls A/B/C " + res.calls.String()
+		if len(res.apis) > 0 {
+			s += " [" + apiSummary(res.apis) + "]"
+		}
 	}
 	if res.rss > 0 {
 		s += fmt.Sprintf(" peak RSS %.0f MiB", float64(res.rss)/mibDiv)

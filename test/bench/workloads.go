@@ -52,6 +52,7 @@ type result struct {
 	secs     float64 // wall time of the measured part
 	calls    calls
 	callsSet bool
+	apis     map[string]int64 // calls by API name (logged)
 	rss      int64 // peak RSS in bytes, 0 when unknown
 	err      string
 	note     string
@@ -91,13 +92,14 @@ func (r *runner) resetCounters(ctx context.Context) error {
 }
 
 // readCounters ends a counting window: b2emu's counts minus the harness's
-// own probe calls.
-func (r *runner) readCounters(ctx context.Context) (calls, error) {
-	c, _, err := r.emu.stats(ctx)
+// own probe calls, by class and by API.
+func (r *runner) readCounters(ctx context.Context) (calls, map[string]int64, error) {
+	_, api, err := r.emu.stats(ctx)
 	if err != nil {
-		return calls{}, err
+		return calls{}, nil, err
 	}
-	return c.sub(r.probeCnt.take()), nil
+	api = subtract(api, r.probeCnt.take())
+	return classify(api), api, nil
 }
 
 // guard runs fn, which touches the mount m, and gives up when ctx ends:
@@ -164,7 +166,7 @@ func (r *runner) toolRun(ctx context.Context, tool string, fn func(ctx context.C
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, cerr := r.readCounters(cctx)
+	c, api, cerr := r.readCounters(cctx)
 	for i := range out {
 		if i >= len(res) || res[i] == nil {
 			out[i] = failed(errors.New("no result"))
@@ -175,7 +177,7 @@ func (r *runner) toolRun(ctx context.Context, tool string, fn func(ctx context.C
 			if cerr != nil {
 				out[i].note = strings.TrimSpace(out[i].note + " calls: " + cerr.Error())
 			} else {
-				out[i].calls, out[i].callsSet = c, true
+				out[i].calls, out[i].apis, out[i].callsSet = c, api, true
 			}
 		}
 		if out[i].rss == 0 && rssErr == nil {
@@ -300,9 +302,9 @@ func (r *runner) seqReadLimit(ctx context.Context) []*result {
 
 // limitCalls fills in the calls the limit measurement made.
 func (r *runner) limitCalls(ctx context.Context, res *result) *result {
-	c, _, err := r.emu.stats(ctx)
+	c, api, err := r.emu.stats(ctx)
 	if err == nil {
-		res.calls, res.callsSet = c, true
+		res.calls, res.apis, res.callsSet = c, api, true
 	}
 	return res
 }
@@ -323,6 +325,7 @@ func (r *runner) seqWrite(ctx context.Context, m *mount) ([]*result, error) {
 		return nil, err
 	}
 	t0 := time.Now()
+	var written float64
 	err := guard(ctx, m, func() error {
 		f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 		if err != nil {
@@ -336,6 +339,7 @@ func (r *runner) seqWrite(ctx context.Context, m *mount) ([]*result, error) {
 				return err
 			}
 		}
+		written = time.Since(t0).Seconds()
 		return f.Close()
 	})
 	closed := time.Since(t0).Seconds()
@@ -347,8 +351,9 @@ func (r *runner) seqWrite(ctx context.Context, m *mount) ([]*result, error) {
 	}
 	secs := time.Since(t0).Seconds()
 	res := &result{value: mib(r.pat.size) / secs, secs: secs}
+	res.note = fmt.Sprintf("writes took %.1fs, close %.1fs", written, closed-written)
 	if secs > closed+0.5 {
-		res.note = fmt.Sprintf("close returned after %.1fs, durable after %.1fs", closed, secs)
+		res.note += fmt.Sprintf(", durable %.1fs after close", secs-closed)
 	}
 	return []*result{res}, nil
 }
@@ -600,11 +605,11 @@ func (r *runner) lsColdWarm(ctx context.Context, m *mount) ([]*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.readCounters(ctx)
+	c, api, err := r.readCounters(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rc := &result{value: cold, secs: cold, calls: c, callsSet: true}
+	rc := &result{value: cold, secs: cold, calls: c, apis: api, callsSet: true}
 	rc.rss, _ = m.peakRSS()
 	if err := r.resetCounters(ctx); err != nil {
 		return nil, err
