@@ -2,36 +2,15 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/test/b2emu"
 )
-
-// benchSize is B2FS_BENCH_SIZE (e.g. 256MiB, 1GiB), default 256 MiB.
-func benchSize(b *testing.B) int64 {
-	s := os.Getenv("B2FS_BENCH_SIZE")
-	if s == "" {
-		return 256 << 20
-	}
-	mult := int64(1)
-	for suf, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if strings.HasSuffix(s, suf) {
-			s, mult = strings.TrimSuffix(s, suf), m
-		}
-	}
-	var n int64
-	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
-		b.Fatalf("B2FS_BENCH_SIZE=%q: want e.g. 256MiB or 1GiB", os.Getenv("B2FS_BENCH_SIZE"))
-	}
-	return n * mult
-}
 
 // BenchmarkSequentialRead reads one large file sequentially through the
 // mount and compares with a single-stream ranged download of the same bytes
