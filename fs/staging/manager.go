@@ -346,7 +346,11 @@ func (m *Manager) Release(f *File) {
 	m.mu.Unlock()
 	if drop {
 		f.remove()
+		return
 	}
+	// Kept with changes not in B2: the manifest describes the content as
+	// the last handle left it.
+	f.saveManifest()
 }
 
 // Detach is called when key is unlinked or replaced: its staged file, if

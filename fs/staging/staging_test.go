@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"math/rand"
 	"os"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -910,6 +910,7 @@ func TestAppendAfterUploadCopiesParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts, copies := e.remote.partCalls.Load(), e.remote.copyParts.Load()
+	fileCopies := e.emu.Stats().Calls["b2_copy_file"]
 	more := []byte("appended line\n")
 	if _, err := f.Append(ctx, more); err != nil {
 		t.Fatal(err)
@@ -927,5 +928,8 @@ func TestAppendAfterUploadCopiesParts(t *testing.T) {
 	}
 	if v.Info[InfoLargeFileSHA] != sum(data) {
 		t.Errorf("large_file_sha1 %q, want %s", v.Info[InfoLargeFileSHA], sum(data))
+	}
+	if c := e.emu.Stats().Calls["b2_copy_file"] - fileCopies; c != 0 {
+		t.Errorf("%d whole-file copies for an append", c)
 	}
 }
