@@ -72,11 +72,6 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	if err != nil {
 		return fs.WriteOptions{}, nil, err
 	}
-	// Staged data a crashed or failed earlier run left behind is uploaded
-	// now (and shows in the mount until then).
-	if keys := m.Recover(); len(keys) > 0 {
-		log.Warn("uploading staged files left by an earlier run", "files", len(keys))
-	}
 	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
 	return fs.WriteOptions{
 		Staging:        m,
