@@ -97,8 +97,6 @@ type Manager struct {
 	dir  string
 	lock *os.File
 
-	recovering sync.WaitGroup // uploads of adopted files
-
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
 	files map[mapKey]*File
@@ -460,25 +458,19 @@ func (m *Manager) Close(ctx context.Context) error {
 		files = append(files, f)
 	}
 	m.mu.Unlock()
-	var errs []error
-	for _, f := range files {
-		if err := f.Flush(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	err := m.Drain(ctx)
 	m.cancel()
-	m.recovering.Wait()
 	for _, f := range files {
 		f.waitIdle(context.Background())
 	}
 	// An empty instance directory goes; one with staged data stays for
 	// the next run's Recover.
-	os.Remove(filepath.Join(m.dir, lockName))
-	if err := os.Remove(m.dir); err != nil {
-		os.WriteFile(filepath.Join(m.dir, lockName), nil, 0o600)
+	if ents, rerr := os.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {
+		os.Remove(filepath.Join(m.dir, lockName))
+		os.Remove(m.dir)
 	}
 	m.lock.Close()
-	return errors.Join(errs...)
+	return err
 }
 
 // now is the clock at B2's precision: modification times are stored as

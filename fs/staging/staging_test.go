@@ -938,19 +938,11 @@ func TestAppendAfterUploadCopiesParts(t *testing.T) {
 	}
 }
 
-// crash makes m stop as if its process died: its instance lock is
-// released, nothing is flushed or removed.
-func crash(m *Manager) {
-	m.cancel()
-	m.mu.Lock()
-	m.files = map[mapKey]*File{}
-	m.mu.Unlock()
-	m.lock.Close()
-}
-
-// TestRecoverAdoptsDeadInstance: staged files of a b2fs that died are
-// adopted by the next Manager on the same directory and uploaded; a file
-// whose content cannot be reconstructed is left in place.
+// TestRecoverAdoptsDeadInstance: staged files of a b2fs that died while
+// they were being written (the manifests are older than the data) are
+// adopted by the next Manager on the same directory with all their bytes
+// and uploaded; a partially overwritten file whose new bytes cannot be told
+// from those still only in B2 is left in place.
 func TestRecoverAdoptsDeadInstance(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
@@ -966,6 +958,10 @@ func TestRecoverAdoptsDeadInstance(t *testing.T) {
 	b.WriteAt(ctx, truncData, 0)
 	c, _ := e.m.Open(ctx, OpenOptions{Key: e.key("partial.bin"), Base: base})
 	c.WriteAt(ctx, []byte("patch"), 100)
+	c.WriteAt(ctx, []byte("more"), 5000) // the manifest does not know this one
+	base3 := e.put("patched-once.bin", orig)
+	p, _ := e.m.Open(ctx, OpenOptions{Key: e.key("patched-once.bin"), Base: base3})
+	p.WriteAt(ctx, []byte("patch"), 100) // the manifest recorded it: settled
 	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: -1, Status: 400, Code: "bad_request"})
 	d, _ := e.m.Open(ctx, OpenOptions{Key: e.key("failed.txt")})
 	d.WriteAt(ctx, failData, 0)
@@ -982,14 +978,17 @@ func TestRecoverAdoptsDeadInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := m2.Recover()
+	res, err := m2.Recover(ctx, e.remote.Remote.(*B2Remote).Current)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
-	for _, k := range keys {
-		names = append(names, k.Name)
+	for _, r := range res {
+		names = append(names, r.Key.Name+":"+string(r.Outcome))
 	}
 	sort.Strings(names)
-	if strings.Join(names, ",") != "crashed/new.bin,failed.txt,rewritten.txt" {
-		t.Fatalf("adopted %v", names)
+	if got := strings.Join(names, ","); got != "crashed/new.bin:pending,failed.txt:pending,partial.bin:stale,patched-once.bin:pending,rewritten.txt:pending" {
+		t.Fatalf("recovered %v", got)
 	}
 	// An adopted file is visible with its staged content until uploaded.
 	if f := m2.Lookup(e.key("failed.txt")); f == nil {
@@ -998,6 +997,9 @@ func TestRecoverAdoptsDeadInstance(t *testing.T) {
 	if err := m2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	patched := append([]byte(nil), orig...)
+	copy(patched[100:], "patch")
+	e.checkRemote("patched-once.bin", patched)
 	e.checkRemote("crashed/new.bin", newData)
 	e.checkRemote("rewritten.txt", truncData)
 	e.checkRemote("failed.txt", failData)
