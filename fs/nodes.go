@@ -224,20 +224,22 @@ type dirHandle struct {
 	list   func(ctx context.Context) ([]cache.Entry, syscall.Errno)
 	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
 
-	mu      sync.Mutex    // guards the fields below (go-fuse also serializes calls per handle)
+	mu      sync.Mutex // guards the fields below (go-fuse also serializes calls per handle)
 	loaded  bool
 	entries []cache.Entry // shared with the cache: read-only
 	pos     uint64        // 0 ".", 1 "..", 2+i entries[i]
 }
 
-// load fetches the listing once per handle (and again after a rewind).
-// Called with mu held; go-fuse runs one readdir per handle at a time, so
-// holding mu across the listing blocks nobody else.
+// load fetches the listing once per handle (and again after a rewind). It
+// is called with mu held and releases it around the listing, which may go
+// to the network.
 func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 	if h.loaded {
 		return 0
 	}
+	h.mu.Unlock()
 	es, errno := h.list(ctx)
+	h.mu.Lock()
 	if errno != 0 {
 		return errno
 	}

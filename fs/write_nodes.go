@@ -188,7 +188,7 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	}
 	dst, ok := newParent.(*dirNode)
 	if !ok {
-		return syscall.EXDEV
+		return syscall.EPERM // into the account root: buckets are made with mkdir
 	}
 	caps := append([]string{capWrite}, n.fsys.removeCaps()...)
 	if e := n.fsys.writable("rename", caps...); e != 0 {
@@ -764,3 +764,31 @@ func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { re
 // Fsync of a directory: directory changes reach B2 before the operation
 // that made them returns.
 func (h *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+
+var (
+	_ = (fusefs.NodeCreater)((*accountNode)(nil))
+	_ = (fusefs.NodeUnlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeRenamer)((*accountNode)(nil))
+)
+
+// Files cannot live at the account root, and buckets are not renamed.
+func (n *accountNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	if e := n.fsys.writable("create"); e != 0 {
+		return nil, nil, 0, e
+	}
+	return nil, nil, 0, syscall.EPERM
+}
+
+func (n *accountNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if e := n.fsys.writable("unlink"); e != 0 {
+		return e
+	}
+	return syscall.EPERM
+}
+
+func (n *accountNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("rename"); e != 0 {
+		return e
+	}
+	return syscall.EPERM
+}

@@ -85,7 +85,9 @@ func (f *File) kickLocked() {
 		return
 	}
 	if f.sess == nil {
-		if !f.starting && f.startErr == nil {
+		// Start a large file only when a part is ready to go: a small
+		// change to a big file is cheaper to send at close.
+		if !f.starting && f.startErr == nil && f.partReadyLocked() {
 			f.starting = true
 			req := f.requestLocked(f.mtime, "")
 			mtimeMs := f.mtime.UnixMilli()
@@ -125,6 +127,17 @@ func (f *File) kickLocked() {
 		s.inflight++
 		f.goBg(func() { f.bgUploadPart(s, k, g, ps) })
 	}
+}
+
+// partReadyLocked reports whether a changed part is complete and local.
+func (f *File) partReadyLocked() bool {
+	ps := f.partSize()
+	for k := range f.pending {
+		if (k+1)*ps <= f.size && f.isLocalLocked(k*ps, (k+1)*ps) {
+			return true
+		}
+	}
+	return false
 }
 
 // bgStart starts a large file for a file still being written.

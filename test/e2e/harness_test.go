@@ -70,7 +70,7 @@ func credEnv(keyID, key string) []string {
 // startMount runs b2fs against ts and waits until the mount is live. The
 // mount is torn down in t.Cleanup: SIGTERM, bounded wait, lazy unmount and
 // kill as last resorts.
-func startMount(t *testing.T, ts *b2emu.TestServer, o mountOpts) *mount {
+func startMount(t testing.TB, ts *b2emu.TestServer, o mountOpts) *mount {
 	t.Helper()
 	testenv.RequireFUSE(t)
 	bin := testenv.Binary(t, "b2fs")
@@ -120,7 +120,7 @@ func startMount(t *testing.T, ts *b2emu.TestServer, o mountOpts) *mount {
 }
 
 // stop unmounts with SIGTERM and checks that b2fs exited 0.
-func (m *mount) stop(t *testing.T) {
+func (m *mount) stop(t testing.TB) {
 	t.Helper()
 	select {
 	case <-m.exited:
@@ -200,7 +200,7 @@ func unescapeMountinfo(s string) string {
 
 // sh runs a shell command (bounded) and returns its stdout; it fails the
 // test on a non-zero exit.
-func sh(t *testing.T, dir, script string) string {
+func sh(t testing.TB, dir, script string) string {
 	t.Helper()
 	out, errOut, err := shErr(dir, script)
 	if err != nil {
@@ -221,7 +221,7 @@ func shErr(dir, script string) (string, string, error) {
 }
 
 // newServer starts b2emu with a bucket.
-func newServer(t *testing.T, opts b2emu.Options, buckets ...string) *b2emu.TestServer {
+func newServer(t testing.TB, opts b2emu.Options, buckets ...string) *b2emu.TestServer {
 	t.Helper()
 	ts := b2emu.NewTestServer(t, opts)
 	for _, b := range buckets {
@@ -232,7 +232,7 @@ func newServer(t *testing.T, opts b2emu.Options, buckets ...string) *b2emu.TestS
 	return ts
 }
 
-func put(t *testing.T, ts *b2emu.TestServer, bucket, name string, body []byte, info map[string]string) {
+func put(t testing.TB, ts *b2emu.TestServer, bucket, name string, body []byte, info map[string]string) {
 	t.Helper()
 	if _, err := ts.PutFile(bucket, name, body, info); err != nil {
 		t.Fatalf("seed %s/%s: %v", bucket, name, err)

@@ -22,15 +22,15 @@ import (
 func seedTree(t *testing.T, ts *b2emu.TestServer, bucket string) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{
-		"readme.txt":                   []byte("hello b2fs\n"),
-		"docs/a b c.txt":               []byte("spaces\n"),
-		"docs/ünïcødé-日本.txt":          []byte("unicode\n"),
-		"docs/100% real+plus.txt":      []byte("percent and plus\n"),
-		"deep/er/and/deeper/leaf.bin":  pattern(1, 1000),
-		"some/prefix/inside.txt":       []byte("inside the prefix\n"),
-		"some/prefix/sub/nested.txt":   []byte("nested in the prefix\n"),
-		"big/random.bin":               pattern(2, 3<<20+12345),
-		"empty-folder/.bzEmpty":        nil,
+		"readme.txt":                  []byte("hello b2fs\n"),
+		"docs/a b c.txt":              []byte("spaces\n"),
+		"docs/ünïcødé-日本.txt":         []byte("unicode\n"),
+		"docs/100% real+plus.txt":     []byte("percent and plus\n"),
+		"deep/er/and/deeper/leaf.bin": pattern(1, 1000),
+		"some/prefix/inside.txt":      []byte("inside the prefix\n"),
+		"some/prefix/sub/nested.txt":  []byte("nested in the prefix\n"),
+		"big/random.bin":              pattern(2, 3<<20+12345),
+		"empty-folder/.bzEmpty":       nil,
 	}
 	for name, body := range files {
 		put(t, ts, bucket, name, body, map[string]string{"src_last_modified_millis": "1600000000000"})

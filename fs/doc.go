@@ -1,0 +1,47 @@
+// Package fs is b2fs's FUSE filesystem (go-fuse v2): buckets are
+// directories, B2 "folders" (name prefixes ending in "/") are
+// subdirectories, and file versions are regular files read with ranged
+// downloads.
+//
+// # Layers
+//
+// The go-fuse-facing nodes (nodes.go: accountNode, dirNode, fileNode and
+// their handles) are thin. Kernel-free code does the work and is tested
+// without /dev/fuse:
+//
+//   - backend.go: Backend, the narrow interface of what the filesystem needs
+//     from B2 (list buckets, list one page of a directory, stream a byte
+//     range of a file version), with sentinel errors; b2backend.go adapts
+//     *b2client.Client to it, so decorators can wrap it.
+//   - names.go: path↔name mapping and the listing merge (folders become
+//     directories, .bzEmpty markers and odd names are hidden, a file and a
+//     folder with the same name resolve to the directory).
+//   - meta.go: listings and lookups through the metadata cache (package
+//     cache). A directory listing pages b2_list_file_names with delimiter
+//     "/" and maxFileCount 10000 and fills the cache with every entry's
+//     attributes, so ls -l, stat, find and du cost list calls only. A lookup
+//     in a directory whose listing is not cached makes one targeted list call
+//     (prefix = directory prefix + name); it never asks for file info.
+//   - readahead.go: rangeReader, the per-handle reader. A sequential reader
+//     gets a window that doubles from 1 MiB to 64 MiB, fetched as 8 MiB
+//     ranged downloads in parallel; a random reader fetches only the aligned
+//     range it asked for. Readahead memory is bounded per handle (the window)
+//     and overall (Budget).
+//   - errno.go: toErrno, the one place errors become errno values.
+//
+// # Attributes and caching
+//
+// Attributes come from the listing: size, mtime from
+// src_last_modified_millis (else the upload time), mode and owner from the
+// mount options (FS.fileAttr derives them all). The kernel's entry,
+// attribute and negative timeouts equal the cache's TTLs. Files are read by
+// file ID, so an open handle keeps reading the version it opened; the kernel
+// page cache is kept across opens (FOPEN_KEEP_CACHE) while the file ID is
+// unchanged, and dropped (NotifyContent) when a listing shows a new one.
+//
+// # Writes
+//
+// write.go and write_nodes.go add the write path (staging in fs/staging);
+// with Options.Write left zero, or on a read-only mount, every change
+// answers EROFS.
+package fs

@@ -1,0 +1,81 @@
+package fs
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/b2fs/b2fs/cache"
+)
+
+func TestCheckNewName(t *testing.T) {
+	tests := []struct {
+		prefix, name string
+		want         syscall.Errno
+	}{
+		{"", "ok.txt", 0},
+		{"a/b/", "ünïcødé + spaces.txt", 0},
+		{"", strings.Repeat("n", 250), 0},
+		{"", strings.Repeat("n", 251), syscall.ENAMETOOLONG},
+		{strings.Repeat("d/", 600), "x", syscall.ENAMETOOLONG},
+		{strings.Repeat("d/", 400), "x", 0},
+		{"", "back\\slash", syscall.EINVAL},
+		{"", "ctl\x01", syscall.EINVAL},
+		{"", "tab\there", syscall.EINVAL},
+		{"", "del\x7f", syscall.EINVAL},
+		{"", "bad\xff\xfeutf8", syscall.EINVAL},
+		{"", "", syscall.EINVAL},
+		{"", "..", syscall.EINVAL},
+	}
+	for _, tc := range tests {
+		if got := checkNewName(tc.prefix, tc.name); got != tc.want {
+			t.Errorf("checkNewName(%q, %q) = %v, want %v", tc.prefix, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestValidBucketName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"my-bucket": true, "abcdef": true, "ABC123-x": true,
+		"short": false, "b2-reserved": false, "has_underscore": false,
+		"has.dot.name": false, strings.Repeat("a", 63): true, strings.Repeat("a", 64): false,
+	} {
+		if got := validBucketName(name); got != want {
+			t.Errorf("validBucketName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestChangedPatchesListing: a change updates a cached listing in place
+// (no list call needed afterwards) and records the entry or its absence.
+func TestChangedPatchesListing(t *testing.T) {
+	c, err := cache.New(cache.Options{DirTTL: 60e9, AttrTTL: 60e9, NegativeTTL: 60e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := New(Options{Backend: newMemBackend(), Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Bucket{ID: "b1", Name: "alpha"}
+	key := dirKey(b, "d/")
+	c.PutListing(key, []cache.Entry{{Name: "a"}, {Name: "c"}})
+	f.changed(b, "d/", "b", &cache.Entry{Name: "b", Size: 3})
+	f.changed(b, "d/", "a", nil)
+	l, ok := c.Listing(key)
+	if !ok || len(l) != 2 || l[0].Name != "b" || l[0].Size != 3 || l[1].Name != "c" {
+		t.Fatalf("listing after changes: %v %v", l, ok)
+	}
+	if _, r := c.Lookup(key, "a"); r != cache.NotFound {
+		t.Fatalf("removed name: %v", r)
+	}
+	// Without a cached listing only the entry is recorded.
+	f.changed(b, "e/", "x", &cache.Entry{Name: "x"})
+	if _, ok := c.Listing(dirKey(b, "e/")); ok {
+		t.Fatal("changed invented a listing")
+	}
+	if e, r := c.Lookup(dirKey(b, "e/"), "x"); r != cache.Found || e.Name != "x" {
+		t.Fatalf("entry: %v %v", e, r)
+	}
+}
