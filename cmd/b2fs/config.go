@@ -19,22 +19,25 @@ type config struct {
 	endpoint        string
 	readOnly        bool
 	allowOther      bool
-	uid, gid        int
-	umask           int
-	dirMode         uint32
-	fileMode        uint32
-	dirTTL          time.Duration
-	attrTTL         time.Duration
-	negTTL          time.Duration
-	logLevel        string
-	cacheEntries    int64
-	readAheadMax    string
-	readWindowMax   string
-	readChunk       string
-	demo            bool
-	debugFuse       bool
-	write           writeConfig
-	svc             serviceConfig
+	// defaultPermissions: the kernel checks modes and owners (on by
+	// default).
+	defaultPermissions bool
+	uid, gid           int
+	umask              int
+	dirMode            uint32
+	fileMode           uint32
+	dirTTL             time.Duration
+	attrTTL            time.Duration
+	negTTL             time.Duration
+	logLevel           string
+	cacheEntries       int64
+	readAheadMax       string
+	readWindowMax      string
+	readChunk          string
+	demo               bool
+	debugFuse          bool
+	write              writeConfig
+	svc                serviceConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
 	mountpoint string
@@ -62,6 +65,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
 	addWriteFlags(fl, &c.write)
+	addPosixFlags(fl, c)
 	addServiceFlags(fl, &c.svc)
 	fl.StringArrayP("options", "o", nil, "mount `OPTIONS`, comma separated (see -o below)")
 	return fl
@@ -158,13 +162,6 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		}
 		return uint32(n), nil
 	}
-	id := func() (int, error) {
-		n, err := strconv.ParseUint(val, 10, 32)
-		if err != nil || !hasVal {
-			return 0, usageError{fmt.Sprintf("-o %s: want a number", key)}
-		}
-		return int(n), nil
-	}
 	var err error
 	switch {
 	case key == "ro" && !hasVal:
@@ -173,14 +170,10 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		c.readOnly = false
 	case key == "allow_other" && !hasVal:
 		c.allowOther = true
-	case key == "uid":
-		c.uid, err = id()
-	case key == "gid":
-		c.gid, err = id()
-	case key == "umask":
-		var m uint32
-		m, err = octal()
-		c.umask = int(m)
+	case key == "default_permissions" && !hasVal:
+		c.defaultPermissions = true
+	case (key == "uid" || key == "gid" || key == "umask") && !hasVal:
+		err = usageError{fmt.Sprintf("-o %s: needs a value", key)}
 	case key == "dir_mode":
 		c.dirMode, err = octal()
 	case key == "file_mode":
