@@ -134,6 +134,7 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 	}
 	v, err, _ := f.meta.sf.Do("M"+key, func() (any, error) {
 		name := prefix + EmptyMarker
+		f.log.Debug("directory metadata lookup", "bucket", b.Name, "marker", name)
 		p, err := f.opts.Backend.ListDir(ctx, b, name, "", 1)
 		if err != nil {
 			return nil, err
@@ -626,3 +627,23 @@ func withoutDirFetch(ctx context.Context) context.Context {
 }
 
 func fetchDirMeta(ctx context.Context) bool { return ctx.Value(noDirFetchKey{}) == nil }
+
+// mknod creates an empty regular file (tar does so to set extended
+// attributes before writing); FIFOs, sockets and devices fail with EPERM.
+func (n *dirNode) mknod(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if t := mode & syscall.S_IFMT; t != syscall.S_IFREG && t != 0 {
+		b, prefix := n.loc()
+		return nil, n.fsys.unsupportedNode("mknod of a FIFO, socket or device", b, prefix+name)
+	}
+	ch, fh, _, errno := n.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, mode&0o7777, out)
+	if errno != 0 {
+		return nil, errno
+	}
+	h := fh.(*writeHandle)
+	errno = h.Flush(ctx)
+	h.Release(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	return ch, 0
+}

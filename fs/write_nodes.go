@@ -423,13 +423,12 @@ func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	return n.symlink(ctx, target, name, out)
 }
 
-// Mknod fails: only regular files and directories exist.
+// Mknod creates regular files only (see posix_nodes.go).
 func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if e := n.fsys.writable("mknod"); e != 0 {
 		return nil, e
 	}
-	b, prefix := n.loc()
-	return nil, n.fsys.unsupportedNode("mknod (FIFOs, sockets, devices)", b, prefix+name)
+	return n.mknod(ctx, name, mode, out)
 }
 
 var _ = (fusefs.NodeMkdirer)((*accountNode)(nil))
