@@ -82,3 +82,45 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 		t.Error("still mounted")
 	}
 }
+
+// TestLazyUnmountWhileWriting: the user detaches the mount lazily while a
+// file is open for writing. The writer keeps writing through its open
+// handle and closes; b2fs serves it until then, uploads it, and exits 0.
+func TestLazyUnmountWhileWriting(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	p := e.start(procOpts{})
+	f, err := os.Create(filepath.Join(p.dir, "open.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := pattern(3, 200_000), pattern(4, 150_000)
+	if _, err := f.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("fusermount3", "-u", "-z", p.dir).CombinedOutput(); err != nil {
+		t.Fatalf("fusermount3 -u -z: %v %s", err, out)
+	}
+	if isMounted(p.dir) {
+		t.Fatal("still in mountinfo after a lazy unmount")
+	}
+	select {
+	case <-p.exited:
+		t.Fatalf("b2fs exited while a file was still open:\n%s", p.out)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := f.Write(second); err != nil {
+		t.Fatalf("write after the lazy unmount: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close after the lazy unmount: %v", err)
+	}
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, p.out)
+	}
+	if !strings.Contains(p.out.String(), "unmounted externally") {
+		t.Errorf("log does not say the mount went away:\n%s", p.out)
+	}
+	if got, want := e.remoteSHA1("open.bin"), sha1Hex(append(append([]byte(nil), first...), second...)); got != want {
+		t.Fatalf("B2 has open.bin with SHA-1 %q, want %s", got, want)
+	}
+}
