@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/test/b2emu"
+	"github.com/b2fs/b2fs/test/testenv"
 )
 
 // TestSIGTERMDuringCloseUploads: SIGTERM arrives while a writer is closing
@@ -122,5 +124,38 @@ func TestLazyUnmountWhileWriting(t *testing.T) {
 	}
 	if got, want := e.remoteSHA1("open.bin"), sha1Hex(append(append([]byte(nil), first...), second...)); got != want {
 		t.Fatalf("B2 has open.bin with SHA-1 %q, want %s", got, want)
+	}
+}
+
+// TestSIGTERMWhileStarting: a stop request while b2fs is still starting
+// (here: B2 does not answer) ends it at once, with nothing mounted.
+func TestSIGTERMWhileStarting(t *testing.T) {
+	testenv.RequireFUSE(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and never answer
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	e := &env{t: t}
+	e.ts = &b2emu.TestServer{URL: "http://" + ln.Addr().String(), KeyID: "id", Key: "Knotusedbecausenobodyanswers"}
+	p := e.start(procOpts{NoWait: true})
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	code := p.wait(10 * time.Second)
+	if code != 1 || time.Since(start) > 5*time.Second {
+		t.Fatalf("status %d after %v:\n%s", code, time.Since(start), p.out)
+	}
+	if !strings.Contains(p.out.String(), "b2fs: ") || isMounted(p.dir) {
+		t.Fatalf("no error line, or still mounted:\n%s", p.out)
 	}
 }
