@@ -29,6 +29,12 @@ const fuseSuperMagic = 0x65735546
 // not connected"). Other directories are left alone.
 func cleanStaleMount(dir string, log *slog.Logger) error {
 	_, err := os.Stat(dir)
+	if err == nil {
+		// stat may be answered from attributes the kernel still caches
+		// (default_permissions); statfs always asks the daemon.
+		var st syscall.Statfs_t
+		err = syscall.Statfs(dir, &st)
+	}
 	if !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
 		return nil
 	}
