@@ -41,6 +41,6 @@
 // across a network call; flushMu serialises uploads of one file and is held
 // across them on purpose (it is what makes two concurrent Flush calls upload
 // once). Manager.mu is taken before File.mu (Release, Detach, Pending), never
-// while holding it; Manager.spareMu is taken under manifestMu and nothing is
-// taken under it.
+// while holding it; Manager.spareMu is a leaf (taken under manifestMu or
+// Manager.mu, nothing under it).
 package staging
