@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -59,6 +60,17 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if cfg.cpuProfile != "" {
+		f, err := os.OpenFile(cfg.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var creds credentials
 	if cfg.demo {
@@ -157,6 +169,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 	srv, err := fusefs.Mount(cfg.mountpoint, fsys.Root(), fo)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)
+	}
+	if err := fs.SetKernelReadAhead(cfg.mountpoint, fs.MaxRequest); err != nil {
+		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
 
