@@ -157,11 +157,11 @@ type rangeReader struct {
 	ctx    context.Context // canceled by close; parent of every fetch
 	cancel context.CancelFunc
 
-	mu      sync.Mutex // guards the fields below; never held while waiting or fetching
-	segs    []*segment // sorted by off, not overlapping
-	hiEnd   int64      // furthest end of the sequential run, -1 before the first read
-	window  int64
-	closed  bool
+	mu     sync.Mutex // guards the fields below; never held while waiting or fetching
+	segs   []*segment // sorted by off, not overlapping
+	hiEnd  int64      // furthest end of the sequential run, -1 before the first read
+	window int64
+	closed bool
 }
 
 func newRangeReader(size int64, fetch fetchFunc, opts ReadOptions) *rangeReader {
