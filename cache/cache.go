@@ -52,8 +52,9 @@ const DefaultMaxEntries = 200_000
 // Cache is a bounded metadata cache with per-item expiry. It is safe for
 // concurrent use.
 type Cache struct {
-	opts Options
-	rc   *ristretto.Cache[string, *item]
+	opts  Options
+	rc    *ristretto.Cache[string, *item]
+	stats stats
 }
 
 // item is one cached value: a listing (entries sorted by name), a single
@@ -117,12 +118,11 @@ func (c *Cache) set(key string, it *item, cost int64, ttl time.Duration) {
 
 func (c *Cache) get(key string) (*item, bool) {
 	it, ok := c.rc.Get(key)
-	if !ok {
+	if !ok || !c.opts.Now().Before(it.expires) {
+		c.stats.misses.Add(1)
 		return nil, false
 	}
-	if !c.opts.Now().Before(it.expires) {
-		return nil, false
-	}
+	c.stats.hits.Add(1)
 	return it, true
 }
 

@@ -180,3 +180,21 @@ func TestFind(t *testing.T) {
 		}
 	}
 }
+
+func TestStats(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c, err := New(Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Listing("d/") // miss
+	c.PutListing("d/", []Entry{{Name: "a"}})
+	c.Listing("d/")     // hit
+	c.Lookup("d/", "a") // hit (listing)
+	now = now.Add(2 * time.Minute)
+	c.Listing("d/") // miss (expired)
+	if h, m := c.Stats(); h != 2 || m != 2 {
+		t.Fatalf("Stats() = %d hits, %d misses; want 2 and 2", h, m)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,7 @@ type FS struct {
 	log     *slog.Logger
 	meta    *meta
 	mounted time.Time
+	stopped atomic.Bool // set by StopWrites
 }
 
 // New checks opts and returns a filesystem.

@@ -76,7 +76,7 @@ const maxSegment = 250
 // writable checks that changes are possible and that the key has caps.
 func (f *FS) writable(op string, caps ...string) syscall.Errno {
 	w := &f.opts.Write
-	if w.Staging == nil || w.Backend == nil {
+	if w.Staging == nil || w.Backend == nil || f.stopped.Load() {
 		return syscall.EROFS
 	}
 	if w.Capabilities == nil {

@@ -35,6 +35,7 @@ type config struct {
 	debugFuse       bool
 	cpuProfile      string
 	write           writeConfig
+	svc             serviceConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
 	mountpoint string
@@ -64,27 +65,10 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
 	addWriteFlags(fl, &c.write)
-	fl.StringArrayP("options", "o", nil, "mount options, comma separated (see -o below)")
+	addServiceFlags(fl, &c.svc)
+	fl.StringArrayP("options", "o", nil, "mount `OPTIONS`, comma separated (see -o below)")
 	return fl
 }
-
-const usageHead = `usage: b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT
-       b2fs --demo MOUNTPOINT
-
-Mounts a B2 bucket (or a prefix inside it) at MOUNTPOINT; without BUCKET the
-root lists the account's buckets. Runs in the foreground; SIGINT or SIGTERM
-unmounts. Credentials come from B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY
-or --credentials-file.
-
-flags:
-`
-
-const usageTail = `
--o options: ro, rw, allow_other, uid=N, gid=N, umask=OCTAL, dir_mode=OCTAL,
-file_mode=OCTAL, and every long flag above as name=value (e.g.
--o dir-cache-ttl=5m,read-only). mount(8) options such as defaults, nofail,
-_netdev, noauto, nodev, nosuid and x-systemd.* are accepted and ignored.
-`
 
 // ignoredMountOptions are handled by mount(8) or systemd, not by b2fs.
 var ignoredMountOptions = map[string]bool{
@@ -94,18 +78,24 @@ var ignoredMountOptions = map[string]bool{
 	"noatime": true, "relatime": true, "async": true,
 }
 
-// parseArgs parses the command line.
-func parseArgs(args []string, stderr io.Writer) (*config, error) {
+// errVersion is returned by parseArgs for --version.
+var errVersion = errors.New("version requested")
+
+// parseArgs parses the command line; --help writes the usage to out.
+func parseArgs(args []string, out io.Writer) (*config, error) {
 	c := &config{uid: -1, gid: -1, umask: -1}
 	fl := newFlagSet(c)
 	fl.SetOutput(io.Discard)
 	fl.Usage = func() {}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stderr, usageHead+fl.FlagUsages()+usageTail)
+			printUsage(out, fl)
 			return nil, err
 		}
 		return nil, usageError{err.Error()}
+	}
+	if c.svc.version {
+		return nil, errVersion
 	}
 	opts, _ := fl.GetStringArray("options")
 	for _, group := range opts {
@@ -135,6 +125,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return nil, usageError{fmt.Sprintf("--log-level: %q is not one of debug, info, warn, error", c.logLevel)}
+	}
+	if err := c.svc.check(); err != nil {
+		return nil, err
 	}
 	for _, d := range []struct {
 		name string

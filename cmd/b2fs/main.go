@@ -9,41 +9,79 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs"
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/b2fs/b2fs/fs/metrics"
+	"github.com/b2fs/b2fs/fs/staging"
 	"github.com/spf13/pflag"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+	args := os.Args[1:]
+	if isMountHelper(os.Args[0]) {
+		hargs, fake, err := helperArgs(args)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "b2fs: %v\n", err)
+			os.Exit(2)
+		}
+		if fake {
+			os.Exit(0)
+		}
+		args = hargs
+	}
+	os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
 }
 
-// startupTimeout bounds authorization and the first listing.
+// startupTimeout bounds authorization, the first listing and the recovery
+// check of staged files.
 const startupTimeout = 30 * time.Second
 
 // run is the whole command; it returns the exit status.
-func run(args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := parseArgs(args, stderr)
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args, stdout)
 	if err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+		switch {
+		case errors.Is(err, pflag.ErrHelp):
+			return 0
+		case errors.Is(err, errVersion):
+			printVersion(stdout)
 			return 0
 		}
-		fmt.Fprintf(stderr, "b2fs: %v\n", err)
+		fmt.Fprintf(stderr, "b2fs: %v\n", oneLine(err))
 		return 2
+	}
+	child := getenv(readyFDEnv) != ""
+	if cfg.svc.daemon && !child {
+		return daemonize(args, stderr, 2*startupTimeout+time.Minute)
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.logLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := mount(cfg, getenv, log); err != nil {
+	log, red, closeLog, err := newLogger(logSetup{
+		format: cfg.svc.logFormat, level: level, file: cfg.svc.logFile, syslog: child && cfg.svc.logFile == "", getenv: getenv,
+	}, stderr)
+	if err != nil && child {
+		// No syslog: log next to the staged files instead.
+		cfg.svc.logFile = filepath.Join(cfg.write.cacheDir, "b2fs.log")
+		os.MkdirAll(cfg.write.cacheDir, 0o700)
+		log, red, closeLog, err = newLogger(logSetup{format: cfg.svc.logFormat, level: level, file: cfg.svc.logFile, getenv: getenv}, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "b2fs: %v\n", oneLine(err))
+		return 2
+	}
+	defer closeLog()
+	n := newNotifier(getenv, log)
+	if err := mount(cfg, getenv, log, red, n); err != nil {
+		n.failed(err)
+		if cfg.svc.logFile != "" || child {
+			log.Error("b2fs stopped with an error", "err", oneLine(err))
+		}
 		fmt.Fprintf(stderr, "b2fs: %v\n", oneLine(err))
 		return 1
 	}
@@ -54,12 +92,16 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
-func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
+func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redactor, n *notifier) error {
+	sigs, stopSigs := stopSignals()
+	defer stopSigs()
+	if err := cleanStaleMount(cfg.mountpoint, log); err != nil {
+		return err
+	}
 	if err := checkMountpoint(cfg.mountpoint); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	ctx := context.Background()
 	if cfg.cpuProfile != "" {
 		f, err := os.OpenFile(cfg.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -86,12 +128,28 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 			return err
 		}
 	}
+	red.add(creds.key)
+
+	// The metrics read the cache and the staging manager, which exist only
+	// later; the HTTP server starts once both are set.
+	var mc *cache.Cache
+	var stage *staging.Manager
+	met := metrics.New(metrics.Options{
+		Pending: func() (int, int, int64) {
+			if stage == nil {
+				return 0, 0, 0
+			}
+			return stage.PendingStats()
+		},
+		Cache: func() (int64, int64) { return mc.Stats() },
+	})
 
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	client, err := b2client.New(sctx, b2client.Config{
 		Endpoint: cfg.endpoint, KeyID: creds.keyID, Key: creds.key,
-		Logger: log.With("component", "b2client"),
+		Logger:   log.With("component", "b2client"),
+		Observer: met.Observe,
 	})
 	if err != nil {
 		if errors.Is(err, b2client.ErrCredentialsRejected) {
@@ -104,7 +162,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 		return err
 	}
 
-	mc, err := cache.New(cache.Options{
+	mc, err = cache.New(cache.Options{
 		MaxEntries: cfg.cacheEntries, DirTTL: cfg.dirTTL, AttrTTL: cfg.attrTTL, NegativeTTL: cfg.negTTL,
 	})
 	if err != nil {
@@ -147,13 +205,23 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 		return err
 	}
 	opts.Write = wo
+	stage = wo.Staging
+	closed := false
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if closed {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.svc.shutdownTimeout)
 		defer cancel()
 		if err := closeWrite(cctx); err != nil {
 			log.Error("uploads still pending at exit; staged data kept", "err", err)
 		}
 	}()
+	toUpload := 0
+	if stage != nil {
+		remote := &staging.B2Remote{C: client}
+		toUpload = recoverStaged(sctx, stage, remote.Current, log)
+	}
 	fsys, err := fs.New(opts)
 	if err != nil {
 		return err
@@ -165,38 +233,44 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger) error {
 	if bucket.Name == "" {
 		fsName = "b2fs"
 	}
+	if cfg.svc.metricsAddr != "" {
+		mctx, stopMetrics := context.WithCancel(ctx)
+		defer stopMetrics()
+		if err := serveMetrics(mctx, cfg.svc.metricsAddr, met, log); err != nil {
+			return err
+		}
+	}
 	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse})
-	srv, err := fusefs.Mount(cfg.mountpoint, fsys.Root(), fo)
+	srv, err := startServer(cfg.mountpoint, fsys.Root(), fo, met)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)
+	}
+	if err := waitServing(cfg.mountpoint, startupTimeout); err != nil {
+		lazyUnmount(cfg.mountpoint)
+		return err
 	}
 	if err := fs.SetKernelReadAhead(cfg.mountpoint, fs.MaxRequest); err != nil {
 		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
+	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage))
 
-	done := make(chan struct{})
-	go func() { srv.Wait(); close(done) }()
-	select {
-	case <-done:
-		log.Info("unmounted externally")
-		return nil
-	case <-ctx.Done():
+	dctx, stopDrain := context.WithCancel(ctx)
+	defer stopDrain()
+	if toUpload > 0 {
+		go func() {
+			if err := stage.Drain(dctx); err != nil && dctx.Err() == nil {
+				log.Error("uploading staged files of an earlier run", "err", err)
+			} else if err == nil {
+				log.Info("uploaded the staged files of an earlier run", "files", toUpload)
+			}
+		}()
 	}
-	log.Info("signal received, unmounting", "mountpoint", cfg.mountpoint)
-	if err := srv.Unmount(); err != nil {
-		log.Warn("unmount failed, detaching lazily", "err", err)
-		if out, err := exec.Command("fusermount3", "-u", "-z", cfg.mountpoint).CombinedOutput(); err != nil {
-			return fmt.Errorf("unmount %s: %v: %s", cfg.mountpoint, err, out)
-		}
-	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("unmount %s: server did not stop", cfg.mountpoint)
-	}
-	log.Info("unmounted", "mountpoint", cfg.mountpoint)
-	return nil
+	closed = true
+	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n}
+	err = s.run(sigs)
+	stopDrain()
+	return err
 }
 
 func describe(b fs.Bucket, prefix string) string {

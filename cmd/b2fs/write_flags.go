@@ -72,11 +72,6 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	if err != nil {
 		return fs.WriteOptions{}, nil, err
 	}
-	if pend, err := staging.PendingManifests(m.Dir()); err == nil && len(pend) > 0 {
-		for _, p := range pend {
-			log.Warn("staged data from an earlier run was not uploaded; it is kept in the cache directory", "file", p.BucketName+"/"+p.Name, "state", p.State, "manifest", filepath.Join(m.Dir(), p.ID+".json"))
-		}
-	}
 	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
 	return fs.WriteOptions{
 		Staging:        m,

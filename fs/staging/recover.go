@@ -1,0 +1,326 @@
+package staging
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Outcome says what Recover did with one staged file left by an earlier run.
+type Outcome string
+
+// Outcomes of Recover.
+const (
+	// RecoveredPending: B2 still has the version the file was staged
+	// from; the file is pending in the Manager again and the next Drain,
+	// Flush or Close uploads it.
+	RecoveredPending Outcome = "pending"
+	// RecoveredAlreadyInB2: B2's current version already has the staged
+	// content (the earlier run stopped after the upload, before recording
+	// it); the staged copy was removed.
+	RecoveredAlreadyInB2 Outcome = "already-in-b2"
+	// RecoveredConflict: the name changed in B2 since the file was staged
+	// (another writer, or it was deleted). The staged copy is kept, not
+	// uploaded, so a newer version is never overwritten silently.
+	RecoveredConflict Outcome = "conflict"
+	// RecoveredFailed: the check failed (B2 unreachable, unreadable
+	// manifest, missing data); the staged copy is kept on disk for the next
+	// start.
+	RecoveredFailed Outcome = "failed"
+	// RecoveredClean: a manifest of content already in B2 (left by a
+	// crash); removed.
+	RecoveredClean Outcome = "clean"
+)
+
+// CurrentFunc returns B2's current (newest visible) version of key's name,
+// or nil when the name has no visible version.
+type CurrentFunc func(ctx context.Context, key Key) (*Version, error)
+
+// RecoverResult reports what happened to one staged file.
+type RecoverResult struct {
+	Key      Key
+	Manifest string // path of the manifest
+	Data     string // path of the staged data
+	Size     int64
+	Outcome  Outcome
+	// Remote is B2's current version when it differs from the base
+	// (conflicts).
+	Remote *Version
+	Err    error
+}
+
+// Recover finds the staged files that an earlier run left in the staging
+// directory (a crash or a stop that could not upload everything) and
+// decides, one at a time, bounded by ctx:
+//
+//   - when B2's current version of the name is still the version the file
+//     was staged from (or, for a new file, the name is still free), the
+//     file becomes pending in the Manager again (visible to the filesystem
+//     as a staged file); Drain uploads it;
+//   - when B2's current version already holds the staged content (same
+//     size and SHA-1), the staged copy is removed;
+//   - otherwise the name changed in B2: the staged copy is kept on disk and
+//     reported, never uploaded over the newer version.
+//
+// An unfinished large file recorded in a manifest is cancelled first.
+// Recover costs one b2_list_file_names call per staged file; it must run
+// before the filesystem serves requests.
+func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverResult, error) {
+	paths, err := filepath.Glob(filepath.Join(m.opts.Dir, "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("recover: %w", err)
+	}
+	sort.Strings(paths)
+	var out []RecoverResult
+	for _, p := range paths {
+		man, err := ReadManifest(p)
+		if err != nil {
+			m.log.Error("unreadable staging manifest; left in place", "manifest", p, "err", err)
+			out = append(out, RecoverResult{Manifest: p, Outcome: RecoveredFailed, Err: err})
+			continue
+		}
+		if m.registered(man.ID) {
+			continue
+		}
+		r := m.recoverOne(ctx, p, man, current)
+		out = append(out, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out, nil
+}
+
+// registered reports whether a live File uses the staging id.
+func (m *Manager) registered(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range m.files {
+		if f.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) recoverOne(ctx context.Context, manPath string, man *Manifest, current CurrentFunc) RecoverResult {
+	key := Key{BucketID: man.BucketID, BucketName: man.BucketName, Name: man.Name}
+	dataPath := filepath.Join(m.opts.Dir, man.ID+".data")
+	r := RecoverResult{Key: key, Manifest: manPath, Data: dataPath, Size: man.Size}
+	if man.LargeFileID != "" {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if err := m.opts.Remote.CancelLargeFile(cctx, man.LargeFileID); err != nil {
+			m.log.Debug("cancel unfinished large file of an earlier run", "file", key.String(), "fileId", man.LargeFileID, "err", err)
+		}
+		cancel()
+	}
+	if man.State == StateClean {
+		os.Remove(dataPath)
+		os.Remove(manPath)
+		r.Outcome = RecoveredClean
+		return r
+	}
+	if _, err := os.Stat(dataPath); err != nil {
+		r.Outcome, r.Err = RecoveredFailed, fmt.Errorf("staged data missing: %w", err)
+		m.log.Error("staged data of an earlier run is missing; manifest left in place", "file", key.String(), "manifest", manPath, "err", err)
+		return r
+	}
+	cur, err := current(ctx, key)
+	if err != nil {
+		r.Outcome, r.Err = RecoveredFailed, fmt.Errorf("look up current version: %w", err)
+		m.log.Error("cannot check B2 for a staged file of an earlier run; kept", "file", key.String(), "staged", dataPath, "err", err)
+		return r
+	}
+	unchanged := (cur == nil && man.BaseFileID == "") || (cur != nil && cur.FileID == man.BaseFileID)
+	if !unchanged {
+		if cur != nil && sameContent(man, dataPath, cur) {
+			os.Remove(dataPath)
+			os.Remove(manPath)
+			r.Outcome = RecoveredAlreadyInB2
+			m.log.Info("staged file of an earlier run is already in B2", "file", key.String(), "fileId", cur.FileID)
+			return r
+		}
+		r.Outcome, r.Remote = RecoveredConflict, cur
+		remote := "deleted"
+		if cur != nil {
+			remote = cur.FileID
+		}
+		m.log.Warn("not uploading a staged file of an earlier run: the name changed in B2 since it was staged; the staged copy is kept",
+			"file", key.String(), "staged", dataPath, "manifest", manPath, "base_file_id", man.BaseFileID, "b2_current", remote)
+		return r
+	}
+	_, err = m.adopt(man, dataPath, manPath)
+	if err != nil {
+		r.Outcome, r.Err = RecoveredFailed, err
+		m.log.Error("cannot reopen a staged file of an earlier run; kept", "file", key.String(), "staged", dataPath, "err", err)
+		return r
+	}
+	r.Outcome = RecoveredPending
+	m.log.Info("staged file of an earlier run will be uploaded", "file", key.String(), "size", man.Size, "staged", dataPath)
+	return r
+}
+
+// sameContent reports whether the staged content (wholly local) equals v.
+func sameContent(man *Manifest, dataPath string, v *Version) bool {
+	if v.Size != man.Size {
+		return false
+	}
+	want := v.SHA1
+	if len(want) != 40 {
+		want = v.Info[InfoLargeFileSHA]
+	}
+	if len(want) != 40 {
+		return false
+	}
+	var local rangeSet
+	for _, s := range man.Local {
+		local.add(s.Off, s.End)
+	}
+	if man.RemoteEnd > 0 && !local.covers(0, man.RemoteEnd) {
+		return false
+	}
+	fh, err := os.Open(dataPath)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	h := sha1.New()
+	if n, err := io.Copy(h, io.LimitReader(fh, man.Size)); err != nil || n != man.Size {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == want
+}
+
+// adopt registers a staged file of an earlier run as a dirty File with no
+// handles.
+func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) {
+	key := Key{BucketID: man.BucketID, BucketName: man.BucketName, Name: man.Name}
+	if man.Size < 0 || man.RemoteEnd < 0 || man.RemoteEnd > man.Size {
+		return nil, errors.New("manifest has inconsistent sizes")
+	}
+	if man.RemoteEnd > 0 && man.BaseFileID == "" {
+		return nil, errors.New("manifest needs a base version it does not name")
+	}
+	data, err := os.OpenFile(dataPath, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dataPath, err)
+	}
+	if err := data.Truncate(man.Size); err != nil {
+		data.Close()
+		return nil, fmt.Errorf("size %s: %w", dataPath, err)
+	}
+	if err := m.reserve(man.Size); err != nil {
+		data.Close()
+		return nil, err
+	}
+	f := &File{
+		m:         m,
+		id:        man.ID,
+		dataPath:  dataPath,
+		manPath:   manPath,
+		key:       key,
+		data:      data,
+		size:      man.Size,
+		reserved:  man.Size,
+		remoteEnd: man.RemoteEnd,
+		baseID:    man.BaseFileID,
+		baseSize:  man.BaseSize,
+		mtime:     time.UnixMilli(man.MtimeMs),
+		dirty:     true,
+		state:     StateDirty,
+		partGen:   map[int64]uint64{},
+		pending:   map[int64]bool{},
+		idle:      make(chan struct{}),
+	}
+	close(f.idle)
+	// Every part holding local bytes counts as changed (so it is uploaded,
+	// never copied from the base); bytes past remoteEnd are local by the
+	// File invariant.
+	for _, s := range man.Local {
+		if s.Off >= 0 && s.End <= man.Size && s.Off < s.End {
+			f.local.add(s.Off, s.End)
+			f.touchLocked(s.Off, s.End)
+		}
+	}
+	if man.Size > man.RemoteEnd {
+		f.touchLocked(man.RemoteEnd, man.Size)
+	}
+	f.pending = map[int64]bool{}
+	f.state = StateDirty
+	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
+	m.mu.Lock()
+	if old := m.files[key.mk()]; old != nil {
+		m.mu.Unlock()
+		m.reserve(-man.Size)
+		data.Close()
+		return nil, fmt.Errorf("%s is already staged by this run", key)
+	}
+	m.files[key.mk()] = f
+	m.mu.Unlock()
+	f.saveManifest()
+	return f, nil
+}
+
+// PendingStats returns the number of staged files with changes not yet in
+// B2, how many of them are uploading right now, and their total size.
+func (m *Manager) PendingStats() (files, uploading int, bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range m.files {
+		f.mu.Lock()
+		if f.dirty && !f.detached {
+			files++
+			bytes += f.size
+			if f.state == StateUploading {
+				uploading++
+			}
+		}
+		f.mu.Unlock()
+	}
+	return files, uploading, bytes
+}
+
+// Drain uploads every staged file with changes not yet in B2, bounded by
+// ctx, without stopping the Manager (unlike Close). Files whose upload
+// fails stay staged; the error names them.
+func (m *Manager) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	var files []*File
+	for _, f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		if err := f.Flush(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	// Uploaded files nobody holds open are no longer needed locally.
+	m.mu.Lock()
+	var drop []*File
+	for k, f := range m.files {
+		f.mu.Lock()
+		clean := !f.dirty
+		f.mu.Unlock()
+		if clean && f.refs == 0 {
+			delete(m.files, k)
+			drop = append(drop, f)
+		}
+	}
+	m.mu.Unlock()
+	for _, f := range drop {
+		f.remove()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/b2fs/b2fs/test/b2emu"
+)
+
+// TestSIGTERMDuringCloseUploads: SIGTERM arrives while a writer is closing
+// a large file (its final upload call is held up by the emulator). b2fs
+// refuses new writes (EROFS), lets the close finish, and exits 0 only after
+// the file is complete in B2.
+func TestSIGTERMDuringCloseUploads(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	data := pattern(7, 1<<20+12345) // 17 parts of 64 KiB
+	src := filepath.Join(t.TempDir(), "src.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := e.start(procOpts{})
+	dirFD, err := syscall.Open(p.dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if dirFD >= 0 {
+			syscall.Close(dirFD)
+		}
+	}()
+	e.ts.AddFault(b2emu.FaultRule{API: "b2_finish_large_file", Times: 1, Action: "stall", Delay: b2emu.Duration(3 * time.Second)})
+
+	writer := exec.Command("cp", src, filepath.Join(p.dir, "big.bin"))
+	var werr strings.Builder
+	writer.Stderr = &werr
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- writer.Wait() }()
+	waitFor(t, 30*time.Second, "the close to reach b2_finish_large_file", func() bool {
+		return e.ts.Stats().Calls["b2_finish_large_file"] >= 1
+	})
+	p.signal(syscall.SIGTERM)
+	waitFor(t, 10*time.Second, "b2fs to stop accepting writes", func() bool {
+		return strings.Contains(p.out.String(), "no longer accepting new writes")
+	})
+	// The mount point may already be detached; the directory handle still
+	// reaches the filesystem.
+	if fd, err := syscall.Openat(dirFD, "late.txt", syscall.O_CREAT|syscall.O_WRONLY, 0o644); err != syscall.EROFS {
+		if err == nil {
+			syscall.Close(fd)
+		}
+		t.Errorf("creating a file while stopping: %v, want EROFS", err)
+	}
+	syscall.Close(dirFD)
+	dirFD = -1
+
+	select {
+	case err := <-writerDone:
+		if err != nil {
+			t.Fatalf("cp failed: %v: %s", err, werr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("cp did not finish")
+	}
+	if code := p.wait(60 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, p.out)
+	}
+	if got, want := e.remoteSHA1("big.bin"), sha1Hex(data); got != want {
+		t.Fatalf("B2 has big.bin with SHA-1 %q, want %s", got, want)
+	}
+	if e.remoteSHA1("late.txt") != "" {
+		t.Error("late.txt reached B2 although it was refused")
+	}
+	if isMounted(p.dir) {
+		t.Error("still mounted")
+	}
+}
