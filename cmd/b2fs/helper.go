@@ -108,7 +108,8 @@ func daemonize(args []string, stderr io.Writer, wait time.Duration) int {
 	}
 	w.Close()
 	pid := cmd.Process.Pid
-	cmd.Process.Release()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 
 	msg := make(chan string, 1)
 	go func() {
@@ -122,6 +123,12 @@ func daemonize(args []string, stderr io.Writer, wait time.Duration) int {
 			return 0
 		case strings.HasPrefix(m, "error: "):
 			fmt.Fprintf(stderr, "b2fs: %s\n", strings.TrimPrefix(m, "error: "))
+			// Return once the child is gone, so that a failed mount
+			// leaves nothing behind.
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+			}
 		default:
 			fmt.Fprintf(stderr, "b2fs: the background process (pid %d) exited before mounting; see its log (syslog or --log-file)\n", pid)
 		}

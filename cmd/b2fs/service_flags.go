@@ -18,7 +18,7 @@ type serviceConfig struct {
 }
 
 func addServiceFlags(fl *pflag.FlagSet, c *serviceConfig) {
-	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Minute, "on SIGTERM/SIGINT or unmount, how long to wait for open files to close and uploads to finish before exiting (staged data left is kept for the next start)")
+	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Minute, "how long stopping waits for open files and uploads; what is left stays staged for the next start")
 	fl.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464) at /metrics")
 	fl.StringVar(&c.logFormat, "log-format", "auto", "text, json, or auto (text; without timestamps under systemd's journal)")
 	fl.StringVar(&c.logFile, "log-file", "", "append logs to `FILE` (created 0600) instead of stderr; with --daemon the default is syslog")

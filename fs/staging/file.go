@@ -56,6 +56,10 @@ type File struct {
 	detached    bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
+	// settled: no write since the last manifest was saved (see
+	// Manifest.Settled). A write that finds it set saves an unsettled
+	// manifest before touching the data file.
+	settled bool
 
 	// gen numbers changes; partGen[k] is the gen of the last change that
 	// touched part k (0-based); pending holds parts changed since they were
@@ -161,6 +165,21 @@ func (f *File) lockMutable(ctx context.Context) error {
 	return nil
 }
 
+// lockMutableUnsettled is lockMutable for a change to the data file: the
+// manifest on disk says "unsettled" before mu is returned held.
+func (f *File) lockMutableUnsettled(ctx context.Context) error {
+	for {
+		if err := f.lockMutable(ctx); err != nil {
+			return err
+		}
+		if !f.settled {
+			return nil
+		}
+		f.mu.Unlock()
+		f.writeManifest(false)
+	}
+}
+
 func (f *File) partSize() int64 { return f.m.opts.PartSize }
 
 // touchLocked records a change to [off, end). Called with mu held.
@@ -234,7 +253,7 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := f.lockMutable(ctx); err != nil {
+	if err := f.lockMutableUnsettled(ctx); err != nil {
 		return 0, err
 	}
 	if appending {
@@ -280,7 +299,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	if size > MaxParts*f.partSize() {
 		return syscall.EFBIG
 	}
-	if err := f.lockMutable(ctx); err != nil {
+	if err := f.lockMutableUnsettled(ctx); err != nil {
 		return err
 	}
 	old := f.size
@@ -577,7 +596,11 @@ func (f *File) cancelLarge(id string) {
 
 // saveManifest writes the manifest from the current state; errors are
 // logged (the data file is what matters).
-func (f *File) saveManifest() {
+func (f *File) saveManifest() { f.writeManifest(true) }
+
+// writeManifest writes the manifest; settled records that no write has
+// happened since (every write path calls it with false first).
+func (f *File) writeManifest(settled bool) {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
 	f.mu.Lock()
@@ -585,6 +608,7 @@ func (f *File) saveManifest() {
 		f.mu.Unlock()
 		return
 	}
+	f.settled = settled
 	m := &Manifest{
 		Version:    manifestVersion,
 		ID:         f.id,
@@ -598,6 +622,7 @@ func (f *File) saveManifest() {
 		Size:       f.size,
 		MtimeMs:    f.mtime.UnixMilli(),
 		State:      f.state,
+		Settled:    settled,
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
 	}

@@ -91,6 +91,12 @@ type Manager struct {
 	ctx    context.Context // cancelled by Close; background uploads use it
 	cancel context.CancelFunc
 
+	// dir is this instance's directory inside opts.Dir, locked (flock)
+	// by lock for the Manager's lifetime so that no other b2fs process
+	// adopts its files; see Recover.
+	dir  string
+	lock *os.File
+
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
 	files map[mapKey]*File
@@ -178,6 +184,10 @@ func New(opts Options) (*Manager, error) {
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: chmod %s: %w", opts.Dir, err)
 	}
+	dir, lock, err := newInstanceDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		opts:   opts,
@@ -185,12 +195,15 @@ func New(opts Options) (*Manager, error) {
 		sem:    make(chan struct{}, opts.MaxInflightParts),
 		ctx:    ctx,
 		cancel: cancel,
+		dir:    dir,
+		lock:   lock,
 		files:  map[mapKey]*File{},
 	}, nil
 }
 
-// Dir returns the staging directory.
-func (m *Manager) Dir() string { return m.opts.Dir }
+// Dir returns this Manager's own directory (inside Options.Dir), where its
+// staged files and manifests are.
+func (m *Manager) Dir() string { return m.dir }
 
 // PartSize returns the part size of large files.
 func (m *Manager) PartSize() int64 { return m.opts.PartSize }
@@ -275,8 +288,8 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	f := &File{
 		m:        m,
 		id:       id,
-		dataPath: filepath.Join(m.opts.Dir, id+".data"),
-		manPath:  filepath.Join(m.opts.Dir, id+".json"),
+		dataPath: filepath.Join(m.dir, id+".data"),
+		manPath:  filepath.Join(m.dir, id+".json"),
 		key:      o.Key,
 		partGen:  map[int64]uint64{},
 		pending:  map[int64]bool{},
@@ -445,17 +458,19 @@ func (m *Manager) Close(ctx context.Context) error {
 		files = append(files, f)
 	}
 	m.mu.Unlock()
-	var errs []error
-	for _, f := range files {
-		if err := f.Flush(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	err := m.Drain(ctx)
 	m.cancel()
 	for _, f := range files {
 		f.waitIdle(context.Background())
 	}
-	return errors.Join(errs...)
+	// An empty instance directory goes; one with staged data stays for
+	// the next run's Recover.
+	if ents, rerr := os.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {
+		os.Remove(filepath.Join(m.dir, lockName))
+		os.Remove(m.dir)
+	}
+	m.lock.Close()
+	return err
 }
 
 // now is the clock at B2's precision: modification times are stored as

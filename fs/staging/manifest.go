@@ -47,6 +47,10 @@ type Manifest struct {
 	Size       int64  `json:"size"`
 	MtimeMs    int64  `json:"mtimeMillis"`
 	State      State  `json:"state"`
+	// Settled says no write has happened since this manifest was saved: a
+	// write first saves the manifest with Settled false. Local and Size
+	// of an unsettled manifest may be older than the data file.
+	Settled bool `json:"settled"`
 	// LargeFileID is an unfinished large file holding parts of this upload.
 	LargeFileID string `json:"largeFileId,omitempty"`
 	Error       string `json:"error,omitempty"`

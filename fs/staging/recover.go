@@ -2,6 +2,7 @@ package staging
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -10,8 +11,54 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 )
+
+// Layout of the staging directory (Options.Dir):
+//
+//	<Dir>/<instance>/.lock        flock(2)ed by the running Manager
+//	<Dir>/<instance>/<id>.data    staged content (sparse)
+//	<Dir>/<instance>/<id>.json    its manifest
+//
+// Every Manager works in an instance directory of its own, so several
+// mounts can share a cache directory. An instance directory whose lock is
+// free belongs to a b2fs that is gone (stopped with uploads failing, or
+// crashed); Recover looks at its staged files.
+
+const lockName = ".lock"
+
+// newInstanceDir creates and locks a fresh instance directory in base.
+func newInstanceDir(base string) (string, *os.File, error) {
+	var rb [6]byte
+	if _, err := rand.Read(rb[:]); err != nil {
+		return "", nil, fmt.Errorf("staging: random id: %w", err)
+	}
+	dir := filepath.Join(base, time.Now().UTC().Format("20060102T150405")+"-"+hex.EncodeToString(rb[:]))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("staging: create %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.Remove(dir)
+		return "", nil, err
+	}
+	return dir, lock, nil
+}
+
+// lockDir takes the instance lock of dir without waiting; it fails while
+// another Manager holds it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("staging: lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("staging: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
 
 // Outcome says what Recover did with one staged file left by an earlier run.
 type Outcome string
@@ -30,6 +77,11 @@ const (
 	// (another writer, or it was deleted). The staged copy is kept, not
 	// uploaded, so a newer version is never overwritten silently.
 	RecoveredConflict Outcome = "conflict"
+	// RecoveredStale: the earlier run stopped while the file was being
+	// written, and part of it was still only in B2: which staged bytes are
+	// new cannot be told from the manifest. The staged copy is kept, not
+	// uploaded.
+	RecoveredStale Outcome = "stale"
 	// RecoveredFailed: the check failed (B2 unreachable, unreadable
 	// manifest, missing data); the staged copy is kept on disk for the next
 	// start.
@@ -56,43 +108,78 @@ type RecoverResult struct {
 	Err    error
 }
 
-// Recover finds the staged files that an earlier run left in the staging
-// directory (a crash or a stop that could not upload everything) and
-// decides, one at a time, bounded by ctx:
+// Recover finds the staged files that earlier runs left behind (a crash,
+// or a stop that could not upload everything): those in instance
+// directories no running Manager holds, and in the top of the staging
+// directory (older layout). For each, one at a time, bounded by ctx:
 //
 //   - when B2's current version of the name is still the version the file
 //     was staged from (or, for a new file, the name is still free), the
-//     file becomes pending in the Manager again (visible to the filesystem
-//     as a staged file); Drain uploads it;
+//     file moves into this Manager and becomes pending again (visible to
+//     the filesystem as a staged file); Drain uploads it;
 //   - when B2's current version already holds the staged content (same
 //     size and SHA-1), the staged copy is removed;
-//   - otherwise the name changed in B2: the staged copy is kept on disk and
-//     reported, never uploaded over the newer version.
+//   - when the name changed in B2, or the staged content cannot be
+//     reconstructed (see RecoveredStale), the staged copy is kept where it
+//     is and reported, never uploaded.
 //
 // An unfinished large file recorded in a manifest is cancelled first.
 // Recover costs one b2_list_file_names call per staged file; it must run
 // before the filesystem serves requests.
 func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverResult, error) {
-	paths, err := filepath.Glob(filepath.Join(m.opts.Dir, "*.json"))
+	ents, err := os.ReadDir(m.opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
-	sort.Strings(paths)
-	var out []RecoverResult
-	for _, p := range paths {
-		man, err := ReadManifest(p)
+	dirs := []string{m.opts.Dir}
+	var locks []*os.File
+	defer func() {
+		for _, l := range locks {
+			// A dead instance directory that is now empty goes.
+			d := filepath.Dir(l.Name())
+			if ents, err := os.ReadDir(d); err == nil && len(ents) == 1 && ents[0].Name() == lockName {
+				os.Remove(l.Name())
+				os.Remove(d)
+			}
+			l.Close()
+		}
+	}()
+	for _, e := range ents {
+		dir := filepath.Join(m.opts.Dir, e.Name())
+		if !e.IsDir() || dir == m.dir {
+			continue
+		}
+		lock, err := lockDir(dir)
 		if err != nil {
-			m.log.Error("unreadable staging manifest; left in place", "manifest", p, "err", err)
-			out = append(out, RecoverResult{Manifest: p, Outcome: RecoveredFailed, Err: err})
-			continue
+			continue // a live instance
 		}
-		if m.registered(man.ID) {
-			continue
+		locks = append(locks, lock)
+		dirs = append(dirs, dir)
+	}
+	var out []RecoverResult
+	for _, dir := range dirs {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			return out, fmt.Errorf("recover: %w", err)
 		}
-		r := m.recoverOne(ctx, p, man, current)
-		out = append(out, r)
-		if ctx.Err() != nil {
-			break
+		sort.Strings(paths)
+		for _, p := range paths {
+			man, err := ReadManifest(p)
+			if err != nil || man.ID == "" {
+				if err == nil {
+					err = errors.New("manifest without an id")
+				}
+				m.log.Error("unreadable staging manifest; left in place", "manifest", p, "err", err)
+				out = append(out, RecoverResult{Manifest: p, Outcome: RecoveredFailed, Err: err})
+				continue
+			}
+			if m.registered(man.ID) {
+				continue
+			}
+			out = append(out, m.recoverOne(ctx, dir, p, man, current))
+			if ctx.Err() != nil {
+				return out, nil
+			}
 		}
 	}
 	return out, nil
@@ -110,9 +197,9 @@ func (m *Manager) registered(id string) bool {
 	return false
 }
 
-func (m *Manager) recoverOne(ctx context.Context, manPath string, man *Manifest, current CurrentFunc) RecoverResult {
+func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Manifest, current CurrentFunc) RecoverResult {
 	key := Key{BucketID: man.BucketID, BucketName: man.BucketName, Name: man.Name}
-	dataPath := filepath.Join(m.opts.Dir, man.ID+".data")
+	dataPath := filepath.Join(dir, man.ID+".data")
 	r := RecoverResult{Key: key, Manifest: manPath, Data: dataPath, Size: man.Size}
 	if man.LargeFileID != "" {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -121,16 +208,38 @@ func (m *Manager) recoverOne(ctx context.Context, manPath string, man *Manifest,
 		}
 		cancel()
 	}
-	if man.State == StateClean {
+	if man.State == StateClean && man.Settled {
 		os.Remove(dataPath)
 		os.Remove(manPath)
 		r.Outcome = RecoveredClean
 		return r
 	}
-	if _, err := os.Stat(dataPath); err != nil {
+	st, err := os.Stat(dataPath)
+	if err != nil {
 		r.Outcome, r.Err = RecoveredFailed, fmt.Errorf("staged data missing: %w", err)
 		m.log.Error("staged data of an earlier run is missing; manifest left in place", "file", key.String(), "manifest", manPath, "err", err)
 		return r
+	}
+	// Which bytes are the content? When every byte is local the data file
+	// is the content, whatever the manifest last recorded. Otherwise only a
+	// settled manifest (no write since it was saved) says which ranges are
+	// new and which are still only in B2.
+	allLocal := man.BaseFileID == "" || man.RemoteEnd == 0 || localSet(man).covers(0, man.RemoteEnd)
+	switch {
+	case allLocal && !man.Settled:
+		man.Size, man.RemoteEnd, man.Local = st.Size(), 0, []span{{0, st.Size()}}
+	case allLocal:
+		man.RemoteEnd, man.Local = 0, []span{{0, man.Size}}
+	case !man.Settled:
+		r.Outcome = RecoveredStale
+		m.log.Error("staged changes of an earlier run cannot be reconstructed (the file was being written and part of it is only in B2); the staged copy is kept, not uploaded",
+			"file", key.String(), "staged", dataPath, "manifest", manPath)
+		return r
+	}
+	r.Size = man.Size
+	if man.State == StateClean {
+		// Settled and clean, but the data file grew: new writes.
+		man.State = StateDirty
 	}
 	cur, err := current(ctx, key)
 	if err != nil {
@@ -156,15 +265,24 @@ func (m *Manager) recoverOne(ctx context.Context, manPath string, man *Manifest,
 			"file", key.String(), "staged", dataPath, "manifest", manPath, "base_file_id", man.BaseFileID, "b2_current", remote)
 		return r
 	}
-	_, err = m.adopt(man, dataPath, manPath)
+	f, err := m.adopt(man, dataPath, manPath)
 	if err != nil {
 		r.Outcome, r.Err = RecoveredFailed, err
 		m.log.Error("cannot reopen a staged file of an earlier run; kept", "file", key.String(), "staged", dataPath, "err", err)
 		return r
 	}
+	r.Data, r.Manifest = f.dataPath, f.manPath
 	r.Outcome = RecoveredPending
-	m.log.Info("staged file of an earlier run will be uploaded", "file", key.String(), "size", man.Size, "staged", dataPath)
+	m.log.Info("staged file of an earlier run will be uploaded", "file", key.String(), "size", man.Size, "staged", f.dataPath)
 	return r
+}
+
+func localSet(man *Manifest) *rangeSet {
+	var r rangeSet
+	for _, s := range man.Local {
+		r.add(s.Off, s.End)
+	}
+	return &r
 }
 
 // sameContent reports whether the staged content (wholly local) equals v.
@@ -179,11 +297,7 @@ func sameContent(man *Manifest, dataPath string, v *Version) bool {
 	if len(want) != 40 {
 		return false
 	}
-	var local rangeSet
-	for _, s := range man.Local {
-		local.add(s.Off, s.End)
-	}
-	if man.RemoteEnd > 0 && !local.covers(0, man.RemoteEnd) {
+	if man.RemoteEnd > 0 && !localSet(man).covers(0, man.RemoteEnd) {
 		return false
 	}
 	fh, err := os.Open(dataPath)
@@ -198,8 +312,8 @@ func sameContent(man *Manifest, dataPath string, v *Version) bool {
 	return hex.EncodeToString(h.Sum(nil)) == want
 }
 
-// adopt registers a staged file of an earlier run as a dirty File with no
-// handles.
+// adopt moves a staged file of an earlier run into this Manager's
+// directory and registers it as a dirty File with no handles.
 func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) {
 	key := Key{BucketID: man.BucketID, BucketName: man.BucketName, Name: man.Name}
 	if man.Size < 0 || man.RemoteEnd < 0 || man.RemoteEnd > man.Size {
@@ -208,23 +322,39 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 	if man.RemoteEnd > 0 && man.BaseFileID == "" {
 		return nil, errors.New("manifest needs a base version it does not name")
 	}
-	data, err := os.OpenFile(dataPath, os.O_RDWR, 0)
+	m.mu.Lock()
+	taken := m.files[key.mk()] != nil
+	m.mu.Unlock()
+	if taken {
+		return nil, fmt.Errorf("%s is already staged by this run", key)
+	}
+	newData := filepath.Join(m.dir, man.ID+".data")
+	newMan := filepath.Join(m.dir, man.ID+".json")
+	if err := os.Rename(dataPath, newData); err != nil {
+		return nil, fmt.Errorf("move %s: %w", dataPath, err)
+	}
+	os.Remove(manPath) // rewritten below in the new place
+	undo := func() { os.Rename(newData, dataPath); writeManifest(manPath, man) }
+	data, err := os.OpenFile(newData, os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dataPath, err)
+		undo()
+		return nil, fmt.Errorf("open %s: %w", newData, err)
 	}
 	if err := data.Truncate(man.Size); err != nil {
 		data.Close()
-		return nil, fmt.Errorf("size %s: %w", dataPath, err)
+		undo()
+		return nil, fmt.Errorf("size %s: %w", newData, err)
 	}
 	if err := m.reserve(man.Size); err != nil {
 		data.Close()
+		undo()
 		return nil, err
 	}
 	f := &File{
 		m:         m,
 		id:        man.ID,
-		dataPath:  dataPath,
-		manPath:   manPath,
+		dataPath:  newData,
+		manPath:   newMan,
 		key:       key,
 		data:      data,
 		size:      man.Size,
@@ -260,6 +390,7 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 		m.mu.Unlock()
 		m.reserve(-man.Size)
 		data.Close()
+		undo()
 		return nil, fmt.Errorf("%s is already staged by this run", key)
 	}
 	m.files[key.mk()] = f

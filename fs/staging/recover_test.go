@@ -15,17 +15,28 @@ import (
 )
 
 // crashedManager is a second Manager on e's staging directory that is
-// abandoned without Close, the way a killed process leaves it.
+// abandoned without Close, the way a killed process leaves it (call crash
+// once it is done).
 func (e *env) crashedManager() *Manager {
 	e.t.Helper()
 	m, err := New(Options{
-		Dir: e.m.Dir(), Remote: e.remote, PartSize: testPart, UploadCutoff: testCutoff,
+		Dir: filepath.Dir(e.m.Dir()), Remote: e.remote, PartSize: testPart, UploadCutoff: testCutoff,
 		Concurrency: 3, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return m
+}
+
+// crash makes m stop as if its process died: its instance lock is
+// released, nothing is flushed or removed.
+func crash(m *Manager) {
+	m.cancel()
+	m.mu.Lock()
+	m.files = map[mapKey]*File{}
+	m.mu.Unlock()
+	m.lock.Close()
 }
 
 // stageFailed writes data into name (from base when non-nil, at off) with
@@ -84,6 +95,7 @@ func TestRecover(t *testing.T) {
 	e.put("deleted-new.txt", []byte("other")) // a new name taken by someone else
 
 	// A fresh run on the same directory.
+	crash(crashed)
 	res, err := e.m.Recover(ctx, e.remote.Remote.(*B2Remote).Current)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +148,7 @@ func TestRecover(t *testing.T) {
 	if n, _, _ := e.m.PendingStats(); n != 0 {
 		t.Errorf("%d files pending after Drain", n)
 	}
-	left, _ := filepath.Glob(filepath.Join(e.m.Dir(), "*.json"))
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(e.m.Dir()), "*", "*.json"))
 	if len(left) != 2 {
 		t.Errorf("manifests left: %v (want the two conflicts)", left)
 	}
@@ -152,7 +164,9 @@ func TestRecover(t *testing.T) {
 func TestRecoverFailureStaysPending(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
-	e.stageFailed(e.crashedManager(), "later.txt", nil, []byte("later"), 0)
+	crashed := e.crashedManager()
+	e.stageFailed(crashed, "later.txt", nil, []byte("later"), 0)
+	crash(crashed)
 	res, err := e.m.Recover(ctx, e.remote.Remote.(*B2Remote).Current)
 	if err != nil || len(res) != 1 || res[0].Outcome != RecoveredPending {
 		t.Fatalf("recover: %+v, %v", res, err)

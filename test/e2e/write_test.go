@@ -403,14 +403,14 @@ func TestWriteFaults(t *testing.T) {
 	}
 	w.ts.ClearFaults()
 	w.wantGone(t, "doomed")
-	ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*.json"))
+	ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "*.json"))
 	found := false
 	for _, p := range ms {
 		b, _ := os.ReadFile(p)
 		var man struct{ Name, State, ID string }
 		json.Unmarshal(b, &man)
 		if man.Name == "doomed" && man.State == "failed" {
-			data, err := os.ReadFile(filepath.Join(w.cache, "staging", man.ID+".data"))
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(p), man.ID+".data"))
 			if err != nil || !bytes.Equal(data, small) {
 				t.Fatalf("staged data of the failed upload: %v", err)
 			}
@@ -597,4 +597,43 @@ func TestWriteRenameLimit(t *testing.T) {
 	sh(t, mnt, "mv big big3 && test ! -e big && cat big3/5")
 	w.wantRemote(t, "big3/4", []byte("4"))
 	w.wantGone(t, "big/4")
+}
+
+// TestWriteRecoversAfterCrash: data written but not yet closed when b2fs
+// is killed is uploaded by the next b2fs on the same cache directory.
+func TestWriteRecoversAfterCrash(t *testing.T) {
+	w := newWriteEnv(t)
+	data := pattern(21, 3*wPart+11)
+	f, err := os.Create(filepath.Join(w.m.Dir, "unsynced.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	w.m.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.m.exited
+	f.Close()
+	exec.Command("fusermount3", "-u", "-z", w.m.Dir).Run()
+	w.wantGone(t, "unsynced.bin")
+
+	m := startMount(t, w.ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", w.cache, "--part-size", "64KiB"}})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := w.c.Head(context.Background(), "wbucket", "unsynced.bin"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("staged data of the killed b2fs was not uploaded:\n%s", m.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.wantRemote(t, "unsynced.bin", data)
+	if !strings.Contains(m.stderr.String(), "earlier run") {
+		t.Errorf("the recovery is not logged:\n%s", m.stderr.String())
+	}
+	got, err := os.ReadFile(filepath.Join(m.Dir, "unsynced.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read through the new mount: %d bytes, %v", len(got), err)
+	}
 }
