@@ -61,6 +61,9 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if e := checkNewName(prefix, name); e != 0 {
 		return nil, nil, 0, e
 	}
+	if name == EmptyMarker {
+		return nil, nil, 0, syscall.EINVAL // reserved for directory markers
+	}
 	var base *staging.Base
 	if n.fsys.staged(b, prefix+name) == nil {
 		// The kernel calls Create when it believes the name is free; if B2
@@ -223,6 +226,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	}
 	if tok && te.Dir {
 		return syscall.EISDIR
+	}
+	if newName == EmptyMarker {
+		return syscall.EINVAL // reserved for directory markers
 	}
 	return n.renameFile(ctx, name, e, sf, dst, newName)
 }

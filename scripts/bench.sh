@@ -11,7 +11,7 @@
 # Environment (all optional):
 #   B2FS_BENCH_QUICK=1            small sizes, short time budget
 #   B2FS_BENCH_SIZE=1GiB          big file of the sequential and random workloads
-#   B2FS_BENCH_RAND_READS=2000    random 4 KiB reads (capped by B2FS_BENCH_RAND_CAP=60s)
+#   B2FS_BENCH_RAND_READS=2000    random 4 KiB reads (capped by B2FS_BENCH_RAND_CAP=30s)
 #   B2FS_BENCH_SMALL_FILES=1000   files created with cp -r
 #   B2FS_BENCH_LIST_FILES=10000   files in the directory listed with ls -l
 #   B2FS_BENCH_TREE_FILES=5000    files of the tree walked by find (B2FS_BENCH_TREE_DIRS=100)

@@ -197,3 +197,40 @@ func TestPattern(t *testing.T) {
 		t.Error("check accepted data at the wrong offset")
 	}
 }
+
+func TestTargets(t *testing.T) {
+	cfg := &config{listFiles: 10000, treeFiles: 5000, tools: []string{toolB2fs, toolRclone}}
+	wan := profile{Name: "wan", Latency: time.Millisecond}
+	lo := profile{Name: "loopback"}
+	ok := func(v float64, rss int64) *result { return &result{value: v, rss: rss << 20} }
+	withCalls := func(c calls) *result { return &result{value: 1, rss: 10 << 20, calls: c, callsSet: true} }
+	tests := []struct {
+		name    string
+		prof    profile
+		row     string
+		res     map[string]*result
+		verdict string
+	}{
+		{"read pass", wan, wSeqRead, map[string]*result{toolB2fs: ok(90, 100), limitKey: ok(100, 0), toolRclone: ok(40, 50)}, "PASS"},
+		{"read under limit", lo, wSeqRead, map[string]*result{toolB2fs: ok(70, 100), limitKey: ok(100, 0)}, "MISS: 0.70×limit"},
+		{"read vs rclone on wan", wan, wSeqRead, map[string]*result{toolB2fs: ok(90, 100), limitKey: ok(100, 0), toolRclone: ok(60, 50)}, "MISS: 1.50×rclone"},
+		{"rss", lo, wSeqWrite, map[string]*result{toolB2fs: ok(80, 400), limitKey: ok(100, 0)}, "MISS: RSS 400 MiB"},
+		{"no rclone", wan, wRandRead, map[string]*result{toolB2fs: ok(10, 20)}, "PASS (unchecked: no rclone result)"},
+		{"ls one call", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{C: 1})}, "PASS"},
+		{"ls class B", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{B: 3, C: 1})}, "MISS: C=1 B=3"},
+		{"find per directory", lo, wFind, map[string]*result{toolB2fs: withCalls(calls{C: 101})}, "MISS: C=101 B=0"},
+		{"warm no call", lo, wLsWarm, map[string]*result{toolB2fs: withCalls(calls{})}, "PASS"},
+		{"error", lo, wFind, map[string]*result{toolB2fs: {err: "boom"}}, "MISS: error"},
+		{"skipped", lo, wFind, map[string]*result{toolB2fs: {err: "skipped: run interrupted"}}, "not run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &report{cfg: cfg, profiles: []profile{tt.prof}}
+			r := rp.row(tt.prof.Name, tt.row)
+			r.res = tt.res
+			if _, got := rp.target(r); got != tt.verdict {
+				t.Errorf("verdict %q, want %q", got, tt.verdict)
+			}
+		})
+	}
+}

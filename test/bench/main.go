@@ -134,7 +134,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.command, "command", strings.TrimSpace(defaultCmd), "command shown in the results as the way to reproduce them")
 	fl.Var(sizeValue{&size}, "size", "size of the big file (sequential and random workloads)")
 	fl.IntVar(&c.randReads, "rand-reads", 2000, "number of random 4 KiB reads")
-	fl.DurationVar(&c.randCap, "rand-cap", 60*time.Second, "time cap of the random reads of one tool")
+	fl.DurationVar(&c.randCap, "rand-cap", 30*time.Second, "time cap of the random reads of one tool")
 	fl.IntVar(&c.smallFiles, "small-files", 1000, "number of small files created with cp -r")
 	fl.IntVar(&c.listFiles, "list-files", 10000, "files in the directory listed with ls -l")
 	fl.IntVar(&c.treeFiles, "tree-files", 5000, "files in the tree walked with find")
@@ -427,9 +427,13 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 		for _, tool := range cfg.tools {
 			sctx, cancel, ok := step()
 			if !ok {
+				why := "skipped: time budget (--deadline) used up"
+				if ctx.Err() != nil {
+					why = "skipped: run interrupted"
+				}
 				skipped := make([]*result, len(rows))
 				for i := range skipped {
-					skipped[i] = &result{err: "skipped: time budget (--deadline) used up"}
+					skipped[i] = &result{err: why}
 				}
 				record(tool, skipped)
 				continue

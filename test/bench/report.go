@@ -159,12 +159,13 @@ func (rp *report) target(r *row) (desc, verdict string) {
 			misses = append(misses, miss)
 		}
 	}
+	var unchecked []string
 	ratioGoal := func(goal string, other *result, want float64, what string) {
 		x, ok := speedRatio(r.workload, b, other)
 		if !ok {
 			goals = append(goals, goal)
 			if b.ok() {
-				misses = append(misses, "no "+what+" to compare")
+				unchecked = append(unchecked, "no "+what+" result")
 			}
 			return
 		}
@@ -216,9 +217,14 @@ func (rp *report) target(r *row) (desc, verdict string) {
 		}
 		return desc, "MISS: error"
 	case len(misses) > 0:
-		return desc, "MISS: " + strings.Join(misses, ", ")
+		verdict = "MISS: " + strings.Join(misses, ", ")
+	default:
+		verdict = "PASS"
 	}
-	return desc, "PASS"
+	if len(unchecked) > 0 {
+		verdict += " (unchecked: " + strings.Join(unchecked, ", ") + ")"
+	}
+	return desc, verdict
 }
 
 // markdown renders the results table and its footnotes.

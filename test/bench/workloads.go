@@ -53,7 +53,7 @@ type result struct {
 	calls    calls
 	callsSet bool
 	apis     map[string]int64 // calls by API name (logged)
-	rss      int64 // peak RSS in bytes, 0 when unknown
+	rss      int64            // peak RSS in bytes, 0 when unknown
 	err      string
 	note     string
 }

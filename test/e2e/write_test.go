@@ -330,6 +330,7 @@ func TestWriteOperations(t *testing.T) {
 		{"touch " + long, "File name too long"},
 		{"mkdir " + long, "File name too long"},
 		{"touch 'back\\slash'", "Invalid argument"},
+		{"touch .bzEmpty", "Invalid argument"},
 		{"touch \"$(printf 'ctl\\001x')\"", "Invalid argument"},
 		{"c=$(printf 'c%.0s' $(seq 1 200)); mkdir -p \"x/$c/$c/$c/$c/$c/$c\"", "File name too long"},
 	} {
