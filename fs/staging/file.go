@@ -27,8 +27,10 @@ type File struct {
 
 	// flushMu serialises uploads of this file; held across network calls.
 	flushMu sync.Mutex
-	// manifestMu orders manifest writes (each writes a fresh snapshot).
+	// manifestMu orders manifest writes (each writes a fresh snapshot)
+	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
+	manFD      *os.File
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
@@ -573,16 +575,31 @@ func (f *File) remove() {
 	f.sess = nil
 	reserved := f.reserved
 	f.reserved = 0
-	f.data.Close()
 	f.mu.Unlock()
 	f.m.reserve(-reserved)
 	if sess != nil {
 		f.cancelLarge(sess.id)
 	}
+	f.discardFiles()
+}
+
+// discardFiles empties the data file and manifest for reuse (see
+// Manager.spares), or deletes them.
+func (f *File) discardFiles() {
 	f.manifestMu.Lock()
+	defer f.manifestMu.Unlock()
+	if f.manFD != nil && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&
+		f.m.putSpare(spare{id: f.id, data: f.data, man: f.manFD}) {
+		f.manFD = nil
+		return
+	}
+	if f.manFD != nil {
+		f.manFD.Close()
+		f.manFD = nil
+	}
+	f.data.Close()
 	os.Remove(f.dataPath)
 	os.Remove(f.manPath)
-	f.manifestMu.Unlock()
 }
 
 // cancelLarge abandons an unfinished large file, logging failures.
@@ -630,7 +647,15 @@ func (f *File) writeManifest(settled bool) {
 		m.LargeFileID = f.sess.id
 	}
 	f.mu.Unlock()
-	if err := writeManifest(f.manPath, m); err != nil {
+	if f.manFD == nil {
+		fd, err := os.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
+			return
+		}
+		f.manFD = fd
+	}
+	if err := putManifest(f.manFD, m); err != nil {
 		f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
 	}
 }

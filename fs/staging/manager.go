@@ -97,9 +97,62 @@ type Manager struct {
 	dir  string
 	lock *os.File
 
+	// spareMu guards spares: staging file pairs of removed files, emptied
+	// and kept for reuse, because creating and deleting inodes costs more
+	// than anything else staging does for a small file.
+	spareMu sync.Mutex
+	spares  []spare
+
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
 	files map[mapKey]*File
+}
+
+// spare is an empty data file and an empty manifest ready for reuse. An
+// empty manifest marks an unused pair (Recover removes such pairs).
+type spare struct {
+	id        string
+	data, man *os.File
+}
+
+// maxSpares bounds the pool of reusable staging files.
+const maxSpares = 32
+
+func (m *Manager) takeSpare() (spare, bool) {
+	m.spareMu.Lock()
+	defer m.spareMu.Unlock()
+	if len(m.spares) == 0 {
+		return spare{}, false
+	}
+	sp := m.spares[len(m.spares)-1]
+	m.spares = m.spares[:len(m.spares)-1]
+	return sp, true
+}
+
+// putSpare keeps an emptied pair for reuse; false when the pool is full
+// or closed.
+func (m *Manager) putSpare(sp spare) bool {
+	m.spareMu.Lock()
+	defer m.spareMu.Unlock()
+	if len(m.spares) >= maxSpares || m.ctx.Err() != nil {
+		return false
+	}
+	m.spares = append(m.spares, sp)
+	return true
+}
+
+// dropSpares deletes the pooled files.
+func (m *Manager) dropSpares() {
+	m.spareMu.Lock()
+	sps := m.spares
+	m.spares = nil
+	m.spareMu.Unlock()
+	for _, sp := range sps {
+		sp.data.Close()
+		sp.man.Close()
+		os.Remove(filepath.Join(m.dir, sp.id+".data"))
+		os.Remove(filepath.Join(m.dir, sp.id+".json"))
+	}
 }
 
 // ChooseSizes derives the part size and upload cutoff from the flags (0 =
@@ -285,6 +338,10 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		return nil, fmt.Errorf("staging: random id: %w", err)
 	}
 	id := hex.EncodeToString(rb[:])
+	sp, pooled := m.takeSpare()
+	if pooled {
+		id = sp.id
+	}
 	f := &File{
 		m:        m,
 		id:       id,
@@ -297,9 +354,15 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	}
 	close(f.idle)
 	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
-	data, err := os.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
+	var data *os.File
+	if pooled {
+		data, f.manFD = sp.data, sp.man
+	} else {
+		var err error
+		data, err = os.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
+		}
 	}
 	f.data = data
 	now := m.now()
@@ -325,15 +388,13 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.mtime = o.Base.Mtime.Truncate(time.Millisecond)
 		f.state = StateClean
 		if err := m.reserve(f.size); err != nil {
-			data.Close()
-			os.Remove(f.dataPath)
+			f.discardFiles()
 			return nil, err
 		}
 		f.reserved = f.size
 		if err := data.Truncate(f.size); err != nil {
 			m.reserve(-f.reserved)
-			data.Close()
-			os.Remove(f.dataPath)
+			f.discardFiles()
 			return nil, fmt.Errorf("staging: size %s: %w", f.dataPath, err)
 		}
 	}
@@ -463,6 +524,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	for _, f := range files {
 		f.waitIdle(context.Background())
 	}
+	m.dropSpares()
 	// An empty instance directory goes; one with staged data stays for
 	// the next run's Recover.
 	if ents, rerr := os.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {

@@ -1,8 +1,12 @@
 package staging
 
 import (
+	"encoding/json"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -114,5 +118,41 @@ func TestRangeSetRandom(t *testing.T) {
 				t.Fatalf("not normalised: %v", s)
 			}
 		}
+	}
+}
+
+// TestManifestInPlace: a manifest rewritten shorter in place reads back
+// as the new document, also when the truncate after the write is missing
+// (a b2fs killed between the two calls).
+func TestManifestInPlace(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.json")
+	fd, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	long := &Manifest{Version: 1, ID: "x", Name: strings.Repeat("long-name/", 20), State: StateDirty, Size: 123456}
+	short := &Manifest{Version: 1, ID: "x", Name: "n", State: StateFailed, Size: 7}
+	if err := putManifest(fd, long); err != nil {
+		t.Fatal(err)
+	}
+	if err := putManifest(fd, short); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ReadManifest(p); err != nil || m.Name != "n" || m.State != StateFailed || m.Size != 7 {
+		t.Fatalf("after rewrite: %+v %v", m, err)
+	}
+	// Killed between the write and the truncate: old bytes follow.
+	b, _ := json.Marshal(long)
+	os.WriteFile(p, b, 0o600)
+	sb, _ := json.Marshal(short)
+	f2, _ := os.OpenFile(p, os.O_RDWR, 0)
+	f2.WriteAt(append(sb, '\n'), 0)
+	f2.Close()
+	if m, err := ReadManifest(p); err != nil || m.Name != "n" {
+		t.Fatalf("with trailing bytes: %+v %v", m, err)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode().Perm())
 	}
 }

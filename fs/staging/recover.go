@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -164,6 +165,12 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 		}
 		sort.Strings(paths)
 		for _, p := range paths {
+			if st, err := os.Stat(p); err == nil && st.Size() == 0 {
+				// An unused pair from a pool of reusable files.
+				os.Remove(p)
+				os.Remove(strings.TrimSuffix(p, ".json") + ".data")
+				continue
+			}
 			man, err := ReadManifest(p)
 			if err != nil || man.ID == "" {
 				if err == nil {

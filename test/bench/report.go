@@ -331,6 +331,23 @@ func (rp *report) markdown() string {
 	return b.String()
 }
 
+// apiDetails lists every measurement's calls by API name.
+func (rp *report) apiDetails() string {
+	var b strings.Builder
+	for _, r := range rp.rows {
+		for _, who := range append(append([]string(nil), rp.cfg.tools...), limitKey) {
+			if res := r.res[who]; res.ok() && res.callsSet {
+				s := apiSummary(res.apis)
+				if s == "" {
+					s = "none"
+				}
+				fmt.Fprintf(&b, "- %s %s %s: %s\n", r.profile, r.workload, who, s)
+			}
+		}
+	}
+	return b.String()
+}
+
 // otherRSS summarises the rclone processes' peak RSS per workload.
 func (rp *report) otherRSS() string {
 	var parts []string
@@ -367,6 +384,9 @@ func (rp *report) document(table string) string {
 	fmt.Fprintf(&b, "- Profiles: %s\n", strings.Join(ps, "; "))
 	fmt.Fprintf(&b, "- Tools: %s\n\n", toolVersions(cfg))
 	b.WriteString(table)
+	if d := rp.apiDetails(); d != "" {
+		b.WriteString("\n<details><summary>Calls by API</summary>\n\n" + d + "\n</details>\n")
+	}
 	return b.String()
 }
 
@@ -435,7 +455,14 @@ func toolVersions(cfg *config) string {
 		l, _, _ := bytes.Cut(out, []byte("\n"))
 		return strings.TrimSpace(string(l))
 	}
-	parts := []string{"b2fs from this tree"}
+	b2fs := "b2fs from this tree"
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		b2fs = "b2fs at commit " + strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			b2fs += " (with local changes)"
+		}
+	}
+	parts := []string{b2fs}
 	for _, t := range cfg.tools {
 		if t == toolRclone || t == toolRcloneWrites {
 			parts = append(parts, first("rclone", "version"))

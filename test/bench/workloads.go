@@ -152,8 +152,8 @@ func (r *runner) toolRun(ctx context.Context, tool string, fn func(ctx context.C
 	rss, rssErr := m.peakRSS()
 	r.ms.stop(m)
 	if err != nil {
-		if !m.alive() && rssErr != nil {
-			err = fmt.Errorf("%w (%s log: %s)", err, tool, tail(m.logPath))
+		if lt := tail(m.logPath); !strings.HasPrefix(lt, "(") {
+			err = fmt.Errorf("%w (%s log: %s)", err, tool, lt)
 		}
 		for i := range out {
 			if i < len(res) && res[i] != nil && res[i].err == "" && res[i].callsSet {
