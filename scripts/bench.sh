@@ -20,6 +20,7 @@
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
 #   B2FS_BENCH_WORKLOADS=all      or seq-read,seq-write,rand-read,small-files,ls,find
 #   B2FS_BENCH_DEADLINE=17m       time budget of the measurements
+#   B2FS_BENCH_TIMEOUT=19m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
 #   B2FS_BENCH_WORK=DIR           work directory (default a temporary one)
 #   B2FS_BENCH_KEEP=1             keep the work directory (logs, emulator data)
@@ -99,6 +100,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== running: bin/b2fs-bench ${args[*]} $*" >&2
-bin/b2fs-bench "${args[@]}" "$@" &
+# The driver keeps to its own deadline; the outer timeout is a last resort
+# (SIGINT makes it stop, print what it measured and clean up).
+timeout --signal=INT --kill-after=60s "${B2FS_BENCH_TIMEOUT:-19m}" bin/b2fs-bench "${args[@]}" "$@" &
 driver=$!
 wait "$driver"

@@ -146,6 +146,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
+	// A signal while starting cancels the start; once mounted it stops
+	// the mount as usual.
+	sigs = cancelOnSignal(sigs, cancel)
 	client, err := b2client.New(sctx, b2client.Config{
 		Endpoint: cfg.endpoint, KeyID: creds.keyID, Key: creds.key,
 		Logger:   log.With("component", "b2client"),
@@ -244,6 +247,10 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	srv, err := startServer(cfg.mountpoint, fsys.Root(), fo, met)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)
+	}
+	if sctx.Err() != nil {
+		lazyUnmount(cfg.mountpoint)
+		return fmt.Errorf("interrupted while starting: %w", sctx.Err())
 	}
 	if err := waitServing(cfg.mountpoint, startupTimeout); err != nil {
 		lazyUnmount(cfg.mountpoint)

@@ -285,3 +285,19 @@ func stopSignals() (<-chan os.Signal, func()) {
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
 	return ch, func() { signal.Stop(ch) }
 }
+
+// cancelOnSignal returns a channel that carries the signals of sigs; the
+// first one also calls cancel (which aborts a start in progress).
+func cancelOnSignal(sigs <-chan os.Signal, cancel func()) <-chan os.Signal {
+	out := make(chan os.Signal, 2)
+	go func() {
+		for sig := range sigs {
+			cancel()
+			select {
+			case out <- sig:
+			default: // a stop is already pending
+			}
+		}
+	}()
+	return out
+}

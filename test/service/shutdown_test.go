@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/test/b2emu"
+	"github.com/b2fs/b2fs/test/testenv"
 )
 
 // TestSIGTERMDuringCloseUploads: SIGTERM arrives while a writer is closing
@@ -80,5 +82,80 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 	}
 	if isMounted(p.dir) {
 		t.Error("still mounted")
+	}
+}
+
+// TestLazyUnmountWhileWriting: the user detaches the mount lazily while a
+// file is open for writing. The writer keeps writing through its open
+// handle and closes; b2fs serves it until then, uploads it, and exits 0.
+func TestLazyUnmountWhileWriting(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	p := e.start(procOpts{})
+	f, err := os.Create(filepath.Join(p.dir, "open.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := pattern(3, 200_000), pattern(4, 150_000)
+	if _, err := f.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("fusermount3", "-u", "-z", p.dir).CombinedOutput(); err != nil {
+		t.Fatalf("fusermount3 -u -z: %v %s", err, out)
+	}
+	if isMounted(p.dir) {
+		t.Fatal("still in mountinfo after a lazy unmount")
+	}
+	select {
+	case <-p.exited:
+		t.Fatalf("b2fs exited while a file was still open:\n%s", p.out)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := f.Write(second); err != nil {
+		t.Fatalf("write after the lazy unmount: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close after the lazy unmount: %v", err)
+	}
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, p.out)
+	}
+	if !strings.Contains(p.out.String(), "unmounted externally") {
+		t.Errorf("log does not say the mount went away:\n%s", p.out)
+	}
+	if got, want := e.remoteSHA1("open.bin"), sha1Hex(append(append([]byte(nil), first...), second...)); got != want {
+		t.Fatalf("B2 has open.bin with SHA-1 %q, want %s", got, want)
+	}
+}
+
+// TestSIGTERMWhileStarting: a stop request while b2fs is still starting
+// (here: B2 does not answer) ends it at once, with nothing mounted.
+func TestSIGTERMWhileStarting(t *testing.T) {
+	testenv.RequireFUSE(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and never answer
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	e := &env{t: t}
+	e.ts = &b2emu.TestServer{URL: "http://" + ln.Addr().String(), KeyID: "id", Key: "Knotusedbecausenobodyanswers"}
+	p := e.start(procOpts{NoWait: true})
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	code := p.wait(10 * time.Second)
+	if code != 1 || time.Since(start) > 5*time.Second {
+		t.Fatalf("status %d after %v:\n%s", code, time.Since(start), p.out)
+	}
+	if !strings.Contains(p.out.String(), "b2fs: ") || isMounted(p.dir) {
+		t.Fatalf("no error line, or still mounted:\n%s", p.out)
 	}
 }
