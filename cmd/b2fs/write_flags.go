@@ -61,7 +61,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	}
 	m, err := staging.New(staging.Options{
 		Dir:               filepath.Join(c.cacheDir, "staging"),
-		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency},
+		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency, CopyThreshold: 2 * part},
 		PartSize:          part,
 		UploadCutoff:      cutoff,
 		Concurrency:       c.uploadConcurrency,

@@ -6,17 +6,34 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // WrapFUSE returns fs with every common FUSE operation counted and timed.
 // Operations not wrapped (FORGET, locks, ioctl...) pass through untouched.
 func (m *Metrics) WrapFUSE(fs fuse.RawFileSystem) fuse.RawFileSystem {
-	return &rawFS{RawFileSystem: fs, m: m}
+	r := &rawFS{RawFileSystem: fs, m: m, ops: map[string]*opMetrics{}}
+	for _, op := range fuseOps {
+		r.ops[op] = &opMetrics{count: m.fuseOps.WithLabelValues(op), lat: m.fuseLat.WithLabelValues(op)}
+	}
+	return r
+}
+
+// fuseOps are the operations WrapFUSE counts.
+var fuseOps = []string{"lookup", "getattr", "setattr", "mkdir", "unlink", "rmdir", "rename", "create", "open",
+	"read", "write", "flush", "fsync", "release", "opendir", "readdir", "readdirplus", "statfs", "getxattr"}
+
+// opMetrics are one operation's series, resolved once so that counting
+// costs no label lookups.
+type opMetrics struct {
+	count prometheus.Counter
+	lat   prometheus.Observer
 }
 
 type rawFS struct {
 	fuse.RawFileSystem
-	m *Metrics
+	m   *Metrics
+	ops map[string]*opMetrics // read-only after WrapFUSE
 }
 
 var errnoNames = map[fuse.Status]string{
@@ -30,14 +47,16 @@ var errnoNames = map[fuse.Status]string{
 }
 
 func (r *rawFS) done(op string, start time.Time, st fuse.Status) {
-	var errno string
+	om := r.ops[op]
+	om.count.Inc()
+	om.lat.Observe(time.Since(start).Seconds())
 	if st != fuse.OK {
-		var ok bool
-		if errno, ok = errnoNames[st]; !ok {
+		errno, ok := errnoNames[st]
+		if !ok {
 			errno = "errno_" + strconv.Itoa(int(st))
 		}
+		r.m.fuseErrs.WithLabelValues(op, errno).Inc()
 	}
-	r.m.fuseOp(op, start, errno)
 }
 
 func (r *rawFS) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -235,12 +234,3 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry returns the registry (for tests and extra collectors).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
-// fuseOp records one FUSE request.
-func (m *Metrics) fuseOp(op string, start time.Time, errno string) {
-	m.fuseOps.WithLabelValues(op).Inc()
-	m.fuseLat.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	if errno != "" {
-		m.fuseErrs.WithLabelValues(op, errno).Inc()
-	}
-}

@@ -10,9 +10,13 @@ import (
 // B2Remote implements Remote with a b2client.Client.
 type B2Remote struct {
 	C *b2client.Client
-	// PartSize and Concurrency drive copies of files above 5 GB.
+	// PartSize and Concurrency drive copies of large files.
 	PartSize    int64
 	Concurrency int
+	// CopyThreshold: copies of larger files are assembled from parts
+	// copied in parallel (b2_copy_part) instead of one b2_copy_file; 0
+	// means the client's default (5 GB).
+	CopyThreshold int64
 }
 
 var _ Remote = (*B2Remote)(nil)
@@ -99,6 +103,7 @@ func (b *B2Remote) CopyFileReplaceInfo(ctx context.Context, srcFileID string, si
 		Info:            req.Info,
 		PartSize:        b.PartSize,
 		Concurrency:     b.Concurrency,
+		Threshold:       b.CopyThreshold,
 	})
 	if err != nil {
 		return Version{}, err

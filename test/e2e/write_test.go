@@ -638,3 +638,39 @@ func TestWriteRecoversAfterCrash(t *testing.T) {
 		t.Fatalf("read through the new mount: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestWriteHardDelete: rm hides by default (the versions stay); with
+// --hard-delete it deletes every version, and mv leaves none of the
+// source behind.
+func TestWriteHardDelete(t *testing.T) {
+	versions := func(w *writeEnv, name string) int {
+		t.Helper()
+		bid, _ := w.ts.BucketID("wbucket")
+		n := 0
+		for f, err := range w.c.FileVersions(context.Background(), bid, b2client.ListOptions{Prefix: name}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Name == name {
+				n++
+			}
+		}
+		return n
+	}
+	soft := newWriteEnv(t)
+	sh(t, soft.m.Dir, "printf 1 > f && printf 2 > f && rm f")
+	if n := versions(soft, "f"); n < 3 { // two uploads and the hide marker
+		t.Errorf("soft delete left %d versions, want the uploads and a hide marker", n)
+	}
+	soft.wantGone(t, "f")
+
+	hard := mountWrite(t, soft.ts, "wbucket", "--hard-delete")
+	sh(t, hard.m.Dir, "printf 1 > g && printf 2 > g && rm g && printf 3 > h && mv h h2")
+	if n := versions(hard, "g"); n != 0 {
+		t.Errorf("--hard-delete left %d versions of g", n)
+	}
+	if n := versions(hard, "h"); n != 0 {
+		t.Errorf("--hard-delete mv left %d versions of the source", n)
+	}
+	hard.wantRemote(t, "h2", []byte("3"))
+}
