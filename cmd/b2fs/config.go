@@ -188,7 +188,7 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		c.dirMode, err = octal()
 	case key == "file_mode":
 		c.fileMode, err = octal()
-	case ignoredMountOptions[key] || strings.HasPrefix(key, "x-systemd.") || strings.HasPrefix(key, "comment="):
+	case ignoredMountOptions[key] || strings.HasPrefix(key, "x-") || key == "comment":
 	default:
 		f := fl.Lookup(key)
 		if f == nil || key == "options" || key == "demo" {
