@@ -39,10 +39,27 @@ type CopyMeta struct {
 	Info        map[string]string
 }
 
-var _ WriteBackend = (*B2Backend)(nil)
+// B2WriteBackend implements WriteBackend over a *b2client.Client.
+type B2WriteBackend struct {
+	c *b2client.Client
+	// copyThreshold, partSize and concurrency: copies of files larger than
+	// copyThreshold are assembled from parts copied in parallel.
+	copyThreshold, partSize int64
+	concurrency             int
+}
 
-// Client returns the underlying client (for the staging uploader).
-func (b *B2Backend) Client() *b2client.Client { return b.c }
+// NewB2WriteBackend adapts c. Copies (renames, metadata changes) of files
+// of at least 2×partSize copy their parts in parallel, concurrency at a
+// time; partSize 0 leaves every copy to one b2_copy_file up to 5 GB.
+func NewB2WriteBackend(c *b2client.Client, partSize int64, concurrency int) *B2WriteBackend {
+	b := &B2WriteBackend{c: c, partSize: partSize, concurrency: concurrency}
+	if partSize > 0 {
+		b.copyThreshold = 2 * partSize
+	}
+	return b
+}
+
+var _ WriteBackend = (*B2WriteBackend)(nil)
 
 func objectFromFile(f *b2client.File) Object {
 	return Object{
@@ -57,7 +74,7 @@ func objectFromFile(f *b2client.File) Object {
 }
 
 // PutEmpty implements WriteBackend.
-func (b *B2Backend) PutEmpty(ctx context.Context, bucket Bucket, name string) (Object, error) {
+func (b *B2WriteBackend) PutEmpty(ctx context.Context, bucket Bucket, name string) (Object, error) {
 	f, err := b.c.UploadFile(ctx, b2client.UploadRequest{
 		BucketID: bucket.ID, Name: name, ContentType: "application/x-directory",
 		ModTime: time.Now(),
@@ -69,7 +86,7 @@ func (b *B2Backend) PutEmpty(ctx context.Context, bucket Bucket, name string) (O
 }
 
 // Hide implements WriteBackend.
-func (b *B2Backend) Hide(ctx context.Context, bucket Bucket, name string) error {
+func (b *B2WriteBackend) Hide(ctx context.Context, bucket Bucket, name string) error {
 	_, err := b.c.HideFile(ctx, bucket.ID, name)
 	if err != nil && !b2client.IsNotFound(err) && !b2client.IsAlreadyHidden(err) {
 		return classify("hide "+bucket.Name+"/"+name, err)
@@ -78,7 +95,7 @@ func (b *B2Backend) Hide(ctx context.Context, bucket Bucket, name string) error 
 }
 
 // DeleteAll implements WriteBackend.
-func (b *B2Backend) DeleteAll(ctx context.Context, bucket Bucket, name string) error {
+func (b *B2WriteBackend) DeleteAll(ctx context.Context, bucket Bucket, name string) error {
 	// Collect first, then delete: deleting while paging would move the
 	// listing under our feet.
 	type ver struct{ name, id string }
@@ -107,8 +124,9 @@ func (b *B2Backend) DeleteAll(ctx context.Context, bucket Bucket, name string) e
 }
 
 // Copy implements WriteBackend.
-func (b *B2Backend) Copy(ctx context.Context, src Object, dst Bucket, dstName string, meta *CopyMeta) (Object, error) {
-	req := b2client.CopyRequest{SourceID: src.FileID, SourceSize: src.Size, DestName: dstName, DestBucketID: dst.ID}
+func (b *B2WriteBackend) Copy(ctx context.Context, src Object, dst Bucket, dstName string, meta *CopyMeta) (Object, error) {
+	req := b2client.CopyRequest{SourceID: src.FileID, SourceSize: src.Size, DestName: dstName, DestBucketID: dst.ID,
+		Threshold: b.copyThreshold, PartSize: b.partSize, Concurrency: b.concurrency}
 	if meta != nil {
 		req.ReplaceMetadata = true
 		req.ContentType = meta.ContentType
@@ -129,7 +147,7 @@ func (b *B2Backend) Copy(ctx context.Context, src Object, dst Bucket, dstName st
 }
 
 // ListAll implements WriteBackend.
-func (b *B2Backend) ListAll(ctx context.Context, bucket Bucket, prefix string, limit int) ([]Object, error) {
+func (b *B2WriteBackend) ListAll(ctx context.Context, bucket Bucket, prefix string, limit int) ([]Object, error) {
 	var out []Object
 	for f, err := range b.c.Files(ctx, bucket.ID, b2client.ListOptions{Prefix: prefix, PageSize: 1000}) {
 		if err != nil {
@@ -147,7 +165,7 @@ func (b *B2Backend) ListAll(ctx context.Context, bucket Bucket, prefix string, l
 }
 
 // CreateBucket implements WriteBackend.
-func (b *B2Backend) CreateBucket(ctx context.Context, name string) (Bucket, error) {
+func (b *B2WriteBackend) CreateBucket(ctx context.Context, name string) (Bucket, error) {
 	bk, err := b.c.CreateBucket(ctx, name, "allPrivate", nil)
 	if err != nil {
 		if b2client.IsDuplicateBucketName(err) {
@@ -159,7 +177,7 @@ func (b *B2Backend) CreateBucket(ctx context.Context, name string) (Bucket, erro
 }
 
 // DeleteBucket implements WriteBackend.
-func (b *B2Backend) DeleteBucket(ctx context.Context, bucket Bucket) error {
+func (b *B2WriteBackend) DeleteBucket(ctx context.Context, bucket Bucket) error {
 	if err := b.c.DeleteBucket(ctx, bucket.ID); err != nil {
 		if b2client.IsBucketNotEmpty(err) {
 			return fmt.Errorf("delete bucket %s: %w", bucket.Name, errNotEmpty)

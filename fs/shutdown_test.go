@@ -22,7 +22,7 @@ func TestStopWrites(t *testing.T) {
 	}
 	be := NewB2Backend(nil)
 	fsys, err := New(Options{Backend: be, Cache: c, Bucket: Bucket{ID: "b", Name: "b"},
-		Write: WriteOptions{Staging: m, Backend: be}})
+		Write: WriteOptions{Staging: m, Backend: NewB2WriteBackend(nil, 0, 0)}})
 	if err != nil {
 		t.Fatal(err)
 	}

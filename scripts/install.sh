@@ -40,7 +40,8 @@ top=$(dirname "$here")
 if [ -z "$binary" ]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$top" && go build -o "$tmp/b2fs" ./cmd/b2fs)
+	version=$(git -C "$top" describe --tags --always --dirty 2>/dev/null || echo dev)
+	(cd "$top" && go build -ldflags "-X main.version=$version" -o "$tmp/b2fs" ./cmd/b2fs)
 	binary=$tmp/b2fs
 fi
 

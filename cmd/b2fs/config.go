@@ -36,6 +36,7 @@ type config struct {
 	readChunk          string
 	demo               bool
 	debugFuse          bool
+	cpuProfile         string
 	write              writeConfig
 	svc                serviceConfig
 
@@ -64,6 +65,8 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
+	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
+	_ = fl.MarkHidden("cpu-profile")
 	addWriteFlags(fl, &c.write)
 	addPosixFlags(fl, c)
 	addServiceFlags(fl, &c.svc)
@@ -178,7 +181,7 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		c.dirMode, err = octal()
 	case key == "file_mode":
 		c.fileMode, err = octal()
-	case ignoredMountOptions[key] || strings.HasPrefix(key, "x-systemd.") || strings.HasPrefix(key, "comment="):
+	case ignoredMountOptions[key] || strings.HasPrefix(key, "x-") || key == "comment":
 	default:
 		f := fl.Lookup(key)
 		if f == nil || key == "options" || key == "demo" {

@@ -24,6 +24,8 @@ func TestHelperArgs(t *testing.T) {
 		{"plain", []string{"bucket", "/mnt/b2"}, []string{"--daemon", "bucket", "/mnt/b2"}, false, false},
 		{"options", []string{"bucket/pfx", "/mnt/b2", "-o", "rw,_netdev,credentials-file=/etc/b2fs/c"},
 			[]string{"--daemon", "-o", "rw,_netdev,credentials-file=/etc/b2fs/c", "bucket/pfx", "/mnt/b2"}, false, false},
+		{"userspace options", []string{"bucket", "/m", "-o", "comment=systemd.automount,x-systemd.device-timeout=10,x-mount.mkdir,nofail"},
+			[]string{"--daemon", "-o", "comment=systemd.automount,x-systemd.device-timeout=10,x-mount.mkdir,nofail", "bucket", "/m"}, false, false},
 		{"options first and glued", []string{"-orw,nofail", "bucket", "/m", "-o", "ro"},
 			[]string{"--daemon", "-o", "rw,nofail", "-o", "ro", "bucket", "/m"}, false, false},
 		{"mount flags", []string{"bucket", "/m", "-sfnv", "-t", "fuse.b2fs"}, []string{"--daemon", "bucket", "/m"}, true, false},

@@ -38,7 +38,7 @@ fstab:
 umask=OCTAL, dir_mode=OCTAL, file_mode=OCTAL, and every long flag above as
 name=value (e.g. -o dir-cache-ttl=5m,read-only). mount(8) and systemd options
 (defaults, auto, noauto, nofail, _netdev, user, nouser, users, dev, nodev,
-suid, nosuid, exec, noexec, atime, noatime, relatime, async, x-systemd.*,
+suid, nosuid, exec, noexec, atime, noatime, relatime, async, x-* (x-systemd.*),
 comment=*) are accepted and ignored.
 
 Exit status: 0 after a clean unmount with every change in B2; 1 on errors

@@ -75,7 +75,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
 	return fs.WriteOptions{
 		Staging:        m,
-		Backend:        fs.NewB2Backend(client),
+		Backend:        fs.NewB2WriteBackend(client, part, c.uploadConcurrency),
 		HardDelete:     c.hardDelete,
 		MaxRenameFiles: c.maxRenameFiles,
 		Capabilities:   acct.Capabilities,

@@ -46,7 +46,7 @@ func TestVersionHelpAndUsageErrors(t *testing.T) {
 		"usage: b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT", "examples:", "fstab:",
 		"B2 account:", "mount:", "metadata cache:", "reading:", "writing:", "service:", "logging:",
 		"--credentials-file", "--shutdown-timeout", "--metrics-addr", "--log-format", "--daemon", "--version",
-		"-o OPTIONS", "x-systemd.*", "Exit status",
+		"-o OPTIONS", "x-systemd.*", "comment=*", "Exit status",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)

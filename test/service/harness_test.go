@@ -85,6 +85,7 @@ type procOpts struct {
 	Args     []string // extra flags
 	Env      []string // extra environment
 	NoWait   bool     // do not wait for the mount
+	Wrap     []string // run b2fs through this command (e.g. setpriv ...)
 }
 
 // start runs b2fs on e's bucket. Credentials go in the environment, never
@@ -103,7 +104,11 @@ func (e *env) start(o procOpts) *proc {
 	args := append([]string{"--endpoint", e.ts.URL, "--cache-dir", o.CacheDir, "--part-size", "65536", "--log-level", "debug"}, o.Args...)
 	args = append(args, bucket, o.Dir)
 	p := &proc{t: t, dir: o.Dir, out: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	if len(o.Wrap) > 0 {
+		p.cmd = exec.Command(o.Wrap[0], append(append(o.Wrap[1:], bin), args...)...)
+	} else {
+		p.cmd = exec.Command(bin, args...)
+	}
 	p.cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"B2_APPLICATION_KEY_ID=" + e.ts.KeyID, "B2_APPLICATION_KEY=" + e.ts.Key,
