@@ -39,8 +39,13 @@ type versionDeleter interface {
 	DeleteVersion(ctx context.Context, bucket Bucket, name, fileID string) error
 }
 
+var (
+	_ infoPutter     = (*B2WriteBackend)(nil)
+	_ versionDeleter = (*B2WriteBackend)(nil)
+)
+
 // PutInfo implements infoPutter.
-func (b *B2Backend) PutInfo(ctx context.Context, bucket Bucket, name, contentType string, info map[string]string, body []byte) (Object, error) {
+func (b *B2WriteBackend) PutInfo(ctx context.Context, bucket Bucket, name, contentType string, info map[string]string, body []byte) (Object, error) {
 	f, err := b.c.UploadFile(ctx, b2client.UploadRequest{
 		BucketID: bucket.ID, Name: name, ContentType: contentType, Info: info,
 	}, bytes.NewReader(body), int64(len(body)))
@@ -51,7 +56,7 @@ func (b *B2Backend) PutInfo(ctx context.Context, bucket Bucket, name, contentTyp
 }
 
 // DeleteVersion implements versionDeleter.
-func (b *B2Backend) DeleteVersion(ctx context.Context, bucket Bucket, name, fileID string) error {
+func (b *B2WriteBackend) DeleteVersion(ctx context.Context, bucket Bucket, name, fileID string) error {
 	if err := b.c.DeleteFileVersion(ctx, name, fileID); err != nil && !b2client.IsNotFound(err) {
 		return classify("delete "+bucket.Name+"/"+name, err)
 	}
