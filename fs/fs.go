@@ -99,6 +99,10 @@ func (f *FS) Check(ctx context.Context) error {
 	return err
 }
 
+// MaxRequest is the largest FUSE read or write request b2fs asks the kernel
+// for.
+const MaxRequest = 1 << 20
+
 // MountConfig is what the kernel mount needs besides the filesystem.
 type MountConfig struct {
 	// FsName is shown as the source in /proc/mounts ("b2fs:bucket").
@@ -126,8 +130,8 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 		FsName:        mc.FsName,
 		Name:          "b2fs",
 		AllowOther:    mc.AllowOther,
-		MaxWrite:      1 << 20,
-		MaxReadAhead:  1 << 20,
+		MaxWrite:      MaxRequest,
+		MaxReadAhead:  MaxRequest,
 		MaxBackground: 64,
 		Debug:         mc.Debug,
 	}

@@ -414,11 +414,11 @@ var (
 )
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.reader.ReadAt(ctx, dest, off)
+	b, err := h.reader.read(ctx, dest, off)
 	if err != nil {
 		return nil, readErrno(h.fsys.log, "read "+h.path, err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(b), 0
 }
 
 func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return 0 }

@@ -157,33 +157,48 @@ type rangeReader struct {
 	ctx    context.Context // canceled by close; parent of every fetch
 	cancel context.CancelFunc
 
-	mu      sync.Mutex // guards the fields below; never held while waiting or fetching
-	segs    []*segment // sorted by off, not overlapping
-	lastEnd int64      // end of the previous read, -1 before the first
-	window  int64
-	closed  bool
+	mu     sync.Mutex // guards the fields below; never held while waiting or fetching
+	segs   []*segment // sorted by off, not overlapping
+	hiEnd  int64      // furthest end of the sequential run, -1 before the first read
+	window int64
+	closed bool
 }
 
 func newRangeReader(size int64, fetch fetchFunc, opts ReadOptions) *rangeReader {
 	opts.fill()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &rangeReader{opts: opts, size: size, fetch: fetch, ctx: ctx, cancel: cancel,
-		lastEnd: -1, window: opts.InitialWindow}
+		hiEnd: -1, window: opts.InitialWindow}
 }
 
 // ReadAt reads len(p) bytes at off, fewer only at the end of the file. It
 // never returns a short count with a nil error before EOF.
 func (r *rangeReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	b, err := r.read(ctx, p, off)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) > 0 && &b[0] != &p[0] {
+		copy(p, b)
+	}
+	return len(b), nil
+}
+
+// read returns the len(p) bytes at off (fewer only at the end of the file).
+// When they lie in one downloaded segment the result is that segment's
+// memory, without a copy (segments are never reused, so the slice stays
+// valid); otherwise they are copied into p.
+func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("read at %d: negative offset", off)
+		return nil, fmt.Errorf("read at %d: negative offset", off)
 	}
 	if off >= r.size || len(p) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	end := min(r.size, off+int64(len(p)))
 	need, err := r.plan(off, end)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	n := 0
 	for _, s := range need {
@@ -193,25 +208,37 @@ func (r *rangeReader) ReadAt(ctx context.Context, p []byte, off int64) (int, err
 			if s.failed() {
 				r.forget(s)
 			}
-			return 0, fmt.Errorf("read %d bytes at %d: %w", end-off, off, err)
+			return nil, fmt.Errorf("read %d bytes at %d: %w", end-off, off, err)
+		}
+		if len(need) == 1 {
+			return s.buf[from-s.off : to-s.off], nil
 		}
 		n += copy(p[from-off:], s.buf[from-s.off:to-s.off])
 	}
 	if int64(n) != end-off {
-		return 0, fmt.Errorf("read at %d: internal error: %d of %d bytes planned", off, n, end-off)
+		return nil, fmt.Errorf("read at %d: internal error: %d of %d bytes planned", off, n, end-off)
 	}
-	return n, nil
+	return p[:n], nil
 }
 
-// sequential reports whether a read at off continues the previous ones.
-// Reads may arrive slightly out of order (the kernel sends several at
-// once), so a neighbourhood of the previous end counts.
+// keepBehind is how far behind the furthest sequential read segments are
+// kept: the kernel sends several reads at once and they may arrive out of
+// order.
+const keepBehind = 8 << 20
+
+// sequential reports whether a read at off continues the sequential run:
+// it starts the file, falls in data already fetched or being fetched, or
+// lies near the furthest read so far.
 func (r *rangeReader) sequential(off int64) bool {
-	if r.lastEnd < 0 {
+	if r.hiEnd < 0 {
 		return off == 0
 	}
-	const slack = 4 << 20
-	return off >= r.lastEnd-slack && off <= r.lastEnd+max(slack, r.window)
+	for _, s := range r.segs {
+		if s.off <= off && off < s.end() {
+			return true
+		}
+	}
+	return off >= r.hiEnd-keepBehind && off <= r.hiEnd+max(keepBehind, r.window)
 }
 
 // plan updates the window, drops segments no longer useful, starts the
@@ -224,20 +251,22 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 		return nil, errors.New("read on a closed handle")
 	}
 	seq := r.sequential(off)
-	r.lastEnd = end
 	var from, to int64
 	if seq {
-		r.dropBefore(off - 1<<20)
+		r.hiEnd = max(r.hiEnd, end)
+		r.dropBefore(off, r.hiEnd-keepBehind)
 		from = off
-		to = min(r.size, end+r.window)
+		ahead := r.hiEnd
+		to = min(r.size, ahead+r.window)
 		// Refill only when less than half the window is left ahead, so
 		// that fetches are large.
-		if r.coveredFrom(off) >= min(r.size, end+r.window/2) {
+		if r.coveredFrom(off) >= min(r.size, ahead+r.window/2) {
 			to = end
 		} else if r.window < r.opts.MaxWindow {
 			r.window = min(2*r.window, r.opts.MaxWindow)
 		}
 	} else {
+		r.hiEnd = end
 		r.window = r.opts.InitialWindow
 		r.dropOutside(off, end)
 		a := r.opts.RandomAlign
@@ -344,17 +373,24 @@ func (r *rangeReader) run(s *segment) {
 	}
 }
 
-func (r *rangeReader) dropBefore(off int64) {
-	keep := r.segs[:0]
+// dropBefore drops segments that end before keep, and segments outside
+// the Budget (fetched only because a reader asked for them) that end before
+// off.
+func (r *rangeReader) dropBefore(off, keep int64) {
+	keep = min(off, keep)
+	out := r.segs[:0]
 	for _, s := range r.segs {
-		if s.end() <= off {
+		s.mu.Lock()
+		uncounted := s.counted == 0
+		s.mu.Unlock()
+		if s.end() <= keep || (uncounted && s.end() <= off) {
 			s.drop(r.opts.Budget)
 			continue
 		}
-		keep = append(keep, s)
+		out = append(out, s)
 	}
-	clear(r.segs[len(keep):])
-	r.segs = keep
+	clear(r.segs[len(out):])
+	r.segs = out
 }
 
 func (r *rangeReader) dropOutside(off, end int64) {

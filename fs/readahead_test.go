@@ -108,7 +108,7 @@ func TestSequentialWindowGrows(t *testing.T) {
 	if remote.maxIn < 2 {
 		t.Errorf("readahead never ran chunks in parallel (max in flight %d)", remote.maxIn)
 	}
-	if limit := opts.MaxWindow + opts.ChunkSize + 2<<20; maxBuffered > limit {
+	if limit := opts.MaxWindow + opts.ChunkSize + keepBehind; maxBuffered > limit {
 		t.Errorf("handle buffered %d bytes, bound %d", maxBuffered, limit)
 	}
 	// Each byte fetched once.

@@ -33,6 +33,7 @@ type config struct {
 	readChunk       string
 	demo            bool
 	debugFuse       bool
+	cpuProfile      string
 	write           writeConfig
 	svc             serviceConfig
 
@@ -61,6 +62,8 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
+	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
+	_ = fl.MarkHidden("cpu-profile")
 	addWriteFlags(fl, &c.write)
 	addServiceFlags(fl, &c.svc)
 	fl.StringArrayP("options", "o", nil, "mount `OPTIONS`, comma separated (see -o below)")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -101,6 +102,17 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		return err
 	}
 	ctx := context.Background()
+	if cfg.cpuProfile != "" {
+		f, err := os.OpenFile(cfg.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var creds credentials
 	if cfg.demo {
@@ -243,6 +255,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if err := waitServing(cfg.mountpoint, startupTimeout); err != nil {
 		lazyUnmount(cfg.mountpoint)
 		return err
+	}
+	if err := fs.SetKernelReadAhead(cfg.mountpoint, fs.MaxRequest); err != nil {
+		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
 	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage))

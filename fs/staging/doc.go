@@ -21,14 +21,26 @@
 // read straight from the staging file, and a Manager-wide semaphore bounds
 // the number of parts in flight.
 //
+// B2 fixes a large file's info when it is started, before the content of a
+// streaming writer is known; at Flush such a file gets its final
+// src_last_modified_millis and large_file_sha1 through a metadata-replacing
+// server-side copy (Options.FastStreamedClose skips it). The whole-file SHA-1
+// of a sequential writer is computed while it writes, so no extra pass over
+// the data is needed.
+//
 // If an upload fails, Flush returns the error, the staged data stays on disk
 // and the manifest records the state "failed", so nothing is dropped; the
-// Manager keeps the file so that a later Flush retries it and a crash
-// recovery step can find it.
+// Manager keeps the file so that a later Flush retries it. Each Manager works
+// in its own flock(2)ed instance directory; Recover adopts (or, on conflict,
+// keeps and reports) the staged files of instances whose process is gone. A
+// write first marks the manifest unsettled, so recovery knows whether the
+// recorded ranges can be trusted. Emptied staging files are pooled and
+// reused: creating inodes is the main local cost of small files.
 //
 // LOCK ORDER (per File): flushMu, then manifestMu, then mu. mu is never held
 // across a network call; flushMu serialises uploads of one file and is held
 // across them on purpose (it is what makes two concurrent Flush calls upload
-// once). Manager.mu is taken only without any File lock held, or after
-// File.mu is released.
+// once). Manager.mu is taken before File.mu (Release, Detach, Pending), never
+// while holding it; Manager.spareMu is a leaf (taken under manifestMu or
+// Manager.mu, nothing under it).
 package staging

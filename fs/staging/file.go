@@ -225,16 +225,28 @@ func (f *File) wholeSHA1(size int64) (string, bool) {
 	return hex.EncodeToString(f.hash.Sum(nil)), true
 }
 
-// growLocked makes sure the reservation covers size n. Called with mu held.
-func (f *File) growLocked(n int64) error {
-	if n <= f.reserved {
+// reserveLocked accounts for n more bytes held in the data file (n may be
+// negative). Growth beyond Options.MaxSize fails with ENOSPC unless force.
+// Called with mu held.
+func (f *File) reserveLocked(n int64, force bool) error {
+	if n == 0 {
 		return nil
 	}
-	if err := f.m.reserve(n - f.reserved); err != nil {
+	if force || n < 0 {
+		f.m.used.Add(n)
+	} else if err := f.m.reserve(n); err != nil {
 		return err
 	}
-	f.reserved = n
+	f.reserved += n
 	return nil
+}
+
+// heldLocked returns the bytes the data file really holds: local ranges
+// below remoteEnd and everything from remoteEnd to the end (holes of a
+// sparse file that are still only in B2 take no space). Called with mu
+// held.
+func (f *File) heldLocked() int64 {
+	return f.local.coveredLen(0, f.remoteEnd) + f.size - f.remoteEnd
 }
 
 // WriteAt writes p at off. It fails with ENOSPC when the staging
@@ -267,7 +279,17 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 		return 0, fmt.Errorf("write past %d bytes (%d parts of %d): %w", MaxParts*f.partSize(), MaxParts, f.partSize(), syscall.EFBIG)
 	}
 	wasDirty := f.dirty
-	if err := f.growLocked(end); err != nil {
+	// New bytes held: gaps below remoteEnd this write fills, and growth.
+	var grow int64
+	if off < f.remoteEnd {
+		for _, g := range f.local.gaps(off, min(end, f.remoteEnd)) {
+			grow += g.End - g.Off
+		}
+	}
+	if end > f.size {
+		grow += end - f.size
+	}
+	if err := f.reserveLocked(grow, false); err != nil {
 		f.mu.Unlock()
 		return 0, err
 	}
@@ -306,7 +328,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	}
 	old := f.size
 	if size > old {
-		if err := f.growLocked(size); err != nil {
+		if err := f.reserveLocked(size-old, false); err != nil {
 			f.mu.Unlock()
 			return err
 		}
@@ -323,12 +345,11 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 		if f.remoteEnd > size {
 			f.remoteEnd = size
 		}
-		if d := f.reserved - size; d > 0 {
-			f.m.reserve(-d)
-			f.reserved = size
-		}
 	}
 	f.size = size
+	if size < old {
+		f.reserveLocked(f.heldLocked()-f.reserved, true)
+	}
 	if size != old {
 		f.touchLocked(min(old, size), max(old, size))
 		f.mtime = f.m.now()
@@ -440,6 +461,8 @@ func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b in
 					return fmt.Errorf("fetch %s: write staging file: %w", f.key, err)
 				}
 				f.local.add(g.Off, g.End)
+				// Fetched bytes count, but never fail a read or an upload.
+				f.reserveLocked(g.End-g.Off, true)
 			}
 		}
 		f.mu.Unlock()
@@ -500,6 +523,7 @@ func (f *File) Flush(ctx context.Context) error {
 		f.contentType = v.ContentType
 		f.remoteEnd = f.size
 		f.mtimeSet = false
+		f.reserveLocked(f.heldLocked()-f.reserved, true)
 		if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
 			f.mtime = time.UnixMilli(ms)
 		}

@@ -387,13 +387,8 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.remoteEnd = o.Base.Size
 		f.mtime = o.Base.Mtime.Truncate(time.Millisecond)
 		f.state = StateClean
-		if err := m.reserve(f.size); err != nil {
-			f.discardFiles()
-			return nil, err
-		}
-		f.reserved = f.size
+		// A sparse file: nothing is held until written or fetched.
 		if err := data.Truncate(f.size); err != nil {
-			m.reserve(-f.reserved)
 			f.discardFiles()
 			return nil, fmt.Errorf("staging: size %s: %w", f.dataPath, err)
 		}

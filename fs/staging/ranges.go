@@ -93,6 +93,18 @@ func (r *rangeSet) gaps(off, end int64) []span {
 	return out
 }
 
+// coveredLen returns how many bytes of [off, end) are in the set.
+func (r *rangeSet) coveredLen(off, end int64) int64 {
+	var n int64
+	for _, s := range r.s {
+		a, b := max(s.Off, off), min(s.End, end)
+		if b > a {
+			n += b - a
+		}
+	}
+	return n
+}
+
 // spans returns a copy of the ranges.
 func (r *rangeSet) spans() []span {
 	return append([]span(nil), r.s...)

@@ -662,6 +662,39 @@ func TestCacheFullGivesENOSPC(t *testing.T) {
 	}
 }
 
+// TestCacheLimitCountsHeldBytes: an existing file much larger than the
+// cache limit can be opened and appended to; only the bytes staged count.
+func TestCacheLimitCountsHeldBytes(t *testing.T) {
+	e := newEnv(t, envOptions{maxSize: 50_000})
+	ctx := context.Background()
+	orig := randBytes(rand.New(rand.NewSource(14)), 200_000)
+	base := e.put("big.log", orig)
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("big.log"), Base: base})
+	if err != nil {
+		t.Fatalf("open a file larger than the cache limit: %v", err)
+	}
+	defer e.m.Release(f)
+	if u := e.m.Used(); u != 0 {
+		t.Fatalf("Used() = %d after opening, want 0", u)
+	}
+	line := []byte("one more line\n")
+	if _, err := f.Append(ctx, line); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if u := e.m.Used(); u != int64(len(line)) {
+		t.Fatalf("Used() = %d after the append, want %d", u, len(line))
+	}
+	if _, err := f.WriteAt(ctx, make([]byte, 60_000), 1000); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a write beyond the limit: %v, want ENOSPC", err)
+	}
+	if err := f.Truncate(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if u := e.m.Used(); u != 0 {
+		t.Fatalf("Used() = %d after truncating below the written bytes, want 0", u)
+	}
+}
+
 func TestTwoHandlesAndDetach(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()

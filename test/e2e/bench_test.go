@@ -31,7 +31,11 @@ func BenchmarkSequentialRead(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ts := newServer(b, b2emu.Options{AbsoluteMinimumPartSize: 5 << 20, RecommendedPartSize: 16 << 20, Bandwidth: bc.bandwidth}, "bench-bucket")
 			uploadGenerated(b, ts, "bench-bucket", "seq.bin", 7, size, 16<<20, 8)
-			m := startMount(b, ts, mountOpts{Source: "bench-bucket", Args: []string{"--log-level", "warn"}})
+			args := []string{"--log-level", "warn"}
+			if p := os.Getenv("B2FS_BENCH_CPUPROFILE"); p != "" {
+				args = append(args, "--cpu-profile", p+"."+bc.name)
+			}
+			m := startMount(b, ts, mountOpts{Source: "bench-bucket", Args: args})
 			path := filepath.Join(m.Dir, "seq.bin")
 			ctx := context.Background()
 			c, err := b2client.New(ctx, b2client.Config{Endpoint: ts.URL, KeyID: ts.KeyID, Key: ts.Key})

@@ -42,11 +42,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// logFile is a subprocess's log file.
+type logFile struct{ f *os.File }
+
+func (l *logFile) String() string {
+	b, _ := os.ReadFile(l.f.Name())
+	return string(b)
+}
+
 // mount is a running b2fs subprocess and its mount point.
 type mount struct {
 	Dir    string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *logFile
 	exited chan struct{}
 	err    error // valid once exited is closed
 }
@@ -93,11 +101,18 @@ func startMount(t testing.TB, ts *b2emu.TestServer, o mountOpts) *mount {
 	if o.KeyID != "" {
 		keyID, key = o.KeyID, o.Key
 	}
-	m := &mount{Dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	lf, err := os.CreateTemp(t.TempDir(), "b2fs-log-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lf.Close() })
+	m := &mount{Dir: dir, stderr: &logFile{f: lf}, exited: make(chan struct{})}
 	m.cmd = exec.Command(bin, args...)
 	m.cmd.Env = credEnv(keyID, key)
-	m.cmd.Stderr = m.stderr
-	m.cmd.Stdout = m.stderr
+	// A file, not a pipe: b2fs writes its log directly, so a line logged
+	// before a system call returns is readable as soon as it returns.
+	m.cmd.Stderr = lf
+	m.cmd.Stdout = lf
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

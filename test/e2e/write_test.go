@@ -241,6 +241,7 @@ func TestWriteGitAndEditor(t *testing.T) {
 // TestWriteOperations covers partial overwrites, truncate, append, utimes,
 // mkdir/rmdir, mv of files and directories, and the errors of bad names.
 func TestWriteOperations(t *testing.T) {
+	testenv.RequireTool(t, "python3", "dd", "truncate")
 	w := newWriteEnv(t)
 	mnt := w.m.Dir
 	orig := pattern(7, 5*wPart+100)
@@ -275,12 +276,24 @@ func TestWriteOperations(t *testing.T) {
 	if f.ModTime().UnixMilli() != wantT.UnixMilli() {
 		t.Fatalf("B2 mtime %v, want %v", f.ModTime(), wantT)
 	}
-	// touch on a new file, then on an open one
+	// touch of a new file
 	sh(t, mnt, "touch -d '2018-01-01 00:00:00' new-empty && stat -c %s new-empty")
 	f = w.wantRemote(t, "new-empty", nil)
 	if f.ModTime().Year() != 2018 {
 		t.Fatalf("new file's mtime %v", f.ModTime())
 	}
+	// A time set through a handle with unsent writes (cp -p, cp -a) goes up
+	// with the upload: no copy.
+	w.ts.ResetStats()
+	sh(t, mnt, "python3 -c \"import os\nfd = os.open('stamped', os.O_WRONLY | os.O_CREAT, 0o644)\nos.write(fd, b'data')\nos.utime(fd, (1500000000, 1500000000))\nos.close(fd)\"")
+	f = w.wantRemote(t, "stamped", []byte("data"))
+	if f.ModTime().Unix() != 1500000000 {
+		t.Fatalf("futimens before close: B2 mtime %v", f.ModTime())
+	}
+	if c := w.ts.Stats().Calls; c["b2_copy_file"] != 0 || c["b2_upload_file"] != 1 {
+		t.Errorf("futimens before close: want one upload and no copy, got %v", c)
+	}
+	sh(t, mnt, "rm stamped")
 
 	// mkdir -p, rmdir
 	sh(t, mnt, "mkdir -p a/b/c && test -d a/b/c && rmdir a/b/c && test ! -e a/b/c && test -d a/b")
