@@ -46,3 +46,23 @@ func TestToErrno(t *testing.T) {
 		})
 	}
 }
+
+func TestReadErrno(t *testing.T) {
+	tests := []struct {
+		err  error
+		want syscall.Errno
+	}{
+		{fmt.Errorf("read: %w", context.Canceled), syscall.EINTR},
+		{fmt.Errorf("download: %w", ErrNotFound), syscall.EIO}, // never ENOENT from read(2)
+		{errors.New("unexpected EOF"), syscall.EIO},
+	}
+	for _, tc := range tests {
+		var buf bytes.Buffer
+		if got := readErrno(slog.New(slog.NewTextHandler(&buf, nil)), "read f", tc.err); got != tc.want {
+			t.Errorf("readErrno(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+		if tc.want == syscall.EIO && !strings.Contains(buf.String(), tc.err.Error()) {
+			t.Errorf("cause of %v not logged: %q", tc.err, buf.String())
+		}
+	}
+}

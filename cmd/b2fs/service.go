@@ -27,9 +27,13 @@ const fuseSuperMagic = 0x65735546
 // cleanStaleMount detaches a mount left at dir by a b2fs (or other FUSE
 // daemon) that died: its stat fails with ENOTCONN ("transport endpoint is
 // not connected"). Other directories are left alone.
+// A live mount at dir is an error: b2fs does not stack mounts.
 func cleanStaleMount(dir string, log *slog.Logger) error {
 	_, err := os.Stat(dir)
 	if !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
+		if err == nil && isMountPoint(dir) {
+			return fmt.Errorf("%s is already a mount point (is b2fs already running there?)", dir)
+		}
 		return nil
 	}
 	log.Warn("mount point has a stale mount from a process that died; detaching it", "mountpoint", dir)
@@ -300,4 +304,14 @@ func cancelOnSignal(sigs <-chan os.Signal, cancel func()) <-chan os.Signal {
 		}
 	}()
 	return out
+}
+
+// isMountPoint reports whether dir is the root of a mount: its device
+// differs from its parent's, or it is its parent (/).
+func isMountPoint(dir string) bool {
+	var st, pst syscall.Stat_t
+	if syscall.Stat(dir, &st) != nil || syscall.Stat(filepath.Join(dir, ".."), &pst) != nil {
+		return false
+	}
+	return st.Dev != pst.Dev || st.Ino == pst.Ino
 }

@@ -79,3 +79,17 @@ func TestKill9Restart(t *testing.T) {
 		t.Errorf("kept conflict copy holds %q", b)
 	}
 }
+
+// TestAlreadyMounted: a second b2fs on a live mount point refuses to
+// stack on it and leaves the first one working.
+func TestAlreadyMounted(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	p1 := e.start(procOpts{})
+	p2 := e.start(procOpts{Dir: p1.dir, NoWait: true})
+	if code := p2.wait(30 * time.Second); code != 1 || !strings.Contains(p2.out.String(), "already a mount point") {
+		t.Fatalf("second b2fs: status %d:\n%s", code, p2.out)
+	}
+	if err := os.WriteFile(filepath.Join(p1.dir, "still.txt"), []byte("ok"), 0o644); err != nil {
+		t.Fatalf("the first mount broke: %v", err)
+	}
+}

@@ -25,7 +25,9 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := e.start(procOpts{})
+	dir := mkdir(t, "mnt")
+	sock, notes := notifySocket(t, dir)
+	p := e.start(procOpts{Dir: dir, Env: []string{"NOTIFY_SOCKET=" + sock}})
 	dirFD, err := syscall.Open(p.dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +51,11 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 		return e.ts.Stats().Calls["b2_finish_large_file"] >= 1
 	})
 	p.signal(syscall.SIGTERM)
+	var seen []string
+	stop := next(t, notes, "STOPPING=1", &seen)
+	if !strings.Contains(stop.msg, "1 uploads pending (1 in progress, 1060921 bytes)") {
+		t.Errorf("STOPPING status %q does not show the upload in progress", stop.msg)
+	}
 	waitFor(t, 10*time.Second, "b2fs to stop accepting writes", func() bool {
 		return strings.Contains(p.out.String(), "no longer accepting new writes")
 	})
