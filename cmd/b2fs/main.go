@@ -245,7 +245,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			return err
 		}
 	}
-	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse})
+	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse, NoDefaultPermissions: !cfg.defaultPermissions})
 	srv, err := startServer(cfg.mountpoint, fsys.Root(), fo, met)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)

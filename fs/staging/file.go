@@ -52,10 +52,13 @@ type File struct {
 	contentType string
 	mtime       time.Time
 	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
-	dirty       bool // content or mtime differ from baseID
-	state       State
-	lastErr     string
-	detached    bool
+	// info is the extra file info (POSIX metadata, see SetInfo) every
+	// upload of this file carries; never nil after newFile.
+	info     map[string]string
+	dirty    bool // content or mtime differ from baseID
+	state    State
+	lastErr  string
+	detached bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -384,6 +387,9 @@ func (f *File) Rebase(v Version) {
 		f.baseID = v.FileID
 		f.baseGen++
 	}
+	if v.Info != nil {
+		f.info = extraInfo(v.Info)
+	}
 	f.mu.Unlock()
 	f.saveManifest()
 }
@@ -662,6 +668,7 @@ func (f *File) writeManifest(settled bool) {
 		Local:      f.local.spans(),
 		Size:       f.size,
 		MtimeMs:    f.mtime.UnixMilli(),
+		Info:       copyInfo(f.info),
 		State:      f.state,
 		Settled:    settled,
 		Error:      f.lastErr,
