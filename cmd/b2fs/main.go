@@ -214,7 +214,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		if closed {
 			return
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), cfg.svc.shutdownTimeout)
+		// The start failed: do not hold up the exit with uploads; what is
+		// staged stays for the next start.
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := closeWrite(cctx); err != nil {
 			log.Error("uploads still pending at exit; staged data kept", "err", err)

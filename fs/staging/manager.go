@@ -432,7 +432,8 @@ func (m *Manager) Release(f *File) {
 
 // Detach is called when key is unlinked or replaced: its staged file, if
 // any, is never uploaded again and is removed once its last handle is
-// released. It returns whether a staged file existed.
+// released. It waits for an upload of the file in progress. It returns
+// whether a staged file existed.
 func (m *Manager) Detach(key Key) bool {
 	m.mu.Lock()
 	f := m.files[key.mk()]
@@ -446,6 +447,10 @@ func (m *Manager) Detach(key Key) bool {
 	f.mu.Unlock()
 	refs := f.refs
 	m.mu.Unlock()
+	// An upload already under way finishes before Detach returns, so the
+	// caller's hide or delete lands on top of it rather than under it.
+	f.flushMu.Lock()
+	f.flushMu.Unlock()
 	if refs == 0 {
 		f.remove()
 	}
