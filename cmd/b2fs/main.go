@@ -1,5 +1,8 @@
 // Command b2fs mounts a Backblaze B2 bucket, a prefix inside one, or a whole
-// account with FUSE. See b2fs --help and the README's "Mounting" section.
+// account with FUSE. It runs in the foreground, in the background (--daemon,
+// or as the mount(8) helper mount.fuse.b2fs), or as a systemd Type=notify
+// service. See b2fs --help and the README's "Mounting", "Running as a
+// service" and "Reference" sections.
 package main
 
 import (
@@ -266,6 +269,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 
 	dctx, stopDrain := context.WithCancel(ctx)
 	defer stopDrain()
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go n.watchdog(wctx, cfg.mountpoint)
 	if toUpload > 0 {
 		go func() {
 			if err := stage.Drain(dctx); err != nil && dctx.Err() == nil {
@@ -276,7 +282,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		}()
 	}
 	closed = true
-	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n}
+	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n, stopWatchdog: stopWatchdog}
 	err = s.run(sigs)
 	stopDrain()
 	return err
