@@ -29,8 +29,9 @@ type Options struct {
 	// account: the root lists the buckets as directories.
 	Bucket Bucket
 	Prefix string
-	// UID and GID own every file; DirMode and FileMode are their permission
-	// bits (default 0755 and 0644).
+	// UID and GID own every file and directory without stored metadata
+	// (b2fs-uid, b2fs-gid); DirMode and FileMode are their permission bits
+	// (default 0755 and 0644).
 	UID, GID          uint32
 	DirMode, FileMode uint32
 	// Read tunes ranged reads and readahead.
@@ -112,6 +113,10 @@ type MountConfig struct {
 	ReadOnly bool
 	// Debug logs every FUSE request.
 	Debug bool
+	// NoDefaultPermissions turns off the kernel's permission checks
+	// against each file's mode and owner (default_permissions, on by
+	// default).
+	NoDefaultPermissions bool
 }
 
 // FuseOptions returns the go-fuse options: kernel timeouts from the cache's
@@ -123,8 +128,9 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 		EntryTimeout:    &entry,
 		AttrTimeout:     &attr,
 		NegativeTimeout: &neg,
-		UID:             f.opts.UID,
-		GID:             f.opts.GID,
+		// Attributes carry each file's own mode and owner (uid 0 and
+		// mode 000 included); go-fuse must not substitute defaults.
+		NullPermissions: true,
 	}
 	o.MountOptions = fuse.MountOptions{
 		FsName:        mc.FsName,
@@ -138,7 +144,7 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 	if mc.ReadOnly {
 		o.MountOptions.Options = append(o.MountOptions.Options, "ro")
 	}
-	if mc.AllowOther {
+	if !mc.NoDefaultPermissions {
 		o.MountOptions.Options = append(o.MountOptions.Options, "default_permissions")
 	}
 	return o
@@ -161,6 +167,7 @@ func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
 		t = f.mounted
 	}
 	out.SetTimes(&t, &t, &t)
+	f.applyMeta(e.Info, out)
 }
 
 // dirAttr fills out for a directory.

@@ -56,6 +56,7 @@ func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.En
 			start = p.Next
 		}
 		entries := buildEntries(m.log, prefix, objs)
+		m.noteMarker(b, prefix, objs)
 		m.cache.PutListing(key, entries)
 		return entries, nil
 	})

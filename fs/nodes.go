@@ -70,6 +70,9 @@ var (
 // out.
 func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix string, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
 	f.entryAttr(e, &out.Attr)
+	if e.Dir {
+		f.dirEntryAttr(ctx, b, childDir(prefix, e.Name), fetchDirMeta(ctx), out)
+	}
 	if ch := parent.GetChild(e.Name); ch != nil {
 		switch n := ch.Operations().(type) {
 		case *dirNode:
@@ -77,7 +80,7 @@ func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix s
 				return ch
 			}
 		case *fileNode:
-			if !e.Dir {
+			if !e.Dir && ch.StableAttr().Mode == entryType(e) {
 				n.update(e)
 				return ch
 			}
@@ -88,7 +91,7 @@ func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix s
 			fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
 	return parent.NewInode(ctx, &fileNode{fsys: f, bucket: b, dir: prefix, entry: e},
-		fusefs.StableAttr{Mode: syscall.S_IFREG})
+		fusefs.StableAttr{Mode: entryType(e)})
 }
 
 // accountNode is the root of an account mount: one directory per bucket.
@@ -195,7 +198,7 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 			return n.fsys.withStaged(b, prefix, es), 0
 		},
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out)
+			return n.fsys.child(withoutDirFetch(ctx), n.EmbeddedInode(), b, prefix, e, out)
 		},
 	}, 0, 0
 }
@@ -205,6 +208,7 @@ var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fsys.dirAttr(&out.Attr)
 	b, prefix := n.loc()
+	n.fsys.dirMeta(ctx, b, prefix, true, &out.Attr)
 	n.fsys.dirTime(b, prefix, &out.Attr)
 	return 0
 }
@@ -268,10 +272,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		de = fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR}
 	case p-2 < uint64(len(h.entries)):
 		e := h.entries[p-2]
-		de = fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFREG}
-		if e.Dir {
-			de.Mode = syscall.S_IFDIR
-		}
+		de = fuse.DirEntry{Name: e.Name, Mode: entryType(e)}
 	default:
 		return nil, 0
 	}

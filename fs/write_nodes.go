@@ -79,11 +79,12 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 			if flags&syscall.O_EXCL != 0 {
 				return nil, nil, 0, syscall.EEXIST
 			}
-			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType}
+			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
 		}
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
 		Key: stagingKey(b, prefix+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
+		Info: n.fsys.newInfo(ctx, mode),
 	})
 	if err != nil {
 		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, prefix+name), err)
@@ -108,9 +109,11 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, e
 	}
 	marker := childDir(prefix, name) + EmptyMarker
-	if _, err := n.fsys.opts.Write.Backend.PutEmpty(ctx, b, marker); err != nil {
+	mo, err := n.fsys.putMarker(ctx, b, marker, n.fsys.newInfo(ctx, mode))
+	if err != nil {
 		return nil, n.fsys.werrno("mkdir "+fmtPath(b, marker), err)
 	}
+	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
 	// The new directory is empty: lookups of the names about to be created
@@ -411,23 +414,21 @@ func (n *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name st
 	if e := n.fsys.writable("link"); e != 0 {
 		return nil, e
 	}
-	return nil, syscall.EPERM
+	b, prefix := n.loc()
+	return nil, n.fsys.unsupportedNode("hard link", b, prefix+name)
 }
 
-// Symlink fails: symbolic links are not stored.
+// Symlink stores a symbolic link (see posix_nodes.go).
 func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	if e := n.fsys.writable("symlink"); e != 0 {
-		return nil, e
-	}
-	return nil, syscall.EPERM
+	return n.symlink(ctx, target, name, out)
 }
 
-// Mknod fails: only regular files and directories exist.
+// Mknod creates regular files only (see posix_nodes.go).
 func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if e := n.fsys.writable("mknod"); e != 0 {
 		return nil, e
 	}
-	return nil, syscall.EPERM
+	return n.mknod(ctx, name, mode, out)
 }
 
 var _ = (fusefs.NodeMkdirer)((*accountNode)(nil))
@@ -491,9 +492,9 @@ func validBucketName(s string) bool {
 
 var _ = (fusefs.NodeSetattrer)((*fileNode)(nil))
 
-// Setattr truncates (size), sets the modification time (free while the
-// file has changes not yet uploaded, else a metadata-replacing server-side
-// copy), and accepts mode and owner changes without storing them.
+// Setattr truncates (size) and sets mode, owner and modification time
+// (free while the file has changes not yet uploaded, else one
+// metadata-replacing server-side copy).
 func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if e := n.fsys.writable("setattr"); e != 0 {
 		return e
@@ -520,37 +521,8 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			return e
 		}
 	}
-	if mt, ok := in.GetMTime(); ok {
-		if e := n.fsys.writable("set modification time", capWrite); e != 0 {
-			return e
-		}
-		sf := handleFile()
-		absorbed := false
-		if sf != nil {
-			var err error
-			if absorbed, err = sf.SetMtime(ctx, mt); err != nil {
-				return n.fsys.werrno("utimes "+fmtPath(b, full), err)
-			}
-		}
-		if !absorbed {
-			e := n.current()
-			if e.FileID == "" {
-				return syscall.ENOENT
-			}
-			if e.ModTime.UnixMilli() != mt.UnixMilli() {
-				obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
-					&CopyMeta{ContentType: e.ContentType, Info: mtimeInfo(e.Info, mt)})
-				if err != nil {
-					return n.fsys.werrno("utimes "+fmtPath(b, full), err)
-				}
-				ne := entryFromObject(name, obj)
-				n.update(ne)
-				n.fsys.changed(b, dir, name, &ne)
-				if sf != nil {
-					sf.Rebase(staging.Version{FileID: obj.FileID})
-				}
-			}
-		}
+	if e := n.setMeta(ctx, handleFile(), in); e != 0 {
+		return e
 	}
 	return n.Getattr(ctx, fh, out)
 }
@@ -561,7 +533,7 @@ func (n *fileNode) truncateClosed(ctx context.Context, size int64) syscall.Errno
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType}
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
 		if e.Size == size {
 			return 0
 		}
@@ -599,7 +571,7 @@ func (n *fileNode) openStaged(ctx context.Context, flags uint32) (fusefs.FileHan
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType}
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
 	}
 	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, dir+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
 	if err != nil {
@@ -700,14 +672,17 @@ var (
 	_ = (fusefs.NodeSetattrer)((*accountNode)(nil))
 )
 
-// Setattr on a directory succeeds without storing anything: B2 keeps no
-// directory metadata, and tools such as rsync -a and tar set it routinely.
+// Setattr on a directory stores mode, owner and modification time on its
+// .bzEmpty marker (see posix_nodes.go).
 func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if e := n.fsys.writable("setattr"); e != 0 {
 		return e
 	}
+	b, prefix := n.loc()
+	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != 0 {
+		return e
+	}
 	if mt, ok := in.GetMTime(); ok {
-		b, prefix := n.loc()
 		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
 	}
 	return n.Getattr(ctx, fh, out)
@@ -728,34 +703,34 @@ var (
 	_ = (fusefs.NodeRemovexattrer)((*dirNode)(nil))
 )
 
-// Extended attributes (and so ACLs) are not stored: ENOTSUP, which cp -a,
-// rsync and tar treat as "this filesystem has none".
+// Extended attributes in the user namespace are stored in file info (see
+// posix_nodes.go); other namespaces (and so ACLs) are not supported.
 func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if e := n.fsys.writable("setxattr"); e != 0 {
 		return e
 	}
-	return syscall.ENOTSUP
+	return n.setxattr(ctx, attr, data, flags, false)
 }
 
 func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e := n.fsys.writable("removexattr"); e != 0 {
 		return e
 	}
-	return syscall.ENOTSUP
+	return n.setxattr(ctx, attr, nil, 0, true)
 }
 
 func (n *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if e := n.fsys.writable("setxattr"); e != 0 {
 		return e
 	}
-	return syscall.ENOTSUP
+	return n.setxattr(ctx, attr, data, flags, false)
 }
 
 func (n *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e := n.fsys.writable("removexattr"); e != 0 {
 		return e
 	}
-	return syscall.ENOTSUP
+	return n.setxattr(ctx, attr, nil, 0, true)
 }
 
 var (

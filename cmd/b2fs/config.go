@@ -19,23 +19,26 @@ type config struct {
 	endpoint        string
 	readOnly        bool
 	allowOther      bool
-	uid, gid        int
-	umask           int
-	dirMode         uint32
-	fileMode        uint32
-	dirTTL          time.Duration
-	attrTTL         time.Duration
-	negTTL          time.Duration
-	logLevel        string
-	cacheEntries    int64
-	readAheadMax    string
-	readWindowMax   string
-	readChunk       string
-	demo            bool
-	debugFuse       bool
-	cpuProfile      string
-	write           writeConfig
-	svc             serviceConfig
+	// defaultPermissions: the kernel checks modes and owners (on by
+	// default).
+	defaultPermissions bool
+	uid, gid           int
+	umask              int
+	dirMode            uint32
+	fileMode           uint32
+	dirTTL             time.Duration
+	attrTTL            time.Duration
+	negTTL             time.Duration
+	logLevel           string
+	cacheEntries       int64
+	readAheadMax       string
+	readWindowMax      string
+	readChunk          string
+	demo               bool
+	debugFuse          bool
+	cpuProfile         string
+	write              writeConfig
+	svc                serviceConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
 	mountpoint string
@@ -65,6 +68,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
 	addWriteFlags(fl, &c.write)
+	addPosixFlags(fl, c)
 	addServiceFlags(fl, &c.svc)
 	fl.StringArrayP("options", "o", nil, "mount `OPTIONS`, comma separated (see -o below)")
 	return fl
@@ -161,13 +165,6 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		}
 		return uint32(n), nil
 	}
-	id := func() (int, error) {
-		n, err := strconv.ParseUint(val, 10, 32)
-		if err != nil || !hasVal {
-			return 0, usageError{fmt.Sprintf("-o %s: want a number", key)}
-		}
-		return int(n), nil
-	}
 	var err error
 	switch {
 	case key == "ro" && !hasVal:
@@ -176,14 +173,10 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		c.readOnly = false
 	case key == "allow_other" && !hasVal:
 		c.allowOther = true
-	case key == "uid":
-		c.uid, err = id()
-	case key == "gid":
-		c.gid, err = id()
-	case key == "umask":
-		var m uint32
-		m, err = octal()
-		c.umask = int(m)
+	case key == "default_permissions" && !hasVal:
+		c.defaultPermissions = true
+	case (key == "uid" || key == "gid" || key == "umask") && !hasVal:
+		err = usageError{fmt.Sprintf("-o %s: needs a value", key)}
 	case key == "dir_mode":
 		c.dirMode, err = octal()
 	case key == "file_mode":

@@ -214,7 +214,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		if closed {
 			return
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), cfg.svc.shutdownTimeout)
+		// The start failed: do not hold up the exit with uploads; what is
+		// staged stays for the next start.
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := closeWrite(cctx); err != nil {
 			log.Error("uploads still pending at exit; staged data kept", "err", err)
@@ -243,7 +245,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			return err
 		}
 	}
-	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse})
+	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse, NoDefaultPermissions: !cfg.defaultPermissions})
 	srv, err := startServer(cfg.mountpoint, fsys.Root(), fo, met)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)

@@ -30,6 +30,12 @@ const fuseSuperMagic = 0x65735546
 // A live mount at dir is an error: b2fs does not stack mounts.
 func cleanStaleMount(dir string, log *slog.Logger) error {
 	_, err := os.Stat(dir)
+	if err == nil {
+		// stat may be answered from attributes the kernel still caches
+		// (default_permissions); statfs always asks the daemon.
+		var st syscall.Statfs_t
+		err = syscall.Statfs(dir, &st)
+	}
 	if !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
 		if err == nil && isMountPoint(dir) {
 			return fmt.Errorf("%s is already a mount point (is b2fs already running there?)", dir)

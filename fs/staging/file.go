@@ -52,10 +52,13 @@ type File struct {
 	contentType string
 	mtime       time.Time
 	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
-	dirty       bool // content or mtime differ from baseID
-	state       State
-	lastErr     string
-	detached    bool
+	// info is the extra file info (POSIX metadata, see SetInfo) every
+	// upload of this file carries; never nil after newFile.
+	info     map[string]string
+	dirty    bool // content or mtime differ from baseID
+	state    State
+	lastErr  string
+	detached bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -384,6 +387,9 @@ func (f *File) Rebase(v Version) {
 		f.baseID = v.FileID
 		f.baseGen++
 	}
+	if v.Info != nil {
+		f.info = extraInfo(v.Info)
+	}
 	f.mu.Unlock()
 	f.saveManifest()
 }
@@ -662,6 +668,7 @@ func (f *File) writeManifest(settled bool) {
 		Local:      f.local.spans(),
 		Size:       f.size,
 		MtimeMs:    f.mtime.UnixMilli(),
+		Info:       copyInfo(f.info),
 		State:      f.state,
 		Settled:    settled,
 		Error:      f.lastErr,
@@ -695,3 +702,57 @@ func sortedKeys(m map[int64]bool) []int64 {
 }
 
 var errChanged = errors.New("content changed during upload")
+
+// FillOnServer gives an empty file (new, or truncated to zero, nothing
+// written) its content without sending any: copy makes the version on the
+// server (a server-side copy into this file's name) and the staged file
+// becomes a clean, sparse placeholder of it. It holds flushMu across copy,
+// so no upload of this file can land on top of or under the copy. It
+// returns false, doing nothing, when the file is not empty. A write that
+// races with the copy leaves the file dirty: the next Flush replaces the
+// copy with the written content.
+func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Version, error)) (bool, error) {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	f.mu.Lock()
+	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
+	f.mu.Unlock()
+	if !empty {
+		return false, nil
+	}
+	v, err := copy(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := f.lockMutableUnsettled(ctx); err != nil {
+		return false, err
+	}
+	if f.size != 0 || f.remoteEnd != 0 || f.detached {
+		f.dirty = true
+		f.mu.Unlock()
+		return true, nil
+	}
+	if err := f.data.Truncate(v.Size); err != nil {
+		f.dirty = true
+		f.mu.Unlock()
+		return false, fmt.Errorf("size staging file %s: %w", f.dataPath, err)
+	}
+	f.size, f.remoteEnd = v.Size, v.Size
+	f.baseID, f.baseSize = v.FileID, v.Size
+	f.baseGen++
+	f.contentType = v.ContentType
+	if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
+		f.mtime = time.UnixMilli(ms)
+	}
+	if v.Info != nil {
+		f.info = extraInfo(v.Info)
+	}
+	f.local = rangeSet{}
+	f.hash = nil
+	f.partGen = map[int64]uint64{}
+	f.pending = map[int64]bool{}
+	f.dirty, f.state, f.mtimeSet = false, StateClean, false
+	f.mu.Unlock()
+	f.saveManifest()
+	return true, nil
+}

@@ -284,6 +284,9 @@ type Base struct {
 	Size        int64
 	Mtime       time.Time
 	ContentType string
+	// Info is the version's file info; everything but the keys b2fs
+	// computes at upload (InfoMtime, InfoLargeFileSHA) is kept by uploads.
+	Info map[string]string
 }
 
 // OpenOptions say which file to open and how.
@@ -295,6 +298,8 @@ type OpenOptions struct {
 	Base *Base
 	// Truncate discards the content (O_TRUNC).
 	Truncate bool
+	// Info is the file info of a new file (Base nil), uploaded with it.
+	Info map[string]string
 }
 
 // Open returns the staged file for o.Key, creating it if needed. Every
@@ -368,11 +373,13 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	now := m.now()
 	switch {
 	case o.Base == nil:
+		f.info = extraInfo(o.Info)
 		f.hash = sha1.New()
 		f.dirty = true
 		f.mtime = now
 		f.state = StateDirty
 	case o.Truncate:
+		f.info = extraInfo(o.Base.Info)
 		f.hash = sha1.New()
 		f.baseID = o.Base.FileID
 		f.contentType = o.Base.ContentType
@@ -380,6 +387,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.mtime = now
 		f.state = StateDirty
 	default:
+		f.info = extraInfo(o.Base.Info)
 		f.baseID = o.Base.FileID
 		f.baseSize = o.Base.Size
 		f.contentType = o.Base.ContentType
@@ -424,7 +432,8 @@ func (m *Manager) Release(f *File) {
 
 // Detach is called when key is unlinked or replaced: its staged file, if
 // any, is never uploaded again and is removed once its last handle is
-// released. It returns whether a staged file existed.
+// released. It waits for an upload of the file in progress. It returns
+// whether a staged file existed.
 func (m *Manager) Detach(key Key) bool {
 	m.mu.Lock()
 	f := m.files[key.mk()]
@@ -438,6 +447,10 @@ func (m *Manager) Detach(key Key) bool {
 	f.mu.Unlock()
 	refs := f.refs
 	m.mu.Unlock()
+	// An upload already under way finishes before Detach returns, so the
+	// caller's hide or delete lands on top of it rather than under it.
+	f.flushMu.Lock()
+	f.flushMu.Unlock()
 	if refs == 0 {
 		f.remove()
 	}

@@ -51,7 +51,10 @@ type Manifest struct {
 	Local      []span `json:"local,omitempty"`
 	Size       int64  `json:"size"`
 	MtimeMs    int64  `json:"mtimeMillis"`
-	State      State  `json:"state"`
+	// Info is the extra file info uploaded with the content (POSIX
+	// metadata: mode, owner, extended attributes).
+	Info  map[string]string `json:"info,omitempty"`
+	State State             `json:"state"`
 	// Settled says no write has happened since this manifest was saved: a
 	// write first saves the manifest with Settled false. Local and Size
 	// of an unsettled manifest may be older than the data file.

@@ -370,6 +370,7 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 		baseID:    man.BaseFileID,
 		baseSize:  man.BaseSize,
 		mtime:     time.UnixMilli(man.MtimeMs),
+		info:      extraInfo(man.Info),
 		dirty:     true,
 		state:     StateDirty,
 		partGen:   map[int64]uint64{},

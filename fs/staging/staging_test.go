@@ -1046,3 +1046,36 @@ func TestRecoverAdoptsDeadInstance(t *testing.T) {
 		t.Errorf("the new instance's directory should be gone after a clean close: %v", err)
 	}
 }
+
+// TestDetachWaitsForUpload: unlinking a file whose upload is under way
+// waits for it, so a hide marker lands on top of the upload (a close racing
+// with rm never resurrects the file).
+func TestDetachWaitsForUpload(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("racy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	f.WriteAt(ctx, []byte("data"), 0)
+	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: 1, Action: "stall", Delay: b2emu.Duration(300 * time.Millisecond)})
+	done := make(chan error, 1)
+	go func() { done <- f.Flush(ctx) }()
+	waitFor(t, func() bool { st, _ := f.State(); return st == StateUploading })
+	e.m.Detach(e.key("racy"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("Detach returned while the upload was still running")
+	}
+	if _, err := e.c.HideFile(ctx, e.bucketID, "racy"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Head(ctx, e.bucket, "racy"); !b2client.IsNotFound(err) {
+		t.Fatalf("after unlink the file is visible: %v", err)
+	}
+}

@@ -63,7 +63,8 @@ func (f *File) requestLocked(mtime time.Time, sha string) UploadRequest {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	info := map[string]string{InfoMtime: strconv.FormatInt(mtime.UnixMilli(), 10)}
+	info := copyInfo(f.info)
+	info[InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	if sha != "" {
 		info[InfoLargeFileSHA] = sha
 	}

@@ -700,3 +700,24 @@ func TestWriteHardDelete(t *testing.T) {
 	}
 	hard.wantRemote(t, "h2", []byte("3"))
 }
+
+// TestWriteServerSideCopy: cp inside the mount uses copy_file_range, which
+// b2fs turns into a copy on the server: nothing is downloaded or uploaded.
+// A source with changes not yet uploaded is copied through read and write.
+func TestWriteServerSideCopy(t *testing.T) {
+	w := newWriteEnv(t)
+	mnt := w.m.Dir
+	data := pattern(31, 5*wPart+77)
+	put(t, w.ts, "wbucket", "src.bin", data, nil)
+	w.ts.ResetStats()
+	sh(t, mnt, "cp src.bin copy.bin")
+	c := w.ts.Stats().Calls
+	if c["b2_copy_file"]+c["b2_copy_part"] == 0 || c["b2_upload_file"]+c["b2_upload_part"] != 0 || c["b2_download_file_by_id"]+c["b2_download_file_by_name"] != 0 {
+		t.Errorf("cp inside the mount: want a server-side copy only, got %v", c)
+	}
+	w.wantRemote(t, "copy.bin", data)
+	sh(t, mnt, "cmp src.bin copy.bin")
+
+	sh(t, mnt, "exec 3>open.txt; printf abc >&3; cp open.txt open-copy.txt; exec 3>&-")
+	w.wantRemote(t, "open-copy.txt", []byte("abc"))
+}

@@ -203,6 +203,12 @@ func tail(s string, n int) string {
 func statErrno(dir string) syscall.Errno {
 	var st syscall.Stat_t
 	err := syscall.Stat(dir, &st)
+	if err == nil {
+		// stat may be answered from cached attributes; statfs always
+		// reaches the daemon.
+		var sfs syscall.Statfs_t
+		err = syscall.Statfs(dir, &sfs)
+	}
 	if e, ok := err.(syscall.Errno); ok {
 		return e
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/test/b2emu"
+	"github.com/b2fs/b2fs/test/testenv"
 )
 
 // notification is one sd_notify datagram and what the mount looked like
@@ -73,9 +74,12 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 	}
 	dir := mkdir(t, "mnt")
 	sock, ch := notifySocket(t, dir)
+	testenv.Binary(t, "b2fs") // build first: time only the start
+	started := time.Now()
 	p := e.start(procOpts{Dir: dir, Env: []string{"NOTIFY_SOCKET=" + sock}, NoWait: true})
 	var seen []string
 	ready := next(t, ch, "READY=1", &seen)
+	t.Logf("start to READY=1: %v", time.Since(started))
 	if !ready.mounted {
 		t.Fatalf("READY=1 arrived before %s was a live FUSE mount", dir)
 	}
@@ -90,6 +94,7 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 	if _, _, err := sh("cat " + dir + "/hello.txt"); err != nil {
 		t.Fatalf("mount not usable after READY: %v", err)
 	}
+	stopAt := time.Now()
 	p.signal(syscall.SIGTERM)
 	stop := next(t, ch, "STOPPING=1", &seen)
 	if !strings.Contains(stop.msg, "STATUS=stopping") {
@@ -98,6 +103,7 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.out)
 	}
+	t.Logf("SIGTERM to exit: %v", time.Since(stopAt))
 	if isMounted(dir) {
 		t.Fatalf("%s still mounted after exit", dir)
 	}

@@ -1,0 +1,53 @@
+package staging
+
+import "context"
+
+// copyInfo returns a copy of m (never nil).
+func copyInfo(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+2)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// extraInfo returns the part of a version's file info an upload keeps: all
+// but the keys computed for every upload.
+func extraInfo(m map[string]string) map[string]string {
+	out := copyInfo(m)
+	delete(out, InfoMtime)
+	delete(out, InfoLargeFileSHA)
+	return out
+}
+
+// Info returns a copy of the extra file info the next upload carries.
+func (f *File) Info() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return copyInfo(f.info)
+}
+
+// SetInfo changes the extra file info with fn when the file has pending
+// changes (or is unlinked), so the change is uploaded with them for free;
+// absorbed is then true. Otherwise nothing changes and the caller must
+// change the B2 version itself (a metadata-replacing copy) and then call
+// Rebase with the new version. An error from fn is returned unchanged and
+// leaves the info as it was.
+func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) error) (absorbed bool, err error) {
+	if err := f.lockMutable(ctx); err != nil {
+		return false, err
+	}
+	if !f.dirty && !f.detached {
+		f.mu.Unlock()
+		return false, nil
+	}
+	next := copyInfo(f.info)
+	if err := fn(next); err != nil {
+		f.mu.Unlock()
+		return false, err
+	}
+	f.info = extraInfo(next)
+	f.mu.Unlock()
+	f.saveManifest()
+	return true, nil
+}
