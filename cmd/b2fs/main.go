@@ -1,5 +1,8 @@
 // Command b2fs mounts a Backblaze B2 bucket, a prefix inside one, or a whole
-// account with FUSE. See b2fs --help and the README's "Mounting" section.
+// account with FUSE. It runs in the foreground, in the background (--daemon,
+// or as the mount(8) helper mount.fuse.b2fs), or as a systemd Type=notify
+// service. See b2fs --help and the README's "Mounting", "Running as a
+// service" and "Reference" sections.
 package main
 
 import (

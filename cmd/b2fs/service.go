@@ -158,7 +158,7 @@ func pendingStatus(prefix string, st *staging.Manager) string {
 		return prefix
 	}
 	n, up, b := st.PendingStats()
-	return fmt.Sprintf("%s; %d uploads pending (%d in progress, %d bytes)", prefix, n, up, b)
+	return fmt.Sprintf("%s; uploads pending: %d (%d in progress, %d bytes)", prefix, n, up, b)
 }
 
 // recoverStaged runs staging recovery before the mount serves requests
