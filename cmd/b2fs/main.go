@@ -269,6 +269,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 
 	dctx, stopDrain := context.WithCancel(ctx)
 	defer stopDrain()
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go n.watchdog(wctx, cfg.mountpoint)
 	if toUpload > 0 {
 		go func() {
 			if err := stage.Drain(dctx); err != nil && dctx.Err() == nil {
@@ -279,7 +282,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		}()
 	}
 	closed = true
-	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n}
+	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n, stopWatchdog: stopWatchdog}
 	err = s.run(sigs)
 	stopDrain()
 	return err

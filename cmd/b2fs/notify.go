@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 )
@@ -71,4 +73,33 @@ func (n *notifier) report(msg string) {
 	}
 	n.parent.Close()
 	n.parent = nil
+}
+
+// watchdog pings systemd's watchdog (WatchdogSec=, WATCHDOG_USEC) at half
+// the interval, but only while the kernel gets an answer to a statfs of the
+// mount within that time: a b2fs whose FUSE server hangs stops pinging and
+// systemd restarts it (the restart cleans the stale mount and recovers
+// staged files). It returns when ctx ends; without a watchdog it returns
+// at once.
+func (n *notifier) watchdog(ctx context.Context, mountpoint string) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return
+	}
+	every := interval / 2
+	n.log.Info("systemd watchdog enabled", "interval", interval)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := waitServing(mountpoint, every); err != nil {
+			n.log.Error("mount does not answer; not pinging the systemd watchdog", "err", err)
+			continue
+		}
+		n.sd(daemon.SdNotifyWatchdog)
+	}
 }

@@ -193,6 +193,8 @@ type session struct {
 	closeWr func(context.Context) error
 	met     *metrics.Metrics
 	notify  *notifier
+	// stopWatchdog ends the watchdog pings when stopping starts.
+	stopWatchdog func()
 }
 
 // run serves until a signal or an external unmount, then shuts down:
@@ -233,6 +235,7 @@ wait:
 		case <-ctx.Done():
 		}
 	}()
+	s.stopWatchdog()
 	s.notify.stopping(pendingStatus("stopping", s.stage))
 	s.fsys.StopWrites()
 	mp := s.cfg.mountpoint

@@ -21,7 +21,7 @@ func (m *Metrics) WrapFUSE(fs fuse.RawFileSystem) fuse.RawFileSystem {
 
 // fuseOps are the operations WrapFUSE counts.
 var fuseOps = []string{"lookup", "getattr", "setattr", "mkdir", "unlink", "rmdir", "rename", "create", "open",
-	"read", "write", "flush", "fsync", "release", "opendir", "readdir", "readdirplus", "statfs", "getxattr"}
+	"read", "write", "flush", "fsync", "release", "opendir", "readdir", "readdirplus", "statfs", "getxattr", "copy_file_range", "lseek", "fallocate"}
 
 // opMetrics are one operation's series, resolved once so that counting
 // costs no label lookups.
@@ -198,4 +198,25 @@ func (r *rawFS) GetXAttr(c <-chan struct{}, h *fuse.InHeader, attr string, dest 
 	n, st := r.RawFileSystem.GetXAttr(c, h, attr, dest)
 	r.done("getxattr", t, st)
 	return n, st
+}
+
+func (r *rawFS) CopyFileRange(c <-chan struct{}, in *fuse.CopyFileRangeIn) (uint32, fuse.Status) {
+	t := time.Now()
+	n, st := r.RawFileSystem.CopyFileRange(c, in)
+	r.done("copy_file_range", t, st)
+	return n, st
+}
+
+func (r *rawFS) Lseek(c <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut) fuse.Status {
+	t := time.Now()
+	st := r.RawFileSystem.Lseek(c, in, out)
+	r.done("lseek", t, st)
+	return st
+}
+
+func (r *rawFS) Fallocate(c <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
+	t := time.Now()
+	st := r.RawFileSystem.Fallocate(c, in)
+	r.done("fallocate", t, st)
+	return st
 }

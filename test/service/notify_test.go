@@ -111,3 +111,32 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 		t.Errorf("no B2 call summary at unmount:\n%s", p.out)
 	}
 }
+
+// TestWatchdog: with systemd's watchdog on (WATCHDOG_USEC), b2fs pings
+// WATCHDOG=1 at half the interval while the mount answers, and stops when
+// it stops.
+func TestWatchdog(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	dir := mkdir(t, "mnt")
+	sock, ch := notifySocket(t, dir)
+	p := e.start(procOpts{Dir: dir, NoWait: true, Env: []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}})
+	var seen []string
+	next(t, ch, "READY=1", &seen)
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		n := next(t, ch, "WATCHDOG=1", &seen)
+		if !n.mounted {
+			t.Fatal("watchdog ping while the mount was not live")
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("5 pings took %v with a 200ms watchdog", d)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, p.out)
+	}
+	if strings.Contains(p.out.String(), "not pinging the systemd watchdog") {
+		t.Errorf("watchdog complained:\n%s", p.out)
+	}
+}
