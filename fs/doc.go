@@ -25,8 +25,10 @@
 //   - readahead.go: rangeReader, the per-handle reader. A sequential reader
 //     gets a window that doubles from 1 MiB to 64 MiB, fetched as 8 MiB
 //     ranged downloads in parallel; a random reader fetches only the aligned
-//     range it asked for. Readahead memory is bounded per handle (the window)
-//     and overall (Budget).
+//     range it asked for. Readahead memory is bounded per handle (the window,
+//     one chunk, and 8 MiB kept behind the reader for reads the kernel
+//     sends out of order) and overall (Budget). Reads that fall inside one
+//     downloaded chunk are answered from its memory without a copy.
 //   - errno.go: toErrno, the one place errors become errno values.
 //
 // # Attributes and caching

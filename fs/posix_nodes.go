@@ -258,6 +258,10 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 	}
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
+	} else if _, ok := info[staging.InfoMtime]; !ok && !e.ModTime.IsZero() {
+		// Entries of files uploaded by this mount carry the time
+		// separately; the copy must keep it.
+		info[staging.InfoMtime] = strconv.FormatInt(e.ModTime.UnixMilli(), 10)
 	}
 	if infoEqual(info, e.Info) {
 		return 0
@@ -651,4 +655,10 @@ func (n *dirNode) mknod(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, errno
 	}
 	return ch, 0
+}
+
+// forgetMarker drops what is cached about the marker of directory prefix
+// (after rmdir or a directory rename).
+func (f *FS) forgetMarker(b Bucket, prefix string) {
+	f.meta.cache.Invalidate(markerKey(b, prefix), EmptyMarker)
 }

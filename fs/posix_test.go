@@ -133,3 +133,31 @@ func TestParseMetaSymlinkTarget(t *testing.T) {
 		t.Fatal("symlink entry type")
 	}
 }
+
+func FuzzXattrEncoding(f *testing.F) {
+	for _, s := range []string{"comment", "UPPER", "a=b", "%", "ü", strings.Repeat("x", 60)} {
+		f.Add(s, []byte("value\x00\xff"))
+	}
+	f.Fuzz(func(t *testing.T, name string, value []byte) {
+		if name == "" {
+			return
+		}
+		key, hashed := xattrKey(name)
+		if len(key) > maxInfoKeyLen {
+			t.Fatalf("key %q too long", key)
+		}
+		for i := 0; i < len(key); i++ {
+			if !keyChar(key[i]) {
+				t.Fatalf("key %q: byte %q outside the charset", key, key[i])
+			}
+		}
+		info := map[string]string{key: xattrValue(name, value, hashed)}
+		got, ok := getXattr(info, name)
+		if !ok || string(got) != string(value) {
+			t.Fatalf("round trip of %q=%q gave %q, %v", name, value, got, ok)
+		}
+		if l := listXattrs(info); len(l) != 1 || l[0] != xattrUser+name {
+			t.Fatalf("list %q", l)
+		}
+	})
+}

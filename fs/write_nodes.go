@@ -156,6 +156,7 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
+	n.fsys.forgetMarker(b, dir)
 	return 0
 }
 
@@ -380,6 +381,8 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	for d := range dirs {
 		n.fsys.meta.cache.InvalidateDir(dirKey(sb, d))
 		n.fsys.meta.cache.InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.forgetMarker(sb, d)
+		n.fsys.forgetMarker(db, to+d[len(from):])
 	}
 	n.fsys.changed(sb, sp, name, nil)
 	ne := cache.Entry{Name: newName, Dir: true}

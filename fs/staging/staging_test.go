@@ -1079,3 +1079,77 @@ func TestDetachWaitsForUpload(t *testing.T) {
 		t.Fatalf("after unlink the file is visible: %v", err)
 	}
 }
+
+// TestConcurrentWritersFlushes hammers one staged file from several
+// goroutines (writes, truncates, reads and flushes, with streaming part
+// uploads running underneath) and checks that what ends in B2 is exactly
+// what the file holds locally.
+func TestConcurrentWritersFlushes(t *testing.T) {
+	for _, existing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("existing=%v", existing), func(t *testing.T) { hammer(t, existing) })
+	}
+}
+
+func hammer(t *testing.T, existing bool) {
+	e := newEnv(t, envOptions{readSize: 4096})
+	ctx := context.Background()
+	var base *Base
+	if existing {
+		base = e.put("hammer.bin", randBytes(rand.New(rand.NewSource(99)), 6*testPart+3))
+	}
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("hammer.bin"), Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	const maxSize = 8 * testPart
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(100 + g)))
+			for i := 0; i < 80; i++ {
+				switch op := rng.Intn(20); {
+				case op < 12:
+					off := rng.Int63n(maxSize)
+					if _, err := f.WriteAt(ctx, randBytes(rng, 1+rng.Intn(3*testPart/2)), off); err != nil {
+						errs <- err
+						return
+					}
+				case op < 14:
+					if err := f.Truncate(ctx, rng.Int63n(maxSize)); err != nil {
+						errs <- err
+						return
+					}
+				case op < 18:
+					buf := make([]byte, 1+rng.Intn(testPart))
+					if _, err := f.ReadAt(ctx, buf, rng.Int63n(maxSize)); err != nil && err != io.EOF {
+						errs <- err
+						return
+					}
+				default:
+					if err := f.Flush(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	size, _ := f.Attr()
+	local := make([]byte, size)
+	if n, err := f.ReadAt(ctx, local, 0); int64(n) != size || (err != nil && err != io.EOF) {
+		t.Fatalf("read back %d of %d: %v", n, size, err)
+	}
+	e.checkRemote("hammer.bin", local)
+}

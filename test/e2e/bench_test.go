@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ func BenchmarkSequentialRead(b *testing.B) {
 			ts := newServer(b, b2emu.Options{AbsoluteMinimumPartSize: 5 << 20, RecommendedPartSize: 16 << 20, Bandwidth: bc.bandwidth}, "bench-bucket")
 			uploadGenerated(b, ts, "bench-bucket", "seq.bin", 7, size, 16<<20, 8)
 			args := []string{"--log-level", "warn"}
+			// B2FS_BENCH_ARGS adds b2fs flags, e.g. "--read-chunk-size 4MiB".
+			args = append(args, strings.Fields(os.Getenv("B2FS_BENCH_ARGS"))...)
 			if p := os.Getenv("B2FS_BENCH_CPUPROFILE"); p != "" {
 				args = append(args, "--cpu-profile", p+"."+bc.name)
 			}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/test/b2emu"
 	"github.com/b2fs/b2fs/test/testenv"
 )
@@ -186,6 +188,8 @@ func TestPosixRsyncAndTarRoundTrip(t *testing.T) {
 	sh(t, w.m.Dir, "mkdir rs tr")
 	sh(t, src, "rsync -aX ./ "+filepath.Join(w.m.Dir, "rs")+"/")
 	sh(t, src, "tar --xattrs --xattrs-include='user.*' -cf - . | tar --xattrs --xattrs-include='user.*' -C "+filepath.Join(w.m.Dir, "tr")+" -xpf -")
+	sh(t, src, "cp -a . "+filepath.Join(w.m.Dir, "cp"))
+	wantSameTree(t, "cp -a into the mount", src, filepath.Join(w.m.Dir, "cp"))
 	wantSameTree(t, "rsync -aX into the mount", src, filepath.Join(w.m.Dir, "rs"))
 	wantSameTree(t, "tar into the mount", src, filepath.Join(w.m.Dir, "tr"))
 
@@ -194,6 +198,7 @@ func TestPosixRsyncAndTarRoundTrip(t *testing.T) {
 	m := startMount(t, w.ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", filepath.Join(t.TempDir(), "c2")}})
 	wantSameTree(t, "rsync tree after remount", src, filepath.Join(m.Dir, "rs"))
 	wantSameTree(t, "tar tree after remount", src, filepath.Join(m.Dir, "tr"))
+	wantSameTree(t, "cp -a tree after remount", src, filepath.Join(m.Dir, "cp"))
 	back := filepath.Join(t.TempDir(), "back")
 	os.Mkdir(back, 0o755)
 	sh(t, m.Dir, "rsync -aX rs/ "+back+"/")
@@ -337,6 +342,17 @@ func TestPosixXattrLimits(t *testing.T) {
 	if got := sh(t, m.Dir, dump); got != want {
 		t.Fatalf("attributes after remount:\n%s\nwant:\n%s", got, want)
 	}
+	// The kernel asks for security.capability on every write: answered
+	// without a B2 call.
+	w.ts.ResetStats()
+	for _, a := range []string{"security.capability", "system.posix_acl_access", "user.absent"} {
+		if _, errOut, err := shErr(m.Dir, "getfattr -n "+a+" f"); err == nil || !strings.Contains(errOut, "No such attribute") {
+			t.Fatalf("getfattr %s: %v %q, want ENODATA", a, err, errOut)
+		}
+	}
+	if s := w.ts.Stats(); totalCalls(s) != 0 {
+		t.Fatalf("getxattr of absent attributes made calls: %v", s.Calls)
+	}
 	// Other namespaces are not supported.
 	if _, errOut, err := shErr(m.Dir, "setfattr -n trusted.x -v 1 f"); err == nil || !strings.Contains(errOut, "not supported") {
 		t.Fatalf("trusted.x: %v %q, want ENOTSUP", err, errOut)
@@ -362,5 +378,102 @@ func TestPosixHardLinkAndMknodRefused(t *testing.T) {
 	}
 	if !strings.Contains(w.m.stderr.String(), "hard link is not supported") {
 		t.Fatalf("no log line for the refused hard link")
+	}
+}
+
+// versions counts the stored versions of name in wbucket (hide markers
+// included).
+func (w *writeEnv) versions(t *testing.T, name string) int {
+	t.Helper()
+	bid, _ := w.ts.BucketID("wbucket")
+	n := 0
+	for f, err := range w.c.FileVersions(context.Background(), bid, b2client.ListOptions{Prefix: name}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPosixLargeFileAndVersions(t *testing.T) {
+	w := newWriteEnv(t)
+	big := pattern(7, 5*wPart+3) // above the copy threshold: copied part by part
+	if err := os.WriteFile(filepath.Join(w.m.Dir, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, w.m.Dir, "echo small > small; stat big small >/dev/null")
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "chmod 600 big")
+	s := w.ts.Stats()
+	if s.Calls["b2_copy_part"] < 2 || s.Calls["b2_start_large_file"] != 1 || s.Calls["b2_finish_large_file"] != 1 {
+		t.Fatalf("chmod of a large file: %v, want one server-side large copy", s.Calls)
+	}
+	for _, c := range []string{"b2_upload_file", "b2_upload_part", "b2_download_file_by_id", "b2_download_file_by_name"} {
+		if s.Calls[c] != 0 {
+			t.Fatalf("chmod of a large file made %d %s calls: %v", s.Calls[c], c, s.Calls)
+		}
+	}
+	f := w.wantRemote(t, "big", big)
+	if f.Info["b2fs-mode"] != "600" || f.Info["src_last_modified_millis"] == "" {
+		t.Fatalf("large file info after chmod: %v", f.Info)
+	}
+	// Without --hard-delete the replaced version stays, like after an
+	// overwrite.
+	before := w.versions(t, "small")
+	sh(t, w.m.Dir, "chmod 640 small")
+	if n := w.versions(t, "small"); n != before+1 {
+		t.Fatalf("small has %d versions after a chmod, want %d", n, before+1)
+	}
+
+	// With --hard-delete it is deleted.
+	w.m.stop(t)
+	w2 := mountWrite(t, w.ts, "wbucket", "--hard-delete")
+	w.ts.ResetStats()
+	sh(t, w2.m.Dir, "chmod 600 small")
+	s = w.ts.Stats()
+	if s.Calls["b2_copy_file"] != 1 || s.Calls["b2_delete_file_version"] != 1 {
+		t.Fatalf("chmod with --hard-delete: %v, want one copy and one version deleted", s.Calls)
+	}
+	if n := w.versions(t, "small"); n != before+1 {
+		t.Fatalf("small has %d versions after a hard-delete chmod, want still %d (the replaced version deleted)", n, before+1)
+	}
+	if got := sh(t, w2.m.Dir, "stat -c %a small; cat small"); got != "600\nsmall\n" {
+		t.Fatalf("small after chmod: %q", got)
+	}
+}
+
+func TestPosixDirectoryMetadata(t *testing.T) {
+	testenv.RequireTool(t, "setfattr", "getfattr")
+	ts := newServer(t, b2emu.Options{AbsoluteMinimumPartSize: wPart, RecommendedPartSize: wPart}, "wbucket")
+	// An implicit directory: only files, no marker.
+	put(t, ts, "wbucket", "implicit/file", []byte("x"), nil)
+	w := mountWrite(t, ts, "wbucket")
+	if got := sh(t, w.m.Dir, "stat -c '%a %u' implicit"); got != "755 0\n" {
+		t.Fatalf("implicit directory: %q, want the defaults", got)
+	}
+	ts.ResetStats()
+	sh(t, w.m.Dir, "chmod 700 implicit; chown 65534 implicit; setfattr -n user.d -v 1 implicit")
+	if s := ts.Stats(); s.Calls["b2_upload_file"] != 1 || s.Calls["b2_copy_file"] != 2 {
+		t.Fatalf("metadata of an implicit directory: %v, want one marker upload, then copies", s.Calls)
+	}
+	// rmdir forgets the metadata; a new directory of the same name starts
+	// fresh.
+	sh(t, w.m.Dir, "mkdir gone; chmod 700 gone; rmdir gone; mkdir gone")
+	want := "gone 755 0\nimplicit 700 65534\n"
+	if got := sh(t, w.m.Dir, "stat -c '%n %a %u' gone implicit"); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// mv keeps a directory's metadata.
+	sh(t, w.m.Dir, "mkdir -p a/b; chmod 711 a/b; mv a c")
+	if got := sh(t, w.m.Dir, "stat -c %a c/b"); got != "711\n" {
+		t.Fatalf("renamed directory: %q", got)
+	}
+	w.m.stop(t)
+	m := startMount(t, ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", filepath.Join(t.TempDir(), "c2")}})
+	if got := sh(t, m.Dir, "stat -c '%n %a %u' gone implicit; getfattr --only-values -n user.d implicit; echo; stat -c %a c/b"); got != want+"1\n711\n" {
+		t.Fatalf("after remount: %q", got)
 	}
 }
