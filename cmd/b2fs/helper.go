@@ -78,7 +78,9 @@ func helperArgs(args []string) (out []string, fake bool, err error) {
 // daemonize starts b2fs again in the background with args, in its own
 // session with stdio on /dev/null, and waits until the child reports that
 // the mount serves requests (exit status 0) or that it failed (1).
-func daemonize(args []string, stderr io.Writer, wait time.Duration) int {
+// With logFile set, the child's stderr (where a crash would print) goes
+// there too.
+func daemonize(args []string, logFile string, stderr io.Writer, wait time.Duration) int {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "b2fs: cannot find own executable: %v\n", err)
@@ -99,6 +101,15 @@ func daemonize(args []string, stderr io.Writer, wait time.Duration) int {
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	if logFile != "" {
+		lf, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "b2fs: log file: %v\n", err)
+			return 1
+		}
+		defer lf.Close()
+		cmd.Stderr = lf
+	}
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

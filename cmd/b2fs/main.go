@@ -61,7 +61,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	child := getenv(readyFDEnv) != ""
 	if cfg.svc.daemon && !child {
-		return daemonize(args, stderr, 2*startupTimeout+time.Minute)
+		return daemonize(args, cfg.svc.logFile, stderr, 2*startupTimeout+time.Minute)
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.logLevel))
