@@ -54,11 +54,13 @@ type File struct {
 	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
 	// info is the extra file info (POSIX metadata, see SetInfo) every
 	// upload of this file carries; never nil after newFile.
-	info     map[string]string
-	dirty    bool // content or mtime differ from baseID
-	state    State
-	lastErr  string
-	detached bool
+	info map[string]string
+	// baseLargeSHA is the large_file_sha1 of version baseID, if any.
+	baseLargeSHA string
+	dirty        bool // content or mtime differ from baseID
+	state        State
+	lastErr      string
+	detached     bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -389,6 +391,7 @@ func (f *File) Rebase(v Version) {
 	}
 	if v.Info != nil {
 		f.info = extraInfo(v.Info)
+		f.baseLargeSHA = v.Info[InfoLargeFileSHA]
 	}
 	f.mu.Unlock()
 	f.saveManifest()
@@ -527,6 +530,7 @@ func (f *File) Flush(ctx context.Context) error {
 		f.baseSize = v.Size
 		f.baseGen++
 		f.contentType = v.ContentType
+		f.baseLargeSHA = v.Info[InfoLargeFileSHA]
 		f.remoteEnd = f.size
 		f.mtimeSet = false
 		f.reserveLocked(f.heldLocked()-f.reserved, true)
@@ -741,6 +745,7 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	f.baseID, f.baseSize = v.FileID, v.Size
 	f.baseGen++
 	f.contentType = v.ContentType
+	f.baseLargeSHA = v.Info[InfoLargeFileSHA]
 	if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
 		f.mtime = time.UnixMilli(ms)
 	}

@@ -1,6 +1,9 @@
 package staging
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // copyInfo returns a copy of m (never nil).
 func copyInfo(m map[string]string) map[string]string {
@@ -50,4 +53,18 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 	f.mu.Unlock()
 	f.saveManifest()
 	return true, nil
+}
+
+// VersionInfo returns the complete file info of the file as its next (or,
+// when it is clean, its current) B2 version has it: the extra info, the
+// mtime and, when the content is the uploaded one, large_file_sha1.
+func (f *File) VersionInfo() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := copyInfo(f.info)
+	out[InfoMtime] = strconv.FormatInt(f.mtime.UnixMilli(), 10)
+	if !f.dirty && f.baseLargeSHA != "" {
+		out[InfoLargeFileSHA] = f.baseLargeSHA
+	}
+	return out
 }

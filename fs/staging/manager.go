@@ -388,6 +388,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.state = StateDirty
 	default:
 		f.info = extraInfo(o.Base.Info)
+		f.baseLargeSHA = o.Base.Info[InfoLargeFileSHA]
 		f.baseID = o.Base.FileID
 		f.baseSize = o.Base.Size
 		f.contentType = o.Base.ContentType

@@ -417,7 +417,7 @@ func TestPosixLargeFileAndVersions(t *testing.T) {
 		}
 	}
 	f := w.wantRemote(t, "big", big)
-	if f.Info["b2fs-mode"] != "600" || f.Info["src_last_modified_millis"] == "" {
+	if f.Info["b2fs-mode"] != "600" || f.Info["src_last_modified_millis"] == "" || f.Info["large_file_sha1"] != sha(big) {
 		t.Fatalf("large file info after chmod: %v", f.Info)
 	}
 	// Without --hard-delete the replaced version stays, like after an
