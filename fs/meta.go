@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"golang.org/x/sync/singleflight"
@@ -32,7 +33,7 @@ func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.En
 	if l, ok := m.cache.Listing(key); ok {
 		return l, nil
 	}
-	v, err, _ := m.sf.Do("L"+key, func() (any, error) {
+	v, err := m.shared(ctx, "L"+key, func(ctx context.Context) (any, error) {
 		if l, ok := m.cache.Listing(key); ok {
 			return l, nil
 		}
@@ -81,7 +82,7 @@ func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 		e  cache.Entry
 		ok bool
 	}
-	v, err, _ := m.sf.Do("E"+key+"\x00"+name, func() (any, error) {
+	v, err := m.shared(ctx, "E"+key+"\x00"+name, func(ctx context.Context) (any, error) {
 		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
 			return res{e, r == cache.Found}, nil
 		}
@@ -130,7 +131,7 @@ func (m *meta) buckets(ctx context.Context) ([]cache.Entry, error) {
 	if l, ok := m.cache.Listing(bucketsKey); ok {
 		return l, nil
 	}
-	v, err, _ := m.sf.Do("B", func() (any, error) {
+	v, err := m.shared(ctx, "B", func(ctx context.Context) (any, error) {
 		bs, err := m.be.ListBuckets(ctx)
 		if err != nil {
 			return nil, err
@@ -156,4 +157,25 @@ func buildSortedCopy(es []cache.Entry) []cache.Entry {
 	out := append([]cache.Entry(nil), es...)
 	sortEntries(out)
 	return out
+}
+
+// sharedTimeout bounds one shared listing, whoever waits for it.
+const sharedTimeout = 10 * time.Minute
+
+// shared runs fn once for all concurrent callers with the same key. fn gets
+// a context that no single caller can cancel (bounded by sharedTimeout), so
+// an interrupted ls does not fail the others waiting for the same listing;
+// each caller still returns as soon as its own context is done.
+func (m *meta) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	ch := m.sf.DoChan(key, func() (any, error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+		defer cancel()
+		return fn(sctx)
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"io"
@@ -183,5 +184,47 @@ func TestBucketsCached(t *testing.T) {
 	}
 	if be.count("list_buckets") != 1 {
 		t.Fatalf("%d bucket listings", be.count("list_buckets"))
+	}
+}
+
+// blockingBackend holds ListDir until released.
+type blockingBackend struct {
+	*memBackend
+	release chan struct{}
+}
+
+func (b *blockingBackend) ListDir(ctx context.Context, bk Bucket, prefix, start string, max int) (Page, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return Page{}, ctx.Err()
+	}
+	return b.memBackend.ListDir(ctx, bk, prefix, start, max)
+}
+
+func TestSharedListingSurvivesOneCallerCancel(t *testing.T) {
+	be := &blockingBackend{memBackend: newMemBackend("d/a", "d/b"), release: make(chan struct{})}
+	m := newMeta(t, be, 1000)
+	b := Bucket{ID: "b1", Name: "alpha"}
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { _, err := m.listDir(ctx1, b, "d/"); errs <- err }()
+	var got []cache.Entry
+	go func() {
+		var err error
+		got, err = m.listDir(context.Background(), b, "d/")
+		errs <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel1()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled caller: %v", err)
+	}
+	close(be.release)
+	if err := <-errs; err != nil || len(got) != 2 {
+		t.Fatalf("other caller: %v %v", got, err)
+	}
+	if be.count("list") != 1 {
+		t.Fatalf("%d list calls, want 1 shared", be.count("list"))
 	}
 }
