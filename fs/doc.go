@@ -34,8 +34,12 @@
 // # Attributes and caching
 //
 // Attributes come from the listing: size, mtime from
-// src_last_modified_millis (else the upload time), mode and owner from the
-// mount options (FS.fileAttr derives them all). The kernel's entry,
+// src_last_modified_millis (else the upload time), mode, owner, symlink
+// target and user xattrs from b2fs-* file info keys, else the mount-wide
+// defaults (FS.fileAttr derives them all; posix.go and posix_nodes.go hold
+// the encoding and the chmod/chown/utimes/symlink/xattr operations, each
+// one metadata-replacing server-side copy, free for files with a pending
+// upload). Directories keep theirs on their .bzEmpty marker. The kernel's entry,
 // attribute and negative timeouts equal the cache's TTLs. Files are read by
 // file ID, so an open handle keeps reading the version it opened; the kernel
 // page cache is kept across opens (FOPEN_KEEP_CACHE) while the file ID is
