@@ -491,4 +491,8 @@ func TestPosixMountDefaults(t *testing.T) {
 	if got := sh(t, m.Dir, "stat -c '%n %a %u %g' plain plain/file owned"); got != want {
 		t.Fatalf("got\n%swant\n%s", got, want)
 	}
+	// Stored set-user-ID bits are never honoured.
+	if got := sh(t, "/", "findmnt -n -o OPTIONS "+m.Dir); !strings.Contains(got, "nosuid") || !strings.Contains(got, "nodev") {
+		t.Fatalf("mount options %q lack nosuid,nodev", got)
+	}
 }
