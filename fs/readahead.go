@@ -75,6 +75,7 @@ const fillStep = 256 << 10
 type segment struct {
 	off int64
 	buf []byte
+	seq bool // fetched for a sequential reader (readahead)
 
 	mu      sync.Mutex // guards the fields below
 	filled  int
@@ -234,7 +235,7 @@ func (r *rangeReader) sequential(off int64) bool {
 		return off == 0
 	}
 	for _, s := range r.segs {
-		if s.off <= off && off < s.end() {
+		if s.seq && s.off <= off && off < s.end() {
 			return true
 		}
 	}
@@ -273,7 +274,7 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 		from = off / a * a
 		to = min(r.size, (end+a-1)/a*a)
 	}
-	r.fill(from, to, end)
+	r.fill(from, to, end, seq)
 	var need []*segment
 	for _, s := range r.segs {
 		if s.end() > off && s.off < end {
@@ -298,7 +299,7 @@ func (r *rangeReader) coveredFrom(off int64) int64 {
 // fill starts fetches for the gaps in [from,to). Bytes below demandEnd were
 // asked for and are always fetched; bytes beyond are readahead and only
 // fetched while the Budget allows.
-func (r *rangeReader) fill(from, to, demandEnd int64) {
+func (r *rangeReader) fill(from, to, demandEnd int64, seq bool) {
 	pos := from
 	var added []*segment
 	for pos < to {
@@ -329,7 +330,7 @@ func (r *rangeReader) fill(from, to, demandEnd int64) {
 			a := r.opts.RandomAlign
 			n = min(n, (demandEnd-pos+a-1)/a*a)
 		}
-		s := &segment{off: pos, buf: make([]byte, n), counted: counted, wake: make(chan struct{})}
+		s := &segment{off: pos, buf: make([]byte, n), seq: seq, counted: counted, wake: make(chan struct{})}
 		added = append(added, s)
 		r.insert(s)
 		pos += n
