@@ -234,14 +234,21 @@ func listXattrs(info map[string]string) []string {
 	for k, v := range info {
 		switch {
 		case strings.HasPrefix(k, xattrKeyPrefix):
-			out = append(out, xattrUser+k[len(xattrKeyPrefix):])
+			// Only what getXattr can read back (values written by other
+			// tools may not decode).
+			name := k[len(xattrKeyPrefix):]
+			if _, ok := getXattr(info, name); ok {
+				out = append(out, xattrUser+name)
+			}
 		case strings.HasPrefix(k, xattrHashPrefix):
 			n, _, ok := strings.Cut(v, "=")
 			if !ok {
 				continue
 			}
 			if dn, err := unescapeBytes(n); err == nil {
-				out = append(out, xattrUser+dn)
+				if _, ok := getXattr(info, dn); ok {
+					out = append(out, xattrUser+dn)
+				}
 			}
 		}
 	}

@@ -52,6 +52,21 @@ func TestXattrKeyEncoding(t *testing.T) {
 	}
 }
 
+func TestListXattrsSkipsUnreadable(t *testing.T) {
+	key, _ := xattrKey("Mixed Case")
+	info := map[string]string{
+		xattrKeyPrefix + "ok":  "fine",
+		xattrKeyPrefix + "bad": "%zz",            // not our escaping
+		xattrKeyPrefix + "UP":  "upper-case key", // B2 would have lower-cased it
+		xattrHashPrefix + "00": "other=name",     // hash does not match the name
+		key:                    escapeBytes("Mixed Case") + "=v",
+	}
+	got := listXattrs(info)
+	if strings.Join(got, ",") != "user.Mixed Case,user.ok" {
+		t.Fatalf("listXattrs = %q", got)
+	}
+}
+
 func TestEscapeBytesRoundTrip(t *testing.T) {
 	for _, s := range []string{"", "plain", "../a b/c", "%41", "a=b", "\x00\x01\xfe", "日本"} {
 		e := escapeBytes(s)
