@@ -161,6 +161,7 @@ type rangeReader struct {
 	mu     sync.Mutex // guards the fields below; never held while waiting or fetching
 	segs   []*segment // sorted by off, not overlapping
 	hiEnd  int64      // furthest end of the sequential run, -1 before the first read
+	inSeq  bool       // the last read was sequential
 	window int64
 	closed bool
 }
@@ -228,11 +229,16 @@ func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, er
 const keepBehind = 8 << 20
 
 // sequential reports whether a read at off continues the sequential run:
-// it starts the file, falls in data already fetched or being fetched, or
-// lies near the furthest read so far.
+// it starts the file, continues a random read exactly, or (during a run)
+// falls in data fetched ahead or lies near the furthest read so far.
 func (r *rangeReader) sequential(off int64) bool {
 	if r.hiEnd < 0 {
 		return off == 0
+	}
+	if !r.inSeq {
+		// After a random read only a read that continues it exactly
+		// starts a sequential run.
+		return off == r.hiEnd
 	}
 	for _, s := range r.segs {
 		if s.seq && s.off <= off && off < s.end() {
@@ -252,6 +258,7 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 		return nil, errors.New("read on a closed handle")
 	}
 	seq := r.sequential(off)
+	r.inSeq = seq
 	var from, to int64
 	if seq {
 		r.hiEnd = max(r.hiEnd, end)
