@@ -95,11 +95,27 @@ func (f *FS) caller(ctx context.Context) (uint32, uint32) {
 }
 
 // newInfo is the metadata of a file or directory created by the caller of
-// ctx with permission bits mode (the kernel has applied the umask).
-func (f *FS) newInfo(ctx context.Context, mode uint32) map[string]string {
+// ctx with mode (permission bits after the umask, and the file type) in
+// directory prefix. As on local filesystems, in a set-group-ID directory
+// the new entry takes the directory's group, and a new directory keeps the
+// set-group-ID bit.
+func (f *FS) newInfo(ctx context.Context, b Bucket, prefix string, mode uint32) map[string]string {
 	uid, gid := f.caller(ctx)
+	perm := mode & 0o7777
+	if m, ok, _ := f.marker(ctx, b, prefix, false); ok {
+		if pm := parseMeta(m.Info); pm.hasMode && pm.mode&syscall.S_ISGID != 0 {
+			if pm.hasGID {
+				gid = pm.gid
+			} else {
+				gid = f.opts.GID
+			}
+			if mode&syscall.S_IFMT == syscall.S_IFDIR {
+				perm |= syscall.S_ISGID
+			}
+		}
+	}
 	info := map[string]string{}
-	setOwnerMode(info, mode, uid, gid)
+	setOwnerMode(info, perm, uid, gid)
 	return info
 }
 
@@ -438,7 +454,7 @@ func (n *dirNode) symlink(ctx context.Context, target, name string, out *fuse.En
 	} else if ok {
 		return nil, syscall.EEXIST
 	}
-	info := n.fsys.newInfo(ctx, 0o777)
+	info := n.fsys.newInfo(ctx, b, prefix, syscall.S_IFLNK|0o777)
 	info[InfoType] = typeSymlink
 	info[staging.InfoMtime] = strconv.FormatInt(time.Now().UnixMilli(), 10)
 	info[InfoTarget] = escapeBytes(target)

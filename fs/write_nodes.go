@@ -84,7 +84,7 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
 		Key: stagingKey(b, prefix+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
-		Info: n.fsys.newInfo(ctx, mode),
+		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
 	})
 	if err != nil {
 		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, prefix+name), err)
@@ -109,7 +109,7 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, e
 	}
 	marker := childDir(prefix, name) + EmptyMarker
-	mo, err := n.fsys.putMarker(ctx, b, marker, n.fsys.newInfo(ctx, mode))
+	mo, err := n.fsys.putMarker(ctx, b, marker, n.fsys.newInfo(ctx, b, prefix, syscall.S_IFDIR|mode&0o7777))
 	if err != nil {
 		return nil, n.fsys.werrno("mkdir "+fmtPath(b, marker), err)
 	}

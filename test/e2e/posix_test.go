@@ -470,6 +470,12 @@ func TestPosixDirectoryMetadata(t *testing.T) {
 	if got := sh(t, w.m.Dir, "stat -c '%n %a %u' gone implicit"); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+	// A set-group-ID directory passes its group (and, to directories, the
+	// bit) on, as on local filesystems.
+	sh(t, w.m.Dir, "mkdir sg; chown 0:1000 sg; chmod 2775 sg; touch sg/f; mkdir sg/d; ln -s f sg/l")
+	if got := sh(t, w.m.Dir, "stat -c '%n %a %g' sg/f sg/d; stat -c '%n %g' sg/l"); got != "sg/f 644 1000\nsg/d 2755 1000\nsg/l 1000\n" {
+		t.Fatalf("set-group-ID directory: %q", got)
+	}
 	// mv keeps a directory's metadata.
 	sh(t, w.m.Dir, "mkdir -p a/b; chmod 711 a/b; mv a c")
 	if got := sh(t, w.m.Dir, "stat -c %a c/b"); got != "711\n" {
