@@ -75,6 +75,7 @@ const fillStep = 256 << 10
 type segment struct {
 	off int64
 	buf []byte
+	seq bool // fetched for a sequential reader (readahead)
 
 	mu      sync.Mutex // guards the fields below
 	filled  int
@@ -160,6 +161,7 @@ type rangeReader struct {
 	mu     sync.Mutex // guards the fields below; never held while waiting or fetching
 	segs   []*segment // sorted by off, not overlapping
 	hiEnd  int64      // furthest end of the sequential run, -1 before the first read
+	inSeq  bool       // the last read was sequential
 	window int64
 	closed bool
 }
@@ -227,14 +229,19 @@ func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, er
 const keepBehind = 8 << 20
 
 // sequential reports whether a read at off continues the sequential run:
-// it starts the file, falls in data already fetched or being fetched, or
-// lies near the furthest read so far.
+// it starts the file, continues a random read exactly, or (during a run)
+// falls in data fetched ahead or lies near the furthest read so far.
 func (r *rangeReader) sequential(off int64) bool {
 	if r.hiEnd < 0 {
 		return off == 0
 	}
+	if !r.inSeq {
+		// After a random read only a read that continues it exactly
+		// starts a sequential run.
+		return off == r.hiEnd
+	}
 	for _, s := range r.segs {
-		if s.off <= off && off < s.end() {
+		if s.seq && s.off <= off && off < s.end() {
 			return true
 		}
 	}
@@ -251,6 +258,7 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 		return nil, errors.New("read on a closed handle")
 	}
 	seq := r.sequential(off)
+	r.inSeq = seq
 	var from, to int64
 	if seq {
 		r.hiEnd = max(r.hiEnd, end)
@@ -273,7 +281,7 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 		from = off / a * a
 		to = min(r.size, (end+a-1)/a*a)
 	}
-	r.fill(from, to, end)
+	r.fill(from, to, end, seq)
 	var need []*segment
 	for _, s := range r.segs {
 		if s.end() > off && s.off < end {
@@ -298,7 +306,7 @@ func (r *rangeReader) coveredFrom(off int64) int64 {
 // fill starts fetches for the gaps in [from,to). Bytes below demandEnd were
 // asked for and are always fetched; bytes beyond are readahead and only
 // fetched while the Budget allows.
-func (r *rangeReader) fill(from, to, demandEnd int64) {
+func (r *rangeReader) fill(from, to, demandEnd int64, seq bool) {
 	pos := from
 	var added []*segment
 	for pos < to {
@@ -329,7 +337,7 @@ func (r *rangeReader) fill(from, to, demandEnd int64) {
 			a := r.opts.RandomAlign
 			n = min(n, (demandEnd-pos+a-1)/a*a)
 		}
-		s := &segment{off: pos, buf: make([]byte, n), counted: counted, wake: make(chan struct{})}
+		s := &segment{off: pos, buf: make([]byte, n), seq: seq, counted: counted, wake: make(chan struct{})}
 		added = append(added, s)
 		r.insert(s)
 		pos += n

@@ -137,6 +137,12 @@ func TestRandomReadsFetchOnlyWhatIsAsked(t *testing.T) {
 			t.Fatalf("wrong bytes at %d", off)
 		}
 	}
+	// Reading again inside a block fetched for a random read is still
+	// random: no readahead.
+	buf := make([]byte, 4096)
+	if _, err := r.ReadAt(context.Background(), buf, 20<<20+8192); err != nil {
+		t.Fatal(err)
+	}
 	var total int64
 	for _, q := range remote.requests() {
 		if q[0]%(128<<10) != 0 {
