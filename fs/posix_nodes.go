@@ -282,6 +282,10 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 	if infoEqual(info, e.Info) {
 		return 0
 	}
+	if len(info) > maxInfoEntries || infoBytes(full, info) > maxInfoBytes {
+		n.fsys.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "file", fmtPath(b, full), "entries", len(info))
+		return errInfoFull
+	}
 	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
 		&CopyMeta{ContentType: e.ContentType, Info: info})
 	if err != nil {
@@ -372,6 +376,10 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	}
 	if exists && infoEqual(info, m.Info) {
 		return 0
+	}
+	if len(info) > maxInfoEntries || infoBytes(name, info) > maxInfoBytes {
+		f.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "dir", fmtPath(b, prefix), "entries", len(info))
+		return errInfoFull
 	}
 	var obj Object
 	var err error

@@ -454,7 +454,20 @@ func TestPosixDirectoryMetadata(t *testing.T) {
 	ts := newServer(t, b2emu.Options{AbsoluteMinimumPartSize: wPart, RecommendedPartSize: wPart}, "wbucket")
 	// An implicit directory: only files, no marker.
 	put(t, ts, "wbucket", "implicit/file", []byte("x"), nil)
+	// A file another tool filled with 9 info entries: chmod cannot add
+	// three more (ENOSPC, nothing changes).
+	nine := map[string]string{}
+	for i := 0; i < 9; i++ {
+		nine[fmt.Sprintf("other-%d", i)] = "v"
+	}
+	put(t, ts, "wbucket", "full-info", []byte("x"), nine)
 	w := mountWrite(t, ts, "wbucket")
+	if _, errOut, err := shErr(w.m.Dir, "chmod 600 full-info"); err == nil || !strings.Contains(errOut, "No space left") {
+		t.Fatalf("chmod of a file with 9 info entries: %v %q, want ENOSPC", err, errOut)
+	}
+	if f := w.wantRemote(t, "full-info", []byte("x")); len(f.Info) != 9 {
+		t.Fatalf("info after the refused chmod: %v", f.Info)
+	}
 	if got := sh(t, w.m.Dir, "stat -c '%a %u' implicit"); got != "755 0\n" {
 		t.Fatalf("implicit directory: %q, want the defaults", got)
 	}
