@@ -34,6 +34,7 @@ type config struct {
 	readAheadMax       string
 	readWindowMax      string
 	readChunk          string
+	kernelReadAhead    string
 	demo               bool
 	debugFuse          bool
 	cpuProfile         string
@@ -62,6 +63,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
 	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
 	fl.StringVar(&c.readChunk, "read-chunk-size", "8MiB", "size of one ranged download; a window is fetched as parallel chunks")
+	fl.StringVar(&c.kernelReadAhead, "kernel-read-ahead", "1MiB", "the kernel's readahead for the mount (sysfs read_ahead_kb; needs root)")
 	fl.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
@@ -144,7 +146,7 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	if c.cacheEntries <= 0 {
 		return nil, usageError{"--cache-max-entries must be positive"}
 	}
-	for _, s := range []struct{ name, v string }{{"read-ahead-max", c.readAheadMax}, {"read-ahead-window", c.readWindowMax}, {"read-chunk-size", c.readChunk}} {
+	for _, s := range []struct{ name, v string }{{"read-ahead-max", c.readAheadMax}, {"read-ahead-window", c.readWindowMax}, {"read-chunk-size", c.readChunk}, {"kernel-read-ahead", c.kernelReadAhead}} {
 		if n, err := parseSize(s.v); err != nil || n <= 0 {
 			return nil, usageError{fmt.Sprintf("--%s: %q is not a size (e.g. 256MiB)", s.name, s.v)}
 		}

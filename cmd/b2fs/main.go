@@ -261,7 +261,8 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		lazyUnmount(cfg.mountpoint)
 		return err
 	}
-	if err := fs.SetKernelReadAhead(cfg.mountpoint, fs.MaxRequest); err != nil {
+	kra, _ := parseSize(cfg.kernelReadAhead)
+	if err := fs.SetKernelReadAhead(cfg.mountpoint, int(kra)); err != nil {
 		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
