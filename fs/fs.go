@@ -51,6 +51,7 @@ type FS struct {
 	meta    *meta
 	mounted time.Time
 	stopped atomic.Bool // set by StopWrites
+	mq      *metaQueue  // files with metadata changes not yet in B2
 }
 
 // New checks opts and returns a filesystem.
@@ -78,6 +79,7 @@ func New(opts Options) (*FS, error) {
 		log:     opts.Logger,
 		meta:    &meta{be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize},
 		mounted: time.Now(),
+		mq:      newMetaQueue(),
 	}, nil
 }
 

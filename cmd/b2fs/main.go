@@ -275,7 +275,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
-	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage))
+	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage, fsys))
 
 	dctx, stopDrain := context.WithCancel(ctx)
 	defer stopDrain()

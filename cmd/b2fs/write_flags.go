@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/fs"
@@ -24,6 +25,7 @@ type writeConfig struct {
 	hardDelete        bool
 	maxRenameFiles    int
 	streamedSHA1      bool
+	metadataDelay     time.Duration
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
@@ -34,6 +36,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files uploaded while being written their large_file_sha1 and exact mtime (a server-side copy at close); false closes sooner")
+	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "chmod, chown, touch and xattr changes of closed files reach B2 at fsync, rename, unmount or this long after the change, coalesced into one copy (0: at once)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
@@ -52,6 +55,9 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 			return fs.WriteOptions{}, nil, usageError{fmt.Sprintf("%s: %v", name, err)}
 		}
 		*sizes[name] = n
+	}
+	if c.metadataDelay < 0 || c.metadataDelay > time.Hour {
+		return fs.WriteOptions{}, nil, usageError{"--metadata-delay must be between 0 and 1h"}
 	}
 	if c.uploadConcurrency < 1 || c.uploadConcurrency > 64 {
 		return fs.WriteOptions{}, nil, usageError{"--upload-concurrency must be between 1 and 64"}
@@ -80,6 +86,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		Backend:        fs.NewB2WriteBackend(client, part, c.uploadConcurrency),
 		HardDelete:     c.hardDelete,
 		MaxRenameFiles: c.maxRenameFiles,
+		MetadataDelay:  c.metadataDelay,
 		Capabilities:   acct.Capabilities,
 	}, m.Close, nil
 }

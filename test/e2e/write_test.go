@@ -267,8 +267,9 @@ func TestWriteOperations(t *testing.T) {
 	sh(t, mnt, "truncate -s 0 data/big.bin")
 	w.wantRemote(t, "data/big.bin", nil)
 
-	// touch -d sets the modification time, stored for other B2 tools.
-	sh(t, mnt, "touch -d '2019-05-06 07:08:09.5' data/small.txt")
+	// touch -d sets the modification time, stored for other B2 tools (at
+	// fsync at the latest, see --metadata-delay).
+	sh(t, mnt, "touch -d '2019-05-06 07:08:09.5' data/small.txt && sync data/small.txt")
 	wantT := time.Date(2019, 5, 6, 7, 8, 9, 500_000_000, time.Local)
 	if out := sh(t, mnt, "stat -c %Y.%y data/small.txt"); !strings.HasPrefix(out, fmt.Sprint(wantT.Unix())) {
 		t.Fatalf("stat after touch -d: %q", out)
@@ -278,7 +279,7 @@ func TestWriteOperations(t *testing.T) {
 		t.Fatalf("B2 mtime %v, want %v", f.ModTime(), wantT)
 	}
 	// touch of a new file
-	sh(t, mnt, "touch -d '2018-01-01 00:00:00' new-empty && stat -c %s new-empty")
+	sh(t, mnt, "touch -d '2018-01-01 00:00:00' new-empty && sync new-empty && stat -c %s new-empty")
 	f = w.wantRemote(t, "new-empty", nil)
 	if f.ModTime().Year() != 2018 {
 		t.Fatalf("new file's mtime %v", f.ModTime())
