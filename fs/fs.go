@@ -141,6 +141,10 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 		MaxWrite:      MaxRequest,
 		MaxReadAhead:  MaxRequest,
 		MaxBackground: 64,
+		// Replies to 1 MiB reads of staged files do not fit a default
+		// (1 MiB) pipe, so splicing them always fails and falls back to
+		// a copy after logging; copy at once instead.
+		DisableSplice: true,
 		Debug:         mc.Debug,
 	}
 	if mc.ReadOnly {

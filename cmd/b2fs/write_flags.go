@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -66,7 +68,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		return fs.WriteOptions{}, nil, usageError{err.Error()}
 	}
 	m, err := staging.New(staging.Options{
-		Dir:               filepath.Join(c.cacheDir, "staging"),
+		Dir:               filepath.Join(c.cacheDir, "staging", accountDir(acct)),
 		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency, CopyThreshold: 2 * part},
 		PartSize:          part,
 		UploadCutoff:      cutoff,
@@ -87,4 +89,13 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		MetadataDelay:  c.metadataDelay,
 		Capabilities:   acct.Capabilities,
 	}, m.Close, nil
+}
+
+// accountDir names the staging directory of one B2 account at one API
+// endpoint. Mounts of different accounts (or of the --demo emulator) may
+// share a cache directory; crash recovery only ever looks at the staged
+// files of its own account, so it never uploads them elsewhere.
+func accountDir(acct b2client.Account) string {
+	sum := sha256.Sum256([]byte(acct.APIURL + "\x00" + acct.AccountID))
+	return hex.EncodeToString(sum[:8])
 }

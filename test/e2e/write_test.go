@@ -432,7 +432,7 @@ func TestWriteFaults(t *testing.T) {
 	}
 	w.ts.ClearFaults()
 	w.wantGone(t, "doomed")
-	ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "*.json"))
+	ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "*", "*.json"))
 	found := false
 	for _, p := range ms {
 		b, _ := os.ReadFile(p)
@@ -644,6 +644,21 @@ func TestWriteRecoversAfterCrash(t *testing.T) {
 	f.Close()
 	exec.Command("fusermount3", "-u", "-z", w.m.Dir).Run()
 	w.wantGone(t, "unsynced.bin")
+
+	// A mount of another account (another emulator, same bucket name)
+	// sharing the cache directory leaves the staged file alone.
+	other := newServer(t, b2emu.Options{AbsoluteMinimumPartSize: wPart, RecommendedPartSize: wPart}, "wbucket")
+	om := startMount(t, other, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", w.cache, "--part-size", "64KiB"}})
+	if _, err := os.Stat(filepath.Join(om.Dir, "unsynced.bin")); !os.IsNotExist(err) {
+		t.Errorf("another account's mount shows the staged file: %v", err)
+	}
+	om.stop(t)
+	if strings.Contains(om.stderr.String(), "earlier run") {
+		t.Errorf("another account's mount looked at the staged file:\n%s", om.stderr.String())
+	}
+	if n := other.Stats().Calls["b2_upload_file"] + other.Stats().Calls["b2_upload_part"]; n != 0 {
+		t.Errorf("another account's mount uploaded %d staged files or parts", n)
+	}
 
 	m := startMount(t, w.ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", w.cache, "--part-size", "64KiB"}})
 	deadline := time.Now().Add(20 * time.Second)
