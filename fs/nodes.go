@@ -338,9 +338,13 @@ type fileNode struct {
 // its version changed, the kernel's cached pages are dropped.
 func (n *fileNode) update(e cache.Entry) {
 	n.mu.Lock()
+	old := n.entry.FileID
 	n.entry = e
 	stale := n.kernelID != "" && n.kernelID != e.FileID
 	n.mu.Unlock()
+	if old != "" && old != e.FileID {
+		n.fsys.keptForget(old) // a new version: the local copy is stale
+	}
 	if stale {
 		// Never notify from inside an operation on this inode: the kernel
 		// may hold locks the notification needs.
@@ -403,6 +407,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
 	b, dir, _ := n.loc()
+	if h, ok := n.fsys.openKept(n, b.Name+"/"+dir+e.Name, e.FileID, e.Size); ok {
+		return h, fuseFlags, 0
+	}
 	fsys, id := n.fsys, e.FileID
 	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)

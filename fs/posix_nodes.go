@@ -295,6 +295,7 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 	}
 	n.fsys.dropVersion(ctx, b, full, e.FileID)
 	n.replaceOwnVersion(e.FileID, obj.FileID)
+	n.fsys.keptRekey(e.FileID, obj.FileID)
 	ne := entryFromObject(name, obj)
 	n.update(ne)
 	n.fsys.changed(b, dir, name, &ne)

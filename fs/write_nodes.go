@@ -183,6 +183,7 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	case ok && e.Dir:
 		return syscall.EISDIR
 	case ok && e.FileID != "":
+		n.fsys.keptForget(e.FileID)
 		if ch := n.GetChild(name); ch != nil {
 			if fn, ok := ch.Operations().(*fileNode); ok {
 				n.fsys.dropMeta(ctx, fn)
@@ -302,6 +303,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	if meta != nil && obj.Info == nil {
 		obj.Info = meta.Info
 	}
+	n.fsys.keptRekey(src.FileID, obj.FileID)
 	// The source's only version, made by this mount (a temporary file of
 	// rsync or an editor), lives on in the copy: delete it rather than
 	// leave it stored behind a hide marker.

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -86,6 +87,9 @@ type File struct {
 	startErr error
 	bgActive int           // background goroutines running
 	idle     chan struct{} // closed when bgActive == 0
+
+	// keptOut: the data file is linked into the read cache (keep.go).
+	keptOut atomic.Bool
 }
 
 // session is a large file being uploaded.
@@ -260,12 +264,28 @@ func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
-	return f.write(ctx, p, off, false)
+	n, err := f.write(ctx, p, off, false)
+	if f.retryAfterSpace(err) && n < len(p) {
+		m, err := f.write(ctx, p[n:], off+int64(n), false)
+		return n + m, err
+	}
+	return n, err
 }
 
 // Append writes p at the end of the file (O_APPEND).
 func (f *File) Append(ctx context.Context, p []byte) (int, error) {
-	return f.write(ctx, p, 0, true)
+	n, err := f.write(ctx, p, 0, true)
+	if f.retryAfterSpace(err) && n < len(p) {
+		m, err := f.write(ctx, p[n:], 0, true)
+		return n + m, err
+	}
+	return n, err
+}
+
+// retryAfterSpace reports whether err is a full disk and the read cache
+// gave its space back (staged data always comes first).
+func (f *File) retryAfterSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) && f.m.kept.clear()
 }
 
 func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {
@@ -622,7 +642,8 @@ func (f *File) remove() {
 func (f *File) discardFiles() {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
-	if f.manFD != nil && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&
+	// A data file linked into the read cache must not be emptied.
+	if f.manFD != nil && !f.keptOut.Load() && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&
 		f.m.putSpare(spare{id: f.id, data: f.data, man: f.manFD}) {
 		f.manFD = nil
 		return

@@ -55,6 +55,10 @@ type Options struct {
 	// the modification time of when streaming started (unless the time was
 	// set explicitly) and has no large_file_sha1. Close returns sooner.
 	FastStreamedClose bool
+	// KeepSize bounds the read cache: the content of files uploaded from
+	// this mount, kept by file ID so reading them back needs no download
+	// (see keep.go). 0 disables it.
+	KeepSize int64
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
 	OnUpload func(Key, Version)
@@ -106,6 +110,8 @@ type Manager struct {
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
 	files map[mapKey]*File
+
+	kept *keptCache // nil when disabled
 }
 
 // spare is an empty data file and an empty manifest ready for reuse. An
@@ -251,6 +257,7 @@ func New(opts Options) (*Manager, error) {
 		dir:    dir,
 		lock:   lock,
 		files:  map[mapKey]*File{},
+		kept:   newKeptCache(dir, opts.KeepSize),
 	}, nil
 }
 
@@ -417,12 +424,18 @@ func (m *Manager) Release(f *File) {
 	}
 	f.mu.Lock()
 	drop := f.detached || !f.dirty
+	// Content entirely local and equal to version baseID: kept for reads.
+	keep := !f.detached && !f.dirty && len(f.local.gaps(0, f.remoteEnd)) == 0 && f.baseID != "" && f.sess == nil && f.state != StateFailed
+	id, size := f.baseID, f.size
 	f.mu.Unlock()
 	if drop && m.files[f.key.mk()] == f {
 		delete(m.files, f.key.mk())
 	}
 	m.mu.Unlock()
 	if drop {
+		if keep && m.kept.add(id, f.dataPath, size) {
+			f.keptOut.Store(true)
+		}
 		f.remove()
 		return
 	}
@@ -534,6 +547,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		f.waitIdle(context.Background())
 	}
 	m.dropSpares()
+	os.RemoveAll(filepath.Join(m.dir, keptDirName))
 	// An empty instance directory goes; one with staged data stays for
 	// the next run's Recover.
 	if ents, rerr := os.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {

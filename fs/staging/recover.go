@@ -154,6 +154,8 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 		if err != nil {
 			continue // a live instance
 		}
+		// A dead instance's read cache holds nothing to upload.
+		os.RemoveAll(filepath.Join(dir, keptDirName))
 		locks = append(locks, lock)
 		dirs = append(dirs, dir)
 	}

@@ -205,3 +205,43 @@ func TestCostRsync(t *testing.T) {
 		t.Fatalf("%d stored versions of rsync's temporary files left", v)
 	}
 }
+
+// TestCostReadBackWithoutDownload: reading a file just written from this
+// mount (also after a rename and a metadata change) downloads nothing; a
+// file changed since is read from B2 again.
+func TestCostReadBackWithoutDownload(t *testing.T) {
+	w := newWriteEnv(t, "--metadata-delay", "0")
+	body := pattern(3, 200000) // a large file (parts of 64 KiB)
+	if err := os.WriteFile(filepath.Join(w.m.Dir, "big"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, w.m.Dir, "echo small > s; mv s s2; chmod 600 s2")
+	w.ts.ResetStats()
+	got, err := os.ReadFile(filepath.Join(w.m.Dir, "big"))
+	if err != nil || sha(got) != sha(body) {
+		t.Fatalf("read back big: %v (%d bytes)", err, len(got))
+	}
+	if out := sh(t, w.m.Dir, "cat s2"); out != "small\n" {
+		t.Fatalf("cat s2 = %q", out)
+	}
+	// A new version through the mount replaces the local copy.
+	if out := sh(t, w.m.Dir, "echo newer > s2; cat s2"); out != "newer\n" {
+		t.Fatalf("cat s2 after an overwrite = %q", out)
+	}
+	assertNoCalls(t, w.ts, "reading back what was just written", "b2_download_file_by_id", "b2_download_file_by_name")
+
+	// Another writer replaces s2 in B2; after the listing is refreshed
+	// (a fresh mount), its content comes from B2.
+	put(t, w.ts, "wbucket", "s2", []byte("from elsewhere\n"), nil)
+	w2 := mountWrite(t, w.ts, "wbucket")
+	if out := sh(t, w2.m.Dir, "cat s2"); out != "from elsewhere\n" {
+		t.Fatalf("cat s2 on a second mount = %q", out)
+	}
+	// The read cache goes with the mount: nothing of it is left to
+	// upload or to clean.
+	w.m.stop(t)
+	kept, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "kept"))
+	if len(kept) != 0 {
+		t.Fatalf("read cache left after unmount: %v", kept)
+	}
+}
