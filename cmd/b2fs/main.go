@@ -181,11 +181,12 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	opts := fs.Options{
 		Backend: fs.NewB2Backend(client),
 		Cache:   mc,
-		Logger:  log,
-		Bucket:  bucket,
-		Prefix:  prefix,
-		UID:     uint32(os.Getuid()),
-		GID:     uint32(os.Getgid()),
+		ListPrefetchPages: cfg.listPrefetchPages,
+		Logger:            log,
+		Bucket:            bucket,
+		Prefix:            prefix,
+		UID:               uint32(os.Getuid()),
+		GID:               uint32(os.Getgid()),
 		Read: fs.ReadOptions{
 			MaxWindow: window, ChunkSize: chunk, Budget: fs.NewBudget(budget),
 		},
