@@ -103,6 +103,13 @@ func (t *treeBuilder) finish(done bool) (complete, cut []string) {
 	return complete, cut
 }
 
+// markerKnown reports whether the window shows whether directory d has a
+// .bzEmpty marker: the marker's name lies within the window.
+func (t *treeBuilder) markerKnown(d string, done bool) bool {
+	name := d + EmptyMarker
+	return (t.first || t.after < name) && (done || (t.last != "" && name <= t.last))
+}
+
 // treeState is what a prefetch learned about one directory.
 type treeState struct {
 	expires time.Time
@@ -168,26 +175,33 @@ func (m *meta) prefetch(ctx context.Context, b Bucket, prefix string) ([]cache.E
 	if m.tree == nil || m.prefetchPages <= 0 {
 		return nil, false, nil
 	}
-	now := m.cache.Options().Now()
-	if prefix != "" {
-		for a := parentPrefix(prefix); ; a = parentPrefix(a) {
-			if st, ok := m.states.get(dirKey(b, a), now); ok && st.next != "" && st.after < prefix {
-				es, err := m.treeWindow(ctx, b, a, false, st.after, st.next, prefix)
-				if es != nil || err != nil {
-					return es, es != nil, err
-				}
-				break
-			}
-			if a == "" {
-				break
-			}
-		}
+	if es, err := m.continueTree(ctx, b, prefix); es != nil || err != nil {
+		return es, es != nil, err
 	}
-	if st, ok := m.states.get(dirKey(b, prefix), now); ok && st.large {
+	if st, ok := m.states.get(dirKey(b, prefix), m.cache.Options().Now()); ok && st.large {
 		return nil, false, nil
 	}
 	es, err := m.treeWindow(ctx, b, prefix, true, "", "", prefix)
 	return es, es != nil, err
+}
+
+// continueTree continues the cut subtree listing of the nearest ancestor of
+// directory prefix that stopped before prefix's names, and returns prefix's
+// entries when that window holds them all (nil when there is no such
+// ancestor or the window did not complete prefix).
+func (m *meta) continueTree(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
+	if m.tree == nil || m.prefetchPages <= 0 || prefix == "" {
+		return nil, nil
+	}
+	now := m.cache.Options().Now()
+	for a := parentPrefix(prefix); ; a = parentPrefix(a) {
+		if st, ok := m.states.get(dirKey(b, a), now); ok && st.next != "" && st.after < prefix {
+			return m.treeWindow(ctx, b, a, false, st.after, st.next, prefix)
+		}
+		if a == "" {
+			return nil, nil
+		}
+	}
 }
 
 // treeWindow lists up to prefetchPages pages of root's subtree starting at
@@ -202,7 +216,14 @@ func (m *meta) treeWindow(ctx context.Context, b Bucket, root string, first bool
 	if err != nil {
 		return nil, err
 	}
-	return v.(map[string][]cache.Entry)[want], nil
+	if es, ok := v.(map[string][]cache.Entry)[want]; ok {
+		return es, nil
+	}
+	// Another caller's window may have completed want already.
+	if es, ok := m.cache.Listing(dirKey(b, want)); ok {
+		return es, nil
+	}
+	return nil, nil
 }
 
 // fetchWindow does treeWindow's listing; it returns the listings it built,
@@ -210,6 +231,10 @@ func (m *meta) treeWindow(ctx context.Context, b Bucket, root string, first bool
 func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (map[string][]cache.Entry, error) {
 	gen := m.mutations.Load()
 	co := m.cache.Options()
+	if st, ok := m.states.get(dirKey(b, root), co.Now()); !first && (!ok || st.next != start) {
+		// An earlier caller continued this listing already.
+		return map[string][]cache.Entry{}, nil
+	}
 	limit := int(co.MaxEntries / 2)
 	t := newTreeBuilder(root, first, after)
 	next, done := start, false
@@ -260,6 +285,9 @@ func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 	}
 	exp := now.Add(co.DirTTL)
 	for _, d := range cut {
+		if t.markerKnown(d, done) {
+			m.noteMarker(b, d, t.dirs[d])
+		}
 		st := treeState{expires: exp, large: true}
 		if d == root && !done && t.last != "" {
 			st.after, st.next = t.last, next

@@ -179,8 +179,8 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	window, _ := parseSize(cfg.readWindowMax)
 	chunk, _ := parseSize(cfg.readChunk)
 	opts := fs.Options{
-		Backend: fs.NewB2Backend(client),
-		Cache:   mc,
+		Backend:           fs.NewB2Backend(client),
+		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
 		Logger:            log,
 		Bucket:            bucket,
