@@ -56,6 +56,7 @@ type FS struct {
 	meta    *meta
 	mounted time.Time
 	stopped atomic.Bool // set by StopWrites
+	mq      *metaQueue  // files with metadata changes not yet in B2
 }
 
 // New checks opts and returns a filesystem.
@@ -83,6 +84,7 @@ func New(opts Options) (*FS, error) {
 		log:     opts.Logger,
 		meta:    metaFor(opts),
 		mounted: time.Now(),
+		mq:      newMetaQueue(),
 	}, nil
 }
 
@@ -152,6 +154,10 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 		MaxWrite:      MaxRequest,
 		MaxReadAhead:  MaxRequest,
 		MaxBackground: 64,
+		// Replies to 1 MiB reads of staged files do not fit a default
+		// (1 MiB) pipe, so splicing them always fails and falls back to
+		// a copy after logging; copy at once instead.
+		DisableSplice: true,
 		Debug:         mc.Debug,
 	}
 	if mc.ReadOnly {

@@ -143,8 +143,8 @@ func buildEntries(log *slog.Logger, dir string, objs []Object) []cache.Entry {
 
 // resolveLookup decides what name is in directory dir from the objects of a
 // targeted listing (prefix dir+name, delimiter "/"), with the same rules as
-// buildEntries. complete says whether the objects include every name
-// starting with dir+name up to and including the folder dir+name+"/".
+// buildEntries. The caller makes sure objs reach the folder dir+name+"/"
+// when one exists (see meta.lookup).
 func resolveLookup(log *slog.Logger, dir, name string, objs []Object) (cache.Entry, bool) {
 	var match []Object
 	for _, o := range objs {

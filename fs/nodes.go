@@ -82,6 +82,7 @@ func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix s
 		case *fileNode:
 			if !e.Dir && ch.StableAttr().Mode == entryType(e) {
 				n.update(e)
+				f.entryAttr(n.overlay(e), &out.Attr)
 				return ch
 			}
 		}
@@ -200,6 +201,13 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
 			return n.fsys.child(withoutDirFetch(ctx), n.EmbeddedInode(), b, prefix, e, out)
 		},
+		fsync: func(ctx context.Context) syscall.Errno {
+			err := n.fsys.flushMetaWhere(ctx, func(fb Bucket, dir string) bool { return fb.ID == b.ID && dir == prefix })
+			if err != nil {
+				return n.fsys.werrno("fsync "+fmtPath(b, prefix), err)
+			}
+			return 0
+		},
 	}, 0, 0
 }
 
@@ -227,6 +235,7 @@ func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 type dirHandle struct {
 	list   func(ctx context.Context) ([]cache.Entry, syscall.Errno)
 	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
+	fsync  func(ctx context.Context) syscall.Errno // nil: nothing to do
 
 	mu      sync.Mutex // guards the fields below (go-fuse also serializes calls per handle)
 	loaded  bool
@@ -316,6 +325,8 @@ type fileNode struct {
 	// kernelID is the file ID whose bytes the kernel's page cache holds for
 	// this inode ("" before the first open).
 	kernelID string
+	// pend is the metadata change not yet in B2 (see metaflush.go).
+	pend *pendingMeta
 }
 
 // update records a newer view of the file (from a listing or lookup). When
@@ -342,11 +353,11 @@ func (n *fileNode) current() cache.Entry {
 		if changed {
 			n.update(e)
 		}
-		return e
+		return n.overlay(e)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.entry
+	return n.overlayLocked(n.entry)
 }
 
 func (n *fileNode) name() string {
@@ -360,7 +371,7 @@ var _ = (fusefs.NodeGetattrer)((*fileNode)(nil))
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if sf := n.stagedFile(); sf != nil {
 		_, _, name := n.loc()
-		n.fsys.fileAttr(stagedEntry(name, sf), &out.Attr)
+		n.fsys.fileAttr(n.stagedView(name, sf), &out.Attr)
 		return 0
 	}
 	if h, ok := fh.(*fileHandle); ok {
@@ -393,6 +404,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	}
 	h := &fileHandle{
 		fsys:   n.fsys,
+		node:   n,
 		path:   b.Name + "/" + dir + e.Name,
 		entry:  e,
 		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
@@ -403,6 +415,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 // fileHandle reads one version of a file.
 type fileHandle struct {
 	fsys   *FS
+	node   *fileNode
 	path   string
 	entry  cache.Entry
 	reader *rangeReader

@@ -296,6 +296,14 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 		n.fsys.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "file", fmtPath(b, full), "entries", len(info))
 		return errInfoFull
 	}
+	if n.fsys.opts.Write.MetadataDelay > 0 && (sf == nil || !sf.Dirty() && sf.BaseFileID() == e.FileID) {
+		// A closed file, or one open without changes (touch): B2 gets
+		// the change later, with the others made meanwhile (see
+		// metaflush.go).
+		ne := n.fsys.deferInfo(n, e, info)
+		n.fsys.changed(b, dir, name, &ne)
+		return 0
+	}
 	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
 		&CopyMeta{ContentType: e.ContentType, Info: info})
 	if err != nil {

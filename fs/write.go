@@ -37,6 +37,11 @@ type WriteOptions struct {
 	// Capabilities are the key's capabilities; nil means all. An operation
 	// needing one the key lacks fails with EACCES and a log line naming it.
 	Capabilities []string
+	// MetadataDelay defers mode, owner, time and xattr changes of closed
+	// files: they reach B2 at a rename or fsync of the file, at unmount,
+	// or this long after the first change, whichever comes first (see
+	// metaflush.go). Zero applies each change at once.
+	MetadataDelay time.Duration
 
 	// dirTimes remembers directory modification times set during this
 	// mount (B2 stores none), so rsync -a and tar see what they set.

@@ -79,6 +79,11 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 			if flags&syscall.O_EXCL != 0 {
 				return nil, nil, 0, syscall.EEXIST
 			}
+			if ch := n.GetChild(name); ch != nil {
+				if fn, ok := ch.Operations().(*fileNode); ok {
+					e = fn.overlay(e) // metadata changes not yet in B2
+				}
+			}
 			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
 		}
 	}
@@ -177,6 +182,11 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	case ok && e.Dir:
 		return syscall.EISDIR
 	case ok && e.FileID != "":
+		if ch := n.GetChild(name); ch != nil {
+			if fn, ok := ch.Operations().(*fileNode); ok {
+				n.fsys.dropMeta(ctx, fn)
+			}
+		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
 			return n.fsys.werrno("unlink "+fmtPath(b, full), err)
 		}
@@ -234,6 +244,11 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if newName == EmptyMarker {
 		return syscall.EINVAL // reserved for directory markers
 	}
+	if ch := dst.GetChild(newName); ch != nil && tok {
+		if tn, ok := ch.Operations().(*fileNode); ok {
+			n.fsys.dropMeta(ctx, tn) // the file is being replaced
+		}
+	}
 	return n.renameFile(ctx, name, e, sf, dst, newName)
 }
 
@@ -257,20 +272,43 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	if src.FileID == "" {
 		return syscall.ENOENT
 	}
-	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, dp+newName, nil)
+	// Metadata changes not yet in B2 ride on the rename's copy.
+	var fn *fileNode
+	if ch := n.GetChild(name); ch != nil {
+		fn, _ = ch.Operations().(*fileNode)
+	}
+	var pm *pendingMeta
+	var meta *CopyMeta
+	if fn != nil {
+		p, err := n.fsys.claimMeta(ctx, fn)
+		if err != nil {
+			return n.fsys.werrno("rename "+fmtPath(sb, src.Name), err)
+		}
+		if p != nil && p.base != src.FileID {
+			n.fsys.releaseMeta(fn, p, "", nil) // superseded by a newer version
+		} else if p != nil {
+			pm, meta = p, &CopyMeta{ContentType: p.ct, Info: p.info}
+		}
+	}
+	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, dp+newName, meta)
+	if pm != nil {
+		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
+	}
 	if err != nil {
 		return n.fsys.werrno("rename "+fmtPath(sb, src.Name), err)
+	}
+	if meta != nil && obj.Info == nil {
+		obj.Info = meta.Info
 	}
 	if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
 		return n.fsys.werrno("rename: remove source "+fmtPath(sb, src.Name), err)
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, dp+newName), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
-	if ch := n.GetChild(name); ch != nil {
-		if fn, ok := ch.Operations().(*fileNode); ok {
-			fn.setLoc(db, dp, newName)
-			fn.update(ne)
-		}
+	if fn != nil {
+		fn.setLoc(db, dp, newName)
+		fn.update(ne)
+		ne = fn.overlay(ne)
 	}
 	n.fsys.changed(sb, sp, name, nil)
 	n.fsys.changed(db, dp, newName, &ne)
@@ -301,7 +339,13 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	if p.Next != "" || len(w.Staging.Under(db.ID, to, false)) > 0 {
 		return syscall.ENOTEMPTY
 	}
-	// Files being written inside go up first.
+	// Files being written inside go up first, and metadata changes not
+	// yet in B2 with them (the copies keep each file's info).
+	if err := n.fsys.flushMetaWhere(ctx, func(b Bucket, dir string) bool {
+		return b.ID == sb.ID && strings.HasPrefix(dir, from)
+	}); err != nil {
+		return n.fsys.werrno("rename "+fmtPath(sb, from), err)
+	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
 			return n.fsys.werrno("rename: upload "+sf.Key().String(), err)
@@ -587,6 +631,7 @@ func (n *fileNode) openStaged(ctx context.Context, flags uint32) (fusefs.FileHan
 func (f *FS) afterUpload(n *fileNode, sf *staging.File) {
 	b, dir, name := n.loc()
 	e := stagedEntry(name, sf)
+	f.supersedeMeta(n, e.FileID)
 	n.update(e)
 	f.changed(b, dir, name, &e)
 }
@@ -649,12 +694,21 @@ func (h *writeHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
+	// Metadata changes not yet in B2 go up with the data, for free.
+	if err := h.fsys.absorbMeta(context.WithoutCancel(ctx), h.node); err != nil {
+		return h.fsys.werrno(op+" "+h.f.Key().String(), err)
+	}
 	before, _, _, _ := h.f.Uploaded()
 	if err := h.f.Flush(context.WithoutCancel(ctx)); err != nil {
 		return h.fsys.werrno(op+" "+h.f.Key().String(), err)
 	}
 	if after, _, _, _ := h.f.Uploaded(); after != before {
 		h.fsys.afterUpload(h.node, h.f)
+	}
+	if op == "fsync" {
+		if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
+			return h.fsys.werrno(op+" "+h.f.Key().String(), err)
+		}
 	}
 	return 0
 }
@@ -666,7 +720,7 @@ func (h *writeHandle) Release(ctx context.Context) syscall.Errno {
 
 func (h *writeHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	_, _, name := h.node.loc()
-	h.fsys.fileAttr(stagedEntry(name, h.f), &out.Attr)
+	h.fsys.fileAttr(h.node.stagedView(name, h.f), &out.Attr)
 	return 0
 }
 
@@ -739,15 +793,34 @@ func (n *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 var (
 	_ = (fusefs.FileFsyncer)((*fileHandle)(nil))
 	_ = (fusefs.FileFsyncer)((*dirHandle)(nil))
+	_ = (fusefs.FileFsyncdirer)((*dirHandle)(nil))
 )
 
 // Fsync of a read-only handle on a file with nothing staged: the content is
-// in B2 already.
-func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+// in B2 already; metadata changes not yet in B2 are sent.
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if h.node == nil {
+		return 0
+	}
+	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
+		return h.fsys.werrno("fsync "+h.path, err)
+	}
+	return 0
+}
 
 // Fsync of a directory: directory changes reach B2 before the operation
-// that made them returns.
-func (h *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+// that made them returns; metadata changes of the files in it not yet in
+// B2 are sent.
+func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	return h.Fsync(ctx, flags)
+}
+
+func (h *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if h.fsync == nil {
+		return 0
+	}
+	return h.fsync(context.WithoutCancel(ctx))
+}
 
 var (
 	_ = (fusefs.NodeCreater)((*accountNode)(nil))

@@ -125,6 +125,15 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		}
 		defer d.close()
 		cfg.endpoint, creds, cfg.source = d.url, d.creds, d.bucket
+		if cfg.write.cacheDir == staging.DefaultCacheDir() {
+			// The demo's files live and die with its emulator.
+			tmp, err := os.MkdirTemp("", "b2fs-demo-cache-")
+			if err != nil {
+				return fmt.Errorf("demo: cache directory: %w", err)
+			}
+			defer os.RemoveAll(tmp)
+			cfg.write.cacheDir = tmp
+		}
 	} else {
 		var err error
 		if creds, err = loadCredentials(cfg.credentialsFile, getenv); err != nil {
@@ -267,7 +276,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
-	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage))
+	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage, fsys))
 
 	dctx, stopDrain := context.WithCancel(ctx)
 	defer stopDrain()

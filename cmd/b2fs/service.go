@@ -153,12 +153,16 @@ func serveMetrics(ctx context.Context, addr string, met *metrics.Metrics, log *s
 }
 
 // pendingStatus is the systemd STATUS line.
-func pendingStatus(prefix string, st *staging.Manager) string {
+func pendingStatus(prefix string, st *staging.Manager, fsys *fs.FS) string {
 	if st == nil {
 		return prefix
 	}
 	n, up, b := st.PendingStats()
-	return fmt.Sprintf("%s; uploads pending: %d (%d in progress, %d bytes)", prefix, n, up, b)
+	s := fmt.Sprintf("%s; uploads pending: %d (%d in progress, %d bytes)", prefix, n, up, b)
+	if fsys != nil {
+		s += fmt.Sprintf("; metadata changes pending: %d", fsys.PendingMetadata())
+	}
+	return s
 }
 
 // recoverStaged runs staging recovery before the mount serves requests
@@ -220,7 +224,7 @@ wait:
 			s.log.Info("signal received; stopping", "signal", sig.String())
 			break wait
 		case <-tick.C:
-			s.notify.status(pendingStatus("serving", s.stage))
+			s.notify.status(pendingStatus("serving", s.stage, s.fsys))
 		}
 	}
 	deadline := time.Now().Add(s.cfg.svc.shutdownTimeout)
@@ -236,7 +240,7 @@ wait:
 		}
 	}()
 	s.stopWatchdog()
-	s.notify.stopping(pendingStatus("stopping", s.stage))
+	s.notify.stopping(pendingStatus("stopping", s.stage, s.fsys))
 	s.fsys.StopWrites()
 	mp := s.cfg.mountpoint
 	if external {
@@ -257,7 +261,7 @@ wait:
 		case <-done:
 			stopped = true
 		case <-status.C:
-			s.notify.status(pendingStatus("stopping: waiting for open files to close", s.stage))
+			s.notify.status(pendingStatus("stopping: waiting for open files to close", s.stage, s.fsys))
 		case <-ctx.Done():
 			s.log.Error("files still open on the mount at the shutdown deadline; exiting anyway", "mountpoint", mp)
 			stopped = true
@@ -267,9 +271,14 @@ wait:
 
 	var upErr error
 	if s.stage != nil {
-		s.notify.status(pendingStatus("stopping: uploading", s.stage))
+		s.notify.status(pendingStatus("stopping: uploading", s.stage, s.fsys))
+		// Metadata changes not yet in B2 (see --metadata-delay) go first:
+		// they are copies of versions already uploaded.
+		if err := s.fsys.FlushMetadata(ctx); err != nil {
+			upErr = fmt.Errorf("%d metadata changes not applied: %w", s.fsys.PendingMetadata(), err)
+		}
 		if err := s.closeWr(ctx); err != nil {
-			upErr = s.reportLeft()
+			upErr = errors.Join(upErr, s.reportLeft())
 		}
 	}
 	s.log.Info(s.met.Summary())

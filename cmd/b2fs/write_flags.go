@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/fs"
@@ -22,6 +25,7 @@ type writeConfig struct {
 	hardDelete        bool
 	maxRenameFiles    int
 	streamedSHA1      bool
+	metadataDelay     time.Duration
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
@@ -32,6 +36,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files uploaded while being written their large_file_sha1 and exact mtime (a server-side copy at close); false closes sooner")
+	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "chmod, chown, touch and xattr changes of closed files reach B2 at fsync, rename, unmount or this long after the change, coalesced into one copy (0: at once)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
@@ -51,6 +56,9 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		}
 		*sizes[name] = n
 	}
+	if c.metadataDelay < 0 || c.metadataDelay > time.Hour {
+		return fs.WriteOptions{}, nil, usageError{"--metadata-delay must be between 0 and 1h"}
+	}
 	if c.uploadConcurrency < 1 || c.uploadConcurrency > 64 {
 		return fs.WriteOptions{}, nil, usageError{"--upload-concurrency must be between 1 and 64"}
 	}
@@ -60,7 +68,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		return fs.WriteOptions{}, nil, usageError{err.Error()}
 	}
 	m, err := staging.New(staging.Options{
-		Dir:               filepath.Join(c.cacheDir, "staging"),
+		Dir:               filepath.Join(c.cacheDir, "staging", accountDir(acct)),
 		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency, CopyThreshold: 2 * part},
 		PartSize:          part,
 		UploadCutoff:      cutoff,
@@ -78,6 +86,16 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		Backend:        fs.NewB2WriteBackend(client, part, c.uploadConcurrency),
 		HardDelete:     c.hardDelete,
 		MaxRenameFiles: c.maxRenameFiles,
+		MetadataDelay:  c.metadataDelay,
 		Capabilities:   acct.Capabilities,
 	}, m.Close, nil
+}
+
+// accountDir names the staging directory of one B2 account at one API
+// endpoint. Mounts of different accounts (or of the --demo emulator) may
+// share a cache directory; crash recovery only ever looks at the staged
+// files of its own account, so it never uploads them elsewhere.
+func accountDir(acct b2client.Account) string {
+	sum := sha256.Sum256([]byte(acct.APIURL + "\x00" + acct.AccountID))
+	return hex.EncodeToString(sum[:8])
 }

@@ -78,7 +78,8 @@ touch -d @1400000000 docs/private docs bin empty 'sp ace'
 
 func TestPosixMetadataRemountAndSecondMount(t *testing.T) {
 	testenv.RequireTool(t, "getfattr", "setfattr", "stat")
-	w := newWriteEnv(t)
+	// Metadata changes go to B2 at once, so the second mount sees them.
+	w := newWriteEnv(t, "--metadata-delay", "0")
 	sh(t, w.m.Dir, `set -e
 echo hello > a; chmod 640 a; chown 1000:65534 a; touch -d @1600000000 a
 mkdir d; chmod 750 d; chown 1000:1000 d; touch -d @1500000000 d
@@ -116,7 +117,8 @@ echo inside > d/f; chmod 600 d/f`)
 
 func TestPosixOneCopyPerChange(t *testing.T) {
 	testenv.RequireTool(t, "setfattr", "stat")
-	w := newWriteEnv(t)
+	// Each change goes to B2 at once (see TestCost* for deferred ones).
+	w := newWriteEnv(t, "--metadata-delay", "0")
 	sh(t, w.m.Dir, "echo content > f; mkdir d; stat f d >/dev/null")
 	for _, tc := range []struct{ what, cmd, want string }{
 		{"chmod", "chmod 600 f", "600 0 0"},
@@ -403,7 +405,7 @@ func (w *writeEnv) versions(t *testing.T, name string) int {
 }
 
 func TestPosixLargeFileAndVersions(t *testing.T) {
-	w := newWriteEnv(t)
+	w := newWriteEnv(t, "--metadata-delay", "0")
 	big := pattern(7, 5*wPart+3) // above the copy threshold: copied part by part
 	if err := os.WriteFile(filepath.Join(w.m.Dir, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
@@ -434,7 +436,7 @@ func TestPosixLargeFileAndVersions(t *testing.T) {
 
 	// With --hard-delete it is deleted.
 	w.m.stop(t)
-	w2 := mountWrite(t, w.ts, "wbucket", "--hard-delete")
+	w2 := mountWrite(t, w.ts, "wbucket", "--hard-delete", "--metadata-delay", "0")
 	w.ts.ResetStats()
 	sh(t, w2.m.Dir, "chmod 600 small")
 	s = w.ts.Stats()

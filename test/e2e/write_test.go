@@ -267,8 +267,9 @@ func TestWriteOperations(t *testing.T) {
 	sh(t, mnt, "truncate -s 0 data/big.bin")
 	w.wantRemote(t, "data/big.bin", nil)
 
-	// touch -d sets the modification time, stored for other B2 tools.
-	sh(t, mnt, "touch -d '2019-05-06 07:08:09.5' data/small.txt")
+	// touch -d sets the modification time, stored for other B2 tools (at
+	// fsync at the latest, see --metadata-delay).
+	sh(t, mnt, "touch -d '2019-05-06 07:08:09.5' data/small.txt && sync data/small.txt")
 	wantT := time.Date(2019, 5, 6, 7, 8, 9, 500_000_000, time.Local)
 	if out := sh(t, mnt, "stat -c %Y.%y data/small.txt"); !strings.HasPrefix(out, fmt.Sprint(wantT.Unix())) {
 		t.Fatalf("stat after touch -d: %q", out)
@@ -278,7 +279,7 @@ func TestWriteOperations(t *testing.T) {
 		t.Fatalf("B2 mtime %v, want %v", f.ModTime(), wantT)
 	}
 	// touch of a new file
-	sh(t, mnt, "touch -d '2018-01-01 00:00:00' new-empty && stat -c %s new-empty")
+	sh(t, mnt, "touch -d '2018-01-01 00:00:00' new-empty && sync new-empty && stat -c %s new-empty")
 	f = w.wantRemote(t, "new-empty", nil)
 	if f.ModTime().Year() != 2018 {
 		t.Fatalf("new file's mtime %v", f.ModTime())
@@ -431,7 +432,7 @@ func TestWriteFaults(t *testing.T) {
 	}
 	w.ts.ClearFaults()
 	w.wantGone(t, "doomed")
-	ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "*.json"))
+	ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "*", "*.json"))
 	found := false
 	for _, p := range ms {
 		b, _ := os.ReadFile(p)
@@ -643,6 +644,21 @@ func TestWriteRecoversAfterCrash(t *testing.T) {
 	f.Close()
 	exec.Command("fusermount3", "-u", "-z", w.m.Dir).Run()
 	w.wantGone(t, "unsynced.bin")
+
+	// A mount of another account (another emulator, same bucket name)
+	// sharing the cache directory leaves the staged file alone.
+	other := newServer(t, b2emu.Options{AbsoluteMinimumPartSize: wPart, RecommendedPartSize: wPart}, "wbucket")
+	om := startMount(t, other, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", w.cache, "--part-size", "64KiB"}})
+	if _, err := os.Stat(filepath.Join(om.Dir, "unsynced.bin")); !os.IsNotExist(err) {
+		t.Errorf("another account's mount shows the staged file: %v", err)
+	}
+	om.stop(t)
+	if strings.Contains(om.stderr.String(), "earlier run") {
+		t.Errorf("another account's mount looked at the staged file:\n%s", om.stderr.String())
+	}
+	if n := other.Stats().Calls["b2_upload_file"] + other.Stats().Calls["b2_upload_part"]; n != 0 {
+		t.Errorf("another account's mount uploaded %d staged files or parts", n)
+	}
 
 	m := startMount(t, w.ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", w.cache, "--part-size", "64KiB"}})
 	deadline := time.Now().Add(20 * time.Second)

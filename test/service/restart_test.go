@@ -34,7 +34,7 @@ func TestKill9Restart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "theirs.txt"), []byte("mine"), 0o644); err == nil {
 		t.Fatal("writing with every upload failing succeeded")
 	}
-	manifests, _ := filepath.Glob(filepath.Join(cache, "staging", "*", "*.json"))
+	manifests, _ := filepath.Glob(filepath.Join(cache, "staging", "*", "*", "*.json"))
 	if len(manifests) != 2 {
 		t.Fatalf("staged manifests after failed uploads: %v", manifests)
 	}
@@ -71,7 +71,7 @@ func TestKill9Restart(t *testing.T) {
 	}
 	// The conflicting copy is still in the cache directory; the uploaded
 	// one is gone.
-	left, _ := filepath.Glob(filepath.Join(cache, "staging", "*", "*.data"))
+	left, _ := filepath.Glob(filepath.Join(cache, "staging", "*", "*", "*.data"))
 	if len(left) != 1 {
 		t.Fatalf("staged data left: %v (want only the conflict)", left)
 	}

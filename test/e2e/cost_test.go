@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/b2fs/b2fs/test/testenv"
+)
+
+// waitCalls polls the emulator until api has been called want times (or
+// the deadline passes) and returns the final count.
+func (w *writeEnv) waitCalls(api string, want int64, within time.Duration) int64 {
+	deadline := time.Now().Add(within)
+	for {
+		n := w.ts.Stats().Calls[api]
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCostDeferredMetadataCoalesces: several metadata changes of a closed
+// file show at once in stat and reach B2 after the delay as one copy.
+func TestCostDeferredMetadataCoalesces(t *testing.T) {
+	testenv.RequireTool(t, "stat")
+	w := newWriteEnv(t, "--metadata-delay", "700ms")
+	sh(t, w.m.Dir, "echo content > f; stat f >/dev/null")
+	w.ts.ResetStats()
+	got := sh(t, w.m.Dir, "touch -d @1600000000 f; chmod 600 f; chown 1000:65534 f; stat -c '%a %u %g %Y' f")
+	if got != "600 1000 65534 1600000000\n" {
+		t.Fatalf("stat right after the changes: %q", got)
+	}
+	if n := w.ts.Stats().Calls["b2_copy_file"]; n != 0 {
+		t.Fatalf("%d copies before the delay, want 0", n)
+	}
+	if n := w.waitCalls("b2_copy_file", 1, 10*time.Second); n != 1 {
+		t.Fatalf("%d copies after the delay, want 1 (calls: %v)", n, w.ts.Stats().Calls)
+	}
+	time.Sleep(1500 * time.Millisecond) // nothing more follows
+	s := w.ts.Stats()
+	if s.Calls["b2_copy_file"] != 1 || s.Calls["b2_upload_file"] != 0 {
+		t.Fatalf("calls %v, want exactly one copy", s.Calls)
+	}
+	f := w.wantRemote(t, "f", []byte("content\n"))
+	if f.Info["b2fs-mode"] != "600" || f.Info["b2fs-uid"] != "1000" || f.Info["b2fs-gid"] != "65534" ||
+		f.Info["src_last_modified_millis"] != "1600000000000" {
+		t.Fatalf("info in B2 %v", f.Info)
+	}
+	if got := sh(t, w.m.Dir, "stat -c '%a %u %g %Y' f"); got != "600 1000 65534 1600000000\n" {
+		t.Fatalf("stat after the copy: %q", got)
+	}
+}
+
+// TestCostMetadataAtFsyncRenameAndUnmount: with a long delay, fsync of the
+// file or its directory, a rename and unmount each apply the pending
+// changes.
+func TestCostMetadataAtFsyncRenameAndUnmount(t *testing.T) {
+	testenv.RequireTool(t, "sync", "stat")
+	w := newWriteEnv(t, "--metadata-delay", "1h")
+	sh(t, w.m.Dir, "mkdir d; echo a > a; echo b > d/b; echo c > c; echo e > e; stat a d/b c e >/dev/null")
+
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "chmod 600 a; touch -d @1500000000 a; sync a")
+	if s := w.ts.Stats(); s.Calls["b2_copy_file"] != 1 {
+		t.Fatalf("chmod+touch+fsync: %v, want one copy", s.Calls)
+	}
+	if f := w.wantRemote(t, "a", []byte("a\n")); f.Info["b2fs-mode"] != "600" || f.Info["src_last_modified_millis"] != "1500000000000" {
+		t.Fatalf("a's info after fsync %v", f.Info)
+	}
+
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "chmod 640 d/b; sync d")
+	if s := w.ts.Stats(); s.Calls["b2_copy_file"] != 1 {
+		t.Fatalf("chmod+fsync of the directory: %v, want one copy", s.Calls)
+	}
+	if f := w.wantRemote(t, "d/b", []byte("b\n")); f.Info["b2fs-mode"] != "640" {
+		t.Fatalf("d/b's info after directory fsync %v", f.Info)
+	}
+
+	// A rename carries the pending changes in its own copy.
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "chmod 604 c; touch -d @1400000000 c; mv c c2")
+	if s := w.ts.Stats(); s.Calls["b2_copy_file"] != 1 {
+		t.Fatalf("chmod+touch+rename: %v, want one copy", s.Calls)
+	}
+	if f := w.wantRemote(t, "c2", []byte("c\n")); f.Info["b2fs-mode"] != "604" || f.Info["src_last_modified_millis"] != "1400000000000" {
+		t.Fatalf("c2's info after rename %v", f.Info)
+	}
+	if got := sh(t, w.m.Dir, "stat -c '%a %Y' c2"); got != "604 1400000000\n" {
+		t.Fatalf("stat c2: %q", got)
+	}
+
+	// Unmount applies what is still pending before b2fs exits.
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "chmod 611 e; chown 65534:65534 e")
+	if n := w.ts.Stats().Calls["b2_copy_file"]; n != 0 {
+		t.Fatalf("%d copies before unmount, want 0", n)
+	}
+	w.m.stop(t)
+	if s := w.ts.Stats(); s.Calls["b2_copy_file"] != 1 {
+		t.Fatalf("unmount: %v, want one copy", s.Calls)
+	}
+	if f := w.wantRemote(t, "e", []byte("e\n")); f.Info["b2fs-mode"] != "611" || f.Info["b2fs-uid"] != "65534" {
+		t.Fatalf("e's info after unmount %v", f.Info)
+	}
+}
+
+// TestCostRsync: rsync -a of small files with modes and times costs one
+// upload per file and at most one copy per file.
+func TestCostRsync(t *testing.T) {
+	testenv.RequireTool(t, "rsync", "stat")
+	w := newWriteEnv(t)
+	src := t.TempDir()
+	const n = 20
+	for i := 0; i < n; i++ {
+		p := filepath.Join(src, fmt.Sprintf("f%02d", i))
+		if err := os.WriteFile(p, []byte(strings.Repeat("x", i+1)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		tm := time.Unix(1500000000+int64(i), 0)
+		if err := os.Chtimes(p, tm, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh(t, w.m.Dir, "mkdir dst; stat dst >/dev/null")
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "rsync -a "+src+"/ dst/")
+	got := sh(t, w.m.Dir, "cd dst && stat -c '%n %a %Y %s' *")
+	want := ""
+	for i := 0; i < n; i++ {
+		want += fmt.Sprintf("f%02d 640 %d %d\n", i, 1500000000+i, i+1)
+	}
+	if got != want {
+		t.Fatalf("stat after rsync:\n%s\nwant:\n%s", got, want)
+	}
+	s := w.ts.Stats()
+	t.Logf("rsync -a of %d files: %v", n, s.Calls)
+	// At most one copy per file, and one for the times and mode of the
+	// directory itself (its .bzEmpty marker).
+	if s.Calls["b2_upload_file"] != n || s.Calls["b2_copy_file"] > n+1 {
+		t.Fatalf("rsync -a of %d files: %v, want %d uploads and at most %d copies", n, s.Calls, n, n+1)
+	}
+	// What B2 has is complete once the mount stops.
+	w.m.stop(t)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("dst/f%02d", i)
+		f := w.wantRemote(t, name, []byte(strings.Repeat("x", i+1)))
+		if f.Info["b2fs-mode"] != "640" || f.Info["src_last_modified_millis"] != fmt.Sprint((1500000000+int64(i))*1000) {
+			t.Fatalf("%s info %v", name, f.Info)
+		}
+	}
+}
