@@ -117,7 +117,7 @@ type treeState struct {
 	// the delimiter.
 	large bool
 	// after and next: a prefetch of this directory's subtree stopped after
-	// the name after; it continues at next ("" when it cannot).
+	// the name after; it continues at next, inclusive ("" when it cannot).
 	after, next string
 }
 
@@ -290,7 +290,10 @@ func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		}
 		st := treeState{expires: exp, large: true}
 		if d == root && !done && t.last != "" {
-			st.after, st.next = t.last, next
+			// The continuation starts at the last name (inclusive)
+			// rather than at the page's next name, so that names
+			// created between the two since are not skipped.
+			st.after, st.next = t.last, t.last
 		}
 		m.states.put(dirKey(b, d), st, now)
 	}

@@ -220,9 +220,11 @@ func TestPrefetchWholeTreeOneCall(t *testing.T) {
 
 func TestPrefetchBudgetAndContinuation(t *testing.T) {
 	// 10 directories of 50 files, pages of 100, 2 pages a window: the
-	// first window covers d00-d03 (d03 cut at the boundary), the second
-	// d04-d07, the third d08-d09. The root and the cut d03 and d07 are
-	// listed with the delimiter.
+	// first window covers d00-d03 (d03 cut at the boundary, last name
+	// d03/f49); the second starts again at d03/f49 and covers d04-d06
+	// (d07 cut at d07/f48), the third (d07/f48 to the end, 102 names)
+	// d08-d09 in 2 pages. The root and the cut d03 and d07 are listed with
+	// the delimiter.
 	var names []string
 	for d := 0; d < 10; d++ {
 		for f := 0; f < 50; f++ {
@@ -235,12 +237,12 @@ func TestPrefetchBudgetAndContinuation(t *testing.T) {
 	if n := walk(t, m, newMemBackend(names...), b, ""); n != 510 {
 		t.Fatalf("walk saw %d entries", n)
 	}
-	if tree, list := be.count("tree"), be.count("list"); tree != 5 || list != 3 {
-		t.Fatalf("walk made %d tree and %d delimiter calls, want 5 and 3", tree, list)
+	if tree, list := be.count("tree"), be.count("list"); tree != 6 || list != 3 {
+		t.Fatalf("walk made %d tree and %d delimiter calls, want 6 and 3", tree, list)
 	}
 	// A second walk is served from the cache.
 	walk(t, m, newMemBackend(names...), b, "")
-	if be.count("tree")+be.count("list") != 8 {
+	if be.count("tree")+be.count("list") != 9 {
 		t.Fatalf("second walk made calls")
 	}
 }
@@ -317,5 +319,29 @@ func TestPrefetchSkipsCachingAfterRacingChange(t *testing.T) {
 	}
 	if _, ok := m.cache.Listing(dirKey(b, "d/")); ok {
 		t.Fatal("a listing that raced a change was cached")
+	}
+}
+
+func TestPrefetchContinuationSeesNamesCreatedInTheGap(t *testing.T) {
+	var names []string
+	for d := 0; d < 6; d++ {
+		for f := 0; f < 50; f++ {
+			names = append(names, fmt.Sprintf("d%02d/f%02d", d, f))
+		}
+	}
+	be := newMemBackend(names...)
+	m := newTreeMeta(t, be, 100, 2)
+	b := Bucket{ID: "b1", Name: "alpha"}
+	if _, err := m.listDir(context.Background(), b, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The first window ended at d03/f49 (the next name was d04/f00); a
+	// directory created in between by another client shows its file.
+	be.mu.Lock()
+	be.files["d03z/new"] = []byte("x")
+	be.mu.Unlock()
+	es, err := m.listDir(context.Background(), b, "d03z/")
+	if err != nil || !reflect.DeepEqual(names2(es), []string{"new"}) {
+		t.Fatalf("listing of d03z/: %v %v", names2(es), err)
 	}
 }
