@@ -328,6 +328,7 @@ func (f *FS) sendMeta(ctx context.Context, n *fileNode, absorbOnly bool) error {
 		obj.Info = p.info
 	}
 	f.dropVersion(ctx, b, full, p.base)
+	n.replaceOwnVersion(p.base, obj.FileID)
 	f.releaseMeta(n, p, obj.FileID, nil)
 	ne := n.overlay(entryFromObject(name, obj))
 	n.update(ne)

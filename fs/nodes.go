@@ -327,6 +327,11 @@ type fileNode struct {
 	kernelID string
 	// pend is the metadata change not yet in B2 (see metaflush.go).
 	pend *pendingMeta
+	// created: this mount created the file at a name B2 did not have;
+	// ownIDs are the versions it stored there since (see ownversions.go).
+	created  bool
+	ownIDs   []string
+	ownEmpty map[string]bool // the empty ones among ownIDs
 }
 
 // update records a newer view of the file (from a listing or lookup). When

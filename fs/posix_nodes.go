@@ -213,20 +213,11 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 	f.dirTime(b, prefix, &out.Attr)
 }
 
-// dropVersion removes the version fileID of name that a metadata change
-// replaced, when unlink deletes (--hard-delete); otherwise the old
-// version stays as an older version of the name, as after an overwrite.
+// dropVersion deletes version fileID of name that a metadata-replacing
+// copy replaced: its bytes live on in the copy, and it is no longer the
+// newest version, so deleting it changes nothing visible.
 func (f *FS) dropVersion(ctx context.Context, b Bucket, name, fileID string) {
-	if !f.opts.Write.HardDelete || fileID == "" {
-		return
-	}
-	vd, ok := f.opts.Write.Backend.(versionDeleter)
-	if !ok {
-		return
-	}
-	if err := vd.DeleteVersion(ctx, b, name, fileID); err != nil {
-		f.log.Warn("metadata changed, but deleting the previous version failed", "file", fmtPath(b, name), "fileId", fileID, "err", err)
-	}
+	f.deleteVersion(ctx, b, name, fileID, "replaced by a metadata copy")
 }
 
 // infoChange edits a file info map in place; a non-zero errno aborts the
@@ -313,6 +304,7 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 		obj.Info = info
 	}
 	n.fsys.dropVersion(ctx, b, full, e.FileID)
+	n.replaceOwnVersion(e.FileID, obj.FileID)
 	ne := entryFromObject(name, obj)
 	n.update(ne)
 	n.fsys.changed(b, dir, name, &ne)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -95,7 +96,7 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, prefix+name), err)
 	}
 	e := stagedEntry(name, sf)
-	node := &fileNode{fsys: n.fsys, bucket: b, dir: prefix, entry: e}
+	node := &fileNode{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
 	ch := n.NewInode(ctx, node, fusefs.StableAttr{Mode: syscall.S_IFREG})
 	n.fsys.fileAttr(e, &out.Attr)
 	n.fsys.changed(b, prefix, name, &e)
@@ -249,12 +250,13 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 			n.fsys.dropMeta(ctx, tn) // the file is being replaced
 		}
 	}
-	return n.renameFile(ctx, name, e, sf, dst, newName)
+	return n.renameFile(ctx, name, e, sf, dst, newName, tok)
 }
 
 // renameFile copies the file on the server, then removes the source. A
 // file being written is uploaded first.
-func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf *staging.File, dst *dirNode, newName string) syscall.Errno {
+func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf *staging.File, dst *dirNode, newName string, replaces bool) syscall.Errno {
+	tok := replaces
 	sb, sp := n.loc()
 	db, dp := dst.loc()
 	src := Object{Name: sp + name, FileID: e.FileID, Size: e.Size}
@@ -300,13 +302,19 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	if meta != nil && obj.Info == nil {
 		obj.Info = meta.Info
 	}
-	if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
+	// The source's only version, made by this mount (a temporary file of
+	// rsync or an editor), lives on in the copy: delete it rather than
+	// leave it stored behind a hide marker.
+	if fn != nil && fn.onlyOwnVersion(src.FileID) && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
+		n.fsys.log.Debug("rename: deleted the source's only version", "file", fmtPath(sb, src.Name))
+	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
 		return n.fsys.werrno("rename: remove source "+fmtPath(sb, src.Name), err)
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, dp+newName), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
 		fn.setLoc(db, dp, newName)
+		fn.setCreated(!tok, obj.FileID)
 		fn.update(ne)
 		ne = fn.overlay(ne)
 	}
@@ -631,6 +639,7 @@ func (n *fileNode) openStaged(ctx context.Context, flags uint32) (fusefs.FileHan
 func (f *FS) afterUpload(n *fileNode, sf *staging.File) {
 	b, dir, name := n.loc()
 	e := stagedEntry(name, sf)
+	n.noteOwnVersion(e.FileID, e.Size)
 	f.supersedeMeta(n, e.FileID)
 	n.update(e)
 	f.changed(b, dir, name, &e)
@@ -643,6 +652,10 @@ type writeHandle struct {
 	f      *staging.File
 	write  bool
 	append bool
+	// emptyUp is the empty version of a new file this handle uploaded at
+	// its last flush (see sync).
+	emptyMu sync.Mutex // guards emptyUp
+	emptyUp string
 }
 
 var (
@@ -704,6 +717,22 @@ func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 	}
 	if after, _, _, _ := h.f.Uploaded(); after != before {
 		h.fsys.afterUpload(h.node, h.f)
+		// An empty version this mount uploaded moments ago (the first
+		// close of "echo x > f", whose shell closes a duplicate of the
+		// descriptor first) holds nothing worth keeping.
+		h.emptyMu.Lock()
+		prevEmpty := h.emptyUp
+		h.emptyUp = ""
+		if h.node.ownEmptyVersion(after) {
+			h.emptyUp = after
+		}
+		h.emptyMu.Unlock()
+		if before != "" && before == prevEmpty && h.node.ownEmptyVersion(before) {
+			b, dir, name := h.node.loc()
+			if h.fsys.deleteVersion(context.WithoutCancel(ctx), b, dir+name, before, "empty, superseded") {
+				h.node.forgetOwnVersion(before)
+			}
+		}
 	}
 	if op == "fsync" {
 		if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {

@@ -54,6 +54,35 @@ func TestCostDeferredMetadataCoalesces(t *testing.T) {
 	if got := sh(t, w.m.Dir, "stat -c '%a %u %g %Y' f"); got != "600 1000 65534 1600000000\n" {
 		t.Fatalf("stat after the copy: %q", got)
 	}
+	// "echo content > f" stored one version, the copy replaced it: one.
+	if n := w.versions(t, "f"); n != 1 {
+		t.Fatalf("f has %d stored versions, want 1", n)
+	}
+}
+
+// TestCostShellRedirectOneVersion: "echo x > f" (the shell closes a
+// duplicate descriptor first, so the new file is uploaded empty, then with
+// its content) leaves one stored version.
+func TestCostShellRedirectOneVersion(t *testing.T) {
+	w := newWriteEnv(t)
+	w.ts.ResetStats()
+	sh(t, w.m.Dir, "echo x > f; : > e; printf 'a\nb\n' > g")
+	w.wantRemote(t, "f", []byte("x\n"))
+	w.wantRemote(t, "e", nil)
+	w.wantRemote(t, "g", []byte("a\nb\n"))
+	for _, name := range []string{"f", "e", "g"} {
+		if n := w.versions(t, name); n != 1 {
+			t.Fatalf("%s has %d stored versions, want 1 (calls %v)", name, n, w.ts.Stats().Calls)
+		}
+	}
+	// An existing file's older versions are never deleted by an overwrite
+	// or an append, nor an empty file's by a later write.
+	sh(t, w.m.Dir, "echo again > f; echo more >> g; echo now > e")
+	for _, name := range []string{"f", "e", "g"} {
+		if n := w.versions(t, name); n != 2 {
+			t.Fatalf("%s has %d stored versions after an overwrite, want 2", name, n)
+		}
+	}
 }
 
 // TestCostMetadataAtFsyncRenameAndUnmount: with a long delay, fsync of the
@@ -93,6 +122,17 @@ func TestCostMetadataAtFsyncRenameAndUnmount(t *testing.T) {
 	}
 	if got := sh(t, w.m.Dir, "stat -c '%a %Y' c2"); got != "604 1400000000\n" {
 		t.Fatalf("stat c2: %q", got)
+	}
+
+	// The rename's source, created by this mount, is deleted, not hidden.
+	if s := w.ts.Stats(); s.Calls["b2_hide_file"] != 0 {
+		t.Fatalf("rename made %d hides, want 0 (%v)", s.Calls["b2_hide_file"], s.Calls)
+	}
+	if n := w.versions(t, "c"); n != 0 {
+		t.Fatalf("c has %d stored versions after the rename, want 0", n)
+	}
+	if n := w.versions(t, "c2"); n != 1 {
+		t.Fatalf("c2 has %d stored versions, want 1", n)
 	}
 
 	// Unmount applies what is still pending before b2fs exits.
@@ -145,7 +185,11 @@ func TestCostRsync(t *testing.T) {
 	if s.Calls["b2_upload_file"] != n || s.Calls["b2_copy_file"] > n+1 {
 		t.Fatalf("rsync -a of %d files: %v, want %d uploads and at most %d copies", n, s.Calls, n, n+1)
 	}
-	// What B2 has is complete once the mount stops.
+	if s.Calls["b2_hide_file"] != 0 {
+		t.Fatalf("rsync -a of %d files made %d hides, want 0 (temporary files deleted instead)", n, s.Calls["b2_hide_file"])
+	}
+	// What B2 has is complete once the mount stops: one stored version
+	// per file, nothing left of the temporary files.
 	w.m.stop(t)
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("dst/f%02d", i)
@@ -153,5 +197,11 @@ func TestCostRsync(t *testing.T) {
 		if f.Info["b2fs-mode"] != "640" || f.Info["src_last_modified_millis"] != fmt.Sprint((1500000000+int64(i))*1000) {
 			t.Fatalf("%s info %v", name, f.Info)
 		}
+		if v := w.versions(t, name); v != 1 {
+			t.Fatalf("%s has %d stored versions, want 1", name, v)
+		}
+	}
+	if v := w.versions(t, "dst/."); v != 0 {
+		t.Fatalf("%d stored versions of rsync's temporary files left", v)
 	}
 }
