@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,5 +344,40 @@ func TestPrefetchContinuationSeesNamesCreatedInTheGap(t *testing.T) {
 	es, err := m.listDir(context.Background(), b, "d03z/")
 	if err != nil || !reflect.DeepEqual(names2(es), []string{"new"}) {
 		t.Fatalf("listing of d03z/: %v %v", names2(es), err)
+	}
+}
+
+func TestPrefetchedListingsExpireOnTheirOwn(t *testing.T) {
+	names := treeNames()
+	be := newMemBackend(names...)
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	m := newTreeMeta(t, be, 1000, 2)
+	m.cache = c
+	b := Bucket{ID: "b1", Name: "alpha"}
+	walk(t, m, newMemBackend(names...), b, "")
+	if be.count("tree") != 1 {
+		t.Fatalf("%d tree calls", be.count("tree"))
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	// Every listing expired with the root's: a subdirectory is listed
+	// again (its own subtree only), and stays cached afterwards.
+	if _, ok := c.Listing(dirKey(b, "a/b/")); ok {
+		t.Fatal("a/b/ still cached after its TTL")
+	}
+	walk(t, m, newMemBackend(names...), b, "a/")
+	if be.count("tree") != 2 || be.count("list") != 0 {
+		t.Fatalf("%d tree and %d delimiter calls after expiry, want 2 and 0", be.count("tree"), be.count("list"))
+	}
+	if _, ok := c.Listing(dirKey(b, "")); ok {
+		t.Fatal("the root was cached by a listing of a/")
 	}
 }
