@@ -62,8 +62,19 @@ func (b *B2Backend) ListBuckets(ctx context.Context) ([]Bucket, error) {
 
 // ListDir lists one page of names under prefix with delimiter "/".
 func (b *B2Backend) ListDir(ctx context.Context, bucket Bucket, prefix, startName string, max int) (Page, error) {
+	return b.list(ctx, bucket, prefix, "/", startName, max)
+}
+
+var _ TreeLister = (*B2Backend)(nil)
+
+// ListTree lists one page of every name under prefix (no delimiter).
+func (b *B2Backend) ListTree(ctx context.Context, bucket Bucket, prefix, startName string, max int) (Page, error) {
+	return b.list(ctx, bucket, prefix, "", startName, max)
+}
+
+func (b *B2Backend) list(ctx context.Context, bucket Bucket, prefix, delim, startName string, max int) (Page, error) {
 	p, err := b.c.ListFileNames(ctx, bucket.ID, b2client.ListOptions{
-		Prefix: prefix, Delimiter: "/", StartName: startName, PageSize: max,
+		Prefix: prefix, Delimiter: delim, StartName: startName, PageSize: max,
 	})
 	if err != nil {
 		return Page{}, classify("list "+bucket.Name+"/"+prefix, err)

@@ -79,3 +79,12 @@ func (o Object) ModTime() time.Time {
 }
 
 var errPaging = errors.New("listing did not terminate")
+
+// TreeLister is implemented by backends that can list a whole subtree: one
+// page of every name starting with prefix, without a delimiter (no folder
+// entries), in UTF-8 byte order, starting at startName (inclusive; "" for
+// the first page), at most max entries. Page.Next is "" after the last
+// page. The filesystem prefetches directory trees with it when available.
+type TreeLister interface {
+	ListTree(ctx context.Context, bucket Bucket, prefix, startName string, max int) (Page, error)
+}

@@ -42,6 +42,11 @@ type Options struct {
 	// ListPageSize is maxFileCount for directory listings (default and
 	// maximum 10000).
 	ListPageSize int
+	// ListPrefetchPages is the page budget of a subtree prefetch (see
+	// prefetch.go): the first listing of a directory lists its whole
+	// subtree, up to this many pages, when the Backend is a TreeLister.
+	// Zero lists every directory on its own with the delimiter.
+	ListPrefetchPages int
 }
 
 // FS is a mounted (or mountable) b2fs filesystem.
@@ -77,10 +82,18 @@ func New(opts Options) (*FS, error) {
 	return &FS{
 		opts:    opts,
 		log:     opts.Logger,
-		meta:    &meta{be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize},
+		meta:    metaFor(opts),
 		mounted: time.Now(),
 		mq:      newMetaQueue(),
 	}, nil
+}
+
+func metaFor(opts Options) *meta {
+	m := &meta{be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize}
+	if tl, ok := opts.Backend.(TreeLister); ok && opts.ListPrefetchPages > 0 {
+		m.tree, m.prefetchPages = tl, opts.ListPrefetchPages
+	}
+	return m
 }
 
 // Root returns the root node to mount.

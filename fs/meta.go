@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
@@ -19,6 +20,15 @@ type meta struct {
 	log      *slog.Logger
 	pageSize int
 	sf       singleflight.Group
+
+	// tree lists whole subtrees (nil: the backend cannot); prefetchPages
+	// is the page budget of one subtree window (0 disables prefetch).
+	tree          TreeLister
+	prefetchPages int
+	states        treeStates
+	// mutations counts changes made through the filesystem; a subtree
+	// listing that raced one is not cached.
+	mutations atomic.Uint64
 }
 
 // bucketsKey is the cache directory key of the account root.
@@ -36,6 +46,11 @@ func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.En
 	v, err := m.shared(ctx, "L"+key, func(ctx context.Context) (any, error) {
 		if l, ok := m.cache.Listing(key); ok {
 			return l, nil
+		}
+		if es, ok, err := m.prefetch(ctx, b, prefix); err != nil {
+			return nil, err
+		} else if ok {
+			return es, nil
 		}
 		var objs []Object
 		start := ""

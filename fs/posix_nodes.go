@@ -149,6 +149,16 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 	if !fetch || b.ID == "" {
 		return cache.Entry{}, false, false
 	}
+	// A cut subtree listing of an ancestor that continues over this
+	// directory answers for its marker too.
+	if _, err := f.meta.continueTree(ctx, b, prefix); err == nil {
+		switch e, r := f.meta.cache.Lookup(key, EmptyMarker); r {
+		case cache.Found:
+			return e, true, true
+		case cache.NotFound:
+			return cache.Entry{}, false, true
+		}
+	}
 	type res struct {
 		e  cache.Entry
 		ok bool

@@ -224,6 +224,7 @@ const patchLimit = 2000
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
 	c := f.meta.cache
+	f.meta.mutations.Add(1)
 	f.opts.Write.cacheMu.Lock()
 	defer f.opts.Write.cacheMu.Unlock()
 	if l, ok := c.Listing(key); ok && len(l) < patchLimit {

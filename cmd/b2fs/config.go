@@ -31,6 +31,7 @@ type config struct {
 	negTTL             time.Duration
 	logLevel           string
 	cacheEntries       int64
+	listPrefetchPages  int
 	readAheadMax       string
 	readWindowMax      string
 	readChunk          string
@@ -60,6 +61,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.DurationVar(&c.attrTTL, "attr-cache-ttl", time.Minute, "how long file attributes and kernel entries are cached")
 	fl.DurationVar(&c.negTTL, "negative-cache-ttl", 30*time.Second, "how long \"no such file\" answers are cached")
 	fl.Int64Var(&c.cacheEntries, "cache-max-entries", 200_000, "bound of the metadata cache, in entries")
+	fl.IntVar(&c.listPrefetchPages, "list-prefetch-pages", 2, "pages of 10,000 names fetched when a directory is first listed, to cache its whole subtree (0: list each directory on its own)")
 	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
 	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
 	fl.StringVar(&c.readChunk, "read-chunk-size", "8MiB", "size of one ranged download; a window is fetched as parallel chunks")
@@ -145,6 +147,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	}
 	if c.cacheEntries <= 0 {
 		return nil, usageError{"--cache-max-entries must be positive"}
+	}
+	if c.listPrefetchPages < 0 || c.listPrefetchPages > 100 {
+		return nil, usageError{"--list-prefetch-pages must be between 0 and 100"}
 	}
 	for _, s := range []struct{ name, v string }{{"read-ahead-max", c.readAheadMax}, {"read-ahead-window", c.readWindowMax}, {"read-chunk-size", c.readChunk}, {"kernel-read-ahead", c.kernelReadAhead}} {
 		if n, err := parseSize(s.v); err != nil || n <= 0 {

@@ -38,6 +38,9 @@ func TestParseArgs(t *testing.T) {
 		{"bad level", []string{"--log-level", "loud", "/m"}, true, nil},
 		{"bad size", []string{"--read-ahead-max", "lots", "/m"}, true, nil},
 		{"negative ttl", []string{"--dir-cache-ttl", "-1s", "/m"}, true, nil},
+		{"list prefetch pages negative", []string{"--list-prefetch-pages", "-1", "/m"}, true, nil},
+		{"list prefetch pages too many", []string{"--list-prefetch-pages", "101", "/m"}, true, nil},
+		{"list prefetch off", []string{"-o", "list-prefetch-pages=0", "/m"}, false, func(c *config) bool { return c.listPrefetchPages == 0 }},
 		{"-o options flag itself", []string{"-o", "options=x", "/m"}, true, nil},
 	}
 	for _, tc := range tests {

@@ -188,13 +188,14 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	window, _ := parseSize(cfg.readWindowMax)
 	chunk, _ := parseSize(cfg.readChunk)
 	opts := fs.Options{
-		Backend: fs.NewB2Backend(client),
-		Cache:   mc,
-		Logger:  log,
-		Bucket:  bucket,
-		Prefix:  prefix,
-		UID:     uint32(os.Getuid()),
-		GID:     uint32(os.Getgid()),
+		Backend:           fs.NewB2Backend(client),
+		Cache:             mc,
+		ListPrefetchPages: cfg.listPrefetchPages,
+		Logger:            log,
+		Bucket:            bucket,
+		Prefix:            prefix,
+		UID:               uint32(os.Getuid()),
+		GID:               uint32(os.Getgid()),
 		Read: fs.ReadOptions{
 			MaxWindow: window, ChunkSize: chunk, Budget: fs.NewBudget(budget),
 		},

@@ -38,7 +38,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files uploaded while being written their large_file_sha1 and exact mtime (a server-side copy at close); false closes sooner")
-	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "chmod, chown, touch and xattr changes of closed files reach B2 at fsync, rename, unmount or this long after the change, coalesced into one copy (0: at once)")
+	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
