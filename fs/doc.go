@@ -22,6 +22,11 @@
 //     attributes, so ls -l, stat, find and du cost list calls only. A lookup
 //     in a directory whose listing is not cached makes one targeted list call
 //     (prefix = directory prefix + name); it never asks for file info.
+//   - prefetch.go: the first listing of a directory lists its whole
+//     subtree without a delimiter (up to Options.ListPrefetchPages pages)
+//     and caches a complete listing of every directory in it, so a tree
+//     walk costs ceil(N/10,000) list calls; directories cut by the page
+//     budget fall back to the delimiter listing.
 //   - readahead.go: rangeReader, the per-handle reader. A sequential reader
 //     gets a window that doubles from 1 MiB to 64 MiB, fetched as 8 MiB
 //     ranged downloads in parallel; a random reader fetches only the aligned
