@@ -327,8 +327,7 @@ func (f *FS) sendMeta(ctx context.Context, n *fileNode, absorbOnly bool) error {
 	if obj.Info == nil {
 		obj.Info = p.info
 	}
-	f.dropVersion(ctx, b, full, p.base)
-	n.replaceOwnVersion(p.base, obj.FileID)
+	n.replacedVersion(p.base, obj.FileID, f.dropVersion(ctx, b, full, p.base))
 	f.keptRekey(p.base, obj.FileID)
 	f.releaseMeta(n, p, obj.FileID, nil)
 	ne := n.overlay(entryFromObject(name, obj))

@@ -216,8 +216,18 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 // dropVersion deletes version fileID of name that a metadata-replacing
 // copy replaced: its bytes live on in the copy, and it is no longer the
 // newest version, so deleting it changes nothing visible.
-func (f *FS) dropVersion(ctx context.Context, b Bucket, name, fileID string) {
-	f.deleteVersion(ctx, b, name, fileID, "replaced by a metadata copy")
+func (f *FS) dropVersion(ctx context.Context, b Bucket, name, fileID string) bool {
+	return f.deleteVersion(ctx, b, name, fileID, "replaced by a metadata copy")
+}
+
+// replacedVersion records for n that a metadata copy newID replaced
+// version old (deleted when dropped is true, else still stored).
+func (n *fileNode) replacedVersion(old, newID string, dropped bool) {
+	if dropped {
+		n.replaceOwnVersion(old, newID)
+	} else {
+		n.noteOwnVersion(newID, -1)
+	}
 }
 
 // infoChange edits a file info map in place; a non-zero errno aborts the
@@ -303,8 +313,7 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 	if obj.Info == nil {
 		obj.Info = info
 	}
-	n.fsys.dropVersion(ctx, b, full, e.FileID)
-	n.replaceOwnVersion(e.FileID, obj.FileID)
+	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
 	n.fsys.keptRekey(e.FileID, obj.FileID)
 	ne := entryFromObject(name, obj)
 	n.update(ne)

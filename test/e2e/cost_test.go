@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/test/b2emu"
 	"github.com/b2fs/b2fs/test/testenv"
 )
 
@@ -243,5 +244,28 @@ func TestCostReadBackWithoutDownload(t *testing.T) {
 	kept, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "kept"))
 	if len(kept) != 0 {
 		t.Fatalf("read cache left after unmount: %v", kept)
+	}
+}
+
+// TestCostVersionDeleteFailureKeepsSemantics: when deleting a superseded
+// version fails, b2fs falls back to what it did before (hide, keep the
+// version): nothing visible changes and no old content comes back.
+func TestCostVersionDeleteFailureKeepsSemantics(t *testing.T) {
+	w := newWriteEnv(t, "--metadata-delay", "0")
+	// The first delete (the empty version of "echo tmp > .t") works; the
+	// second (the version chmod's copy replaced) fails, so .t keeps two
+	// versions and the rename must hide it, not delete its newest.
+	w.ts.AddFault(b2emu.FaultRule{API: "b2_delete_file_version", Skip: 1, Times: 1, Status: 400, Code: "bad_request"})
+	sh(t, w.m.Dir, "echo tmp > .t; chmod 600 .t; mv .t final; echo x > f")
+	w.wantGone(t, ".t")
+	if f := w.wantRemote(t, "final", []byte("tmp\n")); f.Info["b2fs-mode"] != "600" {
+		t.Fatalf("final's info %v", f.Info)
+	}
+	w.wantRemote(t, "f", []byte("x\n"))
+	if got := sh(t, w.m.Dir, "ls -A; stat -c %a final"); got != "f\nfinal\n600\n" {
+		t.Fatalf("listing after failed deletes: %q", got)
+	}
+	if s := w.ts.Stats(); s.Calls["b2_hide_file"] != 1 {
+		t.Fatalf("rename with a failing delete: %v, want the source hidden once", s.Calls)
 	}
 }
