@@ -85,3 +85,8 @@ run "tar x" tar "tar -C '$work/src' -cf - . | tar -xpf -"
 run "echo x > f (x$n)" sh "for i in \$(seq $n); do echo \$i > f\$i; done"
 run "cat of $n files just written" cat "cp '$work/src/'* ./ && cat ./* >/dev/null"
 run "git init+add+commit" git "cp '$work/src/'* ./ && git init -q && git add . && git -c user.name=a -c user.email=a@b commit -qm m"
+if grep -q "DATA RACE\|panic:" "$work/b2fs.log"; then
+  echo "b2fs log shows a crash or a data race:" >&2
+  cat "$work/b2fs.log" >&2
+  exit 1
+fi
