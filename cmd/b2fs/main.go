@@ -146,6 +146,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	// later; the HTTP server starts once both are set.
 	var mc *cache.Cache
 	var stage *staging.Manager
+	var fsys *fs.FS
 	met := metrics.New(metrics.Options{
 		Pending: func() (int, int, int64) {
 			if stage == nil {
@@ -154,6 +155,12 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			return stage.PendingStats()
 		},
 		Cache: func() (int64, int64) { return mc.Stats() },
+		PendingMetadata: func() int {
+			if fsys == nil {
+				return 0
+			}
+			return fsys.PendingMetadata()
+		},
 	})
 
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
@@ -240,7 +247,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		remote := &staging.B2Remote{C: client}
 		toUpload = recoverStaged(sctx, stage, remote.Current, log)
 	}
-	fsys, err := fs.New(opts)
+	fsys, err = fs.New(opts)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	Pending func() (files, uploading int, bytes int64)
 	// Cache, when set, reports metadata cache hits and misses.
 	Cache func() (hits, misses int64)
+	// PendingMetadata, when set, reports the files whose metadata changes
+	// are not in B2 yet (see --metadata-delay).
+	PendingMetadata func() int
 }
 
 // Metrics holds the counters of one mount.
@@ -132,6 +135,11 @@ func New(o Options) *Metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2fs_pending_upload_bytes", Help: "Size of the staged files with changes not yet in B2."},
 				func() float64 { _, _, b := pending(); return float64(b) }),
 		)
+	}
+	if o.PendingMetadata != nil {
+		pm := o.PendingMetadata
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2fs_pending_metadata_changes", Help: "Files whose metadata changes are not in B2 yet."},
+			func() float64 { return float64(pm()) }))
 	}
 	if o.Cache != nil {
 		c := o.Cache

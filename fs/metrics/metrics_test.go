@@ -29,6 +29,8 @@ func TestObserveCostAndExposition(t *testing.T) {
 	m := New(Options{
 		Pending: func() (int, int, int64) { return 3, 1, 4096 },
 		Cache:   func() (int64, int64) { return 7, 2 },
+
+		PendingMetadata: func() int { return 5 },
 	})
 	for i := 0; i < 10_000; i++ {
 		m.Observe(b2client.RequestEvent{API: "b2_download_file_by_id", Status: 206, BytesReceived: 10, Duration: time.Millisecond})
@@ -65,7 +67,7 @@ func TestObserveCostAndExposition(t *testing.T) {
 		`b2fs_b2_bytes_total{direction="upload"} 123`,
 		`b2fs_b2_estimated_cost_dollars 0.008`,
 		`b2fs_pending_uploads 3`, `b2fs_uploads_in_progress 1`, `b2fs_pending_upload_bytes 4096`,
-		`b2fs_cache_hits_total 7`, `b2fs_cache_misses_total 2`,
+		`b2fs_cache_hits_total 7`, `b2fs_cache_misses_total 2`, `b2fs_pending_metadata_changes 5`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {
