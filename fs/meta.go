@@ -52,14 +52,14 @@ func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.En
 	s := m.openStream(b, prefix)
 	seen := 0
 	for {
-		safe, _, done, err := s.wait(ctx, seen)
+		all, _, pages, done, err := s.wait(ctx, seen)
 		if err != nil {
 			return nil, err
 		}
 		if done {
-			return safe, nil
+			return all, nil
 		}
-		seen = len(safe)
+		seen = pages
 	}
 }
 

@@ -228,8 +228,9 @@ func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-// dirHandle streams a directory listing, sorted by name, and answers
-// READDIRPLUS lookups from the entries it has returned. The listing is
+// dirHandle streams a directory listing (sorted by name when complete at
+// the start, else in B2's order as pages arrive; see FS.streamStep) and
+// answers READDIRPLUS lookups from the entries received. The listing is
 // fetched on the first read, not at open: opening a directory (fchdir,
 // O_DIRECTORY opens by find and du) costs nothing. list is called again
 // whenever the reader has used every entry received so far, until it
@@ -247,10 +248,13 @@ type dirHandle struct {
 
 // dirCursor is a reader's progress through one listing.
 type dirCursor struct {
-	entries []cache.Entry // returned so far, sorted; only appended to
+	entries []cache.Entry // returned so far, in order; only appended to
+	byName  []cache.Entry // the entries known, sorted by name (for lookups)
 	done    bool          // entries is the complete listing
 	stream  *dirStream    // the listing being read (nil: not started)
-	seen    int           // entries of the stream's final part used
+	seen    int           // pages of the stream used
+	started bool          // lastKey is set
+	lastKey string        // b2Key of the last entry returned
 }
 
 // listAll is a dirHandle list function for a listing got in one piece.
@@ -260,7 +264,7 @@ func listAll(get func(ctx context.Context) ([]cache.Entry, syscall.Errno)) func(
 		if errno != 0 {
 			return c, errno
 		}
-		return dirCursor{entries: es, done: true}, 0
+		return dirCursor{entries: es, byName: es, done: true}, 0
 	}
 }
 
@@ -329,7 +333,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	h.mu.Lock()
-	es := h.cur.entries
+	es := h.cur.byName
 	h.mu.Unlock()
 	e, ok := cache.Find(es, name)
 	if !ok {

@@ -31,15 +31,22 @@ type dirStream struct {
 	objs     []Object   // every object received so far
 	start    string     // start name of the next page
 	pages    int
-	marks    []int         // len(safe) after each page
-	safe     []cache.Entry // final entries so far, sorted; replaced, never modified
-	bound    string        // entries named >= bound may still change (unless done)
-	done     bool          // safe is the complete listing
+	all      []cache.Entry // entries of objs, sorted by name; replaced, never modified
+	last     string        // the last B2 name received
+	done     bool          // all is the complete listing
 	err      error         // the listing failed (done is false)
 	running  bool          // a fetcher goroutine is active
-	consumed int           // most entries of safe any reader has used
+	consumed int           // most pages any reader has used
 	update   chan struct{} // closed and replaced on every change
 	demand   chan struct{} // readers poke the fetcher (cap 1)
+}
+
+// final reports whether the entry called name (of a directory whose
+// listing reached the B2 name last) can no longer change: later names sort
+// after last, and the folder name+"/" (which would hide a file called
+// name) is not among them.
+func final(dir, last, name string) bool {
+	return dir+name+"/" <= last
 }
 
 // openStream returns the listing stream of directory prefix of b: a
@@ -48,7 +55,7 @@ type dirStream struct {
 func (m *meta) openStream(b Bucket, prefix string) *dirStream {
 	key := dirKey(b, prefix)
 	if l, ok := m.cache.Listing(key); ok {
-		return &dirStream{m: m, b: b, prefix: prefix, key: key, safe: l, done: true, update: make(chan struct{})}
+		return &dirStream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
 	}
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
@@ -57,7 +64,7 @@ func (m *meta) openStream(b Bucket, prefix string) *dirStream {
 		// Checked again under streamMu: a stream that just finished
 		// cached its listing before leaving the map.
 		if l, ok := m.cache.Listing(key); ok {
-			return &dirStream{m: m, b: b, prefix: prefix, key: key, safe: l, done: true, update: make(chan struct{})}
+			return &dirStream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
 		}
 		s = &dirStream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1)}
 		if m.streams == nil {
@@ -97,11 +104,11 @@ func (s *dirStream) changed() {
 	s.update = make(chan struct{})
 }
 
-// wait returns the final entries once there are more than seen of them (or
-// the listing is complete or failed), telling the fetcher that a reader has
-// used seen entries. bound is the name from which entries may still come
-// (meaningless when done).
-func (s *dirStream) wait(ctx context.Context, seen int) (safe []cache.Entry, bound string, done bool, err error) {
+// wait returns the entries received once more than seen pages have been
+// (or the listing is complete or failed), telling the fetcher that a reader
+// has used seen pages. Entries are final as told by final(last, name)
+// unless done.
+func (s *dirStream) wait(ctx context.Context, seen int) (all []cache.Entry, last string, pages int, done bool, err error) {
 	for {
 		s.mu.Lock()
 		if seen > s.consumed {
@@ -121,11 +128,11 @@ func (s *dirStream) wait(ctx context.Context, seen int) (safe []cache.Entry, bou
 			s.m.streamMu.Unlock()
 			go s.run()
 		}
-		if s.done || s.err != nil || len(s.safe) > seen {
-			safe, bound, done, err = s.safe, s.bound, s.done, s.err
+		if s.done || s.err != nil || s.pages > seen {
+			all, last, pages, done, err = s.all, s.last, s.pages, s.done, s.err
 			s.mu.Unlock()
 			s.poke()
-			return safe, bound, done, err
+			return all, last, pages, done, err
 		}
 		ch := s.update
 		s.mu.Unlock()
@@ -133,7 +140,7 @@ func (s *dirStream) wait(ctx context.Context, seen int) (safe []cache.Entry, bou
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, "", false, ctx.Err()
+			return nil, "", 0, false, ctx.Err()
 		}
 	}
 }
@@ -153,10 +160,10 @@ func (s *dirStream) poke() {
 func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.safe == nil || (!s.done && name >= s.bound) {
+	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, name) {
 		return cache.Entry{}, false, false
 	}
-	e, found = cache.Find(s.safe, name)
+	e, found = cache.Find(s.all, name)
 	return e, found, true
 }
 
@@ -164,7 +171,7 @@ func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
 // first two pages at once, then one page ahead of the furthest reader.
 // s.mu is held.
 func (s *dirStream) wanted() bool {
-	return s.pages < 2 || s.consumed >= s.marks[s.pages-2]
+	return s.pages < 2 || s.consumed >= s.pages-1
 }
 
 // run is the fetcher: subtree prefetch first (when enabled), else the
@@ -184,7 +191,7 @@ func (s *dirStream) run() {
 		}
 		if ok {
 			s.mu.Lock()
-			s.safe, s.done, s.running = es, true, false
+			s.all, s.done, s.running = es, true, false
 			s.changed()
 			s.mu.Unlock()
 			s.leave()
@@ -239,8 +246,7 @@ func (s *dirStream) run() {
 			m.noteMarker(s.b, s.prefix, objs)
 			m.cache.PutListing(s.key, all)
 			s.mu.Lock()
-			s.safe, s.done, s.running = all, true, false
-			s.marks = append(s.marks, len(all))
+			s.all, s.done, s.running = all, true, false
 			s.changed()
 			s.mu.Unlock()
 			s.leave()
@@ -248,11 +254,9 @@ func (s *dirStream) run() {
 		}
 		s.start = p.Next
 		if len(p.Objects) > 0 {
-			s.bound = streamBound(s.prefix, p.Objects[len(p.Objects)-1].Name)
+			s.last = p.Objects[len(p.Objects)-1].Name
 		}
-		n := sort.Search(len(all), func(i int) bool { return all[i].Name >= s.bound })
-		s.safe = all[:n:n]
-		s.marks = append(s.marks, n)
+		s.all = all
 		s.changed()
 		s.mu.Unlock()
 	}
@@ -267,58 +271,45 @@ func (s *dirStream) fail(err error) {
 	s.leave()
 }
 
-// streamBound returns the smallest entry name that objects after last (a
-// B2 name in directory dir, listed in byte order) can still produce or
-// change: last's own entry name (a folder "x/" hides a file "x" listed
-// before it), or a shorter prefix t of it when the byte after t sorts
-// before '/' (the folder t+"/" sorts after last while t sorts before).
-func streamBound(dir, last string) string {
-	rel := last
-	if len(rel) >= len(dir) {
-		rel = rel[len(dir):]
-	}
-	for i := 1; i < len(rel); i++ {
-		if rel[i] < '/' {
-			return rel[:i]
-		}
-	}
-	if len(rel) > 0 && rel[len(rel)-1] == '/' {
-		rel = rel[:len(rel)-1]
-	}
-	return rel
-}
-
-// streamStep advances a reader of directory prefix of b: it waits for
-// entries of the listing beyond those c has used, merges in the staged
-// files (withStaged, as for a complete listing) up to the part of the
-// listing that is final, and appends to c's entries those that sort after
-// the last one returned, so that entries already returned never move.
+// streamStep advances a reader of directory prefix of b: it waits for a
+// page beyond those c has used, merges the staged files in (withStaged, as
+// for a complete listing), and appends to c's entries those that became
+// final, in B2's order (UTF-8 byte order of the B2 names: a directory "d"
+// sorts as "d/"), so that entries already returned never move. A listing
+// complete when the reader starts is returned whole, sorted by name.
 func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCursor) (dirCursor, error) {
 	if c.stream == nil {
 		c.stream = f.meta.openStream(b, prefix)
 	}
-	safe, bound, done, err := c.stream.wait(ctx, c.seen)
+	all, last, pages, done, err := c.stream.wait(ctx, c.seen)
 	if err != nil {
 		return c, err
 	}
-	c.seen = len(safe)
-	merged := f.withStaged(b, prefix, safe)
-	from := 0
-	if n := len(c.entries); n > 0 {
-		last := c.entries[n-1].Name
-		from = sort.Search(len(merged), func(i int) bool { return merged[i].Name > last })
+	merged := f.withStaged(b, prefix, all)
+	if c.seen == 0 && done {
+		return dirCursor{entries: merged, byName: merged, done: true, stream: c.stream, seen: pages}, nil
 	}
-	to := len(merged)
-	if !done {
-		to = sort.Search(len(merged), func(i int) bool { return merged[i].Name >= bound })
-	}
-	if from < to {
-		if len(c.entries) == 0 && done {
-			c.entries = merged // the whole listing: shared, never modified
-		} else {
-			c.entries = append(c.entries[:len(c.entries):len(c.entries)], merged[from:to]...)
+	var add []cache.Entry
+	for _, e := range merged {
+		k := b2Key(e)
+		if (!c.started || k > c.lastKey) && (done || final(prefix, last, e.Name)) {
+			add = append(add, e)
 		}
 	}
-	c.done = done
+	sort.Slice(add, func(i, j int) bool { return b2Key(add[i]) < b2Key(add[j]) })
+	if len(add) > 0 {
+		c.entries = append(c.entries[:len(c.entries):len(c.entries)], add...)
+		c.lastKey, c.started = b2Key(add[len(add)-1]), true
+	}
+	c.byName, c.seen, c.done = merged, pages, done
 	return c, nil
+}
+
+// b2Key is the B2 name, relative to its directory, that an entry sorts by
+// in B2's listing order.
+func b2Key(e cache.Entry) string {
+	if e.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
 }

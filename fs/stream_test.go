@@ -130,15 +130,25 @@ func TestStreamedReaddirMergesStaged(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		want[fmt.Sprintf("f%04d", i)] = true
 	}
-	if len(got) != len(want) || !sort.StringsAreSorted(got) {
-		t.Fatalf("got %d names (sorted %v), want %d", len(got), sort.StringsAreSorted(got), len(want))
+	if len(got) != len(want) {
+		t.Fatalf("got %d names, want %d", len(got), len(want))
 	}
-	for i, n := range got {
-		if !want[n] || (i > 0 && got[i-1] == n) {
-			t.Fatalf("unexpected or duplicate name %q", n)
+	for _, n := range got {
+		if !want[n] {
+			t.Fatalf("unexpected name %q", n)
 		}
 	}
-	if e, ok := cache.Find(h.cur.entries, "f0099"); !ok || !e.Dir {
+	// Streamed entries come in B2's order (a directory sorts as "name/"),
+	// strictly increasing: sorted, no duplicates.
+	for i, e := range h.cur.entries {
+		if e.Name != got[i] {
+			t.Fatalf("entry %d: handle has %q, read %q", i, e.Name, got[i])
+		}
+		if i > 0 && b2Key(h.cur.entries[i-1]) >= b2Key(e) {
+			t.Fatalf("entries %q, %q out of B2 order", b2Key(h.cur.entries[i-1]), b2Key(e))
+		}
+	}
+	if e, ok := cache.Find(h.cur.byName, "f0099"); !ok || !e.Dir {
 		t.Fatalf("f0099 (file and folder) listed as %+v %v, want the directory", e, ok)
 	}
 	if be.count("list") != 3 {
@@ -214,16 +224,21 @@ func TestStreamedReaddirShared(t *testing.T) {
 	}
 }
 
-func TestStreamBound(t *testing.T) {
-	for _, c := range []struct{ dir, last, want string }{
-		{"d/", "d/f0099", "f0099"},
-		{"d/", "d/f0099/", "f0099"},
-		{"d/", "d/f0099 x", "f0099"},
-		{"", "a-b.c", "a"},
-		{"", "abc", "abc"},
+func TestStreamFinal(t *testing.T) {
+	for _, c := range []struct {
+		dir, last, name string
+		want            bool
+	}{
+		{"d/", "d/f0099", "f0098", true},
+		{"d/", "d/f0099", "f0099", false}, // the folder d/f0099/ may follow
+		{"d/", "d/f0099/", "f0099", true},
+		{"d/", "d/f0099 x", "f0099", false},
+		{"d/", "d/f0099 x", "f0099 x", false},
+		{"", "a-b.c", "a", false},
+		{"", "b", "a", true},
 	} {
-		if got := streamBound(c.dir, c.last); got != c.want {
-			t.Errorf("streamBound(%q, %q) = %q, want %q", c.dir, c.last, got, c.want)
+		if got := final(c.dir, c.last, c.name); got != c.want {
+			t.Errorf("final(%q, %q, %q) = %v, want %v", c.dir, c.last, c.name, got, c.want)
 		}
 	}
 }
