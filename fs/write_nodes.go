@@ -643,6 +643,12 @@ func (f *FS) afterUpload(n *fileNode, sf *staging.File) {
 	e := stagedEntry(name, sf)
 	n.noteOwnVersion(e.FileID, e.Size)
 	f.supersedeMeta(n, e.FileID)
+	if fx := sf.TakeMetaFixup(); fx != nil {
+		// A large file streamed while being written: its final time and
+		// whole-file SHA-1 go up as deferred metadata (one copy, folded
+		// with any later chmod, utimes or rename of the file).
+		e = f.deferInfo(n, e, fx)
+	}
 	n.update(e)
 	f.changed(b, dir, name, &e)
 }

@@ -58,10 +58,13 @@ type File struct {
 	info map[string]string
 	// baseLargeSHA is the large_file_sha1 of version baseID, if any.
 	baseLargeSHA string
-	dirty        bool // content or mtime differ from baseID
-	state        State
-	lastErr      string
-	detached     bool
+	// fixup is the info the last uploaded version should get (see
+	// TakeMetaFixup).
+	fixup    map[string]string
+	dirty    bool // content or mtime differ from baseID
+	state    State
+	lastErr  string
+	detached bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -145,6 +148,18 @@ func (f *File) Uploaded() (fileID string, size int64, mtime time.Time, contentTy
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.baseID, f.size, f.mtime, f.contentType
+}
+
+// TakeMetaFixup returns, once, the complete file info the version the
+// last Flush uploaded should have but does not (a large file streamed
+// while being written, with Options.DeferStreamedMeta), or nil. The
+// caller applies it with a metadata-replacing copy.
+func (f *File) TakeMetaFixup() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fx := f.fixup
+	f.fixup = nil
+	return fx
 }
 
 // BaseFileID returns the B2 version the staged content is based on.
@@ -539,10 +554,17 @@ func (f *File) Flush(ctx context.Context) error {
 	f.saveManifest()
 
 	start := f.m.opts.Now()
+	f.mu.Lock()
+	f.fixup = nil
+	f.mu.Unlock()
 	v, err := f.upload(ctx)
 
 	f.mu.Lock()
 	if err == nil {
+		mtimeInfo := v.Info[InfoMtime]
+		if f.fixup != nil {
+			mtimeInfo = f.fixup[InfoMtime] // the time the version will get
+		}
 		f.dirty = false
 		f.state = StateClean
 		f.lastErr = ""
@@ -554,7 +576,7 @@ func (f *File) Flush(ctx context.Context) error {
 		f.remoteEnd = f.size
 		f.mtimeSet = false
 		f.reserveLocked(f.heldLocked()-f.reserved, true)
-		if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
+		if ms, err := strconv.ParseInt(mtimeInfo, 10, 64); err == nil {
 			f.mtime = time.UnixMilli(ms)
 		}
 		f.partGen = map[int64]uint64{}

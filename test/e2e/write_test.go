@@ -479,11 +479,12 @@ func TestWriteConcurrent(t *testing.T) {
 	w.wantRemote(t, "two", []byte("BBAA"))
 }
 
-// TestWriteStreams checks that a large file being written sequentially is
-// uploaded in parts before it is closed.
-func TestWriteStreams(t *testing.T) {
-	w := newWriteEnv(t)
-	f, err := os.Create(filepath.Join(w.m.Dir, "stream.bin"))
+// writeStreamed writes a large file sequentially, waiting until parts are
+// uploaded while it is open, and closes it. It returns the content and the
+// file's modification time (ms) as the mount shows it after close.
+func (w *writeEnv) writeStreamed(t *testing.T, name string) ([]byte, int64) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(w.m.Dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,16 +500,130 @@ func TestWriteStreams(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The last write comes later than streaming started: the final
+	// modification time differs from the one the large file started with.
+	time.Sleep(20 * time.Millisecond)
 	if _, err := f.Write(data[10*wPart:]); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	v := w.wantRemote(t, "stream.bin", data)
-	if v.Info["large_file_sha1"] != sha(data) {
-		t.Errorf("large_file_sha1 = %q", v.Info["large_file_sha1"])
+	c := w.ts.Stats().Calls
+	if c["b2_copy_part"]+c["b2_copy_file"] != 0 {
+		t.Fatalf("close of a streamed file waited for a server-side copy: %v", c)
 	}
+	if c["b2_finish_large_file"] != 1 {
+		t.Fatalf("close returned before the large file was finished: %v", c)
+	}
+	st, err := os.Stat(filepath.Join(w.m.Dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, st.ModTime().UnixMilli()
+}
+
+// waitFixed waits until the current version of name has its whole-file
+// SHA-1, and checks it and the modification time.
+func (w *writeEnv) waitFixed(t *testing.T, name string, data []byte, mtime int64, within time.Duration) b2client.File {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		v := w.wantRemote(t, name, data)
+		if v.Info["large_file_sha1"] != "" {
+			if v.Info["large_file_sha1"] != sha(data) {
+				t.Fatalf("large_file_sha1 = %q, want %s", v.Info["large_file_sha1"], sha(data))
+			}
+			if got := v.Info["src_last_modified_millis"]; got != fmt.Sprint(mtime) {
+				t.Fatalf("src_last_modified_millis = %s, want %d", got, mtime)
+			}
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no large_file_sha1 on %s after %v: %v", name, within, v.Info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWriteStreams checks that a large file being written sequentially is
+// uploaded in parts before it is closed, that close waits only for the
+// data, and that its final metadata (whole-file SHA-1, exact time) follows
+// as deferred metadata: after --metadata-delay, folded with other changes,
+// at fsync, and at unmount.
+func TestWriteStreams(t *testing.T) {
+	t.Run("after-delay", func(t *testing.T) {
+		w := newWriteEnv(t, "--metadata-delay", "300ms")
+		data, mt := w.writeStreamed(t, "stream.bin")
+		// Durable at close, before the fix-up.
+		if v := w.wantRemote(t, "stream.bin", data); v.Info["large_file_sha1"] != "" {
+			t.Logf("fix-up already applied at the first download: %v", v.Info)
+		}
+		w.ts.ResetStats()
+		w.waitFixed(t, "stream.bin", data, mt, 15*time.Second)
+		if c := w.ts.Stats().Calls; c["b2_start_large_file"] != 1 || c["b2_copy_part"] == 0 || c["b2_upload_part"] != 0 {
+			t.Fatalf("fix-up calls: %v, want one server-side large copy", c)
+		}
+		if n := w.versions(t, "stream.bin"); n != 1 {
+			t.Fatalf("%d stored versions after the fix-up, want 1", n)
+		}
+		if p := w.m.stderr.String(); strings.Contains(p, "not applied") {
+			t.Fatalf("fix-up failure logged:\n%s", p)
+		}
+	})
+	t.Run("chmod-folds", func(t *testing.T) {
+		w := newWriteEnv(t, "--metadata-delay", "300ms")
+		data, mt := w.writeStreamed(t, "stream.bin")
+		w.ts.ResetStats()
+		sh(t, w.m.Dir, "chmod 600 stream.bin")
+		v := w.waitFixed(t, "stream.bin", data, mt, 15*time.Second)
+		if v.Info["b2fs-mode"] != "600" {
+			t.Fatalf("mode not in the fixed-up version: %v", v.Info)
+		}
+		time.Sleep(600 * time.Millisecond) // no second copy follows
+		if c := w.ts.Stats().Calls; c["b2_start_large_file"] != 1 || c["b2_copy_file"] != 0 {
+			t.Fatalf("chmod after close: %v, want one copy in all", c)
+		}
+		if n := w.versions(t, "stream.bin"); n != 1 {
+			t.Fatalf("%d stored versions, want 1", n)
+		}
+	})
+	t.Run("fsync", func(t *testing.T) {
+		w := newWriteEnv(t, "--metadata-delay", "1h")
+		data, mt := w.writeStreamed(t, "stream.bin")
+		f, err := os.Open(filepath.Join(w.m.Dir, "stream.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		w.waitFixed(t, "stream.bin", data, mt, 0)
+		if n := w.versions(t, "stream.bin"); n != 1 {
+			t.Fatalf("%d stored versions after fsync, want 1", n)
+		}
+	})
+	t.Run("unmount", func(t *testing.T) {
+		w := newWriteEnv(t, "--metadata-delay", "1h")
+		data, mt := w.writeStreamed(t, "stream.bin")
+		w.m.stop(t)
+		w.waitFixed(t, "stream.bin", data, mt, 0)
+		if n := w.versions(t, "stream.bin"); n != 1 {
+			t.Fatalf("%d stored versions after unmount, want 1", n)
+		}
+	})
+	t.Run("streamed-sha1=false", func(t *testing.T) {
+		w := newWriteEnv(t, "--metadata-delay", "0", "--streamed-sha1=false")
+		data, _ := w.writeStreamed(t, "stream.bin")
+		w.m.stop(t)
+		if v := w.wantRemote(t, "stream.bin", data); v.Info["large_file_sha1"] != "" {
+			t.Fatalf("large_file_sha1 with --streamed-sha1=false: %v", v.Info)
+		}
+		if c := w.ts.Stats().Calls; c["b2_copy_part"]+c["b2_copy_file"] != 0 {
+			t.Fatalf("copies with --streamed-sha1=false: %v", c)
+		}
+	})
 }
 
 // TestWriteLimitsAndPermissions: a full cache directory gives ENOSPC, a
