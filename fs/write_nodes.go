@@ -720,7 +720,8 @@ func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 		return h.fsys.werrno(op+" "+h.f.Key().String(), err)
 	}
 	before, _, _, _ := h.f.Uploaded()
-	if err := h.f.Flush(context.WithoutCancel(ctx)); err != nil {
+	// A streamed large file's final metadata is deferred (afterUpload).
+	if err := h.f.FlushDeferMeta(context.WithoutCancel(ctx)); err != nil {
 		return h.fsys.werrno(op+" "+h.f.Key().String(), err)
 	}
 	if after, _, _, _ := h.f.Uploaded(); after != before {

@@ -24,9 +24,8 @@
 // B2 fixes a large file's info when it is started, before the content of a
 // streaming writer is known; such a file gets its final
 // src_last_modified_millis and large_file_sha1 through a metadata-replacing
-// server-side copy, made at Flush or, with Options.DeferStreamedMeta, left
-// to the caller (File.TakeMetaFixup) so that Flush returns once the data is
-// in B2 (Options.FastStreamedClose leaves out the SHA-1 and keeps only an
+// server-side copy, made at Flush or, with FlushDeferMeta, left to the
+// caller (File.TakeMetaFixup) so that it returns once the data is in B2 (Options.FastStreamedClose leaves out the SHA-1 and keeps only an
 // explicitly set time). The whole-file SHA-1
 // of a sequential writer is computed while it writes, so no extra pass over
 // the data is needed.

@@ -60,11 +60,14 @@ type File struct {
 	baseLargeSHA string
 	// fixup is the info the last uploaded version should get (see
 	// TakeMetaFixup).
-	fixup    map[string]string
-	dirty    bool // content or mtime differ from baseID
-	state    State
-	lastErr  string
-	detached bool
+	fixup map[string]string
+	// deferMeta: the upload in progress leaves the fix-up to the caller
+	// (FlushDeferMeta).
+	deferMeta bool
+	dirty     bool // content or mtime differ from baseID
+	state     State
+	lastErr   string
+	detached  bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -151,9 +154,10 @@ func (f *File) Uploaded() (fileID string, size int64, mtime time.Time, contentTy
 }
 
 // TakeMetaFixup returns, once, the complete file info the version the
-// last Flush uploaded should have but does not (a large file streamed
-// while being written, with Options.DeferStreamedMeta), or nil. The
-// caller applies it with a metadata-replacing copy.
+// last flush uploaded should have but does not (a large file streamed
+// while being written), or nil. The
+// caller applies it with a metadata-replacing copy. Only FlushDeferMeta
+// leaves a fix-up.
 func (f *File) TakeMetaFixup() map[string]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -540,6 +544,19 @@ func (f *File) Sync(ctx context.Context) error { return f.Flush(ctx) }
 // returns nil the content is in B2. On failure the staged data stays and
 // the manifest says "failed"; a later Flush retries.
 func (f *File) Flush(ctx context.Context) error {
+	return f.flush(ctx, false)
+}
+
+// FlushDeferMeta is Flush, except that a large file streamed while being
+// written does not get its final metadata (exact time, whole-file SHA-1)
+// here: Flush returns once its data is in B2, and TakeMetaFixup hands the
+// info the version should get to the caller, which applies it later with
+// one metadata-replacing copy.
+func (f *File) FlushDeferMeta(ctx context.Context) error {
+	return f.flush(ctx, true)
+}
+
+func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
@@ -555,7 +572,7 @@ func (f *File) Flush(ctx context.Context) error {
 
 	start := f.m.opts.Now()
 	f.mu.Lock()
-	f.fixup = nil
+	f.fixup, f.deferMeta = nil, deferMeta
 	f.mu.Unlock()
 	v, err := f.upload(ctx)
 

@@ -55,12 +55,6 @@ type Options struct {
 	// the modification time of when streaming started (unless the time was
 	// set explicitly) and has no large_file_sha1. Close returns sooner.
 	FastStreamedClose bool
-	// DeferStreamedMeta leaves that metadata fix-up to the caller instead
-	// of doing it inside Flush: Flush returns once the streamed large file
-	// is finished (its data durable), and File.TakeMetaFixup hands over
-	// the complete file info the version should have (the caller applies
-	// it later with one metadata-replacing copy).
-	DeferStreamedMeta bool
 	// KeepSize bounds the read cache: the content of files uploaded from
 	// this mount, kept by file ID so reading them back needs no download
 	// (see keep.go). 0 disables it.

@@ -1156,3 +1156,49 @@ func hammer(t *testing.T, existing bool) {
 	}
 	e.checkRemote("hammer.bin", local)
 }
+
+// TestFlushDeferMeta: FlushDeferMeta of a streamed large file makes no
+// copy; TakeMetaFixup hands over, once, the info the version should get,
+// while the local view already has the final time.
+func TestFlushDeferMeta(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	data := randBytes(rand.New(rand.NewSource(12)), 6*testPart+5)
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("deferred.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.m.Release(f)
+	for off := 0; off < len(data); off += 8192 {
+		if _, err := f.WriteAt(ctx, data[off:min(off+8192, len(data))], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+		if off == 3*testPart {
+			waitFor(t, func() bool { return e.emu.Stats().Calls["b2_upload_part"] > 0 })
+		}
+	}
+	want := time.Date(2021, 1, 2, 3, 4, 5, 7_000_000, time.UTC)
+	if _, err := f.SetMtime(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.FlushDeferMeta(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v := e.checkRemote("deferred.bin", data)
+	if c := e.emu.Stats().Calls; c["b2_copy_file"]+c["b2_copy_part"] != 0 {
+		t.Fatalf("FlushDeferMeta copied: %v", c)
+	}
+	if v.Info[InfoLargeFileSHA] != "" {
+		t.Fatalf("streamed version already has large_file_sha1: %v", v.Info)
+	}
+	if _, mt := f.Attr(); !mt.Equal(want) {
+		t.Errorf("local mtime %v, want %v", mt, want)
+	}
+	fx := f.TakeMetaFixup()
+	if fx[InfoLargeFileSHA] != sum(data) || fx[InfoMtime] != strconv.FormatInt(want.UnixMilli(), 10) {
+		t.Fatalf("fix-up %v", fx)
+	}
+	if f.TakeMetaFixup() != nil {
+		t.Fatal("fix-up handed over twice")
+	}
+}

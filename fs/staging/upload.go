@@ -389,17 +389,14 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 		return v, nil
 	}
 	wholeSHA := sess.sha1
-	if wholeSHA == "" && localAll && !f.m.opts.FastStreamedClose {
+	if wholeSHA == "" && localAll {
 		if wholeSHA, err = f.contentSHA1(size); err != nil {
 			return Version{}, err
 		}
 	}
-	if f.m.opts.FastStreamedClose {
-		wholeSHA = "" // only the explicitly set time is fixed
-	}
 	f.mu.Lock()
 	req := f.requestLocked(mtime, wholeSHA)
-	if f.m.opts.DeferStreamedMeta {
+	if f.deferMeta {
 		f.fixup = req.Info
 		f.mu.Unlock()
 		return v, nil
