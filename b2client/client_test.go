@@ -230,6 +230,24 @@ func TestNonRetryableErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("upload sha1 mismatch", func(t *testing.T) {
+		// A body that arrives corrupted is sent once more with a new URL,
+		// and only once.
+		for _, times := range []int{1, 2} {
+			e := newEnv(t, envOptions{})
+			e.ts.AddFault(b2emu.FaultRule{API: "b2_upload_file", Status: 400, Code: "bad_request", Message: "Sha1 did not match data received", Times: times})
+			_, err := e.c.UploadFile(context.Background(), UploadRequest{BucketID: e.bucketID, Name: "x"}, bytesReaderAt([]byte("abc")), 3)
+			if times == 1 && err != nil {
+				t.Fatalf("one mismatch: %v", err)
+			}
+			if be := asError(err); times == 2 && (be == nil || be.Status != 400) {
+				t.Fatalf("two mismatches: err = %v", err)
+			}
+			if n := e.calls("b2_upload_file"); n != 2 {
+				t.Errorf("%d mismatches: upload calls = %d, want 2", times, n)
+			}
+		}
+	})
 	t.Run("upload 400", func(t *testing.T) {
 		e := newEnv(t, envOptions{})
 		e.ts.AddFault(b2emu.FaultRule{API: "b2_upload_file", Status: 400, Code: "bad_request", Times: -1})

@@ -43,7 +43,8 @@
 //   - Uploads (b2_upload_file, b2_upload_part) drop their upload URL after
 //     any failure and fetch a new one for the next attempt; the upload token
 //     is never reused after an error. Any 401 on an upload and 400
-//     auth_token_limit are retried that way too.
+//     auth_token_limit are retried that way too, and a SHA-1 mismatch (the
+//     body was corrupted on the way) once.
 //   - Every other 4xx (bad requests, 401 unauthorized, 403 caps, 404, 416)
 //     fails at once.
 //   - A request whose body cannot be re-read is not retried once bytes of it

@@ -73,10 +73,20 @@ func uploadRetryable(err error) (retry, wait bool) {
 	return false, false
 }
 
+// isSHA1Mismatch reports whether B2 refused an upload because the body did
+// not match its SHA-1. B2 answers with the generic code bad_request, so this
+// is one of the few places that reads the message.
+func isSHA1Mismatch(err error) bool {
+	e := asError(err)
+	return e != nil && e.Status == 400 && e.Code == "bad_request" &&
+		strings.Contains(strings.ToLower(e.Message), "sha1 did not match")
+}
+
 // upload performs an upload with a pooled upload URL. Any failure drops the
 // URL; retryable failures are repeated with another URL.
 func (c *Client) upload(ctx context.Context, s *uploadSpec) error {
 	var err error
+	sha1Retried := false
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			return ctxErr(ctx)
@@ -97,6 +107,10 @@ func (c *Client) upload(ctx context.Context, s *uploadSpec) error {
 			return fmt.Errorf("%w (after: %v)", ctxErr(ctx), err)
 		}
 		retry, wait := uploadRetryable(err)
+		if !retry && !sha1Retried && isSHA1Mismatch(err) {
+			// Bytes corrupted on the way: send them once more.
+			retry, sha1Retried = true, true
+		}
 		if !retry || attempt >= c.cfg.MaxAttempts || !s.canRetry() {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,11 @@ type meta struct {
 	// mutations counts changes made through the filesystem; a subtree
 	// listing that raced one is not cached.
 	mutations atomic.Uint64
+
+	// streamMu guards streams, the directory listings being fetched, by
+	// directory key (lock order: streamMu, then dirStream.mu).
+	streamMu sync.Mutex
+	streams  map[string]*dirStream
 }
 
 // bucketsKey is the cache directory key of the account root.
@@ -36,50 +42,25 @@ const bucketsKey = "\x00buckets"
 
 func dirKey(b Bucket, prefix string) string { return b.Name + "\x00" + prefix }
 
-// listDir returns the entries of the directory prefix of bucket b, sorted by
-// name, from the cache or by paging through b2_list_file_names.
+// listDir returns the complete listing of the directory prefix of bucket
+// b, sorted by name, from the cache or from the directory's listing stream
+// (shared with concurrent readers; see dirStream).
 func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
-	key := dirKey(b, prefix)
-	if l, ok := m.cache.Listing(key); ok {
+	if l, ok := m.cache.Listing(dirKey(b, prefix)); ok {
 		return l, nil
 	}
-	v, err := m.shared(ctx, "L"+key, func(ctx context.Context) (any, error) {
-		if l, ok := m.cache.Listing(key); ok {
-			return l, nil
-		}
-		if es, ok, err := m.prefetch(ctx, b, prefix); err != nil {
+	s := m.openStream(b, prefix)
+	seen := 0
+	for {
+		all, _, pages, done, err := s.wait(ctx, seen)
+		if err != nil {
 			return nil, err
-		} else if ok {
-			return es, nil
 		}
-		var objs []Object
-		start := ""
-		// Bounded: every page advances start (B2 guarantees progress); the
-		// page count is capped as a last resort against a broken server.
-		for pages := 0; ; pages++ {
-			if pages > 1_000_000 {
-				return nil, errPaging
-			}
-			m.log.Debug("list directory", "bucket", b.Name, "prefix", prefix, "start", start)
-			p, err := m.be.ListDir(ctx, b, prefix, start, m.pageSize)
-			if err != nil {
-				return nil, err
-			}
-			objs = append(objs, p.Objects...)
-			if p.Next == "" || p.Next == start {
-				break
-			}
-			start = p.Next
+		if done {
+			return all, nil
 		}
-		entries := buildEntries(m.log, prefix, objs)
-		m.noteMarker(b, prefix, objs)
-		m.cache.PutListing(key, entries)
-		return entries, nil
-	})
-	if err != nil {
-		return nil, err
+		seen = pages
 	}
-	return v.([]cache.Entry), nil
 }
 
 // lookup finds name in directory prefix of bucket b: from the cache (the
@@ -92,6 +73,12 @@ func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 	key := dirKey(b, prefix)
 	if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
 		return e, r == cache.Found, nil
+	}
+	// A listing being streamed answers names in the part received.
+	if s := m.activeStream(key); s != nil {
+		if e, found, ok := s.lookup(name); ok {
+			return e, found, nil
+		}
 	}
 	type res struct {
 		e  cache.Entry

@@ -131,13 +131,13 @@ var _ = (fusefs.NodeOpendirHandler)((*accountNode)(nil))
 
 func (n *accountNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	return &dirHandle{
-		list: func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
+		list: listAll(func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 			es, err := n.fsys.meta.buckets(ctx)
 			if err != nil {
 				return nil, n.fsys.errno("list buckets", err)
 			}
 			return es, 0
-		},
+		}),
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
 			return n.bucketChild(ctx, e, out)
 		},
@@ -191,12 +191,12 @@ var _ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	b, prefix := n.loc()
 	return &dirHandle{
-		list: func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
-			es, err := n.fsys.meta.listDir(ctx, b, prefix)
+		list: func(ctx context.Context, c dirCursor) (dirCursor, syscall.Errno) {
+			c, err := n.fsys.streamStep(ctx, b, prefix, c)
 			if err != nil {
-				return nil, n.fsys.errno("list "+b.Name+"/"+prefix, err)
+				return c, n.fsys.errno("list "+b.Name+"/"+prefix, err)
 			}
-			return n.fsys.withStaged(b, prefix, es), 0
+			return c, 0
 		},
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
 			return n.fsys.child(withoutDirFetch(ctx), n.EmbeddedInode(), b, prefix, e, out)
@@ -228,35 +228,62 @@ func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-// dirHandle streams a snapshot of a directory listing, sorted by name, and
-// answers READDIRPLUS lookups from that same snapshot. The listing is
+// dirHandle streams a directory listing (sorted by name when complete at
+// the start, else in B2's order as pages arrive; see FS.streamStep) and
+// answers READDIRPLUS lookups from the entries received. The listing is
 // fetched on the first read, not at open: opening a directory (fchdir,
-// O_DIRECTORY opens by find and du) costs nothing.
+// O_DIRECTORY opens by find and du) costs nothing. list is called again
+// whenever the reader has used every entry received so far, until it
+// reports the listing complete.
 type dirHandle struct {
-	list   func(ctx context.Context) ([]cache.Entry, syscall.Errno)
+	list   func(ctx context.Context, c dirCursor) (dirCursor, syscall.Errno)
 	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
 	fsync  func(ctx context.Context) syscall.Errno // nil: nothing to do
 
-	mu      sync.Mutex // guards the fields below (go-fuse also serializes calls per handle)
-	loaded  bool
-	entries []cache.Entry // shared with the cache: read-only
-	pos     uint64        // 0 ".", 1 "..", 2+i entries[i]
+	mu  sync.Mutex // guards the fields below (go-fuse also serializes calls per handle)
+	cur dirCursor
+	gen uint64 // bumped by a rewind
+	pos uint64 // 0 ".", 1 "..", 2+i cur.entries[i]
 }
 
-// load fetches the listing once per handle (and again after a rewind). It
-// is called with mu held and releases it around the listing, which may go
-// to the network.
-func (h *dirHandle) load(ctx context.Context) syscall.Errno {
-	if h.loaded {
-		return 0
+// dirCursor is a reader's progress through one listing.
+type dirCursor struct {
+	entries []cache.Entry // returned so far, in order; only appended to
+	byName  []cache.Entry // the entries known, sorted by name (for lookups)
+	done    bool          // entries is the complete listing
+	stream  *dirStream    // the listing being read (nil: not started)
+	seen    int           // pages of the stream used
+	started bool          // lastKey is set
+	lastKey string        // b2Key of the last entry returned
+}
+
+// listAll is a dirHandle list function for a listing got in one piece.
+func listAll(get func(ctx context.Context) ([]cache.Entry, syscall.Errno)) func(context.Context, dirCursor) (dirCursor, syscall.Errno) {
+	return func(ctx context.Context, c dirCursor) (dirCursor, syscall.Errno) {
+		es, errno := get(ctx)
+		if errno != 0 {
+			return c, errno
+		}
+		return dirCursor{entries: es, byName: es, done: true}, 0
 	}
-	h.mu.Unlock()
-	es, errno := h.list(ctx)
-	h.mu.Lock()
-	if errno != 0 {
-		return errno
+}
+
+// more makes entry p-2 available (or the listing complete). It is called
+// with mu held and releases it around the listing, which may go to the
+// network.
+func (h *dirHandle) more(ctx context.Context, p uint64) syscall.Errno {
+	for !h.cur.done && p-2 >= uint64(len(h.cur.entries)) {
+		c, gen := h.cur, h.gen
+		h.mu.Unlock()
+		c, errno := h.list(ctx, c)
+		h.mu.Lock()
+		if errno != 0 {
+			return errno
+		}
+		if h.gen == gen {
+			h.cur = c
+		}
 	}
-	h.entries, h.loaded = es, true
 	return 0
 }
 
@@ -269,18 +296,20 @@ var (
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if errno := h.load(ctx); errno != 0 {
-		return nil, errno
-	}
 	p := h.pos
+	if p >= 2 {
+		if errno := h.more(ctx, p); errno != 0 {
+			return nil, errno
+		}
+	}
 	var de fuse.DirEntry
 	switch {
 	case p == 0:
 		de = fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR}
 	case p == 1:
 		de = fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR}
-	case p-2 < uint64(len(h.entries)):
-		e := h.entries[p-2]
+	case p-2 < uint64(len(h.cur.entries)):
+		e := h.cur.entries[p-2]
 		de = fuse.DirEntry{Name: e.Name, Mode: entryType(e)}
 	default:
 		return nil, 0
@@ -294,7 +323,9 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	h.mu.Lock()
 	h.pos = off
 	if off == 0 {
-		h.loaded = false // rewinddir sees a fresh (or freshly cached) listing
+		// rewinddir sees a fresh (or freshly cached) listing
+		h.cur = dirCursor{}
+		h.gen++
 	}
 	h.mu.Unlock()
 	return 0
@@ -302,7 +333,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	h.mu.Lock()
-	es := h.entries
+	es := h.cur.byName
 	h.mu.Unlock()
 	e, ok := cache.Find(es, name)
 	if !ok {
