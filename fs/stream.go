@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,19 @@ type dirStream struct {
 // after last, and the folder name+"/" (which would hide a file called
 // name) is not among them.
 func final(dir, last, name string) bool {
-	return dir+name+"/" <= last
+	// dir+name+"/" <= last, without building the string.
+	if !strings.HasPrefix(last, dir) {
+		return last > dir
+	}
+	rest := last[len(dir):]
+	n := min(len(name), len(rest))
+	if c := strings.Compare(name[:n], rest[:n]); c != 0 {
+		return c < 0
+	}
+	if len(rest) <= len(name) {
+		return false
+	}
+	return rest[len(name)] >= '/'
 }
 
 // openStream returns the listing stream of directory prefix of b: a

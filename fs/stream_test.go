@@ -236,9 +236,102 @@ func TestStreamFinal(t *testing.T) {
 		{"d/", "d/f0099 x", "f0099 x", false},
 		{"", "a-b.c", "a", false},
 		{"", "b", "a", true},
+		{"", "a/", "a", true},
+		{"", "a/x", "a", true},
+		{"", "a", "a", false},
+		{"", "a.", "a", false},
+		{"d/", "c", "a", false},
+		{"d/", "e", "a", true},
+		{"d/", "d/", "a", false},
 	} {
+		if want := c.dir+c.name+"/" <= c.last; want != c.want {
+			t.Fatalf("table row %+v disagrees with the definition", c)
+		}
 		if got := final(c.dir, c.last, c.name); got != c.want {
 			t.Errorf("final(%q, %q, %q) = %v, want %v", c.dir, c.last, c.name, got, c.want)
 		}
+	}
+}
+
+// gateBackend holds continuation pages (start != "") until released.
+type gateBackend struct {
+	*memBackend
+	release chan struct{}
+}
+
+func (b *gateBackend) ListDir(ctx context.Context, bk Bucket, prefix, start string, max int) (Page, error) {
+	if start != "" {
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return Page{}, ctx.Err()
+		}
+	}
+	return b.memBackend.ListDir(ctx, bk, prefix, start, max)
+}
+
+func TestLookupDuringStream(t *testing.T) {
+	var names []string
+	for i := 0; i < 250; i++ {
+		names = append(names, fmt.Sprintf("d/f%04d", i))
+	}
+	be := &gateBackend{memBackend: newMemBackend(names...), release: make(chan struct{})}
+	fsys := streamFS(t, be)
+	h := openDir(t, fsys, "d/")
+	// ".", "..", then the first page's entries while page 2 is held.
+	for i := 0; i < 10; i++ {
+		if de, errno := h.Readdirent(context.Background()); errno != 0 || de == nil {
+			t.Fatalf("entry %d: %v %v", i, de, errno)
+		}
+	}
+	if got := be.count("list"); got != 1 {
+		t.Fatalf("%d list calls with page 2 held, want 1", got)
+	}
+	b := Bucket{ID: "b1", Name: "alpha"}
+	for _, c := range []struct {
+		name  string
+		found bool
+	}{{"f0005", true}, {"f0098", true}, {"f00", false}} {
+		if _, ok, err := fsys.meta.lookup(context.Background(), b, "d/", c.name); err != nil || ok != c.found {
+			t.Fatalf("lookup %q during the stream: %v %v", c.name, ok, err)
+		}
+	}
+	if got := be.count("list"); got != 1 {
+		t.Fatalf("lookups of received names made calls: %d list calls, want 1", got)
+	}
+	// A name beyond the received part costs its targeted call.
+	if _, ok, err := fsys.meta.lookup(context.Background(), b, "d/", "f0200"); err != nil || !ok {
+		t.Fatalf("lookup beyond the received part: %v %v", ok, err)
+	}
+	if got := be.count("list"); got != 2 {
+		t.Fatalf("%d list calls after a lookup beyond the received part, want 2", got)
+	}
+	close(be.release)
+	got, errno := readAll(t, h)
+	if errno != 0 || len(got) != 250-8 {
+		t.Fatalf("rest of the stream: %d names, %v", len(got), errno)
+	}
+}
+
+func TestStreamFetchesOnePageAhead(t *testing.T) {
+	var names []string
+	for i := 0; i < 450; i++ {
+		names = append(names, fmt.Sprintf("d/f%04d", i))
+	}
+	be := newMemBackend(names...)
+	fsys := streamFS(t, be)
+	h := openDir(t, fsys, "d/")
+	for i := 0; i < 5; i++ {
+		if de, errno := h.Readdirent(context.Background()); errno != 0 || de == nil {
+			t.Fatalf("entry %d: %v %v", i, de, errno)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := be.count("list"); got != 2 {
+		t.Fatalf("a reader inside page 1 caused %d list calls, want 2 (one page ahead)", got)
+	}
+	got, errno := readAll(t, h)
+	if errno != 0 || len(got) != 450-3 || be.count("list") != 5 {
+		t.Fatalf("rest: %d names, %v, %d calls", len(got), errno, be.count("list"))
 	}
 }
