@@ -37,7 +37,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.StringVar(&c.uploadCutoff, "upload-cutoff", "0", "files of at least this size go up as large files, streaming while written (0: twice the part size)")
 	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
-	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files uploaded while being written their large_file_sha1 and exact mtime (one server-side copy after --metadata-delay, folded with other metadata changes; close does not wait for it); false skips the copy unless the mtime was set explicitly")
+	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files streamed while written their large_file_sha1 and exact mtime (one deferred copy, see --metadata-delay; close does not wait)")
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
