@@ -132,6 +132,10 @@ type MountConfig struct {
 	// against each file's mode and owner (default_permissions, on by
 	// default).
 	NoDefaultPermissions bool
+	// NoXattrs answers every extended-attribute request with ENOTSUP at
+	// the kernel, which then stops asking: ls -l costs two getxattr round
+	// trips per file otherwise.
+	NoXattrs bool
 }
 
 // FuseOptions returns the go-fuse options: kernel timeouts from the cache's
@@ -158,6 +162,7 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 		// (1 MiB) pipe, so splicing them always fails and falls back to
 		// a copy after logging; copy at once instead.
 		DisableSplice: true,
+		DisableXAttrs: mc.NoXattrs,
 		Debug:         mc.Debug,
 	}
 	if mc.ReadOnly {

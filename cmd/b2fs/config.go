@@ -22,25 +22,28 @@ type config struct {
 	// defaultPermissions: the kernel checks modes and owners (on by
 	// default).
 	defaultPermissions bool
-	uid, gid           int
-	umask              int
-	dirMode            uint32
-	fileMode           uint32
-	dirTTL             time.Duration
-	attrTTL            time.Duration
-	negTTL             time.Duration
-	logLevel           string
-	cacheEntries       int64
-	listPrefetchPages  int
-	readAheadMax       string
-	readWindowMax      string
-	readChunk          string
-	kernelReadAhead    string
-	demo               bool
-	debugFuse          bool
-	cpuProfile         string
-	write              writeConfig
-	svc                serviceConfig
+	// xattrs: extended attributes are served (on by default); off, the
+	// kernel stops asking for them (ls -l asks twice per file).
+	xattrs            bool
+	uid, gid          int
+	umask             int
+	dirMode           uint32
+	fileMode          uint32
+	dirTTL            time.Duration
+	attrTTL           time.Duration
+	negTTL            time.Duration
+	logLevel          string
+	cacheEntries      int64
+	listPrefetchPages int
+	readAheadMax      string
+	readWindowMax     string
+	readChunk         string
+	kernelReadAhead   string
+	demo              bool
+	debugFuse         bool
+	cpuProfile        string
+	write             writeConfig
+	svc               serviceConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
 	mountpoint string

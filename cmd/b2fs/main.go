@@ -265,7 +265,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			return err
 		}
 	}
-	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse, NoDefaultPermissions: !cfg.defaultPermissions})
+	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse, NoDefaultPermissions: !cfg.defaultPermissions, NoXattrs: !cfg.xattrs})
 	srv, err := startServer(cfg.mountpoint, fsys.Root(), fo, met)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)

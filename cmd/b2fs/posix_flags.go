@@ -16,6 +16,7 @@ func addPosixFlags(fl *pflag.FlagSet, c *config) {
 	fl.Var(&umaskValue{&c.umask}, "umask", "permission bits (`OCTAL`) removed from 0777 (directories) and 0666 (files) without stored metadata (default 022)")
 	fl.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf for non-root)")
 	fl.BoolVar(&c.defaultPermissions, "default-permissions", true, "let the kernel check each file's mode and owner on access")
+	fl.BoolVar(&c.xattrs, "xattrs", true, "serve user.* extended attributes; =false makes ls -l faster (no getxattr round trips)")
 }
 
 // idValue is a uid or gid flag; -1 means unset.

@@ -516,3 +516,21 @@ func TestPosixMountDefaults(t *testing.T) {
 		t.Fatalf("mount options %q lack nosuid,nodev", got)
 	}
 }
+
+// TestPosixXattrsOff: --xattrs=false turns extended attributes off in the
+// kernel (ENOTSUP), and the rest of the metadata still works.
+func TestPosixXattrsOff(t *testing.T) {
+	testenv.RequireTool(t, "getfattr", "setfattr")
+	w := newWriteEnv(t, "--xattrs=false", "--metadata-delay", "0")
+	sh(t, w.m.Dir, "echo x > f; chmod 640 f")
+	_, errOut, err := shErr(w.m.Dir, "setfattr -n user.a -v 1 f")
+	if err == nil || !strings.Contains(errOut, "Operation not supported") {
+		t.Fatalf("setfattr with --xattrs=false: %v %q, want ENOTSUP", err, errOut)
+	}
+	if got := sh(t, w.m.Dir, "stat -c '%a' f"); got != "640\n" {
+		t.Errorf("mode = %q", got)
+	}
+	if f, _ := w.remote(t, "f"); f.Info["b2fs-mode"] == "" {
+		t.Errorf("mode not stored with --xattrs=false: %v", f.Info)
+	}
+}
