@@ -171,11 +171,19 @@ func (p *bufPool) get(n int64, demand bool) (buf []byte, counted int64, ok bool)
 // budget bytes it holds.
 func (p *bufPool) put(b []byte, counted int64) {
 	c, size := bufClass(int64(cap(b)))
-	if c < 0 || size != int64(cap(b)) || counted != size {
+	if c < 0 || size != int64(cap(b)) {
 		if p.sem != nil && counted > 0 {
 			p.sem.Release(counted)
 		}
 		return
+	}
+	if counted == 0 && p.sem != nil {
+		// A buffer fetched over budget is kept only if the budget now
+		// has room for it.
+		if !p.sem.TryAcquire(size) {
+			return
+		}
+		counted = size
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
