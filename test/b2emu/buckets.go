@@ -204,14 +204,21 @@ func (s *Server) BucketID(name string) (string, bool) {
 	return b.ID, true
 }
 
-func (s *Server) apiCreateBucket(c *call) (any, *apiErr) {
+// checkBucketAdmin authorizes an account-wide bucket call (verb is "create",
+// "update" or "delete"): the key must not be restricted to a bucket, must have
+// capability and must belong to the account the call names.
+func (s *Server) checkBucketAdmin(c *call, verb, capability string) *apiErr {
 	if c.auth.key.BucketID != "" {
-		return nil, unauthorized("a key restricted to a bucket cannot create buckets")
+		return unauthorized("a key restricted to a bucket cannot %s buckets", verb)
 	}
-	if e := c.auth.check("writeBuckets", "", nil); e != nil {
-		return nil, e
+	if e := c.auth.check(capability, "", nil); e != nil {
+		return e
 	}
-	if e := s.checkAccount(c); e != nil {
+	return s.checkAccount(c)
+}
+
+func (s *Server) apiCreateBucket(c *call) (any, *apiErr) {
+	if e := s.checkBucketAdmin(c, "create", "writeBuckets"); e != nil {
 		return nil, e
 	}
 	name, e := c.p.reqStr("bucketName")
@@ -305,13 +312,7 @@ func (s *Server) apiListBuckets(c *call) (any, *apiErr) {
 }
 
 func (s *Server) apiUpdateBucket(c *call) (any, *apiErr) {
-	if c.auth.key.BucketID != "" {
-		return nil, unauthorized("a key restricted to a bucket cannot update buckets")
-	}
-	if e := c.auth.check("writeBuckets", "", nil); e != nil {
-		return nil, e
-	}
-	if e := s.checkAccount(c); e != nil {
+	if e := s.checkBucketAdmin(c, "update", "writeBuckets"); e != nil {
 		return nil, e
 	}
 	id, e := c.p.reqStr("bucketId")
@@ -342,13 +343,7 @@ func (s *Server) apiUpdateBucket(c *call) (any, *apiErr) {
 }
 
 func (s *Server) apiDeleteBucket(c *call) (any, *apiErr) {
-	if c.auth.key.BucketID != "" {
-		return nil, unauthorized("a key restricted to a bucket cannot delete buckets")
-	}
-	if e := c.auth.check("deleteBuckets", "", nil); e != nil {
-		return nil, e
-	}
-	if e := s.checkAccount(c); e != nil {
+	if e := s.checkBucketAdmin(c, "delete", "deleteBuckets"); e != nil {
 		return nil, e
 	}
 	id, e := c.p.reqStr("bucketId")

@@ -293,18 +293,21 @@ func (s *Server) apiGetUploadURL(c *call) (any, *apiErr) {
 	}, nil
 }
 
-func (s *Server) serveUploadFile(c *call) {
+// serveUpload answers an upload URL of the given kind ("file" or "part"):
+// it requires POST, authorizes the upload token, runs store and writes its
+// JSON result or error.
+func (s *Server) serveUpload(c *call, kind string, store func(*call, *uploadTarget, *appKey) (any, *apiErr)) {
 	if c.r.Method != http.MethodPost {
 		writeErr(c.w, c.r, errf(405, "method_not_allowed", "uploads must use POST"))
 		return
 	}
-	u, k, e := s.uploadAuth(c, "file")
+	u, k, e := s.uploadAuth(c, kind)
 	if e != nil {
 		writeErr(c.w, c.r, e)
 		return
 	}
 	defer s.releaseUpload(u)
-	res, e := s.uploadFile(c, u, k)
+	res, e := store(c, u, k)
 	if e != nil {
 		writeErr(c.w, c.r, e)
 		return

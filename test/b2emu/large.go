@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -103,11 +102,9 @@ func (s *Server) unfinishedByID(a *authInfo, id string) (*fileVersion, *apiErr) 
 	return f, nil
 }
 
-func (s *Server) apiGetUploadPartURL(c *call) (any, *apiErr) {
-	id, e := c.p.reqStr("fileId")
-	if e != nil {
-		return nil, e
-	}
+// withUnfinished authorizes a writeFiles call on the unfinished large file id
+// and runs fn on it with s.mu held.
+func (s *Server) withUnfinished(c *call, id string, fn func(f *fileVersion) (any, *apiErr)) (any, *apiErr) {
 	if e := c.auth.check("writeFiles", "", nil); e != nil {
 		return nil, e
 	}
@@ -117,14 +114,24 @@ func (s *Server) apiGetUploadPartURL(c *call) (any, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	u := &uploadTarget{kind: "part", bucketID: f.BucketID, fileID: id, opaque: randHex(6),
-		keyID: c.auth.key.ID, expires: s.now().Add(s.opts.TokenLifetime)}
-	tok := s.addUploadToken(u)
-	return map[string]any{
-		"authorizationToken": tok,
-		"fileId":             id,
-		"uploadUrl":          fmt.Sprintf("http://%s/b2api/v%d/b2_upload_part/%s/%s", c.r.Host, c.route.version, id, u.opaque),
-	}, nil
+	return fn(f)
+}
+
+func (s *Server) apiGetUploadPartURL(c *call) (any, *apiErr) {
+	id, e := c.p.reqStr("fileId")
+	if e != nil {
+		return nil, e
+	}
+	return s.withUnfinished(c, id, func(f *fileVersion) (any, *apiErr) {
+		u := &uploadTarget{kind: "part", bucketID: f.BucketID, fileID: id, opaque: randHex(6),
+			keyID: c.auth.key.ID, expires: s.now().Add(s.opts.TokenLifetime)}
+		tok := s.addUploadToken(u)
+		return map[string]any{
+			"authorizationToken": tok,
+			"fileId":             id,
+			"uploadUrl":          fmt.Sprintf("http://%s/b2api/v%d/b2_upload_part/%s/%s", c.r.Host, c.route.version, id, u.opaque),
+		}, nil
+	})
 }
 
 func partJSON(fileID string, p *part, sse string) map[string]any {
@@ -137,25 +144,6 @@ func partJSON(fileID string, p *part, sse string) map[string]any {
 		out["serverSideEncryption"] = map[string]any{"algorithm": "AES256", "mode": sse}
 	}
 	return out
-}
-
-func (s *Server) serveUploadPart(c *call) {
-	if c.r.Method != http.MethodPost {
-		writeErr(c.w, c.r, errf(405, "method_not_allowed", "uploads must use POST"))
-		return
-	}
-	u, k, e := s.uploadAuth(c, "part")
-	if e != nil {
-		writeErr(c.w, c.r, e)
-		return
-	}
-	defer s.releaseUpload(u)
-	res, e := s.uploadPart(c, u, k)
-	if e != nil {
-		writeErr(c.w, c.r, e)
-		return
-	}
-	writeJSON(c.w, c.r, 200, res)
 }
 
 func parsePartNumber(v string) (int, *apiErr) {
@@ -224,32 +212,25 @@ func (s *Server) apiListParts(c *call) (any, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	if e := c.auth.check("writeFiles", "", nil); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, e := s.unfinishedByID(c.auth, id)
-	if e != nil {
-		return nil, e
-	}
-	nums := make([]int, 0, len(f.parts))
-	for n := range f.parts {
-		if int64(n) >= start {
-			nums = append(nums, n)
+	return s.withUnfinished(c, id, func(f *fileVersion) (any, *apiErr) {
+		nums := make([]int, 0, len(f.parts))
+		for n := range f.parts {
+			if int64(n) >= start {
+				nums = append(nums, n)
+			}
 		}
-	}
-	sort.Ints(nums)
-	parts := []map[string]any{}
-	var next any
-	for _, n := range nums {
-		if int64(len(parts)) >= max {
-			next = n
-			break
+		sort.Ints(nums)
+		parts := []map[string]any{}
+		var next any
+		for _, n := range nums {
+			if int64(len(parts)) >= max {
+				next = n
+				break
+			}
+			parts = append(parts, partJSON(f.ID, f.parts[n], f.SSE))
 		}
-		parts = append(parts, partJSON(f.ID, f.parts[n], f.SSE))
-	}
-	return map[string]any{"parts": parts, "nextPartNumber": next}, nil
+		return map[string]any{"parts": parts, "nextPartNumber": next}, nil
+	})
 }
 
 func (s *Server) apiFinishLargeFile(c *call) (any, *apiErr) {
@@ -264,50 +245,43 @@ func (s *Server) apiFinishLargeFile(c *call) (any, *apiErr) {
 	if !ok {
 		return nil, badRequest("required field partSha1Array is missing")
 	}
-	if e := c.auth.check("writeFiles", "", nil); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, e := s.unfinishedByID(c.auth, id)
-	if e != nil {
-		return nil, e
-	}
-	if len(shas) == 0 {
-		return nil, badRequest("partSha1Array must not be empty")
-	}
-	if len(shas) < 2 && !s.opts.AllowSinglePartLargeFile {
-		return nil, badRequest("large files must have at least 2 parts")
-	}
-	order := make([]int, 0, len(shas))
-	var total int64
-	for i, sh := range shas {
-		n := i + 1
-		p := f.parts[n]
-		if p == nil {
-			return nil, errf(400, "missing_part", "Part %d has not been uploaded", n)
+	return s.withUnfinished(c, id, func(f *fileVersion) (any, *apiErr) {
+		if len(shas) == 0 {
+			return nil, badRequest("partSha1Array must not be empty")
 		}
-		if !strings.EqualFold(sh, p.SHA1) {
-			return nil, errf(400, "part_sha1_mismatch", "Part %d SHA-1 %s does not match the uploaded part (%s)", n, sh, p.SHA1)
+		if len(shas) < 2 && !s.opts.AllowSinglePartLargeFile {
+			return nil, badRequest("large files must have at least 2 parts")
 		}
-		if n < len(shas) && p.Size < s.opts.AbsoluteMinimumPartSize {
-			return nil, badRequest("Part number %d is smaller than the minimum part size of %d bytes", n, s.opts.AbsoluteMinimumPartSize)
+		order := make([]int, 0, len(shas))
+		var total int64
+		for i, sh := range shas {
+			n := i + 1
+			p := f.parts[n]
+			if p == nil {
+				return nil, errf(400, "missing_part", "Part %d has not been uploaded", n)
+			}
+			if !strings.EqualFold(sh, p.SHA1) {
+				return nil, errf(400, "part_sha1_mismatch", "Part %d SHA-1 %s does not match the uploaded part (%s)", n, sh, p.SHA1)
+			}
+			if n < len(shas) && p.Size < s.opts.AbsoluteMinimumPartSize {
+				return nil, badRequest("Part number %d is smaller than the minimum part size of %d bytes", n, s.opts.AbsoluteMinimumPartSize)
+			}
+			order = append(order, n)
+			total += p.Size
 		}
-		order = append(order, n)
-		total += p.Size
-	}
-	if len(f.parts) > len(shas) {
-		return nil, badRequest("partSha1Array has %d entries but %d parts were uploaded", len(shas), len(f.parts))
-	}
-	f.Action = "upload"
-	f.Size = total
-	f.PartOrder = order
-	b := s.st.buckets[f.BucketID]
-	if b != nil {
-		b.dropUnfinished(f)
-	}
-	s.journalFile(f)
-	return s.fileJSON(f, false, c.auth.key), nil
+		if len(f.parts) > len(shas) {
+			return nil, badRequest("partSha1Array has %d entries but %d parts were uploaded", len(shas), len(f.parts))
+		}
+		f.Action = "upload"
+		f.Size = total
+		f.PartOrder = order
+		b := s.st.buckets[f.BucketID]
+		if b != nil {
+			b.dropUnfinished(f)
+		}
+		s.journalFile(f)
+		return s.fileJSON(f, false, c.auth.key), nil
+	})
 }
 
 func (s *Server) apiCancelLargeFile(c *call) (any, *apiErr) {
@@ -315,19 +289,12 @@ func (s *Server) apiCancelLargeFile(c *call) (any, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	if e := c.auth.check("writeFiles", "", nil); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, e := s.unfinishedByID(c.auth, id)
-	if e != nil {
-		return nil, e
-	}
-	if b := s.st.buckets[f.BucketID]; b != nil {
-		s.dropVersion(b, f)
-	}
-	return map[string]any{"accountId": s.opts.AccountID, "bucketId": f.BucketID, "fileId": f.ID, "fileName": f.Name}, nil
+	return s.withUnfinished(c, id, func(f *fileVersion) (any, *apiErr) {
+		if b := s.st.buckets[f.BucketID]; b != nil {
+			s.dropVersion(b, f)
+		}
+		return map[string]any{"accountId": s.opts.AccountID, "bucketId": f.BucketID, "fileId": f.ID, "fileName": f.Name}, nil
+	})
 }
 
 // parseCopyRange parses "bytes=a-b" of a copy call against the source size.

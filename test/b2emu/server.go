@@ -497,9 +497,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	switch rt.api {
 	case "b2_upload_file":
-		s.serveUploadFile(c)
+		s.serveUpload(c, "file", s.uploadFile)
 	case "b2_upload_part":
-		s.serveUploadPart(c)
+		s.serveUpload(c, "part", s.uploadPart)
 	case "b2_download_file_by_name", "b2_download_file_by_id":
 		s.serveDownload(c)
 	default:
