@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -51,18 +52,153 @@ func (o *ReadOptions) fill() {
 // Readahead only takes memory it can get without waiting; data a reader
 // asked for is always fetched (it is bounded by the kernel's request size
 // and concurrency).
+//
+// Segment buffers are recycled through the Budget: a buffer whose segment
+// was consumed or dropped goes to a free list and keeps its share of the
+// budget while idle, so the budget bounds live and idle buffers together.
+// Acquiring memory the budget cannot give evicts idle buffers first.
 type Budget struct {
-	sem *semaphore.Weighted
+	sem  *semaphore.Weighted
+	bufs bufPool
 }
 
 // NewBudget returns a Budget of n bytes.
-func NewBudget(n int64) *Budget { return &Budget{sem: semaphore.NewWeighted(n)} }
+func NewBudget(n int64) *Budget {
+	b := &Budget{sem: semaphore.NewWeighted(n)}
+	b.bufs.sem = b.sem
+	return b
+}
 
-func (b *Budget) tryAcquire(n int64) bool { return b == nil || b.sem.TryAcquire(n) }
-func (b *Budget) release(n int64) {
-	if b != nil && n > 0 {
-		b.sem.Release(n)
+// tryAcquire takes n bytes without waiting, evicting idle buffers if that
+// makes room.
+func (b *Budget) tryAcquire(n int64) bool {
+	return b == nil || b.bufs.tryAcquire(n)
+}
+
+// Buffer classes are powers of two from minBufClass to maxBufClass bytes;
+// larger buffers are not recycled.
+const (
+	minBufShift = 16 // 64 KiB
+	numBufClass = 11 // up to 64 MiB
+)
+
+// bufClass returns the class of a buffer of n bytes and its capacity, or
+// -1 when n is beyond the largest class.
+func bufClass(n int64) (int, int64) {
+	for c := 0; c < numBufClass; c++ {
+		if size := int64(1) << (minBufShift + c); size >= n {
+			return c, size
+		}
 	}
+	return -1, n
+}
+
+// bufPool is a free list of segment buffers by size class. With a
+// semaphore (a Budget) idle buffers keep the budget bytes they were taken
+// with; without one, idle bytes are capped at idleMax.
+type bufPool struct {
+	sem     *semaphore.Weighted // nil: no global budget
+	idleMax int64               // cap on idle bytes when sem is nil
+
+	mu   sync.Mutex // guards the fields below; never held while waiting
+	free [numBufClass][][]byte
+	idle int64
+
+	allocs atomic.Int64 // buffers allocated (for tests and benchmarks)
+}
+
+// tryAcquire takes n budget bytes, evicting idle buffers (largest first)
+// until they fit or none are left.
+func (p *bufPool) tryAcquire(n int64) bool {
+	if p.sem == nil {
+		return true
+	}
+	if p.sem.TryAcquire(n) {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := numBufClass - 1; c >= 0; c-- {
+		for len(p.free[c]) > 0 {
+			if p.sem.TryAcquire(n) {
+				return true
+			}
+			p.popLocked(c)
+			size := int64(1) << (minBufShift + c)
+			p.idle -= size
+			p.sem.Release(size)
+		}
+	}
+	return p.sem.TryAcquire(n)
+}
+
+func (p *bufPool) popLocked(c int) []byte {
+	l := p.free[c]
+	b := l[len(l)-1]
+	l[len(l)-1] = nil
+	p.free[c] = l[:len(l)-1]
+	return b
+}
+
+// get returns a buffer of n bytes. counted is the budget held by it (its
+// capacity), or 0 when the budget had no room: then the buffer is handed
+// out only if demand is set (bytes a reader asked for) and ok is false
+// otherwise.
+func (p *bufPool) get(n int64, demand bool) (buf []byte, counted int64, ok bool) {
+	c, size := bufClass(n)
+	if c >= 0 {
+		p.mu.Lock()
+		if len(p.free[c]) > 0 {
+			b := p.popLocked(c)
+			p.idle -= size
+			p.mu.Unlock()
+			return b[:n], size, true
+		}
+		p.mu.Unlock()
+	}
+	if p.tryAcquire(size) {
+		p.allocs.Add(1)
+		return make([]byte, n, size), size, true
+	}
+	if !demand {
+		return nil, 0, false
+	}
+	p.allocs.Add(1)
+	return make([]byte, n), 0, true
+}
+
+// put takes back a buffer that nothing references any more, with the
+// budget bytes it holds.
+func (p *bufPool) put(b []byte, counted int64) {
+	c, size := bufClass(int64(cap(b)))
+	if c < 0 || size != int64(cap(b)) {
+		if p.sem != nil && counted > 0 {
+			p.sem.Release(counted)
+		}
+		return
+	}
+	if counted == 0 && p.sem != nil {
+		// A buffer fetched over budget is kept only if the budget now
+		// has room for it.
+		if !p.sem.TryAcquire(size) {
+			return
+		}
+		counted = size
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sem == nil && p.idle+size > p.idleMax {
+		return
+	}
+	p.free[c] = append(p.free[c], b[:cap(b)])
+	p.idle += size
+}
+
+// idleBytes returns the bytes held by idle buffers (for tests).
+func (p *bufPool) idleBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.idle
 }
 
 // fetchFunc streams length bytes starting at off.
@@ -71,22 +207,28 @@ type fetchFunc func(ctx context.Context, off, length int64) (io.ReadCloser, erro
 // fillStep is how many bytes a fetch reads before waking waiters.
 const fillStep = 256 << 10
 
-// segment is a byte range being downloaded or downloaded.
+// segment is a byte range being downloaded or downloaded. Its buffer
+// comes from the handle's bufPool and goes back once the segment is done
+// (no fetch writes to it), dropped (no new read finds it) and unpinned (no
+// read copies from it).
 type segment struct {
-	off int64
-	buf []byte
-	seq bool // fetched for a sequential reader (readahead)
+	off  int64
+	size int64
+	buf  []byte // valid until released; only the fetch writes to it
+	seq  bool   // fetched for a sequential reader (readahead)
 
-	mu      sync.Mutex // guards the fields below
-	filled  int
-	err     error
-	done    bool
-	dropped bool
-	counted int64         // bytes taken from the Budget, returned once done and dropped
-	wake    chan struct{} // closed and replaced whenever filled, err or done change
+	mu       sync.Mutex // guards the fields below
+	filled   int
+	err      error
+	done     bool
+	dropped  bool
+	pins     int           // reads copying from buf
+	counted  int64         // bytes taken from the Budget, returned with buf
+	released bool          // buf went back to the pool
+	wake     chan struct{} // closed and replaced whenever filled, err or done change
 }
 
-func (s *segment) end() int64 { return s.off + int64(len(s.buf)) }
+func (s *segment) end() int64 { return s.off + s.size }
 
 // wait blocks until the segment holds its first n bytes or failed.
 func (s *segment) wait(ctx context.Context, n int) error {
@@ -111,34 +253,63 @@ func (s *segment) wait(ctx context.Context, n int) error {
 	}
 }
 
-func (s *segment) progress(n int, err error, done bool, b *Budget) {
+// releaseLocked hands the buffer back once nothing can touch it. It
+// returns the buffer and its budget for pool.put, called after s.mu is
+// released.
+func (s *segment) releaseLocked() ([]byte, int64, bool) {
+	if s.released || !s.done || !s.dropped || s.pins > 0 {
+		return nil, 0, false
+	}
+	s.released = true
+	b, c := s.buf, s.counted
+	s.buf, s.counted = nil, 0
+	return b, c, true
+}
+
+func (s *segment) progress(n int, err error, done bool, p *bufPool) {
 	s.mu.Lock()
 	s.filled += n
 	if err != nil && s.err == nil {
 		s.err = err
 	}
-	var release int64
 	if done {
 		s.done = true
-		if s.dropped {
-			release, s.counted = s.counted, 0
-		}
 	}
+	b, c, ok := s.releaseLocked()
 	close(s.wake)
 	s.wake = make(chan struct{})
 	s.mu.Unlock()
-	b.release(release)
+	if ok {
+		p.put(b, c)
+	}
 }
 
-func (s *segment) drop(b *Budget) {
+func (s *segment) drop(p *bufPool) {
 	s.mu.Lock()
 	s.dropped = true
-	var release int64
-	if s.done {
-		release, s.counted = s.counted, 0
-	}
+	b, c, ok := s.releaseLocked()
 	s.mu.Unlock()
-	b.release(release)
+	if ok {
+		p.put(b, c)
+	}
+}
+
+// pin keeps the buffer from going back to the pool; the caller holds the
+// reader's lock, so the segment is not dropped yet.
+func (s *segment) pin() {
+	s.mu.Lock()
+	s.pins++
+	s.mu.Unlock()
+}
+
+func (s *segment) unpin(p *bufPool) {
+	s.mu.Lock()
+	s.pins--
+	b, c, ok := s.releaseLocked()
+	s.mu.Unlock()
+	if ok {
+		p.put(b, c)
+	}
 }
 
 func (s *segment) failed() bool {
@@ -155,6 +326,7 @@ type rangeReader struct {
 	opts   ReadOptions
 	size   int64
 	fetch  fetchFunc
+	pool   *bufPool        // the Budget's, or the handle's own without one
 	ctx    context.Context // canceled by close; parent of every fetch
 	cancel context.CancelFunc
 
@@ -169,7 +341,11 @@ type rangeReader struct {
 func newRangeReader(size int64, fetch fetchFunc, opts ReadOptions) *rangeReader {
 	opts.fill()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &rangeReader{opts: opts, size: size, fetch: fetch, ctx: ctx, cancel: cancel,
+	pool := &bufPool{idleMax: opts.MaxWindow + opts.ChunkSize}
+	if opts.Budget != nil {
+		pool = &opts.Budget.bufs
+	}
+	return &rangeReader{opts: opts, size: size, fetch: fetch, pool: pool, ctx: ctx, cancel: cancel,
 		hiEnd: -1, window: opts.InitialWindow}
 }
 
@@ -177,19 +353,14 @@ func newRangeReader(size int64, fetch fetchFunc, opts ReadOptions) *rangeReader 
 // never returns a short count with a nil error before EOF.
 func (r *rangeReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	b, err := r.read(ctx, p, off)
-	if err != nil {
-		return 0, err
-	}
-	if len(b) > 0 && &b[0] != &p[0] {
-		copy(p, b)
-	}
-	return len(b), nil
+	return len(b), err
 }
 
-// read returns the len(p) bytes at off (fewer only at the end of the file).
-// When they lie in one downloaded segment the result is that segment's
-// memory, without a copy (segments are never reused, so the slice stays
-// valid); otherwise they are copied into p.
+// read copies the len(p) bytes at off (fewer only at the end of the file)
+// into p and returns them. The result is always p's memory, never a
+// segment's: segment buffers are recycled as soon as the segment is
+// consumed, while go-fuse writes a read's reply only after the Read method
+// returns.
 func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, error) {
 	if off < 0 {
 		return nil, fmt.Errorf("read at %d: negative offset", off)
@@ -202,6 +373,11 @@ func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, s := range need {
+			s.unpin(r.pool)
+		}
+	}()
 	n := 0
 	for _, s := range need {
 		from := max(off, s.off)
@@ -211,9 +387,6 @@ func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, er
 				r.forget(s)
 			}
 			return nil, fmt.Errorf("read %d bytes at %d: %w", end-off, off, err)
-		}
-		if len(need) == 1 {
-			return s.buf[from-s.off : to-s.off], nil
 		}
 		n += copy(p[from-off:], s.buf[from-s.off:to-s.off])
 	}
@@ -285,6 +458,7 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 	var need []*segment
 	for _, s := range r.segs {
 		if s.end() > off && s.off < end {
+			s.pin()
 			need = append(need, s)
 		}
 	}
@@ -327,17 +501,16 @@ func (r *rangeReader) fill(from, to, demandEnd int64, seq bool) {
 			continue
 		}
 		n := min(next-pos, r.opts.ChunkSize)
-		var counted int64
-		if r.opts.Budget.tryAcquire(n) {
-			counted = n
-		} else {
+		buf, counted, ok := r.pool.get(n, false)
+		if !ok {
 			if pos >= demandEnd {
 				break // readahead over budget: skip
 			}
 			a := r.opts.RandomAlign
 			n = min(n, (demandEnd-pos+a-1)/a*a)
+			buf, counted, _ = r.pool.get(n, true)
 		}
-		s := &segment{off: pos, buf: make([]byte, n), seq: seq, counted: counted, wake: make(chan struct{})}
+		s := &segment{off: pos, size: n, buf: buf, seq: seq, counted: counted, wake: make(chan struct{})}
 		added = append(added, s)
 		r.insert(s)
 		pos += n
@@ -357,27 +530,30 @@ func (r *rangeReader) insert(s *segment) {
 	r.segs[i] = s
 }
 
-// run downloads one segment.
+// run downloads one segment. It is the only writer of the buffer and
+// must not touch it after reporting the segment done, when the buffer may
+// go back to the pool.
 func (r *rangeReader) run(s *segment) {
-	body, err := r.fetch(r.ctx, s.off, int64(len(s.buf)))
+	buf := s.buf
+	body, err := r.fetch(r.ctx, s.off, int64(len(buf)))
 	if err != nil {
-		s.progress(0, err, true, r.opts.Budget)
+		s.progress(0, err, true, r.pool)
 		return
 	}
 	defer body.Close()
 	filled := 0
-	for filled < len(s.buf) {
-		step := min(len(s.buf), filled+fillStep)
-		n, err := io.ReadFull(body, s.buf[filled:step])
+	for filled < len(buf) {
+		step := min(len(buf), filled+fillStep)
+		n, err := io.ReadFull(body, buf[filled:step])
 		filled += n
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				err = fmt.Errorf("download of %d bytes at %d ended after %d bytes: %w", len(s.buf), s.off, filled, io.ErrUnexpectedEOF)
+				err = fmt.Errorf("download of %d bytes at %d ended after %d bytes: %w", len(buf), s.off, filled, io.ErrUnexpectedEOF)
 			}
-			s.progress(n, err, true, r.opts.Budget)
+			s.progress(n, err, true, r.pool)
 			return
 		}
-		s.progress(n, nil, filled == len(s.buf), r.opts.Budget)
+		s.progress(n, nil, filled == len(buf), r.pool)
 	}
 }
 
@@ -392,7 +568,7 @@ func (r *rangeReader) dropBefore(off, keep int64) {
 		uncounted := s.counted == 0
 		s.mu.Unlock()
 		if s.end() <= keep || (uncounted && s.end() <= off) {
-			s.drop(r.opts.Budget)
+			s.drop(r.pool)
 			continue
 		}
 		out = append(out, s)
@@ -405,7 +581,7 @@ func (r *rangeReader) dropOutside(off, end int64) {
 	keep := r.segs[:0]
 	for _, s := range r.segs {
 		if s.end() <= off || s.off >= end {
-			s.drop(r.opts.Budget)
+			s.drop(r.pool)
 			continue
 		}
 		keep = append(keep, s)
@@ -421,7 +597,7 @@ func (r *rangeReader) forget(s *segment) {
 	for i, x := range r.segs {
 		if x == s {
 			r.segs = append(r.segs[:i], r.segs[i+1:]...)
-			s.drop(r.opts.Budget)
+			s.drop(r.pool)
 			return
 		}
 	}
@@ -436,7 +612,7 @@ func (r *rangeReader) close() {
 	r.mu.Unlock()
 	r.cancel()
 	for _, s := range segs {
-		s.drop(r.opts.Budget)
+		s.drop(r.pool)
 	}
 }
 
@@ -446,7 +622,7 @@ func (r *rangeReader) buffered() int64 {
 	defer r.mu.Unlock()
 	var n int64
 	for _, s := range r.segs {
-		n += int64(len(s.buf))
+		n += s.size
 	}
 	return n
 }

@@ -44,26 +44,41 @@ func (s *benchSource) fetch(ctx context.Context, off, length int64) (io.ReadClos
 // BenchmarkReadaheadSequential reads a whole file front to back in
 // kernel-sized requests through a fresh reader per iteration: the copy and
 // bookkeeping cost of the readahead path, and (with a first-byte latency)
-// how well its parallel window hides latency.
+// how well its parallel window hides latency. Each iteration has its own
+// Budget, so segment buffers are only recycled within one file; the
+// "shared" cases share one Budget as a mount does, so later files reuse
+// earlier files' buffers.
 func BenchmarkReadaheadSequential(b *testing.B) {
 	const size = 64 << 20
 	for _, c := range []struct {
 		req     int
 		latency time.Duration
+		shared  bool
 	}{
-		{128 << 10, 0},
-		{1 << 20, 0},
-		{1 << 20, 2 * time.Millisecond},
+		{128 << 10, 0, false},
+		{1 << 20, 0, false},
+		{1 << 20, 2 * time.Millisecond, false},
+		{128 << 10, 0, true},
+		{1 << 20, 2 * time.Millisecond, true},
 	} {
-		b.Run(fmt.Sprintf("req=%dKiB/latency=%v", c.req>>10, c.latency), func(b *testing.B) {
+		name := fmt.Sprintf("req=%dKiB/latency=%v", c.req>>10, c.latency)
+		if c.shared {
+			name += "/shared"
+		}
+		b.Run(name, func(b *testing.B) {
 			src := newBenchSource(size, c.latency)
+			shared := NewBudget(256 << 20)
 			buf := make([]byte, c.req)
 			ctx := context.Background()
 			b.SetBytes(size)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				r := newRangeReader(size, src.fetch, ReadOptions{Budget: NewBudget(256 << 20)})
+				budget := shared
+				if !c.shared {
+					budget = NewBudget(256 << 20)
+				}
+				r := newRangeReader(size, src.fetch, ReadOptions{Budget: budget})
 				for off := int64(0); off < size; off += int64(c.req) {
 					n, err := r.ReadAt(ctx, buf, off)
 					if err != nil || n != c.req {

@@ -247,3 +247,165 @@ func TestReadCanceled(t *testing.T) {
 	}
 	r.close() // cancels the stalled fetch
 }
+
+// waitIdle waits until the pool holds want idle bytes (fetches finish in
+// the background after a segment is dropped).
+func waitIdle(t *testing.T, p *bufPool, want func(int64) bool) int64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		idle := p.idleBytes()
+		if want(idle) {
+			return idle
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool holds %d idle bytes", idle)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSequentialReadRecyclesBuffers(t *testing.T) {
+	const size = 48 << 20
+	const budgetBytes = 16 << 20
+	for _, tc := range []struct {
+		name   string
+		budget *Budget
+	}{
+		{"budget", NewBudget(budgetBytes)},
+		{"no-budget", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := ReadOptions{InitialWindow: 512 << 10, MaxWindow: 4 << 20, ChunkSize: 512 << 10, Budget: tc.budget}
+			remote := &fakeRemote{data: pattern(size)}
+			r := newRangeReader(size, remote.fetch, opts)
+			buf := make([]byte, 256<<10)
+			for off := int64(0); off < size; off += int64(len(buf)) {
+				n, err := r.ReadAt(context.Background(), buf, off)
+				if err != nil || n != len(buf) || !bytes.Equal(buf, remote.data[off:off+int64(n)]) {
+					t.Fatalf("ReadAt(%d) = %d, %v (or wrong bytes)", off, n, err)
+				}
+			}
+			r.close()
+			// Over 96 chunks of 512 KiB pass through the reader; a window
+			// of 4 MiB plus what is kept behind (keepBehind, 8 MiB) needs
+			// about 26 buffers live at once, plus a few while the window
+			// grows or while dropped fetches finish. Without recycling it
+			// would be one buffer per fetch.
+			allocs := r.pool.allocs.Load()
+			t.Logf("%d fetches, %d buffers allocated", len(remote.requests()), allocs)
+			if segs := int64(len(remote.requests())); segs < size/opts.ChunkSize {
+				t.Fatalf("only %d fetches for %d bytes", segs, size)
+			}
+			if allocs > 40 {
+				t.Fatalf("%d buffers allocated for %d MiB read in %d KiB chunks; want at most 40", allocs, size>>20, opts.ChunkSize>>10)
+			}
+			if tc.budget == nil {
+				// Without a budget the idle pool is capped per handle.
+				waitIdle(t, r.pool, func(n int64) bool { return n > 0 })
+				if idle := r.pool.idleBytes(); idle > opts.MaxWindow+opts.ChunkSize {
+					t.Fatalf("idle pool %d bytes; cap %d", idle, opts.MaxWindow+opts.ChunkSize)
+				}
+				return
+			}
+			// Idle buffers hold budget, but a request for the whole
+			// budget evicts them.
+			waitIdle(t, r.pool, func(n int64) bool { return n > 0 })
+			if !tc.budget.tryAcquire(budgetBytes) {
+				t.Fatal("idle buffers not evicted for a full-budget request")
+			}
+			if idle := r.pool.idleBytes(); idle != 0 {
+				t.Fatalf("pool still holds %d idle bytes after eviction", idle)
+			}
+		})
+	}
+}
+
+func TestJumpsAndReleaseReturnBuffers(t *testing.T) {
+	const size = 64 << 20
+	budget := NewBudget(32 << 20)
+	opts := ReadOptions{InitialWindow: 1 << 20, MaxWindow: 8 << 20, ChunkSize: 1 << 20, Budget: budget}
+	remote := &fakeRemote{data: pattern(size)}
+	r := newRangeReader(size, remote.fetch, opts)
+	ctx := context.Background()
+	buf := make([]byte, 128<<10)
+	read := func(off int64) {
+		t.Helper()
+		n, err := r.ReadAt(ctx, buf, off)
+		if err != nil || n != len(buf) || !bytes.Equal(buf, remote.data[off:off+int64(n)]) {
+			t.Fatalf("ReadAt(%d) = %d, %v (or wrong bytes)", off, n, err)
+		}
+	}
+	// A sequential run builds a window of readahead segments.
+	for off := int64(0); off < 4<<20; off += int64(len(buf)) {
+		read(off)
+	}
+	if r.buffered() < 4<<20 {
+		t.Fatalf("only %d bytes buffered after a sequential run", r.buffered())
+	}
+	// A random jump drops the window: its buffers go to the pool.
+	read(40 << 20)
+	idle := waitIdle(t, r.pool, func(n int64) bool { return n >= 4<<20 })
+	allocs := r.pool.allocs.Load()
+	// A new sequential run from the jump reuses them.
+	for off := int64(40 << 20); off < 44<<20; off += int64(len(buf)) {
+		read(off)
+	}
+	if got := r.pool.allocs.Load() - allocs; got > 4 {
+		t.Fatalf("%d new buffers for a run after a jump with %d idle bytes pooled", got, idle)
+	}
+	before := r.pool.idleBytes()
+	held := r.buffered()
+	r.close()
+	// Release returns every buffer once the fetches end.
+	waitIdle(t, r.pool, func(n int64) bool { return n >= before+held })
+	if r.buffered() != 0 {
+		t.Fatalf("closed reader holds %d bytes", r.buffered())
+	}
+	// Budget plus idle buffers never exceed the budget: everything can be
+	// taken back.
+	if !budget.tryAcquire(32 << 20) {
+		t.Fatal("budget not whole after close")
+	}
+}
+
+// TestConcurrentReadsWithRecycling reads one handle from several
+// goroutines with sequential runs and jumps, so that segments are dropped
+// and their buffers reused while other reads copy from them; under -race
+// and by content it checks that no buffer is reused while referenced.
+func TestConcurrentReadsWithRecycling(t *testing.T) {
+	const size = 16 << 20
+	opts := ReadOptions{InitialWindow: 256 << 10, MaxWindow: 2 << 20, ChunkSize: 256 << 10, Budget: NewBudget(4 << 20)}
+	remote := &fakeRemote{data: pattern(size)}
+	r := newRangeReader(size, remote.fetch, opts)
+	defer r.close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			off := int64(g) * (size / 4)
+			for i := 0; i < 200; i++ {
+				if i%37 == 0 {
+					off = int64((g*7919+i*104729)%(size/len(buf))) * int64(len(buf))
+				}
+				if off+int64(len(buf)) > size {
+					off = 0
+				}
+				n, err := r.ReadAt(context.Background(), buf, off)
+				if err != nil || n != len(buf) || !bytes.Equal(buf, remote.data[off:off+int64(n)]) {
+					errs <- fmt.Errorf("goroutine %d: ReadAt(%d) = %d, %v (or wrong bytes)", g, off, n, err)
+					return
+				}
+				off += int64(n)
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
