@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 func (c *Client) copyPart(ctx context.Context, src, large string, n int, off, length int64) (*Part, error) {
@@ -129,36 +127,14 @@ func (c *Client) copyLarge(ctx context.Context, req CopyRequest, length int64) (
 	if err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	nparts := int((length + partSize - 1) / partSize)
-	shas := make([]string, nparts)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
-	for i := 0; i < nparts; i++ {
-		if gctx.Err() != nil {
-			break
+	f, err := c.sendParts(ctx, start.ID, length, partSize, conc, func(ctx context.Context, num int, off, n int64) (string, error) {
+		p, err := c.copyPart(ctx, req.SourceID, start.ID, num, req.Offset+off, n)
+		if err != nil {
+			return "", err
 		}
-		off := int64(i) * partSize
-		n := min(partSize, length-off)
-		g.Go(func() error {
-			p, err := c.copyPart(gctx, req.SourceID, start.ID, i+1, req.Offset+off, n)
-			if err != nil {
-				return err
-			}
-			shas[i] = strings.ToLower(p.SHA1)
-			return nil
-		})
-	}
-	err = g.Wait()
-	if err == nil && ctx.Err() != nil {
-		err = ctxErr(ctx)
-	}
+		return strings.ToLower(p.SHA1), nil
+	})
 	if err != nil {
-		c.cleanupLargeFile(start.ID)
-		return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
-	}
-	f, err := c.finishLargeFile(ctx, start.ID, shas)
-	if err != nil {
-		c.cleanupLargeFile(start.ID)
 		return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
 	}
 	return f, nil

@@ -177,6 +177,46 @@ func (c *Client) partPlan(size int64, opts LargeFileOptions) (partSize int64, co
 	return partSize, conc
 }
 
+// sendParts fills the started large file fileID of length bytes in parts of
+// partSize, at most conc at once: part sends part num (from 1) covering
+// [off, off+n) and returns its SHA-1. It then finishes the file; on any
+// failure it cancels the unfinished file.
+func (c *Client) sendParts(ctx context.Context, fileID string, length, partSize int64, conc int, part func(ctx context.Context, num int, off, n int64) (string, error)) (*File, error) {
+	nparts := int((length + partSize - 1) / partSize)
+	shas := make([]string, nparts)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for i := 0; i < nparts; i++ {
+		if gctx.Err() != nil {
+			break
+		}
+		off := int64(i) * partSize
+		n := min(partSize, length-off)
+		g.Go(func() error {
+			sum, err := part(gctx, i+1, off, n)
+			if err != nil {
+				return err
+			}
+			shas[i] = sum
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil && ctx.Err() != nil {
+		err = ctxErr(ctx)
+	}
+	if err != nil {
+		c.cleanupLargeFile(fileID)
+		return nil, err
+	}
+	f, err := c.finishLargeFile(ctx, fileID, shas)
+	if err != nil {
+		c.cleanupLargeFile(fileID)
+		return nil, err
+	}
+	return f, nil
+}
+
 func (c *Client) uploadLargeFile(ctx context.Context, req UploadRequest, body io.ReaderAt, size int64, opts LargeFileOptions) (*File, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("upload %q: %w: negative size", req.Name, ErrInvalidArgument)
@@ -196,36 +236,14 @@ func (c *Client) uploadLargeFile(ctx context.Context, req UploadRequest, body io
 	if err != nil {
 		return nil, err
 	}
-	nparts := int((size + partSize - 1) / partSize)
-	shas := make([]string, nparts)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
-	for i := 0; i < nparts; i++ {
-		if gctx.Err() != nil {
-			break
+	f, err := c.sendParts(ctx, start.ID, size, partSize, conc, func(ctx context.Context, num int, off, n int64) (string, error) {
+		p, err := c.uploadPart(ctx, start.ID, num, io.NewSectionReader(body, off, n), n, "")
+		if err != nil {
+			return "", err
 		}
-		off := int64(i) * partSize
-		n := min(partSize, size-off)
-		g.Go(func() error {
-			p, err := c.uploadPart(gctx, start.ID, i+1, io.NewSectionReader(body, off, n), n, "")
-			if err != nil {
-				return err
-			}
-			shas[i] = p.SHA1
-			return nil
-		})
-	}
-	err = g.Wait()
-	if err == nil && ctx.Err() != nil {
-		err = ctxErr(ctx)
-	}
+		return p.SHA1, nil
+	})
 	if err != nil {
-		c.cleanupLargeFile(start.ID)
-		return nil, fmt.Errorf("upload %q: %w", req.Name, err)
-	}
-	f, err := c.finishLargeFile(ctx, start.ID, shas)
-	if err != nil {
-		c.cleanupLargeFile(start.ID)
 		return nil, fmt.Errorf("upload %q: %w", req.Name, err)
 	}
 	if f.Size != size {

@@ -35,7 +35,7 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(loose, []byte("key_id="+ts.KeyID+"\nkey="+ts.Key+"\n"), 0o644)
 	os.Chmod(loose, 0o644)
 
-	good := credEnv(ts.KeyID, ts.Key)
+	good := testenv.CredEnv(ts.KeyID, ts.Key)
 	tests := []struct {
 		name   string
 		args   []string
@@ -44,7 +44,7 @@ func TestBadInput(t *testing.T) {
 		msg    string
 	}{
 		{"missing bucket", []string{"--endpoint", ts.URL, "no-such-bucket", empty()}, good, 1, `bucket "no-such-bucket" not found`},
-		{"bad credentials", []string{"--endpoint", ts.URL, "real-bucket", empty()}, credEnv(ts.KeyID, "wrong-key-value"), 1, "rejected"},
+		{"bad credentials", []string{"--endpoint", ts.URL, "real-bucket", empty()}, testenv.CredEnv(ts.KeyID, "wrong-key-value"), 1, "rejected"},
 		{"no credentials", []string{"--endpoint", ts.URL, "real-bucket", empty()}, []string{"PATH=" + os.Getenv("PATH")}, 1, "no credentials"},
 		{"loose credentials file", []string{"--endpoint", ts.URL, "--credentials-file", loose, "real-bucket", empty()}, []string{"PATH=" + os.Getenv("PATH")}, 1, "readable by group or others"},
 		{"unreachable endpoint", []string{"--endpoint", "http://127.0.0.1:1", "real-bucket", empty()}, good, 1, "cannot authorize"},
@@ -73,7 +73,7 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(errOut, "goroutine") || strings.Contains(errOut, "panic") {
 				t.Fatalf("crash: %s", errOut)
 			}
-			if n := len(tc.args); n > 0 && isMounted(tc.args[n-1]) {
+			if n := len(tc.args); n > 0 && testenv.IsMounted(tc.args[n-1]) {
 				exec.Command("fusermount3", "-u", "-z", tc.args[n-1]).Run()
 				t.Fatalf("%s left mounted", tc.args[n-1])
 			}

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,24 +19,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.Cleanup()
 	os.Exit(code)
-}
-
-// syncBuffer is a bytes.Buffer safe for a subprocess writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // logFile is a subprocess's log file.
@@ -66,13 +45,6 @@ type mountOpts struct {
 	KeyID  string   // default: the server's master key
 	Key    string
 	Demo   bool // run b2fs --demo (ts is nil)
-}
-
-// credEnv returns an environment carrying the credentials (never on the
-// command line).
-func credEnv(keyID, key string) []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	return append(env, "B2_APPLICATION_KEY_ID="+keyID, "B2_APPLICATION_KEY="+key)
 }
 
 // startMount runs b2fs against ts and waits until the mount is live. The
@@ -108,7 +80,7 @@ func startMount(t testing.TB, ts *b2emu.TestServer, o mountOpts) *mount {
 	t.Cleanup(func() { lf.Close() })
 	m := &mount{Dir: dir, stderr: &logFile{f: lf}, exited: make(chan struct{})}
 	m.cmd = exec.Command(bin, args...)
-	m.cmd.Env = credEnv(keyID, key)
+	m.cmd.Env = testenv.CredEnv(keyID, key)
 	// A file, not a pipe: b2fs writes its log directly, so a line logged
 	// before a system call returns is readable as soon as it returns.
 	m.cmd.Stderr = lf
@@ -120,7 +92,7 @@ func startMount(t testing.TB, ts *b2emu.TestServer, o mountOpts) *mount {
 	t.Cleanup(func() { m.stop(t) })
 
 	deadline := time.Now().Add(30 * time.Second)
-	for !isMounted(dir) {
+	for !testenv.IsMounted(dir) {
 		select {
 		case <-m.exited:
 			t.Fatalf("b2fs exited before mounting (%v):\n%s", m.err, m.stderr)
@@ -150,7 +122,7 @@ func (m *mount) stop(t testing.TB) {
 			t.Errorf("b2fs did not exit within 15s of SIGTERM:\n%s", m.stderr)
 		}
 	}
-	if isMounted(m.Dir) {
+	if testenv.IsMounted(m.Dir) {
 		t.Errorf("%s still mounted after b2fs stopped", m.Dir)
 		exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
 	}
@@ -164,53 +136,8 @@ func (m *mount) stop(t testing.TB) {
 		t.Errorf("b2fs log shows a crash:\n%s", s)
 	}
 	if t.Failed() {
-		t.Logf("b2fs log:\n%s", tail(m.stderr.String(), 60))
+		t.Logf("b2fs log:\n%s", testenv.Tail(m.stderr.String(), 60))
 	}
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return strings.Join(l, "\n")
-}
-
-// isMounted reports whether dir is a mount point in this process's mount
-// namespace.
-func isMounted(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(byte(c))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // sh runs a shell command (bounded) and returns its stdout; it fails the
@@ -219,7 +146,7 @@ func sh(t testing.TB, dir, script string) string {
 	t.Helper()
 	out, errOut, err := shErr(dir, script)
 	if err != nil {
-		t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", script, err, tail(out, 20), errOut)
+		t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", script, err, testenv.Tail(out, 20), errOut)
 	}
 	return out
 }

@@ -64,8 +64,8 @@ func benchMount(b *testing.B, ts *b2emu.TestServer, bucket string, args ...strin
 	os.Mkdir(dir, 0o755)
 	a := append([]string{"--endpoint", ts.URL, "--log-level", "warn", "--cache-dir", filepath.Join(b.TempDir(), "cache")}, args...)
 	cmd := exec.Command(bin, append(a, bucket, dir)...)
-	cmd.Env = credEnv(ts.KeyID, ts.Key)
-	var stderr syncBuffer
+	cmd.Env = testenv.CredEnv(ts.KeyID, ts.Key)
+	var stderr testenv.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -80,12 +80,12 @@ func benchMount(b *testing.B, ts *b2emu.TestServer, bucket string, args ...strin
 			cmd.Process.Kill()
 			<-exited
 		}
-		if isMounted(dir) {
+		if testenv.IsMounted(dir) {
 			exec.Command("fusermount3", "-u", "-z", dir).Run()
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !isMounted(dir) {
+	for !testenv.IsMounted(dir) {
 		select {
 		case <-exited:
 			b.Fatalf("b2fs exited: %s", stderr.String())

@@ -121,7 +121,7 @@ func TestLogsNeverShowTheKey(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no error line naming fails.txt and b2_code=cap_exceeded:\n%s", tail(logs, 40))
+		t.Errorf("no error line naming fails.txt and b2_code=cap_exceeded:\n%s", testenv.Tail(logs, 40))
 	}
 }
 

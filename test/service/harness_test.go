@@ -1,18 +1,15 @@
 package service
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,24 +26,6 @@ func TestMain(m *testing.M) {
 }
 
 const bucket = "svc-bucket"
-
-// syncBuffer collects a subprocess's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is one emulator with a bucket.
 type env struct {
@@ -73,7 +52,7 @@ type proc struct {
 	t      *testing.T
 	dir    string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testenv.SyncBuffer
 	exited chan struct{}
 	err    error // valid once exited is closed
 }
@@ -103,16 +82,13 @@ func (e *env) start(o procOpts) *proc {
 	}
 	args := append([]string{"--endpoint", e.ts.URL, "--cache-dir", o.CacheDir, "--part-size", "65536", "--log-level", "debug"}, o.Args...)
 	args = append(args, bucket, o.Dir)
-	p := &proc{t: t, dir: o.Dir, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{t: t, dir: o.Dir, out: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	if len(o.Wrap) > 0 {
 		p.cmd = exec.Command(o.Wrap[0], append(append(o.Wrap[1:], bin), args...)...)
 	} else {
 		p.cmd = exec.Command(bin, args...)
 	}
-	p.cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"B2_APPLICATION_KEY_ID=" + e.ts.KeyID, "B2_APPLICATION_KEY=" + e.ts.Key,
-	}, o.Env...)
+	p.cmd.Env = append(testenv.CredEnv(e.ts.KeyID, e.ts.Key), o.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -128,7 +104,7 @@ func (e *env) start(o procOpts) *proc {
 func (p *proc) waitMounted() {
 	p.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for !(isMounted(p.dir) && statErrno(p.dir) == 0 && isFUSE(p.dir)) {
+	for !(testenv.IsMounted(p.dir) && statErrno(p.dir) == 0 && isFUSE(p.dir)) {
 		select {
 		case <-p.exited:
 			p.t.Fatalf("b2fs exited before mounting (%v):\n%s", p.err, p.out)
@@ -171,7 +147,7 @@ func (p *proc) cleanup() {
 			<-p.exited
 		}
 	}
-	if isMounted(p.dir) || statErrno(p.dir) == syscall.ENOTCONN {
+	if testenv.IsMounted(p.dir) || statErrno(p.dir) == syscall.ENOTCONN {
 		exec.Command("fusermount3", "-u", "-z", p.dir).Run()
 	}
 	s := p.out.String()
@@ -179,7 +155,7 @@ func (p *proc) cleanup() {
 		p.t.Errorf("b2fs log shows a crash:\n%s", s)
 	}
 	if p.t.Failed() {
-		p.t.Logf("b2fs log:\n%s", tail(s, 80))
+		p.t.Logf("b2fs log:\n%s", testenv.Tail(s, 80))
 	}
 }
 
@@ -190,14 +166,6 @@ func mkdir(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return d
-}
-
-func tail(s string, n int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 func statErrno(dir string) syscall.Errno {
@@ -213,42 +181,6 @@ func statErrno(dir string) syscall.Errno {
 		return e
 	}
 	return 0
-}
-
-// isMounted reports whether dir is a mount point (mountinfo).
-func isMounted(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescape(fields[4]) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(byte(c))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // isFUSE reports whether statfs of dir says FUSE.

@@ -64,14 +64,14 @@ func daemonPIDs(dir string) []int {
 // cleanupDaemon makes sure nothing stays mounted at dir or running for it.
 func cleanupDaemon(t *testing.T, dir string) {
 	t.Cleanup(func() {
-		if isMounted(dir) {
+		if testenv.IsMounted(dir) {
 			exec.Command("umount", dir).Run()
 		}
 		deadline := time.Now().Add(15 * time.Second)
 		for len(daemonPIDs(dir)) > 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if isMounted(dir) {
+		if testenv.IsMounted(dir) {
 			exec.Command("fusermount3", "-u", "-z", dir).Run()
 		}
 		for _, pid := range daemonPIDs(dir) {
@@ -199,15 +199,15 @@ func TestMountHelper(t *testing.T) {
 		"part-size=65536", "uid=1234", "gid=2345", "umask=027",
 	}, ",")
 
-	if code, out := runHelper(t, root, bucket, dir, "-f", "-o", opts); code != 0 || isMounted(dir) {
-		t.Fatalf("mount -f: status %d, mounted %v: %s", code, isMounted(dir), out)
+	if code, out := runHelper(t, root, bucket, dir, "-f", "-o", opts); code != 0 || testenv.IsMounted(dir) {
+		t.Fatalf("mount -f: status %d, mounted %v: %s", code, testenv.IsMounted(dir), out)
 	}
 	code, out := runHelper(t, root, bucket, dir, "-n", "-o", opts)
 	if code != 0 {
 		t.Fatalf("mount helper: status %d: %s", code, out)
 	}
 	// Ready means ready: no polling.
-	if !isMounted(dir) || !isFUSE(dir) {
+	if !testenv.IsMounted(dir) || !isFUSE(dir) {
 		t.Fatalf("helper returned before %s was mounted", dir)
 	}
 	var st syscall.Stat_t
@@ -241,7 +241,7 @@ func TestMountHelper(t *testing.T) {
 	if code == 0 || !strings.Contains(out, `bucket "no-such-bucket" not found`) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 		t.Fatalf("failing mount: status %d, output %q", code, out)
 	}
-	if isMounted(dir) || len(daemonPIDs(dir)) != 0 {
+	if testenv.IsMounted(dir) || len(daemonPIDs(dir)) != 0 {
 		t.Fatal("a failed mount left a mount or a daemon")
 	}
 }

@@ -38,7 +38,7 @@ func notifySocket(t *testing.T, mountpoint string) (string, <-chan notification)
 				return
 			}
 			msg := string(buf[:n])
-			ch <- notification{msg: msg, mounted: isMounted(mountpoint) && isFUSE(mountpoint)}
+			ch <- notification{msg: msg, mounted: testenv.IsMounted(mountpoint) && isFUSE(mountpoint)}
 		}
 	}()
 	return path, ch
@@ -104,7 +104,7 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.out)
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(stopAt))
-	if isMounted(dir) {
+	if testenv.IsMounted(dir) {
 		t.Fatalf("%s still mounted after exit", dir)
 	}
 	if !strings.Contains(p.out.String(), "B2 calls: class A") {

@@ -31,8 +31,8 @@ func TestUnitPrivileges(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 || isMounted(p.dir) {
-		t.Fatalf("status %d, mounted %v:\n%s", code, isMounted(p.dir), p.out)
+	if code := p.wait(30 * time.Second); code != 0 || testenv.IsMounted(p.dir) {
+		t.Fatalf("status %d, mounted %v:\n%s", code, testenv.IsMounted(p.dir), p.out)
 	}
 	if e.remoteSHA1("w.txt") != sha1Hex([]byte("written")) {
 		t.Error("w.txt did not reach B2")
@@ -40,7 +40,7 @@ func TestUnitPrivileges(t *testing.T) {
 
 	// The capability is needed.
 	q := e.start(procOpts{NoWait: true, Wrap: []string{"setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"}})
-	if code := q.wait(30 * time.Second); code != 1 || isMounted(q.dir) || !strings.Contains(q.out.String(), "b2fs: mount") {
-		t.Fatalf("without CAP_SYS_ADMIN: status %d, mounted %v:\n%s", code, isMounted(q.dir), q.out)
+	if code := q.wait(30 * time.Second); code != 1 || testenv.IsMounted(q.dir) || !strings.Contains(q.out.String(), "b2fs: mount") {
+		t.Fatalf("without CAP_SYS_ADMIN: status %d, mounted %v:\n%s", code, testenv.IsMounted(q.dir), q.out)
 	}
 }

@@ -87,7 +87,7 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 	if e.remoteSHA1("late.txt") != "" {
 		t.Error("late.txt reached B2 although it was refused")
 	}
-	if isMounted(p.dir) {
+	if testenv.IsMounted(p.dir) {
 		t.Error("still mounted")
 	}
 }
@@ -109,7 +109,7 @@ func TestLazyUnmountWhileWriting(t *testing.T) {
 	if out, err := exec.Command("fusermount3", "-u", "-z", p.dir).CombinedOutput(); err != nil {
 		t.Fatalf("fusermount3 -u -z: %v %s", err, out)
 	}
-	if isMounted(p.dir) {
+	if testenv.IsMounted(p.dir) {
 		t.Fatal("still in mountinfo after a lazy unmount")
 	}
 	select {
@@ -162,7 +162,7 @@ func TestSIGTERMWhileStarting(t *testing.T) {
 	if code != 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("status %d after %v:\n%s", code, time.Since(start), p.out)
 	}
-	if !strings.Contains(p.out.String(), "b2fs: ") || isMounted(p.dir) {
+	if !strings.Contains(p.out.String(), "b2fs: ") || testenv.IsMounted(p.dir) {
 		t.Fatalf("no error line, or still mounted:\n%s", p.out)
 	}
 }

@@ -5,6 +5,10 @@
 // A test that needs FUSE or an external tool calls RequireFUSE or RequireTool.
 // On a developer machine a missing requirement skips the test; in CI
 // (CI=true) it fails the test, so a CI run can never pass by skipping.
+//
+// It also holds the small pieces the mount harnesses share: IsMounted reads
+// the mount table, SyncBuffer collects a subprocess's output, CredEnv passes
+// credentials through the environment and Tail shortens logs for failures.
 package testenv
 
 import (
