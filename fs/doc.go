@@ -32,8 +32,11 @@
 //     ranged downloads in parallel; a random reader fetches only the aligned
 //     range it asked for. Readahead memory is bounded per handle (the window,
 //     one chunk, and 8 MiB kept behind the reader for reads the kernel
-//     sends out of order) and overall (Budget). Reads that fall inside one
-//     downloaded chunk are answered from its memory without a copy.
+//     sends out of order) and overall (Budget). Segment buffers are
+//     recycled through a free list held by the Budget (idle buffers keep
+//     their budget share until evicted), so reads copy into the request
+//     buffer: go-fuse writes a reply after Read returns, when a consumed
+//     segment's buffer may already serve another download.
 //   - errno.go: toErrno, the one place errors become errno values.
 //
 // # Attributes and caching

@@ -96,6 +96,10 @@ func bufClass(n int64) (int, int64) {
 // bufPool is a free list of segment buffers by size class. With a
 // semaphore (a Budget) idle buffers keep the budget bytes they were taken
 // with; without one, idle bytes are capped at idleMax.
+//
+// Lock order: rangeReader.mu before segment.mu and bufPool.mu; a segment's
+// and the pool's locks are never held together (a released buffer is put
+// back after segment.mu is unlocked).
 type bufPool struct {
 	sem     *semaphore.Weighted // nil: no global budget
 	idleMax int64               // cap on idle bytes when sem is nil
