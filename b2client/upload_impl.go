@@ -202,13 +202,23 @@ func (req *UploadRequest) uploadHeaders() (http.Header, error) {
 	return h, nil
 }
 
-func (c *Client) uploadFile(ctx context.Context, req UploadRequest, body io.ReaderAt, size int64) (*File, error) {
+// smallUploadHeaders checks that size fits one b2_upload_file call and
+// returns uploadHeaders, with errors naming the upload.
+func (req *UploadRequest) smallUploadHeaders(size int64) (http.Header, error) {
 	if size < 0 || size > MaxSmallFileSize {
 		return nil, fmt.Errorf("upload %q: %w: size %d (0..%d)", req.Name, ErrInvalidArgument, size, int64(MaxSmallFileSize))
 	}
 	h, err := req.uploadHeaders()
 	if err != nil {
 		return nil, fmt.Errorf("upload %q: %w", req.Name, err)
+	}
+	return h, nil
+}
+
+func (c *Client) uploadFile(ctx context.Context, req UploadRequest, body io.ReaderAt, size int64) (*File, error) {
+	h, err := req.smallUploadHeaders(size)
+	if err != nil {
+		return nil, err
 	}
 	sum := strings.ToLower(req.SHA1)
 	if sum == "" {
@@ -284,12 +294,9 @@ func (e *exactReader) Read(p []byte) (int, error) {
 }
 
 func (c *Client) uploadStream(ctx context.Context, req UploadRequest, body io.Reader, size int64) (*File, error) {
-	if size < 0 || size > MaxSmallFileSize {
-		return nil, fmt.Errorf("upload %q: %w: size %d (0..%d)", req.Name, ErrInvalidArgument, size, int64(MaxSmallFileSize))
-	}
-	h, err := req.uploadHeaders()
+	h, err := req.smallUploadHeaders(size)
 	if err != nil {
-		return nil, fmt.Errorf("upload %q: %w", req.Name, err)
+		return nil, err
 	}
 	h.Set("X-Bz-Content-Sha1", "hex_digits_at_end")
 	sha := sha1.New()

@@ -353,8 +353,8 @@ func (s *Server) apiCreateKey(c *call) (any, *apiErr) {
 		if e := c.auth.check("", bucketID, nil); e != nil {
 			return nil, e
 		}
-		if s.st.buckets[bucketID] == nil {
-			return nil, errf(400, "bad_bucket_id", "Bucket %s does not exist", bucketID)
+		if _, e := s.bucketFor(nil, bucketID); e != nil {
+			return nil, e
 		}
 	}
 	s.st.seq++
@@ -480,8 +480,8 @@ func (s *Server) apiGetDownloadAuthorization(c *call) (any, *apiErr) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.st.buckets[bucketID] == nil {
-		return nil, errf(400, "bad_bucket_id", "Bucket %s does not exist", bucketID)
+	if _, e := s.bucketFor(nil, bucketID); e != nil {
+		return nil, e
 	}
 	tok := fmt.Sprintf("3_%s_%s_dnld_%s", s.opts.AccountID, randHex(8), randAlnum(24))
 	s.st.dlTokens[tok] = &downloadAuth{

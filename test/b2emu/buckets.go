@@ -329,9 +329,9 @@ func (s *Server) apiUpdateBucket(c *call) (any, *apiErr) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.st.buckets[id]
-	if b == nil {
-		return nil, errf(400, "bad_bucket_id", "Bucket %s does not exist", id)
+	b, e := s.bucketFor(nil, id)
+	if e != nil {
+		return nil, e
 	}
 	if hasRev && rev != b.Revision {
 		return nil, errf(409, "conflict", "simultaneous updates to bucket")
@@ -352,9 +352,9 @@ func (s *Server) apiDeleteBucket(c *call) (any, *apiErr) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.st.buckets[id]
-	if b == nil {
-		return nil, errf(400, "bad_bucket_id", "Bucket %s does not exist", id)
+	b, e := s.bucketFor(nil, id)
+	if e != nil {
+		return nil, e
 	}
 	if b.versions > 0 {
 		return nil, errf(400, "cannot_delete_non_empty_bucket", "Bucket %s is not empty", b.Name)
@@ -367,7 +367,7 @@ func (s *Server) apiDeleteBucket(c *call) (any, *apiErr) {
 }
 
 // bucketFor looks up a bucket by id for a file call, enforcing the key's
-// bucket restriction first. Callers hold s.mu.
+// bucket restriction first (a nil a skips it). Callers hold s.mu.
 func (s *Server) bucketFor(a *authInfo, id string) (*bucket, *apiErr) {
 	if a != nil && a.key.BucketID != "" && a.key.BucketID != id {
 		return nil, unauthorized("application key is restricted to bucket %s", a.key.BucketID)

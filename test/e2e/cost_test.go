@@ -212,7 +212,7 @@ func TestCostRsync(t *testing.T) {
 // file changed since is read from B2 again.
 func TestCostReadBackWithoutDownload(t *testing.T) {
 	w := newWriteEnv(t, "--metadata-delay", "0")
-	body := pattern(3, 200000) // a large file (parts of 64 KiB)
+	body := testenv.Pattern(3, 200000) // a large file (parts of 64 KiB)
 	if err := os.WriteFile(filepath.Join(w.m.Dir, "big"), body, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -180,16 +180,3 @@ func put(t testing.TB, ts *b2emu.TestServer, bucket, name string, body []byte, i
 		t.Fatalf("seed %s/%s: %v", bucket, name, err)
 	}
 }
-
-// pattern returns n deterministic pseudo-random bytes.
-func pattern(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	x := seed*2654435761 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		b[i] = byte(x)
-	}
-	return b
-}

@@ -406,7 +406,7 @@ func (w *writeEnv) versions(t *testing.T, name string) int {
 
 func TestPosixLargeFileAndVersions(t *testing.T) {
 	w := newWriteEnv(t, "--metadata-delay", "0")
-	big := pattern(7, 5*wPart+3) // above the copy threshold: copied part by part
+	big := testenv.Pattern(7, 5*wPart+3) // above the copy threshold: copied part by part
 	if err := os.WriteFile(filepath.Join(w.m.Dir, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}

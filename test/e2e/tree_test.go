@@ -26,10 +26,10 @@ func seedTree(t *testing.T, ts *b2emu.TestServer, bucket string) map[string][]by
 		"docs/a b c.txt":              []byte("spaces\n"),
 		"docs/ünïcødé-日本.txt":         []byte("unicode\n"),
 		"docs/100% real+plus.txt":     []byte("percent and plus\n"),
-		"deep/er/and/deeper/leaf.bin": pattern(1, 1000),
+		"deep/er/and/deeper/leaf.bin": testenv.Pattern(1, 1000),
 		"some/prefix/inside.txt":      []byte("inside the prefix\n"),
 		"some/prefix/sub/nested.txt":  []byte("nested in the prefix\n"),
-		"big/random.bin":              pattern(2, 3<<20+12345),
+		"big/random.bin":              testenv.Pattern(2, 3<<20+12345),
 		"empty-folder/.bzEmpty":       nil,
 	}
 	for name, body := range files {
@@ -261,7 +261,7 @@ func assertNoCalls(t *testing.T, ts *b2emu.TestServer, what string, apis ...stri
 
 func TestReadFaults(t *testing.T) {
 	ts := newServer(t, b2emu.Options{}, "fault-bucket")
-	body := pattern(7, 2<<20+99)
+	body := testenv.Pattern(7, 2<<20+99)
 	put(t, ts, "fault-bucket", "f.bin", body, nil)
 	m := startMount(t, ts, mountOpts{Source: "fault-bucket"})
 	sh(t, m.Dir, "ls -l >/dev/null")
@@ -296,7 +296,7 @@ func TestRcloneMtime(t *testing.T) {
 	testenv.RequireTool(t, "rclone")
 	ts := newServer(t, b2emu.Options{}, "rclone-bucket")
 	src := filepath.Join(t.TempDir(), "photo.jpg")
-	if err := os.WriteFile(src, pattern(3, 5000), 0o644); err != nil {
+	if err := os.WriteFile(src, testenv.Pattern(3, 5000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	mtime := time.Date(2019, 7, 6, 5, 4, 3, 210_000_000, time.UTC)

@@ -118,7 +118,7 @@ func benchSequential(b *testing.B, fast bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := pattern(42, int(size))
+	data := testenv.Pattern(42, int(size))
 	const chunk = 1 << 20
 
 	var mountTotal, directTotal time.Duration
@@ -169,7 +169,7 @@ func BenchmarkWriteSmallFiles(b *testing.B) {
 	src := filepath.Join(b.TempDir(), "small")
 	os.Mkdir(src, 0o755)
 	for i := 0; i < 1000; i++ {
-		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%04d.txt", i)), pattern(uint64(i), 1000+i*3), 0o644)
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%04d.txt", i)), testenv.Pattern(uint64(i), 1000+i*3), 0o644)
 	}
 	c, err := b2client.New(context.Background(), b2client.Config{Endpoint: ts.URL, KeyID: ts.KeyID, Key: ts.Key})
 	if err != nil {

@@ -97,14 +97,14 @@ func makeTree(t *testing.T, dir string, small int) {
 	for i := 0; i < small; i++ {
 		sub := filepath.Join(dir, fmt.Sprintf("d%d", i%4))
 		os.MkdirAll(sub, 0o755)
-		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("small %d.txt", i)), pattern(uint64(i), 100+i*37), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("small %d.txt", i)), testenv.Pattern(uint64(i), 100+i*37), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	os.MkdirAll(filepath.Join(dir, "big", "deeper"), 0o755)
 	os.MkdirAll(filepath.Join(dir, "empty", "also empty"), 0o755)
 	for i, n := range []int{3*wPart + 17, 2*wPart + 1, wPart + 5} {
-		if err := os.WriteFile(filepath.Join(dir, "big", fmt.Sprintf("large-%d.bin", i)), pattern(uint64(1000+i), n), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "big", fmt.Sprintf("large-%d.bin", i)), testenv.Pattern(uint64(1000+i), n), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -249,7 +249,7 @@ func TestWriteOperations(t *testing.T) {
 	testenv.RequireTool(t, "dd", "truncate")
 	w := newWriteEnv(t)
 	mnt := w.m.Dir
-	orig := pattern(7, 5*wPart+100)
+	orig := testenv.Pattern(7, 5*wPart+100)
 	put(t, w.ts, "wbucket", "data/big.bin", orig, nil)
 	put(t, w.ts, "wbucket", "data/small.txt", []byte("0123456789"), nil)
 
@@ -377,8 +377,8 @@ func TestWriteOperations(t *testing.T) {
 func TestWriteDurableAfterFsync(t *testing.T) {
 	w := newWriteEnv(t)
 	mnt := w.m.Dir
-	small := pattern(1, 5000)
-	large := pattern(2, 6*wPart+3)
+	small := testenv.Pattern(1, 5000)
+	large := testenv.Pattern(2, 6*wPart+3)
 	writeSync := func(name string, data []byte) {
 		f, err := os.Create(filepath.Join(mnt, name))
 		if err != nil {
@@ -413,7 +413,7 @@ func TestWriteFaults(t *testing.T) {
 	w := newWriteEnv(t)
 	mnt := w.m.Dir
 	src := t.TempDir()
-	small, large := pattern(3, 40000), pattern(4, 5*wPart+9)
+	small, large := testenv.Pattern(3, 40000), testenv.Pattern(4, 5*wPart+9)
 	os.WriteFile(filepath.Join(src, "small"), small, 0o644)
 	os.WriteFile(filepath.Join(src, "large"), large, 0o644)
 
@@ -470,13 +470,13 @@ func TestWriteConcurrent(t *testing.T) {
 	src := t.TempDir()
 	var script strings.Builder
 	for i := 0; i < 6; i++ {
-		os.WriteFile(filepath.Join(src, fmt.Sprint(i)), pattern(uint64(50+i), 3*wPart+i*1000), 0o644)
+		os.WriteFile(filepath.Join(src, fmt.Sprint(i)), testenv.Pattern(uint64(50+i), 3*wPart+i*1000), 0o644)
 		fmt.Fprintf(&script, "cp %s/%d f%d & ", src, i, i)
 	}
 	script.WriteString("wait")
 	sh(t, mnt, script.String())
 	for i := 0; i < 6; i++ {
-		w.wantRemote(t, fmt.Sprintf("f%d", i), pattern(uint64(50+i), 3*wPart+i*1000))
+		w.wantRemote(t, fmt.Sprintf("f%d", i), testenv.Pattern(uint64(50+i), 3*wPart+i*1000))
 	}
 	// Two handles: both see each other's writes; the last close uploads.
 	sh(t, mnt, "exec 3<>two 4<>two; printf AAAA >&3; printf BB >&4; cat <&3; exec 3>&- 4>&-")
@@ -493,7 +493,7 @@ func (w *writeEnv) writeStreamed(t *testing.T, name string) ([]byte, int64) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data := pattern(9, 12*wPart+5)
+	data := testenv.Pattern(9, 12*wPart+5)
 	if _, err := f.Write(data[:10*wPart]); err != nil {
 		t.Fatal(err)
 	}
@@ -750,7 +750,7 @@ func TestWriteRenameLimit(t *testing.T) {
 // is killed is uploaded by the next b2fs on the same cache directory.
 func TestWriteRecoversAfterCrash(t *testing.T) {
 	w := newWriteEnv(t)
-	data := pattern(21, 3*wPart+11)
+	data := testenv.Pattern(21, 3*wPart+11)
 	f, err := os.Create(filepath.Join(w.m.Dir, "unsynced.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -842,7 +842,7 @@ func TestWriteHardDelete(t *testing.T) {
 func TestWriteServerSideCopy(t *testing.T) {
 	w := newWriteEnv(t)
 	mnt := w.m.Dir
-	data := pattern(31, 5*wPart+77)
+	data := testenv.Pattern(31, 5*wPart+77)
 	put(t, w.ts, "wbucket", "src.bin", data, nil)
 	w.ts.ResetStats()
 	sh(t, mnt, "cp src.bin copy.bin")

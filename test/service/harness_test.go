@@ -220,19 +220,6 @@ func (e *env) remoteSHA1(name string) string {
 
 func sha1Hex(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
 
-// pattern returns n deterministic pseudo-random bytes.
-func pattern(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	x := seed*2654435761 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		b[i] = byte(x)
-	}
-	return b
-}
-
 // sh runs a bounded shell command and returns stdout, stderr and the error.
 func sh(script string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

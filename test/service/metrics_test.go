@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/test/b2emu"
+	"github.com/b2fs/b2fs/test/testenv"
 )
 
 var metricsAddrRE = regexp.MustCompile(`msg="serving metrics" addr=(http://127\.0\.0\.1:\d+/metrics)`)
@@ -63,7 +64,7 @@ func b2Calls(m map[string]float64) map[string]int64 {
 func TestMetricsMatchEmulator(t *testing.T) {
 	e := newEnv(t, b2emu.Options{})
 	for i := 0; i < 5; i++ {
-		if _, err := e.ts.PutFile(bucket, fmt.Sprintf("dir/f%d.txt", i), pattern(uint64(i), 1000+i), nil); err != nil {
+		if _, err := e.ts.PutFile(bucket, fmt.Sprintf("dir/f%d.txt", i), testenv.Pattern(uint64(i), 1000+i), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/test/b2emu"
+	"github.com/b2fs/b2fs/test/testenv"
 )
 
 // TestKill9Restart: b2fs is killed with SIGKILL while a file it could not
@@ -27,7 +28,7 @@ func TestKill9Restart(t *testing.T) {
 	for _, api := range []string{"b2_upload_file", "b2_upload_part"} {
 		e.ts.AddFault(b2emu.FaultRule{API: api, Times: -1, Status: 400, Code: "bad_request", Message: "injected permanent failure"})
 	}
-	small := pattern(1, 3000)
+	small := testenv.Pattern(1, 3000)
 	if err := os.WriteFile(filepath.Join(dir, "staged.bin"), small, 0o644); err == nil {
 		t.Fatal("writing with every upload failing succeeded")
 	}

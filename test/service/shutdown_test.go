@@ -20,7 +20,7 @@ import (
 // the file is complete in B2.
 func TestSIGTERMDuringCloseUploads(t *testing.T) {
 	e := newEnv(t, b2emu.Options{})
-	data := pattern(7, 1<<20+12345) // 17 parts of 64 KiB
+	data := testenv.Pattern(7, 1<<20+12345) // 17 parts of 64 KiB
 	src := filepath.Join(t.TempDir(), "src.bin")
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestLazyUnmountWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, second := pattern(3, 200_000), pattern(4, 150_000)
+	first, second := testenv.Pattern(3, 200_000), testenv.Pattern(4, 150_000)
 	if _, err := f.Write(first); err != nil {
 		t.Fatal(err)
 	}
