@@ -61,7 +61,13 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 	})
 	// The mount point may already be detached; the directory handle still
 	// reaches the filesystem.
-	if fd, err := syscall.Openat(dirFD, "late.txt", syscall.O_CREAT|syscall.O_WRONLY, 0o644); err != syscall.EROFS {
+	// EINTR: the Go runtime's preemption signal can interrupt a FUSE
+	// request; retry as libc callers would.
+	fd, err := syscall.Openat(dirFD, "late.txt", syscall.O_CREAT|syscall.O_WRONLY, 0o644)
+	for i := 0; i < 10 && err == syscall.EINTR; i++ {
+		fd, err = syscall.Openat(dirFD, "late.txt", syscall.O_CREAT|syscall.O_WRONLY, 0o644)
+	}
+	if err != syscall.EROFS {
 		if err == nil {
 			syscall.Close(fd)
 		}
