@@ -188,7 +188,7 @@ func TestPartialRangesAndGaps(t *testing.T) {
 	// A range over cached and missing blocks: downloads only the gaps.
 	b0 := o.bytes.Load()
 	mustRead(t, f, data, 0, int64(len(data)))
-	if got, want := o.bytes.Load()-b0, int64(len(data))-5*4096; got != want // blocks 1 and 4..7 cached {
+	if got, want := o.bytes.Load()-b0, int64(len(data))-5*4096; got != want { // blocks 1 and 4..7 cached
 		t.Errorf("downloaded %d bytes for the gaps, want %d", got, want)
 	}
 }
