@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/readcache"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -39,6 +40,12 @@ type Options struct {
 	// Write enables and tunes the write path (see write.go); its zero
 	// value makes the filesystem read-only.
 	Write WriteOptions
+	// ReadCache keeps downloaded ranges (and files uploaded from this
+	// mount) on local disk across mounts; nil: no read cache.
+	ReadCache *readcache.Cache
+	// Passthrough opens versions whose content is entirely in ReadCache
+	// with FUSE passthrough: the kernel reads the cache file directly.
+	Passthrough bool
 	// ListPageSize is maxFileCount for directory listings (default and
 	// maximum 10000).
 	ListPageSize int
@@ -57,6 +64,8 @@ type FS struct {
 	mounted time.Time
 	stopped atomic.Bool // set by StopWrites
 	mq      *metaQueue  // files with metadata changes not yet in B2
+
+	passWarned atomic.Bool // the passthrough fallback was logged
 }
 
 // New checks opts and returns a filesystem.

@@ -470,3 +470,30 @@ func (c *Cache) Has(id string) int64 {
 	}
 	return 0
 }
+
+// DefaultSize is the bound used when none is configured: DefaultMaxSize,
+// or half of the disk space dir could use (free space plus what the cache
+// in dir already holds), whichever is less.
+func DefaultSize(dir string) int64 {
+	var held int64
+	if ents, err := os.ReadDir(filepath.Join(dir, "data")); err == nil {
+		for _, e := range ents {
+			var st syscall.Stat_t
+			if syscall.Stat(filepath.Join(dir, "data", e.Name()), &st) == nil {
+				held += st.Blocks * 512
+			}
+		}
+	}
+	probe := dir
+	for {
+		var fs syscall.Statfs_t
+		if err := syscall.Statfs(probe, &fs); err == nil {
+			return min(DefaultMaxSize, (int64(fs.Bavail)*fs.Bsize+held)/2)
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			return DefaultMaxSize
+		}
+		probe = parent
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 // OpenComplete returns version id (size bytes) opened read-only when every
@@ -28,7 +27,7 @@ func (c *Cache) OpenComplete(id string, size int64, sha1hex string) (*os.File, b
 	n := (size + c.bs - 1) / c.bs
 	complete := int64(len(f.blocks)) == n && !f.dropped
 	verified := f.verified
-	checkSHA := sha1hex != "" && !strings.HasPrefix(sha1hex, "unverified") && f.sha1 != sha1hex
+	checkSHA := isSHA1(sha1hex) && f.sha1 != sha1hex
 	c.mu.Unlock()
 	if !complete {
 		return nil, false
@@ -43,6 +42,16 @@ func (c *Cache) OpenComplete(id string, size int64, sha1hex string) (*os.File, b
 		return nil, false
 	}
 	return fd, true
+}
+
+// isSHA1 reports whether s is a SHA-1 in hex (B2 reports "none" for large
+// files, and "unverified:<sha1>" for some).
+func isSHA1(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // verifyAll checks every block of f (and the SHA-1 when checkSHA).
