@@ -41,6 +41,9 @@ type Options struct {
 	// SyncInterval is how often written blocks are fsynced and recorded
 	// in the index (default 1s).
 	SyncInterval time.Duration
+	// CloseTimeout bounds how long Close waits for written blocks to reach
+	// the disk (default 5s).
+	CloseTimeout time.Duration
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -125,6 +128,9 @@ func Open(opts Options) (*Cache, error) {
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = time.Second
 	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = 5 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -171,7 +177,17 @@ func (c *Cache) Close() error {
 	c.mu.Unlock()
 	close(c.done)
 	c.wg.Wait()
-	err := c.flush()
+	// The last flush waits for the data to reach the disk, for at most
+	// CloseTimeout: blocks not recorded by then are simply not cached.
+	flushed := make(chan error, 1)
+	go func() { flushed <- c.flush() }()
+	var err error
+	select {
+	case err = <-flushed:
+	case <-time.After(c.opts.CloseTimeout):
+		c.log.Warn("read cache: the disk is slow; the last blocks read are not recorded", "waited", c.opts.CloseTimeout)
+		return nil // the flush finishes (or not) on its own; the lock goes with the process
+	}
 	c.flushMu.Lock()
 	c.idx.Close()
 	c.idx = nil
