@@ -99,6 +99,9 @@ type Cache struct {
 
 	kick      chan struct{}
 	done      chan struct{}
+	wq        chan writeReq  // blocks waiting for the writer
+	writes    sync.WaitGroup // enqueued blocks not yet written
+	syncWr    bool           // write in the caller (tests)
 	wg        sync.WaitGroup
 	warnedW   atomic.Bool // a write error was logged
 	warnedENS atomic.Bool // ENOSPC was logged
@@ -113,6 +116,7 @@ type pendingBlock struct {
 type Stats struct {
 	HitBytes, MissBytes atomic.Int64
 	Corrupt             atomic.Int64 // blocks that failed verification
+	Skipped             atomic.Int64 // blocks not cached: the writer was behind
 	Evicted             atomic.Int64 // files evicted
 }
 
@@ -150,6 +154,7 @@ func Open(opts Options) (*Cache, error) {
 		opts: opts, log: opts.Logger, bs: opts.BlockSize, lock: lock,
 		files: map[string]*file{}, lru: list.New(), max: opts.MaxSize,
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
+		wq: make(chan writeReq, writeQueue),
 	}
 	if err := c.load(); err != nil {
 		lock.Close()
@@ -158,8 +163,9 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.Lock()
 	c.evictLocked(nil, 0)
 	c.mu.Unlock()
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.flusher()
+	go c.writer()
 	return c, nil
 }
 
@@ -177,6 +183,7 @@ func (c *Cache) Close() error {
 	c.mu.Unlock()
 	close(c.done)
 	c.wg.Wait()
+	c.drainWrites()
 	// The last flush waits for the data to reach the disk, for at most
 	// CloseTimeout: blocks not recorded by then are simply not cached.
 	flushed := make(chan error, 1)
@@ -380,51 +387,6 @@ func (c *Cache) dropBlock(f *file, i int64, b blockInfo) {
 	f.verified = false
 	if b.recorded {
 		c.queue = append(c.queue, fmt.Sprintf("X %s %d", f.id, i))
-	}
-}
-
-// store writes block i of f (data is the whole block) and registers it.
-// Errors only mean the block is not cached.
-func (c *Cache) store(f *file, i int64, data []byte) {
-	n := int64(len(data))
-	if n != c.blockLen(f.size, i) {
-		return
-	}
-	c.mu.Lock()
-	if _, ok := f.blocks[i]; ok || f.dropped || c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if !c.evictLocked(f, n) {
-		c.mu.Unlock()
-		return
-	}
-	c.used += n // reserved
-	c.mu.Unlock()
-	_, err := f.fd.WriteAt(data, i*c.bs)
-	c.mu.Lock()
-	c.used -= n
-	if err != nil || f.dropped {
-		c.mu.Unlock()
-		if err != nil {
-			c.writeFailed(err)
-		}
-		return
-	}
-	if _, ok := f.blocks[i]; !ok {
-		f.blocks[i] = blockInfo{n: int32(n), crc: checksum(data)}
-		f.bytes += n
-		c.used += n
-		c.pending = append(c.pending, pendingBlock{f: f, idx: i})
-		c.pendN += n
-	}
-	kick := c.pendN >= 64<<20
-	c.mu.Unlock()
-	if kick {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
 	}
 }
 
