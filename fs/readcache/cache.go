@@ -213,6 +213,9 @@ func (c *Cache) Close() error {
 	}
 	c.mu.Unlock()
 	c.lock.Close()
+	if n := c.stats.Skipped.Load(); n > 0 {
+		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n)
+	}
 	return err
 }
 

@@ -1,11 +1,18 @@
 package readcache
 
-// Blocks downloaded for a reader are written to the cache by one writer
-// goroutine, so that a slow disk never slows down reads: the reader copies
-// the block into a queue of at most writeQueue blocks and goes on; when the
-// queue is full the block is not cached (Stats.Skipped).
+import "time"
 
-const writeQueue = 64
+// Blocks downloaded for a reader are written to the cache by one writer
+// goroutine, so that the disk does not slow reads down: the reader copies
+// the block into a queue of at most writeQueue blocks and goes on. When the
+// queue is full the reader waits for room at most writeWait; after that the
+// block is not cached (Stats.Skipped), so a disk much slower than the
+// network costs reads at most writeWait per block.
+
+const (
+	writeQueue = 128
+	writeWait  = 20 * time.Millisecond
+)
 
 type writeReq struct {
 	f   *file // holds a reference
@@ -36,7 +43,14 @@ func (c *Cache) store(f *file, i int64, data []byte) {
 	req := writeReq{f: f, idx: i, buf: buf[:copy(buf, data)]}
 	select {
 	case c.wq <- req:
+		return
 	default:
+	}
+	t := time.NewTimer(writeWait)
+	defer t.Stop()
+	select {
+	case c.wq <- req:
+	case <-t.C:
 		c.writes.Done()
 		c.stats.Skipped.Add(1)
 		putBuf(buf)
