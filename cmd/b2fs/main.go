@@ -162,6 +162,23 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			}
 			return fsys.PendingMetadata()
 		},
+		PendingNames: func() []string {
+			if stage == nil {
+				return nil
+			}
+			var out []string
+			for _, k := range stage.Pending() {
+				out = append(out, k.String())
+			}
+			return out
+		},
+		StagingBytes: func() (int64, int64) {
+			if stage == nil {
+				return 0, 0
+			}
+			limit, _ := parseSize(cfg.write.cacheMaxSize)
+			return stage.Used(), limit
+		},
 	})
 
 	startCtx, cancelStart := context.WithCancel(ctx)
