@@ -167,6 +167,8 @@ type dirNode struct {
 	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
 	bucket Bucket
 	prefix string // "" or ending in "/"
+
+	kdir kernelDirCache // whether the kernel may cache the entries (dircache.go)
 }
 
 var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
@@ -208,7 +210,7 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 			}
 			return 0
 		},
-	}, 0, 0
+	}, n.kdir.openFlags(n.fsys.meta.cache, dirKey(b, prefix)), 0 // see dircache.go
 }
 
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))

@@ -551,9 +551,7 @@ func copyXattr(dest, val []byte) (uint32, syscall.Errno) {
 func getxattrFrom(info map[string]string, attr string, dest []byte) (uint32, syscall.Errno) {
 	name, ok := xattrUserName(attr)
 	if !ok {
-		// security.capability, system.posix_acl_*: asked on every write;
-		// answered without a B2 call.
-		return 0, syscall.ENODATA
+		return 0, unstoredXattr
 	}
 	v, ok := getXattr(info, name)
 	if !ok {
@@ -619,7 +617,7 @@ var (
 
 func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if _, ok := xattrUserName(attr); !ok {
-		return 0, syscall.ENODATA
+		return 0, unstoredXattr // see xattrperf.go
 	}
 	return getxattrFrom(n.info(), attr, dest)
 }
@@ -642,7 +640,7 @@ func (n *fileNode) setxattr(ctx context.Context, attr string, data []byte, flags
 
 func (n *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if _, ok := xattrUserName(attr); !ok {
-		return 0, syscall.ENODATA
+		return 0, unstoredXattr // see xattrperf.go
 	}
 	b, prefix := n.loc()
 	m, _, _ := n.fsys.marker(ctx, b, prefix, true)
