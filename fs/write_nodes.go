@@ -472,7 +472,7 @@ func (n *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name st
 		return nil, e
 	}
 	b, prefix := n.loc()
-	return nil, n.fsys.unsupportedNode("hard link", b, childName(prefix, name))
+	return nil, n.fsys.linkRefused(b, childName(prefix, name))
 }
 
 // Symlink stores a symbolic link (see posix_nodes.go).
