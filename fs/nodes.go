@@ -175,12 +175,12 @@ var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	b, prefix := n.loc()
-	if sf := n.fsys.staged(b, prefix+name); sf != nil {
+	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, stagedEntry(name, sf), out), 0
 	}
 	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 	if err != nil {
-		return nil, n.fsys.errno("lookup "+b.Name+"/"+prefix+name, err)
+		return nil, n.fsys.errno("lookup "+b.Name+"/"+childName(prefix, name), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
