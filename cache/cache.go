@@ -65,6 +65,7 @@ type item struct {
 	isList   bool
 	entry    Entry
 	negative bool
+	value    any // set by PutValue
 }
 
 // New creates a Cache.
