@@ -165,12 +165,12 @@ func (n *viewAtList) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 		n.fsys.log.Debug("not a time of the versions view", "err", err)
 		return nil, syscall.ENOENT
 	}
-	n.fsys.viewDirAttr(&out.Attr)
+	node := &viewTree{viewBase: n.viewBase, prefix: n.root, t: t}
+	node.attr(&out.Attr)
 	if ch := n.GetChild(name); ch != nil {
 		return ch, 0
 	}
-	return n.NewInode(ctx, &viewTree{viewBase: n.viewBase, prefix: n.root, t: t},
-		fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	return n.NewInode(ctx, node, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }
 
 func (n *viewAtList) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
