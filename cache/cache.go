@@ -69,6 +69,7 @@ type item struct {
 	id       uint64 // listings: unique per PutListing
 	entry    Entry
 	negative bool
+	value    any // set by PutValue
 }
 
 // New creates a Cache.

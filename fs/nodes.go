@@ -175,6 +175,9 @@ var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	b, prefix := n.loc()
+	if name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
+		return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out), 0
+	}
 	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, stagedEntry(name, sf), out), 0
 	}

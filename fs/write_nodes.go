@@ -131,6 +131,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
 
 func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("rmdir", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
@@ -169,6 +172,9 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
@@ -206,7 +212,10 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	dst, ok := newParent.(*dirNode)
-	if !ok {
+	switch {
+	case !ok && isViewNode(newParent), ok && n.fsys.isViewName(dst, newName), n.fsys.isViewName(n, name):
+		return syscall.EROFS // into, onto or of the versions view
+	case !ok:
 		return syscall.EPERM // into the account root: buckets are made with mkdir
 	}
 	caps := append([]string{capWrite}, n.fsys.removeCaps()...)
