@@ -777,9 +777,6 @@ func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != 0 {
 		return e
 	}
-	if mt, ok := in.GetMTime(); ok {
-		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
-	}
 	return n.Getattr(ctx, fh, out)
 }
 
