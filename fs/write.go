@@ -41,7 +41,7 @@ type WriteOptions struct {
 	// or this long after the first change, whichever comes first (see
 	// metaflush.go). Zero applies each change at once.
 	MetadataDelay time.Duration
-	cacheMu  *sync.Mutex
+	cacheMu       *sync.Mutex
 }
 
 func (o *WriteOptions) fill() {
