@@ -210,7 +210,6 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 		// Metadata unknown: let the kernel come back for it (Getattr).
 		out.SetAttrTimeout(time.Nanosecond)
 	}
-	f.dirTime(b, prefix, &out.Attr)
 }
 
 // dropVersion deletes version fileID of name that a metadata-replacing

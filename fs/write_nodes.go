@@ -786,9 +786,6 @@ func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != 0 {
 		return e
 	}
-	if mt, ok := in.GetMTime(); ok {
-		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
-	}
 	return n.Getattr(ctx, fh, out)
 }
 
@@ -895,4 +892,50 @@ func (n *accountNode) Rename(ctx context.Context, name string, newParent fusefs.
 		return e
 	}
 	return syscall.EPERM
+}
+
+var (
+	_ = (fusefs.NodeSymlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeMknoder)((*accountNode)(nil))
+	_ = (fusefs.NodeLinker)((*accountNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*accountNode)(nil))
+)
+
+// Symlinks, special files and hard links cannot live at the account root
+// either (only buckets do).
+func (n *accountNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("symlink"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("mknod"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("link"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+// The account root has nowhere to store extended attributes.
+func (n *accountNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("setxattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *accountNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.fsys.writable("removexattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
 }

@@ -514,6 +514,30 @@ func TestPosixDirectoryMetadata(t *testing.T) {
 	}
 }
 
+// TestPosixDirectoryTimesNotReused: the time set on a directory belongs to
+// that directory: a directory made later under the same name has its own.
+func TestPosixDirectoryTimesNotReused(t *testing.T) {
+	w := newWriteEnv(t)
+	sh(t, w.m.Dir, "mkdir d1 && touch -d 2000-01-02 d1 && test $(stat -c %Y d1) -lt 1000000000 && rmdir d1 && mkdir d1")
+	got := strings.TrimSpace(sh(t, w.m.Dir, "stat -c %Y d1"))
+	if sec, err := strconv.ParseInt(got, 10, 64); err != nil || time.Since(time.Unix(sec, 0)) > time.Hour {
+		t.Fatalf("re-created directory dated %s, want now (the removed directory's time leaked)", got)
+	}
+	// The time of a renamed directory stays with it, not with its old name.
+	sh(t, w.m.Dir, "mkdir d2 && touch -d 2001-01-01 d2 && mv d2 d3 && mkdir d2")
+	got = sh(t, w.m.Dir, "stat -c %Y d2 d3")
+	f := strings.Fields(got)
+	if len(f) != 2 {
+		t.Fatalf("stat: %q", got)
+	}
+	if sec, _ := strconv.ParseInt(f[0], 10, 64); time.Since(time.Unix(sec, 0)) > time.Hour {
+		t.Fatalf("new d2 dated %s, want now", f[0])
+	}
+	if f[1] != strconv.FormatInt(time.Date(2001, 1, 1, 0, 0, 0, 0, time.Local).Unix(), 10) {
+		t.Fatalf("renamed d3 dated %s, want 2001-01-01", f[1])
+	}
+}
+
 func TestPosixMountDefaults(t *testing.T) {
 	ts := newServer(t, b2emu.Options{}, "dbucket")
 	put(t, ts, "dbucket", "plain/file", []byte("from another tool"), nil)
