@@ -223,6 +223,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		Backend:           fs.NewB2Backend(client),
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
+		VersionsDir:       cfg.versionsDir,
 		Logger:            log,
 		Bucket:            bucket,
 		Prefix:            prefix,

@@ -38,7 +38,7 @@ mount.fuse.b2fs SOURCE MOUNTPOINT [-fnsv] [-o OPTIONS]     (as mount(8) helper)
 b2fs --version | --help
 ` + "```" + `
 
-Every flag can also be given as a mount option: ` + "`-o name=value`" + ` (or ` + "`-o name`" + `
+Every flag can also be given as a mount option: ` + "`-o NAME=VALUE`" + ` (or ` + "`-o NAME`" + `
 for a flag that is true or false), which is how fstab and ` + "`mount -t fuse.b2fs`" + `
 pass them. Sizes take ` + "`B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`" + ` (powers of 1024);
 durations Go's form (` + "`30s`, `5m`, `1h`" + `).

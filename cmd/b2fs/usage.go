@@ -53,7 +53,7 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"B2 account", []string{"credentials-file", "endpoint", "demo"}},
-	{"mount", []string{"options", "read-only", "daemon"}},
+	{"mount", []string{"options", "read-only", "daemon", "versions-dir"}},
 	{"ownership and permissions", []string{"uid", "gid", "umask", "allow-other", "default-permissions", "xattrs"}},
 	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages"}},
 	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size", "kernel-read-ahead"}},
