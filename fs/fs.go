@@ -234,7 +234,9 @@ func (f *FS) entryAttr(e cache.Entry, out *fuse.Attr) {
 	}
 }
 
-// statfs reports a practically unbounded filesystem.
+// statfs reports a practically unbounded filesystem; the longest name is
+// the longest B2 segment (names holding characters that the encoding
+// replaces have fewer bytes, see childName).
 func (f *FS) statfs(out *fuse.StatfsOut) {
 	const bsize = 4096
 	out.Bsize = bsize
@@ -244,7 +246,7 @@ func (f *FS) statfs(out *fuse.StatfsOut) {
 	out.Bavail = out.Blocks
 	out.Files = 1 << 40
 	out.Ffree = 1 << 40
-	out.NameLen = nameMax
+	out.NameLen = maxSegment
 }
 
 func (f *FS) String() string {
