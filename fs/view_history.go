@@ -46,7 +46,7 @@ func (n *viewHistory) dirChild(ctx context.Context, name string, out *fuse.Entry
 			return ch
 		}
 	}
-	return n.NewInode(ctx, &viewHistory{viewBase: n.viewBase, name: n.below() + name},
+	return n.NewInode(ctx, &viewHistory{viewBase: n.viewBase, name: childName(n.below(), name)},
 		fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
@@ -80,7 +80,7 @@ func (n *viewHistory) lookup(ctx context.Context, name string, out *fuse.EntryOu
 	}
 	ok, err := n.fsys.view.HasHistory(ctx, n.bucket.ID, n.root, n.below(), name)
 	if err != nil {
-		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.below()+name), err)
+		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, childName(n.below(), name)), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/b2client/nameenc"
 	"github.com/b2fs/b2fs/cache"
 )
 
@@ -310,5 +311,29 @@ func TestParseTime(t *testing.T) {
 		if got, err := ParseTime(s); err == nil || !errors.Is(err, ErrBadTime) {
 			t.Errorf("ParseTime(%q) = %v, %v; want an error", s, got, err)
 		}
+	}
+}
+
+// TestEncodedNames: B2 segments are shown decoded (package nameenc), and
+// segments that do not round-trip are left out.
+func TestEncodedNames(t *testing.T) {
+	f := &fakeLister{}
+	odd := "back\\slash\x01"
+	f.add("d/"+nameenc.Encode("sub dir\\")+"/"+nameenc.Encode(odd), "x", t0, false)
+	f.add("d/"+nameenc.Encode(odd), "y", t0, false)
+	f.add("d/lone\u201b", "z", t0, false) // a quote before nothing: no name decodes to it
+	v, _ := newView(t, f, Options{})
+	ctx := context.Background()
+	es, err := v.At(ctx, "b", "", "d/", t0)
+	if err != nil || names(es) != odd+"=y sub dir\\/" {
+		t.Fatalf("d/: %q %v", names(es), err)
+	}
+	es, err = v.At(ctx, "b", "", "d/"+nameenc.Encode("sub dir\\")+"/", t0)
+	if err != nil || names(es) != odd+"=x" {
+		t.Fatalf("d/sub dir\\/: %q %v", names(es), err)
+	}
+	ch, err := v.HistoryChildren(ctx, "b", "", "d/")
+	if err != nil || strings.Join(ch, "|") != odd+"|sub dir\\" {
+		t.Fatalf("history children %q %v", ch, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/b2client/nameenc"
 	"github.com/b2fs/b2fs/fs/versions"
 	"github.com/b2fs/b2fs/test/b2emu"
 	"github.com/b2fs/b2fs/test/testenv"
@@ -140,6 +141,12 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	testenv.RequireTool(t, "find")
 	w := newWriteEnv(t)
 	sh(t, w.m.Dir, "mkdir -p proj/sub && printf a > proj/a.txt && printf bb > proj/sub/b.txt && printf c > proj/sub/c.txt")
+	// A name B2 stores encoded (backslash and a control character).
+	oddLocal := "odd\\name\x01"
+	if err := os.WriteFile(filepath.Join(w.m.Dir, "proj", oddLocal), []byte("odd"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.wantRemote(t, "proj/"+nameenc.Encode(oddLocal), []byte("odd"))
 	w.wantRemote(t, "proj/sub/c.txt", []byte("c"))
 	time.Sleep(10 * time.Millisecond)
 	before := time.Now().UTC().Format(time.RFC3339Nano)
@@ -150,8 +157,14 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	}
 	at := vdir + "/at/" + before
 	got := sh(t, w.m.Dir, "cd "+at+" && find . | sort")
-	if got != ".\n./proj\n./proj/a.txt\n./proj/sub\n./proj/sub/b.txt\n./proj/sub/c.txt\n" {
-		t.Fatalf("find at %s:\n%s", before, got)
+	if got != ".\n./proj\n./proj/a.txt\n./proj/"+oddLocal+"\n./proj/sub\n./proj/sub/b.txt\n./proj/sub/c.txt\n" {
+		t.Fatalf("find at %s:\n%q", before, got)
+	}
+	if b, err := os.ReadFile(filepath.Join(w.m.Dir, at, "proj", oddLocal)); err != nil || string(b) != "odd" {
+		t.Fatalf("odd name at %s: %q %v", before, b, err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(w.m.Dir, vdir, "history", "proj", oddLocal)); err != nil || len(ents) != 2 {
+		t.Fatalf("history of the odd name: %v %v", ents, err)
 	}
 	if got := sh(t, w.m.Dir, "cat "+at+"/proj/a.txt "+at+"/proj/sub/b.txt "+at+"/proj/sub/c.txt"); got != "abbc" {
 		t.Fatalf("contents at %s: %q", before, got)
@@ -168,7 +181,7 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	if len(vs) != 2 || !strings.HasSuffix(vs[1], versions.DeletedSuffix) || cur != "" {
 		t.Fatalf("history of a removed file: %q current %q", vs, cur)
 	}
-	if got := sh(t, w.m.Dir, "ls "+vdir+"/history/proj"); got != "a.txt\nsub\n" {
+	if got := sh(t, w.m.Dir, "ls "+vdir+"/history/proj | wc -l"); got != "3\n" {
 		t.Fatalf("history/proj: %q", got)
 	}
 	if got := sh(t, w.m.Dir, "cat "+vdir+"/history/proj/sub/b.txt/"+vs[0]); got != "bb" {
