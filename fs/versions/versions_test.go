@@ -337,3 +337,52 @@ func TestEncodedNames(t *testing.T) {
 		t.Fatalf("history children %q %v", ch, err)
 	}
 }
+
+// blockingLister waits for release before answering.
+type blockingLister struct {
+	*fakeLister
+	release chan struct{}
+}
+
+func (b blockingLister) ListVersions(ctx context.Context, bucketID, prefix, delim, startName, startID string, max int) (Page, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return Page{}, ctx.Err()
+	}
+	return b.fakeLister.ListVersions(ctx, bucketID, prefix, delim, startName, startID, max)
+}
+
+// TestSharedListingSurvivesInterruptedCaller: a caller that gives up
+// returns at once and does not fail another caller of the same listing.
+func TestSharedListingSurvivesInterruptedCaller(t *testing.T) {
+	f := &fakeLister{}
+	f.add("f", "1", t0, false)
+	bl := blockingLister{fakeLister: f, release: make(chan struct{})}
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	v, err := New(Options{Lister: bl, Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1, cancel := context.WithCancel(context.Background())
+	done1 := make(chan error, 1)
+	go func() { _, err := v.At(ctx1, "b", "", "", t0); done1 <- err }()
+	done2 := make(chan string, 1)
+	go func() {
+		es, err := v.At(context.Background(), "b", "", "", t0)
+		done2 <- fmt.Sprint(names(es), err)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-done1; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted caller: %v", err)
+	}
+	close(bl.release)
+	if got := <-done2; got != "f=1<nil>" {
+		t.Fatalf("other caller: %s", got)
+	}
+}
