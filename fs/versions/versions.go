@@ -168,10 +168,10 @@ func (v *View) cached(bucketID, root, prefix string) (*listing, bool) {
 	parent, _ := parentPrefix(prefix)
 	if x, ok := v.opts.Cache.Value(listKey(bucketID, parent)); ok {
 		l := x.(*listing)
-		for _, ver := range l.vs {
-			if strings.HasPrefix(ver.Name, prefix) {
-				return nil, false // something is below: list it
-			}
+		// Sorted by name: the first name at or after prefix tells.
+		i := sort.Search(len(l.vs), func(i int) bool { return l.vs[i].Name >= prefix })
+		if i < len(l.vs) && strings.HasPrefix(l.vs[i].Name, prefix) {
+			return nil, false // something is below: list it
 		}
 		return &listing{gen: l.gen, prefix: prefix}, true
 	}
