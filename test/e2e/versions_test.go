@@ -241,6 +241,13 @@ func TestVersionsHidden(t *testing.T) {
 	if _, _, err := shErr(am.Dir, "ls "+vdir); err == nil {
 		t.Fatal("the account root has a view")
 	}
+	// A real folder of the view's name is listed, but the name leads to
+	// the view, also after a READDIRPLUS of the bucket's root.
+	put(t, ts, "other-bucket", vdir+"/real.txt", []byte("r"), nil)
+	sm := startMount(t, ts, mountOpts{Source: "other-bucket"})
+	if got := sh(t, sm.Dir, "ls -la >/dev/null; ls "+vdir+"; ls -a | grep -c -x -F "+vdir); got != "at\nhistory\n1\n" {
+		t.Fatalf("a real folder called %s: %q", vdir, got)
+	}
 
 	rm := startMount(t, ts, mountOpts{Source: "hbucket", Args: []string{"--versions-dir", ".snap"}})
 	if got := sh(t, rm.Dir, "ls .snap; ls -a"); got != "at\nhistory\n.\n..\np\ntop.txt\n" {
