@@ -187,6 +187,12 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	if got := sh(t, w.m.Dir, "cat "+vdir+"/history/proj/sub/b.txt/"+vs[0]); got != "bb" {
 		t.Fatalf("the removed file's version reads %q", got)
 	}
+	// Restoring the folder is a copy out of the view.
+	sh(t, w.m.Dir, "cp -r "+at+"/proj proj")
+	if got := sh(t, w.m.Dir, "cat proj/a.txt proj/sub/b.txt proj/sub/c.txt"); got != "abbc" {
+		t.Fatalf("restored folder: %q", got)
+	}
+	w.wantRemote(t, "proj/sub/b.txt", []byte("bb"))
 }
 
 // TestVersionsHidden: find, ls -a and du never enter the view (no version
@@ -303,15 +309,22 @@ func TestVersionsReadOnly(t *testing.T) {
 // each (ls -l of the tree at a moment, and of one file's history) costs
 // ceil(3,000/10,000) = 1 list call and no class B call.
 func TestVersionsCost(t *testing.T) {
-	ts := newServer(t, b2emu.Options{}, "cbucket")
+	ts := newServer(t, b2emu.Options{}, "cbucket", "cbucket2")
 	for v := 0; v < 3; v++ {
 		for i := 0; i < 1000; i++ {
 			put(t, ts, "cbucket", fmt.Sprintf("big/f%04d", i), []byte(fmt.Sprint(v)), nil)
 		}
 	}
+	for v := 0; v < 3; v++ { // 12,000 versions in another bucket
+		for i := 0; i < 4000; i++ {
+			put(t, ts, "cbucket2", fmt.Sprintf("big/f%04d", i), []byte(fmt.Sprint(v)), nil)
+		}
+	}
 	m := startMount(t, ts, mountOpts{Source: "cbucket"})
 	ts.ResetStats()
+	start := time.Now()
 	out := sh(t, m.Dir, "ls -l "+vdir+"/at/2999-01-01/big | wc -l; ls -l "+vdir+"/history/big | wc -l; ls -l "+vdir+"/history/big/f0500 | wc -l")
+	took := time.Since(start)
 	if out != "1001\n1001\n5\n" { // "total" lines; 3 versions and current
 		t.Fatalf("listings: %q", out)
 	}
@@ -319,12 +332,22 @@ func TestVersionsCost(t *testing.T) {
 	if s.Calls["b2_list_file_versions"] != 1 || s.Classes["C"] != 1 || s.Classes["B"] != 0 {
 		t.Fatalf("calls %v classes %v, want one b2_list_file_versions and no class B", s.Calls, s.Classes)
 	}
+	t.Logf("ls -l of the tree at a moment, of history/big and of one file's history (1,000 files, 3,000 versions): %v", took)
 	// Reading a version costs its bytes: one ranged download.
 	if got := sh(t, m.Dir, "cat "+vdir+"/at/2999-01-01/big/f0007"); got != "2" {
 		t.Fatalf("f0007 now: %q", got)
 	}
 	if s := ts.Stats(); s.Calls["b2_download_file_by_id"] != 1 || s.Classes["C"] != 1 {
 		t.Fatalf("after one read: %v", s.Calls)
+	}
+	// 12,000 versions: ceil(12,000/10,000) = 2 list calls.
+	m2 := startMount(t, ts, mountOpts{Source: "cbucket2"})
+	ts.ResetStats()
+	if out := sh(t, m2.Dir, "ls -l "+vdir+"/at/2999-01-01/big | wc -l; ls "+vdir+"/history/big/f3999 | wc -l"); out != "4001\n4\n" {
+		t.Fatalf("listings: %q", out)
+	}
+	if s := ts.Stats(); s.Calls["b2_list_file_versions"] != 2 || s.Classes["C"] != 2 || s.Classes["B"] != 0 {
+		t.Fatalf("12,000 versions: calls %v classes %v, want 2 b2_list_file_versions and no class B", s.Calls, s.Classes)
 	}
 }
 
