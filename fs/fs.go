@@ -93,8 +93,8 @@ func New(opts Options) (*FS, error) {
 		mq:      newMetaQueue(),
 	}
 	if opts.VersionsDir != "" {
-		if err := checkViewName(opts.VersionsDir); err != nil {
-			return nil, err
+		if err := CheckVersionsDir(opts.VersionsDir); err != nil {
+			return nil, fmt.Errorf("fs: %w", err)
 		}
 		l, ok := opts.Backend.(versions.Lister)
 		if !ok {
