@@ -107,9 +107,9 @@ func New(opts Options) (*FS, error) {
 		endLife: end,
 	}
 	if opts.VersionsDir != "" {
-		if err := checkViewName(opts.VersionsDir); err != nil {
+		if err := CheckVersionsDir(opts.VersionsDir); err != nil {
 			end()
-			return nil, err
+			return nil, fmt.Errorf("fs: %w", err)
 		}
 		l, ok := opts.Backend.(versions.Lister)
 		if !ok {

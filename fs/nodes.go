@@ -204,6 +204,9 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 			return c, 0
 		},
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+			if e.Name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
+				return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out) // shadows a real folder
+			}
 			return n.fsys.child(withoutDirFetch(ctx), n.EmbeddedInode(), b, prefix, e, out)
 		},
 		fsync: func(ctx context.Context) syscall.Errno {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/b2fs/b2fs/fs"
 	"github.com/spf13/pflag"
 )
 
@@ -149,6 +150,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 		if d.v < 0 {
 			return nil, usageError{fmt.Sprintf("--%s must not be negative", d.name)}
 		}
+	}
+	if err := fs.CheckVersionsDir(c.versionsDir); err != nil {
+		return nil, usageError{"--versions-dir: " + err.Error()}
 	}
 	if c.cacheEntries <= 0 {
 		return nil, usageError{"--cache-max-entries must be positive"}
