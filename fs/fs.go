@@ -192,6 +192,7 @@ func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
 	}
 	out.SetTimes(&t, &t, &t)
 	f.applyMeta(e.Info, out)
+	applySpecial(e.Info, out)
 }
 
 // dirAttr fills out for a directory.

@@ -682,7 +682,8 @@ func withoutDirFetch(ctx context.Context) context.Context {
 func fetchDirMeta(ctx context.Context) bool { return ctx.Value(noDirFetchKey{}) == nil }
 
 // mknod creates an empty regular file (tar does so to set extended
-// attributes before writing); FIFOs, sockets and devices fail with EPERM.
+// attributes before writing); FIFOs, sockets and devices are in
+// special.go, any other type fails with EPERM.
 func (n *dirNode) mknod(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if t := mode & syscall.S_IFMT; t != syscall.S_IFREG && t != 0 {
 		b, prefix := n.loc()

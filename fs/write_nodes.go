@@ -485,6 +485,9 @@ func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 	if e := n.fsys.writable("mknod"); e != 0 {
 		return nil, e
 	}
+	if isSpecialMode(mode) {
+		return n.mknodSpecial(ctx, name, mode, dev, out)
+	}
 	return n.mknod(ctx, name, mode, out)
 }
 
