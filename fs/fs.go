@@ -57,6 +57,7 @@ type FS struct {
 	mounted time.Time
 	stopped atomic.Bool // set by StopWrites
 	mq      *metaQueue  // files with metadata changes not yet in B2
+	dtimes  dirTimes    // directory times changed during this mount
 }
 
 // New checks opts and returns a filesystem.
@@ -193,6 +194,7 @@ func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
 	out.SetTimes(&t, &t, &t)
 	f.applyMeta(e.Info, out)
 	applySpecial(e.Info, out)
+	setCtime(e, out)
 }
 
 // dirAttr fills out for a directory.

@@ -218,6 +218,7 @@ func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.A
 	b, prefix := n.loc()
 	n.fsys.dirMeta(ctx, b, prefix, true, &out.Attr)
 	n.fsys.dirTime(b, prefix, &out.Attr)
+	n.fsys.applyDirTimes(b, prefix, &out.Attr)
 	return 0
 }
 

@@ -199,6 +199,7 @@ func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, o
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
+		setCtime(e, out)
 	}
 	return known
 }
@@ -211,6 +212,7 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 		out.SetAttrTimeout(time.Nanosecond)
 	}
 	f.dirTime(b, prefix, &out.Attr)
+	f.applyDirTimes(b, prefix, &out.Attr)
 }
 
 // dropVersion deletes version fileID of name that a metadata-replacing
@@ -391,6 +393,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if errno := change(info); errno != 0 {
 		return errno
 	}
+	f.dirInodeChanged(b, prefix, mtime)
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}
@@ -498,6 +501,7 @@ func (n *dirNode) symlink(ctx context.Context, target, name string, out *fuse.En
 	}
 	e := entryFromObject(name, obj)
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
 }
 

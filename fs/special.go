@@ -159,5 +159,6 @@ func (n *dirNode) mknodSpecial(ctx context.Context, name string, mode, dev uint3
 	}
 	e := entryFromObject(name, obj)
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
 }
