@@ -74,6 +74,7 @@ type FS struct {
 	lifeMu sync.Mutex
 	closed bool
 	bg     sync.WaitGroup
+	dtimes dirTimes // directory times changed during this mount
 }
 
 // New checks opts and returns a filesystem.
@@ -267,6 +268,8 @@ func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
 	}
 	out.SetTimes(&t, &t, &t)
 	f.applyMeta(e.Info, out)
+	applySpecial(e.Info, out)
+	setCtime(e, out)
 }
 
 // dirAttr fills out for a directory.

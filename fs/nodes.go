@@ -225,6 +225,7 @@ func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.A
 	n.fsys.dirAttr(&out.Attr)
 	b, prefix := n.loc()
 	n.fsys.dirMeta(ctx, b, prefix, true, &out.Attr)
+	n.fsys.applyDirTimes(b, prefix, &out.Attr)
 	return 0
 }
 
