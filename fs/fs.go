@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/versions"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -41,6 +42,12 @@ type Options struct {
 	// Write enables and tunes the write path (see write.go); its zero
 	// value makes the filesystem read-only.
 	Write WriteOptions
+	// ReadCache keeps downloaded ranges (and files uploaded from this
+	// mount) on local disk across mounts; nil: no read cache.
+	ReadCache *readcache.Cache
+	// Passthrough opens versions whose content is entirely in ReadCache
+	// with FUSE passthrough: the kernel reads the cache file directly.
+	Passthrough bool
 	// ListPageSize is maxFileCount for directory listings (default and
 	// maximum 10000).
 	ListPageSize int
@@ -75,6 +82,8 @@ type FS struct {
 	closed bool
 	bg     sync.WaitGroup
 	dtimes dirTimes // directory times changed during this mount
+
+	passWarned atomic.Bool // the passthrough fallback was logged
 }
 
 // New checks opts and returns a filesystem.

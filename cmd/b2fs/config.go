@@ -45,6 +45,7 @@ type config struct {
 	debugFuse         bool
 	cpuProfile        string
 	write             writeConfig
+	rcache            readCacheConfig
 	svc               serviceConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
@@ -78,6 +79,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
 	addWriteFlags(fl, &c.write)
+	addReadCacheFlags(fl, &c.rcache)
 	addPosixFlags(fl, c)
 	addServiceFlags(fl, &c.svc)
 	fl.StringArrayP("options", "o", nil, "mount `OPTIONS`, comma separated (see -o below)")
@@ -141,6 +143,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 		return nil, usageError{fmt.Sprintf("--log-level: %q is not one of debug, info, warn, error", c.logLevel)}
 	}
 	if err := c.svc.check(); err != nil {
+		return nil, err
+	}
+	if err := c.rcache.check(); err != nil {
 		return nil, err
 	}
 	for _, d := range []struct {
