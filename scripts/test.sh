@@ -23,6 +23,11 @@ echo "== go vet"
 go vet "${pkgs[@]}"
 echo "== go build"
 go build -o bin/ ./cmd/...
+echo "== Debian package"
+# Built once for test/debpkg and test/systemd (which installs it).
+B2FS_TEST_DEB=$(scripts/package.sh --out dist | tail -n 1)
+export B2FS_TEST_DEB
+echo "$B2FS_TEST_DEB"
 echo "== go test -race"
 # Each test package cleans up its own mounts and servers; the timeout is a
 # last resort well under CI's limit.

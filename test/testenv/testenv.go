@@ -129,5 +129,6 @@ func Cleanup() {
 		os.RemoveAll(buildDir)
 		buildDir = ""
 		built = map[string]string{}
+		debPath = ""
 	}
 }
