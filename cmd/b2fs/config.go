@@ -78,6 +78,8 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.Bool("man", false, "write the manual page (roff) to standard output")
+	_ = fl.MarkHidden("man")
 	addWriteFlags(fl, &c.write)
 	addReadCacheFlags(fl, &c.rcache)
 	addPosixFlags(fl, c)
@@ -112,6 +114,12 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	}
 	if c.svc.version {
 		return nil, errVersion
+	}
+	if man, _ := fl.GetBool("man"); man {
+		if err := writeManPage(out, fl); err != nil {
+			return nil, err
+		}
+		return nil, pflag.ErrHelp
 	}
 	opts, _ := fl.GetStringArray("options")
 	for _, group := range opts {
