@@ -445,8 +445,11 @@ func (m *Manager) Release(f *File) {
 
 // Detach is called when key is unlinked or replaced: its staged file, if
 // any, is never uploaded again and is removed once its last handle is
-// released. It waits for an upload of the file in progress. It returns
-// whether a staged file existed.
+// released. It does not wait for an upload of the file in progress: the
+// upload is cancelled, and a version it still makes (its last call was
+// under way) is deleted when it lands, so that nothing of it stays visible
+// over the caller's hide or delete. It returns whether a staged file
+// existed.
 func (m *Manager) Detach(key Key) bool {
 	m.mu.Lock()
 	f := m.files[key.mk()]
@@ -455,16 +458,18 @@ func (m *Manager) Detach(key Key) bool {
 		return false
 	}
 	delete(m.files, key.mk())
+	refs := f.refs
 	f.mu.Lock()
 	f.detached = true
+	cancel := f.upCancel
+	if cancel != nil && refs == 0 {
+		f.removeAfter = true // the upload removes the file when it ends
+	}
 	f.mu.Unlock()
-	refs := f.refs
 	m.mu.Unlock()
-	// An upload already under way finishes before Detach returns, so the
-	// caller's hide or delete lands on top of it rather than under it.
-	f.flushMu.Lock()
-	f.flushMu.Unlock()
-	if refs == 0 {
+	if cancel != nil {
+		cancel()
+	} else if refs == 0 {
 		f.remove()
 	}
 	return true
