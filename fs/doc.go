@@ -39,6 +39,9 @@
 //     their budget share until evicted), so reads copy into the request
 //     buffer: go-fuse writes a reply after Read returns, when a consumed
 //     segment's buffer may already serve another download.
+//   - cached.go: the persistent read cache (package fs/readcache) under
+//     every handle's ranged reads, and FUSE passthrough handles for
+//     versions entirely in it (docs/read-cache.md).
 //   - errno.go: toErrno, the one place errors become errno values.
 //   - package versions (fs/versions): the time-travel view's answers (the
 //     tree at a moment, one name's history) from cached

@@ -21,6 +21,7 @@ import (
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs"
 	"github.com/b2fs/b2fs/fs/metrics"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 	"github.com/spf13/pflag"
 )
@@ -155,7 +156,14 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	var mc *cache.Cache
 	var stage *staging.Manager
 	var fsys *fs.FS
+	var rc *readcache.Cache
 	met := metrics.New(metrics.Options{
+		ReadCache: func() metrics.ReadCacheStats {
+			st := rc.Stats()
+			used, limit := rc.Used()
+			return metrics.ReadCacheStats{HitBytes: st.HitBytes.Load(), MissBytes: st.MissBytes.Load(),
+				Corrupt: st.Corrupt.Load(), Skipped: st.Skipped.Load(), Used: used, Limit: limit}
+		},
 		Pending: func() (int, int, int64) {
 			if stage == nil {
 				return 0, 0, 0
@@ -249,7 +257,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if cfg.fileMode != 0 {
 		opts.FileMode = cfg.fileMode
 	}
-	rc := setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
+	rc = setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
 	defer rc.Close()
 	opts.ReadCache, opts.Passthrough = rc, cfg.rcache.passthrough
 	var keep staging.Keeper

@@ -70,6 +70,8 @@ type Options struct {
 	// StagingBytes, when set, reports the bytes staged and the limit
 	// (--cache-max-size, 0 for none).
 	StagingBytes func() (used, limit int64)
+	// ReadCache, when set, reports the persistent read cache's counters.
+	ReadCache func() ReadCacheStats
 
 	now func() time.Time // tests
 }
@@ -151,6 +153,7 @@ func New(o Options) *Metrics {
 			func() float64 { return float64(pm()) }))
 	}
 	m.registerStaging(o)
+	m.registerReadCache(o)
 	if o.Cache != nil {
 		c := o.Cache
 		m.reg.MustRegister(

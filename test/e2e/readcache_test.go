@@ -285,6 +285,12 @@ var metricsAddrRE = regexp.MustCompile(`msg="serving metrics" addr=(http://127\.
 // fuseReads scrapes b2fs's count of FUSE READ requests.
 func fuseReads(t *testing.T, m *mount) int64 {
 	t.Helper()
+	return scrapeMetric(t, m, `b2fs_fuse_ops_total{op="read"}`)
+}
+
+// scrapeMetric returns the value of the series named (with labels) series.
+func scrapeMetric(t *testing.T, m *mount, series string) int64 {
+	t.Helper()
 	u := metricsAddrRE.FindStringSubmatch(m.stderr.String())
 	if u == nil {
 		t.Fatalf("no metrics address in the log")
@@ -297,7 +303,7 @@ func fuseReads(t *testing.T, m *mount) int64 {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), `b2fs_fuse_ops_total{op="read"} `); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
 			n, _ := strconv.ParseFloat(v, 64)
 			return int64(n)
 		}
@@ -363,6 +369,9 @@ func TestReadCachePassthrough(t *testing.T) {
 		default:
 			if reads == 0 {
 				t.Fatalf("--passthrough=false: no READ requests reached b2fs")
+			}
+			if n := scrapeMetric(t, m, `b2fs_read_cache_bytes_total{source="cache"}`); n < int64(len(body)) {
+				t.Fatalf("--passthrough=false: %d bytes served from the read cache, want at least %d", n, len(body))
 			}
 		}
 		m.stop(t)
