@@ -2,16 +2,17 @@ package readcache
 
 import "time"
 
-// Blocks downloaded for a reader are written to the cache by one writer
-// goroutine, so that the disk does not slow reads down: the reader copies
+// Blocks downloaded for a reader are written to the cache by writers
+// (writerCount goroutines), so that the disk does not slow reads down: the reader copies
 // the block into a queue of at most writeQueue blocks and goes on. When the
 // queue is full the reader waits for room at most writeWait; after that the
 // block is not cached (Stats.Skipped), so a disk much slower than the
 // network costs reads at most writeWait per block.
 
 const (
-	writeQueue = 128
-	writeWait  = 20 * time.Millisecond
+	writeQueue  = 128
+	writerCount = 4
+	writeWait   = 20 * time.Millisecond
 )
 
 type writeReq struct {
