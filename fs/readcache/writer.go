@@ -22,13 +22,22 @@ type writeReq struct {
 }
 
 // store queues block i of f (data is the whole block) for the writer.
-func (c *Cache) store(f *file, i int64, data []byte) {
+// With owned, data is a pooled block buffer that store takes over (no
+// copy); otherwise it is copied.
+func (c *Cache) store(f *file, i int64, data []byte, owned bool) {
+	drop := func() {
+		if owned {
+			putBuf(data)
+		}
+	}
 	if int64(len(data)) != c.blockLen(f.size, i) {
+		drop()
 		return
 	}
 	c.mu.Lock()
 	if _, ok := f.blocks[i]; ok || f.dropped || c.closed {
 		c.mu.Unlock()
+		drop()
 		return
 	}
 	f.refs++
@@ -38,10 +47,15 @@ func (c *Cache) store(f *file, i int64, data []byte) {
 		c.writeBlock(f, i, data)
 		c.release(f)
 		c.writes.Done()
+		drop()
 		return
 	}
-	buf := getBuf(c.bs)
-	req := writeReq{f: f, idx: i, buf: buf[:copy(buf, data)]}
+	buf := data
+	if !owned {
+		buf = getBuf(c.bs)
+		buf = buf[:copy(buf, data)]
+	}
+	req := writeReq{f: f, idx: i, buf: buf}
 	select {
 	case c.wq <- req:
 		return
