@@ -58,6 +58,7 @@ type FS struct {
 	stopped atomic.Bool // set by StopWrites
 	mq      *metaQueue  // files with metadata changes not yet in B2
 	dtimes  dirTimes    // directory times changed during this mount
+	markers markerQueue // directories waiting for their marker check
 }
 
 // New checks opts and returns a filesystem.

@@ -394,6 +394,12 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		return errno
 	}
 	f.dirInodeChanged(b, prefix, mtime)
+	if f.markerNotNeeded(info) {
+		if !exists {
+			return 0 // the directory has entries; its times stay in memory
+		}
+		f.scheduleMarkerTidy(b, prefix)
+	}
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}

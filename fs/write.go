@@ -42,6 +42,12 @@ type WriteOptions struct {
 	// metaflush.go). Zero applies each change at once.
 	MetadataDelay time.Duration
 
+	// KeepDirMarkers keeps every directory's .bzEmpty marker (with its
+	// metadata) once it has entries; by default a marker stays only while
+	// the directory is empty or has mode, owner or extended attributes
+	// other than the defaults (see markers.go).
+	KeepDirMarkers bool
+
 	// dirTimes remembers directory modification times set during this
 	// mount (B2 stores none), so rsync -a and tar see what they set.
 	dirTimes *sync.Map // dirKey -> time.Time

@@ -27,6 +27,7 @@ type writeConfig struct {
 	maxRenameFiles    int
 	streamedSHA1      bool
 	metadataDelay     time.Duration
+	dirMarkers        string
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
@@ -39,6 +40,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files streamed while written their large_file_sha1 and exact mtime (one deferred copy, see --metadata-delay; close does not wait)")
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
+	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` of directory .bzEmpty markers: needed (only empty directories and those with non-default mode, owner or xattrs keep one, so other tools see no stray files) or all (every directory keeps its marker and its times across remounts)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
@@ -60,6 +62,9 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	}
 	if c.metadataDelay < 0 || c.metadataDelay > time.Hour {
 		return fs.WriteOptions{}, nil, usageError{"--metadata-delay must be between 0 and 1h"}
+	}
+	if c.dirMarkers != "needed" && c.dirMarkers != "all" {
+		return fs.WriteOptions{}, nil, usageError{"--dir-markers must be needed or all"}
 	}
 	if c.uploadConcurrency < 1 || c.uploadConcurrency > 64 {
 		return fs.WriteOptions{}, nil, usageError{"--upload-concurrency must be between 1 and 64"}
@@ -90,6 +95,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		HardDelete:     c.hardDelete,
 		MaxRenameFiles: c.maxRenameFiles,
 		MetadataDelay:  c.metadataDelay,
+		KeepDirMarkers: c.dirMarkers == "all",
 		Capabilities:   acct.Capabilities,
 	}, m.Close, nil
 }
