@@ -100,10 +100,14 @@ func (q *markerQueue) take(key string, t *markerTidy, d time.Duration) bool {
 }
 
 func (f *FS) runMarkerTidy(key string, t *markerTidy, d time.Duration) {
+	if !f.track() {
+		return // shut down (FlushMetadata ran the pending checks)
+	}
+	defer f.bg.Done()
 	if f.stopped.Load() || !f.markers.take(key, t, d) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(f.life, 2*time.Minute)
 	defer cancel()
 	if again := f.tidyMarker(ctx, t.b, t.prefix); again {
 		f.scheduleMarkerTidy(t.b, t.prefix)

@@ -77,6 +77,17 @@ func (q *metaQueue) remove(n *fileNode) {
 	q.mu.Unlock()
 }
 
+// stopTimers stops the timers of every pending change (at shutdown).
+func (q *metaQueue) stopTimers() {
+	for _, n := range q.snapshot() {
+		n.mu.Lock()
+		if p := n.pend; p != nil && p.timer != nil {
+			p.timer.Stop()
+		}
+		n.mu.Unlock()
+	}
+}
+
 func (q *metaQueue) snapshot() []*fileNode {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -344,15 +355,23 @@ func (f *FS) sendMeta(ctx context.Context, n *fileNode, absorbOnly bool) error {
 // flushLater is the timer of a pending change: it applies it in the
 // background, retrying a bounded number of times.
 func (f *FS) flushLater(n *fileNode, p *pendingMeta) {
+	if !f.track() {
+		return // shut down: the change stays pending
+	}
+	defer f.bg.Done()
 	n.mu.Lock()
 	current := n.pend == p && !p.flushing
 	n.mu.Unlock()
 	if !current {
 		return
 	}
-	f.mq.sem <- struct{}{}
+	select {
+	case f.mq.sem <- struct{}{}:
+	case <-f.life.Done():
+		return
+	}
 	defer func() { <-f.mq.sem }()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(f.life, 2*time.Minute)
 	defer cancel()
 	if err := f.flushMeta(ctx, n); err == nil {
 		return
@@ -361,6 +380,9 @@ func (f *FS) flushLater(n *fileNode, p *pendingMeta) {
 	defer n.mu.Unlock()
 	if n.pend != p || p.flushing {
 		return
+	}
+	if f.life.Err() != nil {
+		return // shut down: the change stays pending
 	}
 	if p.attempts >= maxMetaAttempts {
 		b, dir, name := n.bucket, n.dir, n.entry.Name

@@ -211,7 +211,6 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 		// Metadata unknown: let the kernel come back for it (Getattr).
 		out.SetAttrTimeout(time.Nanosecond)
 	}
-	f.dirTime(b, prefix, &out.Attr)
 	f.applyDirTimes(b, prefix, &out.Attr)
 }
 
@@ -561,9 +560,7 @@ func copyXattr(dest, val []byte) (uint32, syscall.Errno) {
 func getxattrFrom(info map[string]string, attr string, dest []byte) (uint32, syscall.Errno) {
 	name, ok := xattrUserName(attr)
 	if !ok {
-		// security.capability, system.posix_acl_*: asked on every write;
-		// answered without a B2 call.
-		return 0, syscall.ENODATA
+		return 0, unstoredXattr
 	}
 	v, ok := getXattr(info, name)
 	if !ok {
@@ -629,7 +626,7 @@ var (
 
 func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if _, ok := xattrUserName(attr); !ok {
-		return 0, syscall.ENODATA
+		return 0, unstoredXattr // see xattrperf.go
 	}
 	return getxattrFrom(n.info(), attr, dest)
 }
@@ -652,7 +649,7 @@ func (n *fileNode) setxattr(ctx context.Context, attr string, data []byte, flags
 
 func (n *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if _, ok := xattrUserName(attr); !ok {
-		return 0, syscall.ENODATA
+		return 0, unstoredXattr // see xattrperf.go
 	}
 	b, prefix := n.loc()
 	m, _, _ := n.fsys.marker(ctx, b, prefix, true)

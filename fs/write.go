@@ -12,7 +12,6 @@ import (
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // WriteOptions enable and tune the write path. With a nil Staging the
@@ -48,14 +47,10 @@ type WriteOptions struct {
 	// other than the defaults (see markers.go).
 	KeepDirMarkers bool
 
-	// dirTimes remembers directory modification times set during this
-	// mount (B2 stores none), so rsync -a and tar see what they set.
-	dirTimes *sync.Map // dirKey -> time.Time
-	cacheMu  *sync.Mutex
+	cacheMu *sync.Mutex
 }
 
 func (o *WriteOptions) fill() {
-	o.dirTimes = &sync.Map{}
 	o.cacheMu = &sync.Mutex{}
 	if o.MaxRenameFiles <= 0 {
 		o.MaxRenameFiles = 10000
@@ -260,12 +255,3 @@ func (f *FS) remove(ctx context.Context, b Bucket, name string) error {
 }
 
 func fmtPath(b Bucket, name string) string { return fmt.Sprintf("%s/%s", b.Name, name) }
-
-// dirTime overrides a directory's times with the one set during this
-// mount, if any.
-func (f *FS) dirTime(b Bucket, prefix string, out *fuse.Attr) {
-	if v, ok := f.opts.Write.dirTimes.Load(dirKey(b, prefix)); ok {
-		t := v.(time.Time)
-		out.SetTimes(nil, &t, &t)
-	}
-}

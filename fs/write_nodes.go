@@ -135,6 +135,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
 
 func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("rmdir", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
@@ -175,6 +178,9 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
@@ -213,7 +219,10 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	dst, ok := newParent.(*dirNode)
-	if !ok {
+	switch {
+	case !ok && isViewNode(newParent), ok && n.fsys.isViewName(dst, newName), n.fsys.isViewName(n, name):
+		return syscall.EROFS // into, onto or of the versions view
+	case !ok:
 		return syscall.EPERM // into the account root: buckets are made with mkdir
 	}
 	caps := append([]string{capWrite}, n.fsys.removeCaps()...)
@@ -792,9 +801,6 @@ func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != 0 {
 		return e
 	}
-	if mt, ok := in.GetMTime(); ok {
-		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
-	}
 	return n.Getattr(ctx, fh, out)
 }
 
@@ -901,4 +907,50 @@ func (n *accountNode) Rename(ctx context.Context, name string, newParent fusefs.
 		return e
 	}
 	return syscall.EPERM
+}
+
+var (
+	_ = (fusefs.NodeSymlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeMknoder)((*accountNode)(nil))
+	_ = (fusefs.NodeLinker)((*accountNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*accountNode)(nil))
+)
+
+// Symlinks, special files and hard links cannot live at the account root
+// either (only buckets do).
+func (n *accountNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("symlink"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("mknod"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("link"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+// The account root has nowhere to store extended attributes.
+func (n *accountNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("setxattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *accountNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.fsys.writable("removexattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
 }

@@ -349,13 +349,18 @@ func TestPosixXattrLimits(t *testing.T) {
 	if got := sh(t, m.Dir, dump); got != want {
 		t.Fatalf("attributes after remount:\n%s\nwant:\n%s", got, want)
 	}
-	// The kernel asks for security.capability on every write: answered
-	// without a B2 call.
+	// The kernel asks for security.capability on every write, ls -l for
+	// security.selinux and system.posix_acl_access: answered without a B2
+	// call, "not supported" outside the user namespace (which makes ls stop
+	// asking), "no such attribute" inside it.
 	w.ts.ResetStats()
-	for _, a := range []string{"security.capability", "system.posix_acl_access", "user.absent"} {
-		if _, errOut, err := shErr(m.Dir, "getfattr -n "+a+" f"); err == nil || !strings.Contains(errOut, "No such attribute") {
-			t.Fatalf("getfattr %s: %v %q, want ENODATA", a, err, errOut)
+	for _, a := range []string{"security.capability", "security.selinux", "system.posix_acl_access"} {
+		if _, errOut, err := shErr(m.Dir, "getfattr -n "+a+" f"); err == nil || !strings.Contains(errOut, "Operation not supported") {
+			t.Fatalf("getfattr %s: %v %q, want ENOTSUP", a, err, errOut)
 		}
+	}
+	if _, errOut, err := shErr(m.Dir, "getfattr -n user.absent f"); err == nil || !strings.Contains(errOut, "No such attribute") {
+		t.Fatalf("getfattr user.absent: %v %q, want ENODATA", err, errOut)
 	}
 	if s := w.ts.Stats(); totalCalls(s) != 0 {
 		t.Fatalf("getxattr of absent attributes made calls: %v", s.Calls)
@@ -507,6 +512,30 @@ func TestPosixDirectoryMetadata(t *testing.T) {
 	m := startMount(t, ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", filepath.Join(t.TempDir(), "c2")}})
 	if got := sh(t, m.Dir, "stat -c '%n %a %u' gone implicit; getfattr --only-values -n user.d implicit; echo; stat -c %a c/b"); got != want+"1\n711\n" {
 		t.Fatalf("after remount: %q", got)
+	}
+}
+
+// TestPosixDirectoryTimesNotReused: the time set on a directory belongs to
+// that directory: a directory made later under the same name has its own.
+func TestPosixDirectoryTimesNotReused(t *testing.T) {
+	w := newWriteEnv(t)
+	sh(t, w.m.Dir, "mkdir d1 && touch -d 2000-01-02 d1 && test $(stat -c %Y d1) -lt 1000000000 && rmdir d1 && mkdir d1")
+	got := strings.TrimSpace(sh(t, w.m.Dir, "stat -c %Y d1"))
+	if sec, err := strconv.ParseInt(got, 10, 64); err != nil || time.Since(time.Unix(sec, 0)) > time.Hour {
+		t.Fatalf("re-created directory dated %s, want now (the removed directory's time leaked)", got)
+	}
+	// The time of a renamed directory stays with it, not with its old name.
+	sh(t, w.m.Dir, "mkdir d2 && touch -d 2001-01-01 d2 && mv d2 d3 && mkdir d2")
+	got = sh(t, w.m.Dir, "stat -c %Y d2 d3")
+	f := strings.Fields(got)
+	if len(f) != 2 {
+		t.Fatalf("stat: %q", got)
+	}
+	if sec, _ := strconv.ParseInt(f[0], 10, 64); time.Since(time.Unix(sec, 0)) > time.Hour {
+		t.Fatalf("new d2 dated %s, want now", f[0])
+	}
+	if f[1] != strconv.FormatInt(time.Date(2001, 1, 1, 0, 0, 0, 0, time.Local).Unix(), 10) {
+		t.Fatalf("renamed d3 dated %s, want 2001-01-01", f[1])
 	}
 }
 
