@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/b2fs/b2fs/fs/staging"
@@ -186,6 +187,43 @@ func (f *FS) defaultDirInfo(info map[string]string) bool {
 // through its entries) needs none for metadata info.
 func (f *FS) markerNotNeeded(info map[string]string) bool {
 	return !f.opts.Write.KeepDirMarkers && f.defaultDirInfo(info)
+}
+
+// dropUnneededMarker handles a change that leaves directory prefix with
+// default metadata (changeDirInfo): without a marker nothing is written
+// (its times stay in memory); with one, in a directory whose cached listing
+// shows entries, the marker is removed rather than rewritten (one hide
+// instead of a copy and a delete). done is false when the caller should
+// write the marker as usual (a marker check follows).
+func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, exists bool) (syscall.Errno, bool) {
+	if !exists {
+		return 0, true
+	}
+	if !f.hasEntriesCached(b, prefix) {
+		f.scheduleMarkerTidy(b, prefix)
+		return 0, false
+	}
+	if err := f.remove(ctx, b, prefix+EmptyMarker); err != nil {
+		return f.werrno("remove the marker of "+fmtPath(b, prefix), err), true
+	}
+	f.meta.cache.PutNegative(markerKey(b, prefix), EmptyMarker)
+	f.log.Debug("directory marker removed: the directory has entries and default metadata", "dir", fmtPath(b, prefix))
+	return 0, true
+}
+
+// hasEntriesCached reports whether the cached listing of directory prefix
+// shows entries stored in B2 (false when it is not cached).
+func (f *FS) hasEntriesCached(b Bucket, prefix string) bool {
+	l, ok := f.meta.cache.Listing(dirKey(b, prefix))
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		if e.Dir || e.FileID != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // dirContents tells whether directory prefix has entries in B2 (inB2),

@@ -394,10 +394,9 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	}
 	f.dirInodeChanged(b, prefix, mtime)
 	if f.markerNotNeeded(info) {
-		if !exists {
-			return 0 // the directory has entries; its times stay in memory
+		if e, done := f.dropUnneededMarker(ctx, b, prefix, exists); done {
+			return e
 		}
-		f.scheduleMarkerTidy(b, prefix)
 	}
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
