@@ -45,6 +45,14 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
+// check validates the write flags that need no B2 account.
+func (c *writeConfig) check() error {
+	if c.dirMarkers != "needed" && c.dirMarkers != "all" {
+		return usageError{"--dir-markers must be needed or all"}
+	}
+	return nil
+}
+
 // setupWrite builds the write path. A read-only mount gets none (EROFS).
 // The returned close function uploads what is still pending at unmount.
 func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep staging.Keeper, log *slog.Logger) (fs.WriteOptions, func(context.Context) error, error) {
@@ -63,9 +71,6 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep sta
 	}
 	if c.metadataDelay < 0 || c.metadataDelay > time.Hour {
 		return fs.WriteOptions{}, nil, usageError{"--metadata-delay must be between 0 and 1h"}
-	}
-	if c.dirMarkers != "needed" && c.dirMarkers != "all" {
-		return fs.WriteOptions{}, nil, usageError{"--dir-markers must be needed or all"}
 	}
 	if c.uploadConcurrency < 1 || c.uploadConcurrency > 64 {
 		return fs.WriteOptions{}, nil, usageError{"--upload-concurrency must be between 1 and 64"}

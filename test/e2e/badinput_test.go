@@ -55,6 +55,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown -o option", []string{"-o", "frobnicate", "real-bucket", empty()}, good, 2, "unknown mount option"},
 		{"no mount point", []string{}, good, 2, "MOUNTPOINT"},
 		{"bad duration", []string{"--dir-cache-ttl", "soon", "real-bucket", empty()}, good, 2, "dir-cache-ttl"},
+		{"bad --dir-markers", []string{"--endpoint", ts.URL, "--dir-markers", "some", "real-bucket", empty()}, good, 2, "--dir-markers must be needed or all"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
