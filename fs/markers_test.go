@@ -1,8 +1,11 @@
 package fs
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/b2fs/b2fs/cache"
 )
 
 func TestDefaultDirInfo(t *testing.T) {
@@ -67,5 +70,61 @@ func TestMarkerQueueSettles(t *testing.T) {
 	f.cancelMarkerTidy(b, "a/")
 	if f.PendingMarkerChecks() != 1 || f.markers.m[dirKey(b, "ab/")] == nil {
 		t.Fatalf("after cancelling a/: %d pending", f.PendingMarkerChecks())
+	}
+}
+
+// TestTidyMarker applies the marker rule over an in-memory backend: a
+// default marker of a directory with files goes, one with its own mode
+// stays, an emptied directory without a marker gets one, and with
+// KeepDirMarkers nothing is scheduled.
+func TestTidyMarker(t *testing.T) {
+	ctx := context.Background()
+	be := newMemBackend("full/.bzEmpty", "full/f", "own/.bzEmpty", "own/f", "sub/inner/.bzEmpty")
+	f := writeFS(t, be)
+	b := f.opts.Bucket
+	f.meta.cache.PutEntry(markerKey(b, "own/"), cache.Entry{Name: EmptyMarker, FileID: "id-own", Info: map[string]string{InfoMode: "700"}})
+	has := func(name string) bool {
+		be.mu.Lock()
+		defer be.mu.Unlock()
+		_, ok := be.files[name]
+		return ok
+	}
+	for _, p := range []string{"full/", "own/", "emptied/", "sub/"} {
+		if again := f.tidyMarker(ctx, b, p); again {
+			t.Fatalf("%s: undecided", p)
+		}
+	}
+	for name, want := range map[string]bool{
+		"full/.bzEmpty":    false, // files and default metadata: not needed
+		"own/.bzEmpty":     true,  // mode 700 lives there
+		"emptied/.bzEmpty": true,  // nothing else keeps the directory
+		"sub/.bzEmpty":     false, // a subdirectory is an entry
+		"full/f":           true,
+	} {
+		if has(name) != want {
+			t.Errorf("%s present = %v, want %v", name, !want, want)
+		}
+	}
+	// Deciding a directory whose listing is cached costs no call.
+	f.meta.cache.PutListing(dirKey(b, "cached/"), []cache.Entry{{Name: "x", FileID: "id-x"}})
+	f.meta.cache.PutNegative(markerKey(b, "cached/"), EmptyMarker)
+	before := be.count("list")
+	f.tidyMarker(ctx, b, "cached/")
+	if be.count("list") != before || has("cached/.bzEmpty") {
+		t.Errorf("cached directory: %d list calls, marker written %v", be.count("list")-before, has("cached/.bzEmpty"))
+	}
+
+	f.entriesChanged(b, "full/")
+	if f.PendingMarkerChecks() != 1 {
+		t.Fatalf("%d checks pending after an entry change, want 1", f.PendingMarkerChecks())
+	}
+	f.flushMarkerTidy(ctx, nil)
+	if f.PendingMarkerChecks() != 0 {
+		t.Fatal("flush left checks pending")
+	}
+	f.opts.Write.KeepDirMarkers = true
+	f.entriesChanged(b, "full/")
+	if f.PendingMarkerChecks() != 0 {
+		t.Fatal("KeepDirMarkers: a check was scheduled")
 	}
 }
