@@ -2,10 +2,10 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/b2fs/b2fs/fs/staging"
@@ -195,20 +195,20 @@ func (f *FS) markerNotNeeded(info map[string]string) bool {
 // shows entries, the marker is removed rather than rewritten (one hide
 // instead of a copy and a delete). done is false when the caller should
 // write the marker as usual (a marker check follows).
-func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, exists bool) (syscall.Errno, bool) {
+func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, exists bool) (done bool, err error) {
 	if !exists {
-		return 0, true
+		return true, nil
 	}
 	if !f.hasEntriesCached(b, prefix) {
 		f.scheduleMarkerTidy(b, prefix)
-		return 0, false
+		return false, nil
 	}
 	if err := f.remove(ctx, b, prefix+EmptyMarker); err != nil {
-		return f.werrno("remove the marker of "+fmtPath(b, prefix), err), true
+		return true, fmt.Errorf("remove the marker: %w", err)
 	}
 	f.meta.cache.PutNegative(markerKey(b, prefix), EmptyMarker)
 	f.log.Debug("directory marker removed: the directory has entries and default metadata", "dir", fmtPath(b, prefix))
-	return 0, true
+	return true, nil
 }
 
 // hasEntriesCached reports whether the cached listing of directory prefix

@@ -394,8 +394,8 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	}
 	f.dirInodeChanged(b, prefix, mtime)
 	if f.markerNotNeeded(info) {
-		if e, done := f.dropUnneededMarker(ctx, b, prefix, exists); done {
-			return e
+		if done, err := f.dropUnneededMarker(ctx, b, prefix, exists); done {
+			return f.werrno(op+" "+fmtPath(b, prefix), err)
 		}
 	}
 	if mtime != nil {
