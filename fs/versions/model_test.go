@@ -43,7 +43,9 @@ func modelAt(all []Version, prefix string, t time.Time) string {
 			out = append(out, f+"="+body)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return strings.TrimSuffix(strings.Split(out[i], "=")[0], "/") < strings.TrimSuffix(strings.Split(out[j], "=")[0], "/") })
+	sort.Slice(out, func(i, j int) bool {
+		return strings.TrimSuffix(strings.Split(out[i], "=")[0], "/") < strings.TrimSuffix(strings.Split(out[j], "=")[0], "/")
+	})
 	return strings.Join(out, " ")
 }
 
