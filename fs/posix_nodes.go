@@ -199,6 +199,7 @@ func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, o
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
+		setCtime(e, out)
 	}
 	return known
 }
@@ -210,7 +211,7 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 		// Metadata unknown: let the kernel come back for it (Getattr).
 		out.SetAttrTimeout(time.Nanosecond)
 	}
-	f.dirTime(b, prefix, &out.Attr)
+	f.applyDirTimes(b, prefix, &out.Attr)
 }
 
 // dropVersion deletes version fileID of name that a metadata-replacing
@@ -391,6 +392,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if errno := change(info); errno != 0 {
 		return errno
 	}
+	f.dirInodeChanged(b, prefix, mtime)
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}
@@ -498,6 +500,7 @@ func (n *dirNode) symlink(ctx context.Context, target, name string, out *fuse.En
 	}
 	e := entryFromObject(name, obj)
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
 }
 
@@ -680,7 +683,8 @@ func withoutDirFetch(ctx context.Context) context.Context {
 func fetchDirMeta(ctx context.Context) bool { return ctx.Value(noDirFetchKey{}) == nil }
 
 // mknod creates an empty regular file (tar does so to set extended
-// attributes before writing); FIFOs, sockets and devices fail with EPERM.
+// attributes before writing); FIFOs, sockets and devices are in
+// special.go, any other type fails with EPERM.
 func (n *dirNode) mknod(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if t := mode & syscall.S_IFMT; t != syscall.S_IFREG && t != 0 {
 		b, prefix := n.loc()

@@ -218,7 +218,7 @@ func (n *viewTree) attr(out *fuse.Attr) {
 // shows the same version.
 func (n *viewTree) child(ctx context.Context, e versions.Entry, out *fuse.EntryOut) *fusefs.Inode {
 	if e.Dir {
-		node := &viewTree{viewBase: n.viewBase, prefix: n.prefix + e.Name + "/", t: n.t, marker: e.Version}
+		node := &viewTree{viewBase: n.viewBase, prefix: childDir(n.prefix, e.Name), t: n.t, marker: e.Version}
 		node.attr(&out.Attr)
 		if ch := n.GetChild(e.Name); ch != nil {
 			if d, ok := ch.Operations().(*viewTree); ok && d.marker.FileID == e.Version.FileID {
@@ -233,7 +233,7 @@ func (n *viewTree) child(ctx context.Context, e versions.Entry, out *fuse.EntryO
 func (n *viewTree) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	e, ok, err := n.fsys.view.LookupAt(ctx, n.bucket.ID, n.root, n.prefix, name, n.t)
 	if err != nil {
-		return nil, n.fsys.viewErrno("lookup "+fmtPath(n.bucket, n.prefix+name)+" at "+n.t.String(), err)
+		return nil, n.fsys.viewErrno("lookup "+fmtPath(n.bucket, childName(n.prefix, name))+" at "+n.t.String(), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
@@ -317,10 +317,11 @@ func isViewNode(n fusefs.InodeEmbedder) bool {
 	return false
 }
 
-// checkViewName validates Options.VersionsDir: one name component.
-func checkViewName(name string) error {
+// CheckVersionsDir validates a name for Options.VersionsDir: one path
+// component ("" turns the view off).
+func CheckVersionsDir(name string) error {
 	if name == "." || name == ".." || len(name) > nameMax || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("fs: %q cannot be the versions directory's name", name)
+		return fmt.Errorf("%q cannot name the versions directory (one file name, not . or ..)", name)
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // WriteOptions enable and tune the write path. With a nil Staging the
@@ -41,15 +40,10 @@ type WriteOptions struct {
 	// or this long after the first change, whichever comes first (see
 	// metaflush.go). Zero applies each change at once.
 	MetadataDelay time.Duration
-
-	// dirTimes remembers directory modification times set during this
-	// mount (B2 stores none), so rsync -a and tar see what they set.
-	dirTimes *sync.Map // dirKey -> time.Time
-	cacheMu  *sync.Mutex
+	cacheMu       *sync.Mutex
 }
 
 func (o *WriteOptions) fill() {
-	o.dirTimes = &sync.Map{}
 	o.cacheMu = &sync.Mutex{}
 	if o.MaxRenameFiles <= 0 {
 		o.MaxRenameFiles = 10000
@@ -254,12 +248,3 @@ func (f *FS) remove(ctx context.Context, b Bucket, name string) error {
 }
 
 func fmtPath(b Bucket, name string) string { return fmt.Sprintf("%s/%s", b.Name, name) }
-
-// dirTime overrides a directory's times with the one set during this
-// mount, if any.
-func (f *FS) dirTime(b Bucket, prefix string, out *fuse.Attr) {
-	if v, ok := f.opts.Write.dirTimes.Load(dirKey(b, prefix)); ok {
-		t := v.(time.Time)
-		out.SetTimes(nil, &t, &t)
-	}
-}

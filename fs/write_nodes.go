@@ -100,6 +100,9 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	ch := n.NewInode(ctx, node, fusefs.StableAttr{Mode: syscall.S_IFREG})
 	n.fsys.fileAttr(e, &out.Attr)
 	n.fsys.changed(b, prefix, name, &e)
+	if base == nil {
+		n.fsys.entriesChanged(b, prefix)
+	}
 	h := &writeHandle{fsys: n.fsys, node: node, f: sf, write: true, append: flags&syscall.O_APPEND != 0}
 	return ch, h, 0, 0
 }
@@ -122,6 +125,7 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	// The new directory is empty: lookups of the names about to be created
 	// in it need no list call.
 	n.fsys.meta.cache.PutListing(dirKey(b, childDir(prefix, name)), nil)
@@ -166,6 +170,8 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
 	n.fsys.forgetMarker(b, dir)
+	n.fsys.entriesChanged(b, prefix)
+	n.fsys.dirRemoved(b, dir)
 	return 0
 }
 
@@ -202,6 +208,7 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.entriesChanged(b, prefix)
 	return 0
 }
 
@@ -331,6 +338,8 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	}
 	n.fsys.changed(sb, sp, name, nil)
 	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
 	return 0
 }
 
@@ -450,6 +459,9 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	n.fsys.changed(sb, sp, name, nil)
 	ne := cache.Entry{Name: newName, Dir: true}
 	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
+	n.fsys.dirRenamed(sb, from, db, to)
 	return 0
 }
 
@@ -493,6 +505,9 @@ func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if e := n.fsys.writable("mknod"); e != 0 {
 		return nil, e
+	}
+	if isSpecialMode(mode) {
+		return n.mknodSpecial(ctx, name, mode, dev, out)
 	}
 	return n.mknod(ctx, name, mode, out)
 }
@@ -786,9 +801,6 @@ func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != 0 {
 		return e
 	}
-	if mt, ok := in.GetMTime(); ok {
-		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
-	}
 	return n.Getattr(ctx, fh, out)
 }
 
@@ -895,4 +907,50 @@ func (n *accountNode) Rename(ctx context.Context, name string, newParent fusefs.
 		return e
 	}
 	return syscall.EPERM
+}
+
+var (
+	_ = (fusefs.NodeSymlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeMknoder)((*accountNode)(nil))
+	_ = (fusefs.NodeLinker)((*accountNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*accountNode)(nil))
+)
+
+// Symlinks, special files and hard links cannot live at the account root
+// either (only buckets do).
+func (n *accountNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("symlink"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("mknod"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("link"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+// The account root has nowhere to store extended attributes.
+func (n *accountNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("setxattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *accountNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.fsys.writable("removexattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
 }

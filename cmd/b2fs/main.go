@@ -249,7 +249,14 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if cfg.fileMode != 0 {
 		opts.FileMode = cfg.fileMode
 	}
-	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, log)
+	rc := setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
+	defer rc.Close()
+	opts.ReadCache, opts.Passthrough = rc, cfg.rcache.passthrough
+	var keep staging.Keeper
+	if rc != nil {
+		keep = rc
+	}
+	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
 	if err != nil {
 		return err
 	}
