@@ -186,7 +186,17 @@ func teardownAll() {
 	liveMu.Unlock()
 	for _, c := range cs {
 		c.stop()
+		c.removeDir()
 	}
+}
+
+// removeDir deletes the run directory unless something is still mounted
+// below it (then deleting could reach into the mounted file system).
+func (c *container) removeDir() error {
+	if m := mountsBelow(c.dir); len(m) > 0 {
+		return fmt.Errorf("still mounted below %s: %v; not removing it", c.dir, m)
+	}
+	return os.RemoveAll(c.dir)
 }
 
 func TestMain(m *testing.M) {
@@ -207,9 +217,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sweepStale removes run directories of earlier runs whose systemd-nspawn
-// is gone (a test binary killed with SIGKILL), when nothing is mounted
-// below them.
+// sweepStale cleans up after earlier runs that died without their
+// cleanup (a test binary killed with SIGKILL or by go test's timeout):
+// systemd-nspawn dies with the test binary (Pdeathsig) but the container's
+// PID 1 survives it, so it is killed here by its recorded PID and start
+// time; then the run directory is removed if nothing is mounted below it.
 func sweepStale() {
 	dirs, _ := filepath.Glob(filepath.Join(runBase, "b2fs-systemd-*"))
 	for _, d := range dirs {
@@ -219,10 +231,36 @@ func sweepStale() {
 				continue // still running: another test binary's
 			}
 		}
+		if b, err := os.ReadFile(filepath.Join(d, "init.pid")); err == nil {
+			var pid int
+			var started string
+			if _, err := fmt.Sscan(string(b), &pid, &started); err == nil && pid > 1 && startTime(pid) == started {
+				syscall.Kill(pid, syscall.SIGKILL)
+				for i := 0; i < 100 && startTime(pid) == started; i++ {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}
 		if len(mountsBelow(d)) == 0 {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// startTime is field 22 of /proc/PID/stat (clock ticks since boot), which
+// tells a process from a later one with the same PID; "" if there is none.
+func startTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		if f := strings.Fields(s[i+1:]); len(f) > 19 {
+			return f[19]
+		}
+	}
+	return ""
 }
 
 // mountsBelow lists the host's mount points at or below dir.
@@ -268,11 +306,9 @@ func newContainer(t *testing.T, prepare func(root string)) *container {
 				t.Logf("container console (tail):\n%s", testenv.Tail(string(b), 40))
 			}
 		}
-		if m := mountsBelow(dir); len(m) > 0 {
-			t.Errorf("still mounted below %s: %v; not removing it", dir, m)
-			return
+		if err := c.removeDir(); err != nil {
+			t.Error(err)
 		}
-		os.RemoveAll(dir)
 	})
 	start := time.Now()
 	if out, err := exec.Command("cp", "-a", "--reflink=auto", cached, c.root).CombinedOutput(); err != nil {
@@ -317,6 +353,16 @@ func newContainer(t *testing.T, prepare func(root string)) *container {
 		if c.pid == 0 {
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	os.WriteFile(filepath.Join(dir, "init.pid"), []byte(fmt.Sprintf("%d %s\n", c.pid, startTime(c.pid))), 0o644)
+	// go test's -timeout ends the binary without cleanups: power off
+	// before that.
+	if d, ok := t.Deadline(); ok {
+		timer := time.AfterFunc(time.Until(d)-time.Minute, func() {
+			fmt.Fprintf(os.Stderr, "test/systemd: the test's deadline is near: stopping the container\n")
+			c.stop()
+		})
+		t.Cleanup(func() { timer.Stop() })
 	}
 	// systemctl answers once systemd has its private socket; then wait
 	// for the boot to finish.
