@@ -109,7 +109,11 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 		return nil, err
 	}
 	ft.args = []string{"--endpoint", e.hs.URL, "--cache-dir", ft.cache, "--part-size", "64KiB",
-		"--metadata-delay", cfg.MetadataDelay, e.bucket, ft.dir}
+		"--metadata-delay", cfg.MetadataDelay}
+	if lvl := os.Getenv("B2FS_MODEL_LOG"); lvl != "" {
+		ft.args = append(ft.args, "--log-level", lvl) // e.g. debug
+	}
+	ft.args = append(ft.args, e.bucket, ft.dir)
 	if err := ft.start(); err != nil {
 		ft.Close()
 		return nil, err
@@ -226,6 +230,9 @@ func (ft *fuseTarget) ClearFaults() { ft.emu.srv.ClearFaults() }
 
 func (ft *fuseTarget) Log() string {
 	b, _ := os.ReadFile(ft.log.Name())
+	if p := os.Getenv("B2FS_MODEL_KEEPLOG"); p != "" {
+		os.WriteFile(p, b, 0o644)
+	}
 	return testenv.Tail(string(b), 80)
 }
 
@@ -271,10 +278,12 @@ func (ft *fuseTarget) Open(path string, flags int, perm uint32) (Handle, error) 
 	return fuseHandle(fd), nil
 }
 
-func (ft *fuseTarget) Mkdir(path string, perm uint32) error { return errnoOf(unix.Mkdir(ft.p(path), perm)) }
-func (ft *fuseTarget) Rmdir(path string) error              { return errnoOf(unix.Rmdir(ft.p(path))) }
-func (ft *fuseTarget) Unlink(path string) error             { return errnoOf(unix.Unlink(ft.p(path))) }
-func (ft *fuseTarget) Link(o, n string) error               { return errnoOf(unix.Link(ft.p(o), ft.p(n))) }
+func (ft *fuseTarget) Mkdir(path string, perm uint32) error {
+	return errnoOf(unix.Mkdir(ft.p(path), perm))
+}
+func (ft *fuseTarget) Rmdir(path string) error  { return errnoOf(unix.Rmdir(ft.p(path))) }
+func (ft *fuseTarget) Unlink(path string) error { return errnoOf(unix.Unlink(ft.p(path))) }
+func (ft *fuseTarget) Link(o, n string) error   { return errnoOf(unix.Link(ft.p(o), ft.p(n))) }
 func (ft *fuseTarget) Mkfifo(path string, perm uint32) error {
 	return errnoOf(unix.Mkfifo(ft.p(path), perm))
 }
@@ -335,7 +344,9 @@ func (ft *fuseTarget) ReadDir(path string) ([]DirEntry, error) {
 	return out, nil
 }
 
-func (ft *fuseTarget) Chmod(path string, perm uint32) error { return errnoOf(unix.Chmod(ft.p(path), perm)) }
+func (ft *fuseTarget) Chmod(path string, perm uint32) error {
+	return errnoOf(unix.Chmod(ft.p(path), perm))
+}
 func (ft *fuseTarget) Lchown(path string, uid, gid int) error {
 	return errnoOf(unix.Lchown(ft.p(path), uid, gid))
 }

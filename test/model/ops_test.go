@@ -245,12 +245,20 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 		n.local = len(n.durData) == 0
 	}
 	if flags&syscall.O_TRUNC != 0 && !create {
+		mt := n.meta
+		if len(n.data) == 0 && !r.strict {
+			// KNOWN BUG (reported, not yet fixed): O_TRUNC of an empty
+			// file leaves its mtime (Linux sets it to now). The model
+			// accepts either until the time is next observed.
+			mt.mtime = span{earlier(mt.mtime.lo, sp.lo), sp.hi}
+		} else {
+			mt.mtime = sp
+		}
 		n.data = nil
 		n.dirty = !bytes.Equal(n.data, n.durData) || n.dirty
 		n.local = true
-		mt := n.meta
-		mt.mtime = sp
 		n.setMeta(mt)
+		n.altMtime = n.pendingUtime
 	}
 	if write {
 		n.writers++
@@ -318,9 +326,7 @@ func (r *runner) opWrite(t *rapid.T) {
 	}
 	copy(n.data[off:], b)
 	n.dirty = true
-	mt := n.meta
-	mt.mtime = sp
-	n.setMeta(mt)
+	n.dataChanged(sp)
 	r.compareHandle(h)
 	if n.parent != nil {
 		r.touch(n.path())
@@ -378,9 +384,7 @@ func (r *runner) opFtruncate(t *rapid.T) {
 	if size == 0 {
 		n.local = true
 	}
-	mt := n.meta
-	mt.mtime = sp
-	n.setMeta(mt)
+	n.dataChanged(sp)
 	r.compareHandle(h)
 	if n.parent != nil {
 		r.touch(n.path())
@@ -437,9 +441,7 @@ func (r *runner) opWriteFile(t *rapid.T) {
 	r.wantErr("write", nil, err)
 	h.n.data = b
 	h.n.dirty = true
-	mt := h.n.meta
-	mt.mtime = sp
-	h.n.setMeta(mt)
+	h.n.dataChanged(sp)
 	r.closeHandle(h)
 }
 
@@ -462,9 +464,7 @@ func (r *runner) opTruncate(t *rapid.T) {
 		return
 	}
 	n.data = resize(n.data, size)
-	mt := n.meta
-	mt.mtime = sp
-	n.setMeta(mt)
+	n.dataChanged(sp)
 	if n.writers == 0 {
 		n.durable() // a closed file is staged, cut and uploaded at once
 	} else {
@@ -752,6 +752,8 @@ func (r *runner) opUtimes(t *rapid.T) {
 			m.mtime = exact(time.UnixMilli(mt.UnixMilli()))
 			if n.isDir() {
 				n.nsMtime = mt // see node.nsMtime
+			} else if r.delay != "0" {
+				n.pendingUtime = m.mtime.lo // see node.pendingUtime
 			}
 			return nil
 		})

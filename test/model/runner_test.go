@@ -229,6 +229,11 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 	if !n.nsMtime.IsZero() && !r.strict && st.Mtime.Equal(n.nsMtime) {
 		want.mtime = exact(n.nsMtime)
 	}
+	if !n.altMtime.IsZero() && !r.strict && st.Mtime.Equal(n.altMtime) {
+		r.logf("(known bug: %q shows the time of an earlier utimes)", n.path())
+		want.mtime = exact(n.altMtime)
+		n.meta.mtime = want.mtime
+	}
 	if st.Perm != want.perm&0o7777 || st.UID != want.uid || st.GID != want.gid || st.Size != size || !want.mtime.contains(st.Mtime) {
 		r.failf("%s: mode %04o owner %d:%d size %d mtime %s; model says mode %04o owner %d:%d size %d mtime %v",
 			what, st.Perm, st.UID, st.GID, st.Size, st.Mtime.UTC().Format("2006-01-02T15:04:05.000000000"),
