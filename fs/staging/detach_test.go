@@ -2,8 +2,13 @@ package staging
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/b2fs/b2fs/b2client"
 )
 
 // TestWriteAfterDetachOfSettledFile: a file whose manifest was saved
@@ -50,4 +55,56 @@ func TestWriteAfterDetachOfSettledFile(t *testing.T) {
 	}
 	e.m.Release(f)
 	assertNoStaged(t, e.m)
+}
+
+// TestDetachedOpenFileNotRecovered: a file unlinked while still open, and
+// written, is not brought back under its old name when the process dies
+// before the handle is closed.
+func TestDetachedOpenFileNotRecovered(t *testing.T) {
+	for _, uploaded := range []bool{false, true} {
+		e := newEnv(t, envOptions{})
+		ctx := context.Background()
+		f, err := e.m.Open(ctx, OpenOptions{Key: e.key("temp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uploaded {
+			if err := f.Flush(ctx); err != nil { // in B2 (empty), as create does
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.WriteAt(ctx, []byte("scratch"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if uploaded {
+			if _, err := e.c.HideFile(ctx, e.bucketID, "temp"); err != nil { // what unlink does
+				t.Fatal(err)
+			}
+		}
+		e.m.Detach(e.key("temp"))
+		if _, err := f.WriteAt(ctx, []byte("more scratch"), 7); err != nil {
+			t.Fatal(err)
+		}
+		oldDir := e.m.Dir()
+		crash(e.m) // the handle is still open
+
+		m2, err := New(Options{Dir: filepath.Dir(oldDir), Remote: e.remote, PartSize: testPart, UploadCutoff: testCutoff,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m2.Recover(ctx, e.remote.Remote.(*B2Remote).Current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			t.Errorf("uploaded before unlink %v: recovered %s: %s", uploaded, r.Key.Name, r.Outcome)
+		}
+		if err := m2.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Head(ctx, e.bucket, "temp"); !b2client.IsNotFound(err) {
+			t.Errorf("uploaded before unlink %v: the unlinked file is back in B2: %v", uploaded, err)
+		}
+	}
 }
