@@ -2,6 +2,8 @@ package model
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -30,7 +32,7 @@ func TestMain(m *testing.M) {
 // sequence of operations (docs/testing.md).
 func TestModelFUSE(t *testing.T) {
 	testenv.RequireFUSE(t)
-	bin := testenv.Binary(t, "b2fs")
+	bin := b2fsBinary(t)
 	stats := &runStats{}
 	start := time.Now()
 	rapid.Check(t, func(rt *rapid.T) {
@@ -55,6 +57,21 @@ func TestModelFUSE(t *testing.T) {
 			f.Close()
 		}
 	}
+}
+
+// b2fsBinary builds b2fs, with the race detector when B2FS_MODEL_RACE=1
+// (scripts/soak.sh): a data race in b2fs then fails the check that hit it.
+func b2fsBinary(t *testing.T) string {
+	if os.Getenv("B2FS_MODEL_RACE") != "1" {
+		return testenv.Binary(t, "b2fs")
+	}
+	out := filepath.Join(t.TempDir(), "b2fs-race")
+	cmd := exec.Command("go", "build", "-race", "-o", out, "./cmd/b2fs")
+	cmd.Dir = testenv.RepoRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -race ./cmd/b2fs: %v\n%s", err, b)
+	}
+	return out
 }
 
 // runModel runs one check: a random sequence against tg, then a remount

@@ -139,6 +139,16 @@ func (n *node) dataChanged(sp span) {
 	n.altMtime = n.pendingUtime
 }
 
+// sizeSet records a truncation to the current size at time sp: POSIX
+// updates the mtime only when the size changes (Linux's own filesystems
+// update it anyway), so either the old time or sp is right.
+func (n *node) sizeSet(sp span) {
+	mt := n.meta
+	mt.mtime = span{earlier(mt.mtime.lo, sp.lo), sp.hi}
+	n.setMeta(mt)
+	n.altMtime = n.pendingUtime
+}
+
 // setMeta records a metadata change (not yet durable).
 func (n *node) setMeta(m meta) {
 	n.meta = m

@@ -117,6 +117,28 @@ func (r *runner) handle(t *rapid.T) *handle {
 	return r.m.handles[rapid.IntRange(0, len(r.m.handles)-1).Draw(t, "handle")]
 }
 
+// ioHandle draws an open handle to read, write, truncate, sync or stat
+// through, or nil.
+//
+// KNOWN BUG (reported, not yet fixed): b2fs finds a file's staged copy by
+// name, so once an open file is unlinked (or replaced by a rename) its
+// handles see the attributes of the name's B2 version: fstat shows the
+// size B2 has (0 for a new file), and the kernel, trusting that size,
+// answers reads with nothing. Outside strict mode the model only closes
+// such handles.
+func (r *runner) ioHandle(t *rapid.T) *handle {
+	var hs []*handle
+	for _, h := range r.m.handles {
+		if h.n.parent != nil || r.strict {
+			hs = append(hs, h)
+		}
+	}
+	if len(hs) == 0 {
+		return nil
+	}
+	return hs[rapid.IntRange(0, len(hs)-1).Draw(t, "handle")]
+}
+
 var perms = rapid.Custom(func(t *rapid.T) uint32 {
 	p := rapid.Uint32Range(0, 0o777).Draw(t, "perm")
 	if rapid.IntRange(0, 9).Draw(t, "sticky") == 0 {
@@ -221,6 +243,9 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 			want = syscall.EISDIR
 		}
 	}
+	if write && want == nil && n != nil {
+		r.settleMeta(p, n)
+	}
 	var th Handle
 	var err error
 	sp := now(func() { th, err = r.tg.Open(p, flags, perm) })
@@ -245,20 +270,14 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 		n.local = len(n.durData) == 0
 	}
 	if flags&syscall.O_TRUNC != 0 && !create {
-		mt := n.meta
-		if len(n.data) == 0 && !r.strict {
-			// KNOWN BUG (reported, not yet fixed): O_TRUNC of an empty
-			// file leaves its mtime (Linux sets it to now). The model
-			// accepts either until the time is next observed.
-			mt.mtime = span{earlier(mt.mtime.lo, sp.lo), sp.hi}
+		if len(n.data) == 0 {
+			n.sizeSet(sp) // nothing truncated
 		} else {
-			mt.mtime = sp
+			n.dataChanged(sp)
 		}
 		n.data = nil
 		n.dirty = !bytes.Equal(n.data, n.durData) || n.dirty
 		n.local = true
-		n.setMeta(mt)
-		n.altMtime = n.pendingUtime
 	}
 	if write {
 		n.writers++
@@ -269,6 +288,24 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	if len(m.handles) > maxHandles {
 		r.closeHandle(m.handles[0])
 	}
+}
+
+// settleMeta works around a known bug outside strict mode.
+//
+// KNOWN BUG (reported, not yet fixed; /tmp/model-findings has fail files):
+// a metadata change of a closed file that is still waiting for
+// --metadata-delay can override what happens to the file once it is
+// opened for writing or truncated: the truncation's mtime, a chmod made
+// while it is open. Outside strict mode the model first fsyncs such a
+// file, which sends the pending change.
+func (r *runner) settleMeta(p string, n *node) {
+	if r.strict || r.delay == "0" || n.typ != syscall.S_IFREG || len(n.metaHist) == 0 || n.writers > 0 {
+		return
+	}
+	err := r.tg.FsyncPath(p)
+	r.logf("fsync(open(%q)) = %s (known bug: pending metadata before a write)", p, errName(err))
+	r.wantErr(fmt.Sprintf("fsync(%q)", p), nil, err)
+	n.durable()
 }
 
 func (r *runner) closeHandle(h *handle) {
@@ -301,7 +338,7 @@ func (r *runner) opClose(t *rapid.T) {
 }
 
 func (r *runner) opWrite(t *rapid.T) {
-	h := r.handle(t)
+	h := r.ioHandle(t)
 	if h == nil {
 		return
 	}
@@ -334,7 +371,7 @@ func (r *runner) opWrite(t *rapid.T) {
 }
 
 func (r *runner) opRead(t *rapid.T) {
-	h := r.handle(t)
+	h := r.ioHandle(t)
 	if h == nil {
 		return
 	}
@@ -362,7 +399,7 @@ func (r *runner) opRead(t *rapid.T) {
 }
 
 func (r *runner) opFtruncate(t *rapid.T) {
-	h := r.handle(t)
+	h := r.ioHandle(t)
 	if h == nil {
 		return
 	}
@@ -379,12 +416,16 @@ func (r *runner) opFtruncate(t *rapid.T) {
 	if err != nil {
 		return
 	}
+	if size == int64(len(n.data)) {
+		n.sizeSet(sp)
+	} else {
+		n.dataChanged(sp)
+	}
 	n.data = resize(n.data, size)
 	n.dirty = true
 	if size == 0 {
 		n.local = true
 	}
-	n.dataChanged(sp)
 	r.compareHandle(h)
 	if n.parent != nil {
 		r.touch(n.path())
@@ -392,7 +433,7 @@ func (r *runner) opFtruncate(t *rapid.T) {
 }
 
 func (r *runner) opFsync(t *rapid.T) {
-	h := r.handle(t)
+	h := r.ioHandle(t)
 	if h == nil {
 		return
 	}
@@ -406,7 +447,7 @@ func (r *runner) opFsync(t *rapid.T) {
 }
 
 func (r *runner) opFstat(t *rapid.T) {
-	if h := r.handle(t); h != nil {
+	if h := r.ioHandle(t); h != nil {
 		r.logf("fstat(h%d)", h.id)
 		r.compareHandle(h)
 	}
@@ -455,6 +496,9 @@ func (r *runner) opTruncate(t *rapid.T) {
 	if want == nil {
 		size = drawOffset(t, len(n.data))
 	}
+	if want == nil {
+		r.settleMeta(p, n)
+	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
 	r.logf("truncate(%q, %d) = %s", p, size, errName(err))
@@ -463,8 +507,12 @@ func (r *runner) opTruncate(t *rapid.T) {
 	if err != nil {
 		return
 	}
+	if size == int64(len(n.data)) {
+		n.sizeSet(sp)
+	} else {
+		n.dataChanged(sp)
+	}
 	n.data = resize(n.data, size)
-	n.dataChanged(sp)
 	if n.writers == 0 {
 		n.durable() // a closed file is staged, cut and uploaded at once
 	} else {
@@ -952,8 +1000,11 @@ func (r *runner) recover() {
 			switch {
 			case bytes.Equal(got, n.durData):
 				n.data = bytes.Clone(n.durData)
-			case n.local && bytes.Equal(got, n.data):
-				// the staged copy was recovered
+			case bytes.Equal(got, n.data):
+				// The staged copy was recovered. README: it is, unless b2fs
+				// died while a partial overwrite was being written (when
+				// its manifest cannot tell new bytes from old ones); the
+				// model cannot see that moment, so it accepts both.
 			default:
 				r.failf("after the crash, %q has %s; the model allows %d bytes in B2 or %d bytes staged (whole: %v)",
 					p, diffBytes(got, n.data), len(n.durData), len(n.data), n.local)
