@@ -87,11 +87,21 @@ type fuseTarget struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	err   error // of cmd.Wait, valid once done is closed
+
+	waitRecovery bool
+	started      int64 // log offset of the current run
 }
 
 // fuseConfig chooses b2fs flags.
 type fuseConfig struct {
 	MetadataDelay string // --metadata-delay
+	// WaitRecovery makes Crash wait until b2fs has uploaded the staged
+	// files it recovered. KNOWN BUG (reported, not yet fixed): a change to
+	// a recovered file made while its background upload is still running
+	// can be lost (an xattr set meanwhile vanished), and the file's content
+	// can change back when the upload lands. The model waits outside
+	// strict mode.
+	WaitRecovery bool
 }
 
 func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
@@ -108,6 +118,7 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 		e.close()
 		return nil, err
 	}
+	ft.waitRecovery = cfg.WaitRecovery
 	ft.args = []string{"--endpoint", e.hs.URL, "--cache-dir", ft.cache, "--part-size", "64KiB",
 		"--metadata-delay", cfg.MetadataDelay}
 	if lvl := os.Getenv("B2FS_MODEL_LOG"); lvl != "" {
@@ -125,6 +136,7 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 func (ft *fuseTarget) start() error {
 	fmt.Fprintf(ft.log, "=== model: starting b2fs %s\n", strings.Join(ft.args, " "))
 	off, _ := ft.log.Seek(0, 2)
+	ft.started = off
 	ft.cmd = exec.Command(ft.bin, ft.args...)
 	ft.cmd.Env = testenv.CredEnv(ft.emu.keyID, ft.emu.key)
 	ft.cmd.Stdout, ft.cmd.Stderr = ft.log, ft.log
@@ -215,7 +227,30 @@ func (ft *fuseTarget) Remount() error {
 func (ft *fuseTarget) Crash() error {
 	ft.kill()
 	fmt.Fprintf(ft.log, "=== model: b2fs killed (SIGKILL)\n")
-	return ft.start()
+	if err := ft.start(); err != nil {
+		return err
+	}
+	if !ft.waitRecovery {
+		return nil
+	}
+	// b2fs logs what it recovered before "mounted" and uploads it in the
+	// background (cmd/b2fs).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(ft.log.Name())
+		s := string(b[min(int64(len(b)), ft.started):])
+		if !strings.Contains(s, "msg=\"staged files of an earlier run\"") || strings.Contains(s, "to_upload=0") ||
+			strings.Contains(s, "msg=\"uploaded the staged files of an earlier run\"") {
+			return nil
+		}
+		if strings.Contains(s, "msg=\"uploading staged files of an earlier run\"") {
+			return fmt.Errorf("uploading the recovered files failed")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("recovered files not uploaded within 60s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (ft *fuseTarget) Fault(f Fault) {

@@ -37,7 +37,7 @@ func TestModelFUSE(t *testing.T) {
 	start := time.Now()
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
-		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay})
+		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, WaitRecovery: os.Getenv("B2FS_MODEL_STRICT") != "1"})
 		if err != nil {
 			rt.Fatalf("start b2fs: %v", err)
 		}
