@@ -319,9 +319,6 @@ func (ft *fuseTarget) Mkdir(path string, perm uint32) error {
 func (ft *fuseTarget) Rmdir(path string) error  { return errnoOf(unix.Rmdir(ft.p(path))) }
 func (ft *fuseTarget) Unlink(path string) error { return errnoOf(unix.Unlink(ft.p(path))) }
 func (ft *fuseTarget) Link(o, n string) error   { return errnoOf(unix.Link(ft.p(o), ft.p(n))) }
-func (ft *fuseTarget) Mkfifo(path string, perm uint32) error {
-	return errnoOf(unix.Mkfifo(ft.p(path), perm))
-}
 
 func (ft *fuseTarget) Rename(from, to string, flags uint) error {
 	return errnoOf(unix.Renameat2(unix.AT_FDCWD, ft.p(from), unix.AT_FDCWD, ft.p(to), flags))

@@ -116,6 +116,26 @@ type node struct {
 	// the utimes time instead of the time of the truncation.
 	pendingUtime time.Time
 	altMtime     time.Time
+
+	// dirStoredDur is the mtime on a directory's .bzEmpty marker in B2
+	// (set by mkdir and utimes), which it shows after a restart;
+	// dirStoredHist the ones set since (a crash may leave any of them).
+	dirStoredDur  span
+	dirStoredHist []span
+}
+
+// dirStored is the mtime on the directory's marker.
+func (n *node) dirStored() span {
+	if k := len(n.dirStoredHist); k > 0 {
+		return n.dirStoredHist[k-1]
+	}
+	return n.dirStoredDur
+}
+
+// dirDurable records that the directory's marker is in B2 as it is.
+func (n *node) dirDurable() {
+	n.dirStoredDur = n.dirStored()
+	n.dirStoredHist = nil
 }
 
 func (n *node) isDir() bool { return n.typ == syscall.S_IFDIR }
@@ -263,11 +283,15 @@ func (m *mfs) follow(p string) (*node, error) {
 	return n, nil
 }
 
-// touchDir records an entry change in directory d. POSIX sets d's mtime;
-// b2fs deviation: a directory's mtime is the one stored on its .bzEmpty
-// marker, set by mkdir and utimes only (B2 has no directory objects to
-// update), so entry changes leave it alone.
-func (m *mfs) touchDir(d *node, now span) {}
+// touchDir records an entry change in directory d: its mtime moves (POSIX;
+// docs/posix.md "Change times (ctime) and directory times"). b2fs keeps
+// such times in memory only: after a restart a directory shows the time
+// stored on its marker (see node.dirStored).
+func (m *mfs) touchDir(d *node, now span) {
+	mt := d.meta
+	mt.mtime = now
+	d.setMeta(mt)
+}
 
 func (m *mfs) attach(d *node, name string, n *node) {
 	d.children[name] = n

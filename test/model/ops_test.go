@@ -43,7 +43,6 @@ var opWeights = []struct {
 	{"removexattr", 2, (*runner).opRemovexattr},
 	{"fsyncpath", 2, (*runner).opFsyncPath},
 	{"link", 1, (*runner).opLink},
-	{"mkfifo", 1, (*runner).opMkfifo},
 	{"fault", 2, (*runner).opFault},
 	{"remount", 1, (*runner).opRemount},
 	{"crash", 1, (*runner).opCrash},
@@ -539,6 +538,7 @@ func (r *runner) opMkdir(t *rapid.T) {
 		return
 	}
 	n := r.m.newNode(syscall.S_IFDIR, perm&^r.m.umask, sp)
+	n.dirStoredDur = sp // mkdir writes the marker
 	r.m.attach(d, name, n)
 	r.m.touchDir(d, sp)
 }
@@ -800,6 +800,7 @@ func (r *runner) opUtimes(t *rapid.T) {
 			m.mtime = exact(time.UnixMilli(mt.UnixMilli()))
 			if n.isDir() {
 				n.nsMtime = mt // see node.nsMtime
+				n.dirStoredHist = append(n.dirStoredHist, m.mtime)
 			} else if r.delay != "0" {
 				n.pendingUtime = m.mtime.lo // see node.pendingUtime
 			}
@@ -878,6 +879,7 @@ func (r *runner) opFsyncPath(t *rapid.T) {
 		// fsync of a directory sends the pending metadata of the files
 		// in it (README "POSIX metadata").
 		n.metaDurable()
+		n.dirDurable()
 		for _, c := range n.children {
 			if !c.dirty {
 				c.metaDurable()
@@ -909,23 +911,6 @@ func (r *runner) opLink(t *rapid.T) {
 	r.touch(from, to)
 }
 
-func (r *runner) opMkfifo(t *rapid.T) {
-	p := r.anyPath(t, "path", syscall.S_IFREG)
-	d, name, want := r.m.parentOf(p)
-	if want == nil {
-		if d.children[name] != nil {
-			want = syscall.EEXIST
-		} else {
-			// b2fs deviation: FIFOs, sockets and devices fail with EPERM.
-			want = syscall.EPERM
-		}
-	}
-	err := r.tg.Mkfifo(p, 0o644)
-	r.logf("mkfifo(%q) = %s", p, errName(err))
-	r.wantErr(fmt.Sprintf("mkfifo(%q)", p), want, err)
-	r.touch(p)
-}
-
 // --- lifecycle and faults ----------------------------------------------
 
 func (r *runner) opRemount(t *rapid.T) {
@@ -939,8 +924,15 @@ func (r *runner) opRemount(t *rapid.T) {
 	}
 	r.stats.remounts++
 	r.restarted()
-	// Unmount applies every pending change.
-	walk(r.m.root, func(n *node) { n.durable() })
+	// Unmount applies every pending change. Directories show the time on
+	// their markers again (docs/posix.md).
+	walk(r.m.root, func(n *node) {
+		if n.isDir() && n != r.m.root {
+			n.dirDurable()
+			n.meta.mtime = n.dirStored()
+		}
+		n.durable()
+	})
 	r.compareAll()
 }
 
@@ -1017,6 +1009,17 @@ func (r *runner) recover() {
 			}
 		}
 		allowed := append([]meta{n.durMeta}, n.metaHist...)
+		if n.isDir() {
+			// A directory shows the time on its marker after a restart.
+			var withTimes []meta
+			for _, a := range allowed {
+				for _, t := range append([]span{n.dirStoredDur}, n.dirStoredHist...) {
+					a.mtime = t
+					withTimes = append(withTimes, a)
+				}
+			}
+			allowed = withTimes
+		}
 		found := false
 		for _, a := range allowed {
 			if st.Perm == a.perm && st.UID == a.uid && st.GID == a.gid && a.mtime.contains(st.Mtime) && maps2Equal(x, a.xattr) {
@@ -1035,6 +1038,9 @@ func (r *runner) recover() {
 				p, st.Perm, st.UID, st.GID, st.Mtime.UTC().Format(time.RFC3339Nano), x, joinLines(s))
 		}
 		n.durable()
+		if n.isDir() {
+			n.dirStoredDur, n.dirStoredHist = n.meta.mtime, nil
+		}
 	})
 }
 

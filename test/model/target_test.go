@@ -19,7 +19,6 @@ type Target interface {
 	Rmdir(path string) error
 	Unlink(path string) error
 	Link(oldpath, newpath string) error
-	Mkfifo(path string, perm uint32) error
 	Rename(from, to string, flags uint) error
 	Symlink(target, path string) error
 	Readlink(path string) (string, error)
