@@ -158,12 +158,6 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	var fsys *fs.FS
 	var rc *readcache.Cache
 	met := metrics.New(metrics.Options{
-		ReadCache: func() metrics.ReadCacheStats {
-			st := rc.Stats()
-			used, limit := rc.Used()
-			return metrics.ReadCacheStats{HitBytes: st.HitBytes.Load(), MissBytes: st.MissBytes.Load(),
-				Corrupt: st.Corrupt.Load(), Skipped: st.Skipped.Load(), Used: used, Limit: limit}
-		},
 		Pending: func() (int, int, int64) {
 			if stage == nil {
 				return 0, 0, 0
@@ -186,6 +180,11 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 				out = append(out, k.String())
 			}
 			return out
+		},
+		ReadCache: func() (int64, int64, int64, int64) {
+			st := rc.Stats() // nil-safe, like Used
+			used, limit := rc.Used()
+			return st.HitBytes.Load(), st.MissBytes.Load(), used, limit
 		},
 		StagingBytes: func() (int64, int64) {
 			if stage == nil {

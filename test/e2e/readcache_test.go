@@ -370,7 +370,7 @@ func TestReadCachePassthrough(t *testing.T) {
 			if reads == 0 {
 				t.Fatalf("--passthrough=false: no READ requests reached b2fs")
 			}
-			if n := scrapeMetric(t, m, `b2fs_read_cache_bytes_total{source="cache"}`); n < int64(len(body)) {
+			if n := scrapeMetric(t, m, `b2fs_read_cache_hit_bytes_total`); n < int64(len(body)) {
 				t.Fatalf("--passthrough=false: %d bytes served from the read cache, want at least %d", n, len(body))
 			}
 		}
