@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -21,8 +22,11 @@ import (
 // (page cache) mode at once (the second open fails with EIO), so each
 // fileNode counts its open handles of both kinds (ioPass, ioCached, under
 // fileNode.mu): a passthrough open is only made while no cached-mode handle
-// is open, and handles opened while a passthrough handle is open get
-// FOPEN_DIRECT_IO, which takes no side.
+// is open, nor was released less than cachedGrace ago (the kernel drops a
+// handle's mode only once our RELEASE reply reaches it), and handles opened
+// while a passthrough handle is open get FOPEN_DIRECT_IO, which takes no
+// side. Staged (write) handles count from the start of their release: until
+// then the staged file exists and rules passthrough out.
 
 // passHandle reads a version whose content is entirely in the read cache.
 // With passthrough in effect the kernel reads fd itself; otherwise (kernel
@@ -85,7 +89,7 @@ func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, boo
 		return nil, false
 	}
 	n.mu.Lock()
-	busy := n.ioCached > 0
+	busy := n.ioCached > 0 || time.Now().Before(n.cachedUntil)
 	n.mu.Unlock()
 	if busy {
 		return nil, false
@@ -96,7 +100,7 @@ func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, boo
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ioCached > 0 {
+	if n.ioCached > 0 || time.Now().Before(n.cachedUntil) {
 		fd.Close()
 		return nil, false
 	}
@@ -128,10 +132,23 @@ func (n *fileNode) passFlags(flags uint32) uint32 {
 	return flags
 }
 
-// cachedClose undoes a counted cachedOpen.
+// cachedGrace is how long after releasing a cached-mode handle a node is
+// not opened with passthrough.
+const cachedGrace = time.Second
+
+// cachedClose undoes a counted cachedOpen (or stagedReleasing).
 func (n *fileNode) cachedClose() {
 	n.mu.Lock()
 	n.ioCached--
+	n.cachedUntil = time.Now().Add(cachedGrace)
+	n.mu.Unlock()
+}
+
+// stagedReleasing counts a staged handle being released as a cached-mode
+// handle until cachedClose.
+func (n *fileNode) stagedReleasing() {
+	n.mu.Lock()
+	n.ioCached++
 	n.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/readcache"
@@ -373,8 +374,9 @@ type fileNode struct {
 	ownIDs   []string
 	ownEmpty map[string]bool // the empty ones among ownIDs
 	// ioPass and ioCached count the open handles in passthrough and in
-	// cached mode (see cached.go).
+	// cached mode; no passthrough open before cachedUntil (see cached.go).
 	ioPass, ioCached int
+	cachedUntil      time.Time
 }
 
 // update records a newer view of the file (from a listing or lookup). When

@@ -776,6 +776,10 @@ func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 }
 
 func (h *writeHandle) Release(ctx context.Context) syscall.Errno {
+	if h.node != nil {
+		h.node.stagedReleasing() // no passthrough open before the kernel knows
+		defer h.node.cachedClose()
+	}
 	h.fsys.opts.Write.Staging.Release(h.f)
 	return 0
 }
