@@ -15,7 +15,9 @@
 //     *b2client.Client to it, so decorators can wrap it.
 //   - names.go: path↔name mapping and the listing merge (folders become
 //     directories, .bzEmpty markers and odd names are hidden, a file and a
-//     folder with the same name resolve to the directory).
+//     folder with the same name resolve to the directory). Name components
+//     are stored with rclone's B2 encoding (package b2client/nameenc), so
+//     every name Linux allows can be created.
 //   - meta.go: listings and lookups through the metadata cache (package
 //     cache). A directory listing pages b2_list_file_names with delimiter
 //     "/" and maxFileCount 10000 and fills the cache with every entry's

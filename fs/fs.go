@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/versions"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -48,6 +49,10 @@ type Options struct {
 	// subtree, up to this many pages, when the Backend is a TreeLister.
 	// Zero lists every directory on its own with the delimiter.
 	ListPrefetchPages int
+	// VersionsDir names the read-only time-travel directory at the root
+	// of each bucket (see view_nodes.go); "" turns it off. It needs a
+	// Backend that lists versions (versions.Lister).
+	VersionsDir string
 }
 
 // FS is a mounted (or mountable) b2fs filesystem.
@@ -56,8 +61,9 @@ type FS struct {
 	log     *slog.Logger
 	meta    *meta
 	mounted time.Time
-	stopped atomic.Bool // set by StopWrites
-	mq      *metaQueue  // files with metadata changes not yet in B2
+	stopped atomic.Bool    // set by StopWrites
+	mq      *metaQueue     // files with metadata changes not yet in B2
+	view    *versions.View // nil: no time-travel view
 
 	// life is the filesystem's lifetime, cancelled by Shutdown: listing
 	// fetchers and deferred-metadata flushes run under it.
@@ -91,7 +97,7 @@ func New(opts Options) (*FS, error) {
 	opts.Read.fill()
 	opts.Write.fill()
 	life, end := context.WithCancel(context.Background())
-	return &FS{
+	f := &FS{
 		opts:    opts,
 		log:     opts.Logger,
 		meta:    metaFor(life, opts),
@@ -99,7 +105,22 @@ func New(opts Options) (*FS, error) {
 		mq:      newMetaQueue(),
 		life:    life,
 		endLife: end,
-	}, nil
+	}
+	if opts.VersionsDir != "" {
+		if err := checkViewName(opts.VersionsDir); err != nil {
+			return nil, err
+		}
+		l, ok := opts.Backend.(versions.Lister)
+		if !ok {
+			return nil, errors.New("fs: the backend cannot list file versions (VersionsDir)")
+		}
+		v, err := versions.New(versions.Options{Lister: l, Cache: opts.Cache, PageSize: opts.ListPageSize})
+		if err != nil {
+			return nil, err
+		}
+		f.view = v
+	}
+	return f, nil
 }
 
 func metaFor(life context.Context, opts Options) *meta {
@@ -264,7 +285,9 @@ func (f *FS) entryAttr(e cache.Entry, out *fuse.Attr) {
 	}
 }
 
-// statfs reports a practically unbounded filesystem.
+// statfs reports a practically unbounded filesystem; the longest name is
+// the longest B2 segment (names holding characters that the encoding
+// replaces have fewer bytes, see childName).
 func (f *FS) statfs(out *fuse.StatfsOut) {
 	const bsize = 4096
 	out.Bsize = bsize
@@ -274,7 +297,7 @@ func (f *FS) statfs(out *fuse.StatfsOut) {
 	out.Bavail = out.Blocks
 	out.Files = 1 << 40
 	out.Ffree = 1 << 40
-	out.NameLen = nameMax
+	out.NameLen = maxSegment
 }
 
 func (f *FS) String() string {

@@ -113,7 +113,7 @@ func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
 			return res{e, r == cache.Found}, nil
 		}
-		full := prefix + name
+		full := childName(prefix, name)
 		m.log.Debug("lookup by listing", "bucket", b.Name, "prefix", full)
 		p, err := m.be.ListDir(ctx, b, full, "", 100)
 		if err != nil {

@@ -302,7 +302,7 @@ func (f *FS) sendMeta(ctx context.Context, n *fileNode, absorbOnly bool) error {
 		return err
 	}
 	b, dir, name := n.loc()
-	full := dir + name
+	full := childName(dir, name)
 	sf := f.staged(b, full)
 	if absorbOnly && (sf == nil || !sf.Dirty()) {
 		f.unclaimMeta(n, p)
@@ -384,7 +384,7 @@ func (f *FS) flushLater(n *fileNode, p *pendingMeta) {
 	}
 	if p.attempts >= maxMetaAttempts {
 		b, dir, name := n.bucket, n.dir, n.entry.Name
-		f.log.Error("metadata change still not in B2; kept pending until fsync, rename or unmount", "file", fmtPath(b, dir+name), "attempts", p.attempts)
+		f.log.Error("metadata change still not in B2; kept pending until fsync, rename or unmount", "file", fmtPath(b, childName(dir, name)), "attempts", p.attempts)
 		return
 	}
 	d := f.opts.Write.MetadataDelay << p.attempts

@@ -167,18 +167,23 @@ type dirNode struct {
 	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
 	bucket Bucket
 	prefix string // "" or ending in "/"
+
+	kdir kernelDirCache // whether the kernel may cache the entries (dircache.go)
 }
 
 var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	b, prefix := n.loc()
-	if sf := n.fsys.staged(b, prefix+name); sf != nil {
+	if name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
+		return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out), 0
+	}
+	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, stagedEntry(name, sf), out), 0
 	}
 	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 	if err != nil {
-		return nil, n.fsys.errno("lookup "+b.Name+"/"+prefix+name, err)
+		return nil, n.fsys.errno("lookup "+b.Name+"/"+childName(prefix, name), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
@@ -208,7 +213,7 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 			}
 			return 0
 		},
-	}, 0, 0
+	}, n.kdir.openFlags(n.fsys.meta.cache, dirKey(b, prefix)), 0 // see dircache.go
 }
 
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))

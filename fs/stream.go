@@ -228,7 +228,7 @@ func (s *dirStream) poke() {
 func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, name) {
+	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, b2Seg(name)) {
 		return cache.Entry{}, false, false
 	}
 	e, found = cache.Find(s.all, name)
@@ -353,7 +353,7 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	var add []cache.Entry
 	for _, e := range merged {
 		k := b2Key(e)
-		if (!c.started || k > c.lastKey) && (done || final(prefix, last, e.Name)) {
+		if (!c.started || k > c.lastKey) && (done || final(prefix, last, b2Seg(e.Name))) {
 			add = append(add, e)
 		}
 	}
@@ -370,7 +370,7 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 // in B2's listing order.
 func b2Key(e cache.Entry) string {
 	if e.Dir {
-		return e.Name + "/"
+		return b2Seg(e.Name) + "/"
 	}
-	return e.Name
+	return b2Seg(e.Name)
 }

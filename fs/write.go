@@ -8,7 +8,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
@@ -68,10 +67,6 @@ var (
 	errNotEmpty = syscall.ENOTEMPTY
 )
 
-// maxSegment is the longest "/"-separated segment of a B2 name that every
-// B2 server accepts (the legacy 250-byte rule).
-const maxSegment = 250
-
 // writable checks that changes are possible and that the key has caps.
 func (f *FS) writable(op string, caps ...string) syscall.Errno {
 	w := &f.opts.Write
@@ -105,22 +100,9 @@ func (f *FS) removeCaps() []string {
 	return []string{capWrite}
 }
 
-// checkNewName validates a name a change creates inside directory prefix:
-// ENAMETOOLONG past 1024 bytes in all or 250 in one segment, EINVAL for
-// bytes B2 refuses (control characters, DEL, backslash) or invalid UTF-8.
+// checkNewName is validNewName as an errno.
 func checkNewName(prefix, name string) syscall.Errno {
-	if len(name) > maxSegment || len(prefix)+len(name)+len("/"+EmptyMarker) > maxNameLen {
-		return syscall.ENAMETOOLONG
-	}
-	if name == "" || name == "." || name == ".." || !utf8.ValidString(name) {
-		return syscall.EINVAL
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c == 0x7f || c == '\\' || c == '/' {
-			return syscall.EINVAL
-		}
-	}
-	return 0
+	return toErrno(nil, "", validNewName(prefix, name))
 }
 
 // werrno maps a write-path error to an errno (see toErrno), with the
@@ -180,8 +162,12 @@ func (f *FS) withStaged(b Bucket, prefix string, es []cache.Entry) []cache.Entry
 	}
 	out := append([]cache.Entry(nil), es...)
 	for _, sf := range sfs {
-		name := sf.Key().Name[len(prefix):]
-		if name == "" || name == EmptyMarker {
+		seg := sf.Key().Name[len(prefix):]
+		if seg == "" || seg == EmptyMarker {
+			continue
+		}
+		name, ok := localName(seg)
+		if !ok {
 			continue
 		}
 		e := stagedEntry(name, sf)

@@ -49,7 +49,7 @@ func (n *fileNode) setLoc(b Bucket, dir, name string) {
 // stagedFile returns the staged file of n, or nil.
 func (n *fileNode) stagedFile() *staging.File {
 	b, dir, name := n.loc()
-	return n.fsys.staged(b, dir+name)
+	return n.fsys.staged(b, childName(dir, name))
 }
 
 var _ = (fusefs.NodeCreater)((*dirNode)(nil))
@@ -66,12 +66,12 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, syscall.EINVAL // reserved for directory markers
 	}
 	var base *staging.Base
-	if n.fsys.staged(b, prefix+name) == nil {
+	if n.fsys.staged(b, childName(prefix, name)) == nil {
 		// The kernel calls Create when it believes the name is free; if B2
 		// has it after all, O_EXCL fails and otherwise the file is opened.
 		e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 		if err != nil {
-			return nil, nil, 0, n.fsys.errno("create "+fmtPath(b, prefix+name), err)
+			return nil, nil, 0, n.fsys.errno("create "+fmtPath(b, childName(prefix, name)), err)
 		}
 		if ok {
 			if e.Dir {
@@ -89,11 +89,11 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		}
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
-		Key: stagingKey(b, prefix+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
+		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
 		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
 	})
 	if err != nil {
-		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, prefix+name), err)
+		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, childName(prefix, name)), err)
 	}
 	e := stagedEntry(name, sf)
 	node := &fileNode{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
@@ -131,6 +131,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
 
 func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("rmdir", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
@@ -169,11 +172,14 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
 	b, prefix := n.loc()
-	full := prefix + name
+	full := childName(prefix, name)
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 	if err != nil {
@@ -206,7 +212,10 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	dst, ok := newParent.(*dirNode)
-	if !ok {
+	switch {
+	case !ok && isViewNode(newParent), ok && n.fsys.isViewName(dst, newName), n.fsys.isViewName(n, name):
+		return syscall.EROFS // into, onto or of the versions view
+	case !ok:
 		return syscall.EPERM // into the account root: buckets are made with mkdir
 	}
 	caps := append([]string{capWrite}, n.fsys.removeCaps()...)
@@ -218,19 +227,19 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if e := checkNewName(dp, newName); e != 0 {
 		return e
 	}
-	sf := n.fsys.staged(sb, sp+name)
+	sf := n.fsys.staged(sb, childName(sp, name))
 	e, ok, err := n.fsys.meta.lookup(ctx, sb, sp, name)
 	if err != nil {
-		return n.fsys.errno("rename "+fmtPath(sb, sp+name), err)
+		return n.fsys.errno("rename "+fmtPath(sb, childName(sp, name)), err)
 	}
 	if !ok && sf == nil {
 		return syscall.ENOENT
 	}
 	te, tok, err := n.fsys.meta.lookup(ctx, db, dp, newName)
 	if err != nil {
-		return n.fsys.errno("rename "+fmtPath(db, dp+newName), err)
+		return n.fsys.errno("rename "+fmtPath(db, childName(dp, newName)), err)
 	}
-	tok = tok || n.fsys.staged(db, dp+newName) != nil
+	tok = tok || n.fsys.staged(db, childName(dp, newName)) != nil
 	if tok && flags&renameNoReplace != 0 {
 		return syscall.EEXIST
 	}
@@ -260,15 +269,15 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	tok := replaces
 	sb, sp := n.loc()
 	db, dp := dst.loc()
-	src := Object{Name: sp + name, FileID: e.FileID, Size: e.Size}
+	src := Object{Name: childName(sp, name), FileID: e.FileID, Size: e.Size}
 	if sf != nil {
 		before, _, _, _ := sf.Uploaded()
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-			return n.fsys.werrno("rename: upload "+fmtPath(sb, sp+name), err)
+			return n.fsys.werrno("rename: upload "+fmtPath(sb, childName(sp, name)), err)
 		}
 		id, size, _, _ := sf.Uploaded()
 		if id != before {
-			n.fsys.log.Debug("uploaded before rename", "file", fmtPath(sb, sp+name))
+			n.fsys.log.Debug("uploaded before rename", "file", fmtPath(sb, childName(sp, name)))
 		}
 		src.FileID, src.Size = id, size
 	}
@@ -293,7 +302,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 			pm, meta = p, &CopyMeta{ContentType: p.ct, Info: p.info}
 		}
 	}
-	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, dp+newName, meta)
+	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
 	if pm != nil {
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
 	}
@@ -312,7 +321,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
 		return n.fsys.werrno("rename: remove source "+fmtPath(sb, src.Name), err)
 	}
-	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, dp+newName), &staging.Version{FileID: obj.FileID})
+	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
 		fn.setLoc(db, dp, newName)
@@ -472,7 +481,7 @@ func (n *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name st
 		return nil, e
 	}
 	b, prefix := n.loc()
-	return nil, n.fsys.unsupportedNode("hard link", b, prefix+name)
+	return nil, n.fsys.linkRefused(b, childName(prefix, name))
 }
 
 // Symlink stores a symbolic link (see posix_nodes.go).
@@ -557,7 +566,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 		return e
 	}
 	b, dir, name := n.loc()
-	full := dir + name
+	full := childName(dir, name)
 	// The handle's staged file, when there is one: it may be unlinked
 	// (then nothing may reach B2) or renamed.
 	handleFile := func() *staging.File {
@@ -596,16 +605,16 @@ func (n *fileNode) truncateClosed(ctx context.Context, size int64) syscall.Errno
 		}
 	}
 	st := n.fsys.opts.Write.Staging
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, dir+name), Base: base, Truncate: size == 0})
+	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: size == 0})
 	if err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, dir+name), err)
+		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	defer st.Release(sf)
 	if err := sf.Truncate(ctx, size); err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, dir+name), err)
+		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, dir+name), err)
+		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	n.fsys.afterUpload(n, sf)
 	return 0
@@ -630,9 +639,9 @@ func (n *fileNode) openStaged(ctx context.Context, flags uint32) (fusefs.FileHan
 	if e.FileID != "" {
 		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
 	}
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, dir+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
+	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
 	if err != nil {
-		return nil, 0, n.fsys.werrno("open "+fmtPath(b, dir+name), err)
+		return nil, 0, n.fsys.werrno("open "+fmtPath(b, childName(dir, name)), err)
 	}
 	return &writeHandle{fsys: n.fsys, node: n, f: sf, write: write, append: flags&syscall.O_APPEND != 0}, 0, 0
 }
@@ -738,7 +747,7 @@ func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 		h.emptyMu.Unlock()
 		if before != "" && before == prevEmpty && h.node.ownEmptyVersion(before) {
 			b, dir, name := h.node.loc()
-			if h.fsys.deleteVersion(context.WithoutCancel(ctx), b, dir+name, before, "empty, superseded") {
+			if h.fsys.deleteVersion(context.WithoutCancel(ctx), b, childName(dir, name), before, "empty, superseded") {
 				h.node.forgetOwnVersion(before)
 			}
 		}

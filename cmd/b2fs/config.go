@@ -35,6 +35,7 @@ type config struct {
 	logLevel          string
 	cacheEntries      int64
 	listPrefetchPages int
+	versionsDir       string
 	readAheadMax      string
 	readWindowMax     string
 	readChunk         string
@@ -65,6 +66,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.DurationVar(&c.negTTL, "negative-cache-ttl", 30*time.Second, "how long \"no such file\" answers are cached")
 	fl.Int64Var(&c.cacheEntries, "cache-max-entries", 200_000, "bound of the metadata cache, in entries")
 	fl.IntVar(&c.listPrefetchPages, "list-prefetch-pages", 2, "pages of 10,000 names fetched when a directory is first listed, to cache its whole subtree (0: list each directory on its own)")
+	fl.StringVar(&c.versionsDir, "versions-dir", ".b2fs-versions", "`NAME` of the hidden read-only directory at the root of each bucket that shows old versions and deleted files (at/TIME/, history/PATH/); \"\" turns it off")
 	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
 	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
 	fl.StringVar(&c.readChunk, "read-chunk-size", "8MiB", "size of one ranged download; a window is fetched as parallel chunks")

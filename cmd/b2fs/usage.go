@@ -53,12 +53,12 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"B2 account", []string{"credentials-file", "endpoint", "demo"}},
-	{"mount", []string{"options", "read-only", "daemon"}},
+	{"mount", []string{"options", "read-only", "daemon", "versions-dir"}},
 	{"ownership and permissions", []string{"uid", "gid", "umask", "allow-other", "default-permissions"}},
 	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages"}},
 	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size"}},
 	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "max-rename-files"}},
-	{"service", []string{"shutdown-timeout", "metrics-addr"}},
+	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr"}},
 	{"logging", []string{"log-level", "log-format", "log-file", "debug-fuse"}},
 	{"other", []string{"version", "help"}},
 }

@@ -26,6 +26,8 @@ ensure_tools() {
   command -v sqlite3 >/dev/null || pkgs+=(sqlite3)
   command -v tar >/dev/null || pkgs+=(tar)
   command -v diff >/dev/null || pkgs+=(diffutils)
+  # promtool checks the alert rules (Debian ships it in the prometheus package).
+  command -v promtool >/dev/null || pkgs+=(prometheus)
   if [ ${#pkgs[@]} -gt 0 ]; then
     apt_install "${pkgs[@]}"
   fi

@@ -357,14 +357,13 @@ func TestWriteOperations(t *testing.T) {
 	}
 	w.wantGone(t, "moved/g")
 
-	// Bad names.
+	// Bad names. (Backslash and control characters are stored with
+	// rclone's encoding: TestNamesInteropWithRclone.)
 	long := strings.Repeat("n", 251)
 	for _, tc := range []struct{ cmd, msg string }{
 		{"touch " + long, "File name too long"},
 		{"mkdir " + long, "File name too long"},
-		{"touch 'back\\slash'", "Invalid argument"},
 		{"touch .bzEmpty", "Invalid argument"},
-		{"touch \"$(printf 'ctl\\001x')\"", "Invalid argument"},
 		{"c=$(printf 'c%.0s' $(seq 1 200)); mkdir -p \"x/$c/$c/$c/$c/$c/$c\"", "File name too long"},
 	} {
 		if _, errOut, err := shErr(mnt, tc.cmd); err == nil || !strings.Contains(errOut, tc.msg) {
