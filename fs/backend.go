@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/b2fs/b2fs/b2client"
 )
 
 // Backend is what the filesystem needs from B2. The production
@@ -70,7 +72,7 @@ var (
 // src_last_modified_millis file info when present and valid, else the upload
 // time.
 func (o Object) ModTime() time.Time {
-	if v, ok := o.Info["src_last_modified_millis"]; ok {
+	if v, ok := o.Info[b2client.InfoModTime]; ok {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
 			return time.UnixMilli(ms)
 		}

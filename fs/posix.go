@@ -45,9 +45,9 @@ const (
 
 // B2's file info limits.
 const (
-	maxInfoEntries = 10
-	maxInfoBytes   = 7000
-	maxInfoKeyLen  = 50
+	maxInfoEntries = b2client.MaxInfoEntries
+	maxInfoBytes   = b2client.MaxHeaderBudget
+	maxInfoKeyLen  = b2client.MaxInfoKeyLen
 	// maxSymlinkLen bounds a symlink target (PATH_MAX).
 	maxSymlinkLen = 4096
 )
@@ -259,13 +259,7 @@ func listXattrs(info map[string]string) []string {
 // infoBytes is the size of the header lines B2 counts against its 7,000
 // bytes for name and info: X-Bz-File-Name plus one X-Bz-Info-* per entry,
 // values percent-encoded.
-func infoBytes(name string, info map[string]string) int {
-	n := len("X-Bz-File-Name: ") + len(b2client.PercentEncode(name)) + 2
-	for k, v := range info {
-		n += len("X-Bz-Info-") + len(k) + 2 + len(b2client.PercentEncode(v)) + 2
-	}
-	return n
-}
+func infoBytes(name string, info map[string]string) int { return b2client.InfoHeaderBytes(name, info) }
 
 // checkInfoFits reports whether info (the complete info of file name) stays
 // within B2's limits once every upload adds its own keys: the mtime and, for

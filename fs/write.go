@@ -55,11 +55,11 @@ func (o *WriteOptions) fill() {
 
 // Capability names the write path checks.
 const (
-	capWrite         = "writeFiles"
-	capDelete        = "deleteFiles"
-	capList          = "listFiles"
-	capWriteBuckets  = "writeBuckets"
-	capDeleteBuckets = "deleteBuckets"
+	capWrite         = b2client.CapWriteFiles
+	capDelete        = b2client.CapDeleteFiles
+	capList          = b2client.CapListFiles
+	capWriteBuckets  = b2client.CapWriteBuckets
+	capDeleteBuckets = b2client.CapDeleteBuckets
 )
 
 var (

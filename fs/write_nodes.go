@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/staging"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -541,20 +542,8 @@ func (n *accountNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return 0
 }
 
-// validBucketName checks B2's bucket name rules: 6 to 63 letters, digits
-// and hyphens, not starting with "b2-".
-func validBucketName(s string) bool {
-	if len(s) < 6 || len(s) > 63 || strings.HasPrefix(strings.ToLower(s), "b2-") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validBucketName checks B2's bucket name rules.
+func validBucketName(s string) bool { return b2client.ValidBucketName(s) }
 
 var _ = (fusefs.NodeSetattrer)((*fileNode)(nil))
 

@@ -12,8 +12,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/errs"
 )
 
 // File is one staged file, shared by every handle open on it.
@@ -287,7 +288,7 @@ func (f *File) heldLocked() int64 {
 // directory is full (or over MaxSize) and EFBIG past B2's size limit.
 func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, syscall.EINVAL
+		return 0, errs.ErrInvalid
 	}
 	n, err := f.write(ctx, p, off, false)
 	if f.retryAfterSpace(err) && n < len(p) {
@@ -310,7 +311,7 @@ func (f *File) Append(ctx context.Context, p []byte) (int, error) {
 // retryAfterSpace reports whether err is a full disk and the read cache
 // gave its space back (staged data always comes first).
 func (f *File) retryAfterSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) && f.m.kept.clear()
+	return errors.Is(err, errs.ErrNoSpace) && f.m.kept.clear()
 }
 
 func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {
@@ -326,7 +327,7 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 	end := off + int64(len(p))
 	if end > MaxParts*f.partSize() {
 		f.mu.Unlock()
-		return 0, fmt.Errorf("write past %d bytes (%d parts of %d): %w", MaxParts*f.partSize(), MaxParts, f.partSize(), syscall.EFBIG)
+		return 0, fmt.Errorf("write past %d bytes (%d parts of %d): %w", MaxParts*f.partSize(), MaxParts, f.partSize(), errs.ErrTooBig)
 	}
 	wasDirty := f.dirty
 	// New bytes held: gaps below remoteEnd this write fills, and growth.
@@ -368,10 +369,10 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 // Truncate sets the file's size.
 func (f *File) Truncate(ctx context.Context, size int64) error {
 	if size < 0 {
-		return syscall.EINVAL
+		return errs.ErrInvalid
 	}
 	if size > MaxParts*f.partSize() {
-		return syscall.EFBIG
+		return errs.ErrTooBig
 	}
 	if err := f.lockMutableUnsettled(ctx); err != nil {
 		return err
@@ -446,7 +447,7 @@ func (f *File) Rebase(v Version) {
 // in B2.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, syscall.EINVAL
+		return 0, errs.ErrInvalid
 	}
 	for attempt := 0; attempt < 8; attempt++ {
 		f.mu.Lock()
@@ -485,7 +486,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("read %s: content kept changing: %w", f.key, syscall.EIO)
+	return 0, fmt.Errorf("read %s: content kept changing: %w", f.key, errs.ErrIO)
 }
 
 // fetch downloads [a, b) of version baseID and stores the bytes that are
@@ -493,7 +494,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b int64) error {
 	const chunk = 4 << 20
 	if baseID == "" {
-		return fmt.Errorf("fetch %s: no base version: %w", f.key, syscall.EIO)
+		return fmt.Errorf("fetch %s: no base version: %w", f.key, errs.ErrIO)
 	}
 	for a < b {
 		n := min(b-a, chunk)
