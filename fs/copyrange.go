@@ -52,7 +52,7 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 		return staging.Version{FileID: obj.FileID, Name: obj.Name, Size: size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
 	})
 	if err != nil {
-		return 0, n.fsys.werrno("copy "+fmtPath(sb, childName(sdir, sname))+" to "+fmtPath(db, childName(ddir, dname)), err)
+		return 0, n.fsys.errno("copy "+fmtPath(sb, childName(sdir, sname))+" to "+fmtPath(db, childName(ddir, dname)), err)
 	}
 	if !filled {
 		return 0, syscall.EOPNOTSUPP

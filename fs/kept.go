@@ -43,7 +43,7 @@ func (h *keptHandle) Release(ctx context.Context) syscall.Errno {
 
 func (h *keptHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
-		return h.fsys.werrno("fsync "+h.path, err)
+		return h.fsys.errno("fsync "+h.path, err)
 	}
 	return 0
 }

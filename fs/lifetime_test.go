@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -172,7 +173,7 @@ func lifetimeFS(t *testing.T, be Backend, wb WriteBackend, delay time.Duration) 
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: &staging.B2Remote{}, PartSize: 1 << 20, UploadCutoff: 2 << 20})
+	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: fstest.NewStore("b1"), PartSize: 1 << 20, UploadCutoff: 2 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,7 +209,7 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 		fsync: func(ctx context.Context) syscall.Errno {
 			err := n.fsys.flushMetaWhere(ctx, func(fb Bucket, dir string) bool { return fb.ID == b.ID && dir == prefix })
 			if err != nil {
-				return n.fsys.werrno("fsync "+fmtPath(b, prefix), err)
+				return n.fsys.errno("fsync "+fmtPath(b, prefix), err)
 			}
 			return 0
 		},

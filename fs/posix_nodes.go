@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,11 +9,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/b2fs/b2fs/b2client"
-	"github.com/b2fs/b2fs/cache"
-	"github.com/b2fs/b2fs/fs/staging"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/staging"
 )
 
 // This file holds the go-fuse side of POSIX metadata (see posix.go):
@@ -26,42 +25,6 @@ const (
 	dirContentType     = "application/x-directory"
 	symlinkContentType = "application/x-symlink"
 )
-
-// infoPutter uploads a small object with file info (symlinks, directory
-// markers carrying metadata).
-type infoPutter interface {
-	PutInfo(ctx context.Context, bucket Bucket, name, contentType string, info map[string]string, body []byte) (Object, error)
-}
-
-// versionDeleter deletes one version of a name (the version a metadata
-// change replaced, with --hard-delete).
-type versionDeleter interface {
-	DeleteVersion(ctx context.Context, bucket Bucket, name, fileID string) error
-}
-
-var (
-	_ infoPutter     = (*B2WriteBackend)(nil)
-	_ versionDeleter = (*B2WriteBackend)(nil)
-)
-
-// PutInfo implements infoPutter.
-func (b *B2WriteBackend) PutInfo(ctx context.Context, bucket Bucket, name, contentType string, info map[string]string, body []byte) (Object, error) {
-	f, err := b.c.UploadFile(ctx, b2client.UploadRequest{
-		BucketID: bucket.ID, Name: name, ContentType: contentType, Info: info,
-	}, bytes.NewReader(body), int64(len(body)))
-	if err != nil {
-		return Object{}, classify("create "+bucket.Name+"/"+name, err)
-	}
-	return objectFromFile(f), nil
-}
-
-// DeleteVersion implements versionDeleter.
-func (b *B2WriteBackend) DeleteVersion(ctx context.Context, bucket Bucket, name, fileID string) error {
-	if err := b.c.DeleteFileVersion(ctx, name, fileID); err != nil && !b2client.IsNotFound(err) {
-		return classify("delete "+bucket.Name+"/"+name, err)
-	}
-	return nil
-}
 
 // applyMeta overrides the mode and owner of out with those recorded in
 // info; files without them keep the mount-wide defaults.
@@ -258,12 +221,12 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 			return cerr
 		}
 		if err != nil {
-			return n.fsys.werrno(op+" "+fmtPath(b, full), err)
+			return n.fsys.errno(op+" "+fmtPath(b, full), err)
 		}
 		if mtime != nil {
 			a, err := sf.SetMtime(ctx, *mtime)
 			if err != nil {
-				return n.fsys.werrno(op+" "+fmtPath(b, full), err)
+				return n.fsys.errno(op+" "+fmtPath(b, full), err)
 			}
 			absorbed = absorbed || a
 		}
@@ -307,7 +270,7 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
 		&CopyMeta{ContentType: e.ContentType, Info: info})
 	if err != nil {
-		return n.fsys.werrno(op+" "+fmtPath(b, full), err)
+		return n.fsys.errno(op+" "+fmtPath(b, full), err)
 	}
 	if obj.Info == nil {
 		obj.Info = info
@@ -382,7 +345,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if !known {
 		// Ask once more, uncached, so that a failure is reported.
 		if _, err := f.opts.Backend.ListDir(ctx, b, name, "", 1); err != nil {
-			return f.werrno(op+" "+fmtPath(b, prefix), err)
+			return f.errno(op+" "+fmtPath(b, prefix), err)
 		}
 		m, exists, _ = f.marker(ctx, b, prefix, true)
 	}
@@ -412,7 +375,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		obj, err = f.putMarker(ctx, b, name, info)
 	}
 	if err != nil {
-		return f.werrno(op+" "+fmtPath(b, prefix), err)
+		return f.errno(op+" "+fmtPath(b, prefix), err)
 	}
 	if obj.Info == nil {
 		obj.Info = info
@@ -490,7 +453,7 @@ func (n *dirNode) symlink(ctx context.Context, target, name string, out *fuse.En
 	}
 	obj, err := p.PutInfo(ctx, b, childName(prefix, name), symlinkContentType, info, []byte(target))
 	if err != nil {
-		return nil, n.fsys.werrno("symlink "+fmtPath(b, childName(prefix, name)), err)
+		return nil, n.fsys.errno("symlink "+fmtPath(b, childName(prefix, name)), err)
 	}
 	if obj.Info == nil {
 		obj.Info = info

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -16,13 +17,13 @@ func TestStopWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	m, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: &staging.B2Remote{}, PartSize: 1 << 20, UploadCutoff: 2 << 20})
+	m, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: fstest.NewStore("b1"), PartSize: 1 << 20, UploadCutoff: 2 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	be := NewB2Backend(nil)
+	be := fstest.NewStore("b1")
 	fsys, err := New(Options{Backend: be, Cache: c, Bucket: Bucket{ID: "b", Name: "b"},
-		Write: WriteOptions{Staging: m, Backend: NewB2WriteBackend(nil, 0, 0)}})
+		Write: WriteOptions{Staging: m, Backend: fstest.NewStore("b1")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -45,7 +46,7 @@ func streamFS(t *testing.T, be Backend, staged ...string) *FS {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: &staging.B2Remote{}, PartSize: 1 << 20, UploadCutoff: 2 << 20})
+	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: fstest.NewStore("b1"), PartSize: 1 << 20, UploadCutoff: 2 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func streamFS(t *testing.T, be Backend, staged ...string) *FS {
 		t.Cleanup(func() { sm.Release(f) })
 	}
 	fsys, err := New(Options{Backend: be, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"}, ListPageSize: 100,
-		Write: WriteOptions{Staging: sm, Backend: NewB2WriteBackend(nil, 0, 0)}})
+		Write: WriteOptions{Staging: sm, Backend: fstest.NewStore("b1")}})
 	if err != nil {
 		t.Fatal(err)
 	}

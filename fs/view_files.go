@@ -135,7 +135,7 @@ func (n *viewFile) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 		return staging.Version{FileID: obj.FileID, Name: obj.Name, Size: e.Size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
 	})
 	if err != nil {
-		return 0, n.fsys.werrno("copy "+fmtPath(n.bucket, n.b2name)+" ("+e.Name+") to "+fmtPath(db, ddir+dname), err)
+		return 0, n.fsys.errno("copy "+fmtPath(n.bucket, n.b2name)+" ("+e.Name+") to "+fmtPath(db, ddir+dname), err)
 	}
 	if !filled {
 		return 0, syscall.EOPNOTSUPP

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -62,11 +61,6 @@ const (
 	capDeleteBuckets = b2client.CapDeleteBuckets
 )
 
-var (
-	errExists   = syscall.EEXIST
-	errNotEmpty = syscall.ENOTEMPTY
-)
-
 // writable checks that changes are possible and that the key has caps.
 func (f *FS) writable(op string, caps ...string) syscall.Errno {
 	w := &f.opts.Write
@@ -103,32 +97,6 @@ func (f *FS) removeCaps() []string {
 // checkNewName is validNewName as an errno.
 func checkNewName(prefix, name string) syscall.Errno {
 	return toErrno(nil, "", validNewName(prefix, name))
-}
-
-// werrno maps a write-path error to an errno (see toErrno), with the
-// write-specific cases first.
-func (f *FS) werrno(op string, err error) syscall.Errno {
-	switch {
-	case err == nil:
-		return 0
-	case b2client.IsStorageCapExceeded(err) || b2client.IsCapExceeded(err):
-		f.log.Error("B2 cap exceeded", "op", op, "err", err)
-		return syscall.ENOSPC
-	case b2client.IsUnauthorized(err):
-		f.log.Error("B2 refused the operation (missing capability or restricted key?)", "op", op, "err", err)
-		return syscall.EACCES
-	case errors.Is(err, context.DeadlineExceeded):
-		f.log.Error("timed out", "op", op, "err", err)
-		return syscall.EIO
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		if errno == syscall.ENOSPC {
-			f.log.Error("staging cache full", "op", op, "err", err)
-		}
-		return errno
-	}
-	return toErrno(f.log, op, err)
 }
 
 // stagingKey is the key of name in bucket b.

@@ -94,7 +94,7 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
 	})
 	if err != nil {
-		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, childName(prefix, name)), err)
+		return nil, nil, 0, n.fsys.errno("create "+fmtPath(b, childName(prefix, name)), err)
 	}
 	e := stagedEntry(name, sf)
 	node := &fileNode{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
@@ -118,7 +118,7 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	marker := childDir(prefix, name) + EmptyMarker
 	mo, err := n.fsys.putMarker(ctx, b, marker, n.fsys.newInfo(ctx, b, prefix, syscall.S_IFDIR|mode&0o7777))
 	if err != nil {
-		return nil, n.fsys.werrno("mkdir "+fmtPath(b, marker), err)
+		return nil, n.fsys.errno("mkdir "+fmtPath(b, marker), err)
 	}
 	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
@@ -145,7 +145,7 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	p, err := n.fsys.opts.Backend.ListDir(ctx, b, dir, "", 2)
 	if err != nil {
-		return n.fsys.werrno("rmdir "+fmtPath(b, dir), err)
+		return n.fsys.errno("rmdir "+fmtPath(b, dir), err)
 	}
 	marker := false
 	for _, o := range p.Objects {
@@ -161,7 +161,7 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	// and went away with the last of them: nothing is left to remove.
 	if marker {
 		if err := n.fsys.remove(ctx, b, dir+EmptyMarker); err != nil {
-			return n.fsys.werrno("rmdir "+fmtPath(b, dir), err)
+			return n.fsys.errno("rmdir "+fmtPath(b, dir), err)
 		}
 	}
 	n.fsys.changed(b, prefix, name, nil)
@@ -197,7 +197,7 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 			}
 		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
-			return n.fsys.werrno("unlink "+fmtPath(b, full), err)
+			return n.fsys.errno("unlink "+fmtPath(b, full), err)
 		}
 	case !had:
 		return syscall.ENOENT
@@ -274,7 +274,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	if sf != nil {
 		before, _, _, _ := sf.Uploaded()
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-			return n.fsys.werrno("rename: upload "+fmtPath(sb, childName(sp, name)), err)
+			return n.fsys.errno("rename: upload "+fmtPath(sb, childName(sp, name)), err)
 		}
 		id, size, _, _ := sf.Uploaded()
 		if id != before {
@@ -295,7 +295,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	if fn != nil {
 		p, err := n.fsys.claimMeta(ctx, fn)
 		if err != nil {
-			return n.fsys.werrno("rename "+fmtPath(sb, src.Name), err)
+			return n.fsys.errno("rename "+fmtPath(sb, src.Name), err)
 		}
 		if p != nil && p.base != src.FileID {
 			n.fsys.releaseMeta(fn, p, "", nil) // superseded by a newer version
@@ -308,7 +308,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
 	}
 	if err != nil {
-		return n.fsys.werrno("rename "+fmtPath(sb, src.Name), err)
+		return n.fsys.errno("rename "+fmtPath(sb, src.Name), err)
 	}
 	if meta != nil && obj.Info == nil {
 		obj.Info = meta.Info
@@ -320,7 +320,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	if fn != nil && fn.onlyOwnVersion(src.FileID) && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
 		n.fsys.log.Debug("rename: deleted the source's only version", "file", fmtPath(sb, src.Name))
 	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
-		return n.fsys.werrno("rename: remove source "+fmtPath(sb, src.Name), err)
+		return n.fsys.errno("rename: remove source "+fmtPath(sb, src.Name), err)
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
@@ -349,7 +349,7 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	// The target, if it exists, must be an empty directory.
 	p, err := n.fsys.opts.Backend.ListDir(ctx, db, to, "", 2)
 	if err != nil {
-		return n.fsys.werrno("rename "+fmtPath(db, to), err)
+		return n.fsys.errno("rename "+fmtPath(db, to), err)
 	}
 	for _, o := range p.Objects {
 		if o.Name != to+EmptyMarker {
@@ -364,16 +364,16 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	if err := n.fsys.flushMetaWhere(ctx, func(b Bucket, dir string) bool {
 		return b.ID == sb.ID && strings.HasPrefix(dir, from)
 	}); err != nil {
-		return n.fsys.werrno("rename "+fmtPath(sb, from), err)
+		return n.fsys.errno("rename "+fmtPath(sb, from), err)
 	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-			return n.fsys.werrno("rename: upload "+sf.Key().String(), err)
+			return n.fsys.errno("rename: upload "+sf.Key().String(), err)
 		}
 	}
 	objs, err := w.Backend.ListAll(ctx, sb, from, w.MaxRenameFiles)
 	if err != nil {
-		return n.fsys.werrno("rename "+fmtPath(sb, from), err)
+		return n.fsys.errno("rename "+fmtPath(sb, from), err)
 	}
 	if len(objs) > w.MaxRenameFiles {
 		n.fsys.log.Error("directory too big to rename on the server; raise --max-rename-files", "dir", fmtPath(sb, from), "limit", w.MaxRenameFiles)
@@ -402,7 +402,7 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	}
 	if err := g.Wait(); err != nil {
 		n.fsys.log.Error("directory rename failed while copying; the source is unchanged", "from", fmtPath(sb, from), "copied", done.Load(), "of", len(objs))
-		return n.fsys.werrno("rename "+fmtPath(sb, from), err)
+		return n.fsys.errno("rename "+fmtPath(sb, from), err)
 	}
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(w.RenameConcurrency)
@@ -411,7 +411,7 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	}
 	if err := g.Wait(); err != nil {
 		n.fsys.log.Error("directory rename: copied, but removing the source failed", "from", fmtPath(sb, from), "err", err)
-		return n.fsys.werrno("rename "+fmtPath(sb, from), err)
+		return n.fsys.errno("rename "+fmtPath(sb, from), err)
 	}
 	if big {
 		n.fsys.log.Info("renamed directory", "from", fmtPath(sb, from), "to", fmtPath(db, to), "files", len(objs))
@@ -510,7 +510,7 @@ func (n *accountNode) Mkdir(ctx context.Context, name string, mode uint32, out *
 	}
 	b, err := n.fsys.opts.Write.Backend.CreateBucket(ctx, name)
 	if err != nil {
-		return nil, n.fsys.werrno("create bucket "+name, err)
+		return nil, n.fsys.errno("create bucket "+name, err)
 	}
 	n.fsys.meta.cache.InvalidateDir(bucketsKey)
 	return n.bucketChild(ctx, cache.Entry{Name: b.Name, Dir: true, FileID: b.ID}, out), 0
@@ -536,7 +536,7 @@ func (n *accountNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOTEMPTY
 	}
 	if err := n.fsys.opts.Write.Backend.DeleteBucket(ctx, b); err != nil {
-		return n.fsys.werrno("delete bucket "+name, err)
+		return n.fsys.errno("delete bucket "+name, err)
 	}
 	n.fsys.meta.cache.InvalidateDir(bucketsKey)
 	return 0
@@ -570,7 +570,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 		}
 		if sf := handleFile(); sf != nil {
 			if err := sf.Truncate(ctx, int64(sz)); err != nil {
-				return n.fsys.werrno("truncate "+fmtPath(b, full), err)
+				return n.fsys.errno("truncate "+fmtPath(b, full), err)
 			}
 		} else if e := n.truncateClosed(ctx, int64(sz)); e != 0 {
 			return e
@@ -596,14 +596,14 @@ func (n *fileNode) truncateClosed(ctx context.Context, size int64) syscall.Errno
 	st := n.fsys.opts.Write.Staging
 	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: size == 0})
 	if err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.errno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	defer st.Release(sf)
 	if err := sf.Truncate(ctx, size); err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.errno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.errno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	n.fsys.afterUpload(n, sf)
 	return 0
@@ -630,7 +630,7 @@ func (n *fileNode) openStaged(ctx context.Context, flags uint32) (fusefs.FileHan
 	}
 	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
 	if err != nil {
-		return nil, 0, n.fsys.werrno("open "+fmtPath(b, childName(dir, name)), err)
+		return nil, 0, n.fsys.errno("open "+fmtPath(b, childName(dir, name)), err)
 	}
 	return &writeHandle{fsys: n.fsys, node: n, f: sf, write: write, append: flags&syscall.O_APPEND != 0}, 0, 0
 }
@@ -693,7 +693,7 @@ func (h *writeHandle) Write(ctx context.Context, data []byte, off int64) (uint32
 		n, err = h.f.WriteAt(ctx, data, off)
 	}
 	if err != nil {
-		return uint32(n), h.fsys.werrno("write "+h.f.Key().String(), err)
+		return uint32(n), h.fsys.errno("write "+h.f.Key().String(), err)
 	}
 	return uint32(n), 0
 }
@@ -715,12 +715,12 @@ func (h *writeHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 	// Metadata changes not yet in B2 go up with the data, for free.
 	if err := h.fsys.absorbMeta(context.WithoutCancel(ctx), h.node); err != nil {
-		return h.fsys.werrno(op+" "+h.f.Key().String(), err)
+		return h.fsys.errno(op+" "+h.f.Key().String(), err)
 	}
 	before, _, _, _ := h.f.Uploaded()
 	// A streamed large file's final metadata is deferred (afterUpload).
 	if err := h.f.FlushDeferMeta(context.WithoutCancel(ctx)); err != nil {
-		return h.fsys.werrno(op+" "+h.f.Key().String(), err)
+		return h.fsys.errno(op+" "+h.f.Key().String(), err)
 	}
 	if after, _, _, _ := h.f.Uploaded(); after != before {
 		h.fsys.afterUpload(h.node, h.f)
@@ -743,7 +743,7 @@ func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 	}
 	if op == "fsync" {
 		if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
-			return h.fsys.werrno(op+" "+h.f.Key().String(), err)
+			return h.fsys.errno(op+" "+h.f.Key().String(), err)
 		}
 	}
 	return 0
@@ -836,7 +836,7 @@ func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 		return 0
 	}
 	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
-		return h.fsys.werrno("fsync "+h.path, err)
+		return h.fsys.errno("fsync "+h.path, err)
 	}
 	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -107,11 +108,11 @@ func TestAccountRootChanges(t *testing.T) {
 		defer c.Close()
 		opts := Options{Backend: newMemBackend(), Cache: c}
 		if rw {
-			sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: &staging.B2Remote{}, PartSize: 1 << 20, UploadCutoff: 2 << 20})
+			sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: fstest.NewStore("b1"), PartSize: 1 << 20, UploadCutoff: 2 << 20})
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts.Write = WriteOptions{Staging: sm, Backend: NewB2WriteBackend(nil, 0, 0)}
+			opts.Write = WriteOptions{Staging: sm, Backend: fstest.NewStore("b1")}
 		}
 		f, err := New(opts)
 		if err != nil {

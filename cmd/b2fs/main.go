@@ -17,12 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs"
+	"github.com/b2fs/b2fs/fs/b2backend"
 	"github.com/b2fs/b2fs/fs/metrics"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -213,7 +215,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	window, _ := parseSize(cfg.readWindowMax)
 	chunk, _ := parseSize(cfg.readChunk)
 	opts := fs.Options{
-		Backend:           fs.NewB2Backend(client),
+		Backend:           b2backend.New(client, b2backend.Options{}),
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
 		VersionsDir:       cfg.versionsDir,
@@ -263,8 +265,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	}()
 	toUpload := 0
 	if stage != nil {
-		remote := &staging.B2Remote{C: client}
-		toUpload = recoverStaged(sctx, stage, remote.Current, log)
+		toUpload = recoverStaged(sctx, stage, b2backend.New(client, b2backend.Options{}).Current, log)
 	}
 	fsys, err = fs.New(opts)
 	if err != nil {

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/fs"
+	"github.com/b2fs/b2fs/fs/b2backend"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/spf13/pflag"
 )
 
 // writeConfig holds the write-path flags.
@@ -71,7 +73,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	}
 	m, err := staging.New(staging.Options{
 		Dir:               filepath.Join(c.cacheDir, "staging", accountDir(acct)),
-		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency, CopyThreshold: 2 * part},
+		Remote:            b2backend.New(client, b2backend.Options{PartSize: part, Concurrency: c.uploadConcurrency}),
 		PartSize:          part,
 		UploadCutoff:      cutoff,
 		Concurrency:       c.uploadConcurrency,
@@ -86,7 +88,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
 	return fs.WriteOptions{
 		Staging:        m,
-		Backend:        fs.NewB2WriteBackend(client, part, c.uploadConcurrency),
+		Backend:        b2backend.New(client, b2backend.Options{PartSize: part, Concurrency: c.uploadConcurrency}),
 		HardDelete:     c.hardDelete,
 		MaxRenameFiles: c.maxRenameFiles,
 		MetadataDelay:  c.metadataDelay,

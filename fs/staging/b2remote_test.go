@@ -7,7 +7,8 @@ import (
 	"github.com/b2fs/b2fs/b2client"
 )
 
-// B2Remote implements Remote with a b2client.Client.
+// B2Remote implements Remote with a b2client.Client for the tests of this
+// package (b2fs itself uses package b2backend, which imports staging).
 type B2Remote struct {
 	C *b2client.Client
 	// PartSize and Concurrency drive copies of large files.
@@ -114,4 +115,22 @@ func (b *B2Remote) CopyFileReplaceInfo(ctx context.Context, srcFileID string, si
 // DeleteFileVersion implements Remote.
 func (b *B2Remote) DeleteFileVersion(ctx context.Context, name, fileID string) error {
 	return b.C.DeleteFileVersion(ctx, name, fileID)
+}
+
+// Current returns the newest visible version of key's name, nil when the
+// name has none (never uploaded, hidden or deleted). It costs one
+// b2_list_file_names call (Class C). It is a CurrentFunc for Recover.
+func (b *B2Remote) Current(ctx context.Context, key Key) (*Version, error) {
+	page, err := b.C.ListFileNames(ctx, key.BucketID, b2client.ListOptions{Prefix: key.Name, StartName: key.Name, PageSize: 1})
+	if err != nil {
+		return nil, err
+	}
+	for i := range page.Files {
+		f := &page.Files[i]
+		if f.Name == key.Name && f.Action == "upload" {
+			v := version(f)
+			return &v, nil
+		}
+	}
+	return nil, nil
 }

@@ -1,15 +1,15 @@
-package fs
+package b2backend
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/versions"
 	"github.com/b2fs/b2fs/test/b2emu"
 )
@@ -50,7 +50,7 @@ func TestViewOverB2Emu(t *testing.T) {
 	}
 	t.Cleanup(cc.Close)
 	// Pages of 10 versions: the 53 versions under docs/ take 6 pages.
-	v, err := versions.New(versions.Options{Lister: NewB2Backend(c), Cache: cc, PageSize: 10})
+	v, err := versions.New(versions.Options{Lister: New(c, Options{}), Cache: cc, PageSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func TestViewOverB2Emu(t *testing.T) {
 	if err != nil || len(es) != 1 || es[0].Name != "r.txt" {
 		t.Fatalf("docs/ now: %+v %v", es, err)
 	}
-	// A refused listing is a permission error, EACCES at the adapter.
+	// A refused listing is a permission error (EACCES at the adapter).
 	ts.AddFault(b2emu.FaultRule{API: "b2_list_file_versions", Status: 401, Code: "unauthorized", Times: -1})
 	cc.Clear()
 	_, err = v.At(ctx, bid, "", "", time.Now())
-	if !errors.Is(err, ErrPermission) || toErrno(nil, "test", err) != syscall.EACCES {
+	if !errors.Is(err, errs.ErrAccess) {
 		t.Fatalf("refused listing: %v", err)
 	}
 }

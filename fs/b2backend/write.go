@@ -1,4 +1,4 @@
-package fs
+package b2backend
 
 import (
 	"bytes"
@@ -8,58 +8,8 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/errs"
 )
-
-// WriteBackend is what the write path needs from B2 besides uploads of
-// staged files (see package staging).
-type WriteBackend interface {
-	// PutEmpty uploads a zero-length file (directory markers).
-	PutEmpty(ctx context.Context, bucket Bucket, name string) (Object, error)
-	// Hide hides name (B2's soft delete); a name that is already gone is
-	// not an error.
-	Hide(ctx context.Context, bucket Bucket, name string) error
-	// DeleteAll deletes every version of name, hide markers included.
-	DeleteAll(ctx context.Context, bucket Bucket, name string) error
-	// Copy copies the version src.FileID (src.Size bytes) to dstName in
-	// dst. With meta non-nil the copy gets meta's content type and info
-	// instead of the source's.
-	Copy(ctx context.Context, src Object, dst Bucket, dstName string, meta *CopyMeta) (Object, error)
-	// ListAll lists every visible file whose name starts with prefix (no
-	// delimiter), at most limit+1 of them, sorted by name.
-	ListAll(ctx context.Context, bucket Bucket, prefix string, limit int) ([]Object, error)
-	// CreateBucket creates a private bucket.
-	CreateBucket(ctx context.Context, name string) (Bucket, error)
-	// DeleteBucket deletes an empty bucket.
-	DeleteBucket(ctx context.Context, bucket Bucket) error
-}
-
-// CopyMeta is the metadata a metadata-replacing copy sets.
-type CopyMeta struct {
-	ContentType string
-	Info        map[string]string
-}
-
-// B2WriteBackend implements WriteBackend over a *b2client.Client.
-type B2WriteBackend struct {
-	c *b2client.Client
-	// copyThreshold, partSize and concurrency: copies of files larger than
-	// copyThreshold are assembled from parts copied in parallel.
-	copyThreshold, partSize int64
-	concurrency             int
-}
-
-// NewB2WriteBackend adapts c. Copies (renames, metadata changes) of files
-// of at least 2×partSize copy their parts in parallel, concurrency at a
-// time; partSize 0 leaves every copy to one b2_copy_file up to 5 GB.
-func NewB2WriteBackend(c *b2client.Client, partSize int64, concurrency int) *B2WriteBackend {
-	b := &B2WriteBackend{c: c, partSize: partSize, concurrency: concurrency}
-	if partSize > 0 {
-		b.copyThreshold = 2 * partSize
-	}
-	return b
-}
-
-var _ WriteBackend = (*B2WriteBackend)(nil)
 
 func objectFromFile(f *b2client.File) Object {
 	return Object{
@@ -74,7 +24,7 @@ func objectFromFile(f *b2client.File) Object {
 }
 
 // PutEmpty implements WriteBackend.
-func (b *B2WriteBackend) PutEmpty(ctx context.Context, bucket Bucket, name string) (Object, error) {
+func (b *Backend) PutEmpty(ctx context.Context, bucket Bucket, name string) (Object, error) {
 	f, err := b.c.UploadFile(ctx, b2client.UploadRequest{
 		BucketID: bucket.ID, Name: name, ContentType: "application/x-directory",
 		ModTime: time.Now(),
@@ -86,7 +36,7 @@ func (b *B2WriteBackend) PutEmpty(ctx context.Context, bucket Bucket, name strin
 }
 
 // Hide implements WriteBackend.
-func (b *B2WriteBackend) Hide(ctx context.Context, bucket Bucket, name string) error {
+func (b *Backend) Hide(ctx context.Context, bucket Bucket, name string) error {
 	_, err := b.c.HideFile(ctx, bucket.ID, name)
 	if err != nil && !b2client.IsNotFound(err) && !b2client.IsAlreadyHidden(err) {
 		return classify("hide "+bucket.Name+"/"+name, err)
@@ -95,7 +45,7 @@ func (b *B2WriteBackend) Hide(ctx context.Context, bucket Bucket, name string) e
 }
 
 // DeleteAll implements WriteBackend.
-func (b *B2WriteBackend) DeleteAll(ctx context.Context, bucket Bucket, name string) error {
+func (b *Backend) DeleteAll(ctx context.Context, bucket Bucket, name string) error {
 	// Collect first, then delete: deleting while paging would move the
 	// listing under our feet.
 	type ver struct{ name, id string }
@@ -124,7 +74,7 @@ func (b *B2WriteBackend) DeleteAll(ctx context.Context, bucket Bucket, name stri
 }
 
 // Copy implements WriteBackend.
-func (b *B2WriteBackend) Copy(ctx context.Context, src Object, dst Bucket, dstName string, meta *CopyMeta) (Object, error) {
+func (b *Backend) Copy(ctx context.Context, src Object, dst Bucket, dstName string, meta *CopyMeta) (Object, error) {
 	req := b2client.CopyRequest{SourceID: src.FileID, SourceSize: src.Size, DestName: dstName, DestBucketID: dst.ID,
 		Threshold: b.copyThreshold, PartSize: b.partSize, Concurrency: b.concurrency}
 	if meta != nil {
@@ -147,7 +97,7 @@ func (b *B2WriteBackend) Copy(ctx context.Context, src Object, dst Bucket, dstNa
 }
 
 // ListAll implements WriteBackend.
-func (b *B2WriteBackend) ListAll(ctx context.Context, bucket Bucket, prefix string, limit int) ([]Object, error) {
+func (b *Backend) ListAll(ctx context.Context, bucket Bucket, prefix string, limit int) ([]Object, error) {
 	var out []Object
 	for f, err := range b.c.Files(ctx, bucket.ID, b2client.ListOptions{Prefix: prefix, PageSize: 1000}) {
 		if err != nil {
@@ -165,11 +115,11 @@ func (b *B2WriteBackend) ListAll(ctx context.Context, bucket Bucket, prefix stri
 }
 
 // CreateBucket implements WriteBackend.
-func (b *B2WriteBackend) CreateBucket(ctx context.Context, name string) (Bucket, error) {
+func (b *Backend) CreateBucket(ctx context.Context, name string) (Bucket, error) {
 	bk, err := b.c.CreateBucket(ctx, name, "allPrivate", nil)
 	if err != nil {
 		if b2client.IsDuplicateBucketName(err) {
-			return Bucket{}, fmt.Errorf("create bucket %s: %w", name, errExists)
+			return Bucket{}, errs.E(errs.ErrExist, "create bucket", name, err)
 		}
 		return Bucket{}, classify("create bucket "+name, err)
 	}
@@ -177,12 +127,31 @@ func (b *B2WriteBackend) CreateBucket(ctx context.Context, name string) (Bucket,
 }
 
 // DeleteBucket implements WriteBackend.
-func (b *B2WriteBackend) DeleteBucket(ctx context.Context, bucket Bucket) error {
+func (b *Backend) DeleteBucket(ctx context.Context, bucket Bucket) error {
 	if err := b.c.DeleteBucket(ctx, bucket.ID); err != nil {
 		if b2client.IsBucketNotEmpty(err) {
-			return fmt.Errorf("delete bucket %s: %w", bucket.Name, errNotEmpty)
+			return errs.E(errs.ErrNotEmpty, "delete bucket", bucket.Name, err)
 		}
 		return classify("delete bucket "+bucket.Name, err)
+	}
+	return nil
+}
+
+// PutInfo implements infoPutter.
+func (b *Backend) PutInfo(ctx context.Context, bucket Bucket, name, contentType string, info map[string]string, body []byte) (Object, error) {
+	f, err := b.c.UploadFile(ctx, b2client.UploadRequest{
+		BucketID: bucket.ID, Name: name, ContentType: contentType, Info: info,
+	}, bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return Object{}, classify("create "+bucket.Name+"/"+name, err)
+	}
+	return objectFromFile(f), nil
+}
+
+// DeleteVersion implements versionDeleter.
+func (b *Backend) DeleteVersion(ctx context.Context, bucket Bucket, name, fileID string) error {
+	if err := b.c.DeleteFileVersion(ctx, name, fileID); err != nil && !b2client.IsNotFound(err) {
+		return classify("delete "+bucket.Name+"/"+name, err)
 	}
 	return nil
 }

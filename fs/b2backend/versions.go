@@ -1,4 +1,4 @@
-package fs
+package b2backend
 
 import (
 	"context"
@@ -8,12 +8,10 @@ import (
 	"github.com/b2fs/b2fs/fs/versions"
 )
 
-var _ versions.Lister = (*B2Backend)(nil)
-
 // ListVersions lists one page of b2_list_file_versions: uploads and hide
 // markers (unfinished large files are left out), and folder entries with a
 // delimiter.
-func (b *B2Backend) ListVersions(ctx context.Context, bucketID, prefix, delim, startName, startID string, max int) (versions.Page, error) {
+func (b *Backend) ListVersions(ctx context.Context, bucketID, prefix, delim, startName, startID string, max int) (versions.Page, error) {
 	p, err := b.c.ListFileVersions(ctx, bucketID, b2client.ListOptions{
 		Prefix: prefix, Delimiter: delim, StartName: startName, StartID: startID, PageSize: max,
 	})
