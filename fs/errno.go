@@ -36,6 +36,7 @@ var errnoKinds = []struct {
 	{errs.ErrNotSupported, syscall.ENOTSUP, ""},
 	{errs.ErrCrossDevice, syscall.EXDEV, ""},
 	{errs.ErrBadHandle, syscall.EBADF, ""},
+	{errs.ErrValueTooBig, syscall.E2BIG, ""},
 }
 
 // toErrno is the one place where errors become errno values. A cancelled

@@ -6,6 +6,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/versions"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -65,7 +66,7 @@ func (n *viewHistory) currentChild(ctx context.Context, target versions.Named, o
 // names below PATH.
 func (n *viewHistory) lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if n.name != "" {
-		h, err := n.fsys.view.History(ctx, n.bucket.ID, n.root, n.name)
+		h, err := n.fsys.View().History(ctx, n.bucket.ID, n.root, n.name)
 		if err != nil {
 			return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.name), err)
 		}
@@ -78,7 +79,7 @@ func (n *viewHistory) lookup(ctx context.Context, name string, out *fuse.EntryOu
 			}
 		}
 	}
-	ok, err := n.fsys.view.HasHistory(ctx, n.bucket.ID, n.root, n.below(), name)
+	ok, err := n.fsys.View().HasHistory(ctx, n.bucket.ID, n.root, n.below(), name)
 	if err != nil {
 		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.below()+name), err)
 	}
@@ -93,33 +94,30 @@ func (n *viewHistory) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (n *viewHistory) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{
-		list: listAll(n.list),
-		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			ch, errno := n.lookup(ctx, e.Name, out)
-			if errno != 0 {
-				return nil
-			}
-			return ch
-		},
-	}, 0, 0
+	return newListHandle(n.fsys, n.list, func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+		ch, errno := n.lookup(ctx, e.Name, out)
+		if errno != 0 {
+			return nil
+		}
+		return ch
+	}), 0, 0
 }
 
 func (n *viewHistory) list(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 	var es []cache.Entry
 	if n.name != "" {
-		h, err := n.fsys.view.History(ctx, n.bucket.ID, n.root, n.name)
+		h, err := n.fsys.View().History(ctx, n.bucket.ID, n.root, n.name)
 		if err != nil {
 			return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.name), err)
 		}
 		for _, v := range h {
 			es = append(es, viewCacheEntry(v.Name, v.Version, false))
 			if v.Current {
-				es = append(es, cache.Entry{Name: currentName, Info: map[string]string{InfoType: typeSymlink}})
+				es = append(es, cache.Entry{Name: currentName, Info: vfs.SymlinkInfo()})
 			}
 		}
 	}
-	names, err := n.fsys.view.HistoryChildren(ctx, n.bucket.ID, n.root, n.below())
+	names, err := n.fsys.View().HistoryChildren(ctx, n.bucket.ID, n.root, n.below())
 	if err != nil {
 		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.below()), err)
 	}
@@ -149,7 +147,7 @@ var (
 )
 
 func (n *viewCurrent) attr(out *fuse.Attr) {
-	n.fsys.fileAttr(cache.Entry{Size: int64(len(n.target)), ModTime: n.mtime.ModTime}, out)
+	fillAttr(n.fsys.FileAttr(cache.Entry{Size: int64(len(n.target)), ModTime: n.mtime.ModTime}), out)
 	out.Mode = syscall.S_IFLNK | 0o777
 }
 

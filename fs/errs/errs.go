@@ -32,6 +32,7 @@ var (
 	ErrNotSupported = errors.New("operation not supported")     // ENOTSUP
 	ErrCrossDevice  = errors.New("cross-device link")           // EXDEV
 	ErrBadHandle    = errors.New("bad file descriptor")         // EBADF
+	ErrValueTooBig  = errors.New("value too large")             // E2BIG
 	// ErrIO is an I/O error that must stay one whatever its cause: a
 	// failed read is EIO even when B2 answered "not found".
 	ErrIO = errors.New("input/output error") // EIO

@@ -231,3 +231,20 @@ func (s *Store) Download(ctx context.Context, fileID string, off, length int64) 
 	}
 	return io.NopCloser(bytes.NewReader(append([]byte(nil), v.data[off:off+length]...))), nil
 }
+
+// AddBucket adds a bucket with ID id called name.
+func (s *Store) AddBucket(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buckets[id] = name
+}
+
+// PutAt is Put with the upload time set to t.
+func (s *Store) PutAt(bucket, name string, data []byte, info map[string]string, t time.Time) backend.Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.putLocked(bucket, name, "application/octet-stream", info, data)
+	v := s.vers[o.FileID]
+	v.obj.Uploaded = t
+	return v.obj
+}
