@@ -17,7 +17,6 @@ func TestValidBucketName(t *testing.T) {
 	}
 }
 
-
 func TestInfoHeaderBytes(t *testing.T) {
 	// "X-Bz-File-Name: a b" percent-encodes the space; each info line is
 	// "X-Bz-Info-" + key + ": " + value + CRLF.

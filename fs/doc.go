@@ -40,6 +40,11 @@
 //     buffer: go-fuse writes a reply after Read returns, when a consumed
 //     segment's buffer may already serve another download.
 //   - errno.go: toErrno, the one place errors become errno values.
+//   - package versions (fs/versions): the time-travel view's answers (the
+//     tree at a moment, one name's history) from cached
+//     b2_list_file_versions listings; view_nodes.go, view_history.go and
+//     view_files.go are its read-only nodes under Options.VersionsDir, and
+//     b2backend_versions.go its Lister over b2client.
 //
 // # Attributes and caching
 //

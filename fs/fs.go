@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +38,9 @@ var (
 	ErrRangeInvalid = vfs.ErrRangeInvalid
 )
 
+// CheckVersionsDir validates a name for Options.VersionsDir (see vfs).
+func CheckVersionsDir(name string) error { return vfs.CheckVersionsDir(name) }
+
 // NewBudget returns a readahead memory budget of max bytes (see vfs).
 func NewBudget(max int64) *Budget { return vfs.NewBudget(max) }
 
@@ -45,6 +49,8 @@ func NewBudget(max int64) *Budget { return vfs.NewBudget(max) }
 type FS struct {
 	*vfs.FS
 	log *slog.Logger
+
+	passWarned atomic.Bool // the passthrough fallback was logged
 }
 
 // New checks opts and returns a filesystem.
@@ -137,6 +143,7 @@ func fillAttr(a vfs.Attr, out *fuse.Attr) {
 	out.Blksize = a.Blksize
 	out.Nlink = a.Nlink
 	out.Uid, out.Gid = a.Uid, a.Gid
+	out.Rdev = a.Rdev
 	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
 }
 

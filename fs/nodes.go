@@ -82,7 +82,7 @@ func (n *accountNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (n *accountNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), h: n.a.Opendir(),
+	return &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), dir: n.a, h: n.a.Opendir(),
 		child: func(e cache.Entry) vfs.Node { return n.a.Child(e) }}, 0, 0
 }
 
@@ -201,7 +201,7 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	b, prefix := n.d.Loc()
-	h := &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), h: n.d.Opendir(), child: n.d.Child}
+	h := &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), dir: n.d, h: n.d.Opendir(), child: n.d.Child}
 	return h, n.kdir.openFlags(n.fsys.Cache(), vfs.DirKey(b, prefix)), 0 // see dircache.go
 }
 
@@ -317,6 +317,7 @@ func (n *dirNode) OnForget() { n.fsys.Forget(n.d) }
 type dirHandle struct {
 	fsys   *FS
 	parent *fusefs.Inode
+	dir    vfs.Node // the directory read
 	h      *vfs.DirHandle
 	child  func(e cache.Entry) vfs.Node
 }
@@ -350,6 +351,10 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
+	if d, ok := h.dir.(*vfs.Dir); ok && d.IsViewName(e.Name) {
+		b, prefix := d.Loc()
+		return h.fsys.viewEntry(ctx, h.parent, b, prefix, out), 0 // shadows a real folder
+	}
 	// Listing a directory must not cost a call per subdirectory: their
 	// metadata comes from the cache (the kernel asks with GETATTR when it
 	// needs it).
@@ -370,10 +375,13 @@ type fileNode struct {
 	fsys *FS
 	f    *vfs.File
 
-	mu sync.Mutex // guards kernelID
+	mu sync.Mutex // guards the fields below
 	// kernelID is the file ID whose bytes the kernel's page cache holds for
 	// this inode ("" before the first open).
 	kernelID string
+	// ioPass and ioCached count the open handles in passthrough and in
+	// cached mode (see cached.go).
+	ioPass, ioCached int
 }
 
 var (
@@ -406,6 +414,10 @@ func (n *fileNode) newVersion(old, id string) {
 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*passHandle); ok {
+		fillAttr(n.fsys.FileAttr(h.entry), &out.Attr)
+		return 0
+	}
 	var h vfs.Handle
 	if fh, ok := fh.(*handle); ok {
 		h = fh.h
@@ -415,23 +427,33 @@ func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.
 }
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	h, err := n.f.Open(ctx, flags)
-	if err != nil {
-		return nil, 0, n.fsys.errno("open "+n.path(), err)
-	}
+	e, version := n.f.ReadsVersion(flags)
 	var fuseFlags uint32
-	if id, ok := vfs.HandleVersion(h); ok {
+	if version {
 		// One version of B2, read as it is: the kernel keeps what it
 		// cached of it while the file ID is unchanged.
 		n.mu.Lock()
-		keep := n.kernelID == id
-		n.kernelID = id
+		keep := n.kernelID == e.FileID
+		n.kernelID = e.FileID
 		n.mu.Unlock()
 		if keep {
 			fuseFlags |= fuse.FOPEN_KEEP_CACHE
 		}
+		if h, ok := n.fsys.openPass(n, n.path(), e); ok {
+			return h, fuseFlags, 0
+		}
 	}
-	return &handle{fsys: n.fsys, node: n, h: h}, fuseFlags, 0
+	h, err := n.f.Open(ctx, flags)
+	if err != nil {
+		return nil, 0, n.fsys.errno("open "+n.path(), err)
+	}
+	fh := &handle{fsys: n.fsys, node: n, h: h}
+	if _, ok := vfs.HandleVersion(h); ok {
+		fuseFlags, fh.counted = n.cachedOpen(fuseFlags)
+	} else {
+		fuseFlags = n.passFlags(fuseFlags)
+	}
+	return fh, fuseFlags, 0
 }
 
 func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -498,9 +520,10 @@ func (n *fileNode) OnForget() { n.fsys.Forget(n.f) }
 
 // handle is an open file (see vfs.Handle).
 type handle struct {
-	fsys *FS
-	node *fileNode
-	h    vfs.Handle
+	fsys    *FS
+	node    *fileNode
+	h       vfs.Handle
+	counted bool // in node.ioCached (see cached.go)
 }
 
 var (
@@ -542,6 +565,9 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.counted {
+		h.node.cachedClose()
+	}
 	return h.fsys.errno(h.op("release"), h.h.Release(ctx))
 }
 

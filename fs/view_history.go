@@ -47,7 +47,7 @@ func (n *viewHistory) dirChild(ctx context.Context, name string, out *fuse.Entry
 			return ch
 		}
 	}
-	return n.NewInode(ctx, &viewHistory{viewBase: n.viewBase, name: n.below() + name},
+	return n.NewInode(ctx, &viewHistory{viewBase: n.viewBase, name: vfs.ChildName(n.below(), name)},
 		fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
@@ -81,7 +81,7 @@ func (n *viewHistory) lookup(ctx context.Context, name string, out *fuse.EntryOu
 	}
 	ok, err := n.fsys.View().HasHistory(ctx, n.bucket.ID, n.root, n.below(), name)
 	if err != nil {
-		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.below()+name), err)
+		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, vfs.ChildName(n.below(), name)), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
@@ -95,11 +95,12 @@ func (n *viewHistory) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 
 func (n *viewHistory) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	return newListHandle(n.fsys, n.list, func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-		ch, errno := n.lookup(ctx, e.Name, out)
-		if errno != 0 {
-			return nil
+		if ch, errno := n.lookup(ctx, e.Name, out); errno == 0 {
+			return ch
 		}
-		return ch
+		// The listing that produced e is no longer cached and could
+		// not be fetched again: answer from e itself (never nil).
+		return n.entryChild(ctx, e, out)
 	}), 0, 0
 }
 
@@ -113,7 +114,8 @@ func (n *viewHistory) list(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 		for _, v := range h {
 			es = append(es, viewCacheEntry(v.Name, v.Version, false))
 			if v.Current {
-				es = append(es, cache.Entry{Name: currentName, Info: vfs.SymlinkInfo()})
+				es = append(es, cache.Entry{Name: currentName, ModTime: v.Version.ModTime(),
+					Info: vfs.SymlinkInfo(v.Name)})
 			}
 		}
 	}
@@ -125,6 +127,21 @@ func (n *viewHistory) list(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 		es = append(es, cache.Entry{Name: name, Dir: true})
 	}
 	return sortedEntries(es), 0
+}
+
+// entryChild makes the child for an entry of n's listing.
+func (n *viewHistory) entryChild(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+	switch {
+	case e.Dir:
+		return n.dirChild(ctx, e.Name, out)
+	case e.Name == currentName && e.FileID == "":
+		if target, ok := vfs.SymlinkTarget(e); ok {
+			return n.currentChild(ctx, versions.Named{Name: target, Version: versions.Version{Uploaded: e.ModTime}}, out)
+		}
+	}
+	v := versions.Version{Name: n.name, FileID: e.FileID, Size: e.Size, ContentType: e.ContentType, SHA1: e.SHA1,
+		Uploaded: e.ModTime, Info: e.Info, Hidden: e.FileID == ""}
+	return n.fsys.viewFileChild(ctx, n.EmbeddedInode(), n.viewBase, e.Name, v, out)
 }
 
 func (n *viewHistory) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -186,7 +186,7 @@ func (n *viewTree) attr(out *fuse.Attr) {
 // shows the same version.
 func (n *viewTree) child(ctx context.Context, e versions.Entry, out *fuse.EntryOut) *fusefs.Inode {
 	if e.Dir {
-		node := &viewTree{viewBase: n.viewBase, prefix: n.prefix + e.Name + "/", t: n.t, marker: e.Version}
+		node := &viewTree{viewBase: n.viewBase, prefix: vfs.ChildDir(n.prefix, e.Name), t: n.t, marker: e.Version}
 		node.attr(&out.Attr)
 		if ch := n.GetChild(e.Name); ch != nil {
 			if d, ok := ch.Operations().(*viewTree); ok && d.marker.FileID == e.Version.FileID {
@@ -201,7 +201,7 @@ func (n *viewTree) child(ctx context.Context, e versions.Entry, out *fuse.EntryO
 func (n *viewTree) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	e, ok, err := n.fsys.View().LookupAt(ctx, n.bucket.ID, n.root, n.prefix, name, n.t)
 	if err != nil {
-		return nil, n.fsys.viewErrno("lookup "+fmtPath(n.bucket, n.prefix+name)+" at "+n.t.String(), err)
+		return nil, n.fsys.viewErrno("lookup "+fmtPath(n.bucket, vfs.ChildName(n.prefix, name))+" at "+n.t.String(), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT

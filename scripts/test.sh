@@ -34,6 +34,11 @@ echo "== go vet"
 go vet "${pkgs[@]}"
 echo "== go build"
 go build -o bin/ ./cmd/... ./test/testsummary
+echo "== Debian package"
+# Built once for test/debpkg and test/systemd (which installs it).
+B2FS_TEST_DEB=$(scripts/package.sh --out dist | tail -n 1)
+export B2FS_TEST_DEB
+echo "$B2FS_TEST_DEB"
 echo "== go test -race"
 summary=(bin/testsummary)
 [ -z "$partial" ] || [ "$partial" = 0 ] || summary+=(-partial)

@@ -538,6 +538,13 @@ func TestUnitExecStartParses(t *testing.T) {
 	if !strings.Contains(" "+u.one(t, "Service.RestartPreventExitStatus")+" ", " 2 ") {
 		t.Errorf("RestartPreventExitStatus=%q does not hold 2 (usage errors)", u.one(t, "Service.RestartPreventExitStatus"))
 	}
+	// The Go runtime also exits 2 after a panic or a SIGABRT (the
+	// watchdog's signal); GOTRACEBACK=crash makes those die by the signal,
+	// so that they are restarted, and LimitCORE=0 keeps the key out of a
+	// core file.
+	if !strings.Contains(strings.Join(u["Service.Environment"], " "), "GOTRACEBACK=crash") || u.one(t, "Service.LimitCORE") != "0" {
+		t.Errorf("the unit lacks Environment=GOTRACEBACK=crash and LimitCORE=0: a panic or a watchdog abort would exit 2 and never be restarted")
+	}
 	// A configuration that fails at once must trip the start limit: the
 	// burst of starts, RestartSec apart, fits inside the interval.
 	restart, err := systemdSpan(u.one(t, "Service.RestartSec"))

@@ -1,8 +1,8 @@
 // Command b2fs mounts a Backblaze B2 bucket, a prefix inside one, or a whole
 // account with FUSE. It runs in the foreground, in the background (--daemon,
 // or as the mount(8) helper mount.fuse.b2fs), or as a systemd Type=notify
-// service. See b2fs --help and the README's "Mounting", "Running as a
-// service" and "Reference" sections.
+// service. See b2fs --help, docs/configuration.md (generated from the
+// flags: go generate ./cmd/b2fs) and the README.
 package main
 
 import (
@@ -29,6 +29,13 @@ import (
 
 func main() {
 	args := os.Args[1:]
+	if len(args) == 1 && args[0] == printReferenceArg {
+		if err := printReference(os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "b2fs: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if isMountHelper(os.Args[0]) {
 		hargs, fake, err := helperArgs(args)
 		if err != nil {
@@ -244,7 +251,14 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if cfg.fileMode != 0 {
 		opts.FileMode = cfg.fileMode
 	}
-	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, log)
+	rc := setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
+	defer rc.Close()
+	opts.ReadCache, opts.Passthrough = rc, cfg.rcache.passthrough
+	var keep staging.Keeper
+	if rc != nil {
+		keep = rc
+	}
+	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
 	if err != nil {
 		return err
 	}

@@ -137,7 +137,7 @@ func (f *File) Append(ctx context.Context, p []byte) (int, error) {
 // retryAfterSpace reports whether err is a full disk and the read cache
 // gave its space back (staged data always comes first).
 func (f *File) retryAfterSpace(err error) bool {
-	return errors.Is(err, errs.ErrNoSpace) && f.m.kept.clear()
+	return errors.Is(err, errs.ErrNoSpace) && f.m.keep != nil && f.m.keep.Shrink()
 }
 
 func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {

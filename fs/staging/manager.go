@@ -56,10 +56,9 @@ type Options struct {
 	// the modification time of when streaming started (unless the time was
 	// set explicitly) and has no large_file_sha1. Close returns sooner.
 	FastStreamedClose bool
-	// KeepSize bounds the read cache: the content of files uploaded from
-	// this mount, kept by file ID so reading them back needs no download
-	// (see keep.go). 0 disables it.
-	KeepSize int64
+	// Keep, when set, receives the content of files uploaded from this
+	// mount (see keep.go).
+	Keep Keeper
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
 	OnUpload func(Key, Version)
@@ -112,7 +111,7 @@ type Manager struct {
 	mu    sync.Mutex
 	files map[mapKey]*File
 
-	kept *keptCache // nil when disabled
+	keep Keeper // nil when disabled
 }
 
 // spare is an empty data file and an empty manifest ready for reuse. An
@@ -258,7 +257,7 @@ func New(opts Options) (*Manager, error) {
 		dir:    dir,
 		lock:   lock,
 		files:  map[mapKey]*File{},
-		kept:   newKeptCache(dir, opts.KeepSize),
+		keep:   opts.Keep,
 	}, nil
 }
 
@@ -434,7 +433,7 @@ func (m *Manager) Release(f *File) {
 	}
 	m.mu.Unlock()
 	if drop {
-		if keep && m.kept.add(id, f.dataPath, size) {
+		if keep && m.keep != nil && m.keep.Adopt(id, size, f.dataPath) {
 			f.keptOut.Store(true)
 		}
 		f.remove()

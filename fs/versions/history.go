@@ -74,8 +74,8 @@ func (v *View) History(ctx context.Context, bucketID, root, name string) ([]Name
 	return out, nil
 }
 
-// HistoryChildren returns the names that ever existed directly in the
-// directory prefix (deleted ones included), sorted. Each is a directory of
+// HistoryChildren returns the names (decoded, see Entry.Name) that ever
+// existed directly in the directory prefix (deleted ones included), sorted. Each is a directory of
 // the history view: its versions and, for a folder, its own children.
 func (v *View) HistoryChildren(ctx context.Context, bucketID, root, prefix string) ([]string, error) {
 	l, err := v.list(ctx, bucketID, root, prefix)
@@ -95,8 +95,8 @@ func children(l *listing, prefix string) []string {
 	var out []string
 	last := ""
 	for _, ver := range l.vs {
-		name, dir, ok := rel(prefix, ver)
-		if !ok || (!dir && name == EmptyMarker) || name == last {
+		seg, name, dir, ok := rel(prefix, ver)
+		if !ok || (!dir && seg == EmptyMarker) || name == last {
 			continue
 		}
 		// names arrive sorted by full name, so one component's names are
@@ -116,8 +116,8 @@ func children(l *listing, prefix string) []string {
 	return out[:j]
 }
 
-// HasHistory reports whether the B2 name name has a version or names below
-// it, in the directory dir.
+// HasHistory reports whether the name called name (decoded) in the
+// directory dir has a version or names below it.
 func (v *View) HasHistory(ctx context.Context, bucketID, root, dir, name string) (bool, error) {
 	names, err := v.HistoryChildren(ctx, bucketID, root, dir)
 	if err != nil {

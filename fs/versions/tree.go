@@ -5,11 +5,14 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/b2fs/b2fs/b2client/nameenc"
 )
 
 // Entry is one name in a directory of the view.
 type Entry struct {
-	// Name is the name inside the directory (no slashes).
+	// Name is the name inside the directory (no slashes), decoded from
+	// its B2 segment (package nameenc).
 	Name string
 	Dir  bool
 	// Version is a file's version. For a directory of the tree at a
@@ -18,20 +21,23 @@ type Entry struct {
 	Version Version
 }
 
-// rel splits a listed name under prefix into its first component and
-// whether more follows (the component is a directory).
-func rel(prefix string, v Version) (name string, dir, ok bool) {
+// rel splits a listed name under prefix into its first segment (as stored
+// in B2) and whether more follows (the segment is a directory), and returns
+// the Linux name shown for the segment (see nameenc.Local: segments that
+// do not decode to a name Linux allows are not shown).
+func rel(prefix string, v Version) (seg, name string, dir, ok bool) {
 	r, found := strings.CutPrefix(v.Name, prefix)
 	if !found {
-		return "", false, false
+		return "", "", false, false
 	}
 	if i := strings.IndexByte(r, '/'); i >= 0 {
 		r, dir = r[:i], true
 	}
-	if r == "" || r == "." || r == ".." || len(r) > nameMax {
-		return "", false, false
+	name, ok = nameenc.Local(r)
+	if !ok || len(name) > nameMax {
+		return "", "", false, false
 	}
-	return r, dir, true
+	return r, name, dir, true
 }
 
 // groups calls fn with each name's versions (newest first), in name order.
@@ -90,14 +96,14 @@ func treeAt(l *listing, t time.Time) []Entry {
 		if !shown {
 			return
 		}
-		name, dir, ok := rel(l.prefix, ver)
-		if !ok || (!dir && name == EmptyMarker) {
+		seg, name, dir, ok := rel(l.prefix, ver)
+		if !ok || (!dir && seg == EmptyMarker) {
 			return
 		}
 		e := Entry{Name: name, Dir: dir}
 		if !dir {
 			e.Version = ver
-		} else if !ver.Folder && ver.Name == l.prefix+name+"/"+EmptyMarker {
+		} else if !ver.Folder && ver.Name == l.prefix+seg+"/"+EmptyMarker {
 			e.Version = ver
 		}
 		i, seen := idx[name]

@@ -168,10 +168,10 @@ func (v *View) cached(bucketID, root, prefix string) (*listing, bool) {
 	parent, _ := parentPrefix(prefix)
 	if x, ok := v.opts.Cache.Value(listKey(bucketID, parent)); ok {
 		l := x.(*listing)
-		for _, ver := range l.vs {
-			if strings.HasPrefix(ver.Name, prefix) {
-				return nil, false // something is below: list it
-			}
+		// Sorted by name: the first name at or after prefix tells.
+		i := sort.Search(len(l.vs), func(i int) bool { return l.vs[i].Name >= prefix })
+		if i < len(l.vs) && strings.HasPrefix(l.vs[i].Name, prefix) {
+			return nil, false // something is below: list it
 		}
 		return &listing{gen: l.gen, prefix: prefix}, true
 	}
@@ -185,22 +185,35 @@ func (v *View) list(ctx context.Context, bucketID, root, prefix string) (*listin
 		return l, nil
 	}
 	key := listKey(bucketID, prefix)
-	x, err, _ := v.sf.Do(key, func() (any, error) {
+	// One listing serves every concurrent caller; it runs on its own
+	// (bounded) context so that an interrupted ls does not fail the
+	// others, and each caller still returns when its own ctx is done.
+	ch := v.sf.DoChan(key, func() (any, error) {
 		if l, ok := v.cached(bucketID, root, prefix); ok {
 			return l, nil
 		}
-		l, err := v.fetch(ctx, bucketID, prefix)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+		defer cancel()
+		l, err := v.fetch(sctx, bucketID, prefix)
 		if err != nil {
 			return nil, err
 		}
 		v.opts.Cache.PutValue(key, l, int64(len(l.vs))+1)
 		return l, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*listing), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return x.(*listing), nil
 }
+
+// sharedTimeout bounds a listing shared by concurrent callers.
+const sharedTimeout = 10 * time.Minute
 
 // fetch lists prefix's subtree within the page budget, else prefix alone
 // with the delimiter.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/b2client/nameenc"
 	"github.com/b2fs/b2fs/cache"
 )
 
@@ -310,5 +311,78 @@ func TestParseTime(t *testing.T) {
 		if got, err := ParseTime(s); err == nil || !errors.Is(err, ErrBadTime) {
 			t.Errorf("ParseTime(%q) = %v, %v; want an error", s, got, err)
 		}
+	}
+}
+
+// TestEncodedNames: B2 segments are shown decoded (package nameenc), and
+// segments that do not round-trip are left out.
+func TestEncodedNames(t *testing.T) {
+	f := &fakeLister{}
+	odd := "back\\slash\x01"
+	f.add("d/"+nameenc.Encode("sub dir\\")+"/"+nameenc.Encode(odd), "x", t0, false)
+	f.add("d/"+nameenc.Encode(odd), "y", t0, false)
+	f.add("d/lone\u201b", "z", t0, false) // a quote before nothing: no name decodes to it
+	v, _ := newView(t, f, Options{})
+	ctx := context.Background()
+	es, err := v.At(ctx, "b", "", "d/", t0)
+	if err != nil || names(es) != odd+"=y sub dir\\/" {
+		t.Fatalf("d/: %q %v", names(es), err)
+	}
+	es, err = v.At(ctx, "b", "", "d/"+nameenc.Encode("sub dir\\")+"/", t0)
+	if err != nil || names(es) != odd+"=x" {
+		t.Fatalf("d/sub dir\\/: %q %v", names(es), err)
+	}
+	ch, err := v.HistoryChildren(ctx, "b", "", "d/")
+	if err != nil || strings.Join(ch, "|") != odd+"|sub dir\\" {
+		t.Fatalf("history children %q %v", ch, err)
+	}
+}
+
+// blockingLister waits for release before answering.
+type blockingLister struct {
+	*fakeLister
+	release chan struct{}
+}
+
+func (b blockingLister) ListVersions(ctx context.Context, bucketID, prefix, delim, startName, startID string, max int) (Page, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return Page{}, ctx.Err()
+	}
+	return b.fakeLister.ListVersions(ctx, bucketID, prefix, delim, startName, startID, max)
+}
+
+// TestSharedListingSurvivesInterruptedCaller: a caller that gives up
+// returns at once and does not fail another caller of the same listing.
+func TestSharedListingSurvivesInterruptedCaller(t *testing.T) {
+	f := &fakeLister{}
+	f.add("f", "1", t0, false)
+	bl := blockingLister{fakeLister: f, release: make(chan struct{})}
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	v, err := New(Options{Lister: bl, Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1, cancel := context.WithCancel(context.Background())
+	done1 := make(chan error, 1)
+	go func() { _, err := v.At(ctx1, "b", "", "", t0); done1 <- err }()
+	done2 := make(chan string, 1)
+	go func() {
+		es, err := v.At(context.Background(), "b", "", "", t0)
+		done2 <- fmt.Sprint(names(es), err)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-done1; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted caller: %v", err)
+	}
+	close(bl.release)
+	if got := <-done2; got != "f=1<nil>" {
+		t.Fatalf("other caller: %s", got)
 	}
 }

@@ -11,6 +11,7 @@ type Attr struct {
 	Nlink   uint32
 	Uid     uint32
 	Gid     uint32
+	Rdev    uint32 // device number of a device file (the kernel's encoding)
 	Atime   time.Time
 	Mtime   time.Time
 	Ctime   time.Time

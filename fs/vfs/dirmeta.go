@@ -96,6 +96,7 @@ func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, o
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
+		setCtime(e, out)
 	}
 	return known
 }
@@ -120,6 +121,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if errno := change(info); errno != nil {
 		return errno
 	}
+	f.dirInodeChanged(b, prefix, mtime)
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}

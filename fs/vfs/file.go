@@ -7,6 +7,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -49,7 +50,8 @@ func (n *File) Attr(ctx context.Context, h Handle) Attr {
 
 // Open opens the file with open(2)'s flags. A read-only open of a file
 // with nothing staged reads version FileID of Entry() (kept while the
-// handle lives); every other open works on the staged copy.
+// handle lives), through the read cache when there is one; every other
+// open works on the staged copy.
 func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
 		return n.openStaged(ctx, flags)
@@ -57,13 +59,11 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	e := n.current()
 	b, dir, _ := n.loc()
 	path := fmtPath(b, childName(dir, e.Name))
-	if h, ok := n.fsys.openKept(n, path, e.FileID, e.Size); ok {
-		return h, nil
-	}
 	fsys, id := n.fsys, e.FileID
-	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	var fetch fetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
+	fetch = fetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
 	return &readHandle{
 		fsys:   n.fsys,
 		node:   n,
@@ -71,6 +71,16 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 		entry:  e,
 		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
 	}, nil
+}
+
+// ReadsVersion returns the version an open with flags would read from B2
+// as it is (a read-only open of a file with nothing staged), so that the
+// caller can serve it from a local copy (FUSE passthrough).
+func (n *File) ReadsVersion(flags uint32) (cache.Entry, bool) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
+		return cache.Entry{}, false
+	}
+	return n.current(), true
 }
 
 // readHandle reads one version of a file.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/versions"
 )
 
@@ -35,6 +36,13 @@ type Options struct {
 	// (default 0755 and 0644).
 	UID, GID          uint32
 	DirMode, FileMode uint32
+	// ReadCache keeps downloaded ranges (and files uploaded from this
+	// mount) on local disk across mounts; nil: no read cache.
+	ReadCache *readcache.Cache
+	// Passthrough opens versions whose content is entirely in ReadCache
+	// with FUSE passthrough: the kernel reads the cache file directly
+	// (the FUSE adapter does it).
+	Passthrough bool
 	// Read tunes ranged reads and readahead.
 	Read ReadOptions
 	// Write enables and tunes the write path (see write.go); its zero
@@ -74,6 +82,7 @@ type FS struct {
 	lifeMu sync.Mutex
 	closed bool
 	bg     sync.WaitGroup
+	dtimes dirTimes // directory times changed during this mount
 }
 
 // New checks opts and returns a filesystem.
@@ -107,15 +116,18 @@ func New(opts Options) (*FS, error) {
 		endLife: end,
 	}
 	if opts.VersionsDir != "" {
-		if err := checkViewName(opts.VersionsDir); err != nil {
-			return nil, err
+		if err := CheckVersionsDir(opts.VersionsDir); err != nil {
+			end()
+			return nil, fmt.Errorf("fs: %w", err)
 		}
 		l, ok := opts.Backend.(versions.Lister)
 		if !ok {
+			end()
 			return nil, errors.New("fs: the backend cannot list file versions (VersionsDir)")
 		}
 		v, err := versions.New(versions.Options{Lister: l, Cache: opts.Cache, PageSize: opts.ListPageSize})
 		if err != nil {
+			end()
 			return nil, err
 		}
 		f.view = v
@@ -203,6 +215,8 @@ func (f *FS) fileAttr(e cache.Entry, out *Attr) {
 	}
 	out.SetTimes(&t, &t, &t)
 	f.applyMeta(e.Info, out)
+	applySpecial(e.Info, out)
+	setCtime(e, out)
 }
 
 // dirAttr fills out for a directory.

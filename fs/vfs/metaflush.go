@@ -45,6 +45,7 @@ type pendingMeta struct {
 	info    map[string]string // the complete info of the new version
 	orig    map[string]string // the info of base
 	modTime time.Time
+	changed time.Time // when the change was made (the file's ctime)
 
 	flushing bool          // a copy carrying it is in flight
 	done     chan struct{} // closed when that copy ends
@@ -111,6 +112,7 @@ func (n *File) overlayLocked(e cache.Entry) cache.Entry {
 		if !p.modTime.IsZero() {
 			e.ModTime = p.modTime
 		}
+		e.Changed = p.changed
 	}
 	return e
 }
@@ -137,7 +139,7 @@ func (f *FS) deferInfo(n *File, base cache.Entry, info map[string]string) cache.
 		n.pend = p
 		p.timer = time.AfterFunc(f.opts.Write.MetadataDelay, func() { f.flushLater(n, p) })
 	}
-	p.info, p.modTime = info, mt
+	p.info, p.modTime, p.changed = info, mt, time.Now()
 	e := n.overlayLocked(base)
 	n.mu.Unlock()
 	f.mq.add(n)

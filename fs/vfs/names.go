@@ -126,6 +126,7 @@ func entryFromObject(name string, o Object) cache.Entry {
 		Name:        name,
 		Size:        o.Size,
 		ModTime:     o.ModTime(),
+		Changed:     o.Uploaded,
 		FileID:      o.FileID,
 		ContentType: o.ContentType,
 		SHA1:        o.SHA1,
@@ -204,3 +205,10 @@ func resolveLookup(log *slog.Logger, dir, name string, objs []Object) (cache.Ent
 func sortEntries(es []cache.Entry) {
 	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
 }
+
+// ChildName is the B2 name of name (a local name) in directory prefix: its
+// segment encoded as B2 stores it (see childName).
+func ChildName(prefix, name string) string { return childName(prefix, name) }
+
+// ChildDir is the prefix of subdirectory name of directory prefix.
+func ChildDir(prefix, name string) string { return childDir(prefix, name) }

@@ -81,6 +81,9 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
 	n.fsys.putFile(node)
 	n.fsys.changed(b, prefix, name, &e)
+	if base == nil {
+		n.fsys.entriesChanged(b, prefix)
+	}
 	h := &stagedHandle{fsys: n.fsys, node: node, f: sf, write: true, append: flags&syscall.O_APPEND != 0}
 	return node, h, nil
 }
@@ -103,6 +106,7 @@ func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	// The new directory is empty: lookups of the names about to be created
 	// in it need no list call.
 	n.fsys.meta.cache.PutListing(dirKey(b, childDir(prefix, name)), nil)
@@ -146,6 +150,8 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
 	n.fsys.forgetMarker(b, dir)
+	n.fsys.entriesChanged(b, prefix)
+	n.fsys.dirRemoved(b, dir)
 	return nil
 }
 
@@ -182,6 +188,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	}
 	n.fsys.removed(b, prefix, name)
 	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.entriesChanged(b, prefix)
 	return nil
 }
 
@@ -194,11 +201,14 @@ func (n *Dir) Link(ctx context.Context, target Node, name string) error {
 	return n.fsys.linkRefused(b, childName(prefix, name))
 }
 
-// Mknod creates regular files only (see posix_nodes.go): FIFOs, sockets
-// and devices fail with ErrPerm.
+// Mknod creates an empty regular file, or a FIFO, device or socket (an
+// empty object whose file info carries the type; see special.go).
 func (n *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32) (*File, error) {
 	if e := n.fsys.writable("mknod"); e != nil {
 		return nil, e
+	}
+	if isSpecialMode(mode) {
+		return n.mknodSpecial(ctx, name, mode, dev)
 	}
 	return n.mknod(ctx, name, mode)
 }
@@ -212,6 +222,7 @@ func (n *Dir) Attr(ctx context.Context, fetch bool) Attr {
 	if !n.fsys.dirMeta(ctx, b, prefix, fetch, &a) {
 		a.Unsure = true
 	}
+	n.fsys.applyDirTimes(b, prefix, &a)
 	return a
 }
 

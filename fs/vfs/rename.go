@@ -138,6 +138,8 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	}
 	n.fsys.changed(sb, sp, name, nil)
 	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
 	return nil
 }
 
@@ -255,5 +257,8 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	n.fsys.changed(sb, sp, name, nil)
 	ne := cache.Entry{Name: newName, Dir: true}
 	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
+	n.fsys.dirRenamed(sb, from, db, to)
 	return nil
 }

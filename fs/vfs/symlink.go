@@ -66,6 +66,7 @@ func (n *Dir) Symlink(ctx context.Context, target, name string) (*File, error) {
 	}
 	e := entryFromObject(name, obj)
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	return n.fsys.fileNode(b, prefix, e), nil
 }
 
@@ -106,7 +107,8 @@ func (f *FS) unsupportedNode(op string, b Bucket, name string) error {
 }
 
 // mknod creates an empty regular file (tar does so to set extended
-// attributes before writing); FIFOs, sockets and devices fail with EPERM.
+// attributes before writing); FIFOs, sockets and devices are in
+// special.go, any other type fails with ErrPerm.
 func (n *Dir) mknod(ctx context.Context, name string, mode uint32) (*File, error) {
 	if t := mode & syscall.S_IFMT; t != syscall.S_IFREG && t != 0 {
 		b, prefix := n.loc()

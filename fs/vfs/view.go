@@ -37,10 +37,11 @@ func (f *FS) isViewName(n *Dir, name string) bool {
 // IsViewName reports whether name in n is the view's entry.
 func (n *Dir) IsViewName(name string) bool { return n.fsys.isViewName(n, name) }
 
-// checkViewName validates Options.VersionsDir: one name component.
-func checkViewName(name string) error {
+// CheckVersionsDir validates a name for Options.VersionsDir: one path
+// component ("" turns the view off).
+func CheckVersionsDir(name string) error {
 	if name == "." || name == ".." || len(name) > nameMax || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("fs: %q cannot be the versions directory's name", name)
+		return fmt.Errorf("%q cannot name the versions directory (one file name, not . or ..)", name)
 	}
 	return nil
 }

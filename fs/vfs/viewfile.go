@@ -143,8 +143,6 @@ func HandleVersion(h Handle) (string, bool) {
 	switch h := h.(type) {
 	case *readHandle:
 		return h.entry.FileID, true
-	case *keptHandle:
-		return h.id, true
 	}
 	return "", false
 }
@@ -174,5 +172,16 @@ func InfoXattr(info map[string]string, attr string) ([]byte, error) {
 // info, each ended by NUL.
 func InfoXattrNames(info map[string]string) []byte { return listxattrFrom(info) }
 
-// SymlinkInfo is the file info that marks a symlink.
-func SymlinkInfo() map[string]string { return map[string]string{InfoType: typeSymlink} }
+// SymlinkInfo is the file info of a symlink to target.
+func SymlinkInfo(target string) map[string]string {
+	return map[string]string{InfoType: typeSymlink, InfoTarget: escapeBytes(target)}
+}
+
+// SymlinkTarget returns the target stored in the info of a symlink entry.
+func SymlinkTarget(e cache.Entry) (string, bool) {
+	if !isSymlink(e) {
+		return "", false
+	}
+	m := parseMeta(e.Info)
+	return m.target, m.hasTarget
+}

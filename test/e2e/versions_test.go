@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/b2client/nameenc"
 	"github.com/b2fs/b2fs/fs/versions"
 	"github.com/b2fs/b2fs/test/b2emu"
 	"github.com/b2fs/b2fs/test/testenv"
@@ -140,6 +141,12 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	testenv.RequireTool(t, "find")
 	w := newWriteEnv(t)
 	sh(t, w.m.Dir, "mkdir -p proj/sub && printf a > proj/a.txt && printf bb > proj/sub/b.txt && printf c > proj/sub/c.txt")
+	// A name B2 stores encoded (backslash and a control character).
+	oddLocal := "odd\\name\x01"
+	if err := os.WriteFile(filepath.Join(w.m.Dir, "proj", oddLocal), []byte("odd"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.wantRemote(t, "proj/"+nameenc.Encode(oddLocal), []byte("odd"))
 	w.wantRemote(t, "proj/sub/c.txt", []byte("c"))
 	time.Sleep(10 * time.Millisecond)
 	before := time.Now().UTC().Format(time.RFC3339Nano)
@@ -150,8 +157,14 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	}
 	at := vdir + "/at/" + before
 	got := sh(t, w.m.Dir, "cd "+at+" && find . | sort")
-	if got != ".\n./proj\n./proj/a.txt\n./proj/sub\n./proj/sub/b.txt\n./proj/sub/c.txt\n" {
-		t.Fatalf("find at %s:\n%s", before, got)
+	if got != ".\n./proj\n./proj/a.txt\n./proj/"+oddLocal+"\n./proj/sub\n./proj/sub/b.txt\n./proj/sub/c.txt\n" {
+		t.Fatalf("find at %s:\n%q", before, got)
+	}
+	if b, err := os.ReadFile(filepath.Join(w.m.Dir, at, "proj", oddLocal)); err != nil || string(b) != "odd" {
+		t.Fatalf("odd name at %s: %q %v", before, b, err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(w.m.Dir, vdir, "history", "proj", oddLocal)); err != nil || len(ents) != 2 {
+		t.Fatalf("history of the odd name: %v %v", ents, err)
 	}
 	if got := sh(t, w.m.Dir, "cat "+at+"/proj/a.txt "+at+"/proj/sub/b.txt "+at+"/proj/sub/c.txt"); got != "abbc" {
 		t.Fatalf("contents at %s: %q", before, got)
@@ -168,12 +181,18 @@ func TestVersionsRemovedFolder(t *testing.T) {
 	if len(vs) != 2 || !strings.HasSuffix(vs[1], versions.DeletedSuffix) || cur != "" {
 		t.Fatalf("history of a removed file: %q current %q", vs, cur)
 	}
-	if got := sh(t, w.m.Dir, "ls "+vdir+"/history/proj"); got != "a.txt\nsub\n" {
+	if got := sh(t, w.m.Dir, "ls "+vdir+"/history/proj | wc -l"); got != "3\n" {
 		t.Fatalf("history/proj: %q", got)
 	}
 	if got := sh(t, w.m.Dir, "cat "+vdir+"/history/proj/sub/b.txt/"+vs[0]); got != "bb" {
 		t.Fatalf("the removed file's version reads %q", got)
 	}
+	// Restoring the folder is a copy out of the view.
+	sh(t, w.m.Dir, "cp -r "+at+"/proj proj")
+	if got := sh(t, w.m.Dir, "cat proj/a.txt proj/sub/b.txt proj/sub/c.txt"); got != "abbc" {
+		t.Fatalf("restored folder: %q", got)
+	}
+	w.wantRemote(t, "proj/sub/b.txt", []byte("bb"))
 }
 
 // TestVersionsHidden: find, ls -a and du never enter the view (no version
@@ -227,6 +246,13 @@ func TestVersionsHidden(t *testing.T) {
 	}
 	if _, _, err := shErr(am.Dir, "ls "+vdir); err == nil {
 		t.Fatal("the account root has a view")
+	}
+	// A real folder of the view's name is listed, but the name leads to
+	// the view, also after a READDIRPLUS of the bucket's root.
+	put(t, ts, "other-bucket", vdir+"/real.txt", []byte("r"), nil)
+	sm := startMount(t, ts, mountOpts{Source: "other-bucket"})
+	if got := sh(t, sm.Dir, "ls -la >/dev/null; ls "+vdir+"; ls -a | grep -c -x -F "+vdir); got != "at\nhistory\n1\n" {
+		t.Fatalf("a real folder called %s: %q", vdir, got)
 	}
 
 	rm := startMount(t, ts, mountOpts{Source: "hbucket", Args: []string{"--versions-dir", ".snap"}})
@@ -283,15 +309,22 @@ func TestVersionsReadOnly(t *testing.T) {
 // each (ls -l of the tree at a moment, and of one file's history) costs
 // ceil(3,000/10,000) = 1 list call and no class B call.
 func TestVersionsCost(t *testing.T) {
-	ts := newServer(t, b2emu.Options{}, "cbucket")
+	ts := newServer(t, b2emu.Options{}, "cbucket", "cbucket2")
 	for v := 0; v < 3; v++ {
 		for i := 0; i < 1000; i++ {
 			put(t, ts, "cbucket", fmt.Sprintf("big/f%04d", i), []byte(fmt.Sprint(v)), nil)
 		}
 	}
+	for v := 0; v < 3; v++ { // 12,000 versions in another bucket
+		for i := 0; i < 4000; i++ {
+			put(t, ts, "cbucket2", fmt.Sprintf("big/f%04d", i), []byte(fmt.Sprint(v)), nil)
+		}
+	}
 	m := startMount(t, ts, mountOpts{Source: "cbucket"})
 	ts.ResetStats()
+	start := time.Now()
 	out := sh(t, m.Dir, "ls -l "+vdir+"/at/2999-01-01/big | wc -l; ls -l "+vdir+"/history/big | wc -l; ls -l "+vdir+"/history/big/f0500 | wc -l")
+	took := time.Since(start)
 	if out != "1001\n1001\n5\n" { // "total" lines; 3 versions and current
 		t.Fatalf("listings: %q", out)
 	}
@@ -299,12 +332,22 @@ func TestVersionsCost(t *testing.T) {
 	if s.Calls["b2_list_file_versions"] != 1 || s.Classes["C"] != 1 || s.Classes["B"] != 0 {
 		t.Fatalf("calls %v classes %v, want one b2_list_file_versions and no class B", s.Calls, s.Classes)
 	}
+	t.Logf("ls -l of the tree at a moment, of history/big and of one file's history (1,000 files, 3,000 versions): %v", took)
 	// Reading a version costs its bytes: one ranged download.
 	if got := sh(t, m.Dir, "cat "+vdir+"/at/2999-01-01/big/f0007"); got != "2" {
 		t.Fatalf("f0007 now: %q", got)
 	}
 	if s := ts.Stats(); s.Calls["b2_download_file_by_id"] != 1 || s.Classes["C"] != 1 {
 		t.Fatalf("after one read: %v", s.Calls)
+	}
+	// 12,000 versions: ceil(12,000/10,000) = 2 list calls.
+	m2 := startMount(t, ts, mountOpts{Source: "cbucket2"})
+	ts.ResetStats()
+	if out := sh(t, m2.Dir, "ls -l "+vdir+"/at/2999-01-01/big | wc -l; ls "+vdir+"/history/big/f3999 | wc -l"); out != "4001\n4\n" {
+		t.Fatalf("listings: %q", out)
+	}
+	if s := ts.Stats(); s.Calls["b2_list_file_versions"] != 2 || s.Classes["C"] != 2 || s.Classes["B"] != 0 {
+		t.Fatalf("12,000 versions: calls %v classes %v, want 2 b2_list_file_versions and no class B", s.Calls, s.Classes)
 	}
 }
 
@@ -326,5 +369,39 @@ func TestVersionsNoListPermission(t *testing.T) {
 	}
 	if !strings.Contains(m.stderr.String(), "may not list file versions") {
 		t.Fatal("no log line for the refused version listing")
+	}
+}
+
+// TestVersionsMetadataCopiesKeepContent: b2fs replaces a version by a
+// metadata copy for chmod, touch and setfattr and deletes the replaced
+// version; every content ever stored stays in the history.
+func TestVersionsMetadataCopiesKeepContent(t *testing.T) {
+	testenv.RequireTool(t, "setfattr")
+	w := newWriteEnv(t, "--metadata-delay", "0")
+	put(t, w.ts, "wbucket", "m.txt", []byte("one"), nil) // by another client
+	put(t, w.ts, "wbucket", "m.txt", []byte("two"), nil)
+	sh(t, w.m.Dir, "chmod 600 m.txt && touch -d @1600000000 m.txt && setfattr -n user.k -v v m.txt")
+	sh(t, w.m.Dir, "printf three > m.txt && chmod 640 m.txt && touch -d @1600000100 m.txt")
+	w.waitRemote(t, "m.txt", []byte("three"), 1600000100)
+	hist := filepath.Join(w.m.Dir, vdir, "history", "m.txt")
+	vs, cur := historyOf(t, hist)
+	var got []string
+	for _, v := range vs {
+		b, err := os.ReadFile(filepath.Join(hist, v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 { // the shell's "> m.txt" truncates first: an empty version
+			got = append(got, string(b))
+		}
+	}
+	if strings.Join(got, ",") != "one,two,three" || cur != vs[len(vs)-1] {
+		t.Fatalf("history %q reads %q (current %q), want one,two,three", vs, got, cur)
+	}
+	if n := w.versions(t, "m.txt"); n != len(vs) {
+		t.Fatalf("B2 stores %d versions, the history shows %d", n, len(vs))
+	}
+	if got := sh(t, hist, "stat -L -c '%a %Y' current"); got != "640 1600000100\n" {
+		t.Fatalf("current version's mode and mtime: %q", got)
 	}
 }

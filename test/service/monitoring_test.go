@@ -157,4 +157,40 @@ stat missing 2>/dev/null || true
 	for _, n := range missing {
 		t.Errorf("%s (used by the %s) is not exposed by b2fs", n, strings.Join(wanted[n], ", "))
 	}
+
+	// docs/monitoring.md's table lists exactly the b2fs_ metrics exposed.
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "monitoring.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, "| `b2fs_") {
+			cell, _, _ := strings.Cut(l[2:], " |")
+			for _, n := range regexp.MustCompile(`b2fs_[a-z0-9_]+`).FindAllString(cell, -1) {
+				documented[n] = true
+			}
+		}
+	}
+	exposed := map[string]bool{}
+	for n := range have {
+		if strings.HasPrefix(n, "b2fs_") {
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				if b, ok := strings.CutSuffix(n, suf); ok && have[b+"_bucket"] {
+					n = b
+				}
+			}
+			exposed[n] = true
+		}
+	}
+	for n := range exposed {
+		if !documented[n] {
+			t.Errorf("%s is exposed but not in docs/monitoring.md's metrics table", n)
+		}
+	}
+	for n := range documented {
+		if !exposed[n] {
+			t.Errorf("docs/monitoring.md lists %s, which b2fs does not expose", n)
+		}
+	}
 }

@@ -130,5 +130,6 @@ func Cleanup() {
 		os.RemoveAll(buildDir)
 		buildDir = ""
 		built = map[string]string{}
+		debPath = ""
 	}
 }
