@@ -22,9 +22,9 @@ import (
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs"
-	"github.com/b2fs/b2fs/fs/b2backend"
 	"github.com/b2fs/b2fs/fs/metrics"
 	"github.com/b2fs/b2fs/fs/staging"
+	"github.com/b2fs/b2fs/fs/wire"
 )
 
 func main() {
@@ -222,7 +222,6 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	window, _ := parseSize(cfg.readWindowMax)
 	chunk, _ := parseSize(cfg.readChunk)
 	opts := fs.Options{
-		Backend:           b2backend.New(client, b2backend.Options{}),
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
 		VersionsDir:       cfg.versionsDir,
@@ -258,12 +257,18 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if rc != nil {
 		keep = rc
 	}
-	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
+	ws, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
 	if err != nil {
 		return err
 	}
-	opts.Write = wo
-	stage = wo.Staging
+	opts.Write = ws.write
+	// The one place the layers are put together (package wire).
+	layers, err := wire.New(wire.Options{Client: client, FS: opts, Staging: ws.staging, PartSize: ws.partSize, Concurrency: ws.concurrency})
+	if err != nil {
+		return err
+	}
+	stage = layers.Staging
+	closeWrite := layers.CloseWrite
 	closed := false
 	defer func() {
 		if closed {
@@ -279,12 +284,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	}()
 	toUpload := 0
 	if stage != nil {
-		toUpload = recoverStaged(sctx, stage, b2backend.New(client, b2backend.Options{}).Current, log)
+		toUpload = recoverStaged(sctx, stage, layers.Backend.Current, log)
 	}
-	fsys, err = fs.New(opts)
-	if err != nil {
-		return err
-	}
+	fsys = layers.FS
 	if err := fsys.Check(sctx); err != nil {
 		return fmt.Errorf("cannot list %s: %w", describe(bucket, prefix), err)
 	}
