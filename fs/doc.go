@@ -14,11 +14,13 @@
 //
 //   - fs/vfs: the filesystem without the kernel: Dir, File and Handle
 //     operations (namespace changes, metadata, deferred metadata, directory
-//     times, copy, rename), listings through the metadata cache, readahead,
-//     the POSIX metadata encoding; Go errors of package errs.
+//     times, copy, rename), listings through the metadata cache, the
+//     POSIX metadata encoding; Go errors of package errs.
 //   - fs/errs: the error kinds (ErrNotExist, ErrExist, ErrNotEmpty, ...).
 //   - fs/staging: files open for writing, staged on local disk and
 //     uploaded at close and fsync; crash recovery.
+//   - fs/readahead: ranged reads of one version with readahead under a
+//     memory budget.
 //   - fs/readcache: the persistent read cache of downloaded ranges.
 //   - fs/versions: the time-travel view's answers from version listings.
 //   - fs/backend: the interfaces the filesystem needs from B2 and the

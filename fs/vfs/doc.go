@@ -65,7 +65,8 @@
 //     versions this mount made.
 //   - meta.go, stream.go, prefetch.go, names.go: listings and lookups
 //     through the metadata cache (package cache).
-//   - readahead.go: ranged reads with readahead under a memory budget.
+//   - ranged reads with readahead under a memory budget: package
+//     readahead (file.go opens a Reader per handle).
 //   - view.go, viewfile.go: the versions view's place and its files.
 //
 // LOCK ORDER: registry.mu, then Dir.locMu or File.mu (relocate); nothing

@@ -7,6 +7,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/readahead"
 	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 )
@@ -60,16 +61,16 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	b, dir, _ := n.loc()
 	path := fmtPath(b, childName(dir, e.Name))
 	fsys, id := n.fsys, e.FileID
-	var fetch fetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
-	fetch = fetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
+	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
 	return &readHandle{
 		fsys:   n.fsys,
 		node:   n,
 		path:   path,
 		entry:  e,
-		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
+		reader: readahead.New(e.Size, fetch, n.fsys.opts.Read),
 	}, nil
 }
 
@@ -89,11 +90,11 @@ type readHandle struct {
 	node   *File
 	path   string
 	entry  cache.Entry
-	reader *rangeReader
+	reader *readahead.Reader
 }
 
 func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
-	b, err := h.reader.read(ctx, p, off)
+	b, err := h.reader.Read(ctx, p, off)
 	if err != nil {
 		return 0, readFailed("read "+h.path, err)
 	}
@@ -110,7 +111,7 @@ func (h *readHandle) Write(ctx context.Context, p []byte, off int64) (int, error
 func (h *readHandle) Flush(ctx context.Context) error { return nil }
 
 func (h *readHandle) Release(ctx context.Context) error {
-	h.reader.close()
+	h.reader.Close()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/readahead"
 	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/versions"
 )
@@ -103,7 +104,7 @@ func New(opts Options) (*FS, error) {
 		opts.ListPageSize = 10000
 	}
 	opts.Prefix = normPrefix(opts.Prefix)
-	opts.Read.fill()
+	opts.Read.Fill()
 	opts.Write.fill()
 	life, end := context.WithCancel(context.Background())
 	f := &FS{
@@ -290,3 +291,12 @@ func readFailed(op string, err error) error {
 	}
 	return errs.E(errs.ErrIO, op, "", err)
 }
+
+// ReadOptions tune ranged reads and readahead (see package readahead).
+type ReadOptions = readahead.ReadOptions
+
+// Budget bounds the readahead memory of every handle together.
+type Budget = readahead.Budget
+
+// NewBudget returns a readahead memory budget of max bytes.
+func NewBudget(max int64) *Budget { return readahead.NewBudget(max) }

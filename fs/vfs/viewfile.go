@@ -9,6 +9,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/readahead"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -45,7 +46,7 @@ func (n *VersionFile) Open(ctx context.Context, flags uint32) (Handle, error) {
 		size = 0 // a hide marker
 	}
 	return &readHandle{fsys: n.fsys, path: fmtPath(b, n.b2name) + "@" + e.Name, entry: e,
-		reader: newRangeReader(size, fetch, n.fsys.opts.Read)}, nil
+		reader: readahead.New(size, fetch, n.fsys.opts.Read)}, nil
 }
 
 // Readlink answers from the version's b2fs-target, else its body.

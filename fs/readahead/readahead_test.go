@@ -1,4 +1,4 @@
-package vfs
+package readahead
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func TestSequentialWindowGrows(t *testing.T) {
 	const size = 40 << 20
 	remote := &fakeRemote{data: pattern(size), delay: 5 * time.Millisecond}
 	opts := ReadOptions{InitialWindow: 1 << 20, MaxWindow: 16 << 20, ChunkSize: 4 << 20, Budget: NewBudget(64 << 20)}
-	r := newRangeReader(size, remote.fetch, opts)
+	r := New(size, remote.fetch, opts)
 	defer r.close()
 	var got bytes.Buffer
 	buf := make([]byte, 128<<10)
@@ -124,7 +124,7 @@ func TestSequentialWindowGrows(t *testing.T) {
 func TestRandomReadsFetchOnlyWhatIsAsked(t *testing.T) {
 	const size = 50 << 20
 	remote := &fakeRemote{data: pattern(size)}
-	r := newRangeReader(size, remote.fetch, ReadOptions{RandomAlign: 128 << 10})
+	r := New(size, remote.fetch, ReadOptions{RandomAlign: 128 << 10})
 	defer r.close()
 	offsets := []int64{30 << 20, 5<<20 + 77, 45<<20 + 128<<10 - 10, 1 << 20, 20 << 20}
 	for _, off := range offsets {
@@ -161,9 +161,9 @@ func TestReadaheadRespectsGlobalBudget(t *testing.T) {
 	budget := NewBudget(4 << 20)
 	opts := ReadOptions{InitialWindow: 1 << 20, MaxWindow: 32 << 20, ChunkSize: 2 << 20, Budget: budget}
 	remote := &fakeRemote{data: pattern(size)}
-	var readers []*rangeReader
+	var readers []*Reader
 	for i := 0; i < 3; i++ {
-		readers = append(readers, newRangeReader(size, remote.fetch, opts))
+		readers = append(readers, New(size, remote.fetch, opts))
 	}
 	buf := make([]byte, 128<<10)
 	for off := int64(0); off < 16<<20; off += int64(len(buf)) {
@@ -198,7 +198,7 @@ func TestReadaheadRespectsGlobalBudget(t *testing.T) {
 func TestReadErrorsAreNotShortReads(t *testing.T) {
 	const size = 1 << 20
 	remote := &fakeRemote{data: pattern(size), failNext: 1}
-	r := newRangeReader(size, remote.fetch, ReadOptions{})
+	r := New(size, remote.fetch, ReadOptions{})
 	defer r.close()
 	buf := make([]byte, 64<<10)
 	if n, err := r.ReadAt(context.Background(), buf, 0); err == nil {
@@ -210,7 +210,7 @@ func TestReadErrorsAreNotShortReads(t *testing.T) {
 	}
 
 	short := &fakeRemote{data: pattern(size), shortAt: 1000}
-	r2 := newRangeReader(size, short.fetch, ReadOptions{})
+	r2 := New(size, short.fetch, ReadOptions{})
 	defer r2.close()
 	if n, err := r2.ReadAt(context.Background(), buf, 0); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("truncated body: %d, %v; want ErrUnexpectedEOF", n, err)
@@ -219,7 +219,7 @@ func TestReadErrorsAreNotShortReads(t *testing.T) {
 
 func TestReadAtEOF(t *testing.T) {
 	remote := &fakeRemote{data: pattern(1000)}
-	r := newRangeReader(1000, remote.fetch, ReadOptions{})
+	r := New(1000, remote.fetch, ReadOptions{})
 	defer r.close()
 	buf := make([]byte, 300)
 	n, err := r.ReadAt(context.Background(), buf, 900)
@@ -230,7 +230,7 @@ func TestReadAtEOF(t *testing.T) {
 		t.Fatalf("read at EOF = %d, %v", n, err)
 	}
 	empty := &fakeRemote{}
-	r0 := newRangeReader(0, empty.fetch, ReadOptions{})
+	r0 := New(0, empty.fetch, ReadOptions{})
 	defer r0.close()
 	if n, err := r0.ReadAt(context.Background(), buf, 0); n != 0 || err != nil || len(empty.requests()) != 0 {
 		t.Fatalf("empty file: %d, %v, %d requests", n, err, len(empty.requests()))
@@ -239,7 +239,7 @@ func TestReadAtEOF(t *testing.T) {
 
 func TestReadCanceled(t *testing.T) {
 	remote := &fakeRemote{data: pattern(1 << 20), delay: time.Hour}
-	r := newRangeReader(1<<20, remote.fetch, ReadOptions{})
+	r := New(1<<20, remote.fetch, ReadOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := r.ReadAt(ctx, make([]byte, 10), 0); !errors.Is(err, context.Canceled) {
@@ -278,7 +278,7 @@ func TestSequentialReadRecyclesBuffers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := ReadOptions{InitialWindow: 512 << 10, MaxWindow: 4 << 20, ChunkSize: 512 << 10, Budget: tc.budget}
 			remote := &fakeRemote{data: pattern(size)}
-			r := newRangeReader(size, remote.fetch, opts)
+			r := New(size, remote.fetch, opts)
 			buf := make([]byte, 256<<10)
 			for off := int64(0); off < size; off += int64(len(buf)) {
 				n, err := r.ReadAt(context.Background(), buf, off)
@@ -326,7 +326,7 @@ func TestJumpsAndReleaseReturnBuffers(t *testing.T) {
 	budget := NewBudget(32 << 20)
 	opts := ReadOptions{InitialWindow: 1 << 20, MaxWindow: 8 << 20, ChunkSize: 1 << 20, Budget: budget}
 	remote := &fakeRemote{data: pattern(size)}
-	r := newRangeReader(size, remote.fetch, opts)
+	r := New(size, remote.fetch, opts)
 	ctx := context.Background()
 	buf := make([]byte, 128<<10)
 	read := func(off int64) {
@@ -383,7 +383,7 @@ func TestConcurrentReadsWithRecycling(t *testing.T) {
 	const size = 16 << 20
 	opts := ReadOptions{InitialWindow: 256 << 10, MaxWindow: 2 << 20, ChunkSize: 256 << 10, Budget: NewBudget(4 << 20)}
 	remote := &fakeRemote{data: pattern(size)}
-	r := newRangeReader(size, remote.fetch, opts)
+	r := New(size, remote.fetch, opts)
 	defer r.close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)

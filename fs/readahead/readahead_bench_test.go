@@ -1,4 +1,4 @@
-package vfs
+package readahead
 
 import (
 	"bytes"
@@ -78,7 +78,7 @@ func BenchmarkReadaheadSequential(b *testing.B) {
 				if !c.shared {
 					budget = NewBudget(256 << 20)
 				}
-				r := newRangeReader(size, src.fetch, ReadOptions{Budget: budget})
+				r := New(size, src.fetch, ReadOptions{Budget: budget})
 				for off := int64(0); off < size; off += int64(c.req) {
 					n, err := r.ReadAt(ctx, buf, off)
 					if err != nil || n != c.req {
@@ -97,7 +97,7 @@ func BenchmarkReadaheadSequential(b *testing.B) {
 func BenchmarkReadaheadRandom4K(b *testing.B) {
 	const size = 256 << 20
 	src := newBenchSource(size, 0)
-	r := newRangeReader(size, src.fetch, ReadOptions{Budget: NewBudget(256 << 20)})
+	r := New(size, src.fetch, ReadOptions{Budget: NewBudget(256 << 20)})
 	defer r.close()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	buf := make([]byte, 4096)
@@ -130,7 +130,7 @@ func BenchmarkReadaheadParallelReaders(b *testing.B) {
 		buf := make([]byte, 1<<20)
 		ctx := context.Background()
 		for pb.Next() {
-			r := newRangeReader(size, src.fetch, ReadOptions{Budget: budget})
+			r := New(size, src.fetch, ReadOptions{Budget: budget})
 			for off := int64(0); off < size; off += int64(len(buf)) {
 				if n, err := r.ReadAt(ctx, buf, off); err != nil || n != len(buf) {
 					b.Errorf("ReadAt(%d) = %d, %v", off, n, err)

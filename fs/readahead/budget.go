@@ -1,4 +1,4 @@
-package vfs
+package readahead
 
 import (
 	"sync"
@@ -59,7 +59,7 @@ func bufClass(n int64) (int, int64) {
 // semaphore (a Budget) idle buffers keep the budget bytes they were taken
 // with; without one, idle bytes are capped at idleMax.
 //
-// Lock order: rangeReader.mu before segment.mu and bufPool.mu; a segment's
+// Lock order: Reader.mu before segment.mu and bufPool.mu; a segment's
 // and the pool's locks are never held together (a released buffer is put
 // back after segment.mu is unlocked).
 type bufPool struct {

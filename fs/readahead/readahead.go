@@ -1,4 +1,4 @@
-package vfs
+package readahead
 
 import (
 	"context"
@@ -45,8 +45,8 @@ func (o *ReadOptions) fill() {
 	}
 }
 
-// fetchFunc streams length bytes starting at off.
-type fetchFunc func(ctx context.Context, off, length int64) (io.ReadCloser, error)
+// FetchFunc streams length bytes starting at off.
+type FetchFunc func(ctx context.Context, off, length int64) (io.ReadCloser, error)
 
 // fillStep is how many bytes a fetch reads before waking waiters.
 const fillStep = 256 << 10
@@ -162,14 +162,14 @@ func (s *segment) failed() bool {
 	return s.err != nil
 }
 
-// rangeReader serves reads of one file version. Sequential readers get a
+// Reader serves reads of one file version. Sequential readers get a
 // readahead window that doubles from InitialWindow up to MaxWindow, fetched
 // as ChunkSize pieces in parallel; random readers fetch only the
 // RandomAlign-aligned range they asked for.
-type rangeReader struct {
+type Reader struct {
 	opts   ReadOptions
 	size   int64
-	fetch  fetchFunc
+	fetch  FetchFunc
 	pool   *bufPool        // the Budget's, or the handle's own without one
 	ctx    context.Context // canceled by close; parent of every fetch
 	cancel context.CancelFunc
@@ -182,20 +182,20 @@ type rangeReader struct {
 	closed bool
 }
 
-func newRangeReader(size int64, fetch fetchFunc, opts ReadOptions) *rangeReader {
+func New(size int64, fetch FetchFunc, opts ReadOptions) *Reader {
 	opts.fill()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool := &bufPool{idleMax: opts.MaxWindow + opts.ChunkSize}
 	if opts.Budget != nil {
 		pool = &opts.Budget.bufs
 	}
-	return &rangeReader{opts: opts, size: size, fetch: fetch, pool: pool, ctx: ctx, cancel: cancel,
+	return &Reader{opts: opts, size: size, fetch: fetch, pool: pool, ctx: ctx, cancel: cancel,
 		hiEnd: -1, window: opts.InitialWindow}
 }
 
 // ReadAt reads len(p) bytes at off, fewer only at the end of the file. It
 // never returns a short count with a nil error before EOF.
-func (r *rangeReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	b, err := r.read(ctx, p, off)
 	return len(b), err
 }
@@ -205,7 +205,7 @@ func (r *rangeReader) ReadAt(ctx context.Context, p []byte, off int64) (int, err
 // segment's: segment buffers are recycled as soon as the segment is
 // consumed, while go-fuse writes a read's reply only after the Read method
 // returns.
-func (r *rangeReader) read(ctx context.Context, p []byte, off int64) ([]byte, error) {
+func (r *Reader) read(ctx context.Context, p []byte, off int64) ([]byte, error) {
 	if off < 0 {
 		return nil, fmt.Errorf("read at %d: negative offset", off)
 	}
@@ -248,7 +248,7 @@ const keepBehind = 8 << 20
 // sequential reports whether a read at off continues the sequential run:
 // it starts the file, continues a random read exactly, or (during a run)
 // falls in data fetched ahead or lies near the furthest read so far.
-func (r *rangeReader) sequential(off int64) bool {
+func (r *Reader) sequential(off int64) bool {
 	if r.hiEnd < 0 {
 		return off == 0
 	}
@@ -268,7 +268,7 @@ func (r *rangeReader) sequential(off int64) bool {
 // plan updates the window, drops segments no longer useful, starts the
 // fetches needed for [off,end) plus readahead, and returns the segments
 // covering [off,end) in order.
-func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
+func (r *Reader) plan(off, end int64) ([]*segment, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -311,7 +311,7 @@ func (r *rangeReader) plan(off, end int64) ([]*segment, error) {
 
 // coveredFrom returns the end of the contiguous run of segments starting at
 // or before off (off itself when off is not covered).
-func (r *rangeReader) coveredFrom(off int64) int64 {
+func (r *Reader) coveredFrom(off int64) int64 {
 	pos := off
 	for _, s := range r.segs {
 		if s.off <= pos && s.end() > pos {
@@ -324,7 +324,7 @@ func (r *rangeReader) coveredFrom(off int64) int64 {
 // fill starts fetches for the gaps in [from,to). Bytes below demandEnd were
 // asked for and are always fetched; bytes beyond are readahead and only
 // fetched while the Budget allows.
-func (r *rangeReader) fill(from, to, demandEnd int64, seq bool) {
+func (r *Reader) fill(from, to, demandEnd int64, seq bool) {
 	pos := from
 	var added []*segment
 	for pos < to {
@@ -364,7 +364,7 @@ func (r *rangeReader) fill(from, to, demandEnd int64, seq bool) {
 	}
 }
 
-func (r *rangeReader) insert(s *segment) {
+func (r *Reader) insert(s *segment) {
 	i := 0
 	for i < len(r.segs) && r.segs[i].off < s.off {
 		i++
@@ -377,7 +377,7 @@ func (r *rangeReader) insert(s *segment) {
 // run downloads one segment. It is the only writer of the buffer and
 // must not touch it after reporting the segment done, when the buffer may
 // go back to the pool.
-func (r *rangeReader) run(s *segment) {
+func (r *Reader) run(s *segment) {
 	buf := s.buf
 	body, err := r.fetch(r.ctx, s.off, int64(len(buf)))
 	if err != nil {
@@ -404,7 +404,7 @@ func (r *rangeReader) run(s *segment) {
 // dropBefore drops segments that end before keep, and segments outside
 // the Budget (fetched only because a reader asked for them) that end before
 // off.
-func (r *rangeReader) dropBefore(off, keep int64) {
+func (r *Reader) dropBefore(off, keep int64) {
 	keep = min(off, keep)
 	out := r.segs[:0]
 	for _, s := range r.segs {
@@ -421,7 +421,7 @@ func (r *rangeReader) dropBefore(off, keep int64) {
 	r.segs = out
 }
 
-func (r *rangeReader) dropOutside(off, end int64) {
+func (r *Reader) dropOutside(off, end int64) {
 	keep := r.segs[:0]
 	for _, s := range r.segs {
 		if s.end() <= off || s.off >= end {
@@ -435,7 +435,7 @@ func (r *rangeReader) dropOutside(off, end int64) {
 }
 
 // forget removes a failed segment so that the next read fetches again.
-func (r *rangeReader) forget(s *segment) {
+func (r *Reader) forget(s *segment) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, x := range r.segs {
@@ -448,7 +448,7 @@ func (r *rangeReader) forget(s *segment) {
 }
 
 // close cancels outstanding fetches and releases the handle's memory.
-func (r *rangeReader) close() {
+func (r *Reader) close() {
 	r.mu.Lock()
 	r.closed = true
 	segs := r.segs
@@ -461,7 +461,7 @@ func (r *rangeReader) close() {
 }
 
 // buffered returns the bytes held by the handle's segments (for tests).
-func (r *rangeReader) buffered() int64 {
+func (r *Reader) buffered() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var n int64
@@ -470,3 +470,16 @@ func (r *rangeReader) buffered() int64 {
 	}
 	return n
 }
+
+// Read reads len(p) bytes at off (fewer only at the end of the file) and
+// returns them: p, or a segment's buffer, which the caller must not keep.
+func (r *Reader) Read(ctx context.Context, p []byte, off int64) ([]byte, error) {
+	return r.read(ctx, p, off)
+}
+
+// Close ends the reader: its fetches are cancelled and its buffers
+// returned.
+func (r *Reader) Close() { r.close() }
+
+// Fill sets the defaults of the options left zero.
+func (o *ReadOptions) Fill() { o.fill() }
