@@ -14,8 +14,10 @@
 //
 //   - fs/vfs: the filesystem without the kernel: Dir, File and Handle
 //     operations (namespace changes, metadata, deferred metadata, directory
-//     times, copy, rename), listings through the metadata cache, the
-//     POSIX metadata encoding; Go errors of package errs.
+//     times, copy, rename), listings through the metadata cache; Go
+//     errors of package errs.
+//   - fs/posixmeta: POSIX metadata in B2 file info (mode, owner, symlink
+//     targets, special files, extended attributes) and B2's info limits.
 //   - fs/errs: the error kinds (ErrNotExist, ErrExist, ErrNotEmpty, ...).
 //   - fs/staging: files open for writing, staged on local disk and
 //     uploaded at close and fsync; crash recovery.

@@ -22,6 +22,7 @@ var belowAdapter = []string{
 	"github.com/b2fs/b2fs/fs/fstest",
 	"github.com/b2fs/b2fs/fs/readcache",
 	"github.com/b2fs/b2fs/fs/readahead",
+	"github.com/b2fs/b2fs/fs/posixmeta",
 	"github.com/b2fs/b2fs/cache",
 	"github.com/b2fs/b2fs/b2client",
 }
@@ -51,7 +52,7 @@ func TestLayersDoNotImportGoFuse(t *testing.T) {
 // (errors.Is(err, syscall.ENOSPC) of a local disk write).
 func TestErrnoOnlyInAdapter(t *testing.T) {
 	errno := regexp.MustCompile(`\bsyscall\.E[A-Z0-9]+\b`)
-	dirs := []string{"vfs", "staging", "versions", "backend", "b2backend", "errs", "fstest", "readcache", "readahead", "../cache", "../b2client"}
+	dirs := []string{"vfs", "staging", "versions", "backend", "b2backend", "errs", "fstest", "readcache", "readahead", "posixmeta", "../cache", "../b2client"}
 	checked := 0
 	for _, d := range dirs {
 		err := filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {

@@ -59,8 +59,9 @@
 //   - file.go, staged.go, kept.go, copyrange.go: open files and their
 //     handles (a version read from B2, a staged copy, a local copy).
 //   - dirhandle.go: directory reads (streamed listings).
-//   - posix.go, posix_nodes.go: POSIX metadata in B2 file info (mode,
-//     owner, times, symlinks, xattrs) and its changes.
+//   - posix_nodes.go, dirmeta.go, xattr.go, symlink.go, special.go:
+//     changes of POSIX metadata (its encoding in file info is package
+//     posixmeta; posix.go names it here).
 //   - metaflush.go, ownversions.go: deferred metadata of closed files; the
 //     versions this mount made.
 //   - meta.go, stream.go, prefetch.go, names.go: listings and lookups

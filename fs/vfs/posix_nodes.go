@@ -30,16 +30,16 @@ func (f *FS) applyMeta(info map[string]string, out *Attr) {
 	m := parseMeta(info)
 	typ := out.Mode & syscall.S_IFMT
 	switch {
-	case m.symlink && typ == syscall.S_IFREG:
+	case m.Symlink && typ == syscall.S_IFREG:
 		out.Mode = syscall.S_IFLNK | 0o777
-	case m.hasMode:
-		out.Mode = typ | m.mode
+	case m.HasMode:
+		out.Mode = typ | m.Mode
 	}
-	if m.hasUID {
-		out.Uid = m.uid
+	if m.HasUID {
+		out.Uid = m.UID
 	}
-	if m.hasGID {
-		out.Gid = m.gid
+	if m.HasGID {
+		out.Gid = m.GID
 	}
 }
 
@@ -61,9 +61,9 @@ func (f *FS) newInfo(ctx context.Context, b Bucket, prefix string, mode uint32) 
 	uid, gid := f.caller(ctx)
 	perm := mode & 0o7777
 	if m, ok, _ := f.marker(ctx, b, prefix, false); ok {
-		if pm := parseMeta(m.Info); pm.hasMode && pm.mode&syscall.S_ISGID != 0 {
-			if pm.hasGID {
-				gid = pm.gid
+		if pm := parseMeta(m.Info); pm.HasMode && pm.Mode&syscall.S_ISGID != 0 {
+			if pm.HasGID {
+				gid = pm.GID
 			} else {
 				gid = f.opts.GID
 			}

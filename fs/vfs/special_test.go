@@ -7,35 +7,6 @@ import (
 	"github.com/b2fs/b2fs/cache"
 )
 
-func TestRdevRoundTrip(t *testing.T) {
-	for _, tc := range []struct {
-		major, minor uint32
-		text         string
-	}{
-		{1, 3, "1:3"}, {8, 17, "8:17"}, {0, 0, "0:0"}, {4095, 1048575, "4095:1048575"}, {259, 300, "259:300"},
-	} {
-		dev := mkdev(tc.major, tc.minor)
-		if devMajor(dev) != tc.major || devMinor(dev) != tc.minor {
-			t.Errorf("mkdev(%d, %d) = %#x decodes to %d:%d", tc.major, tc.minor, dev, devMajor(dev), devMinor(dev))
-		}
-		if s := formatRdev(dev); s != tc.text {
-			t.Errorf("formatRdev(%d:%d) = %q, want %q", tc.major, tc.minor, s, tc.text)
-		}
-		if got, ok := parseRdev(tc.text); !ok || got != dev {
-			t.Errorf("parseRdev(%q) = %#x %v, want %#x", tc.text, got, ok, dev)
-		}
-	}
-	// The kernel's encoding of 8:17 (what mknod(2) hands FUSE).
-	if mkdev(8, 17) != 0x811 {
-		t.Errorf("mkdev(8, 17) = %#x, want 0x811", mkdev(8, 17))
-	}
-	for _, bad := range []string{"", "1", "1:", ":1", "a:b", "4096:0", "0:1048576", "-1:2"} {
-		if _, ok := parseRdev(bad); ok {
-			t.Errorf("parseRdev(%q) accepted", bad)
-		}
-	}
-}
-
 // Special files are described by their listing entry alone.
 func TestSpecialAttr(t *testing.T) {
 	f := &FS{opts: Options{FileMode: 0o644, UID: 7, GID: 8}}

@@ -75,11 +75,11 @@ func (n *Dir) Symlink(ctx context.Context, target, name string) (*File, error) {
 func (n *File) Readlink(ctx context.Context) ([]byte, error) {
 	e := n.current()
 	m := parseMeta(e.Info)
-	if !m.symlink {
+	if !m.Symlink {
 		return nil, errs.ErrInvalid
 	}
-	if m.hasTarget {
-		return []byte(m.target), nil
+	if m.HasTarget {
+		return []byte(m.Target), nil
 	}
 	if e.Size <= 0 || e.Size > maxSymlinkLen || e.FileID == "" {
 		n.fsys.log.Error("symlink has no usable target", "file", e.Name, "size", e.Size)

@@ -53,11 +53,11 @@ func (n *VersionFile) Open(ctx context.Context, flags uint32) (Handle, error) {
 func (n *VersionFile) Readlink(ctx context.Context) ([]byte, error) {
 	e := n.entry
 	m := parseMeta(e.Info)
-	if !m.symlink {
+	if !m.Symlink {
 		return nil, errs.ErrInvalid
 	}
-	if m.hasTarget {
-		return []byte(m.target), nil
+	if m.HasTarget {
+		return []byte(m.Target), nil
 	}
 	if e.Size <= 0 || e.Size > maxSymlinkLen || e.FileID == "" {
 		n.fsys.log.Error("symlink version has no usable target", "file", fmtPath(n.bucket, n.b2name), "fileId", e.FileID)
@@ -184,5 +184,5 @@ func SymlinkTarget(e cache.Entry) (string, bool) {
 		return "", false
 	}
 	m := parseMeta(e.Info)
-	return m.target, m.hasTarget
+	return m.Target, m.HasTarget
 }
