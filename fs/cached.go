@@ -36,7 +36,16 @@ type passHandle struct {
 	fd    *os.File
 }
 
-var _ = (fusefs.FileGetattrer)((*passHandle)(nil))
+var (
+	_ = (fusefs.FileGetattrer)((*passHandle)(nil))
+	_ = (fusefs.FileFsyncer)((*passHandle)(nil))
+)
+
+// Fsync: the content is in B2 already; metadata changes not yet in B2 are
+// sent.
+func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.fsys.errno("fsync "+h.path, h.node.f.Fsync(ctx))
+}
 
 func (h *passHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	fillAttr(h.fsys.FileAttr(h.entry), &out.Attr)

@@ -124,6 +124,13 @@ func (h *readHandle) Fsync(ctx context.Context) error {
 	return h.fsys.opErr("fsync "+h.path, h.fsys.flushMeta(context.WithoutCancel(ctx), h.node))
 }
 
+// Fsync sends the file's metadata changes not yet in B2 (its content
+// reaches B2 through its handles' Flush and Fsync).
+func (n *File) Fsync(ctx context.Context) error {
+	b, dir, name := n.loc()
+	return n.fsys.opErr("fsync "+fmtPath(b, childName(dir, name)), n.fsys.flushMeta(context.WithoutCancel(ctx), n))
+}
+
 // Setattr truncates (size) and sets mode, owner and modification time
 // (free while the file has changes not yet uploaded, else one
 // metadata-replacing server-side copy). h is the handle asked through, or
