@@ -35,6 +35,7 @@
 //	err = h.Release(ctx)
 //	a := f.Attr(ctx, h)              // h may be nil
 //	a, err = f.Setattr(ctx, h, &vfs.SetAttr{Size: &size})
+//	err = f.Fsync(ctx)                // the file's metadata changes not yet in B2
 //	target, err := f.Readlink(ctx)
 //	v, err := f.Getxattr(ctx, "user.x"); f.Setxattr; f.Removexattr; f.Listxattr
 //
