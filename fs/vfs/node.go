@@ -167,14 +167,16 @@ func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
 	r.mu.Unlock()
 }
 
-// Forget drops n from the loaded nodes when nothing about it is pending
-// (the kernel forgot its inode). A later lookup loads it again.
+// Forget drops n from the loaded nodes (the kernel forgot its inode)
+// unless it has metadata changes pending. A later lookup loads it again;
+// what n knew of the versions this mount made is forgotten with it, as
+// the kernel forgot the inode.
 func (f *FS) Forget(n Node) {
 	r := &f.reg
 	switch n := n.(type) {
 	case *File:
 		n.mu.Lock()
-		pending := n.pend != nil || n.created
+		pending := n.pend != nil // the timer and fsync need this node
 		n.mu.Unlock()
 		if pending {
 			return
