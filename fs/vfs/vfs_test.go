@@ -188,3 +188,53 @@ func TestVFSWithoutKernel(t *testing.T) {
 		t.Fatalf("create after StopWrites: %v", err)
 	}
 }
+
+// TestVFSDirectoryRenameMovesLoadedNodes: after a directory rename, the
+// directory and file objects loaded before it name their new places (a
+// handle's later changes reach the renamed file).
+func TestVFSDirectoryRenameMovesLoadedNodes(t *testing.T) {
+	ctx := context.Background()
+	fsys, st := storeFS(t)
+	root := fsys.Root().(*Dir)
+	a, err := root.Mkdir(ctx, "a", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, h, err := a.Create(ctx, "x", syscall.O_WRONLY|syscall.O_CREAT, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Write(ctx, []byte("data"), 0)
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	if err := root.Rename(ctx, "a", root, "b", 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, p := a.Loc(); b.ID != "b1" || p != "b/" {
+		t.Fatalf("the renamed directory's object is at %q", p)
+	}
+	if _, dir, name := x.Loc(); dir != "b/" || name != "x" {
+		t.Fatalf("the file's object is at %q%q", dir, name)
+	}
+	mode := uint32(0o600)
+	if _, err := x.Setattr(ctx, nil, &SetAttr{Mode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	if o, data, ok := st.Get("b1", "b/x"); !ok || string(data) != "data" || o.Info["b2fs-mode"] != "600" {
+		t.Fatalf("b/x in B2: %v %q %v", ok, data, o.Info)
+	}
+	if _, _, ok := st.Get("b1", "a/x"); ok {
+		t.Fatal("a/x still in B2")
+	}
+	n, err := root.Lookup(ctx, "b")
+	if err != nil || n.(*Dir) != a {
+		t.Fatalf("lookup of b: %v %v", n, err)
+	}
+	fsys.Forget(x)
+	y, err := a.Lookup(ctx, "x")
+	if err != nil || y.(*File) == x {
+		t.Fatalf("lookup after Forget: %v %v (the forgotten object came back)", y, err)
+	}
+}
