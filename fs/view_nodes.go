@@ -65,6 +65,20 @@ func (v viewBase) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
+// Getxattr and Listxattr: the view's own directories and links have no
+// extended attributes (ENOTSUP outside user.*: see xattrperf.go).
+func (v viewBase) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	val, err := vfs.InfoXattr(nil, attr)
+	if err != nil {
+		return 0, v.fsys.errno("getxattr", err)
+	}
+	return copyXattr(dest, val)
+}
+
+func (v viewBase) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return 0, 0
+}
+
 // staticDir lists fixed directory entries.
 func staticDir(names ...string) []cache.Entry {
 	es := make([]cache.Entry, len(names))
@@ -82,6 +96,8 @@ type viewRoot struct {
 }
 
 var (
+	_ = (fusefs.NodeGetxattrer)((*viewRoot)(nil))
+	_ = (fusefs.NodeListxattrer)((*viewRoot)(nil))
 	_ = (fusefs.NodeLookuper)((*viewRoot)(nil))
 	_ = (fusefs.NodeOpendirHandler)((*viewRoot)(nil))
 	_ = (fusefs.NodeGetattrer)((*viewRoot)(nil))

@@ -81,7 +81,7 @@ var (
 // time.
 func (o Object) ModTime() time.Time {
 	if v, ok := o.Info[b2client.InfoModTime]; ok {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms >= 0 {
 			return time.UnixMilli(ms)
 		}
 	}

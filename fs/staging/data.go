@@ -37,7 +37,9 @@ func (f *File) lockMutableUnsettled(ctx context.Context) error {
 		if err := f.lockMutable(ctx); err != nil {
 			return err
 		}
-		if !f.settled {
+		// A detached file saves no manifest (it is never recovered), so
+		// it would stay settled forever.
+		if !f.settled || f.detached {
 			return nil
 		}
 		f.mu.Unlock()

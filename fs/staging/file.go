@@ -219,6 +219,19 @@ func (f *File) remove() {
 	f.discardFiles()
 }
 
+// dropManifest empties the manifest of a detached file that is still
+// open: recovery removes an empty manifest and its data file, and a
+// detached file writes no manifest again (writeManifest).
+func (f *File) dropManifest() {
+	f.manifestMu.Lock()
+	defer f.manifestMu.Unlock()
+	if f.manFD != nil {
+		if err := f.manFD.Truncate(0); err != nil {
+			f.m.log.Error("empty the manifest of an unlinked staged file", "file", f.key.Name, "err", err)
+		}
+	}
+}
+
 // discardFiles empties the data file and manifest for reuse (see
 // Manager.spares), or deletes them.
 func (f *File) discardFiles() {

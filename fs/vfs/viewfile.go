@@ -10,6 +10,7 @@ import (
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/readahead"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -38,13 +39,16 @@ func (n *VersionFile) Open(ctx context.Context, flags uint32) (Handle, error) {
 		return nil, errs.ErrReadOnly
 	}
 	e, b := n.entry, n.bucket
-	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return n.fsys.opts.Backend.OpenRange(ctx, b, e.FileID, off, length)
 	}
 	size := e.Size
 	if e.FileID == "" {
 		size = 0 // a hide marker
 	}
+	// Versions are cached by file ID like live files (the same version read
+	// through either is fetched once).
+	fetch = readahead.FetchFunc(n.fsys.opts.ReadCache.Wrap(e.FileID, size, readcache.FetchFunc(fetch)))
 	return &readHandle{fsys: n.fsys, path: fmtPath(b, n.b2name) + "@" + e.Name, entry: e,
 		reader: readahead.New(size, fetch, n.fsys.opts.Read)}, nil
 }
@@ -75,11 +79,9 @@ func (n *VersionFile) Readlink(ctx context.Context) ([]byte, error) {
 	return body, nil
 }
 
-// Getxattr returns the version's extended attribute attr.
+// Getxattr returns the version's extended attribute attr (ErrNotSupported
+// outside user.*, see unstoredXattr).
 func (n *VersionFile) Getxattr(attr string) ([]byte, error) {
-	if _, ok := xattrUserName(attr); !ok {
-		return nil, errs.ErrNoAttr
-	}
 	return getxattrFrom(n.entry.Info, attr)
 }
 
@@ -161,11 +163,9 @@ func (f *FS) MarkerDirAttr(hasMarker bool, info map[string]string, modTime time.
 	return a
 }
 
-// InfoXattr returns the extended attribute attr stored in info.
+// InfoXattr returns the extended attribute attr stored in info
+// (ErrNotSupported outside user.*, see unstoredXattr).
 func InfoXattr(info map[string]string, attr string) ([]byte, error) {
-	if _, ok := xattrUserName(attr); !ok {
-		return nil, errs.ErrNoAttr
-	}
 	return getxattrFrom(info, attr)
 }
 
