@@ -74,7 +74,6 @@ func (h *passHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 
 func (h *passHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
-
 func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 	h.fd.Close()
 	h.node.mu.Lock()
