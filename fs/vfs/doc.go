@@ -52,19 +52,23 @@
 //
 // # Layout
 //
-//   - fs.go, attr.go: Options, FS (the filesystem and its lifetime),
-//     attributes.
+//   - fs.go, attr.go, shutdown.go, backend.go: Options, FS (the filesystem
+//     and its lifetime), attributes, the backend's names here.
 //   - node.go: Dir, File, Account and the registry of loaded nodes (one
 //     *File per name, moved by renames).
-//   - namespace.go, rename.go, account.go: changes of directory entries.
-//   - file.go, staged.go, kept.go, copyrange.go: open files and their
-//     handles (a version read from B2, a staged copy, a local copy).
+//   - namespace.go, rename.go, account.go, write.go, links.go: changes of
+//     directory entries (write.go: the write path's options and checks).
+//   - file.go, staged.go, copyrange.go, cached.go: open files and their
+//     handles (a version read from B2 through the read cache, a staged
+//     copy), server-side copies.
 //   - dirhandle.go: directory reads (streamed listings).
 //   - posix_nodes.go, dirmeta.go, xattr.go, symlink.go, special.go:
 //     changes of POSIX metadata (its encoding in file info is package
 //     posixmeta; posix.go names it here).
 //   - metaflush.go, ownversions.go: deferred metadata of closed files; the
 //     versions this mount made.
+//   - ctime.go, markers.go: change times and directory times; directory
+//     markers kept only where needed.
 //   - meta.go, stream.go, prefetch.go, names.go: listings and lookups
 //     through the metadata cache (package cache).
 //   - ranged reads with readahead under a memory budget: package
@@ -72,7 +76,7 @@
 //   - view.go, viewfile.go: the versions view's place and its files.
 //
 // LOCK ORDER: registry.mu, then Dir.locMu or File.mu (relocate); nothing
-// takes registry.mu while holding a node's lock;
-// File.mu and metaQueue.mu are never held together; see stream.go for
-// the listing streams and package staging for staged files.
+// takes registry.mu while holding a node's lock. File.mu and metaQueue.mu
+// are never held together. See stream.go for the listing streams,
+// ctime.go for directory times and package staging for staged files.
 package vfs
