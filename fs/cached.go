@@ -20,9 +20,11 @@ import (
 // The kernel refuses to have one inode open in passthrough and in cached
 // (page cache) mode at once (the second open fails with EIO), so each
 // fileNode counts its open handles of both kinds (ioPass, ioCached, under
-// fileNode.mu): a passthrough open is only made while no cached-mode handle
-// is open, and handles opened while a passthrough handle is open get
-// FOPEN_DIRECT_IO, which takes no side.
+// fileNode.mu; handles on the staged copy count as cached, until their
+// RELEASE, which the kernel sends after close returns): a passthrough open
+// is only made while no cached-mode handle is open, and handles opened
+// while a passthrough handle is open get FOPEN_DIRECT_IO, which takes no
+// side.
 
 // passHandle reads a version whose content is entirely in the read cache.
 // With passthrough in effect the kernel reads fd itself; otherwise (kernel
@@ -121,17 +123,6 @@ func (n *fileNode) cachedOpen(flags uint32) (uint32, bool) {
 	}
 	n.ioCached++
 	return flags, true
-}
-
-// passFlags adds FOPEN_DIRECT_IO to the flags of a handle not counted in
-// ioCached (a staged one) while a passthrough handle of n is open.
-func (n *fileNode) passFlags(flags uint32) uint32 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ioPass > 0 {
-		return (flags | fuse.FOPEN_DIRECT_IO) &^ fuse.FOPEN_KEEP_CACHE
-	}
-	return flags
 }
 
 // cachedClose undoes a counted cachedOpen.

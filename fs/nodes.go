@@ -221,7 +221,11 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, n.fsys.errno("create "+n.path(name), err)
 	}
 	ch := n.fsys.inode(ctx, n.EmbeddedInode(), name, f, false, out)
-	return ch, &handle{fsys: n.fsys, node: ch.Operations().(*fileNode), h: h}, 0, 0
+	fn := ch.Operations().(*fileNode)
+	fh := &handle{fsys: n.fsys, node: fn, h: h}
+	fl, counted := fn.cachedOpen(0) // see fileNode.Open
+	fh.counted = counted
+	return ch, fh, fl, 0
 }
 
 func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
@@ -447,12 +451,11 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	if err != nil {
 		return nil, 0, n.fsys.errno("open "+n.path(), err)
 	}
+	// Every handle but a passthrough one is in cached mode, staged ones
+	// too: while one is open (its RELEASE comes after close returns), a
+	// passthrough open would fail in the kernel (see cached.go).
 	fh := &handle{fsys: n.fsys, node: n, h: h}
-	if _, ok := vfs.HandleVersion(h); ok {
-		fuseFlags, fh.counted = n.cachedOpen(fuseFlags)
-	} else {
-		fuseFlags = n.passFlags(fuseFlags)
-	}
+	fuseFlags, fh.counted = n.cachedOpen(fuseFlags)
 	return fh, fuseFlags, 0
 }
 
