@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -192,12 +193,13 @@ func randomHex(n int) string {
 }
 
 // TestServiceUnderSystemd boots systemd and checks, in order: the package
-// installs; b2fs@NAME becomes active only once its mount answers, with a
+// installs and purges in a chroot (no systemd) and installs in the booted
+// system, where postinst reloads systemd; b2fs@NAME becomes active only once its mount answers, with a
 // STATUS line; the credential is a 0400 file nobody else can read; stop
 // with a writer still writing leaves every closed file complete in B2;
 // restart with staged files (B2 unreachable while stopping) uploads them;
 // the watchdog leaves a healthy b2fs alone over twice WatchdogSec and
-// restarts a frozen one; a usage error is not restarted and a rejected key
+// restarts a frozen one (dead by SIGABRT, goroutines in the journal); a usage error is not restarted and a rejected key
 // stops at the start limit; the fstab automount mounts on first access;
 // mount -t fuse.b2fs works and umount ends it.
 func TestServiceUnderSystemd(t *testing.T) {
@@ -207,7 +209,19 @@ func TestServiceUnderSystemd(t *testing.T) {
 	began := time.Now()
 	s := setup{deb: testenv.DebPackage(t), port: freePort(t), secret: randomHex(16)}
 	s.endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	c := newContainer(t, func(root string) { s.write(t, root) })
+	c := newContainer(t, func(root string) {
+		s.write(t, root)
+		// The package installs and purges in a chroot, where no systemd
+		// runs (an image build): the maintainer scripts must not fail.
+		for _, args := range [][]string{{"dpkg", "-i", "/root/b2fs.deb"}, {"dpkg", "--purge", "b2fs"}} {
+			if out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("chroot %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(root, "usr/bin/b2fs")); !os.IsNotExist(err) {
+			t.Fatalf("b2fs still installed after the purge in the chroot: %v", err)
+		}
+	})
 	rem := remote{t: t, endpoint: s.endpoint, secret: s.secret}
 	checksBegan := time.Now()
 	defer func() {
@@ -491,6 +505,11 @@ done`, fileLen)
 		j := c.journal(t, "b2fs@wd")
 		if !strings.Contains(j, "Watchdog timeout") {
 			t.Errorf("no watchdog timeout in the journal:\n%s", testenv.Tail(j, 20))
+		}
+		// GOTRACEBACK=crash: the goroutines are in the journal and b2fs
+		// died by the watchdog's SIGABRT (an exit 2 would not restart).
+		if !strings.Contains(j, "status=6/ABRT") || !strings.Contains(j, "goroutine ") {
+			t.Errorf("the frozen b2fs did not die by SIGABRT with a goroutine dump:\n%s", testenv.Tail(j, 20))
 		}
 		if n := c.show(t, "b2fs@wd", "NRestarts"); n != "1" {
 			t.Errorf("NRestarts=%s", n)
