@@ -3,6 +3,7 @@ package cache
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -26,6 +27,10 @@ type Entry struct {
 	// "unverified:<hex>").
 	ContentType string
 	SHA1        string
+	// Changed is the upload time of the version (B2's uploadTimestamp):
+	// the last change to the file made through B2, its ctime. Zero when
+	// unknown.
+	Changed time.Time
 	// Info is the file's B2 fileInfo metadata (nil when empty). Treat as
 	// read-only: cached entries share it.
 	Info map[string]string
@@ -55,6 +60,8 @@ type Cache struct {
 	opts  Options
 	rc    *ristretto.Cache[string, *item]
 	stats stats
+	// lastID numbers stored listings (see ListingID).
+	lastID atomic.Uint64
 }
 
 // item is one cached value: a listing (entries sorted by name), a single
@@ -63,8 +70,10 @@ type item struct {
 	expires  time.Time
 	listing  []Entry // non-nil for listings (may be empty, see isList)
 	isList   bool
+	id       uint64 // listings: unique per PutListing
 	entry    Entry
 	negative bool
+	value    any // set by PutValue
 }
 
 // New creates a Cache.
@@ -132,7 +141,18 @@ func (c *Cache) PutListing(dir string, entries []Entry) {
 	l := make([]Entry, len(entries))
 	copy(l, entries)
 	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
-	c.set(listKey(dir), &item{listing: l, isList: true}, int64(len(l))+1, c.opts.DirTTL)
+	c.set(listKey(dir), &item{listing: l, isList: true, id: c.lastID.Add(1)}, int64(len(l))+1, c.opts.DirTTL)
+}
+
+// ListingID identifies the cached listing of dir: every PutListing stores
+// a listing with a new ID, so an unchanged ID means the names are the same
+// ones. ok is false when no valid listing of dir is cached.
+func (c *Cache) ListingID(dir string) (id uint64, ok bool) {
+	it, ok := c.get(listKey(dir))
+	if !ok || !it.isList {
+		return 0, false
+	}
+	return it.id, true
 }
 
 // Listing returns the cached listing of dir, sorted by name. The returned

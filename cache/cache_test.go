@@ -198,3 +198,44 @@ func TestStats(t *testing.T) {
 		t.Fatalf("Stats() = %d hits, %d misses; want 2 and 2", h, m)
 	}
 }
+
+func TestListingIDChangesWithEveryListing(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c, err := New(Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.ListingID("d"); ok {
+		t.Fatal("ListingID of an uncached directory")
+	}
+	c.PutListing("d", []Entry{{Name: "a"}})
+	id1, ok := c.ListingID("d")
+	if !ok {
+		t.Fatal("no ListingID after PutListing")
+	}
+	if id, _ := c.ListingID("d"); id != id1 {
+		t.Fatalf("ListingID changed without a new listing: %d then %d", id1, id)
+	}
+	c.PutEntry("d", Entry{Name: "b"}) // a single entry does not replace the listing
+	if id, _ := c.ListingID("d"); id != id1 {
+		t.Fatalf("ListingID changed by PutEntry: %d then %d", id1, id)
+	}
+	c.PutListing("d", []Entry{{Name: "a"}})
+	id2, ok := c.ListingID("d")
+	if !ok || id2 == id1 {
+		t.Fatalf("second listing has ID %d (ok %v), first %d", id2, ok, id1)
+	}
+	c.PutListing("e", nil) // empty listings are listings too
+	if id, ok := c.ListingID("e"); !ok || id == id1 || id == id2 {
+		t.Fatalf("empty listing: ID %d ok %v", id, ok)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, ok := c.ListingID("d"); ok {
+		t.Fatal("ListingID of an expired listing")
+	}
+	c.InvalidateDir("e")
+	if _, ok := c.ListingID("e"); ok {
+		t.Fatal("ListingID after InvalidateDir")
+	}
+}

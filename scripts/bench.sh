@@ -2,7 +2,7 @@
 # Benchmarks b2fs against rclone mount on the same b2emu, the same files and
 # the same machine, next to the limit (b2client straight to b2emu), on a
 # loopback and a modelled WAN link, with B2 transactions by billing class
-# and b2fs's peak RSS for every workload. See the README's "Benchmarks".
+# and b2fs's peak RSS for every workload. See docs/benchmarks.md ("How to run").
 #
 #   scripts/bench.sh                    full run (~15-20 min), writes docs/benchmarks.md
 #   B2FS_BENCH_QUICK=1 scripts/bench.sh small smoke run (~1-2 min), prints only
@@ -15,10 +15,11 @@
 #   B2FS_BENCH_SMALL_FILES=1000   files created with cp -r
 #   B2FS_BENCH_LIST_FILES=10000   files in the directory listed with ls -l
 #   B2FS_BENCH_TREE_FILES=5000    files of the tree walked by find (B2FS_BENCH_TREE_DIRS=100)
+#   B2FS_BENCH_BIG_DIR_FILES=100000  files of the big directory listed with ls -l
 #   B2FS_BENCH_PROFILES=loopback,wan
 #   B2FS_BENCH_WAN_LATENCY=30ms   B2FS_BENCH_WAN_BANDWIDTH=40MB (per connection)
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
-#   B2FS_BENCH_WORKLOADS=all      or seq-read,seq-write,rand-read,small-files,ls,find
+#   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir
 #   B2FS_BENCH_DEADLINE=17m       time budget of the measurements
 #   B2FS_BENCH_TIMEOUT=19m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
@@ -58,6 +59,7 @@ add --rand-cap B2FS_BENCH_RAND_CAP
 add --small-files B2FS_BENCH_SMALL_FILES
 add --list-files B2FS_BENCH_LIST_FILES
 add --tree-files B2FS_BENCH_TREE_FILES
+add --big-dir-files B2FS_BENCH_BIG_DIR_FILES
 add --tree-dirs B2FS_BENCH_TREE_DIRS
 add --profiles B2FS_BENCH_PROFILES
 add --wan-latency B2FS_BENCH_WAN_LATENCY

@@ -68,6 +68,12 @@ type File struct {
 	state     State
 	lastErr   string
 	detached  bool
+	// upCancel cancels the upload or server-side fill in progress (nil
+	// when none runs): Detach calls it. removeAfter: the file was
+	// detached without references while it ran; the upload removes it
+	// when it ends.
+	upCancel    context.CancelFunc
+	removeAfter bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -202,7 +208,9 @@ func (f *File) lockMutableUnsettled(ctx context.Context) error {
 		if err := f.lockMutable(ctx); err != nil {
 			return err
 		}
-		if !f.settled {
+		// A detached file saves no manifest (it is never recovered), so
+		// it would stay settled forever.
+		if !f.settled || f.detached {
 			return nil
 		}
 		f.mu.Unlock()
@@ -304,7 +312,7 @@ func (f *File) Append(ctx context.Context, p []byte) (int, error) {
 // retryAfterSpace reports whether err is a full disk and the read cache
 // gave its space back (staged data always comes first).
 func (f *File) retryAfterSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) && f.m.kept.clear()
+	return errors.Is(err, syscall.ENOSPC) && f.m.keep != nil && f.m.keep.Shrink()
 }
 
 func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {
@@ -567,6 +575,9 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	f.gate = make(chan struct{})
 	f.state = StateUploading
 	key := f.key
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f.upCancel = cancel
 	f.mu.Unlock()
 	f.saveManifest()
 
@@ -574,9 +585,27 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	f.mu.Lock()
 	f.fixup, f.deferMeta = nil, deferMeta
 	f.mu.Unlock()
-	v, err := f.upload(ctx)
+	v, err := f.upload(uctx, ctx)
 
 	f.mu.Lock()
+	f.upCancel = nil
+	if f.detached {
+		// Unlinked or replaced while uploading: nothing of this upload
+		// may stay visible.
+		close(f.gate)
+		f.gate = nil
+		f.state = StateClean
+		remove := f.removeAfter
+		f.mu.Unlock()
+		if err == nil {
+			f.dropLanded(v)
+		}
+		if remove {
+			f.remove()
+		}
+		f.m.log.Debug("upload of a removed file ended", "file", key.String(), "err", err)
+		return nil
+	}
 	if err == nil {
 		mtimeInfo := v.Info[InfoMtime]
 		if f.fixup != nil {
@@ -616,6 +645,22 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		cb(key, v)
 	}
 	return nil
+}
+
+// dropLanded deletes version v, which an upload or copy made for this file
+// after it was detached (unlinked or replaced): the name must not show it.
+func (f *File) dropLanded(v Version) {
+	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
+	defer cancel()
+	name := v.Name
+	if name == "" {
+		name = f.Key().Name
+	}
+	if err := f.m.opts.Remote.DeleteFileVersion(ctx, name, v.FileID); err != nil {
+		f.m.log.Error("a version uploaded for a removed file could not be deleted; it stays visible", "file", name, "fileId", v.FileID, "err", err)
+		return
+	}
+	f.m.log.Debug("deleted the version an upload made after its file was removed", "file", name, "fileId", v.FileID)
 }
 
 // waitIdle waits until no background goroutine of f runs.
@@ -674,6 +719,19 @@ func (f *File) remove() {
 		f.cancelLarge(sess.id)
 	}
 	f.discardFiles()
+}
+
+// dropManifest empties the manifest of a detached file that is still
+// open: recovery removes an empty manifest and its data file, and a
+// detached file writes no manifest again (writeManifest).
+func (f *File) dropManifest() {
+	f.manifestMu.Lock()
+	defer f.manifestMu.Unlock()
+	if f.manFD != nil {
+		if err := f.manFD.Truncate(0); err != nil {
+			f.m.log.Error("empty the manifest of an unlinked staged file", "file", f.key.Name, "err", err)
+		}
+	}
 }
 
 // discardFiles empties the data file and manifest for reuse (see
@@ -780,11 +838,28 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
+	if empty {
+		f.upCancel = func() {} // Detach must not remove the file under the copy
+	}
 	f.mu.Unlock()
 	if !empty {
 		return false, nil
 	}
 	v, err := copy(ctx)
+	f.mu.Lock()
+	f.upCancel = nil
+	if f.detached {
+		remove := f.removeAfter
+		f.mu.Unlock()
+		if err == nil {
+			f.dropLanded(v)
+		}
+		if remove {
+			f.remove()
+		}
+		return false, err
+	}
+	f.mu.Unlock()
 	if err != nil {
 		return false, err
 	}

@@ -26,6 +26,8 @@ ensure_tools() {
   command -v sqlite3 >/dev/null || pkgs+=(sqlite3)
   command -v tar >/dev/null || pkgs+=(tar)
   command -v diff >/dev/null || pkgs+=(diffutils)
+  # promtool checks the alert rules (Debian ships it in the prometheus package).
+  command -v promtool >/dev/null || pkgs+=(prometheus)
   # The Debian package (scripts/package.sh, test/debpkg) and the test under
   # a real systemd booted in a container (test/systemd).
   command -v dpkg-deb >/dev/null || pkgs+=(dpkg)

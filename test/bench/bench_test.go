@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,12 +215,20 @@ func TestTargets(t *testing.T) {
 		{"read pass", wan, wSeqRead, map[string]*result{toolB2fs: ok(90, 100), limitKey: ok(100, 0), toolRclone: ok(40, 50)}, "PASS"},
 		{"read under limit", lo, wSeqRead, map[string]*result{toolB2fs: ok(70, 100), limitKey: ok(100, 0)}, "MISS: 0.70×limit"},
 		{"read vs rclone on wan", wan, wSeqRead, map[string]*result{toolB2fs: ok(90, 100), limitKey: ok(100, 0), toolRclone: ok(60, 50)}, "MISS: 1.50×rclone"},
-		{"rss", lo, wSeqWrite, map[string]*result{toolB2fs: ok(80, 400), limitKey: ok(100, 0)}, "MISS: RSS 400 MiB"},
+		{"rss", lo, wSeqWrite, map[string]*result{toolB2fs: ok(80, 400), limitKey: ok(100, 0), toolRclone: ok(70, 50)}, "MISS: RSS 400 MiB"},
 		{"no rclone", wan, wRandRead, map[string]*result{toolB2fs: ok(10, 20)}, "PASS (unchecked: no rclone result)"},
-		{"ls one call", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{C: 1})}, "PASS"},
-		{"ls class B", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{B: 3, C: 1})}, "MISS: C=1 B=3"},
-		{"find per directory", lo, wFind, map[string]*result{toolB2fs: withCalls(calls{C: 101})}, "MISS: C=101 B=0"},
-		{"warm no call", lo, wLsWarm, map[string]*result{toolB2fs: withCalls(calls{})}, "PASS"},
+		{"ls one call", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{C: 1})}, "PASS (unchecked: no rclone result)"},
+		{"ls class B", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{B: 3, C: 1}), toolRclone: ok(1, 50)}, "MISS: C=1 B=3"},
+		{"find per directory", lo, wFind, map[string]*result{toolB2fs: withCalls(calls{C: 101}), toolRclone: ok(2, 50)}, "MISS: C=101 B=0"},
+		{"warm no call", lo, wLsWarm, map[string]*result{toolB2fs: withCalls(calls{}), toolRclone: ok(2, 50)}, "PASS"},
+		{"warm slower than rclone", lo, wLsWarm, map[string]*result{toolB2fs: withCalls(calls{}), toolRclone: ok(0.5, 50)}, "MISS: 0.50×rclone"},
+		{"warm as fast as rclone is not faster", lo, wLsWarm, map[string]*result{toolB2fs: withCalls(calls{}), toolRclone: ok(1, 50)}, "MISS: 1.00×rclone"},
+		{"cold as fast as rclone", lo, wLsCold, map[string]*result{toolB2fs: withCalls(calls{C: 1}), toolRclone: ok(1, 50)}, "PASS"},
+		{"write slower than rclone", lo, wSeqWrite, map[string]*result{toolB2fs: ok(80, 20), limitKey: ok(100, 0), toolRclone: ok(90, 50)}, "MISS: 0.89×rclone"},
+		{"write under limit", lo, wSeqWrite, map[string]*result{toolB2fs: ok(60, 20), limitKey: ok(100, 0), toolRclone: ok(50, 50)}, "MISS: 0.60×limit"},
+		{"rss over 150 MiB", lo, wRandRead, map[string]*result{toolB2fs: ok(10, 160), toolRclone: ok(5, 50)}, "MISS: RSS 160 MiB"},
+		{"big dir", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 12}), toolRclone: ok(2.5, 50)}, "PASS"},
+		{"big dir under 2x rclone", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 12}), toolRclone: ok(1.5, 50)}, "MISS: 1.50×rclone"},
 		{"error", lo, wFind, map[string]*result{toolB2fs: {err: "boom"}}, "MISS: error"},
 		{"skipped", lo, wFind, map[string]*result{toolB2fs: {err: "skipped: run interrupted"}}, "not run"},
 	}
@@ -232,5 +241,63 @@ func TestTargets(t *testing.T) {
 				t.Errorf("verdict %q, want %q", got, tt.verdict)
 			}
 		})
+	}
+}
+
+// TestBigDirWarmVsCold: a warm big-directory listing slower than the cold
+// one misses its target even when both beat rclone.
+func TestBigDirWarmVsCold(t *testing.T) {
+	cfg := &config{bigDirFiles: 100000, tools: []string{toolB2fs, toolRclone}}
+	lo := profile{Name: "loopback"}
+	res := func(v float64) *result { return &result{value: v, rss: 100 << 20, calls: calls{C: 10}, callsSet: true} }
+	for _, tt := range []struct {
+		cold, warm float64
+		verdict    string
+	}{
+		{3, 1, "PASS"},
+		{3, 4, "MISS: 0.75×cold"},
+	} {
+		rp := &report{cfg: cfg, profiles: []profile{lo}}
+		rp.row("loopback", wBigCold).res = map[string]*result{toolB2fs: res(tt.cold), toolRclone: res(10)}
+		w := rp.row("loopback", wBigWarm)
+		w.res = map[string]*result{toolB2fs: res(tt.warm), toolRclone: res(10)}
+		if _, got := rp.target(w); got != tt.verdict {
+			t.Errorf("cold %v warm %v: verdict %q, want %q", tt.cold, tt.warm, got, tt.verdict)
+		}
+	}
+}
+
+// TestAppendBigDir: the seeded names land in b2emu's journal format for
+// the bench bucket, after the journal's highest sequence number.
+func TestAppendBigDir(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	head := `{"t":"bucket","b":{"id":"B1","name":"other","type":"allPrivate","info":{},"revision":1}}
+{"t":"bucket","b":{"id":"B2","name":"bench","type":"allPrivate","info":{},"revision":1}}
+{"t":"file","f":{"id":"x","seq":41,"bucket":"B2","name":"a","action":"upload"}}
+{"t":"key","k":{"id":"000400000000077"}}
+`
+	if err := os.WriteFile(path, []byte(head), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendBigDir(path, "bench", 3, time.UnixMilli(1_800_000_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 7 || strings.Join(lines[:4], "\n")+"\n" != head {
+		t.Fatalf("journal:\n%s", b)
+	}
+	for i, l := range lines[4:] {
+		for _, want := range []string{`"t":"file"`, `"bucket":"B2"`, `"name":"` + bigDirName(i) + `"`, fmt.Sprintf(`"seq":%d`, 78+i), `"action":"upload"`, `"sha1":"` + emptySHA1 + `"`} {
+			if !strings.Contains(l, want) {
+				t.Errorf("record %d lacks %s: %s", i, want, l)
+			}
+		}
+	}
+	if err := appendBigDir(path, "missing", 1, time.Now()); err == nil {
+		t.Error("seeding a bucket the journal lacks succeeded")
 	}
 }

@@ -54,6 +54,7 @@ type config struct {
 	randCap              time.Duration
 	smallFiles           int
 	listFiles            int
+	bigDirFiles          int
 	treeFiles, treeDirs  int
 	profiles             []profile
 	tools                []string
@@ -118,7 +119,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		quick              = fl.Bool("quick", false, "small sizes for a smoke run (explicit flags still win)")
 		profiles           = fl.String("profiles", "loopback,wan", "link profiles to run: loopback, wan")
 		tools              = fl.String("tools", "b2fs,rclone,rclone-w", "tools to mount: b2fs, rclone (defaults), rclone-w (--vfs-cache-mode writes)")
-		workloads          = fl.String("workloads", "all", "workloads: seq-read, seq-write, rand-read, small-files, ls, find, or all")
+		workloads          = fl.String("workloads", "all", "workloads: seq-read, reread, seq-write, rand-read, small-files, ls, find, bigdir, or all")
 		wanLatency         = fl.Duration("wan-latency", 30*time.Millisecond, "latency of the wan profile")
 		wanBandwidth int64 = 40_000_000
 		size         int64 = 1 << 30
@@ -138,6 +139,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fl.IntVar(&c.smallFiles, "small-files", 1000, "number of small files created with cp -r")
 	fl.IntVar(&c.listFiles, "list-files", 10000, "files in the directory listed with ls -l")
 	fl.IntVar(&c.treeFiles, "tree-files", 5000, "files in the tree walked with find")
+	fl.IntVar(&c.bigDirFiles, "big-dir-files", 100000, "files in the big directory listed with ls -l (seeded into b2emu's journal)")
 	fl.IntVar(&c.treeDirs, "tree-dirs", 100, "directories of that tree")
 	fl.Var(sizeValue{&wanBandwidth}, "wan-bandwidth", "per-request bandwidth of the wan profile in bytes/s")
 	fl.DurationVar(&c.deadline, "deadline", 19*time.Minute, "time budget of the whole run; later workloads are skipped")
@@ -156,7 +158,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	}
 	if *quick {
 		for name, v := range map[string]string{"size": "64MiB", "rand-reads": "200", "rand-cap": "10s", "small-files": "100",
-			"list-files": "1200", "tree-files": "300", "tree-dirs": "10", "deadline": "5m", "step-timeout": "90s"} {
+			"list-files": "1200", "big-dir-files": "3000", "tree-files": "300", "tree-dirs": "10", "deadline": "5m", "step-timeout": "90s"} {
 			if !fl.Changed(name) {
 				if err := fl.Set(name, v); err != nil {
 					return nil, err
@@ -168,7 +170,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case c.size < blockSize:
 		return nil, errors.New("--size must be at least 1MiB")
-	case c.randReads < 1 || c.smallFiles < 1 || c.listFiles < 1 || c.treeFiles < 1 || c.treeDirs < 1:
+	case c.randReads < 1 || c.smallFiles < 1 || c.listFiles < 1 || c.bigDirFiles < 1 || c.treeFiles < 1 || c.treeDirs < 1:
 		return nil, errors.New("counts must be positive")
 	case c.readConc < 1 || c.writeConc < 1 || c.readChunk < 4096:
 		return nil, errors.New("limit concurrency and chunk must be positive")
@@ -198,7 +200,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			}
 		case "ls":
 			c.workloads[wLsCold], c.workloads[wLsWarm] = true, true
-		case wSeqRead, wSeqWrite, wRandRead, wSmallFiles, wFind:
+		case "bigdir":
+			c.workloads[wBigCold], c.workloads[wBigWarm] = true, true
+		case wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wFind:
 			c.workloads[w] = true
 		default:
 			return nil, fmt.Errorf("unknown workload %q", w)
@@ -311,6 +315,11 @@ func run(ctx context.Context, cfg *config, logw io.Writer) (*report, error) {
 	}
 	pat := newPattern(cfg.size)
 	deadline := start.Add(cfg.deadline)
+	if cfg.workloads[wBigCold] || cfg.workloads[wBigWarm] {
+		if err := seedBigDir(ctx, cfg, dataDir, bucket, keyID, key, cfg.bigDirFiles, logf); err != nil {
+			return rep, err
+		}
+	}
 
 	for pi, prof := range cfg.profiles {
 		if ctx.Err() != nil {
@@ -382,6 +391,7 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 	}
 	wls := []wl{
 		{[]string{wSeqRead}, r.seqRead, r.seqReadLimit},
+		{[]string{wReread}, r.reread, r.rereadLimit},
 		{[]string{wSeqWrite}, r.seqWrite, r.seqWriteLimit},
 		{[]string{wRandRead}, r.randRead, r.randReadLimit},
 		{[]string{wSmallFiles}, r.smallFiles, r.smallFilesLimit},
@@ -390,6 +400,9 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 		}},
 		{[]string{wFind}, r.find, func(ctx context.Context) []*result {
 			return r.listLimit(ctx, treePrefix, "", cfg.treeFiles)
+		}},
+		{[]string{wBigCold, wBigWarm}, r.bigDirColdWarm, func(ctx context.Context) []*result {
+			return append(r.listLimit(ctx, bigDirPrefix, "/", cfg.bigDirFiles), nil)
 		}},
 	}
 	for _, w := range wls {

@@ -20,17 +20,20 @@ import (
 // Row names, in table order.
 const (
 	wSeqRead    = "seq-read"
+	wReread     = "reread"
 	wSeqWrite   = "seq-write"
 	wRandRead   = "rand-read"
 	wSmallFiles = "small-files"
 	wLsCold     = "ls-cold"
 	wLsWarm     = "ls-warm"
 	wFind       = "find"
+	wBigCold    = "bigdir-cold"
+	wBigWarm    = "bigdir-warm"
 )
 
 // rowOrder is the table's row order; workload selection uses these names
 // ("ls" selects both listing rows).
-var rowOrder = []string{wSeqRead, wSeqWrite, wRandRead, wSmallFiles, wLsCold, wLsWarm, wFind}
+var rowOrder = []string{wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wLsCold, wLsWarm, wFind, wBigCold, wBigWarm}
 
 // unitOf says how a row's value is expressed and whether more is better.
 var unitOf = map[string]struct {
@@ -38,12 +41,15 @@ var unitOf = map[string]struct {
 	higher bool
 }{
 	wSeqRead:    {"MiB/s", true},
+	wReread:     {"MiB/s", true},
 	wSeqWrite:   {"MiB/s", true},
 	wRandRead:   {"reads/s", true},
 	wSmallFiles: {"s", false},
 	wLsCold:     {"s", false},
 	wLsWarm:     {"s", false},
 	wFind:       {"s", false},
+	wBigCold:    {"s", false},
+	wBigWarm:    {"s", false},
 }
 
 // result is one measurement of one tool (or of the limit) on one row.
@@ -584,14 +590,19 @@ func (r *runner) smallFilesLimit(ctx context.Context) []*result {
 // ---- listings ----
 
 func (r *runner) lsRun(ctx context.Context, m *mount, dir string) (float64, error) {
+	return r.lsCount(ctx, m, dir, r.cfg.listFiles)
+}
+
+// lsCount times ls -l of dir, which must list want entries.
+func (r *runner) lsCount(ctx context.Context, m *mount, dir string, want int) (float64, error) {
 	t0 := time.Now()
 	out, err := runCmd(ctx, m, "ls", "-l", filepath.Join(m.dir, dir))
 	secs := time.Since(t0).Seconds()
 	if err != nil {
 		return 0, err
 	}
-	if n := bytes.Count(out, []byte("\n")) - 1; n != r.cfg.listFiles { // minus "total"
-		return 0, fmt.Errorf("ls -l listed %d entries, want %d", n, r.cfg.listFiles)
+	if n := bytes.Count(out, []byte("\n")) - 1; n != want { // minus "total"
+		return 0, fmt.Errorf("ls -l listed %d entries, want %d", n, want)
 	}
 	return secs, nil
 }
