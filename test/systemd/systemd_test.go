@@ -37,6 +37,9 @@ const (
 	hello   = "hello from B2\n"
 	wdSec   = 5 // WatchdogSec of the b2fs@wd drop-in
 	fileLen = 300_000
+	// slowChunk is what the writer of the file held open through the stop
+	// writes every 0.1s, 30 times.
+	slowChunk = 65_536
 )
 
 // setup is what the test writes into the container before booting it.
@@ -196,7 +199,8 @@ func randomHex(n int) string {
 // installs and purges in a chroot (no systemd) and installs in the booted
 // system, where postinst reloads systemd; b2fs@NAME becomes active only once its mount answers, with a
 // STATUS line; the credential is a 0400 file nobody else can read; stop
-// with a writer still writing leaves every closed file complete in B2;
+// with a writer still writing leaves every closed file complete in B2 and
+// waits for a file held open through it;
 // restart with staged files (B2 unreachable while stopping) uploads them;
 // the watchdog leaves a healthy b2fs alone over twice WatchdogSec and
 // restarts a frozen one (dead by SIGABRT, goroutines in the journal); a usage error is not restarted and a rejected key
@@ -405,9 +409,50 @@ done`, fileLen)
 			return strings.Fields(string(b))
 		}
 		waitFor(t, 30*time.Second, "the writer to close 5 files", func() bool { return len(closed()) >= 5 })
+		// A second writer holds one file open through the stop and goes
+		// on writing it for 3 more seconds: the stop waits for it.
+		slow := c.command(wctx, "sh", "-c", fmt.Sprintf(`exec 3>/mnt/a/w/slow || exit 1
+touch /root/slow-open
+for i in $(seq 1 30); do yes "slow $i" | head -c %d >&3 || exit 1; sleep 0.1; done
+exec 3>&-
+touch /root/slow-closed`, slowChunk))
+		var sout bytes.Buffer
+		slow.Stdout, slow.Stderr = &sout, &sout
+		if err := slow.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slowDone := make(chan error, 1)
+		go func() { slowDone <- slow.Wait() }()
+		waitFor(t, 10*time.Second, "the slow writer to open its file", func() bool {
+			_, err := os.Stat(filepath.Join(c.root, "root/slow-open"))
+			return err == nil
+		})
 		began := time.Now()
 		c.must(t, "systemctl", "stop", "b2fs@a")
-		t.Logf("systemctl stop took %v with the writer writing", time.Since(began).Round(time.Millisecond))
+		took := time.Since(began)
+		t.Logf("systemctl stop took %v with two writers writing", took.Round(time.Millisecond))
+		select {
+		case err := <-slowDone:
+			if err != nil {
+				t.Errorf("the writer of the open file failed: %v\n%s", err, sout.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the slow writer still runs 30s after the stop")
+		}
+		if _, err := os.Stat(filepath.Join(c.root, "root/slow-closed")); err != nil {
+			t.Errorf("the open file was not closed cleanly: %v\n%s", err, sout.String())
+		}
+		if took < 2*time.Second {
+			t.Errorf("the stop took %v: it did not wait for the open file", took)
+		}
+		var wantSlow strings.Builder
+		for i := 1; i <= 30; i++ {
+			line := fmt.Sprintf("slow %d\n", i)
+			wantSlow.WriteString(strings.Repeat(line, slowChunk/len(line)+1)[:slowChunk])
+		}
+		if got, err := rem.get("w/slow"); err != nil || got != wantSlow.String() {
+			t.Errorf("the file open during the stop is not complete in B2: %d bytes, %v", len(got), err)
+		}
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
