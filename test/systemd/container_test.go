@@ -50,6 +50,11 @@ func debianMirror() string {
 	files = append(files, more...)
 	more, _ = filepath.Glob("/etc/apt/sources.list.d/*.sources")
 	files = append(files, more...)
+	return debianMirrorFrom(files)
+}
+
+// debianMirrorFrom picks the mirror from these apt source files.
+func debianMirrorFrom(files []string) string {
 	var best, any string // a .../debian archive with our suite; any .../debian archive
 	for _, f := range files {
 		b, err := os.ReadFile(f)
