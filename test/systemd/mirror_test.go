@@ -40,7 +40,7 @@ deb http://other.example/ubuntu jammy main
 		{[]string{deb822}, "http://mirror.example/debian"},
 		{[]string{oneLine}, "http://one.example/debian"},
 		{[]string{trixie, oneLine}, "http://one.example/debian"}, // bookworm preferred
-		{[]string{trixie}, "http://trixie.example/debian"},      // any Debian archive
+		{[]string{trixie}, "http://trixie.example/debian"},       // any Debian archive
 		{[]string{filepath.Join(dir, "missing")}, "http://deb.debian.org/debian"},
 	} {
 		if got := debianMirrorFrom(tc.files); got != tc.want {
