@@ -58,6 +58,17 @@ func (h *passHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 
 func (h *passHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
+var _ = (fusefs.FileFsyncer)((*passHandle)(nil))
+
+// Fsync sends the file's pending metadata change, like a read-only handle
+// of a file that is not cached (sync FILE opens read-only).
+func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
+		return h.fsys.werrno("fsync "+h.path, err)
+	}
+	return 0
+}
+
 func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 	h.fd.Close()
 	h.node.mu.Lock()
@@ -134,4 +145,15 @@ func (f *FS) keptRekey(oldID, newID string) {
 // keptForget drops version id from the read cache.
 func (f *FS) keptForget(id string) {
 	f.opts.ReadCache.Forget(id)
+}
+
+var _ = (fusefs.FileFsyncer)((*passHandle)(nil))
+
+// Fsync of a read handle makes the file's pending metadata changes durable
+// in B2 (sync(1) opens files read-only), as fileHandle.Fsync does.
+func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
+		return h.fsys.werrno("fsync "+h.path, err)
+	}
+	return 0
 }
