@@ -147,13 +147,3 @@ func (f *FS) keptForget(id string) {
 	f.opts.ReadCache.Forget(id)
 }
 
-var _ = (fusefs.FileFsyncer)((*passHandle)(nil))
-
-// Fsync of a read handle makes the file's pending metadata changes durable
-// in B2 (sync(1) opens files read-only), as fileHandle.Fsync does.
-func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
-		return h.fsys.werrno("fsync "+h.path, err)
-	}
-	return 0
-}
