@@ -146,4 +146,3 @@ func (f *FS) keptRekey(oldID, newID string) {
 func (f *FS) keptForget(id string) {
 	f.opts.ReadCache.Forget(id)
 }
-
