@@ -41,7 +41,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files streamed while written their large_file_sha1 and exact mtime (one deferred copy, see --metadata-delay; close does not wait)")
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
-	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` of directory .bzEmpty markers: needed (only empty directories and those with non-default mode, owner or xattrs keep one, so other tools see no stray files) or all (every directory keeps its marker and its times across remounts)")
+	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` of .bzEmpty directory markers: needed (a directory that is empty or has its own mode, owner or xattrs) or all (every one; keeps times)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
