@@ -12,17 +12,19 @@ import (
 )
 
 // The persistent read cache (Options.ReadCache, package fs/readcache)
-// sits under every file handle's ranged reads (fileNode.Open wraps the
-// fetch function). A version whose content is entirely cached is opened
-// with FUSE passthrough when Options.Passthrough is set: the kernel reads
-// the cache file directly and READ requests never reach b2fs.
+// sits under every read handle's ranged reads (see vfs.File.Open). A
+// version whose content is entirely cached is opened with FUSE passthrough
+// when Options.Passthrough is set: the kernel reads the cache file
+// directly and READ requests never reach b2fs.
 //
 // The kernel refuses to have one inode open in passthrough and in cached
 // (page cache) mode at once (the second open fails with EIO), so each
 // fileNode counts its open handles of both kinds (ioPass, ioCached, under
-// fileNode.mu): a passthrough open is only made while no cached-mode handle
-// is open, and handles opened while a passthrough handle is open get
-// FOPEN_DIRECT_IO, which takes no side.
+// fileNode.mu; handles on the staged copy count as cached, until their
+// RELEASE, which the kernel sends after close returns): a passthrough open
+// is only made while no cached-mode handle is open, and handles opened
+// while a passthrough handle is open get FOPEN_DIRECT_IO, which takes no
+// side.
 
 // passHandle reads a version whose content is entirely in the read cache.
 // With passthrough in effect the kernel reads fd itself; otherwise (kernel
@@ -34,6 +36,22 @@ type passHandle struct {
 	path  string
 	entry cache.Entry
 	fd    *os.File
+}
+
+var (
+	_ = (fusefs.FileGetattrer)((*passHandle)(nil))
+	_ = (fusefs.FileFsyncer)((*passHandle)(nil))
+)
+
+// Fsync: the content is in B2 already; metadata changes not yet in B2 are
+// sent.
+func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.fsys.errno("fsync "+h.path, h.node.f.Fsync(ctx))
+}
+
+func (h *passHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(h.fsys.FileAttr(h.entry), &out.Attr)
+	return 0
 }
 
 var (
@@ -58,17 +76,6 @@ func (h *passHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 
 func (h *passHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
-var _ = (fusefs.FileFsyncer)((*passHandle)(nil))
-
-// Fsync sends the file's pending metadata change, like a read-only handle
-// of a file that is not cached (sync FILE opens read-only).
-func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
-		return h.fsys.werrno("fsync "+h.path, err)
-	}
-	return 0
-}
-
 func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 	h.fd.Close()
 	h.node.mu.Lock()
@@ -81,7 +88,8 @@ func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 // the whole version is in the read cache and no cached-mode handle of n is
 // open.
 func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, bool) {
-	if !f.opts.Passthrough || f.opts.ReadCache == nil || e.FileID == "" {
+	o := f.Options()
+	if !o.Passthrough || o.ReadCache == nil || e.FileID == "" {
 		return nil, false
 	}
 	n.mu.Lock()
@@ -90,7 +98,7 @@ func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, boo
 	if busy {
 		return nil, false
 	}
-	fd, ok := f.opts.ReadCache.OpenComplete(e.FileID, e.Size, e.SHA1)
+	fd, ok := o.ReadCache.OpenComplete(e.FileID, e.Size, e.SHA1)
 	if !ok {
 		return nil, false
 	}
@@ -117,32 +125,9 @@ func (n *fileNode) cachedOpen(flags uint32) (uint32, bool) {
 	return flags, true
 }
 
-// passFlags adds FOPEN_DIRECT_IO to the flags of a handle not counted in
-// ioCached (a staged one) while a passthrough handle of n is open.
-func (n *fileNode) passFlags(flags uint32) uint32 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ioPass > 0 {
-		return (flags | fuse.FOPEN_DIRECT_IO) &^ fuse.FOPEN_KEEP_CACHE
-	}
-	return flags
-}
-
 // cachedClose undoes a counted cachedOpen.
 func (n *fileNode) cachedClose() {
 	n.mu.Lock()
 	n.ioCached--
 	n.mu.Unlock()
-}
-
-// keptRekey records that version newID, a server-side copy of oldID made
-// by this mount (rename, metadata change), has oldID's content; oldID is
-// gone.
-func (f *FS) keptRekey(oldID, newID string) {
-	f.opts.ReadCache.Alias(oldID, newID, true)
-}
-
-// keptForget drops version id from the read cache.
-func (f *FS) keptForget(id string) {
-	f.opts.ReadCache.Forget(id)
 }
