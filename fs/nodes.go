@@ -223,10 +223,12 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	ch := n.fsys.inode(ctx, n.EmbeddedInode(), name, f, false, out)
 	fn := ch.Operations().(*fileNode)
-	fh := &handle{fsys: n.fsys, node: fn, h: h}
-	fl, counted := fn.cachedOpen(0) // see fileNode.Open
-	fh.counted = counted
-	return ch, fh, fl, 0
+	// A non-passthrough handle: see cached.go.
+	if errno := fn.otherOpen(ctx); errno != 0 {
+		h.Release(ctx)
+		return nil, nil, 0, errno
+	}
+	return ch, &handle{fsys: n.fsys, node: fn, h: h}, 0, 0
 }
 
 func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
@@ -384,10 +386,14 @@ type fileNode struct {
 	// kernelID is the file ID whose bytes the kernel's page cache holds for
 	// this inode ("" before the first open).
 	kernelID string
-	// ioPass and ioCached count the open handles in passthrough and in
-	// cached mode; no passthrough open before cachedUntil (see cached.go).
-	ioPass, ioCached int
-	cachedUntil      time.Time
+	// ioPass and ioOther count the open handles in passthrough and in
+	// any other mode, otherWaiting the opens waiting for the passthrough
+	// handles, of version passID, to be released; passFree is closed when
+	// they are (see cached.go).
+	ioPass, ioOther, otherWaiting int
+	passID                        string
+	passFree                      chan struct{}
+	otherUntil                    time.Time // no passthrough open before (see otherGrace)
 }
 
 var (
@@ -449,16 +455,18 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 			return h, fuseFlags, 0
 		}
 	}
+	// Every handle but a passthrough one, staged ones too, is counted:
+	// while one is open, a passthrough open would fail in the kernel, and
+	// it cannot be opened while a passthrough one is (see cached.go).
+	if errno := n.otherOpen(ctx); errno != 0 {
+		return nil, 0, errno
+	}
 	h, err := n.f.Open(ctx, flags)
 	if err != nil {
+		n.otherClose()
 		return nil, 0, n.fsys.errno("open "+n.path(), err)
 	}
-	// Every handle but a passthrough one is in cached mode, staged ones
-	// too: while one is open (its RELEASE comes after close returns), a
-	// passthrough open would fail in the kernel (see cached.go).
-	fh := &handle{fsys: n.fsys, node: n, h: h}
-	fuseFlags, fh.counted = n.cachedOpen(fuseFlags)
-	return fh, fuseFlags, 0
+	return &handle{fsys: n.fsys, node: n, h: h}, fuseFlags, 0
 }
 
 func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -525,10 +533,9 @@ func (n *fileNode) OnForget() { n.fsys.Forget(n.f) }
 
 // handle is an open file (see vfs.Handle).
 type handle struct {
-	fsys    *FS
-	node    *fileNode
-	h       vfs.Handle
-	counted bool // in node.ioCached (see cached.go)
+	fsys *FS
+	node *fileNode
+	h    vfs.Handle
 }
 
 var (
@@ -570,9 +577,7 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	if h.counted {
-		h.node.cachedClose()
-	}
+	h.node.otherClose() // see cached.go
 	return h.fsys.errno(h.op("release"), h.h.Release(ctx))
 }
 
