@@ -9,6 +9,11 @@ import "time"
 // block is not cached (Stats.Skipped), so a disk much slower than the
 // network costs reads at most writeWait per block.
 
+// kickPending is how many written, unrecorded bytes make the flusher run
+// before its interval: each flush fsyncs, which competes with reads for
+// the disk, so only a lot of pending data is worth an early one.
+const kickPending = 1 << 30
+
 const (
 	writeQueue  = 128
 	writerCount = 4
@@ -149,7 +154,7 @@ func (c *Cache) writeBlock(f *file, i int64, data []byte) {
 		c.pending = append(c.pending, pendingBlock{f: f, idx: i})
 		c.pendN += n
 	}
-	kick := c.pendN >= 64<<20
+	kick := c.pendN >= kickPending
 	c.mu.Unlock()
 	if kick {
 		select {
