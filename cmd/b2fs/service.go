@@ -245,7 +245,7 @@ wait:
 	mp := s.cfg.mountpoint
 	if external {
 		s.log.Info("unmounted externally; finishing uploads", "mountpoint", mp)
-	} else if err := s.unmount(mp, done); err != nil {
+	} else if err := s.srv.Unmount(); err != nil {
 		s.log.Info("mount point busy (files still open); detaching it lazily and waiting for them to close", "mountpoint", mp, "shutdown_timeout", s.cfg.svc.shutdownTimeout)
 		if err := lazyUnmount(mp); err != nil {
 			s.log.Error("cannot detach the mount", "mountpoint", mp, "err", err)
@@ -287,32 +287,6 @@ wait:
 	}
 	s.log.Info(s.met.Summary())
 	return upErr
-}
-
-// unmount removes the mount at mp (go-fuse's Unmount: fusermount -u, then
-// a wait for the serve loop to end, which done reports). When the mount is
-// gone but the loop goes on, a copy of the mount in another mount
-// namespace keeps the connection (see abort.go): the connection is
-// aborted. An error means the mount is busy and still in place.
-func (s *session) unmount(mp string, done <-chan struct{}) error {
-	conn := fuseConnection(mp)
-	unmounted := make(chan error, 1)
-	go func() { unmounted <- s.srv.Unmount() }()
-	select {
-	case err := <-unmounted:
-		return err
-	case <-time.After(abortAfter):
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	s.log.Warn("the mount is gone but its FUSE connection stays open (a copy of the mount in another mount namespace, such as a sandboxed service's); aborting the connection", "mountpoint", mp, "connection", conn)
-	if err := abortConnection(conn); err != nil {
-		s.log.Error("cannot abort the FUSE connection; waiting until --shutdown-timeout", "mountpoint", mp, "err", err)
-	}
-	return nil
 }
 
 // reportLeft names every staged file that did not reach B2.
