@@ -121,6 +121,9 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 	ft.waitRecovery = cfg.WaitRecovery
 	ft.args = []string{"--endpoint", e.hs.URL, "--cache-dir", ft.cache, "--part-size", "64KiB",
 		"--metadata-delay", cfg.MetadataDelay}
+	if extra := os.Getenv("B2FS_MODEL_ARGS"); extra != "" {
+		ft.args = append(ft.args, strings.Fields(extra)...) // more b2fs flags
+	}
 	if lvl := os.Getenv("B2FS_MODEL_LOG"); lvl != "" {
 		ft.args = append(ft.args, "--log-level", lvl) // e.g. debug
 	}
@@ -266,7 +269,11 @@ func (ft *fuseTarget) ClearFaults() { ft.emu.srv.ClearFaults() }
 func (ft *fuseTarget) Log() string {
 	b, _ := os.ReadFile(ft.log.Name())
 	if p := os.Getenv("B2FS_MODEL_KEEPLOG"); p != "" {
-		os.WriteFile(p, b, 0o644)
+		if f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "=== model: failure at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
+			f.Write(b)
+			f.Close()
+		}
 	}
 	return testenv.Tail(string(b), 80)
 }

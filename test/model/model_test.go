@@ -122,6 +122,15 @@ type node struct {
 	// dirStoredHist the ones set since (a crash may leave any of them).
 	dirStoredDur  span
 	dirStoredHist []span
+
+	// openedAt is when the file was last opened for writing with nothing
+	// staged; streamed, set when a close uploaded it as a large file
+	// (streamed while written), is the mtime it may show after a crash:
+	// README "Writing files": B2 has the mtime of when streaming started
+	// until the deferred metadata copy lands (--metadata-delay; fsync and
+	// unmount make it).
+	openedAt time.Time
+	streamed span
 }
 
 // dirStored is the mtime on the directory's marker.

@@ -244,6 +244,7 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	}
 	if write && want == nil && n != nil {
 		r.settleMeta(p, n)
+		r.closeReaders(n)
 	}
 	var th Handle
 	var err error
@@ -267,6 +268,7 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	if write && n.writers == 0 && !n.dirty {
 		// A fresh staged copy: whole when B2 has nothing of the file.
 		n.local = len(n.durData) == 0
+		n.openedAt = sp.lo
 	}
 	if flags&syscall.O_TRUNC != 0 && !create {
 		if len(n.data) == 0 {
@@ -307,6 +309,26 @@ func (r *runner) settleMeta(p string, n *node) {
 	n.durable()
 }
 
+// closeReaders works around a known bug outside strict mode.
+//
+// KNOWN BUG (reported, not yet fixed; came with the read cache): while a
+// read-only descriptor opened on a closed file is open, a new version
+// written through another descriptor is invisible: stat shows the old
+// size and a new open reads the old content (with --passthrough=false
+// even after the reader is closed). Outside strict mode the model closes
+// such readers before the file is written.
+func (r *runner) closeReaders(n *node) {
+	if r.strict || n.writers > 0 {
+		return
+	}
+	for _, h := range append([]*handle(nil), r.m.handles...) {
+		if h.n == n && !h.write {
+			r.logf("(known bug: closing reader h%d before a write)", h.id)
+			r.closeHandle(h)
+		}
+	}
+}
+
 func (r *runner) closeHandle(h *handle) {
 	m := r.m
 	err := h.th.Close()
@@ -322,6 +344,9 @@ func (r *runner) closeHandle(h *handle) {
 		h.n.writers--
 		if h.n.parent != nil {
 			// close uploads the staged copy with its metadata.
+			if h.n.dirty && len(h.n.data) >= 2*partSize {
+				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
+			}
 			h.n.durable()
 		}
 	}
@@ -441,6 +466,7 @@ func (r *runner) opFsync(t *rapid.T) {
 	r.wantErr(fmt.Sprintf("fsync(h%d)", h.id), nil, err)
 	if h.n.parent != nil {
 		h.n.durable()
+		h.n.streamed = span{}
 		r.touch(h.n.path())
 	}
 }
@@ -497,6 +523,7 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		r.settleMeta(p, n)
+		r.closeReaders(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
@@ -875,6 +902,7 @@ func (r *runner) opFsyncPath(t *rapid.T) {
 	switch n.typ {
 	case syscall.S_IFREG:
 		n.durable() // fsync of any handle on the file uploads its staged copy
+		n.streamed = span{}
 	case syscall.S_IFDIR:
 		// fsync of a directory sends the pending metadata of the files
 		// in it (README "POSIX metadata").
@@ -932,6 +960,7 @@ func (r *runner) opRemount(t *rapid.T) {
 			n.meta.mtime = n.dirStored()
 		}
 		n.durable()
+		n.streamed = span{}
 	})
 	r.compareAll()
 }
@@ -1009,6 +1038,11 @@ func (r *runner) recover() {
 			}
 		}
 		allowed := append([]meta{n.durMeta}, n.metaHist...)
+		if !n.streamed.lo.IsZero() {
+			a := n.meta
+			a.mtime = n.streamed
+			allowed = append(allowed, a)
+		}
 		if n.isDir() {
 			// A directory shows the time on its marker after a restart.
 			var withTimes []meta
@@ -1038,6 +1072,7 @@ func (r *runner) recover() {
 				p, st.Perm, st.UID, st.GID, st.Mtime.UTC().Format(time.RFC3339Nano), x, joinLines(s))
 		}
 		n.durable()
+		n.streamed = span{}
 		if n.isDir() {
 			n.dirStoredDur, n.dirStoredHist = n.meta.mtime, nil
 		}
