@@ -108,14 +108,17 @@ type node struct {
 	// after that (files show milliseconds at once). The model accepts the
 	// exact time until the next restart; B2FS_MODEL_STRICT=1 does not.
 	nsMtime time.Time
-	// pendingUtime is the time of a utimes not yet in B2, and altMtime
+	// pendingUtime is the time of a utimes not yet in B2, and bugMtime
 	// what a data change made after it may show instead of the time of
 	// the change. KNOWN BUG (reported, not yet fixed; reproduced with
 	// /tmp/model-findings/otrunc-after-utimes.fail, trigger not isolated):
 	// an O_TRUNC open shortly after a deferred utimes of the file can show
 	// the utimes time instead of the time of the truncation.
 	pendingUtime time.Time
-	altMtime     time.Time
+	bugMtime     time.Time
+	// altMtime is a second mtime POSIX allows (a truncation that did not
+	// change the size may leave the mtime).
+	altMtime time.Time
 
 	// dirStoredDur is the mtime on a directory's .bzEmpty marker in B2
 	// (set by mkdir and utimes), which it shows after a restart;
@@ -165,7 +168,8 @@ func (n *node) dataChanged(sp span) {
 	mt := n.meta
 	mt.mtime = sp
 	n.setMeta(mt)
-	n.altMtime = n.pendingUtime
+	n.bugMtime = n.pendingUtime
+	n.altMtime = time.Time{}
 }
 
 // sizeSet records a truncation to the current size at time sp: POSIX
@@ -173,9 +177,16 @@ func (n *node) dataChanged(sp span) {
 // update it anyway), so either the old time or sp is right.
 func (n *node) sizeSet(sp span) {
 	mt := n.meta
-	mt.mtime = span{earlier(mt.mtime.lo, sp.lo), sp.hi}
+	old := mt.mtime
+	mt.mtime = sp
 	n.setMeta(mt)
-	n.altMtime = n.pendingUtime
+	n.bugMtime = n.pendingUtime
+	n.altMtime = time.Time{}
+	if old.lo.Equal(old.hi) {
+		n.altMtime = old.lo
+	} else {
+		n.meta.mtime = span{earlier(old.lo, sp.lo), sp.hi}
+	}
 }
 
 // setMeta records a metadata change (not yet durable).
