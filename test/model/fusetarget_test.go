@@ -102,6 +102,14 @@ type fuseConfig struct {
 	// can change back when the upload lands. The model waits outside
 	// strict mode.
 	WaitRecovery bool
+	// NoPassthrough runs b2fs with --passthrough=false. KNOWN BUG
+	// (reported, not yet fixed): an open(O_RDONLY) right after a close of
+	// the file's writer fails with EIO now and then (about 1 in 70 on
+	// this machine), nothing logged: b2fs opens the file in passthrough
+	// while the kernel still counts the writer's cached-mode open until
+	// its RELEASE is answered. The model turns passthrough off outside
+	// strict mode.
+	NoPassthrough bool
 }
 
 func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
@@ -121,6 +129,9 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 	ft.waitRecovery = cfg.WaitRecovery
 	ft.args = []string{"--endpoint", e.hs.URL, "--cache-dir", ft.cache, "--part-size", "64KiB",
 		"--metadata-delay", cfg.MetadataDelay}
+	if cfg.NoPassthrough {
+		ft.args = append(ft.args, "--passthrough=false")
+	}
 	if extra := os.Getenv("B2FS_MODEL_ARGS"); extra != "" {
 		ft.args = append(ft.args, strings.Fields(extra)...) // more b2fs flags
 	}

@@ -34,10 +34,11 @@ func TestModelFUSE(t *testing.T) {
 	testenv.RequireFUSE(t)
 	bin := b2fsBinary(t)
 	stats := &runStats{}
+	strict := os.Getenv("B2FS_MODEL_STRICT") == "1"
 	start := time.Now()
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
-		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, WaitRecovery: os.Getenv("B2FS_MODEL_STRICT") != "1"})
+		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, WaitRecovery: !strict, NoPassthrough: !strict})
 		if err != nil {
 			rt.Fatalf("start b2fs: %v", err)
 		}

@@ -1038,6 +1038,12 @@ func (r *runner) recover() {
 			}
 		}
 		allowed := append([]meta{n.durMeta}, n.metaHist...)
+		if !n.altMtime.IsZero() {
+			for _, a := range allowed {
+				a.mtime = exact(n.altMtime)
+				allowed = append(allowed, a)
+			}
+		}
 		if !n.streamed.lo.IsZero() {
 			a := n.meta
 			a.mtime = n.streamed

@@ -29,6 +29,7 @@ type runner struct {
 	// defaults b2fs gives a directory whose metadata it does not know.
 	rootStat Stat
 	strict   bool   // B2FS_MODEL_STRICT: no tolerance for known bugs
+	history  []string
 	delay    string // b2fs's --metadata-delay
 }
 
@@ -43,13 +44,22 @@ const (
 )
 
 func (r *runner) logf(format string, args ...any) {
-	r.t.Logf("%4d "+format, append([]any{r.steps}, args...)...)
+	line := fmt.Sprintf("%4d "+format, append([]any{r.steps}, args...)...)
+	r.history = append(r.history, line)
+	r.t.Log(line)
 }
 
-// failf fails the check with the target's log attached.
+// failf fails the check with the operations so far (rapid prints the
+// shrunk sequence too, but a failure that does not replay is reported
+// with the original's traceback only) and the target's log attached.
 func (r *runner) failf(format string, args ...any) {
 	r.t.Helper()
-	r.t.Fatalf("step %d: %s\n--- b2fs log (tail):\n%s", r.steps, fmt.Sprintf(format, args...), r.lc.Log())
+	h := r.history
+	if len(h) > 150 {
+		h = h[len(h)-150:]
+	}
+	r.t.Fatalf("step %d: %s\n--- operations (last %d):\n%s\n--- b2fs log (tail):\n%s", r.steps, fmt.Sprintf(format, args...),
+		len(h), strings.Join(h, "\n"), r.lc.Log())
 }
 
 // wantErr compares the target's result with the model's.
