@@ -28,7 +28,7 @@ type runner struct {
 	// rootStat is the mount root's attributes since the last start: the
 	// defaults b2fs gives a directory whose metadata it does not know.
 	rootStat Stat
-	strict   bool   // B2FS_MODEL_STRICT: no tolerance for known bugs
+	strict   bool // B2FS_MODEL_STRICT: no tolerance for known bugs
 	history  []string
 	delay    string // b2fs's --metadata-delay
 }
