@@ -29,6 +29,13 @@ func earlier(a, b time.Time) time.Time {
 	return b
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (s span) contains(t time.Time) bool {
 	if s.lo.Equal(s.hi) {
 		return t.Equal(s.lo)

@@ -1006,6 +1006,7 @@ func (r *runner) recover() {
 		if err != nil {
 			r.failf("after the crash, lstat %q: %s (namespace changes are durable when they return)", p, errName(err))
 		}
+		recovered := false
 		if n.typ == syscall.S_IFREG {
 			h, err := r.tg.Open(p, syscall.O_RDONLY, 0)
 			if err != nil {
@@ -1022,6 +1023,7 @@ func (r *runner) recover() {
 			case bytes.Equal(got, n.durData):
 				n.data = bytes.Clone(n.durData)
 			case bytes.Equal(got, n.data):
+				recovered = true
 				// The staged copy was recovered. README: it is, unless b2fs
 				// died while a partial overwrite was being written (when
 				// its manifest cannot tell new bytes from old ones); the
@@ -1038,6 +1040,20 @@ func (r *runner) recover() {
 			}
 		}
 		allowed := append([]meta{n.durMeta}, n.metaHist...)
+		if recovered {
+			// The staging manifest is saved before a write changes the
+			// data, so a file recovered from it can show the mtime of an
+			// earlier write than its content's last one: any time since
+			// the file was last durable.
+			lo, hi := n.meta.mtime.lo, n.meta.mtime.hi
+			for _, a := range allowed {
+				lo, hi = earlier(lo, a.mtime.lo), later(hi, a.mtime.hi)
+			}
+			for _, a := range allowed {
+				a.mtime = span{lo, hi.Add(time.Nanosecond)}
+				allowed = append(allowed, a)
+			}
+		}
 		if !n.altMtime.IsZero() {
 			for _, a := range allowed {
 				a.mtime = exact(n.altMtime)
