@@ -57,6 +57,10 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
         -rapid.checks="$checks" -rapid.steps="$steps") >>"$log" 2>&1; then
     failed+=("$round")
     echo "soak: round $round FAILED after $(( $(date +%s) - start ))s" >&2
+    # Keep the fail files, out of the way of the next round (rapid replays
+    # the ones it finds in testdata first).
+    mkdir -p "$log.failfiles"
+    mv test/model/testdata/rapid/TestModelFUSE/*.fail "$log.failfiles/" 2>/dev/null || true
     grep -v '\[rapid\] draw' "$log" | sed -n '/=== round '"$round"' /,$p' | grep -E '\[rapid\]|Original traceback|To reproduce|-rapid.failfile' | head -8 >&2 || true
     [ "${B2FS_SOAK_CONTINUE:-0}" = 1 ] || break
   fi
@@ -65,7 +69,7 @@ ops=$(awk '{s+=$1} END {print s+0}' "$stats")
 n=$(awk '{s+=$2} END {print s+0}' "$stats")
 echo "soak: $round rounds, $n checks and $ops operations, $(( $(date +%s) - start ))s; log $log"
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "soak: FAILED rounds: ${failed[*]} (the log has each one's operations, b2fs log, rapid seed and fail file; docs/testing.md)" >&2
+  echo "soak: FAILED rounds: ${failed[*]} (the log has each one's operations, b2fs log and rapid seed; fail files in $log.failfiles; docs/testing.md)" >&2
   exit 1
 fi
 echo "soak: passed"
