@@ -141,6 +141,15 @@ type node struct {
 	// unmount make it).
 	openedAt time.Time
 	streamed span
+
+	// dirAlt are the mtimes a directory may show after a restart, until
+	// one is observed: the time on its marker (see dirStoredDur), the time
+	// it had before (a marker b2fs rewrote meanwhile carries it), or,
+	// without a marker, the time of the mount. b2fs keeps a marker only
+	// where needed and adds or removes it in the background a moment
+	// after a change (docs/posix.md "Directory markers"), so the model
+	// cannot tell which.
+	dirAlt []span
 }
 
 // dirStored is the mtime on the directory's marker.

@@ -956,8 +956,8 @@ func (r *runner) opRemount(t *rapid.T) {
 	// their markers again (docs/posix.md).
 	walk(r.m.root, func(n *node) {
 		if n.isDir() && n != r.m.root {
+			n.dirAlt = append([]span{n.dirStored(), n.meta.mtime, exact(r.rootStat.Mtime)}, n.dirStoredHist...)
 			n.dirDurable()
-			n.meta.mtime = n.dirStored()
 		}
 		n.durable()
 		n.streamed = span{}
@@ -1066,10 +1066,11 @@ func (r *runner) recover() {
 			allowed = append(allowed, a)
 		}
 		if n.isDir() {
-			// A directory shows the time on its marker after a restart.
+			// A directory shows the time on its marker after a restart,
+			// or the mount's (see node.dirAlt).
 			var withTimes []meta
 			for _, a := range allowed {
-				for _, t := range append([]span{n.dirStoredDur}, n.dirStoredHist...) {
+				for _, t := range append([]span{n.dirStoredDur, n.meta.mtime, exact(r.rootStat.Mtime)}, n.dirStoredHist...) {
 					a.mtime = t
 					withTimes = append(withTimes, a)
 				}
