@@ -117,10 +117,9 @@ type node struct {
 	nsMtime time.Time
 	// pendingUtime is the time of a utimes not yet in B2, and bugMtime
 	// what a data change made after it may show instead of the time of
-	// the change. KNOWN BUG (reported, not yet fixed; reproduced with
-	// /tmp/model-findings/otrunc-after-utimes.fail, trigger not isolated):
-	// an O_TRUNC open shortly after a deferred utimes of the file can show
-	// the utimes time instead of the time of the truncation.
+	// the change. KNOWN BUG (reported, not yet fixed): an O_TRUNC open
+	// shortly after a deferred utimes of the file can show the utimes time
+	// instead of the time of the truncation (see settleMeta).
 	pendingUtime time.Time
 	bugMtime     time.Time
 	// altMtime is a second mtime POSIX allows (a truncation that did not

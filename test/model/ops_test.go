@@ -293,8 +293,7 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 
 // settleMeta works around a known bug outside strict mode.
 //
-// KNOWN BUG (reported, not yet fixed; /tmp/model-findings has fail files):
-// a metadata change of a closed file that is still waiting for
+// KNOWN BUG (reported, not yet fixed): a metadata change of a closed file that is still waiting for
 // --metadata-delay can override what happens to the file once it is
 // opened for writing or truncated: the truncation's mtime, a chmod made
 // while it is open. Outside strict mode the model first fsyncs such a
