@@ -770,13 +770,22 @@ func (r *runner) metaOp(desc, p string, follow bool, call func() error, change f
 		mt.xattr = cloneXattr(mt.xattr)
 		want = change(&mt)
 	}
-	err := call()
+	var err error
+	sp := now(func() { err = call() })
 	r.logf("%s = %s", desc, errName(err))
 	r.wantErr(desc, want, err)
 	r.touch(p)
 	if err == nil {
+		before := n.meta.mtime
 		n.setMeta(mt)
 		n.staleDirMeta = false
+		if n.isDir() && !r.strict && mt.mtime == before {
+			// KNOWN BUG (reported, not yet fixed): chmod, chown or an
+			// xattr change of a directory that has no marker writes one
+			// stamped with the time of the change, and the directory
+			// shows that mtime (POSIX leaves it).
+			n.dirAlt = []span{before, sp}
+		}
 	}
 }
 

@@ -249,6 +249,13 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		want.mtime = exact(n.altMtime)
 		n.meta.mtime = want.mtime
 	}
+	for _, a := range n.dirAlt {
+		if a.contains(st.Mtime) {
+			want.mtime = exact(st.Mtime)
+			n.meta.mtime = want.mtime
+		}
+	}
+	n.dirAlt = nil
 	if n.isDir() && !r.strict && st.Mtime.Equal(r.rootStat.Mtime) && st.Perm == r.rootStat.Perm &&
 		st.UID == r.rootStat.UID && st.GID == r.rootStat.GID && len(n.meta.xattr) == 0 && want.perm == st.Perm &&
 		want.uid == st.UID && want.gid == st.GID {
@@ -260,13 +267,6 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		r.logf("(known bug: %q shows the time of the mount)", n.path())
 		return
 	}
-	for _, a := range n.dirAlt {
-		if a.contains(st.Mtime) {
-			want.mtime = exact(st.Mtime)
-			n.meta.mtime = want.mtime
-		}
-	}
-	n.dirAlt = nil
 	if st.Perm != want.perm&0o7777 || st.UID != want.uid || st.GID != want.gid || st.Size != size || !want.mtime.contains(st.Mtime) {
 		r.failf("%s: mode %04o owner %d:%d size %d mtime %s; model says mode %04o owner %d:%d size %d mtime %v",
 			what, st.Perm, st.UID, st.GID, st.Size, st.Mtime.UTC().Format("2006-01-02T15:04:05.000000000"),
