@@ -299,13 +299,15 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 // while it is open. Outside strict mode the model first fsyncs such a
 // file, which sends the pending change.
 func (r *runner) settleMeta(p string, n *node) {
-	if r.strict || r.delay == "0" || n.typ != syscall.S_IFREG || len(n.metaHist) == 0 || n.writers > 0 {
+	pending := len(n.metaHist) > 0 && r.delay != "0" || !n.streamed.lo.IsZero()
+	if r.strict || n.typ != syscall.S_IFREG || !pending || n.writers > 0 {
 		return
 	}
 	err := r.tg.FsyncPath(p)
 	r.logf("fsync(open(%q)) = %s (known bug: pending metadata before a write)", p, errName(err))
 	r.wantErr(fmt.Sprintf("fsync(%q)", p), nil, err)
 	n.durable()
+	n.streamed = span{}
 }
 
 // closeReaders works around a known bug outside strict mode.
