@@ -14,6 +14,8 @@
 #   B2FS_SOAK_LOG=FILE       full output (default: a file in /tmp, printed at the end)
 #   B2FS_MODEL_RACE=1        build b2fs with the race detector (default on)
 #   B2FS_MODEL_STRICT=1      do not tolerate the known bugs listed in the model
+#   B2FS_SOAK_CONTINUE=1     run the whole DURATION, collecting every failing
+#                            round, and exit non-zero at the end if any failed
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/common.sh
@@ -45,20 +47,29 @@ go test -c -o "$bin/model.test" ./test/model
 start=$(date +%s)
 deadline=$(( start + secs ))
 round=0
+failed=()
 echo "soak: $1, $checks checks of ~$steps operations per round; log $log"
 while [ "$(date +%s)" -lt "$deadline" ]; do
   round=$((round + 1))
   echo "=== round $round ($(date -u +%H:%M:%S))" >>"$log"
   # Relative paths in the test (fail files) are below test/model.
   if ! (cd test/model && "$bin/model.test" -test.run '^TestModelFUSE$' -test.count=1 -test.timeout=60m -test.v \
-        -rapid.checks="$checks" -rapid.steps="$steps") >>"$log" 2>&1; then
-    ops=$(awk '{s+=$1} END {print s+0}' "$stats")
-    echo "soak: FAILED in round $round after $(( $(date +%s) - start ))s and $ops operations of passed rounds" >&2
-    grep -v '\[rapid\] draw' "$log" | sed -n '/=== round '"$round"' /,$p' | tail -120 >&2 || true
-    echo "soak: full log $log; reproduce with the -rapid.failfile or -rapid.seed printed above (docs/testing.md)" >&2
-    exit 1
+        -rapid.seed=0 -rapid.checks="$checks" -rapid.steps="$steps") >>"$log" 2>&1; then
+    failed+=("$round")
+    echo "soak: round $round FAILED after $(( $(date +%s) - start ))s" >&2
+    # Keep the fail files, out of the way of the next round (rapid replays
+    # the ones it finds in testdata first).
+    mkdir -p "$log.failfiles"
+    mv test/model/testdata/rapid/TestModelFUSE/*.fail "$log.failfiles/" 2>/dev/null || true
+    grep -v '\[rapid\] draw' "$log" | sed -n '/=== round '"$round"' /,$p' | grep -E '\[rapid\]|Original traceback|To reproduce|-rapid.failfile' | head -8 >&2 || true
+    [ "${B2FS_SOAK_CONTINUE:-0}" = 1 ] || break
   fi
 done
 ops=$(awk '{s+=$1} END {print s+0}' "$stats")
 n=$(awk '{s+=$2} END {print s+0}' "$stats")
-echo "soak: passed: $round rounds, $n checks, $ops operations in $(( $(date +%s) - start ))s; log $log"
+echo "soak: $round rounds, $n checks and $ops operations, $(( $(date +%s) - start ))s; log $log"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "soak: FAILED rounds: ${failed[*]} (the log has each one's operations, b2fs log and rapid seed; fail files in $log.failfiles; docs/testing.md)" >&2
+  exit 1
+fi
+echo "soak: passed"

@@ -102,6 +102,14 @@ type fuseConfig struct {
 	// can change back when the upload lands. The model waits outside
 	// strict mode.
 	WaitRecovery bool
+	// NoPassthrough runs b2fs with --passthrough=false. KNOWN BUG
+	// (reported, not yet fixed): an open(O_RDONLY) right after a close of
+	// the file's writer fails with EIO now and then (about 1 in 70 on
+	// this machine), nothing logged: b2fs opens the file in passthrough
+	// while the kernel still counts the writer's cached-mode open until
+	// its RELEASE is answered. The model turns passthrough off outside
+	// strict mode.
+	NoPassthrough bool
 }
 
 func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
@@ -126,6 +134,12 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 	// predict yet.
 	ft.args = []string{"--endpoint", e.hs.URL, "--cache-dir", ft.cache, "--part-size", "64KiB",
 		"--metadata-delay", cfg.MetadataDelay, "--dir-markers", "all"}
+	if cfg.NoPassthrough {
+		ft.args = append(ft.args, "--passthrough=false")
+	}
+	if extra := os.Getenv("B2FS_MODEL_ARGS"); extra != "" {
+		ft.args = append(ft.args, strings.Fields(extra)...) // more b2fs flags
+	}
 	if lvl := os.Getenv("B2FS_MODEL_LOG"); lvl != "" {
 		ft.args = append(ft.args, "--log-level", lvl) // e.g. debug
 	}
@@ -271,7 +285,11 @@ func (ft *fuseTarget) ClearFaults() { ft.emu.srv.ClearFaults() }
 func (ft *fuseTarget) Log() string {
 	b, _ := os.ReadFile(ft.log.Name())
 	if p := os.Getenv("B2FS_MODEL_KEEPLOG"); p != "" {
-		os.WriteFile(p, b, 0o644)
+		if f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "=== model: failure at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
+			f.Write(b)
+			f.Close()
+		}
 	}
 	return testenv.Tail(string(b), 80)
 }
@@ -310,8 +328,20 @@ func (ft *fuseTarget) p(path string) string {
 	return ft.dir + "/" + path
 }
 
+// retry repeats a system call that failed with EINTR, as Go's os package
+// does. b2fs answers a FUSE request the kernel interrupted (a signal to
+// the caller: Go's preemption signals arrive all the time) with EINTR.
+func retry(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
 func (ft *fuseTarget) Open(path string, flags int, perm uint32) (Handle, error) {
-	fd, err := unix.Open(ft.p(path), flags|unix.O_CLOEXEC, perm)
+	var fd int
+	err := retry(func() (err error) { fd, err = unix.Open(ft.p(path), flags|unix.O_CLOEXEC, perm); return })
 	if err != nil {
 		return nil, errnoOf(err)
 	}
@@ -319,23 +349,30 @@ func (ft *fuseTarget) Open(path string, flags int, perm uint32) (Handle, error) 
 }
 
 func (ft *fuseTarget) Mkdir(path string, perm uint32) error {
-	return errnoOf(unix.Mkdir(ft.p(path), perm))
+	return errnoOf(retry(func() error { return unix.Mkdir(ft.p(path), perm) }))
 }
-func (ft *fuseTarget) Rmdir(path string) error  { return errnoOf(unix.Rmdir(ft.p(path))) }
-func (ft *fuseTarget) Unlink(path string) error { return errnoOf(unix.Unlink(ft.p(path))) }
-func (ft *fuseTarget) Link(o, n string) error   { return errnoOf(unix.Link(ft.p(o), ft.p(n))) }
+func (ft *fuseTarget) Rmdir(path string) error {
+	return errnoOf(retry(func() error { return unix.Rmdir(ft.p(path)) }))
+}
+func (ft *fuseTarget) Unlink(path string) error {
+	return errnoOf(retry(func() error { return unix.Unlink(ft.p(path)) }))
+}
+func (ft *fuseTarget) Link(o, n string) error {
+	return errnoOf(retry(func() error { return unix.Link(ft.p(o), ft.p(n)) }))
+}
 
 func (ft *fuseTarget) Rename(from, to string, flags uint) error {
-	return errnoOf(unix.Renameat2(unix.AT_FDCWD, ft.p(from), unix.AT_FDCWD, ft.p(to), flags))
+	return errnoOf(retry(func() error { return unix.Renameat2(unix.AT_FDCWD, ft.p(from), unix.AT_FDCWD, ft.p(to), flags) }))
 }
 
 func (ft *fuseTarget) Symlink(target, path string) error {
-	return errnoOf(unix.Symlink(target, ft.p(path)))
+	return errnoOf(retry(func() error { return unix.Symlink(target, ft.p(path)) }))
 }
 
 func (ft *fuseTarget) Readlink(path string) (string, error) {
 	buf := make([]byte, 4096)
-	n, err := unix.Readlink(ft.p(path), buf)
+	var n int
+	err := retry(func() (err error) { n, err = unix.Readlink(ft.p(path), buf); return })
 	if err != nil {
 		return "", errnoOf(err)
 	}
@@ -349,7 +386,7 @@ func statOf(st *unix.Stat_t) Stat {
 
 func (ft *fuseTarget) Lstat(path string) (Stat, error) {
 	var st unix.Stat_t
-	if err := unix.Lstat(ft.p(path), &st); err != nil {
+	if err := retry(func() error { return unix.Lstat(ft.p(path), &st) }); err != nil {
 		return Stat{}, errnoOf(err)
 	}
 	return statOf(&st), nil
@@ -382,32 +419,35 @@ func (ft *fuseTarget) ReadDir(path string) ([]DirEntry, error) {
 }
 
 func (ft *fuseTarget) Chmod(path string, perm uint32) error {
-	return errnoOf(unix.Chmod(ft.p(path), perm))
+	return errnoOf(retry(func() error { return unix.Chmod(ft.p(path), perm) }))
 }
 func (ft *fuseTarget) Lchown(path string, uid, gid int) error {
-	return errnoOf(unix.Lchown(ft.p(path), uid, gid))
+	return errnoOf(retry(func() error { return unix.Lchown(ft.p(path), uid, gid) }))
 }
 
 func (ft *fuseTarget) Lutimes(path string, mtime time.Time) error {
 	ts := unix.NsecToTimespec(mtime.UnixNano())
-	return errnoOf(unix.UtimesNanoAt(unix.AT_FDCWD, ft.p(path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
+	return errnoOf(retry(func() error {
+		return unix.UtimesNanoAt(unix.AT_FDCWD, ft.p(path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	}))
 }
 
 func (ft *fuseTarget) Truncate(path string, size int64) error {
-	return errnoOf(unix.Truncate(ft.p(path), size))
+	return errnoOf(retry(func() error { return unix.Truncate(ft.p(path), size) }))
 }
 
 func (ft *fuseTarget) Lsetxattr(path, name string, value []byte, flags int) error {
-	return errnoOf(unix.Lsetxattr(ft.p(path), name, value, flags))
+	return errnoOf(retry(func() error { return unix.Lsetxattr(ft.p(path), name, value, flags) }))
 }
 
 func (ft *fuseTarget) Lremovexattr(path, name string) error {
-	return errnoOf(unix.Lremovexattr(ft.p(path), name))
+	return errnoOf(retry(func() error { return unix.Lremovexattr(ft.p(path), name) }))
 }
 
 func (ft *fuseTarget) Lgetxattr(path, name string) ([]byte, error) {
 	buf := make([]byte, 64<<10)
-	n, err := unix.Lgetxattr(ft.p(path), name, buf)
+	var n int
+	err := retry(func() (err error) { n, err = unix.Lgetxattr(ft.p(path), name, buf); return })
 	if err != nil {
 		return nil, errnoOf(err)
 	}
@@ -416,7 +456,8 @@ func (ft *fuseTarget) Lgetxattr(path, name string) ([]byte, error) {
 
 func (ft *fuseTarget) Llistxattr(path string) ([]string, error) {
 	buf := make([]byte, 64<<10)
-	n, err := unix.Llistxattr(ft.p(path), buf)
+	var n int
+	err := retry(func() (err error) { n, err = unix.Llistxattr(ft.p(path), buf); return })
 	if err != nil {
 		return nil, errnoOf(err)
 	}
@@ -430,11 +471,15 @@ func (ft *fuseTarget) Llistxattr(path string) ([]string, error) {
 }
 
 func (ft *fuseTarget) FsyncPath(path string) error {
-	fd, err := unix.Open(ft.p(path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Open(ft.p(path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		return
+	})
 	if err != nil {
 		return errnoOf(err)
 	}
-	err = unix.Fsync(fd)
+	err = retry(func() error { return unix.Fsync(fd) })
 	unix.Close(fd)
 	return errnoOf(err)
 }
@@ -445,7 +490,8 @@ type fuseHandle int
 func (h fuseHandle) ReadAt(p []byte, off int64) (int, error) {
 	total := 0
 	for total < len(p) {
-		n, err := unix.Pread(int(h), p[total:], off+int64(total))
+		var n int
+		err := retry(func() (err error) { n, err = unix.Pread(int(h), p[total:], off+int64(total)); return })
 		if err != nil {
 			return total, errnoOf(err)
 		}
@@ -460,7 +506,8 @@ func (h fuseHandle) ReadAt(p []byte, off int64) (int, error) {
 func (h fuseHandle) WriteAt(p []byte, off int64) (int, error) {
 	total := 0
 	for total < len(p) {
-		n, err := unix.Pwrite(int(h), p[total:], off+int64(total))
+		var n int
+		err := retry(func() (err error) { n, err = unix.Pwrite(int(h), p[total:], off+int64(total)); return })
 		if err != nil {
 			return total, errnoOf(err)
 		}
@@ -469,12 +516,14 @@ func (h fuseHandle) WriteAt(p []byte, off int64) (int, error) {
 	return total, nil
 }
 
-func (h fuseHandle) Truncate(size int64) error { return errnoOf(unix.Ftruncate(int(h), size)) }
-func (h fuseHandle) Sync() error               { return errnoOf(unix.Fsync(int(h))) }
-func (h fuseHandle) Close() error              { return errnoOf(unix.Close(int(h))) }
+func (h fuseHandle) Truncate(size int64) error {
+	return errnoOf(retry(func() error { return unix.Ftruncate(int(h), size) }))
+}
+func (h fuseHandle) Sync() error  { return errnoOf(retry(func() error { return unix.Fsync(int(h)) })) }
+func (h fuseHandle) Close() error { return errnoOf(unix.Close(int(h))) } // never retried: the fd is gone
 func (h fuseHandle) Stat() (Stat, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(h), &st); err != nil {
+	if err := retry(func() error { return unix.Fstat(int(h), &st) }); err != nil {
 		return Stat{}, errnoOf(err)
 	}
 	return statOf(&st), nil

@@ -29,6 +29,13 @@ func earlier(a, b time.Time) time.Time {
 	return b
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (s span) contains(t time.Time) bool {
 	if s.lo.Equal(s.hi) {
 		return t.Equal(s.lo)
@@ -108,20 +115,40 @@ type node struct {
 	// after that (files show milliseconds at once). The model accepts the
 	// exact time until the next restart; B2FS_MODEL_STRICT=1 does not.
 	nsMtime time.Time
-	// pendingUtime is the time of a utimes not yet in B2, and altMtime
+	// pendingUtime is the time of a utimes not yet in B2, and bugMtime
 	// what a data change made after it may show instead of the time of
-	// the change. KNOWN BUG (reported, not yet fixed; reproduced with
-	// /tmp/model-findings/otrunc-after-utimes.fail, trigger not isolated):
-	// an O_TRUNC open shortly after a deferred utimes of the file can show
-	// the utimes time instead of the time of the truncation.
+	// the change. KNOWN BUG (reported, not yet fixed): an O_TRUNC open
+	// shortly after a deferred utimes of the file can show the utimes time
+	// instead of the time of the truncation (see settleMeta).
 	pendingUtime time.Time
-	altMtime     time.Time
+	bugMtime     time.Time
+	// altMtime is a second mtime POSIX allows (a truncation that did not
+	// change the size may leave the mtime).
+	altMtime time.Time
 
 	// dirStoredDur is the mtime on a directory's .bzEmpty marker in B2
 	// (set by mkdir and utimes), which it shows after a restart;
 	// dirStoredHist the ones set since (a crash may leave any of them).
 	dirStoredDur  span
 	dirStoredHist []span
+
+	// openedAt is when the file was last opened for writing with nothing
+	// staged; streamed, set when a close uploaded it as a large file
+	// (streamed while written), is the mtime it may show after a crash:
+	// README "Writing files": B2 has the mtime of when streaming started
+	// until the deferred metadata copy lands (--metadata-delay; fsync and
+	// unmount make it).
+	openedAt time.Time
+	streamed span
+
+	// dirAlt are the mtimes a directory may show after a restart, until
+	// one is observed: the time on its marker (see dirStoredDur), the time
+	// it had before (a marker b2fs rewrote meanwhile carries it), or,
+	// without a marker, the time of the mount. b2fs keeps a marker only
+	// where needed and adds or removes it in the background a moment
+	// after a change (docs/posix.md "Directory markers"), so the model
+	// cannot tell which.
+	dirAlt []span
 }
 
 // dirStored is the mtime on the directory's marker.
@@ -156,7 +183,8 @@ func (n *node) dataChanged(sp span) {
 	mt := n.meta
 	mt.mtime = sp
 	n.setMeta(mt)
-	n.altMtime = n.pendingUtime
+	n.bugMtime = n.pendingUtime
+	n.altMtime = time.Time{}
 }
 
 // sizeSet records a truncation to the current size at time sp: POSIX
@@ -164,9 +192,16 @@ func (n *node) dataChanged(sp span) {
 // update it anyway), so either the old time or sp is right.
 func (n *node) sizeSet(sp span) {
 	mt := n.meta
-	mt.mtime = span{earlier(mt.mtime.lo, sp.lo), sp.hi}
+	old := mt.mtime
+	mt.mtime = sp
 	n.setMeta(mt)
-	n.altMtime = n.pendingUtime
+	n.bugMtime = n.pendingUtime
+	n.altMtime = time.Time{}
+	if old.lo.Equal(old.hi) {
+		n.altMtime = old.lo
+	} else {
+		n.meta.mtime = span{earlier(old.lo, sp.lo), sp.hi}
+	}
 }
 
 // setMeta records a metadata change (not yet durable).

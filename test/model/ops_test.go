@@ -244,6 +244,7 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	}
 	if write && want == nil && n != nil {
 		r.settleMeta(p, n)
+		r.closeReaders(n)
 	}
 	var th Handle
 	var err error
@@ -267,6 +268,7 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	if write && n.writers == 0 && !n.dirty {
 		// A fresh staged copy: whole when B2 has nothing of the file.
 		n.local = len(n.durData) == 0
+		n.openedAt = sp.lo
 	}
 	if flags&syscall.O_TRUNC != 0 && !create {
 		if len(n.data) == 0 {
@@ -291,20 +293,41 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 
 // settleMeta works around a known bug outside strict mode.
 //
-// KNOWN BUG (reported, not yet fixed; /tmp/model-findings has fail files):
-// a metadata change of a closed file that is still waiting for
+// KNOWN BUG (reported, not yet fixed): a metadata change of a closed file that is still waiting for
 // --metadata-delay can override what happens to the file once it is
 // opened for writing or truncated: the truncation's mtime, a chmod made
 // while it is open. Outside strict mode the model first fsyncs such a
 // file, which sends the pending change.
 func (r *runner) settleMeta(p string, n *node) {
-	if r.strict || r.delay == "0" || n.typ != syscall.S_IFREG || len(n.metaHist) == 0 || n.writers > 0 {
+	pending := len(n.metaHist) > 0 && r.delay != "0" || !n.streamed.lo.IsZero()
+	if r.strict || n.typ != syscall.S_IFREG || !pending || n.writers > 0 {
 		return
 	}
 	err := r.tg.FsyncPath(p)
 	r.logf("fsync(open(%q)) = %s (known bug: pending metadata before a write)", p, errName(err))
 	r.wantErr(fmt.Sprintf("fsync(%q)", p), nil, err)
 	n.durable()
+	n.streamed = span{}
+}
+
+// closeReaders works around a known bug outside strict mode.
+//
+// KNOWN BUG (reported, not yet fixed; came with the read cache): while a
+// read-only descriptor opened on a closed file is open, a new version
+// written through another descriptor is invisible: stat shows the old
+// size and a new open reads the old content (with --passthrough=false
+// even after the reader is closed). Outside strict mode the model closes
+// such readers before the file is written.
+func (r *runner) closeReaders(n *node) {
+	if r.strict || n.writers > 0 {
+		return
+	}
+	for _, h := range append([]*handle(nil), r.m.handles...) {
+		if h.n == n && !h.write {
+			r.logf("(known bug: closing reader h%d before a write)", h.id)
+			r.closeHandle(h)
+		}
+	}
 }
 
 func (r *runner) closeHandle(h *handle) {
@@ -322,6 +345,9 @@ func (r *runner) closeHandle(h *handle) {
 		h.n.writers--
 		if h.n.parent != nil {
 			// close uploads the staged copy with its metadata.
+			if h.n.dirty && len(h.n.data) >= 2*partSize {
+				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
+			}
 			h.n.durable()
 		}
 	}
@@ -441,6 +467,7 @@ func (r *runner) opFsync(t *rapid.T) {
 	r.wantErr(fmt.Sprintf("fsync(h%d)", h.id), nil, err)
 	if h.n.parent != nil {
 		h.n.durable()
+		h.n.streamed = span{}
 		r.touch(h.n.path())
 	}
 }
@@ -497,6 +524,7 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		r.settleMeta(p, n)
+		r.closeReaders(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
@@ -744,13 +772,22 @@ func (r *runner) metaOp(desc, p string, follow bool, call func() error, change f
 		mt.xattr = cloneXattr(mt.xattr)
 		want = change(&mt)
 	}
-	err := call()
+	var err error
+	sp := now(func() { err = call() })
 	r.logf("%s = %s", desc, errName(err))
 	r.wantErr(desc, want, err)
 	r.touch(p)
 	if err == nil {
+		before := n.meta.mtime
 		n.setMeta(mt)
 		n.staleDirMeta = false
+		if n.isDir() && !r.strict && mt.mtime == before {
+			// KNOWN BUG (reported, not yet fixed): chmod, chown or an
+			// xattr change of a directory that has no marker writes one
+			// stamped with the time of the change, and the directory
+			// shows that mtime (POSIX leaves it).
+			n.dirAlt = []span{before, sp}
+		}
 	}
 }
 
@@ -875,6 +912,7 @@ func (r *runner) opFsyncPath(t *rapid.T) {
 	switch n.typ {
 	case syscall.S_IFREG:
 		n.durable() // fsync of any handle on the file uploads its staged copy
+		n.streamed = span{}
 	case syscall.S_IFDIR:
 		// fsync of a directory sends the pending metadata of the files
 		// in it (README "POSIX metadata").
@@ -928,10 +966,11 @@ func (r *runner) opRemount(t *rapid.T) {
 	// their markers again (docs/posix.md).
 	walk(r.m.root, func(n *node) {
 		if n.isDir() && n != r.m.root {
+			n.dirAlt = append([]span{n.dirStored(), n.meta.mtime, exact(r.rootStat.Mtime)}, n.dirStoredHist...)
 			n.dirDurable()
-			n.meta.mtime = n.dirStored()
 		}
 		n.durable()
+		n.streamed = span{}
 	})
 	r.compareAll()
 }
@@ -977,6 +1016,7 @@ func (r *runner) recover() {
 		if err != nil {
 			r.failf("after the crash, lstat %q: %s (namespace changes are durable when they return)", p, errName(err))
 		}
+		recovered := false
 		if n.typ == syscall.S_IFREG {
 			h, err := r.tg.Open(p, syscall.O_RDONLY, 0)
 			if err != nil {
@@ -993,6 +1033,7 @@ func (r *runner) recover() {
 			case bytes.Equal(got, n.durData):
 				n.data = bytes.Clone(n.durData)
 			case bytes.Equal(got, n.data):
+				recovered = true
 				// The staged copy was recovered. README: it is, unless b2fs
 				// died while a partial overwrite was being written (when
 				// its manifest cannot tell new bytes from old ones); the
@@ -1009,11 +1050,37 @@ func (r *runner) recover() {
 			}
 		}
 		allowed := append([]meta{n.durMeta}, n.metaHist...)
+		if recovered {
+			// The staging manifest is saved before a write changes the
+			// data, so a file recovered from it can show the mtime of an
+			// earlier write than its content's last one: any time since
+			// the file was last durable.
+			lo, hi := n.meta.mtime.lo, n.meta.mtime.hi
+			for _, a := range allowed {
+				lo, hi = earlier(lo, a.mtime.lo), later(hi, a.mtime.hi)
+			}
+			for _, a := range allowed {
+				a.mtime = span{lo, hi.Add(time.Nanosecond)}
+				allowed = append(allowed, a)
+			}
+		}
+		if !n.altMtime.IsZero() {
+			for _, a := range allowed {
+				a.mtime = exact(n.altMtime)
+				allowed = append(allowed, a)
+			}
+		}
+		if !n.streamed.lo.IsZero() {
+			a := n.meta
+			a.mtime = n.streamed
+			allowed = append(allowed, a)
+		}
 		if n.isDir() {
-			// A directory shows the time on its marker after a restart.
+			// A directory shows the time on its marker after a restart,
+			// or the mount's (see node.dirAlt).
 			var withTimes []meta
 			for _, a := range allowed {
-				for _, t := range append([]span{n.dirStoredDur}, n.dirStoredHist...) {
+				for _, t := range append([]span{n.dirStoredDur, n.meta.mtime, exact(r.rootStat.Mtime)}, n.dirStoredHist...) {
 					a.mtime = t
 					withTimes = append(withTimes, a)
 				}
@@ -1038,6 +1105,7 @@ func (r *runner) recover() {
 				p, st.Perm, st.UID, st.GID, st.Mtime.UTC().Format(time.RFC3339Nano), x, joinLines(s))
 		}
 		n.durable()
+		n.streamed = span{}
 		if n.isDir() {
 			n.dirStoredDur, n.dirStoredHist = n.meta.mtime, nil
 		}

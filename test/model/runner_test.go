@@ -28,7 +28,8 @@ type runner struct {
 	// rootStat is the mount root's attributes since the last start: the
 	// defaults b2fs gives a directory whose metadata it does not know.
 	rootStat Stat
-	strict   bool   // B2FS_MODEL_STRICT: no tolerance for known bugs
+	strict   bool // B2FS_MODEL_STRICT: no tolerance for known bugs
+	history  []string
 	delay    string // b2fs's --metadata-delay
 }
 
@@ -43,13 +44,22 @@ const (
 )
 
 func (r *runner) logf(format string, args ...any) {
-	r.t.Logf("%4d "+format, append([]any{r.steps}, args...)...)
+	line := fmt.Sprintf("%4d "+format, append([]any{r.steps}, args...)...)
+	r.history = append(r.history, line)
+	r.t.Log(line)
 }
 
-// failf fails the check with the target's log attached.
+// failf fails the check with the operations so far (rapid prints the
+// shrunk sequence too, but a failure that does not replay is reported
+// with the original's traceback only) and the target's log attached.
 func (r *runner) failf(format string, args ...any) {
 	r.t.Helper()
-	r.t.Fatalf("step %d: %s\n--- b2fs log (tail):\n%s", r.steps, fmt.Sprintf(format, args...), r.lc.Log())
+	h := r.history
+	if len(h) > 150 {
+		h = h[len(h)-150:]
+	}
+	r.t.Fatalf("step %d: %s\n--- operations (last %d):\n%s\n--- b2fs log (tail):\n%s", r.steps, fmt.Sprintf(format, args...),
+		len(h), strings.Join(h, "\n"), r.lc.Log())
 }
 
 // wantErr compares the target's result with the model's.
@@ -222,17 +232,40 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		size = st.Size // a directory's size means nothing
 	}
 	want := n.meta
-	if n.staleDirMeta && !r.strict && st.Perm == r.rootStat.Perm && st.UID == r.rootStat.UID && st.GID == r.rootStat.GID && st.Mtime.Equal(r.rootStat.Mtime) {
-		r.logf("(known bug: %q shows the mount's default attributes after a rename)", n.path())
-		return
-	}
 	if !n.nsMtime.IsZero() && !r.strict && st.Mtime.Equal(n.nsMtime) {
 		want.mtime = exact(n.nsMtime)
 	}
-	if !n.altMtime.IsZero() && !r.strict && st.Mtime.Equal(n.altMtime) {
+	if n.staleDirMeta && !r.strict && st.Perm == r.rootStat.Perm && st.UID == r.rootStat.UID && st.GID == r.rootStat.GID &&
+		(st.Mtime.Equal(r.rootStat.Mtime) || want.mtime.contains(st.Mtime)) {
+		r.logf("(known bug: %q shows the mount's default attributes after a rename)", n.path())
+		return
+	}
+	if !n.bugMtime.IsZero() && !r.strict && st.Mtime.Equal(n.bugMtime) {
 		r.logf("(known bug: %q shows the time of an earlier utimes)", n.path())
+		want.mtime = exact(n.bugMtime)
+		n.meta.mtime = want.mtime
+	}
+	if !n.altMtime.IsZero() && st.Mtime.Equal(n.altMtime) {
 		want.mtime = exact(n.altMtime)
 		n.meta.mtime = want.mtime
+	}
+	for _, a := range n.dirAlt {
+		if a.contains(st.Mtime) {
+			want.mtime = exact(st.Mtime)
+			n.meta.mtime = want.mtime
+		}
+	}
+	n.dirAlt = nil
+	if n.isDir() && !r.strict && st.Mtime.Equal(r.rootStat.Mtime) && st.Perm == r.rootStat.Perm &&
+		st.UID == r.rootStat.UID && st.GID == r.rootStat.GID && len(n.meta.xattr) == 0 && want.perm == st.Perm &&
+		want.uid == st.UID && want.gid == st.GID {
+		// KNOWN BUG (reported, not yet fixed): when b2fs drops the marker
+		// of a directory with default metadata (docs/posix.md "Directory
+		// markers"), a time that came from the marker (after a restart)
+		// is lost and the directory shows the time of the mount, within
+		// the same mount. Accepted, not pinned, outside strict mode.
+		r.logf("(known bug: %q shows the time of the mount)", n.path())
+		return
 	}
 	if st.Perm != want.perm&0o7777 || st.UID != want.uid || st.GID != want.gid || st.Size != size || !want.mtime.contains(st.Mtime) {
 		r.failf("%s: mode %04o owner %d:%d size %d mtime %s; model says mode %04o owner %d:%d size %d mtime %v",
