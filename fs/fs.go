@@ -47,6 +47,10 @@ type Options struct {
 	// subtree, up to this many pages, when the Backend is a TreeLister.
 	// Zero lists every directory on its own with the delimiter.
 	ListPrefetchPages int
+	// MaxFileInodes bounds the file inodes b2fs keeps for the kernel
+	// (see inodecap.go); the oldest beyond it are dropped from the
+	// kernel's cache. Zero means unbounded.
+	MaxFileInodes int
 }
 
 // FS is a mounted (or mountable) b2fs filesystem.
@@ -57,6 +61,7 @@ type FS struct {
 	mounted time.Time
 	stopped atomic.Bool // set by StopWrites
 	mq      *metaQueue  // files with metadata changes not yet in B2
+	inodes  *inodeCap   // bounds the file inodes held for the kernel
 }
 
 // New checks opts and returns a filesystem.
@@ -85,6 +90,7 @@ func New(opts Options) (*FS, error) {
 		meta:    metaFor(opts),
 		mounted: time.Now(),
 		mq:      newMetaQueue(),
+		inodes:  newInodeCap(opts.MaxFileInodes),
 	}, nil
 }
 

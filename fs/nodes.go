@@ -91,8 +91,10 @@ func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix s
 		return parent.NewInode(ctx, &dirNode{fsys: f, bucket: b, prefix: childDir(prefix, e.Name)},
 			fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
-	return parent.NewInode(ctx, &fileNode{fsys: f, bucket: b, dir: prefix, entry: e},
+	ch := parent.NewInode(ctx, &fileNode{fsys: f, bucket: b, dir: prefix, entry: e},
 		fusefs.StableAttr{Mode: entryType(e)})
+	f.inodes.added(parent, e.Name) // bounded file inodes (inodecap.go)
+	return ch
 }
 
 // accountNode is the root of an account mount: one directory per bucket.

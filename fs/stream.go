@@ -29,10 +29,11 @@ type dirStream struct {
 	key    string
 
 	mu       sync.Mutex // guards the fields below
-	objs     []Object   // every object received so far
+	markers  []Object   // the directory's .bzEmpty marker, when received
+	received bool       // a page has been received (markers may be empty)
 	start    string     // start name of the next page
 	pages    int
-	all      []cache.Entry // entries of objs, sorted by name; replaced, never modified
+	all      []cache.Entry // entries received, sorted by name; only appended to or replaced (see appendPage)
 	last     string        // the last B2 name received
 	done     bool          // all is the complete listing
 	err      error         // the listing failed (done is false)
@@ -194,7 +195,7 @@ func (s *dirStream) run() {
 	defer cancel()
 	m := s.m
 	s.mu.Lock()
-	first := s.pages == 0 && s.objs == nil
+	first := s.pages == 0 && !s.received
 	s.mu.Unlock()
 	if first {
 		es, ok, err := m.prefetch(ctx, s.b, s.prefix)
@@ -246,17 +247,23 @@ func (s *dirStream) run() {
 			return
 		}
 		last := p.Next == "" || p.Next == start
+		page := buildEntries(m.log, s.prefix, p.Objects)
 		s.mu.Lock()
-		s.objs = append(s.objs, p.Objects...)
-		all := buildEntries(m.log, s.prefix, s.objs)
+		s.received = true
+		for _, o := range p.Objects {
+			if !o.Folder && o.Name == s.prefix+EmptyMarker {
+				s.markers = append(s.markers, o)
+			}
+		}
+		all := appendPage(m.log, s.prefix, s.all, page)
 		s.pages++
 		if last {
-			objs := s.objs
-			s.objs = nil
+			markers := s.markers
+			s.markers = nil
 			s.mu.Unlock()
 			// Cached before the readers are told, so that the listing
 			// is in the cache when any of them returns.
-			m.noteMarker(s.b, s.prefix, objs)
+			m.noteMarker(s.b, s.prefix, markers)
 			m.cache.PutListing(s.key, all)
 			s.mu.Lock()
 			s.all, s.done, s.running = all, true, false
@@ -278,7 +285,7 @@ func (s *dirStream) run() {
 func (s *dirStream) fail(err error) {
 	s.mu.Lock()
 	s.err, s.running = err, false
-	s.objs = nil
+	s.markers = nil
 	s.changed()
 	s.mu.Unlock()
 	s.leave()
@@ -311,7 +318,10 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	}
 	sort.Slice(add, func(i, j int) bool { return b2Key(add[i]) < b2Key(add[j]) })
 	if len(add) > 0 {
-		c.entries = append(c.entries[:len(c.entries):len(c.entries)], add...)
+		// In place: only this reader appends to its entries (go-fuse
+		// serializes a handle's readdirs), and earlier copies of c
+		// never look beyond their own length.
+		c.entries = append(c.entries, add...)
 		c.lastKey, c.started = b2Key(add[len(add)-1]), true
 	}
 	c.byName, c.seen, c.done = merged, pages, done

@@ -198,6 +198,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		Backend:           fs.NewB2Backend(client),
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
+		MaxFileInodes:     cfg.maxFileInodes,
 		Logger:            log,
 		Bucket:            bucket,
 		Prefix:            prefix,

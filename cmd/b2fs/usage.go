@@ -55,7 +55,7 @@ var flagGroups = []struct {
 	{"B2 account", []string{"credentials-file", "endpoint", "demo"}},
 	{"mount", []string{"options", "read-only", "daemon"}},
 	{"ownership and permissions", []string{"uid", "gid", "umask", "allow-other", "default-permissions"}},
-	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages"}},
+	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages", "max-file-inodes"}},
 	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size"}},
 	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "max-rename-files"}},
 	{"service", []string{"shutdown-timeout", "metrics-addr"}},
