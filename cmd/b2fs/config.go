@@ -65,7 +65,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.DurationVar(&c.attrTTL, "attr-cache-ttl", time.Minute, "how long file attributes and kernel entries are cached")
 	fl.DurationVar(&c.negTTL, "negative-cache-ttl", 30*time.Second, "how long \"no such file\" answers are cached")
 	fl.Int64Var(&c.cacheEntries, "cache-max-entries", 200_000, "bound of the metadata cache, in entries")
-	fl.IntVar(&c.maxFileInodes, "max-file-inodes", 200000, "file inodes kept for the kernel; beyond it the oldest are dropped from the kernel's cache, and a name used again costs one lookup answered from the metadata cache (0: unbounded)")
+	fl.IntVar(&c.maxFileInodes, "max-file-inodes", 200000, "file inodes kept for the kernel; the oldest beyond it are dropped (a name used again costs one lookup; 0: no limit)")
 	fl.IntVar(&c.listPrefetchPages, "list-prefetch-pages", 2, "pages of 10,000 names fetched when a directory is first listed, to cache its whole subtree (0: list each directory on its own)")
 	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
 	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
