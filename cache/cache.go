@@ -27,6 +27,10 @@ type Entry struct {
 	// "unverified:<hex>").
 	ContentType string
 	SHA1        string
+	// Changed is the upload time of the version (B2's uploadTimestamp):
+	// the last change to the file made through B2, its ctime. Zero when
+	// unknown.
+	Changed time.Time
 	// Info is the file's B2 fileInfo metadata (nil when empty). Treat as
 	// read-only: cached entries share it.
 	Info map[string]string
@@ -69,6 +73,7 @@ type item struct {
 	id       uint64 // listings: unique per PutListing
 	entry    Entry
 	negative bool
+	value    any // set by PutValue
 }
 
 // New creates a Cache.

@@ -44,7 +44,7 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 		info[staging.InfoLargeFileSHA] = sha
 	}
 	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (staging.Version, error) {
-		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: sdir + sname, FileID: id, Size: size}, db, ddir+dname,
+		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: childName(sdir, sname), FileID: id, Size: size}, db, childName(ddir, dname),
 			&CopyMeta{ContentType: ct, Info: mtimeInfo(info, time.Now())})
 		if err != nil {
 			return staging.Version{}, err
@@ -52,7 +52,7 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 		return staging.Version{FileID: obj.FileID, Name: obj.Name, Size: size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
 	})
 	if err != nil {
-		return 0, n.fsys.werrno("copy "+fmtPath(sb, sdir+sname)+" to "+fmtPath(db, ddir+dname), err)
+		return 0, n.fsys.werrno("copy "+fmtPath(sb, childName(sdir, sname))+" to "+fmtPath(db, childName(ddir, dname)), err)
 	}
 	if !filled {
 		return 0, syscall.EOPNOTSUPP

@@ -15,7 +15,9 @@
 //     *b2client.Client to it, so decorators can wrap it.
 //   - names.go: path↔name mapping and the listing merge (folders become
 //     directories, .bzEmpty markers and odd names are hidden, a file and a
-//     folder with the same name resolve to the directory).
+//     folder with the same name resolve to the directory). Name components
+//     are stored with rclone's B2 encoding (package b2client/nameenc), so
+//     every name Linux allows can be created.
 //   - meta.go: listings and lookups through the metadata cache (package
 //     cache). A directory listing pages b2_list_file_names with delimiter
 //     "/" and maxFileCount 10000 and fills the cache with every entry's
@@ -38,6 +40,11 @@
 //     buffer: go-fuse writes a reply after Read returns, when a consumed
 //     segment's buffer may already serve another download.
 //   - errno.go: toErrno, the one place errors become errno values.
+//   - package versions (fs/versions): the time-travel view's answers (the
+//     tree at a moment, one name's history) from cached
+//     b2_list_file_versions listings; view_nodes.go, view_history.go and
+//     view_files.go are its read-only nodes under Options.VersionsDir, and
+//     b2backend_versions.go its Lister over b2client.
 //
 // # Attributes and caching
 //

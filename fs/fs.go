@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/readcache"
+	"github.com/b2fs/b2fs/fs/versions"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -39,6 +42,12 @@ type Options struct {
 	// Write enables and tunes the write path (see write.go); its zero
 	// value makes the filesystem read-only.
 	Write WriteOptions
+	// ReadCache keeps downloaded ranges (and files uploaded from this
+	// mount) on local disk across mounts; nil: no read cache.
+	ReadCache *readcache.Cache
+	// Passthrough opens versions whose content is entirely in ReadCache
+	// with FUSE passthrough: the kernel reads the cache file directly.
+	Passthrough bool
 	// ListPageSize is maxFileCount for directory listings (default and
 	// maximum 10000).
 	ListPageSize int
@@ -51,6 +60,10 @@ type Options struct {
 	// (see inodecap.go); the oldest beyond it are dropped from the
 	// kernel's cache. Zero means unbounded.
 	MaxFileInodes int
+	// VersionsDir names the read-only time-travel directory at the root
+	// of each bucket (see view_nodes.go); "" turns it off. It needs a
+	// Backend that lists versions (versions.Lister).
+	VersionsDir string
 }
 
 // FS is a mounted (or mountable) b2fs filesystem.
@@ -59,9 +72,23 @@ type FS struct {
 	log     *slog.Logger
 	meta    *meta
 	mounted time.Time
-	stopped atomic.Bool // set by StopWrites
-	mq      *metaQueue  // files with metadata changes not yet in B2
-	inodes  *inodeCap   // bounds the file inodes held for the kernel
+	stopped atomic.Bool    // set by StopWrites
+	mq      *metaQueue     // files with metadata changes not yet in B2
+	view    *versions.View // nil: no time-travel view
+	inodes  *inodeCap      // bounds the file inodes held for the kernel
+
+	// life is the filesystem's lifetime, cancelled by Shutdown: listing
+	// fetchers and deferred-metadata flushes run under it.
+	life    context.Context
+	endLife context.CancelFunc
+	// lifeMu guards closed; bg counts the background work started under
+	// it (Add only while closed is false).
+	lifeMu sync.Mutex
+	closed bool
+	bg     sync.WaitGroup
+	dtimes dirTimes // directory times changed during this mount
+
+	passWarned atomic.Bool // the passthrough fallback was logged
 }
 
 // New checks opts and returns a filesystem.
@@ -84,22 +111,80 @@ func New(opts Options) (*FS, error) {
 	opts.Prefix = normPrefix(opts.Prefix)
 	opts.Read.fill()
 	opts.Write.fill()
-	return &FS{
+	life, end := context.WithCancel(context.Background())
+	f := &FS{
 		opts:    opts,
 		log:     opts.Logger,
-		meta:    metaFor(opts),
+		meta:    metaFor(life, opts),
 		mounted: time.Now(),
 		mq:      newMetaQueue(),
 		inodes:  newInodeCap(opts.MaxFileInodes),
-	}, nil
+		life:    life,
+		endLife: end,
+	}
+	if opts.VersionsDir != "" {
+		if err := CheckVersionsDir(opts.VersionsDir); err != nil {
+			end()
+			return nil, fmt.Errorf("fs: %w", err)
+		}
+		l, ok := opts.Backend.(versions.Lister)
+		if !ok {
+			end()
+			return nil, errors.New("fs: the backend cannot list file versions (VersionsDir)")
+		}
+		v, err := versions.New(versions.Options{Lister: l, Cache: opts.Cache, PageSize: opts.ListPageSize})
+		if err != nil {
+			end()
+			return nil, err
+		}
+		f.view = v
+	}
+	return f, nil
 }
 
-func metaFor(opts Options) *meta {
-	m := &meta{be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize}
+func metaFor(life context.Context, opts Options) *meta {
+	m := &meta{life: life, be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize}
 	if tl, ok := opts.Backend.(TreeLister); ok && opts.ListPrefetchPages > 0 {
 		m.tree, m.prefetchPages = tl, opts.ListPrefetchPages
 	}
 	return m
+}
+
+// track registers background work; false once the filesystem is shut
+// down (the work must not start). The caller calls f.bg.Done when done.
+func (f *FS) track() bool {
+	f.lifeMu.Lock()
+	defer f.lifeMu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.bg.Add(1)
+	return true
+}
+
+// Shutdown ends the filesystem's lifetime, after it is unmounted (and
+// after FlushMetadata, which it does not replace): listing fetchers stop,
+// deferred-metadata timers are stopped (changes still pending stay
+// counted by PendingMetadata), and Shutdown returns once nothing the
+// filesystem started runs any more, or when ctx is done.
+func (f *FS) Shutdown(ctx context.Context) error {
+	f.lifeMu.Lock()
+	f.closed = true
+	f.lifeMu.Unlock()
+	f.endLife()
+	f.mq.stopTimers()
+	done := make(chan struct{})
+	go func() {
+		f.bg.Wait()
+		f.meta.shutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: background work still running: %w", ctx.Err())
+	}
 }
 
 // Root returns the root node to mount.
@@ -198,6 +283,8 @@ func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
 	}
 	out.SetTimes(&t, &t, &t)
 	f.applyMeta(e.Info, out)
+	applySpecial(e.Info, out)
+	setCtime(e, out)
 }
 
 // dirAttr fills out for a directory.
@@ -219,7 +306,9 @@ func (f *FS) entryAttr(e cache.Entry, out *fuse.Attr) {
 	}
 }
 
-// statfs reports a practically unbounded filesystem.
+// statfs reports a practically unbounded filesystem; the longest name is
+// the longest B2 segment (names holding characters that the encoding
+// replaces have fewer bytes, see childName).
 func (f *FS) statfs(out *fuse.StatfsOut) {
 	const bsize = 4096
 	out.Bsize = bsize
@@ -229,7 +318,7 @@ func (f *FS) statfs(out *fuse.StatfsOut) {
 	out.Bavail = out.Blocks
 	out.Files = 1 << 40
 	out.Ffree = 1 << 40
-	out.NameLen = nameMax
+	out.NameLen = maxSegment
 }
 
 func (f *FS) String() string {

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -31,10 +32,34 @@ type meta struct {
 	// listing that raced one is not cached.
 	mutations atomic.Uint64
 
+	// life is the filesystem's lifetime: cancelled at shutdown, it ends
+	// every listing fetcher and shared listing.
+	life context.Context
+	// fetchers counts the listing fetchers running (see dirStream).
+	fetchers sync.WaitGroup
+	// streamIdle overrides streamIdle (tests); afterIdle, when set, is
+	// called by a fetcher that went idle, after it stopped (tests).
+	streamIdle atomic.Int64 // a time.Duration; 0: streamIdle
+	afterIdle  func(*dirStream)
+
 	// streamMu guards streams, the directory listings being fetched, by
-	// directory key (lock order: streamMu, then dirStream.mu).
+	// directory key, and closed (no fetcher starts once it is set).
+	// LOCK ORDER: streamMu, then dirStream.mu.
 	streamMu sync.Mutex
 	streams  map[string]*dirStream
+	closed   bool
+}
+
+// errShutdown fails the listings asked for after the filesystem shut down.
+var errShutdown = errors.New("the filesystem is shutting down")
+
+// shutdown stops new fetchers and waits for the running ones, which end
+// once life is cancelled (the caller cancels it first).
+func (m *meta) shutdown() {
+	m.streamMu.Lock()
+	m.closed = true
+	m.streamMu.Unlock()
+	m.fetchers.Wait()
 }
 
 // bucketsKey is the cache directory key of the account root.
@@ -88,7 +113,7 @@ func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
 			return res{e, r == cache.Found}, nil
 		}
-		full := prefix + name
+		full := childName(prefix, name)
 		m.log.Debug("lookup by listing", "bucket", b.Name, "prefix", full)
 		p, err := m.be.ListDir(ctx, b, full, "", 100)
 		if err != nil {
@@ -165,12 +190,13 @@ func buildSortedCopy(es []cache.Entry) []cache.Entry {
 const sharedTimeout = 10 * time.Minute
 
 // shared runs fn once for all concurrent callers with the same key. fn gets
-// a context that no single caller can cancel (bounded by sharedTimeout), so
+// a context that no single caller can cancel (bounded by sharedTimeout and
+// the filesystem's lifetime), so
 // an interrupted ls does not fail the others waiting for the same listing;
 // each caller still returns as soon as its own context is done.
 func (m *meta) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
 	ch := m.sf.DoChan(key, func() (any, error) {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+		sctx, cancel := context.WithTimeout(m.life, sharedTimeout)
 		defer cancel()
 		return fn(sctx)
 	})

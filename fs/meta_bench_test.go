@@ -45,7 +45,7 @@ func newBenchMeta(b *testing.B, n int) (*meta, *benchListBackend) {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Close)
-	return &meta{be: be, cache: c, log: slog.New(slog.DiscardHandler), pageSize: 10000}, be
+	return &meta{life: context.Background(), be: be, cache: c, log: slog.New(slog.DiscardHandler), pageSize: 10000}, be
 }
 
 // BenchmarkMetaListDirCold turns one listing page of n names into cached

@@ -93,7 +93,7 @@ func newMeta(t *testing.T, be Backend, pageSize int) *meta {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &meta{be: be, cache: c, pageSize: pageSize, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &meta{life: context.Background(), be: be, cache: c, pageSize: pageSize, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestListDirPagesAndCaches(t *testing.T) {

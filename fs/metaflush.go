@@ -45,6 +45,7 @@ type pendingMeta struct {
 	info    map[string]string // the complete info of the new version
 	orig    map[string]string // the info of base
 	modTime time.Time
+	changed time.Time // when the change was made (the file's ctime)
 
 	flushing bool          // a copy carrying it is in flight
 	done     chan struct{} // closed when that copy ends
@@ -76,6 +77,17 @@ func (q *metaQueue) remove(n *fileNode) {
 	q.mu.Unlock()
 }
 
+// stopTimers stops the timers of every pending change (at shutdown).
+func (q *metaQueue) stopTimers() {
+	for _, n := range q.snapshot() {
+		n.mu.Lock()
+		if p := n.pend; p != nil && p.timer != nil {
+			p.timer.Stop()
+		}
+		n.mu.Unlock()
+	}
+}
+
 func (q *metaQueue) snapshot() []*fileNode {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -100,6 +112,7 @@ func (n *fileNode) overlayLocked(e cache.Entry) cache.Entry {
 		if !p.modTime.IsZero() {
 			e.ModTime = p.modTime
 		}
+		e.Changed = p.changed
 	}
 	return e
 }
@@ -126,7 +139,7 @@ func (f *FS) deferInfo(n *fileNode, base cache.Entry, info map[string]string) ca
 		n.pend = p
 		p.timer = time.AfterFunc(f.opts.Write.MetadataDelay, func() { f.flushLater(n, p) })
 	}
-	p.info, p.modTime = info, mt
+	p.info, p.modTime, p.changed = info, mt, time.Now()
 	e := n.overlayLocked(base)
 	n.mu.Unlock()
 	f.mq.add(n)
@@ -291,7 +304,7 @@ func (f *FS) sendMeta(ctx context.Context, n *fileNode, absorbOnly bool) error {
 		return err
 	}
 	b, dir, name := n.loc()
-	full := dir + name
+	full := childName(dir, name)
 	sf := f.staged(b, full)
 	if absorbOnly && (sf == nil || !sf.Dirty()) {
 		f.unclaimMeta(n, p)
@@ -342,15 +355,23 @@ func (f *FS) sendMeta(ctx context.Context, n *fileNode, absorbOnly bool) error {
 // flushLater is the timer of a pending change: it applies it in the
 // background, retrying a bounded number of times.
 func (f *FS) flushLater(n *fileNode, p *pendingMeta) {
+	if !f.track() {
+		return // shut down: the change stays pending
+	}
+	defer f.bg.Done()
 	n.mu.Lock()
 	current := n.pend == p && !p.flushing
 	n.mu.Unlock()
 	if !current {
 		return
 	}
-	f.mq.sem <- struct{}{}
+	select {
+	case f.mq.sem <- struct{}{}:
+	case <-f.life.Done():
+		return
+	}
 	defer func() { <-f.mq.sem }()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(f.life, 2*time.Minute)
 	defer cancel()
 	if err := f.flushMeta(ctx, n); err == nil {
 		return
@@ -360,9 +381,12 @@ func (f *FS) flushLater(n *fileNode, p *pendingMeta) {
 	if n.pend != p || p.flushing {
 		return
 	}
+	if f.life.Err() != nil {
+		return // shut down: the change stays pending
+	}
 	if p.attempts >= maxMetaAttempts {
 		b, dir, name := n.bucket, n.dir, n.entry.Name
-		f.log.Error("metadata change still not in B2; kept pending until fsync, rename or unmount", "file", fmtPath(b, dir+name), "attempts", p.attempts)
+		f.log.Error("metadata change still not in B2; kept pending until fsync, rename or unmount", "file", fmtPath(b, childName(dir, name)), "attempts", p.attempts)
 		return
 	}
 	d := f.opts.Write.MetadataDelay << p.attempts

@@ -5,23 +5,33 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/b2fs/b2fs/b2client/nameenc"
 	"github.com/b2fs/b2fs/cache"
 )
 
 // Names in b2fs: a directory is identified by its bucket and its prefix, the
 // B2 name prefix that every name inside it starts with ("" for a bucket's
 // root, else ending in "/"). A child called n of the directory with prefix p
-// is the B2 name p+n (a file) or the folder p+n+"/".
+// is the B2 name p+e (a file) or the folder p+e+"/", where e is n encoded
+// the way rclone's B2 backend encodes names (package nameenc: control
+// characters, DEL, backslash and invalid UTF-8 become look-alike
+// characters). Names in memory (cache entries, inodes) are Linux names;
+// prefixes and B2 names are encoded: build them only with childName and
+// childDir, and read names out of listings only with entryName.
 
 // EmptyMarker is the name of the zero-length file that makes an otherwise
 // empty B2 "folder" exist. It keeps its directory listed but is never shown.
 const EmptyMarker = ".bzEmpty"
 
 // maxNameLen is the longest B2 file name in bytes.
-const maxNameLen = 1024
+const maxNameLen = nameenc.MaxName
 
 // nameMax is the longest name component Linux accepts (NAME_MAX).
 const nameMax = 255
+
+// maxSegment is the longest "/"-separated segment of a B2 name that every
+// B2 client accepts; statfs reports it as the longest name.
+const maxSegment = nameenc.MaxSegment
 
 // normPrefix turns a user-supplied prefix ("a/b", "/a/b/", "a//b") into a
 // directory prefix: no leading slash, no empty components, and a trailing
@@ -42,15 +52,40 @@ func normPrefix(p string) string {
 
 // childName returns the B2 name of the file called name in the directory
 // with prefix dir.
-func childName(dir, name string) string { return dir + name }
+func childName(dir, name string) string { return dir + nameenc.Encode(name) }
 
 // childDir returns the prefix of the subdirectory called name of dir.
-func childDir(dir, name string) string { return dir + name + "/" }
+func childDir(dir, name string) string { return dir + nameenc.Encode(name) + "/" }
 
-// checkName validates a name component used to look something up or create
-// it inside dir.
+// localName returns the name component shown for the B2 segment seg, and
+// whether there is one (see nameenc.Local).
+func localName(seg string) (string, bool) {
+	name, ok := nameenc.Local(seg)
+	return name, ok && len(name) <= nameMax
+}
+
+// b2Seg returns the B2 segment of the name component name.
+func b2Seg(name string) string { return nameenc.Encode(name) }
+
+// checkName validates a name component used to look something up inside
+// dir: ErrNameTooLong when its B2 name could not exist.
 func checkName(dir, name string) error {
-	if len(dir)+len(name)+1 > maxNameLen {
+	if len(dir)+len(b2Seg(name))+1 > maxNameLen {
+		return ErrNameTooLong
+	}
+	return nil
+}
+
+// validNewName validates a name a change creates inside directory prefix:
+// ErrNameTooLong when its B2 segment (encoded, see childName) passes 250
+// bytes or the B2 name 1024 bytes (counting room for a directory marker),
+// ErrInvalidName for names no Linux directory holds.
+func validNewName(prefix, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return ErrInvalidName
+	}
+	seg := b2Seg(name)
+	if len(seg) > maxSegment || len(prefix)+len(seg)+len("/"+EmptyMarker) > maxNameLen {
 		return ErrNameTooLong
 	}
 	return nil
@@ -72,13 +107,17 @@ func entryName(dir string, o Object) (name string, isDir, ok bool) {
 		rel = strings.TrimSuffix(rel, "/")
 		isDir = true
 	}
-	switch {
-	case rel == "", rel == ".", rel == "..", strings.Contains(rel, "/"), len(rel) > nameMax:
+	if strings.Contains(rel, "/") {
 		return rel, isDir, false
-	case !isDir && rel == EmptyMarker:
+	}
+	if !isDir && rel == EmptyMarker {
 		return rel, false, false
 	}
-	return rel, isDir, true
+	name, ok = localName(rel)
+	if !ok {
+		return rel, isDir, false
+	}
+	return name, isDir, true
 }
 
 // entryFromObject converts a listed file to its cache entry.
@@ -87,6 +126,7 @@ func entryFromObject(name string, o Object) cache.Entry {
 		Name:        name,
 		Size:        o.Size,
 		ModTime:     o.ModTime(),
+		Changed:     o.Uploaded,
 		FileID:      o.FileID,
 		ContentType: o.ContentType,
 		SHA1:        o.SHA1,
@@ -100,7 +140,9 @@ func entryFromObject(name string, o Object) cache.Entry {
 //   - folder entries become directories; .bzEmpty markers and files whose
 //     name ends in "/" are not shown;
 //   - names that cannot be a Linux file name (empty components from "//",
-//     ".", "..", longer than 255 bytes) are skipped and logged;
+//     ".", "..", longer than 255 bytes) are skipped and logged, and so are
+//     segments that decode to a name which encodes differently (they were
+//     not written with the encoding, see nameenc.Local);
 //   - when a file and a folder share a name ("a" and "a/"), the directory
 //     wins and the file is hidden (logged).
 func buildEntries(log *slog.Logger, dir string, objs []Object) []cache.Entry {

@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +74,44 @@ func TestBuildEntries(t *testing.T) {
 	}
 }
 
+// Listings show B2 names decoded (rclone's B2 encoding), and leave out
+// segments that no Linux name encodes to.
+func TestBuildEntriesDecodes(t *testing.T) {
+	objs := []Object{
+		{Name: "d/tab␉x", Size: 1},
+		{Name: "d/nl␊/", Folder: true},
+		{Name: "d/back＼slash", Size: 1},
+		{Name: "d/‛．", Size: 1},
+		{Name: "d/bad‛FF", Size: 1},
+		{Name: "d/a‛‛b", Size: 1},
+		{Name: "d/lone‛quote", Size: 1}, // Encode would double the quote
+		{Name: "d/．", Size: 1},          // would be "."
+		{Name: "d/a／b", Size: 1},        // would hold "/"
+	}
+	got := buildEntries(nil, "d/", objs)
+	want := []string{"a‛b", "back\\slash", "bad\xff", "nl\n/", "tab\tx", "．"}
+	var names []string
+	for _, e := range got {
+		n := e.Name
+		if e.Dir {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("entries %q, want %q", names, want)
+	}
+	for _, n := range []string{"tab\tx", "a‛b", "bad\xff", "．"} {
+		if c := childName("d/", n); !slices.ContainsFunc(objs, func(o Object) bool { return o.Name == c }) {
+			t.Errorf("childName(d/, %q) = %q, not the listed name", n, c)
+		}
+	}
+	if got := childDir("d/", "nl\n"); got != "d/nl␊/" {
+		t.Errorf("childDir = %q", got)
+	}
+}
+
 func TestResolveLookup(t *testing.T) {
 	objs := []Object{
 		{Name: "p/a", Size: 1, FileID: "x"},
@@ -122,8 +162,12 @@ func FuzzEntryName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string, folder bool) {
 		n, _, ok := entryName("d/", Object{Name: name, Folder: folder})
-		if ok && (n == "" || strings.Contains(n, "/") || n == "." || n == ".." || len(n) > nameMax) {
+		if ok && (n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." || len(n) > nameMax) {
 			t.Fatalf("entryName(%q) = %q shown", name, n)
+		}
+		// A shown name leads back to the listed object.
+		if ok && strings.HasPrefix(name, "d/") && !folder && !strings.HasSuffix(name, "/") && childName("d/", n) != name {
+			t.Fatalf("entryName(%q) = %q, but childName gives %q", name, n, childName("d/", n))
 		}
 	})
 }

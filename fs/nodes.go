@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/readcache"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -177,12 +178,15 @@ var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	b, prefix := n.loc()
-	if sf := n.fsys.staged(b, prefix+name); sf != nil {
+	if name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
+		return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out), 0
+	}
+	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, stagedEntry(name, sf), out), 0
 	}
 	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 	if err != nil {
-		return nil, n.fsys.errno("lookup "+b.Name+"/"+prefix+name, err)
+		return nil, n.fsys.errno("lookup "+b.Name+"/"+childName(prefix, name), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
@@ -203,6 +207,9 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 			return c, 0
 		},
 		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+			if e.Name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
+				return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out) // shadows a real folder
+			}
 			return n.fsys.child(withoutDirFetch(ctx), n.EmbeddedInode(), b, prefix, e, out)
 		},
 		fsync: func(ctx context.Context) syscall.Errno {
@@ -221,7 +228,7 @@ func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.A
 	n.fsys.dirAttr(&out.Attr)
 	b, prefix := n.loc()
 	n.fsys.dirMeta(ctx, b, prefix, true, &out.Attr)
-	n.fsys.dirTime(b, prefix, &out.Attr)
+	n.fsys.applyDirTimes(b, prefix, &out.Attr)
 	return 0
 }
 
@@ -367,6 +374,9 @@ type fileNode struct {
 	created  bool
 	ownIDs   []string
 	ownEmpty map[string]bool // the empty ones among ownIDs
+	// ioPass and ioCached count the open handles in passthrough and in
+	// cached mode (see cached.go).
+	ioPass, ioCached int
 }
 
 // update records a newer view of the file (from a listing or lookup). When
@@ -422,6 +432,10 @@ func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.
 		n.fsys.fileAttr(h.entry, &out.Attr)
 		return 0
 	}
+	if h, ok := fh.(*passHandle); ok {
+		n.fsys.fileAttr(h.entry, &out.Attr)
+		return 0
+	}
 	n.fsys.fileAttr(n.current(), &out.Attr)
 	return 0
 }
@@ -430,7 +444,8 @@ var _ = (fusefs.NodeOpener)((*fileNode)(nil))
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
-		return n.openStaged(ctx, flags)
+		h, fl, errno := n.openStaged(ctx, flags)
+		return h, n.passFlags(fl), errno
 	}
 	e := n.current()
 	n.mu.Lock()
@@ -442,30 +457,34 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
 	b, dir, _ := n.loc()
-	if h, ok := n.fsys.openKept(n, b.Name+"/"+dir+e.Name, e.FileID, e.Size); ok {
+	path := b.Name + "/" + dir + e.Name
+	if h, ok := n.fsys.openPass(n, path, e); ok {
 		return h, fuseFlags, 0
 	}
 	fsys, id := n.fsys, e.FileID
-	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	var fetch fetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
+	fetch = fetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
 	h := &fileHandle{
 		fsys:   n.fsys,
 		node:   n,
-		path:   b.Name + "/" + dir + e.Name,
+		path:   path,
 		entry:  e,
 		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
 	}
+	fuseFlags, h.counted = n.cachedOpen(fuseFlags)
 	return h, fuseFlags, 0
 }
 
 // fileHandle reads one version of a file.
 type fileHandle struct {
-	fsys   *FS
-	node   *fileNode
-	path   string
-	entry  cache.Entry
-	reader *rangeReader
+	fsys    *FS
+	node    *fileNode
+	path    string
+	entry   cache.Entry
+	reader  *rangeReader
+	counted bool // in node.ioCached (see cached.go)
 }
 
 var (
@@ -486,5 +505,8 @@ func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	h.reader.close()
+	if h.counted {
+		h.node.cachedClose()
+	}
 	return 0
 }

@@ -115,6 +115,8 @@ func entryType(e cache.Entry) uint32 {
 		return syscall.S_IFDIR
 	case isSymlink(e):
 		return syscall.S_IFLNK
+	case specialMode(e.Info) != 0:
+		return specialMode(e.Info)
 	}
 	return syscall.S_IFREG
 }

@@ -199,6 +199,7 @@ func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, o
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
+		setCtime(e, out)
 	}
 	return known
 }
@@ -210,7 +211,7 @@ func (f *FS) dirEntryAttr(ctx context.Context, b Bucket, prefix string, fetch bo
 		// Metadata unknown: let the kernel come back for it (Getattr).
 		out.SetAttrTimeout(time.Nanosecond)
 	}
-	f.dirTime(b, prefix, &out.Attr)
+	f.applyDirTimes(b, prefix, &out.Attr)
 }
 
 // dropVersion deletes version fileID of name that a metadata-replacing
@@ -243,7 +244,7 @@ func (n *fileNode) changeInfo(ctx context.Context, sf *staging.File, op string, 
 		return e
 	}
 	b, dir, name := n.loc()
-	full := dir + name
+	full := childName(dir, name)
 	if sf == nil {
 		sf = n.stagedFile()
 	}
@@ -391,6 +392,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if errno := change(info); errno != 0 {
 		return errno
 	}
+	f.dirInodeChanged(b, prefix, mtime)
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}
@@ -474,11 +476,11 @@ func (n *dirNode) symlink(ctx context.Context, target, name string, out *fuse.En
 	if !ok {
 		return nil, syscall.EPERM
 	}
-	if n.fsys.staged(b, prefix+name) != nil {
+	if n.fsys.staged(b, childName(prefix, name)) != nil {
 		return nil, syscall.EEXIST
 	}
 	if _, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name); err != nil {
-		return nil, n.fsys.errno("symlink "+fmtPath(b, prefix+name), err)
+		return nil, n.fsys.errno("symlink "+fmtPath(b, childName(prefix, name)), err)
 	} else if ok {
 		return nil, syscall.EEXIST
 	}
@@ -486,18 +488,19 @@ func (n *dirNode) symlink(ctx context.Context, target, name string, out *fuse.En
 	info[InfoType] = typeSymlink
 	info[staging.InfoMtime] = strconv.FormatInt(time.Now().UnixMilli(), 10)
 	info[InfoTarget] = escapeBytes(target)
-	if checkInfoFits(prefix+name, info, "") != 0 {
+	if checkInfoFits(childName(prefix, name), info, "") != 0 {
 		delete(info, InfoTarget) // readlink downloads the body
 	}
-	obj, err := p.PutInfo(ctx, b, prefix+name, symlinkContentType, info, []byte(target))
+	obj, err := p.PutInfo(ctx, b, childName(prefix, name), symlinkContentType, info, []byte(target))
 	if err != nil {
-		return nil, n.fsys.werrno("symlink "+fmtPath(b, prefix+name), err)
+		return nil, n.fsys.werrno("symlink "+fmtPath(b, childName(prefix, name)), err)
 	}
 	if obj.Info == nil {
 		obj.Info = info
 	}
 	e := entryFromObject(name, obj)
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
 }
 
@@ -628,10 +631,10 @@ func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 
 func (n *fileNode) setxattr(ctx context.Context, attr string, data []byte, flags uint32, remove bool) syscall.Errno {
 	b, dir, name := n.loc()
-	change, e := xattrSet(dir+name, attr, data, flags, remove)
+	change, e := xattrSet(childName(dir, name), attr, data, flags, remove)
 	if e != 0 {
 		if e == syscall.ENOTSUP {
-			n.fsys.log.Debug("extended attribute outside the user namespace not stored", "file", fmtPath(b, dir+name), "attr", attr)
+			n.fsys.log.Debug("extended attribute outside the user namespace not stored", "file", fmtPath(b, childName(dir, name)), "attr", attr)
 		}
 		return e
 	}
@@ -680,11 +683,12 @@ func withoutDirFetch(ctx context.Context) context.Context {
 func fetchDirMeta(ctx context.Context) bool { return ctx.Value(noDirFetchKey{}) == nil }
 
 // mknod creates an empty regular file (tar does so to set extended
-// attributes before writing); FIFOs, sockets and devices fail with EPERM.
+// attributes before writing); FIFOs, sockets and devices are in
+// special.go, any other type fails with EPERM.
 func (n *dirNode) mknod(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if t := mode & syscall.S_IFMT; t != syscall.S_IFREG && t != 0 {
 		b, prefix := n.loc()
-		return nil, n.fsys.unsupportedNode("mknod of a FIFO, socket or device", b, prefix+name)
+		return nil, n.fsys.unsupportedNode("mknod of a FIFO, socket or device", b, childName(prefix, name))
 	}
 	ch, fh, _, errno := n.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, mode&0o7777, out)
 	if errno != 0 {

@@ -15,11 +15,23 @@ import (
 // by every reader of that directory. Readers see the entries that are final
 // so far (sorted by name) as soon as each page arrives; the fetcher stays at
 // most one page ahead of the furthest reader; the complete listing goes to
-// the cache at the end. Lock order: meta.streamMu before dirStream.mu.
+// the cache at the end.
+//
+// LOCK ORDER: meta.streamMu, then dirStream.mu. A reader holding s.mu
+// releases it before it takes streamMu (restart); a fetcher stops under
+// both (stop).
 
 // streamIdle is how long a fetcher waits for a reader to ask for more before
 // it stops; a reader that comes back later restarts it where it stopped.
 const streamIdle = time.Minute
+
+// idle is the fetchers' idle time (streamIdle unless a test set it).
+func (m *meta) idle() time.Duration {
+	if d := time.Duration(m.streamIdle.Load()); d > 0 {
+		return d
+	}
+	return streamIdle
+}
 
 // dirStream is the listing of one directory being fetched.
 type dirStream struct {
@@ -87,12 +99,51 @@ func (m *meta) openStream(b Bucket, prefix string) *dirStream {
 		m.streams[key] = s
 	}
 	s.mu.Lock()
-	if !s.running && !s.done && s.err == nil {
-		s.running = true
-		go s.run()
-	}
+	s.startLocked()
 	s.mu.Unlock()
 	return s
+}
+
+// startLocked starts the fetcher of s unless it runs, is finished, or the
+// filesystem is shut down (then the stream fails). Both m.streamMu and s.mu
+// are held.
+func (s *dirStream) startLocked() {
+	if s.running || s.done || s.err != nil {
+		return
+	}
+	if s.m.closed {
+		s.err = errShutdown
+		s.changed()
+		return
+	}
+	s.running = true
+	s.m.fetchers.Add(1)
+	go func() {
+		defer s.m.fetchers.Done()
+		s.run()
+	}()
+}
+
+// restart starts the fetcher of s again for a reader that wants more
+// after it went idle, and makes s findable for sharing again (unless a
+// newer stream of the directory took its place). Lock order: streamMu,
+// then s.mu.
+func (s *dirStream) restart() {
+	m := s.m
+	m.streamMu.Lock()
+	defer m.streamMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running || s.done || s.err != nil {
+		return
+	}
+	if m.streams == nil {
+		m.streams = map[string]*dirStream{}
+	}
+	if _, ok := m.streams[s.key]; !ok {
+		m.streams[s.key] = s
+	}
+	s.startLocked()
 }
 
 // activeStream returns the stream of key in progress, or nil.
@@ -102,13 +153,24 @@ func (m *meta) activeStream(key string) *dirStream {
 	return m.streams[key]
 }
 
-// leave removes s from the active streams (called by its fetcher when it
-// stops for good or goes idle).
-func (s *dirStream) leave() {
+// stop ends the fetcher of s: update (may be nil) changes the stream's
+// state, the fetcher is marked stopped and s leaves the active streams,
+// all under streamMu and s.mu, so that no reader can restart s between
+// its fetcher stopping and its leaving the map (which would leave a
+// running stream unshared, and a second fetcher listing the directory
+// again).
+func (s *dirStream) stop(update func()) {
 	s.m.streamMu.Lock()
+	s.mu.Lock()
+	if update != nil {
+		update()
+	}
+	s.running = false
 	if s.m.streams[s.key] == s {
 		delete(s.m.streams, s.key)
 	}
+	s.changed()
+	s.mu.Unlock()
 	s.m.streamMu.Unlock()
 }
 
@@ -129,18 +191,11 @@ func (s *dirStream) wait(ctx context.Context, seen int) (all []cache.Entry, last
 			s.consumed = seen
 		}
 		if !s.done && s.err == nil && !s.running {
-			// The fetcher went idle; a reader wants more: restart it
-			// (and make it findable for sharing again).
-			s.running = true
-			s.m.streamMu.Lock()
-			if s.m.streams == nil {
-				s.m.streams = map[string]*dirStream{}
-			}
-			if _, ok := s.m.streams[s.key]; !ok {
-				s.m.streams[s.key] = s
-			}
-			s.m.streamMu.Unlock()
-			go s.run()
+			// The fetcher went idle; a reader wants more: restart it.
+			// s.mu is released first (lock order: streamMu, then s.mu).
+			s.mu.Unlock()
+			s.restart()
+			continue
 		}
 		if s.done || s.err != nil || s.pages > seen {
 			all, last, pages, done, err = s.all, s.last, s.pages, s.done, s.err
@@ -174,7 +229,7 @@ func (s *dirStream) poke() {
 func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, name) {
+	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, b2Seg(name)) {
 		return cache.Entry{}, false, false
 	}
 	e, found = cache.Find(s.all, name)
@@ -191,9 +246,9 @@ func (s *dirStream) wanted() bool {
 // run is the fetcher: subtree prefetch first (when enabled), else the
 // delimiter listing page by page.
 func (s *dirStream) run() {
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-	defer cancel()
 	m := s.m
+	ctx, cancel := context.WithTimeout(m.life, sharedTimeout)
+	defer cancel()
 	s.mu.Lock()
 	first := s.pages == 0 && !s.received
 	s.mu.Unlock()
@@ -204,30 +259,29 @@ func (s *dirStream) run() {
 			return
 		}
 		if ok {
-			s.mu.Lock()
-			s.all, s.done, s.running = es, true, false
-			s.changed()
-			s.mu.Unlock()
-			s.leave()
+			s.stop(func() { s.all, s.done = es, true })
 			return
 		}
 	}
-	idle := time.NewTimer(streamIdle)
+	idle := time.NewTimer(m.idle())
 	defer idle.Stop()
 	for {
 		s.mu.Lock()
 		if !s.wanted() {
 			s.mu.Unlock()
-			idle.Reset(streamIdle)
+			idle.Reset(m.idle())
 			select {
 			case <-s.demand:
 				continue
+			case <-ctx.Done():
+				s.fail(ctx.Err())
+				return
 			case <-idle.C:
-				s.mu.Lock()
-				s.running = false
-				s.mu.Unlock()
-				s.leave()
-				m.log.Debug("directory listing idle", "bucket", s.b.Name, "prefix", s.prefix, "pages", s.pages)
+				s.stop(nil)
+				m.log.Debug("directory listing idle", "bucket", s.b.Name, "prefix", s.prefix)
+				if h := m.afterIdle; h != nil {
+					h(s)
+				}
 				return
 			}
 		}
@@ -265,11 +319,7 @@ func (s *dirStream) run() {
 			// is in the cache when any of them returns.
 			m.noteMarker(s.b, s.prefix, markers)
 			m.cache.PutListing(s.key, all)
-			s.mu.Lock()
-			s.all, s.done, s.running = all, true, false
-			s.changed()
-			s.mu.Unlock()
-			s.leave()
+			s.stop(func() { s.all, s.done = all, true })
 			return
 		}
 		s.start = p.Next
@@ -283,12 +333,10 @@ func (s *dirStream) run() {
 }
 
 func (s *dirStream) fail(err error) {
-	s.mu.Lock()
-	s.err, s.running = err, false
-	s.markers = nil
-	s.changed()
-	s.mu.Unlock()
-	s.leave()
+	s.stop(func() {
+		s.err = err
+		s.markers = nil
+	})
 }
 
 // streamStep advances a reader of directory prefix of b: it waits for a
@@ -312,7 +360,7 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	var add []cache.Entry
 	for _, e := range merged {
 		k := b2Key(e)
-		if (!c.started || k > c.lastKey) && (done || final(prefix, last, e.Name)) {
+		if (!c.started || k > c.lastKey) && (done || final(prefix, last, b2Seg(e.Name))) {
 			add = append(add, e)
 		}
 	}
@@ -332,7 +380,7 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 // in B2's listing order.
 func b2Key(e cache.Entry) string {
 	if e.Dir {
-		return e.Name + "/"
+		return b2Seg(e.Name) + "/"
 	}
-	return e.Name
+	return b2Seg(e.Name)
 }

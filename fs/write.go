@@ -8,12 +8,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // WriteOptions enable and tune the write path. With a nil Staging the
@@ -42,15 +40,10 @@ type WriteOptions struct {
 	// or this long after the first change, whichever comes first (see
 	// metaflush.go). Zero applies each change at once.
 	MetadataDelay time.Duration
-
-	// dirTimes remembers directory modification times set during this
-	// mount (B2 stores none), so rsync -a and tar see what they set.
-	dirTimes *sync.Map // dirKey -> time.Time
-	cacheMu  *sync.Mutex
+	cacheMu       *sync.Mutex
 }
 
 func (o *WriteOptions) fill() {
-	o.dirTimes = &sync.Map{}
 	o.cacheMu = &sync.Mutex{}
 	if o.MaxRenameFiles <= 0 {
 		o.MaxRenameFiles = 10000
@@ -73,10 +66,6 @@ var (
 	errExists   = syscall.EEXIST
 	errNotEmpty = syscall.ENOTEMPTY
 )
-
-// maxSegment is the longest "/"-separated segment of a B2 name that every
-// B2 server accepts (the legacy 250-byte rule).
-const maxSegment = 250
 
 // writable checks that changes are possible and that the key has caps.
 func (f *FS) writable(op string, caps ...string) syscall.Errno {
@@ -111,22 +100,9 @@ func (f *FS) removeCaps() []string {
 	return []string{capWrite}
 }
 
-// checkNewName validates a name a change creates inside directory prefix:
-// ENAMETOOLONG past 1024 bytes in all or 250 in one segment, EINVAL for
-// bytes B2 refuses (control characters, DEL, backslash) or invalid UTF-8.
+// checkNewName is validNewName as an errno.
 func checkNewName(prefix, name string) syscall.Errno {
-	if len(name) > maxSegment || len(prefix)+len(name)+len("/"+EmptyMarker) > maxNameLen {
-		return syscall.ENAMETOOLONG
-	}
-	if name == "" || name == "." || name == ".." || !utf8.ValidString(name) {
-		return syscall.EINVAL
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c == 0x7f || c == '\\' || c == '/' {
-			return syscall.EINVAL
-		}
-	}
-	return 0
+	return toErrno(nil, "", validNewName(prefix, name))
 }
 
 // werrno maps a write-path error to an errno (see toErrno), with the
@@ -186,8 +162,12 @@ func (f *FS) withStaged(b Bucket, prefix string, es []cache.Entry) []cache.Entry
 	}
 	out := append([]cache.Entry(nil), es...)
 	for _, sf := range sfs {
-		name := sf.Key().Name[len(prefix):]
-		if name == "" || name == EmptyMarker {
+		seg := sf.Key().Name[len(prefix):]
+		if seg == "" || seg == EmptyMarker {
+			continue
+		}
+		name, ok := localName(seg)
+		if !ok {
 			continue
 		}
 		e := stagedEntry(name, sf)
@@ -268,12 +248,3 @@ func (f *FS) remove(ctx context.Context, b Bucket, name string) error {
 }
 
 func fmtPath(b Bucket, name string) string { return fmt.Sprintf("%s/%s", b.Name, name) }
-
-// dirTime overrides a directory's times with the one set during this
-// mount, if any.
-func (f *FS) dirTime(b Bucket, prefix string, out *fuse.Attr) {
-	if v, ok := f.opts.Write.dirTimes.Load(dirKey(b, prefix)); ok {
-		t := v.(time.Time)
-		out.SetTimes(nil, &t, &t)
-	}
-}

@@ -49,7 +49,7 @@ func (n *fileNode) setLoc(b Bucket, dir, name string) {
 // stagedFile returns the staged file of n, or nil.
 func (n *fileNode) stagedFile() *staging.File {
 	b, dir, name := n.loc()
-	return n.fsys.staged(b, dir+name)
+	return n.fsys.staged(b, childName(dir, name))
 }
 
 var _ = (fusefs.NodeCreater)((*dirNode)(nil))
@@ -66,12 +66,12 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, syscall.EINVAL // reserved for directory markers
 	}
 	var base *staging.Base
-	if n.fsys.staged(b, prefix+name) == nil {
+	if n.fsys.staged(b, childName(prefix, name)) == nil {
 		// The kernel calls Create when it believes the name is free; if B2
 		// has it after all, O_EXCL fails and otherwise the file is opened.
 		e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 		if err != nil {
-			return nil, nil, 0, n.fsys.errno("create "+fmtPath(b, prefix+name), err)
+			return nil, nil, 0, n.fsys.errno("create "+fmtPath(b, childName(prefix, name)), err)
 		}
 		if ok {
 			if e.Dir {
@@ -89,17 +89,20 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		}
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
-		Key: stagingKey(b, prefix+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
+		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
 		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
 	})
 	if err != nil {
-		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, prefix+name), err)
+		return nil, nil, 0, n.fsys.werrno("create "+fmtPath(b, childName(prefix, name)), err)
 	}
 	e := stagedEntry(name, sf)
 	node := &fileNode{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
 	ch := n.NewInode(ctx, node, fusefs.StableAttr{Mode: syscall.S_IFREG})
 	n.fsys.fileAttr(e, &out.Attr)
 	n.fsys.changed(b, prefix, name, &e)
+	if base == nil {
+		n.fsys.entriesChanged(b, prefix)
+	}
 	h := &writeHandle{fsys: n.fsys, node: node, f: sf, write: true, append: flags&syscall.O_APPEND != 0}
 	return ch, h, 0, 0
 }
@@ -122,6 +125,7 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
 	// The new directory is empty: lookups of the names about to be created
 	// in it need no list call.
 	n.fsys.meta.cache.PutListing(dirKey(b, childDir(prefix, name)), nil)
@@ -131,6 +135,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
 
 func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("rmdir", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
@@ -163,17 +170,22 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
 	n.fsys.forgetMarker(b, dir)
+	n.fsys.entriesChanged(b, prefix)
+	n.fsys.dirRemoved(b, dir)
 	return 0
 }
 
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.fsys.isViewName(n, name) {
+		return syscall.EROFS
+	}
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != 0 {
 		return e
 	}
 	b, prefix := n.loc()
-	full := prefix + name
+	full := childName(prefix, name)
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
 	if err != nil {
@@ -196,6 +208,7 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.entriesChanged(b, prefix)
 	return 0
 }
 
@@ -206,7 +219,10 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	dst, ok := newParent.(*dirNode)
-	if !ok {
+	switch {
+	case !ok && isViewNode(newParent), ok && n.fsys.isViewName(dst, newName), n.fsys.isViewName(n, name):
+		return syscall.EROFS // into, onto or of the versions view
+	case !ok:
 		return syscall.EPERM // into the account root: buckets are made with mkdir
 	}
 	caps := append([]string{capWrite}, n.fsys.removeCaps()...)
@@ -218,19 +234,19 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if e := checkNewName(dp, newName); e != 0 {
 		return e
 	}
-	sf := n.fsys.staged(sb, sp+name)
+	sf := n.fsys.staged(sb, childName(sp, name))
 	e, ok, err := n.fsys.meta.lookup(ctx, sb, sp, name)
 	if err != nil {
-		return n.fsys.errno("rename "+fmtPath(sb, sp+name), err)
+		return n.fsys.errno("rename "+fmtPath(sb, childName(sp, name)), err)
 	}
 	if !ok && sf == nil {
 		return syscall.ENOENT
 	}
 	te, tok, err := n.fsys.meta.lookup(ctx, db, dp, newName)
 	if err != nil {
-		return n.fsys.errno("rename "+fmtPath(db, dp+newName), err)
+		return n.fsys.errno("rename "+fmtPath(db, childName(dp, newName)), err)
 	}
-	tok = tok || n.fsys.staged(db, dp+newName) != nil
+	tok = tok || n.fsys.staged(db, childName(dp, newName)) != nil
 	if tok && flags&renameNoReplace != 0 {
 		return syscall.EEXIST
 	}
@@ -260,15 +276,15 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	tok := replaces
 	sb, sp := n.loc()
 	db, dp := dst.loc()
-	src := Object{Name: sp + name, FileID: e.FileID, Size: e.Size}
+	src := Object{Name: childName(sp, name), FileID: e.FileID, Size: e.Size}
 	if sf != nil {
 		before, _, _, _ := sf.Uploaded()
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-			return n.fsys.werrno("rename: upload "+fmtPath(sb, sp+name), err)
+			return n.fsys.werrno("rename: upload "+fmtPath(sb, childName(sp, name)), err)
 		}
 		id, size, _, _ := sf.Uploaded()
 		if id != before {
-			n.fsys.log.Debug("uploaded before rename", "file", fmtPath(sb, sp+name))
+			n.fsys.log.Debug("uploaded before rename", "file", fmtPath(sb, childName(sp, name)))
 		}
 		src.FileID, src.Size = id, size
 	}
@@ -293,7 +309,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 			pm, meta = p, &CopyMeta{ContentType: p.ct, Info: p.info}
 		}
 	}
-	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, dp+newName, meta)
+	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
 	if pm != nil {
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
 	}
@@ -312,7 +328,7 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
 		return n.fsys.werrno("rename: remove source "+fmtPath(sb, src.Name), err)
 	}
-	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, dp+newName), &staging.Version{FileID: obj.FileID})
+	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
 		fn.setLoc(db, dp, newName)
@@ -322,6 +338,8 @@ func (n *dirNode) renameFile(ctx context.Context, name string, e cache.Entry, sf
 	}
 	n.fsys.changed(sb, sp, name, nil)
 	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
 	return 0
 }
 
@@ -441,6 +459,9 @@ func (n *dirNode) renameDir(ctx context.Context, name string, dst *dirNode, newN
 	n.fsys.changed(sb, sp, name, nil)
 	ne := cache.Entry{Name: newName, Dir: true}
 	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
+	n.fsys.dirRenamed(sb, from, db, to)
 	return 0
 }
 
@@ -472,7 +493,7 @@ func (n *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name st
 		return nil, e
 	}
 	b, prefix := n.loc()
-	return nil, n.fsys.unsupportedNode("hard link", b, prefix+name)
+	return nil, n.fsys.linkRefused(b, childName(prefix, name))
 }
 
 // Symlink stores a symbolic link (see posix_nodes.go).
@@ -484,6 +505,9 @@ func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if e := n.fsys.writable("mknod"); e != 0 {
 		return nil, e
+	}
+	if isSpecialMode(mode) {
+		return n.mknodSpecial(ctx, name, mode, dev, out)
 	}
 	return n.mknod(ctx, name, mode, out)
 }
@@ -557,7 +581,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 		return e
 	}
 	b, dir, name := n.loc()
-	full := dir + name
+	full := childName(dir, name)
 	// The handle's staged file, when there is one: it may be unlinked
 	// (then nothing may reach B2) or renamed.
 	handleFile := func() *staging.File {
@@ -596,16 +620,16 @@ func (n *fileNode) truncateClosed(ctx context.Context, size int64) syscall.Errno
 		}
 	}
 	st := n.fsys.opts.Write.Staging
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, dir+name), Base: base, Truncate: size == 0})
+	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: size == 0})
 	if err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, dir+name), err)
+		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	defer st.Release(sf)
 	if err := sf.Truncate(ctx, size); err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, dir+name), err)
+		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-		return n.fsys.werrno("truncate "+fmtPath(b, dir+name), err)
+		return n.fsys.werrno("truncate "+fmtPath(b, childName(dir, name)), err)
 	}
 	n.fsys.afterUpload(n, sf)
 	return 0
@@ -630,9 +654,9 @@ func (n *fileNode) openStaged(ctx context.Context, flags uint32) (fusefs.FileHan
 	if e.FileID != "" {
 		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
 	}
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, dir+name), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
+	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
 	if err != nil {
-		return nil, 0, n.fsys.werrno("open "+fmtPath(b, dir+name), err)
+		return nil, 0, n.fsys.werrno("open "+fmtPath(b, childName(dir, name)), err)
 	}
 	return &writeHandle{fsys: n.fsys, node: n, f: sf, write: write, append: flags&syscall.O_APPEND != 0}, 0, 0
 }
@@ -738,7 +762,7 @@ func (h *writeHandle) sync(ctx context.Context, op string) syscall.Errno {
 		h.emptyMu.Unlock()
 		if before != "" && before == prevEmpty && h.node.ownEmptyVersion(before) {
 			b, dir, name := h.node.loc()
-			if h.fsys.deleteVersion(context.WithoutCancel(ctx), b, dir+name, before, "empty, superseded") {
+			if h.fsys.deleteVersion(context.WithoutCancel(ctx), b, childName(dir, name), before, "empty, superseded") {
 				h.node.forgetOwnVersion(before)
 			}
 		}
@@ -776,9 +800,6 @@ func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	b, prefix := n.loc()
 	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != 0 {
 		return e
-	}
-	if mt, ok := in.GetMTime(); ok {
-		n.fsys.opts.Write.dirTimes.Store(dirKey(b, prefix), mt)
 	}
 	return n.Getattr(ctx, fh, out)
 }
@@ -886,4 +907,50 @@ func (n *accountNode) Rename(ctx context.Context, name string, newParent fusefs.
 		return e
 	}
 	return syscall.EPERM
+}
+
+var (
+	_ = (fusefs.NodeSymlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeMknoder)((*accountNode)(nil))
+	_ = (fusefs.NodeLinker)((*accountNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*accountNode)(nil))
+)
+
+// Symlinks, special files and hard links cannot live at the account root
+// either (only buckets do).
+func (n *accountNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("symlink"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("mknod"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+func (n *accountNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if e := n.fsys.writable("link"); e != 0 {
+		return nil, e
+	}
+	return nil, syscall.EPERM
+}
+
+// The account root has nowhere to store extended attributes.
+func (n *accountNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.fsys.writable("setxattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
+}
+
+func (n *accountNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.fsys.writable("removexattr"); e != 0 {
+		return e
+	}
+	return syscall.ENOTSUP
 }

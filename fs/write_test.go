@@ -1,11 +1,16 @@
 package fs
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/staging"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 func TestCheckNewName(t *testing.T) {
@@ -19,11 +24,19 @@ func TestCheckNewName(t *testing.T) {
 		{"", strings.Repeat("n", 251), syscall.ENAMETOOLONG},
 		{strings.Repeat("d/", 600), "x", syscall.ENAMETOOLONG},
 		{strings.Repeat("d/", 400), "x", 0},
-		{"", "back\\slash", syscall.EINVAL},
-		{"", "ctl\x01", syscall.EINVAL},
-		{"", "tab\there", syscall.EINVAL},
-		{"", "del\x7f", syscall.EINVAL},
-		{"", "bad\xff\xfeutf8", syscall.EINVAL},
+		// Encoded the way rclone does, so accepted; the limits count
+		// the encoded bytes (a tab becomes the 3-byte U+2409).
+		{"", "back\\slash", 0},
+		{"", "ctl\x01", 0},
+		{"", "tab\there", 0},
+		{"", "del\x7f", 0},
+		{"", "bad\xff\xfeutf8", 0},
+		{"", strings.Repeat("\t", 83), 0},
+		{"", strings.Repeat("\t", 84), syscall.ENAMETOOLONG},
+		{"", strings.Repeat("\xff", 50), 0},
+		{"", strings.Repeat("\xff", 51), syscall.ENAMETOOLONG},
+		{"", "nul\x00", syscall.EINVAL},
+		{"", "a/b", syscall.EINVAL},
 		{"", "", syscall.EINVAL},
 		{"", "..", syscall.EINVAL},
 	}
@@ -77,5 +90,56 @@ func TestChangedPatchesListing(t *testing.T) {
 	}
 	if e, r := c.Lookup(dirKey(b, "e/"), "x"); r != cache.Found || e.Name != "x" {
 		t.Fatalf("entry: %v %v", e, r)
+	}
+}
+
+// TestAccountRootChanges: at the account root of a read-write mount,
+// symlinks, special files and hard links are refused with EPERM (only
+// buckets live there) and extended attributes with ENOTSUP; a read-only
+// mount answers EROFS.
+func TestAccountRootChanges(t *testing.T) {
+	ctx := context.Background()
+	for _, rw := range []bool{true, false} {
+		c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		opts := Options{Backend: newMemBackend(), Cache: c}
+		if rw {
+			sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: &staging.B2Remote{}, PartSize: 1 << 20, UploadCutoff: 2 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Write = WriteOptions{Staging: sm, Backend: NewB2WriteBackend(nil, 0, 0)}
+		}
+		f, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, ok := f.Root().(*accountNode)
+		if !ok {
+			t.Fatalf("root of an account mount is %T", f.Root())
+		}
+		want, wantX := syscall.Errno(syscall.EPERM), syscall.Errno(syscall.ENOTSUP)
+		if !rw {
+			want, wantX = syscall.EROFS, syscall.EROFS
+		}
+		var out fuse.EntryOut
+		if _, e := root.Symlink(ctx, "target", "link", &out); e != want {
+			t.Errorf("rw=%v symlink: %v, want %v", rw, e, want)
+		}
+		if _, e := root.Mknod(ctx, "fifo", syscall.S_IFIFO|0o644, 0, &out); e != want {
+			t.Errorf("rw=%v mknod: %v, want %v", rw, e, want)
+		}
+		if _, e := root.Link(ctx, root, "hard", &out); e != want {
+			t.Errorf("rw=%v link: %v, want %v", rw, e, want)
+		}
+		if e := root.Setxattr(ctx, "user.a", []byte("1"), 0); e != wantX {
+			t.Errorf("rw=%v setxattr: %v, want %v", rw, e, wantX)
+		}
+		if e := root.Removexattr(ctx, "user.a"); e != wantX {
+			t.Errorf("rw=%v removexattr: %v, want %v", rw, e, wantX)
+		}
 	}
 }

@@ -2,7 +2,7 @@
 # Benchmarks b2fs against rclone mount on the same b2emu, the same files and
 # the same machine, next to the limit (b2client straight to b2emu), on a
 # loopback and a modelled WAN link, with B2 transactions by billing class
-# and b2fs's peak RSS for every workload. See the README's "Benchmarks".
+# and b2fs's peak RSS for every workload. See docs/benchmarks.md ("How to run").
 #
 #   scripts/bench.sh                    full run (~15-20 min), writes docs/benchmarks.md
 #   B2FS_BENCH_QUICK=1 scripts/bench.sh small smoke run (~1-2 min), prints only

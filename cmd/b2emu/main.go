@@ -100,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.BoolVar(&opts.RelaxedNames, "relaxed-names", false, "do not enforce the legacy file-name rules")
 	fl.BoolVar(&opts.Partner, "partner", false, "enable the Partner API (b2_list_groups)")
 	fl.BoolVar(&opts.AllowSinglePartLargeFile, "allow-single-part", false, "let b2_finish_large_file accept one part")
+	man := fl.Bool("man", false, "write the manual page (roff) to standard output")
+	_ = fl.MarkHidden("man")
 	if err := fl.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "b2emu: %v (see --help)\n", err)
 		if errors.Is(err, pflag.ErrHelp) {
@@ -108,6 +110,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *man {
+		if err := writeManPage(stdout, fl); err != nil {
+			fmt.Fprintf(stderr, "b2emu: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "b2emu: unexpected argument %q\n", fl.Arg(0))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/b2fs/b2fs/fs"
 	"github.com/spf13/pflag"
 )
 
@@ -36,6 +37,7 @@ type config struct {
 	cacheEntries      int64
 	listPrefetchPages int
 	maxFileInodes     int
+	versionsDir       string
 	readAheadMax      string
 	readWindowMax     string
 	readChunk         string
@@ -44,6 +46,7 @@ type config struct {
 	debugFuse         bool
 	cpuProfile        string
 	write             writeConfig
+	rcache            readCacheConfig
 	svc               serviceConfig
 
 	source     string // BUCKET[/PREFIX], "" for the account
@@ -67,6 +70,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.Int64Var(&c.cacheEntries, "cache-max-entries", 200_000, "bound of the metadata cache, in entries")
 	fl.IntVar(&c.maxFileInodes, "max-file-inodes", 200000, "file inodes kept for the kernel; the oldest beyond it are dropped (a name used again costs one lookup; 0: no limit)")
 	fl.IntVar(&c.listPrefetchPages, "list-prefetch-pages", 2, "pages of 10,000 names fetched when a directory is first listed, to cache its whole subtree (0: list each directory on its own)")
+	fl.StringVar(&c.versionsDir, "versions-dir", ".b2fs-versions", "`NAME` of the hidden read-only directory in each bucket's root with old versions and deleted files (at/TIME/, history/PATH/); \"\" turns it off")
 	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
 	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
 	fl.StringVar(&c.readChunk, "read-chunk-size", "8MiB", "size of one ranged download; a window is fetched as parallel chunks")
@@ -76,7 +80,10 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.Bool("man", false, "write the manual page (roff) to standard output")
+	_ = fl.MarkHidden("man")
 	addWriteFlags(fl, &c.write)
+	addReadCacheFlags(fl, &c.rcache)
 	addPosixFlags(fl, c)
 	addServiceFlags(fl, &c.svc)
 	fl.StringArrayP("options", "o", nil, "mount `OPTIONS`, comma separated (see -o below)")
@@ -110,6 +117,12 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	if c.svc.version {
 		return nil, errVersion
 	}
+	if man, _ := fl.GetBool("man"); man {
+		if err := writeManPage(out, fl); err != nil {
+			return nil, err
+		}
+		return nil, pflag.ErrHelp
+	}
 	opts, _ := fl.GetStringArray("options")
 	for _, group := range opts {
 		for _, o := range strings.Split(group, ",") {
@@ -142,6 +155,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	if err := c.svc.check(); err != nil {
 		return nil, err
 	}
+	if err := c.rcache.check(); err != nil {
+		return nil, err
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -149,6 +165,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 		if d.v < 0 {
 			return nil, usageError{fmt.Sprintf("--%s must not be negative", d.name)}
 		}
+	}
+	if err := fs.CheckVersionsDir(c.versionsDir); err != nil {
+		return nil, usageError{"--versions-dir: " + err.Error()}
 	}
 	if c.cacheEntries <= 0 {
 		return nil, usageError{"--cache-max-entries must be positive"}

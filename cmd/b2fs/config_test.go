@@ -42,6 +42,12 @@ func TestParseArgs(t *testing.T) {
 		{"list prefetch pages too many", []string{"--list-prefetch-pages", "101", "/m"}, true, nil},
 		{"list prefetch off", []string{"-o", "list-prefetch-pages=0", "/m"}, false, func(c *config) bool { return c.listPrefetchPages == 0 }},
 		{"-o options flag itself", []string{"-o", "options=x", "/m"}, true, nil},
+		{"versions dir default", []string{"/m"}, false, func(c *config) bool { return c.versionsDir == ".b2fs-versions" }},
+		{"versions dir renamed", []string{"--versions-dir", ".snap", "/m"}, false, func(c *config) bool { return c.versionsDir == ".snap" }},
+		{"versions dir off", []string{"--versions-dir=", "/m"}, false, func(c *config) bool { return c.versionsDir == "" }},
+		{"versions dir off as -o", []string{"-o", "versions-dir=", "/m"}, false, func(c *config) bool { return c.versionsDir == "" }},
+		{"versions dir with a slash", []string{"--versions-dir", "a/b", "/m"}, true, nil},
+		{"versions dir dot-dot", []string{"--versions-dir", "..", "/m"}, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

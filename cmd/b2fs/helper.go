@@ -127,6 +127,10 @@ func daemonize(args []string, logFile string, stderr io.Writer, wait time.Durati
 		line, _ := bufio.NewReader(r).ReadString('\n')
 		msg <- strings.TrimSpace(line)
 	}()
+	var timeout <-chan time.Time // wait 0: no limit
+	if wait > 0 {
+		timeout = time.After(wait)
+	}
 	select {
 	case m := <-msg:
 		switch {
@@ -143,7 +147,7 @@ func daemonize(args []string, logFile string, stderr io.Writer, wait time.Durati
 		default:
 			fmt.Fprintf(stderr, "b2fs: the background process (pid %d) exited before mounting; see its log (syslog or --log-file)\n", pid)
 		}
-	case <-time.After(wait):
+	case <-timeout:
 		fmt.Fprintf(stderr, "b2fs: the background process (pid %d) did not mount within %v; it keeps trying, see its log\n", pid, wait)
 	}
 	return 1

@@ -1,8 +1,8 @@
 // Command b2fs mounts a Backblaze B2 bucket, a prefix inside one, or a whole
 // account with FUSE. It runs in the foreground, in the background (--daemon,
 // or as the mount(8) helper mount.fuse.b2fs), or as a systemd Type=notify
-// service. See b2fs --help and the README's "Mounting", "Running as a
-// service" and "Reference" sections.
+// service. See b2fs --help, docs/configuration.md (generated from the
+// flags: go generate ./cmd/b2fs) and the README.
 package main
 
 import (
@@ -27,6 +27,13 @@ import (
 
 func main() {
 	args := os.Args[1:]
+	if len(args) == 1 && args[0] == printReferenceArg {
+		if err := printReference(os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "b2fs: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if isMountHelper(os.Args[0]) {
 		hargs, fake, err := helperArgs(args)
 		if err != nil {
@@ -41,8 +48,9 @@ func main() {
 	os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
 }
 
-// startupTimeout bounds authorization, the first listing and the recovery
-// check of staged files.
+// startupTimeout bounds what follows authorization at start: the bucket
+// lookup, the first listing and the recovery check of staged files.
+// Waiting for B2 to answer at all is bounded by --startup-timeout.
 const startupTimeout = 30 * time.Second
 
 // run is the whole command; it returns the exit status.
@@ -61,7 +69,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	child := getenv(readyFDEnv) != ""
 	if cfg.svc.daemon && !child {
-		return daemonize(args, cfg.svc.logFile, stderr, 2*startupTimeout+time.Minute)
+		return daemonize(args, cfg.svc.logFile, stderr, daemonWait(cfg.svc.startupTimeout))
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.logLevel))
@@ -161,24 +169,41 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			}
 			return fsys.PendingMetadata()
 		},
+		PendingNames: func() []string {
+			if stage == nil {
+				return nil
+			}
+			var out []string
+			for _, k := range stage.Pending() {
+				out = append(out, k.String())
+			}
+			return out
+		},
+		StagingBytes: func() (int64, int64) {
+			if stage == nil {
+				return 0, 0
+			}
+			limit, _ := parseSize(cfg.write.cacheMaxSize)
+			return stage.Used(), limit
+		},
 	})
 
-	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	defer cancel()
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
 	// A signal while starting cancels the start; once mounted it stops
 	// the mount as usual.
-	sigs = cancelOnSignal(sigs, cancel)
-	client, err := b2client.New(sctx, b2client.Config{
+	sigs = cancelOnSignal(sigs, cancelStart)
+	client, err := connect(startCtx, b2client.Config{
 		Endpoint: cfg.endpoint, KeyID: creds.keyID, Key: creds.key,
 		Logger:   log.With("component", "b2client"),
 		Observer: met.Observe,
-	})
+	}, cfg.svc.startupTimeout, log, n)
 	if err != nil {
-		if errors.Is(err, b2client.ErrCredentialsRejected) {
-			return fmt.Errorf("B2 rejected the application key (check B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY)")
-		}
-		return fmt.Errorf("cannot authorize with %s: %w", cfg.endpoint, err)
+		return err
 	}
+	// Once B2 answered, the rest of the start is bounded on its own.
+	sctx, cancel := context.WithTimeout(startCtx, startupTimeout)
+	defer cancel()
 	bucket, prefix, err := resolveRoot(sctx, client, cfg.source)
 	if err != nil {
 		return err
@@ -199,6 +224,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
 		MaxFileInodes:     cfg.maxFileInodes,
+		VersionsDir:       cfg.versionsDir,
 		Logger:            log,
 		Bucket:            bucket,
 		Prefix:            prefix,
@@ -224,7 +250,14 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if cfg.fileMode != 0 {
 		opts.FileMode = cfg.fileMode
 	}
-	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, log)
+	rc := setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
+	defer rc.Close()
+	opts.ReadCache, opts.Passthrough = rc, cfg.rcache.passthrough
+	var keep staging.Keeper
+	if rc != nil {
+		keep = rc
+	}
+	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,13 @@ func (n *notifier) ready(status string) {
 // status updates the one-line status systemctl shows.
 func (n *notifier) status(s string) { n.sd("STATUS=" + s) }
 
+// waiting reports that the start waits for B2, and asks systemd for more
+// time than TimeoutStartSec= when --startup-timeout allows a longer wait
+// (EXTEND_TIMEOUT_USEC; the next attempt comes well within 90s).
+func (n *notifier) waiting(status string) {
+	n.sd("STATUS=" + status + "\nEXTEND_TIMEOUT_USEC=90000000")
+}
+
 // stopping reports that b2fs is shutting down.
 func (n *notifier) stopping(status string) {
 	n.sd(daemon.SdNotifyStopping + "\nSTATUS=" + status)

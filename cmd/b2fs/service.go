@@ -281,6 +281,10 @@ wait:
 			upErr = errors.Join(upErr, s.reportLeft())
 		}
 	}
+	// Nothing the filesystem started may outlive it.
+	if err := s.fsys.Shutdown(ctx); err != nil {
+		s.log.Error("stopping the filesystem", "err", err)
+	}
 	s.log.Info(s.met.Summary())
 	return upErr
 }

@@ -44,7 +44,7 @@ comment=*) are accepted and ignored.
 Exit status: 0 after a clean unmount with every change in B2; 1 on errors
 (including changes that could not be uploaded before exiting: they are kept
 in the cache directory and uploaded at the next start); 2 on usage errors.
-See the README's "Reference" section for every flag and option.
+Every flag and option: docs/configuration.md.
 `
 
 // flagGroups orders the help. Flags in no group are listed under "other".
@@ -53,12 +53,12 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"B2 account", []string{"credentials-file", "endpoint", "demo"}},
-	{"mount", []string{"options", "read-only", "daemon"}},
-	{"ownership and permissions", []string{"uid", "gid", "umask", "allow-other", "default-permissions"}},
+	{"mount", []string{"options", "read-only", "daemon", "versions-dir"}},
+	{"ownership and permissions", []string{"uid", "gid", "umask", "allow-other", "default-permissions", "xattrs"}},
 	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages", "max-file-inodes"}},
-	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size"}},
-	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "max-rename-files"}},
-	{"service", []string{"shutdown-timeout", "metrics-addr"}},
+	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size", "kernel-read-ahead", "read-cache-size", "passthrough"}},
+	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "max-rename-files", "metadata-delay"}},
+	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr"}},
 	{"logging", []string{"log-level", "log-format", "log-file", "debug-fuse"}},
 	{"other", []string{"version", "help"}},
 }

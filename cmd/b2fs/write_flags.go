@@ -30,9 +30,10 @@ type writeConfig struct {
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
-	fl.StringVar(&c.cacheDir, "cache-dir", staging.DefaultCacheDir(), "`DIR` for files being written (created 0700)")
+	fl.StringVar(&c.cacheDir, "cache-dir", staging.DefaultCacheDir(), "`DIR` for files being written and the read cache (created 0700)")
 	fl.StringVar(&c.cacheMaxSize, "cache-max-size", "0", "bound of staged data in --cache-dir; writes beyond it fail with ENOSPC (0: the disk's free space)")
-	fl.StringVar(&c.cacheKeepSize, "cache-keep-size", "1GiB", "bound of the read cache in --cache-dir: files uploaded from this mount stay there so reading them back needs no download (0: off)")
+	fl.StringVar(&c.cacheKeepSize, "cache-keep-size", "", "replaced by --read-cache-size")
+	_ = fl.MarkDeprecated("cache-keep-size", "files uploaded from this mount go to the read cache; use --read-cache-size")
 	fl.StringVar(&c.partSize, "part-size", "0", "part size of large-file uploads (0: the account's recommended size)")
 	fl.StringVar(&c.uploadCutoff, "upload-cutoff", "0", "files of at least this size go up as large files, streaming while written (0: twice the part size)")
 	fl.IntVar(&c.uploadConcurrency, "upload-concurrency", 4, "parts of one file uploaded at once")
@@ -44,14 +45,14 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 
 // setupWrite builds the write path. A read-only mount gets none (EROFS).
 // The returned close function uploads what is still pending at unmount.
-func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slog.Logger) (fs.WriteOptions, func(context.Context) error, error) {
+func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep staging.Keeper, log *slog.Logger) (fs.WriteOptions, func(context.Context) error, error) {
 	if readOnly {
 		return fs.WriteOptions{}, func(context.Context) error { return nil }, nil
 	}
 	sizes := map[string]*int64{}
-	var part, cutoff, maxSize, keepSize int64
-	sizes["--part-size"], sizes["--upload-cutoff"], sizes["--cache-max-size"], sizes["--cache-keep-size"] = &part, &cutoff, &maxSize, &keepSize
-	for name, v := range map[string]string{"--part-size": c.partSize, "--upload-cutoff": c.uploadCutoff, "--cache-max-size": c.cacheMaxSize, "--cache-keep-size": c.cacheKeepSize} {
+	var part, cutoff, maxSize int64
+	sizes["--part-size"], sizes["--upload-cutoff"], sizes["--cache-max-size"] = &part, &cutoff, &maxSize
+	for name, v := range map[string]string{"--part-size": c.partSize, "--upload-cutoff": c.uploadCutoff, "--cache-max-size": c.cacheMaxSize} {
 		n, err := parseSize(v)
 		if err != nil {
 			return fs.WriteOptions{}, nil, usageError{fmt.Sprintf("%s: %v", name, err)}
@@ -76,7 +77,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, log *slo
 		UploadCutoff:      cutoff,
 		Concurrency:       c.uploadConcurrency,
 		MaxSize:           maxSize,
-		KeepSize:          keepSize,
+		Keep:              keep,
 		FastStreamedClose: !c.streamedSHA1,
 		Logger:            log.With("component", "staging"),
 	})

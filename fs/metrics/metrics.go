@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,14 @@ type Options struct {
 	// PendingMetadata, when set, reports the files whose metadata changes
 	// are not in B2 yet (see --metadata-delay).
 	PendingMetadata func() int
+	// PendingNames, when set, lists the staged files with changes not yet
+	// in B2 (b2fs_oldest_pending_upload_seconds).
+	PendingNames func() []string
+	// StagingBytes, when set, reports the bytes staged and the limit
+	// (--cache-max-size, 0 for none).
+	StagingBytes func() (used, limit int64)
+
+	now func() time.Time // tests
 }
 
 // Metrics holds the counters of one mount.
@@ -141,6 +150,7 @@ func New(o Options) *Metrics {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2fs_pending_metadata_changes", Help: "Files whose metadata changes are not in B2 yet."},
 			func() float64 { return float64(pm()) }))
 	}
+	m.registerStaging(o)
 	if o.Cache != nil {
 		c := o.Cache
 		m.reg.MustRegister(

@@ -68,6 +68,12 @@ type File struct {
 	state     State
 	lastErr   string
 	detached  bool
+	// upCancel cancels the upload or server-side fill in progress (nil
+	// when none runs): Detach calls it. removeAfter: the file was
+	// detached without references while it ran; the upload removes it
+	// when it ends.
+	upCancel    context.CancelFunc
+	removeAfter bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see
@@ -304,7 +310,7 @@ func (f *File) Append(ctx context.Context, p []byte) (int, error) {
 // retryAfterSpace reports whether err is a full disk and the read cache
 // gave its space back (staged data always comes first).
 func (f *File) retryAfterSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) && f.m.kept.clear()
+	return errors.Is(err, syscall.ENOSPC) && f.m.keep != nil && f.m.keep.Shrink()
 }
 
 func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (int, error) {
@@ -567,6 +573,9 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	f.gate = make(chan struct{})
 	f.state = StateUploading
 	key := f.key
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f.upCancel = cancel
 	f.mu.Unlock()
 	f.saveManifest()
 
@@ -574,9 +583,27 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	f.mu.Lock()
 	f.fixup, f.deferMeta = nil, deferMeta
 	f.mu.Unlock()
-	v, err := f.upload(ctx)
+	v, err := f.upload(uctx, ctx)
 
 	f.mu.Lock()
+	f.upCancel = nil
+	if f.detached {
+		// Unlinked or replaced while uploading: nothing of this upload
+		// may stay visible.
+		close(f.gate)
+		f.gate = nil
+		f.state = StateClean
+		remove := f.removeAfter
+		f.mu.Unlock()
+		if err == nil {
+			f.dropLanded(v)
+		}
+		if remove {
+			f.remove()
+		}
+		f.m.log.Debug("upload of a removed file ended", "file", key.String(), "err", err)
+		return nil
+	}
 	if err == nil {
 		mtimeInfo := v.Info[InfoMtime]
 		if f.fixup != nil {
@@ -616,6 +643,22 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		cb(key, v)
 	}
 	return nil
+}
+
+// dropLanded deletes version v, which an upload or copy made for this file
+// after it was detached (unlinked or replaced): the name must not show it.
+func (f *File) dropLanded(v Version) {
+	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
+	defer cancel()
+	name := v.Name
+	if name == "" {
+		name = f.Key().Name
+	}
+	if err := f.m.opts.Remote.DeleteFileVersion(ctx, name, v.FileID); err != nil {
+		f.m.log.Error("a version uploaded for a removed file could not be deleted; it stays visible", "file", name, "fileId", v.FileID, "err", err)
+		return
+	}
+	f.m.log.Debug("deleted the version an upload made after its file was removed", "file", name, "fileId", v.FileID)
 }
 
 // waitIdle waits until no background goroutine of f runs.
@@ -780,11 +823,28 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
+	if empty {
+		f.upCancel = func() {} // Detach must not remove the file under the copy
+	}
 	f.mu.Unlock()
 	if !empty {
 		return false, nil
 	}
 	v, err := copy(ctx)
+	f.mu.Lock()
+	f.upCancel = nil
+	if f.detached {
+		remove := f.removeAfter
+		f.mu.Unlock()
+		if err == nil {
+			f.dropLanded(v)
+		}
+		if remove {
+			f.remove()
+		}
+		return false, err
+	}
+	f.mu.Unlock()
 	if err != nil {
 		return false, err
 	}

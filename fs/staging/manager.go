@@ -55,10 +55,9 @@ type Options struct {
 	// the modification time of when streaming started (unless the time was
 	// set explicitly) and has no large_file_sha1. Close returns sooner.
 	FastStreamedClose bool
-	// KeepSize bounds the read cache: the content of files uploaded from
-	// this mount, kept by file ID so reading them back needs no download
-	// (see keep.go). 0 disables it.
-	KeepSize int64
+	// Keep, when set, receives the content of files uploaded from this
+	// mount (see keep.go).
+	Keep Keeper
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
 	OnUpload func(Key, Version)
@@ -111,7 +110,7 @@ type Manager struct {
 	mu    sync.Mutex
 	files map[mapKey]*File
 
-	kept *keptCache // nil when disabled
+	keep Keeper // nil when disabled
 }
 
 // spare is an empty data file and an empty manifest ready for reuse. An
@@ -257,7 +256,7 @@ func New(opts Options) (*Manager, error) {
 		dir:    dir,
 		lock:   lock,
 		files:  map[mapKey]*File{},
-		kept:   newKeptCache(dir, opts.KeepSize),
+		keep:   opts.Keep,
 	}, nil
 }
 
@@ -433,7 +432,7 @@ func (m *Manager) Release(f *File) {
 	}
 	m.mu.Unlock()
 	if drop {
-		if keep && m.kept.add(id, f.dataPath, size) {
+		if keep && m.keep != nil && m.keep.Adopt(id, size, f.dataPath) {
 			f.keptOut.Store(true)
 		}
 		f.remove()
@@ -446,8 +445,11 @@ func (m *Manager) Release(f *File) {
 
 // Detach is called when key is unlinked or replaced: its staged file, if
 // any, is never uploaded again and is removed once its last handle is
-// released. It waits for an upload of the file in progress. It returns
-// whether a staged file existed.
+// released. It does not wait for an upload of the file in progress: the
+// upload is cancelled, and a version it still makes (its last call was
+// under way) is deleted when it lands, so that nothing of it stays visible
+// over the caller's hide or delete. It returns whether a staged file
+// existed.
 func (m *Manager) Detach(key Key) bool {
 	m.mu.Lock()
 	f := m.files[key.mk()]
@@ -456,16 +458,18 @@ func (m *Manager) Detach(key Key) bool {
 		return false
 	}
 	delete(m.files, key.mk())
+	refs := f.refs
 	f.mu.Lock()
 	f.detached = true
+	cancel := f.upCancel
+	if cancel != nil && refs == 0 {
+		f.removeAfter = true // the upload removes the file when it ends
+	}
 	f.mu.Unlock()
-	refs := f.refs
 	m.mu.Unlock()
-	// An upload already under way finishes before Detach returns, so the
-	// caller's hide or delete lands on top of it rather than under it.
-	f.flushMu.Lock()
-	f.flushMu.Unlock()
-	if refs == 0 {
+	if cancel != nil {
+		cancel()
+	} else if refs == 0 {
 		f.remove()
 	}
 	return true

@@ -1050,7 +1050,10 @@ func TestRecoverAdoptsDeadInstance(t *testing.T) {
 // TestDetachWaitsForUpload: unlinking a file whose upload is under way
 // waits for it, so a hide marker lands on top of the upload (a close racing
 // with rm never resurrects the file).
-func TestDetachWaitsForUpload(t *testing.T) {
+// TestDetachDoesNotWaitForUpload: removing a file whose upload is under
+// way returns at once (rm must not block for a whole upload); the version
+// the upload still makes is deleted when it lands, so the name stays gone.
+func TestDetachDoesNotWaitForUpload(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("racy")})
@@ -1059,27 +1062,62 @@ func TestDetachWaitsForUpload(t *testing.T) {
 	}
 	defer e.m.Release(f)
 	f.WriteAt(ctx, []byte("data"), 0)
-	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: 1, Action: "stall", Delay: b2emu.Duration(time.Second)})
+	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: 1, Action: "stall", Delay: b2emu.Duration(2 * time.Second)})
 	done := make(chan error, 1)
 	go func() { done <- f.Flush(ctx) }()
 	waitFor(t, func() bool { st, _ := f.State(); return st == StateUploading })
+	start := time.Now()
 	e.m.Detach(e.key("racy"))
-	// Had Detach not waited, Flush would still be inside the one-second
-	// stall; having waited, only Flush's bookkeeping after the upload is
-	// left, which a loaded machine may delay a little.
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Detach waited %v for the upload in progress", d)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("Flush of a removed file: %v", err)
 		}
-	case <-time.After(400 * time.Millisecond):
-		t.Fatal("Detach returned while the upload was still running")
-	}
-	if _, err := e.c.HideFile(ctx, e.bucketID, "racy"); err != nil {
-		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Flush did not return")
 	}
 	if _, err := e.c.Head(ctx, e.bucket, "racy"); !b2client.IsNotFound(err) {
 		t.Fatalf("after unlink the file is visible: %v", err)
+	}
+}
+
+// TestDetachCancelsLargeUpload: removing a large file while its parts
+// upload cancels the upload (Flush returns without waiting for the parts)
+// and no version appears.
+func TestDetachCancelsLargeUpload(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	f, err := e.m.Open(ctx, OpenOptions{Key: e.key("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ctx, bytes.Repeat([]byte("x"), 3*testPart+5), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.AddFault(b2emu.FaultRule{API: "b2_upload_part", Action: "stall", Delay: b2emu.Duration(4 * time.Second)})
+	done := make(chan error, 1)
+	go func() { done <- f.Flush(ctx) }()
+	waitFor(t, func() bool { st, _ := f.State(); return st == StateUploading })
+	time.Sleep(100 * time.Millisecond) // parts in flight
+	start := time.Now()
+	e.m.Detach(e.key("big"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Flush of a removed file: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Flush kept uploading the parts of a removed file")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the upload ended %v after Detach", d)
+	}
+	e.m.Release(f)
+	if _, err := e.c.Head(ctx, e.bucket, "big"); !b2client.IsNotFound(err) {
+		t.Fatalf("a removed large file became visible: %v", err)
 	}
 }
 

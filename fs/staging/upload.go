@@ -201,8 +201,11 @@ func (f *File) bgUploadPart(s *session, k int64, g uint64, ps int64) {
 }
 
 // upload sends the staged content to B2. Called by Flush with the gate
-// closed to writers.
-func (f *File) upload(ctx context.Context) (Version, error) {
+// closed to writers. ctx is cancelled when the file is detached; commit,
+// which only the caller of Flush cancels, carries the calls that make a
+// version (an upload or a finish whose answer is lost could leave a
+// version nobody knows of).
+func (f *File) upload(ctx, commit context.Context) (Version, error) {
 	if err := f.waitIdle(ctx); err != nil {
 		return Version{}, err
 	}
@@ -217,12 +220,12 @@ func (f *File) upload(ctx context.Context) (Version, error) {
 			f.sess = nil
 			f.mu.Unlock()
 		}
-		return f.uploadSmall(ctx, size, mtime)
+		return f.uploadSmall(ctx, commit, size, mtime)
 	}
-	return f.uploadLarge(ctx, size, mtime)
+	return f.uploadLarge(ctx, commit, size, mtime)
 }
 
-func (f *File) uploadSmall(ctx context.Context, size int64, mtime time.Time) (Version, error) {
+func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.Time) (Version, error) {
 	if err := f.fill(ctx, 0, size); err != nil {
 		return Version{}, err
 	}
@@ -234,7 +237,7 @@ func (f *File) uploadSmall(ctx context.Context, size int64, mtime time.Time) (Ve
 	req := f.requestLocked(mtime, "")
 	f.mu.Unlock()
 	req.SHA1 = sha
-	v, err := f.m.opts.Remote.UploadFile(ctx, req, io.NewSectionReader(f.data, 0, size), size)
+	v, err := f.m.opts.Remote.UploadFile(commit, req, io.NewSectionReader(f.data, 0, size), size)
 	if err != nil {
 		return Version{}, err
 	}
@@ -251,7 +254,7 @@ type partTask struct {
 	copy bool
 }
 
-func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Version, error) {
+func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.Time) (Version, error) {
 	ps := f.partSize()
 	n := (size + ps - 1) / ps
 
@@ -368,7 +371,10 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 		shas[k] = sess.parts[k].sha1
 	}
 	f.mu.Unlock()
-	v, err := f.m.opts.Remote.FinishLargeFile(ctx, sess.id, shas)
+	if err := ctx.Err(); err != nil {
+		return Version{}, err
+	}
+	v, err := f.m.opts.Remote.FinishLargeFile(commit, sess.id, shas)
 	if err != nil {
 		return Version{}, fmt.Errorf("finish large file: %w", err)
 	}
@@ -402,13 +408,13 @@ func (f *File) uploadLarge(ctx context.Context, size int64, mtime time.Time) (Ve
 		return v, nil
 	}
 	f.mu.Unlock()
-	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(ctx, v.FileID, size, req)
+	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(commit, v.FileID, size, req)
 	if err != nil {
 		// The bytes are in B2; only the metadata is off.
 		f.m.log.Warn("set metadata of streamed upload", "file", req.Name, "err", err)
 		return v, nil
 	}
-	if err := f.m.opts.Remote.DeleteFileVersion(ctx, v.Name, v.FileID); err != nil {
+	if err := f.m.opts.Remote.DeleteFileVersion(commit, v.Name, v.FileID); err != nil {
 		f.m.log.Warn("delete intermediate version of streamed upload", "file", req.Name, "fileId", v.FileID, "err", err)
 	}
 	return v2, nil

@@ -26,6 +26,16 @@ ensure_tools() {
   command -v sqlite3 >/dev/null || pkgs+=(sqlite3)
   command -v tar >/dev/null || pkgs+=(tar)
   command -v diff >/dev/null || pkgs+=(diffutils)
+  # promtool checks the alert rules (Debian ships it in the prometheus package).
+  command -v promtool >/dev/null || pkgs+=(prometheus)
+  # The Debian package (scripts/package.sh, test/debpkg) and the test under
+  # a real systemd booted in a container (test/systemd).
+  command -v dpkg-deb >/dev/null || pkgs+=(dpkg)
+  command -v lintian >/dev/null || pkgs+=(lintian)
+  command -v groff >/dev/null || pkgs+=(groff-base)
+  command -v systemd-nspawn >/dev/null || pkgs+=(systemd-container)
+  command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+  command -v nsenter >/dev/null || pkgs+=(util-linux)
   if [ ${#pkgs[@]} -gt 0 ]; then
     apt_install "${pkgs[@]}"
   fi

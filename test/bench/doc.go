@@ -28,5 +28,5 @@
 //
 // Every step is bounded by a timeout, and mounts and processes are removed
 // even when a step fails or the run is interrupted. scripts/bench.sh builds
-// the binaries and runs this program; see the README's "Benchmarks" section.
+// the binaries and runs this program; see docs/benchmarks.md ("How to run").
 package main

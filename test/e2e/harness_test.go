@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,6 +66,11 @@ func startMount(t testing.TB, ts *b2emu.TestServer, o mountOpts) *mount {
 	} else {
 		args = append([]string{"--endpoint", ts.URL, "--log-level", "debug"}, o.Args...)
 		keyID, key = ts.KeyID, ts.Key
+	}
+	if !o.Demo && !slices.Contains(o.Args, "--cache-dir") {
+		// Staged files and the persistent read cache of a test stay in
+		// the test's directory.
+		args = append(args, "--cache-dir", filepath.Join(t.TempDir(), "cache"))
 	}
 	if o.Source != "" {
 		args = append(args, o.Source)

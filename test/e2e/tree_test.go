@@ -263,7 +263,8 @@ func TestReadFaults(t *testing.T) {
 	ts := newServer(t, b2emu.Options{}, "fault-bucket")
 	body := testenv.Pattern(7, 2<<20+99)
 	put(t, ts, "fault-bucket", "f.bin", body, nil)
-	m := startMount(t, ts, mountOpts{Source: "fault-bucket"})
+	// No read cache: every case must reach B2.
+	m := startMount(t, ts, mountOpts{Source: "fault-bucket", Args: []string{"--read-cache-size", "0"}})
 	sh(t, m.Dir, "ls -l >/dev/null")
 	want := sha1hex(body)
 	cases := []struct {

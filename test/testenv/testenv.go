@@ -3,8 +3,9 @@
 // per test binary.
 //
 // A test that needs FUSE or an external tool calls RequireFUSE or RequireTool.
-// On a developer machine a missing requirement skips the test; in CI
-// (CI=true) it fails the test, so a CI run can never pass by skipping.
+// On a developer machine a missing requirement skips the test (and
+// scripts/test.sh then fails the run unless it was asked for a partial run);
+// in CI (CI=true) it fails the test, so a CI run can never pass by skipping.
 //
 // It also holds the small pieces the mount harnesses share: IsMounted reads
 // the mount table, SyncBuffer collects a subprocess's output, CredEnv passes
@@ -35,7 +36,7 @@ func missing(t testing.TB, format string, args ...any) {
 	if InCI() {
 		t.Fatalf("requirement missing in CI: %s (scripts/test.sh installs it)", msg)
 	}
-	t.Skipf("requirement missing: %s (run scripts/test.sh to install it)", msg)
+	t.Skipf("requirement missing: %s (scripts/test.sh installs tools on Debian; a run with skips fails unless partial: scripts/test.sh --partial)", msg)
 }
 
 // RequireTool makes sure each named program is on PATH.
@@ -129,5 +130,6 @@ func Cleanup() {
 		os.RemoveAll(buildDir)
 		buildDir = ""
 		built = map[string]string{}
+		debPath = ""
 	}
 }

@@ -1,0 +1,499 @@
+package readcache
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultBlockSize is the unit of storage and verification: the alignment
+// of random reads, so that they fill whole blocks.
+const DefaultBlockSize = 128 << 10
+
+// DefaultMaxSize is the bound used when none is given, before the cap to
+// a share of the disk (DefaultSize).
+const DefaultMaxSize = 10 << 30
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// Options configure a Cache.
+type Options struct {
+	// Dir is the cache directory (created 0700).
+	Dir string
+	// MaxSize bounds the cached bytes (> 0).
+	MaxSize int64
+	// BlockSize is the storage unit (default DefaultBlockSize). A cache
+	// written with another block size is emptied at Open.
+	BlockSize int64
+	// SyncInterval is how often written blocks are fsynced and recorded
+	// in the index (default 1s).
+	SyncInterval time.Duration
+	// Logger receives warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// ErrLocked is returned by Open when another process uses the directory.
+var ErrLocked = errors.New("read cache directory in use by another process")
+
+// blockInfo describes one stored block.
+type blockInfo struct {
+	n        int32  // length in bytes
+	crc      uint32 // CRC-32C of the n bytes
+	recorded bool   // its record is in the index
+}
+
+// file is one cached version.
+type file struct {
+	id       string
+	size     int64
+	path     string
+	fd       *os.File // read-write; closed when dropped and refs reach 0
+	blocks   map[int64]blockInfo
+	bytes    int64 // sum of the blocks' n
+	el       *list.Element
+	recorded bool // its F record is in the index
+	dropped  bool
+	refs     int
+	verified bool   // every block verified in this run (OpenComplete)
+	sha1     string // whole-file SHA-1 verified (recorded), "" if not
+}
+
+// Cache is the persistent read cache. A nil *Cache is a disabled cache:
+// Wrap returns the fetch function unchanged and every other method does
+// nothing.
+type Cache struct {
+	opts  Options
+	log   *slog.Logger
+	bs    int64
+	lock  *os.File
+	stats Stats
+
+	flushMu sync.Mutex // serializes index writes; taken before mu
+	idx     *os.File   // the index, opened for appending
+
+	mu      sync.Mutex // guards the fields below
+	files   map[string]*file
+	lru     *list.List // of *file, most recently used first
+	used    int64
+	max     int64
+	queue   []string // records to append (D, X), in order
+	pending []pendingBlock
+	pendN   int64
+	closed  bool
+
+	kick      chan struct{}
+	done      chan struct{}
+	wg        sync.WaitGroup
+	warnedW   atomic.Bool // a write error was logged
+	warnedENS atomic.Bool // ENOSPC was logged
+}
+
+type pendingBlock struct {
+	f   *file
+	idx int64
+}
+
+// Stats counts cache activity.
+type Stats struct {
+	HitBytes, MissBytes atomic.Int64
+	Corrupt             atomic.Int64 // blocks that failed verification
+	Evicted             atomic.Int64 // files evicted
+}
+
+// Open opens (creating it if needed) the cache in opts.Dir, replaying and
+// compacting its index.
+func Open(opts Options) (*Cache, error) {
+	if opts.Dir == "" || opts.MaxSize <= 0 {
+		return nil, errors.New("readcache: Dir and a positive MaxSize are required")
+	}
+	if opts.BlockSize <= 0 {
+		opts.BlockSize = DefaultBlockSize
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o700); err != nil {
+		return nil, fmt.Errorf("readcache: %w", err)
+	}
+	os.Chmod(opts.Dir, 0o700)
+	lock, err := os.OpenFile(filepath.Join(opts.Dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("readcache: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("readcache: %s: %w", opts.Dir, ErrLocked)
+	}
+	c := &Cache{
+		opts: opts, log: opts.Logger, bs: opts.BlockSize, lock: lock,
+		files: map[string]*file{}, lru: list.New(), max: opts.MaxSize,
+		kick: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if err := c.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	c.mu.Lock()
+	c.evictLocked(nil, 0)
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go c.flusher()
+	return c, nil
+}
+
+// Close records what is pending and releases the directory.
+func (c *Cache) Close() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.done)
+	c.wg.Wait()
+	err := c.flush()
+	c.flushMu.Lock()
+	c.idx.Close()
+	c.idx = nil
+	c.mu.Lock()
+	if rerr := c.rewriteLocked(); err == nil {
+		err = rerr
+	}
+	c.mu.Unlock()
+	c.flushMu.Unlock()
+	c.mu.Lock()
+	for _, f := range c.files {
+		if f.refs == 0 && f.fd != nil {
+			f.fd.Close()
+			f.fd = nil
+		}
+	}
+	c.mu.Unlock()
+	c.lock.Close()
+	return err
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() *Stats {
+	if c == nil {
+		return &Stats{}
+	}
+	return &c.stats
+}
+
+// Used returns the cached bytes and the current bound.
+func (c *Cache) Used() (used, max int64) {
+	if c == nil {
+		return 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used, c.max
+}
+
+// BlockSize returns the storage unit.
+func (c *Cache) BlockSize() int64 { return c.bs }
+
+func (c *Cache) dataPath(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return filepath.Join(c.opts.Dir, "data", hex.EncodeToString(sum[:16]))
+}
+
+// blockLen is the length of block i of a file of size bytes.
+func (c *Cache) blockLen(size, i int64) int64 { return min(c.bs, size-i*c.bs) }
+
+// acquire returns the file for id with a reference, creating it (and its
+// sparse data file) when create is set. size must match a known entry;
+// a mismatch (not possible for a B2 file ID) drops the old entry.
+func (c *Cache) acquire(id string, size int64, create bool) *file {
+	c.mu.Lock()
+	f := c.files[id]
+	if f != nil && f.size != size {
+		c.dropLocked(f)
+		f = nil
+	}
+	if f != nil {
+		f.refs++
+		c.lru.MoveToFront(f.el)
+		c.mu.Unlock()
+		return f
+	}
+	if !create || c.closed || size <= 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	path := c.dataPath(id)
+	fd, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		err = fd.Truncate(size)
+		if err != nil {
+			fd.Close()
+		}
+	}
+	if err != nil {
+		c.writeFailed(err)
+		return nil
+	}
+	return c.insert(&file{id: id, size: size, path: path, fd: fd, blocks: map[int64]blockInfo{}})
+}
+
+// insert adds nf (with one reference) unless id got an entry meanwhile, in
+// which case nf is discarded and that entry returned.
+func (c *Cache) insert(nf *file) *file {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.files[nf.id]; f != nil && f.size == nf.size {
+		nf.fd.Close()
+		f.refs++
+		c.lru.MoveToFront(f.el)
+		return f
+	} else if f != nil {
+		c.dropLocked(f)
+	}
+	nf.refs = 1
+	nf.el = c.lru.PushFront(nf)
+	c.files[nf.id] = nf
+	return nf
+}
+
+// release drops a reference taken by acquire.
+func (c *Cache) release(f *file) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.refs--
+	if f.refs == 0 && f.dropped && f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
+}
+
+// dropLocked removes f from the cache and its data file from disk.
+func (c *Cache) dropLocked(f *file) {
+	if f.dropped {
+		return
+	}
+	f.dropped = true
+	delete(c.files, f.id)
+	c.lru.Remove(f.el)
+	c.used -= f.bytes
+	if f.recorded {
+		c.queue = append(c.queue, "D "+f.id)
+	}
+	os.Remove(f.path)
+	if f.refs == 0 && f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
+}
+
+// evictLocked drops least recently used files other than keep until n
+// more bytes fit under the bound; false when they do not fit.
+func (c *Cache) evictLocked(keep *file, n int64) bool {
+	for c.used+n > c.max {
+		el := c.lru.Back()
+		for el != nil && el.Value.(*file) == keep {
+			el = el.Prev()
+		}
+		if el == nil {
+			return false
+		}
+		c.dropLocked(el.Value.(*file))
+		c.stats.Evicted.Add(1)
+	}
+	return true
+}
+
+// lookup returns block i of f, if stored.
+func (c *Cache) lookup(f *file, i int64) (blockInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := f.blocks[i]
+	return b, ok && !f.dropped
+}
+
+// readBlock reads block i of f into buf and verifies it; on a mismatch the
+// block is dropped and false returned.
+func (c *Cache) readBlock(f *file, i int64, buf []byte) ([]byte, bool) {
+	b, ok := c.lookup(f, i)
+	if !ok {
+		return nil, false
+	}
+	p := buf[:b.n]
+	n, err := f.fd.ReadAt(p, i*c.bs)
+	if n == len(p) && checksum(p) == b.crc {
+		return p, true
+	}
+	c.stats.Corrupt.Add(1)
+	c.log.Warn("read cache: block failed verification; dropped", "file_id", f.id, "block", i, "err", err)
+	c.dropBlock(f, i, b)
+	return nil, false
+}
+
+// dropBlock forgets block i of f if it is still b.
+func (c *Cache) dropBlock(f *file, i int64, b blockInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := f.blocks[i]
+	if !ok || cur != b || f.dropped {
+		return
+	}
+	delete(f.blocks, i)
+	f.bytes -= int64(b.n)
+	c.used -= int64(b.n)
+	f.verified = false
+	if b.recorded {
+		c.queue = append(c.queue, fmt.Sprintf("X %s %d", f.id, i))
+	}
+}
+
+// store writes block i of f (data is the whole block) and registers it.
+// Errors only mean the block is not cached.
+func (c *Cache) store(f *file, i int64, data []byte) {
+	n := int64(len(data))
+	if n != c.blockLen(f.size, i) {
+		return
+	}
+	c.mu.Lock()
+	if _, ok := f.blocks[i]; ok || f.dropped || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if !c.evictLocked(f, n) {
+		c.mu.Unlock()
+		return
+	}
+	c.used += n // reserved
+	c.mu.Unlock()
+	_, err := f.fd.WriteAt(data, i*c.bs)
+	c.mu.Lock()
+	c.used -= n
+	if err != nil || f.dropped {
+		c.mu.Unlock()
+		if err != nil {
+			c.writeFailed(err)
+		}
+		return
+	}
+	if _, ok := f.blocks[i]; !ok {
+		f.blocks[i] = blockInfo{n: int32(n), crc: checksum(data)}
+		f.bytes += n
+		c.used += n
+		c.pending = append(c.pending, pendingBlock{f: f, idx: i})
+		c.pendN += n
+	}
+	kick := c.pendN >= 64<<20
+	c.mu.Unlock()
+	if kick {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// writeFailed handles a failed write to the cache: ENOSPC lowers the bound
+// to what is stored now, less an eighth, and evicts down to it.
+func (c *Cache) writeFailed(err error) {
+	if errors.Is(err, syscall.ENOSPC) {
+		c.mu.Lock()
+		c.max = max(c.bs, c.used-c.used/8)
+		c.evictLocked(nil, 0)
+		nm := c.max
+		c.mu.Unlock()
+		if !c.warnedENS.Swap(true) {
+			c.log.Warn("read cache: disk full; bound lowered", "max_bytes", nm)
+		}
+		return
+	}
+	if !c.warnedW.Swap(true) {
+		c.log.Warn("read cache: write failed; not caching", "err", err)
+	}
+}
+
+// Shrink empties the cache to free disk space for something more
+// important (staged writes); false when it held nothing.
+func (c *Cache) Shrink() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	had := len(c.files) > 0
+	for _, f := range c.files {
+		c.dropLocked(f)
+	}
+	return had
+}
+
+// Forget drops version id.
+func (c *Cache) Forget(id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.files[id]; f != nil {
+		c.dropLocked(f)
+	}
+}
+
+// Has reports how many bytes of version id are cached.
+func (c *Cache) Has(id string) int64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.files[id]; f != nil {
+		return f.bytes
+	}
+	return 0
+}
+
+// DefaultSize is the bound used when none is configured: DefaultMaxSize,
+// or half of the disk space dir could use (free space plus what the cache
+// in dir already holds), whichever is less.
+func DefaultSize(dir string) int64 {
+	var held int64
+	if ents, err := os.ReadDir(filepath.Join(dir, "data")); err == nil {
+		for _, e := range ents {
+			var st syscall.Stat_t
+			if syscall.Stat(filepath.Join(dir, "data", e.Name()), &st) == nil {
+				held += st.Blocks * 512
+			}
+		}
+	}
+	probe := dir
+	for {
+		var fs syscall.Statfs_t
+		if err := syscall.Statfs(probe, &fs); err == nil {
+			return min(DefaultMaxSize, (int64(fs.Bavail)*fs.Bsize+held)/2)
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			return DefaultMaxSize
+		}
+		probe = parent
+	}
+}
