@@ -253,7 +253,7 @@ func (s *dirStream) run() {
 	first := s.pages == 0 && !s.received
 	s.mu.Unlock()
 	if first {
-		es, ok, err := m.prefetch(ctx, s.b, s.prefix)
+		es, ok, head, err := m.prefetch(ctx, s.b, s.prefix)
 		if err != nil {
 			s.fail(err)
 			return
@@ -261,6 +261,18 @@ func (s *dirStream) run() {
 		if ok {
 			s.stop(func() { s.all, s.done = es, true })
 			return
+		}
+		if head != nil {
+			// The window got this directory's first names: the
+			// delimiter listing continues after them (see windowHead).
+			s.mu.Lock()
+			s.all = append([]cache.Entry(nil), head.entries...)
+			s.markers = append(s.markers, head.markers...)
+			s.start, s.last = head.next, head.last
+			s.received = true
+			s.pages++
+			s.changed()
+			s.mu.Unlock()
 		}
 	}
 	idle := time.NewTimer(m.idle())
