@@ -10,6 +10,7 @@ require (
 	github.com/spf13/pflag v1.0.10
 	golang.org/x/sync v0.16.0
 	golang.org/x/sys v0.36.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (

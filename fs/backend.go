@@ -71,7 +71,7 @@ var (
 // time.
 func (o Object) ModTime() time.Time {
 	if v, ok := o.Info["src_last_modified_millis"]; ok {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms >= 0 {
 			return time.UnixMilli(ms)
 		}
 	}

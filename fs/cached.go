@@ -58,6 +58,17 @@ func (h *passHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 
 func (h *passHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
+var _ = (fusefs.FileFsyncer)((*passHandle)(nil))
+
+// Fsync sends the file's pending metadata change, like a read-only handle
+// of a file that is not cached (sync FILE opens read-only).
+func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
+		return h.fsys.werrno("fsync "+h.path, err)
+	}
+	return 0
+}
+
 func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 	h.fd.Close()
 	h.node.mu.Lock()

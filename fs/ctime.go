@@ -83,6 +83,7 @@ func (d *dirTimes) get(key string) (dirStamp, bool) {
 func (f *FS) entriesChanged(b Bucket, prefix string) {
 	now := time.Now()
 	f.dtimes.update(dirKey(b, prefix), func(s *dirStamp) { s.mtime, s.ctime = now, now })
+	f.scheduleMarkerTidy(b, prefix)
 }
 
 // dirInodeChanged records a change to directory prefix itself (mode,
@@ -100,6 +101,7 @@ func (f *FS) dirInodeChanged(b Bucket, prefix string, mtime *time.Time) {
 // dirRemoved forgets the times of directory prefix and everything below
 // it (rmdir, or the source of a directory rename).
 func (f *FS) dirRemoved(b Bucket, prefix string) {
+	f.cancelMarkerTidy(b, prefix)
 	key := dirKey(b, prefix)
 	f.dtimes.mu.Lock()
 	defer f.dtimes.mu.Unlock()
@@ -113,6 +115,7 @@ func (f *FS) dirRemoved(b Bucket, prefix string) {
 // dirRenamed moves the times of directory from (and below) to to; the
 // renamed directory's ctime is now.
 func (f *FS) dirRenamed(sb Bucket, from string, db Bucket, to string) {
+	f.cancelMarkerTidy(sb, from)
 	src, dst := dirKey(sb, from), dirKey(db, to)
 	f.dtimes.mu.Lock()
 	moved := map[string]dirStamp{}

@@ -54,7 +54,11 @@
 // defaults (FS.fileAttr derives them all; posix.go and posix_nodes.go hold
 // the encoding and the chmod/chown/utimes/symlink/xattr operations, each
 // one metadata-replacing server-side copy, free for files with a pending
-// upload). Directories keep theirs on their .bzEmpty marker. The kernel's entry,
+// upload). special.go stores FIFOs, devices and sockets the same way (type
+// and rdev in the file info); ctime.go derives ctimes from upload times and
+// keeps directory times in memory; links.go refuses hard links. Directories
+// keep their metadata on their .bzEmpty marker, kept only where needed
+// (markers.go). The kernel's entry,
 // attribute and negative timeouts equal the cache's TTLs. Files are read by
 // file ID, so an open handle keeps reading the version it opened; the kernel
 // page cache is kept across opens (FOPEN_KEEP_CACHE) while the file ID is

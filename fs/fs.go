@@ -83,10 +83,11 @@ type FS struct {
 	endLife context.CancelFunc
 	// lifeMu guards closed; bg counts the background work started under
 	// it (Add only while closed is false).
-	lifeMu sync.Mutex
-	closed bool
-	bg     sync.WaitGroup
-	dtimes dirTimes // directory times changed during this mount
+	lifeMu  sync.Mutex
+	closed  bool
+	bg      sync.WaitGroup
+	dtimes  dirTimes    // directory times changed during this mount
+	markers markerQueue // directories waiting for their marker check
 
 	passWarned atomic.Bool // the passthrough fallback was logged
 }

@@ -417,6 +417,7 @@ func (f *FS) flushMetaWhere(ctx context.Context, match func(b Bucket, dir string
 		})
 	}
 	g.Wait()
+	f.flushMarkerTidy(ctx, match)
 	return errors.Join(errs...)
 }
 

@@ -457,7 +457,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
 	b, dir, _ := n.loc()
-	path := b.Name + "/" + dir + e.Name
+	path := b.Name + "/" + childName(dir, e.Name)
 	if h, ok := n.fsys.openPass(n, path, e); ok {
 		return h, fuseFlags, 0
 	}

@@ -393,6 +393,11 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		return errno
 	}
 	f.dirInodeChanged(b, prefix, mtime)
+	if f.markerNotNeeded(info) {
+		if done, err := f.dropUnneededMarker(ctx, b, prefix, exists); done {
+			return f.werrno(op+" "+fmtPath(b, prefix), err)
+		}
+	}
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 	"github.com/b2fs/b2fs/fs/versions"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -58,13 +59,16 @@ func (n *viewFile) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		return nil, 0, syscall.EROFS
 	}
 	e, b := n.entry, n.bucket
-	fetch := func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	var fetch fetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return n.fsys.opts.Backend.OpenRange(ctx, b, e.FileID, off, length)
 	}
 	size := e.Size
 	if e.FileID == "" {
 		size = 0 // a hide marker
 	}
+	// Versions are cached by file ID like live files (the same version read
+	// through either is fetched once).
+	fetch = fetchFunc(n.fsys.opts.ReadCache.Wrap(e.FileID, size, readcache.FetchFunc(fetch)))
 	h := &viewHandle{fsys: n.fsys, path: fmtPath(b, n.b2name) + "@" + e.Name, reader: newRangeReader(size, fetch, n.fsys.opts.Read)}
 	return h, fuse.FOPEN_KEEP_CACHE, 0
 }
@@ -96,10 +100,7 @@ func (n *viewFile) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	if _, ok := xattrUserName(attr); !ok {
-		return 0, syscall.ENODATA
-	}
-	return getxattrFrom(n.entry.Info, attr, dest)
+	return getxattrFrom(n.entry.Info, attr, dest) // ENOTSUP outside user.*: see xattrperf.go
 }
 
 func (n *viewFile) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {

@@ -40,7 +40,14 @@ type WriteOptions struct {
 	// or this long after the first change, whichever comes first (see
 	// metaflush.go). Zero applies each change at once.
 	MetadataDelay time.Duration
-	cacheMu       *sync.Mutex
+
+	// KeepDirMarkers keeps every directory's .bzEmpty marker (with its
+	// metadata) once it has entries; by default a marker stays only while
+	// the directory is empty or has mode, owner or extended attributes
+	// other than the defaults (see markers.go).
+	KeepDirMarkers bool
+
+	cacheMu *sync.Mutex
 }
 
 func (o *WriteOptions) fill() {

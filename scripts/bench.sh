@@ -19,7 +19,7 @@
 #   B2FS_BENCH_PROFILES=loopback,wan
 #   B2FS_BENCH_WAN_LATENCY=30ms   B2FS_BENCH_WAN_BANDWIDTH=40MB (per connection)
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
-#   B2FS_BENCH_WORKLOADS=all      or seq-read,seq-write,rand-read,small-files,ls,find,bigdir
+#   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir
 #   B2FS_BENCH_DEADLINE=17m       time budget of the measurements
 #   B2FS_BENCH_TIMEOUT=19m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)

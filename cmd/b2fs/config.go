@@ -158,6 +158,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	if err := c.rcache.check(); err != nil {
 		return nil, err
 	}
+	if err := c.write.check(); err != nil {
+		return nil, err
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration

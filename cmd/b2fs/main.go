@@ -21,6 +21,7 @@ import (
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs"
 	"github.com/b2fs/b2fs/fs/metrics"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 	"github.com/spf13/pflag"
 )
@@ -155,6 +156,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	var mc *cache.Cache
 	var stage *staging.Manager
 	var fsys *fs.FS
+	var rc *readcache.Cache
 	met := metrics.New(metrics.Options{
 		Pending: func() (int, int, int64) {
 			if stage == nil {
@@ -178,6 +180,11 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 				out = append(out, k.String())
 			}
 			return out
+		},
+		ReadCache: func() (int64, int64, int64, int64) {
+			st := rc.Stats() // nil-safe, like Used
+			used, limit := rc.Used()
+			return st.HitBytes.Load(), st.MissBytes.Load(), used, limit
 		},
 		StagingBytes: func() (int64, int64) {
 			if stage == nil {
@@ -250,7 +257,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if cfg.fileMode != 0 {
 		opts.FileMode = cfg.fileMode
 	}
-	rc := setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
+	rc = setupReadCache(&cfg.rcache, cfg.write.cacheDir, client.Account(), log)
 	defer rc.Close()
 	opts.ReadCache, opts.Passthrough = rc, cfg.rcache.passthrough
 	var keep staging.Keeper

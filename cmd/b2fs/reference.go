@@ -31,6 +31,9 @@ const referenceIntro = `# b2fs configuration reference
      Regenerate: go generate ./cmd/b2fs
      (or: go run ./cmd/b2fs --print-config-reference > docs/configuration.md) -->
 
+This page is generated from the flag definitions in ` + "`cmd/b2fs`" + `
+(` + "`go generate ./cmd/b2fs`" + ` rewrites it; a test fails when it is out of date).
+
 ` + "```" + `
 b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT
 b2fs --demo MOUNTPOINT

@@ -35,7 +35,9 @@ func (a *authorizer) observe(ev b2client.RequestEvent) {
 	if a.next != nil {
 		a.next(ev)
 	}
-	if ev.API != "b2_authorize_account" || ev.Err == nil || !a.starting.Load() ||
+	// Only failures that are retried: a rejected key fails the start at
+	// once with its own message.
+	if ev.API != "b2_authorize_account" || ev.Err == nil || !a.starting.Load() || !b2client.IsRetryable(ev.Err) ||
 		errors.Is(ev.Err, context.Canceled) || errors.Is(ev.Err, context.DeadlineExceeded) {
 		return
 	}

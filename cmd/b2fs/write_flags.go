@@ -27,6 +27,7 @@ type writeConfig struct {
 	maxRenameFiles    int
 	streamedSHA1      bool
 	metadataDelay     time.Duration
+	dirMarkers        string
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
@@ -40,7 +41,16 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files streamed while written their large_file_sha1 and exact mtime (one deferred copy, see --metadata-delay; close does not wait)")
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
+	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` of directory .bzEmpty markers: needed (only empty directories and those with non-default mode, owner or xattrs keep one, so other tools see no stray files) or all (every directory keeps its marker and its times across remounts)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
+}
+
+// check validates the write flags that need no B2 account.
+func (c *writeConfig) check() error {
+	if c.dirMarkers != "needed" && c.dirMarkers != "all" {
+		return usageError{"--dir-markers must be needed or all"}
+	}
+	return nil
 }
 
 // setupWrite builds the write path. A read-only mount gets none (EROFS).
@@ -91,6 +101,7 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep sta
 		HardDelete:     c.hardDelete,
 		MaxRenameFiles: c.maxRenameFiles,
 		MetadataDelay:  c.metadataDelay,
+		KeepDirMarkers: c.dirMarkers == "all",
 		Capabilities:   acct.Capabilities,
 	}, m.Close, nil
 }

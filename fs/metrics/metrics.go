@@ -70,6 +70,9 @@ type Options struct {
 	// StagingBytes, when set, reports the bytes staged and the limit
 	// (--cache-max-size, 0 for none).
 	StagingBytes func() (used, limit int64)
+	// ReadCache, when set, reports the persistent read cache: bytes read
+	// from it and bytes that had to be downloaded, its size and its bound.
+	ReadCache func() (hitBytes, missBytes, used, limit int64)
 
 	now func() time.Time // tests
 }

@@ -11,7 +11,7 @@ import (
 
 // TestOldestPendingUploadAndStagingBytes: the oldest pending file's age runs
 // from the first scrape that saw it, drops when it is uploaded, and the
-// staging gauges report used bytes and the limit.
+// staging and read cache gauges report their bytes and bounds.
 func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1_000_000, 0)
@@ -19,6 +19,7 @@ func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 	m := New(Options{
 		PendingNames: func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pending...) },
 		StagingBytes: func() (int64, int64) { return 12345, 1 << 30 },
+		ReadCache:    func() (int64, int64, int64, int64) { return 300, 100, 4096, 8192 },
 		now:          func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	srv := httptest.NewServer(m.Handler())
@@ -57,7 +58,8 @@ func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 		}
 	}
 	got := scrape()
-	for _, want := range []string{"b2fs_staging_bytes 12345\n", "b2fs_staging_limit_bytes 1.073741824e+09\n"} {
+	for _, want := range []string{"b2fs_staging_bytes 12345\n", "b2fs_staging_limit_bytes 1.073741824e+09\n",
+		"b2fs_read_cache_hit_bytes_total 300\n", "b2fs_read_cache_miss_bytes_total 100\n", "b2fs_read_cache_bytes 4096\n", "b2fs_read_cache_limit_bytes 8192\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("exposition lacks %q", want)
 		}

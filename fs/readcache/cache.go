@@ -41,6 +41,9 @@ type Options struct {
 	// SyncInterval is how often written blocks are fsynced and recorded
 	// in the index (default 1s).
 	SyncInterval time.Duration
+	// CloseTimeout bounds how long Close waits for written blocks to reach
+	// the disk (default 5s).
+	CloseTimeout time.Duration
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -96,6 +99,9 @@ type Cache struct {
 
 	kick      chan struct{}
 	done      chan struct{}
+	wq        chan writeReq  // blocks waiting for the writer
+	writes    sync.WaitGroup // enqueued blocks not yet written
+	syncWr    bool           // write in the caller (tests)
 	wg        sync.WaitGroup
 	warnedW   atomic.Bool // a write error was logged
 	warnedENS atomic.Bool // ENOSPC was logged
@@ -110,6 +116,7 @@ type pendingBlock struct {
 type Stats struct {
 	HitBytes, MissBytes atomic.Int64
 	Corrupt             atomic.Int64 // blocks that failed verification
+	Skipped             atomic.Int64 // blocks not cached: the writer was behind
 	Evicted             atomic.Int64 // files evicted
 }
 
@@ -124,6 +131,9 @@ func Open(opts Options) (*Cache, error) {
 	}
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = time.Second
+	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = 5 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -144,6 +154,7 @@ func Open(opts Options) (*Cache, error) {
 		opts: opts, log: opts.Logger, bs: opts.BlockSize, lock: lock,
 		files: map[string]*file{}, lru: list.New(), max: opts.MaxSize,
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
+		wq: make(chan writeReq, writeQueue),
 	}
 	if err := c.load(); err != nil {
 		lock.Close()
@@ -152,8 +163,9 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.Lock()
 	c.evictLocked(nil, 0)
 	c.mu.Unlock()
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.flusher()
+	go c.writer()
 	return c, nil
 }
 
@@ -171,7 +183,18 @@ func (c *Cache) Close() error {
 	c.mu.Unlock()
 	close(c.done)
 	c.wg.Wait()
-	err := c.flush()
+	c.drainWrites()
+	// The last flush waits for the data to reach the disk, for at most
+	// CloseTimeout: blocks not recorded by then are simply not cached.
+	flushed := make(chan error, 1)
+	go func() { flushed <- c.flush() }()
+	var err error
+	select {
+	case err = <-flushed:
+	case <-time.After(c.opts.CloseTimeout):
+		c.log.Warn("read cache: the disk is slow; the last blocks read are not recorded", "waited", c.opts.CloseTimeout)
+		return nil // the flush finishes (or not) on its own; the lock goes with the process
+	}
 	c.flushMu.Lock()
 	c.idx.Close()
 	c.idx = nil
@@ -190,6 +213,9 @@ func (c *Cache) Close() error {
 	}
 	c.mu.Unlock()
 	c.lock.Close()
+	if n := c.stats.Skipped.Load(); n > 0 {
+		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n)
+	}
 	return err
 }
 
@@ -364,51 +390,6 @@ func (c *Cache) dropBlock(f *file, i int64, b blockInfo) {
 	f.verified = false
 	if b.recorded {
 		c.queue = append(c.queue, fmt.Sprintf("X %s %d", f.id, i))
-	}
-}
-
-// store writes block i of f (data is the whole block) and registers it.
-// Errors only mean the block is not cached.
-func (c *Cache) store(f *file, i int64, data []byte) {
-	n := int64(len(data))
-	if n != c.blockLen(f.size, i) {
-		return
-	}
-	c.mu.Lock()
-	if _, ok := f.blocks[i]; ok || f.dropped || c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if !c.evictLocked(f, n) {
-		c.mu.Unlock()
-		return
-	}
-	c.used += n // reserved
-	c.mu.Unlock()
-	_, err := f.fd.WriteAt(data, i*c.bs)
-	c.mu.Lock()
-	c.used -= n
-	if err != nil || f.dropped {
-		c.mu.Unlock()
-		if err != nil {
-			c.writeFailed(err)
-		}
-		return
-	}
-	if _, ok := f.blocks[i]; !ok {
-		f.blocks[i] = blockInfo{n: int32(n), crc: checksum(data)}
-		f.bytes += n
-		c.used += n
-		c.pending = append(c.pending, pendingBlock{f: f, idx: i})
-		c.pendN += n
-	}
-	kick := c.pendN >= 64<<20
-	c.mu.Unlock()
-	if kick {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
 	}
 }
 

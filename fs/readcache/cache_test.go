@@ -89,6 +89,7 @@ func openCache(t *testing.T, dir string, max int64) *Cache {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	c.syncWr = true
 	return c
 }
 
@@ -202,6 +203,7 @@ func TestCrashNeverServesUnrecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.syncWr = true
 	f := c.Wrap("id", int64(len(data)), o.fetch("id"))
 	mustRead(t, f, data, 0, 32*1024)
 	c.flush()
@@ -322,6 +324,7 @@ func TestNeverServesUnverified(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		c.syncWr = round%2 == 0 // odd rounds write in the background
 		for range 20 {
 			id := fmt.Sprintf("id%d", r.IntN(6))
 			size := int64(sizes[id])
@@ -540,5 +543,33 @@ func TestConcurrentReaders(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestBackgroundWriter: blocks are written by the writer goroutine; all of
+// them are in the cache once Close returns, and the next run reads none.
+func TestBackgroundWriter(t *testing.T) {
+	dir := t.TempDir()
+	o := newOrigin()
+	data := o.add("id", 12, 200_000)
+	c, err := Open(Options{Dir: dir, MaxSize: 1 << 20, BlockSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Wrap("id", 200_000, o.fetch("id"))
+	for off := int64(0); off < 200_000; off += 20_000 {
+		mustRead(t, f, data, off, 20_000)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := openCache(t, dir, 1<<20)
+	if got, skipped := c2.Has("id"), c.Stats().Skipped.Load(); got+skipped*4096 < 200_000 {
+		t.Fatalf("%d bytes cached, %d blocks skipped, of 200000", got, skipped)
+	}
+	calls := o.calls.Load()
+	mustRead(t, c2.Wrap("id", 200_000, o.fetch("id")), data, 0, 200_000)
+	if c.Stats().Skipped.Load() == 0 && o.calls.Load() != calls {
+		t.Fatal("downloaded again after a clean close")
 	}
 }

@@ -208,7 +208,9 @@ func (f *File) lockMutableUnsettled(ctx context.Context) error {
 		if err := f.lockMutable(ctx); err != nil {
 			return err
 		}
-		if !f.settled {
+		// A detached file saves no manifest (it is never recovered), so
+		// it would stay settled forever.
+		if !f.settled || f.detached {
 			return nil
 		}
 		f.mu.Unlock()
@@ -717,6 +719,19 @@ func (f *File) remove() {
 		f.cancelLarge(sess.id)
 	}
 	f.discardFiles()
+}
+
+// dropManifest empties the manifest of a detached file that is still
+// open: recovery removes an empty manifest and its data file, and a
+// detached file writes no manifest again (writeManifest).
+func (f *File) dropManifest() {
+	f.manifestMu.Lock()
+	defer f.manifestMu.Unlock()
+	if f.manFD != nil {
+		if err := f.manFD.Truncate(0); err != nil {
+			f.m.log.Error("empty the manifest of an unlinked staged file", "file", f.key.Name, "err", err)
+		}
+	}
 }
 
 // discardFiles empties the data file and manifest for reuse (see

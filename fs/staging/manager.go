@@ -471,6 +471,10 @@ func (m *Manager) Detach(key Key) bool {
 		cancel()
 	} else if refs == 0 {
 		f.remove()
+	} else {
+		// Still open: a crash before the last handle is released must
+		// not bring the file back under its old name.
+		f.dropManifest()
 	}
 	return true
 }

@@ -9,6 +9,9 @@
 // bucket afresh for every workload, so every read starts cold, and measures:
 //
 //	seq-read     sequential read of a big file (default 1 GiB)
+//	reread       the big file read again after a restart of the tool (same
+//	             cache directory) with the page cache dropped; its limit is
+//	             the same file read from local disk
 //	seq-write    sequential write of a big file until it is durable in B2
 //	rand-read    random 4 KiB reads with fio (fixed count, time cap)
 //	small-files  cp -r of a tree of small files until all are durable

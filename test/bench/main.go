@@ -120,7 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		quick              = fl.Bool("quick", false, "small sizes for a smoke run (explicit flags still win)")
 		profiles           = fl.String("profiles", "loopback,wan", "link profiles to run: loopback, wan")
 		tools              = fl.String("tools", "b2fs,rclone,rclone-w", "tools to mount: b2fs, rclone (defaults), rclone-w (--vfs-cache-mode writes)")
-		workloads          = fl.String("workloads", "all", "workloads: seq-read, seq-write, rand-read, small-files, ls, find, bigdir, or all; find-huge (not in all) walks --huge-files names")
+		workloads          = fl.String("workloads", "all", "workloads: seq-read, reread, seq-write, rand-read, small-files, ls, find, bigdir, or all; find-huge (not in all) walks --huge-files names")
 		wanLatency         = fl.Duration("wan-latency", 30*time.Millisecond, "latency of the wan profile")
 		wanBandwidth int64 = 40_000_000
 		size         int64 = 1 << 30
@@ -205,7 +205,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			c.workloads[wLsCold], c.workloads[wLsWarm] = true, true
 		case "bigdir":
 			c.workloads[wBigCold], c.workloads[wBigWarm] = true, true
-		case wSeqRead, wSeqWrite, wRandRead, wSmallFiles, wFind, wHuge:
+		case wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wFind, wHuge:
 			c.workloads[w] = true
 		default:
 			return nil, fmt.Errorf("unknown workload %q", w)
@@ -394,6 +394,7 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 	}
 	wls := []wl{
 		{[]string{wSeqRead}, r.seqRead, r.seqReadLimit},
+		{[]string{wReread}, r.reread, r.rereadLimit},
 		{[]string{wSeqWrite}, r.seqWrite, r.seqWriteLimit},
 		{[]string{wRandRead}, r.randRead, r.randReadLimit},
 		{[]string{wSmallFiles}, r.smallFiles, r.smallFilesLimit},

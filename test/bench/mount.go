@@ -106,11 +106,31 @@ func (ms *mounts) startMount(ctx context.Context, env *mountEnv, tool string) (*
 		dir:      filepath.Join(env.workDir, "mnt", name),
 		cacheDir: filepath.Join(env.workDir, "cache", name),
 		logPath:  filepath.Join(env.workDir, "logs", name+".log"),
-		done:     make(chan struct{}),
 	}
+	if err := ms.start(ctx, env, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// restart stops m's process, keeping its cache directory, and mounts
+// again at the same place with the same cache directory.
+func (ms *mounts) restart(ctx context.Context, env *mountEnv, m *mount) error {
+	cache := m.cacheDir
+	m.cacheDir = "" // kept
+	ms.stop(m)
+	m.cacheDir = cache
+	m.logPath = strings.TrimSuffix(m.logPath, ".log") + "-restarted.log"
+	return ms.start(ctx, env, m)
+}
+
+// start runs m's tool and waits until the kernel shows the mount.
+func (ms *mounts) start(ctx context.Context, env *mountEnv, m *mount) error {
+	tool := m.tool
+	m.done = make(chan struct{})
 	for _, d := range []string{m.dir, m.cacheDir, filepath.Dir(m.logPath)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var cmd *exec.Cmd
@@ -133,22 +153,22 @@ func (ms *mounts) startMount(ctx context.Context, env *mountEnv, tool string) (*
 		cmd = exec.Command("rclone", args...)
 		conf := filepath.Join(env.workDir, "rclone.conf")
 		if err := os.WriteFile(conf, nil, 0o600); err != nil {
-			return nil, err
+			return err
 		}
 		cmd.Env = append(os.Environ(), "RCLONE_CONFIG="+conf, "RCLONE_B2_ACCOUNT="+env.keyID,
 			"RCLONE_B2_KEY="+env.key, "RCLONE_B2_ENDPOINT="+env.url)
 	default:
-		return nil, fmt.Errorf("unknown tool %q", tool)
+		return fmt.Errorf("unknown tool %q", tool)
 	}
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", tool, err)
+		return fmt.Errorf("start %s: %w", tool, err)
 	}
 	m.cmd = cmd
 	go func() { _ = cmd.Wait(); close(m.done) }()
@@ -156,12 +176,12 @@ func (ms *mounts) startMount(ctx context.Context, env *mountEnv, tool string) (*
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if ok, _ := isMounted(m.dir); ok {
-			return m, nil
+			return nil
 		}
 		select {
 		case <-m.done:
 			ms.remove(m)
-			return nil, fmt.Errorf("%s exited before mounting: %s", tool, tail(m.logPath))
+			return fmt.Errorf("%s exited before mounting: %s", tool, tail(m.logPath))
 		case <-ctx.Done():
 		case <-time.After(20 * time.Millisecond):
 			if time.Now().Before(deadline) {
@@ -171,9 +191,9 @@ func (ms *mounts) startMount(ctx context.Context, env *mountEnv, tool string) (*
 		m.unmount()
 		ms.remove(m)
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return nil, fmt.Errorf("%s did not mount within 30s: %s", tool, tail(m.logPath))
+		return fmt.Errorf("%s did not mount within 30s: %s", tool, tail(m.logPath))
 	}
 }
 
@@ -205,7 +225,9 @@ func (m *mount) unmount() {
 		}
 	}
 	_ = os.Remove(m.dir)
-	_ = os.RemoveAll(m.cacheDir)
+	if m.cacheDir != "" {
+		_ = os.RemoveAll(m.cacheDir)
+	}
 }
 
 // alive reports whether the tool's process still runs.

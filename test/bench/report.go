@@ -198,6 +198,16 @@ func (rp *report) target(r *row) (desc, verdict string) {
 		if wan {
 			ratioGoal(fmt.Sprintf("≥%.0f×rclone", targetReadVsRclone), r.bestRclone(), targetReadVsRclone, "rclone")
 		}
+	case wReread:
+		ratioGoal(fmt.Sprintf("≥%.1f×local disk", targetRereadOfDisk), limit, targetRereadOfDisk, "local disk")
+		if b.ok() && b.callsSet {
+			check("B=0", b.calls.B == 0, fmt.Sprintf("B=%d", b.calls.B))
+		} else {
+			goals = append(goals, "B=0")
+		}
+		if b.ok() {
+			check("RSS<150MiB", b.rss > 0 && b.rss < targetRereadRSS, fmt.Sprintf("RSS %.0f MiB", float64(b.rss)/mibDiv))
+		}
 	case wSeqWrite:
 		ratioGoal(fmt.Sprintf("≥%.1f×limit", targetWriteOfLimit), limit, targetWriteOfLimit, "limit")
 		fasterGoal(r.bestRclone(), "rclone")

@@ -20,6 +20,7 @@ import (
 // Row names, in table order.
 const (
 	wSeqRead    = "seq-read"
+	wReread     = "reread"
 	wSeqWrite   = "seq-write"
 	wRandRead   = "rand-read"
 	wSmallFiles = "small-files"
@@ -33,7 +34,7 @@ const (
 
 // rowOrder is the table's row order; workload selection uses these names
 // ("ls" selects both listing rows).
-var rowOrder = []string{wSeqRead, wSeqWrite, wRandRead, wSmallFiles, wLsCold, wLsWarm, wFind, wBigCold, wBigWarm, wHuge}
+var rowOrder = []string{wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wLsCold, wLsWarm, wFind, wBigCold, wBigWarm, wHuge}
 
 // unitOf says how a row's value is expressed and whether more is better.
 var unitOf = map[string]struct {
@@ -41,6 +42,7 @@ var unitOf = map[string]struct {
 	higher bool
 }{
 	wSeqRead:    {"MiB/s", true},
+	wReread:     {"MiB/s", true},
 	wSeqWrite:   {"MiB/s", true},
 	wRandRead:   {"reads/s", true},
 	wSmallFiles: {"s", false},

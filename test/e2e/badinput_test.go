@@ -47,7 +47,9 @@ func TestBadInput(t *testing.T) {
 		{"bad credentials", []string{"--endpoint", ts.URL, "real-bucket", empty()}, testenv.CredEnv(ts.KeyID, "wrong-key-value"), 1, "rejected"},
 		{"no credentials", []string{"--endpoint", ts.URL, "real-bucket", empty()}, []string{"PATH=" + os.Getenv("PATH")}, 1, "no credentials"},
 		{"loose credentials file", []string{"--endpoint", ts.URL, "--credentials-file", loose, "real-bucket", empty()}, []string{"PATH=" + os.Getenv("PATH")}, 1, "readable by group or others"},
-		{"unreachable endpoint", []string{"--endpoint", "http://127.0.0.1:1", "real-bucket", empty()}, good, 1, "cannot authorize"},
+		// Each failed attempt is a WARN line (TestStartupUnreachableB2);
+		// at level error only the final line remains.
+		{"unreachable endpoint", []string{"--endpoint", "http://127.0.0.1:1", "--startup-timeout", "2s", "--log-level", "error", "real-bucket", empty()}, good, 1, "cannot reach B2 at http://127.0.0.1:1 within --startup-timeout=2s"},
 		{"missing mount point", []string{"--endpoint", ts.URL, "real-bucket", filepath.Join(base, "nope")}, good, 1, "does not exist"},
 		{"mount point not empty", []string{"--endpoint", ts.URL, "real-bucket", full}, good, 1, "not empty"},
 		{"mount point is a file", []string{"--endpoint", ts.URL, "real-bucket", aFile}, good, 1, "not a directory"},
@@ -55,6 +57,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown -o option", []string{"-o", "frobnicate", "real-bucket", empty()}, good, 2, "unknown mount option"},
 		{"no mount point", []string{}, good, 2, "MOUNTPOINT"},
 		{"bad duration", []string{"--dir-cache-ttl", "soon", "real-bucket", empty()}, good, 2, "dir-cache-ttl"},
+		{"bad --dir-markers", []string{"--endpoint", ts.URL, "--dir-markers", "some", "real-bucket", empty()}, good, 2, "--dir-markers must be needed or all"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

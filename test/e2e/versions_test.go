@@ -376,7 +376,7 @@ func TestVersionsNoListPermission(t *testing.T) {
 // metadata copy for chmod, touch and setfattr and deletes the replaced
 // version; every content ever stored stays in the history.
 func TestVersionsMetadataCopiesKeepContent(t *testing.T) {
-	testenv.RequireTool(t, "setfattr")
+	testenv.RequireTool(t, "setfattr", "getfattr")
 	w := newWriteEnv(t, "--metadata-delay", "0")
 	put(t, w.ts, "wbucket", "m.txt", []byte("one"), nil) // by another client
 	put(t, w.ts, "wbucket", "m.txt", []byte("two"), nil)
@@ -393,6 +393,11 @@ func TestVersionsMetadataCopiesKeepContent(t *testing.T) {
 		}
 		if len(b) > 0 { // the shell's "> m.txt" truncates first: an empty version
 			got = append(got, string(b))
+		}
+		if string(b) == "two" { // its metadata as the changes left it
+			if out := sh(t, hist, "stat -c '%a %Y' "+v+"; getfattr --only-values -n user.k "+v); out != "600 1600000000\nv" {
+				t.Fatalf("version %s: %q", v, out)
+			}
 		}
 	}
 	if strings.Join(got, ",") != "one,two,three" || cur != vs[len(vs)-1] {

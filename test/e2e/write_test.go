@@ -233,6 +233,17 @@ func TestWriteGitAndEditor(t *testing.T) {
 		t.Fatalf("git status/fsck: %q", out)
 	}
 	w.wantRemote(t, "repo/a.txt", []byte("one\nthree\n"))
+	// git tries link() for every object it writes and falls back to
+	// rename: an expected refusal, logged at debug level, never a warning.
+	log := w.m.stderr.String()
+	if !strings.Contains(log, "hard link refused") {
+		t.Error("git made no link() attempt (the check below proves nothing)")
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Errorf("git workload logged: %s", l)
+		}
+	}
 
 	// Editor save: write a temporary file, fsync it, rename it over.
 	sh(t, mnt, "printf 'v1' > notes.txt")

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,7 +115,11 @@ func TestDashboardAndAlertRules(t *testing.T) {
 	}
 
 	e := newEnv(t, b2emu.Options{})
-	p := e.start(procOpts{Args: []string{"--metrics-addr", "127.0.0.1:0", "--cache-max-size", "1GiB"}})
+	if _, err := e.ts.PutFile(bucket, "seeded.bin", testenv.Pattern(5, 300_000), nil); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := mkdir(t, "cache")
+	p := e.start(procOpts{CacheDir: cacheDir, Args: []string{"--metrics-addr", "127.0.0.1:0", "--cache-max-size", "1GiB"}})
 	m := metricsAddrRE.FindStringSubmatch(p.out.String())
 	if m == nil {
 		t.Fatalf("no metrics address in the log:\n%s", p.out)
@@ -127,7 +132,7 @@ cd ` + p.dir + `
 printf hello > a.txt
 mkdir d
 cp a.txt d/b.txt
-cat a.txt d/b.txt >/dev/null
+cat a.txt d/b.txt seeded.bin >/dev/null
 ls -lR >/dev/null
 stat missing 2>/dev/null || true
 `); err != nil {
@@ -156,6 +161,28 @@ stat missing 2>/dev/null || true
 	sort.Strings(missing)
 	for _, n := range missing {
 		t.Errorf("%s (used by the %s) is not exposed by b2fs", n, strings.Join(wanted[n], ", "))
+	}
+
+	// The read cache counters: seeded.bin (put into B2 by another client)
+	// was downloaded; a b2fs started on the same cache directory reads it
+	// from the read cache (without passthrough: with it, the kernel reads
+	// complete cached files itself and b2fs never sees the reads).
+	if v := scrape(t, m[1]); v["b2fs_read_cache_miss_bytes_total"] < 300_000 {
+		t.Errorf("read cache: %v miss bytes after downloading a 300,000-byte file", v["b2fs_read_cache_miss_bytes_total"])
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	p2 := e.start(procOpts{CacheDir: cacheDir, Args: []string{"--metrics-addr", "127.0.0.1:0", "--passthrough=false"}})
+	m2 := metricsAddrRE.FindStringSubmatch(p2.out.String())
+	if m2 == nil {
+		t.Fatalf("no metrics address in the log:\n%s", p2.out)
+	}
+	if _, errOut, err := sh("cat " + filepath.Join(p2.dir, "seeded.bin") + " >/dev/null"); err != nil {
+		t.Fatalf("cat: %v: %s", err, errOut)
+	}
+	if v := scrape(t, m2[1]); v["b2fs_read_cache_hit_bytes_total"] < 300_000 || v["b2fs_read_cache_bytes"] < 300_000 || v["b2fs_read_cache_limit_bytes"] <= 0 {
+		t.Errorf("read cache after a restart: %v hit bytes, %v bytes cached, limit %v; want the 300,000-byte file read from it",
+			v["b2fs_read_cache_hit_bytes_total"], v["b2fs_read_cache_bytes"], v["b2fs_read_cache_limit_bytes"])
 	}
 
 	// docs/monitoring.md's table lists exactly the b2fs_ metrics exposed.

@@ -131,3 +131,27 @@ func TestStartupWaitsForB2(t *testing.T) {
 		t.Errorf("late.txt in B2: sha1 %q, want %q", got, sha1Hex(data))
 	}
 }
+
+// TestStartupRetriesB2Unavailable: B2 answering 503 to the first two
+// authorizations is logged as two retried attempts (with B2's error code)
+// and b2fs mounts; a rejected key is not logged as a retry and fails at
+// once with exit status 1.
+func TestStartupRetriesB2Unavailable(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	e.ts.AddFault(b2emu.FaultRule{API: "b2_authorize_account", Times: 2, Status: 503})
+	p := e.start(procOpts{})
+	logs := p.out.String()
+	re := regexp.MustCompile(`level=WARN msg="B2 authorization failed; retrying" endpoint=` + regexp.QuoteMeta(e.ts.URL) + ` attempt=(\d) err="[^\n]*503[^\n]*service_unavailable`)
+	if n := len(re.FindAllString(logs, -1)); n != 2 {
+		t.Errorf("%d retried attempts logged, want 2:\n%s", n, testenv.Tail(logs, 30))
+	}
+	if !strings.Contains(logs, `msg="B2 authorization succeeded" endpoint=`+e.ts.URL+" attempts=3") {
+		t.Errorf("success on the third attempt not logged:\n%s", testenv.Tail(logs, 30))
+	}
+
+	start := time.Now()
+	code, _, errOut := runB2fs(t, testenv.CredEnv(e.ts.KeyID, "KTHEWRONGKEY0123456789"), "--endpoint", e.ts.URL, "--cache-dir", mkdir(t, "c2"), bucket, mkdir(t, "m2"))
+	if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "rejected") || time.Since(start) > 10*time.Second {
+		t.Errorf("rejected key: status %d after %v, stderr %q; want 1 at once and one line", code, time.Since(start), errOut)
+	}
+}

@@ -133,3 +133,12 @@ func Cleanup() {
 		debPath = ""
 	}
 }
+
+// RequireRoot makes sure the test runs as root (it boots a container or
+// installs packages).
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		missing(t, "the test must run as root")
+	}
+}
