@@ -32,7 +32,10 @@ import (
 type inodeCap struct {
 	max int // 0: unbounded
 
-	mu      sync.Mutex // guards the fields below
+	// mu guards the fields below. LOCK ORDER: a leaf; added is called
+	// with no lock held, and drain takes inode and fileNode locks only
+	// after releasing it.
+	mu      sync.Mutex
 	ring    []capEntry // the last max file inodes handed out, oldest at head
 	head    int
 	pending []capEntry // to drop, for the notifier (bounded by maxPending)
