@@ -205,9 +205,7 @@ func (rp *report) target(r *row) (desc, verdict string) {
 		} else {
 			goals = append(goals, "B=0")
 		}
-		if b.ok() {
-			check("RSS<150MiB", b.rss > 0 && b.rss < targetRereadRSS, fmt.Sprintf("RSS %.0f MiB", float64(b.rss)/mibDiv))
-		}
+		// RSS: checked below for every workload (targetRSSBytes).
 	case wSeqWrite:
 		ratioGoal(fmt.Sprintf("≥%.1f×limit", targetWriteOfLimit), limit, targetWriteOfLimit, "limit")
 		fasterGoal(r.bestRclone(), "rclone")

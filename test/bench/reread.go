@@ -18,11 +18,9 @@ import (
 // is measured. Its limit is the same bytes read from a file on the local
 // disk the work directory is on, after dropping the page cache as well.
 
-// targetRereadOfDisk and targetRereadRSS are b2fs's targets on the row.
-const (
-	targetRereadOfDisk = 0.8
-	targetRereadRSS    = 150 << 20
-)
+// targetRereadOfDisk is b2fs's target on the row (its RSS target is
+// every workload's, targetRSSBytes).
+const targetRereadOfDisk = 0.8
 
 // dropCaches writes dirty data back (sync) and drops the page cache.
 func dropCaches() error {
