@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -12,17 +13,34 @@ import (
 )
 
 // The persistent read cache (Options.ReadCache, package fs/readcache)
-// sits under every file handle's ranged reads (fileNode.Open wraps the
-// fetch function). A version whose content is entirely cached is opened
-// with FUSE passthrough when Options.Passthrough is set: the kernel reads
-// the cache file directly and READ requests never reach b2fs.
+// sits under every read handle's ranged reads (see vfs.File.Open). A
+// version whose content is entirely cached is opened with FUSE passthrough
+// when Options.Passthrough is set: the kernel reads the cache file
+// directly and READ requests never reach b2fs.
 //
-// The kernel refuses to have one inode open in passthrough and in cached
-// (page cache) mode at once (the second open fails with EIO), so each
-// fileNode counts its open handles of both kinds (ioPass, ioCached, under
-// fileNode.mu): a passthrough open is only made while no cached-mode handle
-// is open, and handles opened while a passthrough handle is open get
-// FOPEN_DIRECT_IO, which takes no side.
+// The kernel (fs/fuse/iomode.c) puts an inode that has open files either
+// in passthrough mode or in cached mode: while a passthrough file of the
+// inode is open, every other open must be a passthrough open of the same
+// backing file, and while a non-passthrough file is open (page cache or
+// FOPEN_DIRECT_IO alike) a passthrough open fails; the failing open
+// returns EIO to the caller. go-fuse keeps one backing file per inode,
+// registered at the first passthrough open, and drops a reference to it
+// at every RELEASE of the inode.
+//
+// So each fileNode counts its open handles of both kinds (ioPass, ioOther,
+// under fileNode.mu, from OPEN to RELEASE, which the kernel sends after it
+// has let go of the file, so the counts cover the kernel's):
+//   - a passthrough open is made only while no other handle is open, and
+//     only of the version the passthrough handles already open read (their
+//     backing file is shared), or when none is open and no other open
+//     waits for them;
+//   - any other open waits, up to passWait, until the passthrough handles
+//     are released (a closed file's RELEASE is usually in flight), and
+//     fails with ETXTBSY (the reason logged) when one stays open.
+
+// passWait bounds how long an open that cannot be a passthrough open waits
+// for the passthrough handles of its file to be released.
+const passWait = 5 * time.Second
 
 // passHandle reads a version whose content is entirely in the read cache.
 // With passthrough in effect the kernel reads fd itself; otherwise (kernel
@@ -34,6 +52,22 @@ type passHandle struct {
 	path  string
 	entry cache.Entry
 	fd    *os.File
+}
+
+var (
+	_ = (fusefs.FileGetattrer)((*passHandle)(nil))
+	_ = (fusefs.FileFsyncer)((*passHandle)(nil))
+)
+
+// Fsync: the content is in B2 already; metadata changes not yet in B2 are
+// sent.
+func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.fsys.errno("fsync "+h.path, h.node.f.Fsync(ctx))
+}
+
+func (h *passHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(h.fsys.FileAttr(h.entry), &out.Attr)
+	return 0
 }
 
 var (
@@ -58,91 +92,110 @@ func (h *passHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 
 func (h *passHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
-var _ = (fusefs.FileFsyncer)((*passHandle)(nil))
-
-// Fsync sends the file's pending metadata change, like a read-only handle
-// of a file that is not cached (sync FILE opens read-only).
-func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	if err := h.fsys.flushMeta(context.WithoutCancel(ctx), h.node); err != nil {
-		return h.fsys.werrno("fsync "+h.path, err)
-	}
-	return 0
-}
-
 func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 	h.fd.Close()
-	h.node.mu.Lock()
-	h.node.ioPass--
-	h.node.mu.Unlock()
+	h.node.passClose()
 	return 0
 }
 
 // openPass opens version e of n for passthrough when passthrough is on,
-// the whole version is in the read cache and no cached-mode handle of n is
-// open.
+// the whole version is in the read cache and the kernel would accept it.
 func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, bool) {
-	if !f.opts.Passthrough || f.opts.ReadCache == nil || e.FileID == "" {
+	o := f.Options()
+	if !o.Passthrough || o.ReadCache == nil || e.FileID == "" {
 		return nil, false
 	}
-	n.mu.Lock()
-	busy := n.ioCached > 0
-	n.mu.Unlock()
-	if busy {
+	if !n.passOK(e.FileID) {
 		return nil, false
 	}
-	fd, ok := f.opts.ReadCache.OpenComplete(e.FileID, e.Size, e.SHA1)
+	fd, ok := o.ReadCache.OpenComplete(e.FileID, e.Size, e.SHA1)
 	if !ok {
 		return nil, false
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ioCached > 0 {
+	if !n.passOKLocked(e.FileID) {
 		fd.Close()
 		return nil, false
 	}
 	n.ioPass++
+	n.passID = e.FileID
 	return &passHandle{fsys: f, node: n, path: path, entry: e, fd: fd}, true
 }
 
-// cachedOpen records a cached-mode handle of n being opened and returns
-// the flags it needs: FOPEN_DIRECT_IO (and no count) while a passthrough
-// handle of n is open.
-func (n *fileNode) cachedOpen(flags uint32) (uint32, bool) {
+func (n *fileNode) passOK(id string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ioPass > 0 {
-		return (flags | fuse.FOPEN_DIRECT_IO) &^ fuse.FOPEN_KEEP_CACHE, false
-	}
-	n.ioCached++
-	return flags, true
+	return n.passOKLocked(id)
 }
 
-// passFlags adds FOPEN_DIRECT_IO to the flags of a handle not counted in
-// ioCached (a staged one) while a passthrough handle of n is open.
-func (n *fileNode) passFlags(flags uint32) uint32 {
+// passOKLocked reports whether a passthrough open of version id may be
+// made now. n.mu is held.
+func (n *fileNode) passOKLocked(id string) bool {
+	if n.ioOther > 0 {
+		return false
+	}
+	if n.ioPass > 0 {
+		// Joins the open ones: a process may hold one open while it
+		// opens another, so this does not wait for waiting opens.
+		return n.passID == id
+	}
+	return n.otherWaiting == 0
+}
+
+// otherOpen records a non-passthrough handle of n being opened, once no
+// passthrough handle of n is open (waiting up to passWait or until ctx
+// ends for their release). Each successful call is undone by otherClose.
+func (n *fileNode) otherOpen(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ioPass > 0 {
-		return (flags | fuse.FOPEN_DIRECT_IO) &^ fuse.FOPEN_KEEP_CACHE
+	if n.ioPass == 0 {
+		n.ioOther++
+		return 0
 	}
-	return flags
+	if n.passFree == nil {
+		n.passFree = make(chan struct{})
+	}
+	n.otherWaiting++
+	defer func() { n.otherWaiting-- }()
+	timer := time.NewTimer(passWait)
+	defer timer.Stop()
+	for n.ioPass > 0 {
+		free := n.passFree
+		n.mu.Unlock()
+		expired := false
+		select {
+		case <-free:
+		case <-timer.C:
+			expired = true
+		case <-ctx.Done():
+			expired = true
+		}
+		n.mu.Lock()
+		if expired && n.ioPass > 0 {
+			n.fsys.log.Warn("open refused: the file stays open for FUSE passthrough reading, and the kernel allows no other kind of open of it meanwhile", "file", n.path(), "waited", passWait)
+			return syscall.ETXTBSY
+		}
+	}
+	n.ioOther++
+	return 0
 }
 
-// cachedClose undoes a counted cachedOpen.
-func (n *fileNode) cachedClose() {
+// otherClose undoes an otherOpen.
+func (n *fileNode) otherClose() {
 	n.mu.Lock()
-	n.ioCached--
+	n.ioOther--
 	n.mu.Unlock()
 }
 
-// keptRekey records that version newID, a server-side copy of oldID made
-// by this mount (rename, metadata change), has oldID's content; oldID is
-// gone.
-func (f *FS) keptRekey(oldID, newID string) {
-	f.opts.ReadCache.Alias(oldID, newID, true)
-}
-
-// keptForget drops version id from the read cache.
-func (f *FS) keptForget(id string) {
-	f.opts.ReadCache.Forget(id)
+// passClose records the release of a passthrough handle and wakes the
+// opens waiting for the last one.
+func (n *fileNode) passClose() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.ioPass--
+	if n.ioPass == 0 && n.passFree != nil {
+		close(n.passFree)
+		n.passFree = nil
+	}
 }

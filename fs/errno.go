@@ -5,48 +5,84 @@ import (
 	"errors"
 	"log/slog"
 	"syscall"
+
+	"github.com/b2fs/b2fs/fs/errs"
 )
 
-// toErrno is the one place where errors become errno values. Anything not
-// recognised is EIO, and its cause is logged.
+// errnoKinds maps the error kinds (package errs) to errno values, in the
+// order they are tested: ErrIO first, so that an I/O error stays one
+// whatever its cause. logged kinds are worth a log line with the cause
+// (the operator can act on them); the others are answers, not failures.
+var errnoKinds = []struct {
+	kind   error
+	errno  syscall.Errno
+	logged string
+}{
+	{errs.ErrIO, syscall.EIO, "I/O error"},
+	{errs.ErrNoSpace, syscall.ENOSPC, "no space: B2 cap exceeded, staging cache full or file info full"},
+	{errs.ErrAccess, syscall.EACCES, "B2 refused the operation (missing capability or restricted key?)"},
+	{errs.ErrNotExist, syscall.ENOENT, ""},
+	{errs.ErrExist, syscall.EEXIST, ""},
+	{errs.ErrNotEmpty, syscall.ENOTEMPTY, ""},
+	{errs.ErrNotDir, syscall.ENOTDIR, ""},
+	{errs.ErrIsDir, syscall.EISDIR, ""},
+	{errs.ErrPerm, syscall.EPERM, ""},
+	{errs.ErrReadOnly, syscall.EROFS, ""},
+	{errs.ErrNameTooLong, syscall.ENAMETOOLONG, ""},
+	{errs.ErrTooBig, syscall.EFBIG, ""},
+	{errs.ErrNoAttr, syscall.ENODATA, ""},
+	{errs.ErrRange, syscall.ERANGE, ""},
+	{errs.ErrInvalid, syscall.EINVAL, ""},
+	{errs.ErrNotSupported, syscall.ENOTSUP, ""},
+	{errs.ErrCrossDevice, syscall.EXDEV, ""},
+	{errs.ErrBadHandle, syscall.EBADF, ""},
+	{errs.ErrValueTooBig, syscall.E2BIG, ""},
+}
+
+// toErrno is the one place where errors become errno values. A cancelled
+// operation is EINTR; an error of a kind of package errs gets that kind's
+// errno; anything else (a timeout, a broken connection, a server error) is
+// EIO, and its cause is logged.
 func toErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	if err == nil {
 		return 0
 	}
-	var errno syscall.Errno
-	switch {
-	case errors.As(err, &errno):
-		return errno
-	case errors.Is(err, ErrNotFound):
-		return syscall.ENOENT
-	case errors.Is(err, ErrPermission):
-		return syscall.EACCES
-	case errors.Is(err, ErrCapExceeded):
-		return syscall.ENOSPC
-	case errors.Is(err, ErrNameTooLong):
-		return syscall.ENAMETOOLONG
-	case errors.Is(err, ErrInvalidName):
-		return syscall.EINVAL
-	case errors.Is(err, ErrReadOnly):
-		return syscall.EROFS
-	case errors.Is(err, context.Canceled):
+	if errors.Is(err, context.Canceled) {
 		return syscall.EINTR
 	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno // node code answering with an errno value
+	}
+	for _, k := range errnoKinds {
+		if errors.Is(err, k.kind) {
+			if k.logged != "" && log != nil {
+				log.Error(k.logged, "op", op, "err", err)
+			}
+			return k.errno
+		}
+	}
 	if log != nil {
-		log.Error("I/O error", "op", op, "err", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Error("timed out", "op", op, "err", err)
+		} else {
+			log.Error("I/O error", "op", op, "err", err)
+		}
 	}
 	return syscall.EIO
 }
 
-// readErrno maps a failed read: an interrupted read is EINTR, every other
-// failure EIO with its cause logged (never a short read that looks like EOF,
-// never ENOENT from read(2)).
+// readError is the error a failed read answers with: an interrupted read
+// stays interrupted, every other failure is an I/O error (never a short
+// read that looks like EOF, never ENOENT from read(2)).
+func readError(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errs.E(errs.ErrIO, "", "", err)
+}
+
+// readErrno maps a failed read (see readError).
 func readErrno(log *slog.Logger, op string, err error) syscall.Errno {
-	if errors.Is(err, context.Canceled) {
-		return syscall.EINTR
-	}
-	if log != nil {
-		log.Error("read failed", "op", op, "err", err)
-	}
-	return syscall.EIO
+	return toErrno(log, op, readError(err))
 }

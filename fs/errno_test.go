@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/b2fs/b2fs/fs/errs"
 )
 
 func TestToErrno(t *testing.T) {
@@ -20,8 +22,22 @@ func TestToErrno(t *testing.T) {
 	}{
 		{"nil", nil, 0, false},
 		{"not found", fmt.Errorf("list: %w: 404", ErrNotFound), syscall.ENOENT, false},
-		{"unauthorized", fmt.Errorf("download: %w", ErrPermission), syscall.EACCES, false},
-		{"cap exceeded", fmt.Errorf("%w: download_cap_exceeded", ErrCapExceeded), syscall.ENOSPC, false},
+		{"unauthorized", fmt.Errorf("download: %w", ErrPermission), syscall.EACCES, true},
+		{"cap exceeded", fmt.Errorf("%w: download_cap_exceeded", ErrCapExceeded), syscall.ENOSPC, true},
+		{"exists", errs.E(errs.ErrExist, "create bucket", "b", errors.New("duplicate_bucket_name")), syscall.EEXIST, false},
+		{"not empty", errs.E(errs.ErrNotEmpty, "rmdir", "b/d/", nil), syscall.ENOTEMPTY, false},
+		{"not a directory", errs.E(errs.ErrNotDir, "rename", "", nil), syscall.ENOTDIR, false},
+		{"is a directory", errs.E(errs.ErrIsDir, "unlink", "", nil), syscall.EISDIR, false},
+		{"not permitted", errs.E(errs.ErrPerm, "link", "", nil), syscall.EPERM, false},
+		{"too big", fmt.Errorf("write: %w", errs.ErrTooBig), syscall.EFBIG, false},
+		{"no attribute", errs.ErrNoAttr, syscall.ENODATA, false},
+		{"range", errs.ErrRange, syscall.ERANGE, false},
+		{"not supported", errs.ErrNotSupported, syscall.ENOTSUP, false},
+		{"cross device", errs.ErrCrossDevice, syscall.EXDEV, false},
+		{"bad handle", errs.ErrBadHandle, syscall.EBADF, false},
+		{"staging full", fmt.Errorf("staging cache full: %w", errs.ErrNoSpace), syscall.ENOSPC, true},
+		{"I/O error wins over its cause", errs.E(errs.ErrIO, "read", "f", fmt.Errorf("download: %w", ErrNotFound)), syscall.EIO, true},
+		{"canceled wins", errs.E(errs.ErrIO, "read", "f", context.Canceled), syscall.EINTR, false},
 		{"canceled", fmt.Errorf("read: %w", context.Canceled), syscall.EINTR, false},
 		{"name too long", ErrNameTooLong, syscall.ENAMETOOLONG, false},
 		{"invalid name", ErrInvalidName, syscall.EINVAL, false},

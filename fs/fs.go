@@ -2,210 +2,80 @@ package fs
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/b2fs/b2fs/cache"
-	"github.com/b2fs/b2fs/fs/readcache"
-	"github.com/b2fs/b2fs/fs/versions"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// Options configure a filesystem.
-type Options struct {
-	// Backend serves the B2 calls.
-	Backend Backend
-	// Cache is the metadata cache; its TTLs also become the kernel's entry,
-	// attribute and negative timeouts.
-	Cache *cache.Cache
-	// Logger receives the filesystem's logs; nil discards them.
-	Logger *slog.Logger
-	// Bucket is the bucket mounted as the root, with Prefix (a "folder"
-	// inside it) as the root directory. An empty Bucket.Name mounts the
-	// account: the root lists the buckets as directories.
-	Bucket Bucket
-	Prefix string
-	// UID and GID own every file and directory without stored metadata
-	// (b2fs-uid, b2fs-gid); DirMode and FileMode are their permission bits
-	// (default 0755 and 0644).
-	UID, GID          uint32
-	DirMode, FileMode uint32
-	// Read tunes ranged reads and readahead.
-	Read ReadOptions
-	// Write enables and tunes the write path (see write.go); its zero
-	// value makes the filesystem read-only.
-	Write WriteOptions
-	// ReadCache keeps downloaded ranges (and files uploaded from this
-	// mount) on local disk across mounts; nil: no read cache.
-	ReadCache *readcache.Cache
-	// Passthrough opens versions whose content is entirely in ReadCache
-	// with FUSE passthrough: the kernel reads the cache file directly.
-	Passthrough bool
-	// ListPageSize is maxFileCount for directory listings (default and
-	// maximum 10000).
-	ListPageSize int
-	// ListPrefetchPages is the page budget of a subtree prefetch (see
-	// prefetch.go): the first listing of a directory lists its whole
-	// subtree, up to this many pages, when the Backend is a TreeLister.
-	// Zero lists every directory on its own with the delimiter.
-	ListPrefetchPages int
-	// MaxFileInodes bounds the file inodes b2fs keeps for the kernel
-	// (see inodecap.go); the oldest beyond it are dropped from the
-	// kernel's cache. Zero means unbounded.
-	MaxFileInodes int
-	// VersionsDir names the read-only time-travel directory at the root
-	// of each bucket (see view_nodes.go); "" turns it off. It needs a
-	// Backend that lists versions (versions.Lister).
-	VersionsDir string
-}
+// The filesystem's configuration and values, defined in package vfs.
+type (
+	Options      = vfs.Options
+	ReadOptions  = vfs.ReadOptions
+	WriteOptions = vfs.WriteOptions
+	Budget       = vfs.Budget
+	Backend      = vfs.Backend
+	TreeLister   = vfs.TreeLister
+	WriteBackend = vfs.WriteBackend
+	Bucket       = vfs.Bucket
+	Object       = vfs.Object
+	Page         = vfs.Page
+	CopyMeta     = vfs.CopyMeta
+)
 
-// FS is a mounted (or mountable) b2fs filesystem.
+// Errors a Backend wraps (see package backend).
+var (
+	ErrNotFound     = vfs.ErrNotFound
+	ErrPermission   = vfs.ErrPermission
+	ErrCapExceeded  = vfs.ErrCapExceeded
+	ErrNameTooLong  = vfs.ErrNameTooLong
+	ErrInvalidName  = vfs.ErrInvalidName
+	ErrReadOnly     = vfs.ErrReadOnly
+	ErrRangeInvalid = vfs.ErrRangeInvalid
+)
+
+// CheckVersionsDir validates a name for Options.VersionsDir (see vfs).
+func CheckVersionsDir(name string) error { return vfs.CheckVersionsDir(name) }
+
+// NewBudget returns a readahead memory budget of max bytes (see vfs).
+func NewBudget(max int64) *Budget { return vfs.NewBudget(max) }
+
+// FS is a b2fs filesystem served through go-fuse: the vfs below, with
+// every error made an errno value here (toErrno).
 type FS struct {
-	opts    Options
-	log     *slog.Logger
-	meta    *meta
-	mounted time.Time
-	stopped atomic.Bool    // set by StopWrites
-	mq      *metaQueue     // files with metadata changes not yet in B2
-	view    *versions.View // nil: no time-travel view
-	inodes  *inodeCap      // bounds the file inodes held for the kernel
-
-	// life is the filesystem's lifetime, cancelled by Shutdown: listing
-	// fetchers and deferred-metadata flushes run under it.
-	life    context.Context
-	endLife context.CancelFunc
-	// lifeMu guards closed; bg counts the background work started under
-	// it (Add only while closed is false).
-	lifeMu  sync.Mutex
-	closed  bool
-	bg      sync.WaitGroup
-	dtimes  dirTimes    // directory times changed during this mount
-	markers markerQueue // directories waiting for their marker check
+	*vfs.FS
+	log    *slog.Logger
+	inodes *inodeCap // bounds the file inodes held for the kernel (inodecap.go)
 
 	passWarned atomic.Bool // the passthrough fallback was logged
 }
 
 // New checks opts and returns a filesystem.
 func New(opts Options) (*FS, error) {
-	if opts.Backend == nil || opts.Cache == nil {
-		return nil, errors.New("fs: Backend and Cache are required")
+	v, err := vfs.New(opts)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.DirMode == 0 {
-		opts.DirMode = 0o755
-	}
-	if opts.FileMode == 0 {
-		opts.FileMode = 0o644
-	}
-	if opts.ListPageSize <= 0 || opts.ListPageSize > 10000 {
-		opts.ListPageSize = 10000
-	}
-	opts.Prefix = normPrefix(opts.Prefix)
-	opts.Read.fill()
-	opts.Write.fill()
-	life, end := context.WithCancel(context.Background())
-	f := &FS{
-		opts:    opts,
-		log:     opts.Logger,
-		meta:    metaFor(life, opts),
-		mounted: time.Now(),
-		mq:      newMetaQueue(),
-		inodes:  newInodeCap(opts.MaxFileInodes),
-		life:    life,
-		endLife: end,
-	}
-	if opts.VersionsDir != "" {
-		if err := CheckVersionsDir(opts.VersionsDir); err != nil {
-			end()
-			return nil, fmt.Errorf("fs: %w", err)
-		}
-		l, ok := opts.Backend.(versions.Lister)
-		if !ok {
-			end()
-			return nil, errors.New("fs: the backend cannot list file versions (VersionsDir)")
-		}
-		v, err := versions.New(versions.Options{Lister: l, Cache: opts.Cache, PageSize: opts.ListPageSize})
-		if err != nil {
-			end()
-			return nil, err
-		}
-		f.view = v
-	}
-	return f, nil
-}
-
-func metaFor(life context.Context, opts Options) *meta {
-	m := &meta{life: life, be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize}
-	if tl, ok := opts.Backend.(TreeLister); ok && opts.ListPrefetchPages > 0 {
-		m.tree, m.prefetchPages = tl, opts.ListPrefetchPages
-	}
-	return m
-}
-
-// track registers background work; false once the filesystem is shut
-// down (the work must not start). The caller calls f.bg.Done when done.
-func (f *FS) track() bool {
-	f.lifeMu.Lock()
-	defer f.lifeMu.Unlock()
-	if f.closed {
-		return false
-	}
-	f.bg.Add(1)
-	return true
-}
-
-// Shutdown ends the filesystem's lifetime, after it is unmounted (and
-// after FlushMetadata, which it does not replace): listing fetchers stop,
-// deferred-metadata timers are stopped (changes still pending stay
-// counted by PendingMetadata), and Shutdown returns once nothing the
-// filesystem started runs any more, or when ctx is done.
-func (f *FS) Shutdown(ctx context.Context) error {
-	f.lifeMu.Lock()
-	f.closed = true
-	f.lifeMu.Unlock()
-	f.endLife()
-	f.mq.stopTimers()
-	done := make(chan struct{})
-	go func() {
-		f.bg.Wait()
-		f.meta.shutdown()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("shutdown: background work still running: %w", ctx.Err())
-	}
+	return &FS{FS: v, log: v.Logger(), inodes: newInodeCap(opts.MaxFileInodes)}, nil
 }
 
 // Root returns the root node to mount.
 func (f *FS) Root() fusefs.InodeEmbedder {
-	if f.opts.Bucket.Name == "" {
-		return &accountNode{fsys: f}
+	switch r := f.FS.Root().(type) {
+	case *vfs.Account:
+		return &accountNode{fsys: f, a: r}
+	case *vfs.Dir:
+		return &dirNode{fsys: f, d: r}
 	}
-	return &dirNode{fsys: f, bucket: f.opts.Bucket, prefix: f.opts.Prefix}
+	panic("vfs root of an unknown kind")
 }
 
-// Check makes one listing call on the root so that bad credentials, a
-// missing bucket or an unreachable endpoint fail before mounting.
-func (f *FS) Check(ctx context.Context) error {
-	if f.opts.Bucket.Name == "" {
-		_, err := f.meta.buckets(ctx)
-		return err
-	}
-	_, err := f.opts.Backend.ListDir(ctx, f.opts.Bucket, f.opts.Prefix, "", 1)
-	return err
-}
+// errno maps err through toErrno, logging unexpected causes.
+func (f *FS) errno(op string, err error) syscall.Errno { return toErrno(f.log, op, err) }
 
 // MaxRequest is the largest FUSE read or write request b2fs asks the kernel
 // for.
@@ -233,7 +103,7 @@ type MountConfig struct {
 // FuseOptions returns the go-fuse options: kernel timeouts from the cache's
 // TTLs, 1 MiB requests and readahead.
 func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
-	co := f.opts.Cache.Options()
+	co := f.Cache().Options()
 	entry, attr, neg := co.AttrTTL, co.AttrTTL, co.NegativeTTL
 	o := &fusefs.Options{
 		EntryTimeout:    &entry,
@@ -266,62 +136,68 @@ func (f *FS) FuseOptions(mc MountConfig) *fusefs.Options {
 	return o
 }
 
-// errno maps err through toErrno, logging unexpected causes.
-func (f *FS) errno(op string, err error) syscall.Errno { return toErrno(f.log, op, err) }
-
-// fileAttr fills out from a file entry. All file attributes are derived
-// here.
-func (f *FS) fileAttr(e cache.Entry, out *fuse.Attr) {
-	out.Mode = syscall.S_IFREG | f.opts.FileMode
-	out.Size = uint64(e.Size)
-	out.Blocks = (uint64(e.Size) + 511) / 512
-	out.Blksize = 1 << 20
-	out.Nlink = 1
-	out.Uid, out.Gid = f.opts.UID, f.opts.GID
-	t := e.ModTime
-	if t.IsZero() {
-		t = f.mounted
-	}
-	out.SetTimes(&t, &t, &t)
-	f.applyMeta(e.Info, out)
-	applySpecial(e.Info, out)
-	setCtime(e, out)
+// fillAttr copies vfs attributes into a FUSE reply.
+func fillAttr(a vfs.Attr, out *fuse.Attr) {
+	out.Mode = a.Mode
+	out.Size = a.Size
+	out.Blocks = a.Blocks
+	out.Blksize = a.Blksize
+	out.Nlink = a.Nlink
+	out.Uid, out.Gid = a.Uid, a.Gid
+	out.Rdev = a.Rdev
+	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
 }
 
-// dirAttr fills out for a directory.
-func (f *FS) dirAttr(out *fuse.Attr) {
-	out.Mode = syscall.S_IFDIR | f.opts.DirMode
-	out.Size = 4096
-	out.Blocks = 8
-	out.Blksize = 4096
-	out.Nlink = 2
-	out.Uid, out.Gid = f.opts.UID, f.opts.GID
-	out.SetTimes(&f.mounted, &f.mounted, &f.mounted)
-}
-
-func (f *FS) entryAttr(e cache.Entry, out *fuse.Attr) {
-	if e.Dir {
-		f.dirAttr(out)
-	} else {
-		f.fileAttr(e, out)
+// fillEntry fills a LOOKUP reply; attributes the vfs was unsure of are not
+// kept by the kernel (it asks again with GETATTR).
+func fillEntry(a vfs.Attr, out *fuse.EntryOut) {
+	fillAttr(a, &out.Attr)
+	if a.Unsure {
+		out.SetAttrTimeout(time.Nanosecond)
 	}
 }
 
-// statfs reports a practically unbounded filesystem; the longest name is
-// the longest B2 segment (names holding characters that the encoding
-// replaces have fewer bytes, see childName).
-func (f *FS) statfs(out *fuse.StatfsOut) {
-	const bsize = 4096
-	out.Bsize = bsize
-	out.Frsize = bsize
-	out.Blocks = (1 << 50) / bsize // 1 PiB
-	out.Bfree = out.Blocks
-	out.Bavail = out.Blocks
-	out.Files = 1 << 40
-	out.Ffree = 1 << 40
-	out.NameLen = maxSegment
+func fillStatfs(s vfs.Statfs, out *fuse.StatfsOut) {
+	out.Bsize, out.Frsize = s.Bsize, s.Frsize
+	out.Blocks, out.Bfree, out.Bavail = s.Blocks, s.Bfree, s.Bavail
+	out.Files, out.Ffree = s.Files, s.Ffree
+	out.NameLen = s.NameLen
 }
 
-func (f *FS) String() string {
-	return fmt.Sprintf("b2fs(%s/%s)", f.opts.Bucket.Name, f.opts.Prefix)
+// toSetAttr converts a SETATTR request.
+func toSetAttr(in *fuse.SetAttrIn) *vfs.SetAttr {
+	var s vfs.SetAttr
+	if m, ok := in.GetMode(); ok {
+		s.Mode = &m
+	}
+	if u, ok := in.GetUID(); ok {
+		s.UID = &u
+	}
+	if g, ok := in.GetGID(); ok {
+		s.GID = &g
+	}
+	if sz, ok := in.GetSize(); ok {
+		s.Size = &sz
+	}
+	if t, ok := in.GetMTime(); ok {
+		s.Mtime = &t
+	}
+	return &s
+}
+
+// withCaller passes the requesting process's uid and gid to the vfs (new
+// files and directories are theirs).
+func withCaller(ctx context.Context) context.Context {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return vfs.WithCaller(ctx, c.Uid, c.Gid)
+	}
+	return ctx
+}
+
+// copyXattr implements the size-query contract of getxattr/listxattr.
+func copyXattr(dest, val []byte) (uint32, syscall.Errno) {
+	if len(dest) < len(val) {
+		return uint32(len(val)), syscall.ERANGE
+	}
+	return uint32(copy(dest, val)), 0
 }

@@ -25,10 +25,10 @@ import (
 // over ten times longer than with no cap. Keep it above the biggest
 // directory that is listed repeatedly.
 //
-// Files with state b2fs must keep in their node are never dropped: staged
-// (being written or uploaded), with a metadata change not yet in B2, or
-// created by this mount (their own-version record). An open file keeps its
-// inode in the kernel anyway.
+// What a dropped file's vfs node must keep survives the forget: the vfs
+// keeps nodes with metadata changes not yet in B2 (vfs.FS.Forget), staged
+// files live in the staging manager, and an open file keeps its inode in
+// the kernel anyway.
 type inodeCap struct {
 	max int // 0: unbounded
 
@@ -108,7 +108,7 @@ func (c *inodeCap) drain() {
 			if ch == nil {
 				continue // forgotten already
 			}
-			if n, ok := ch.Operations().(*fileNode); !ok || !n.droppable() {
+			if _, ok := ch.Operations().(*fileNode); !ok {
 				continue
 			}
 			nodes, names = append(nodes, ch), append(names, e)
@@ -135,12 +135,3 @@ func (c *inodeCap) drain() {
 
 // pruneBatch is how many inodes one FUSE_NOTIFY_PRUNE names.
 const pruneBatch = 256
-
-// droppable reports whether n holds nothing that a fresh node made by a
-// later lookup would lack.
-func (n *fileNode) droppable() bool {
-	n.mu.Lock()
-	keep := n.pend != nil || n.created
-	n.mu.Unlock()
-	return !keep && n.stagedFile() == nil
-}

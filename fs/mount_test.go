@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/test/testenv"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 )
@@ -48,7 +49,7 @@ func mountMem(t *testing.T, be Backend, opts Options) string {
 }
 
 func TestMountReadOnlyTree(t *testing.T) {
-	be := newMemBackend("a.txt", "dir/b.txt", "dir/sub/c.txt", "empty/.bzEmpty", "x y/ü%+.txt")
+	be := memStore("b1", "a.txt", "dir/b.txt", "dir/sub/c.txt", "empty/.bzEmpty", "x y/ü%+.txt")
 	dir := mountMem(t, be, Options{})
 
 	ents, err := os.ReadDir(dir)
@@ -68,7 +69,7 @@ func TestMountReadOnlyTree(t *testing.T) {
 			t.Fatalf("root lists %q, want %q", names, want)
 		}
 	}
-	calls := be.count("list")
+	calls := be.Calls("ListDir")
 	for _, p := range []string{"a.txt", "dir", "empty", "x y"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
 			t.Fatal(err)
@@ -77,7 +78,7 @@ func TestMountReadOnlyTree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stat missing: %v", err)
 	}
-	if got := be.count("list"); got != calls {
+	if got := be.Calls("ListDir"); got != calls {
 		t.Fatalf("stat after readdir made %d list calls", got-calls)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "x y", "ü%+.txt"))
@@ -124,7 +125,7 @@ func TestMountReadOnlyTree(t *testing.T) {
 }
 
 func TestMountAccountRoot(t *testing.T) {
-	be := newMemBackend("f")
+	be := memStore("b2", "f")
 	dir := mountMemAccount(t, be)
 	ents, err := os.ReadDir(dir)
 	if err != nil || len(ents) != 2 || ents[0].Name() != "alpha" || ents[1].Name() != "beta" || !ents[0].IsDir() {
@@ -159,4 +160,16 @@ func mountMemAccount(t *testing.T, be Backend) string {
 		}
 	})
 	return dir
+}
+
+// memStore is an account with buckets alpha (ID b1) and beta (b2), and in
+// bucket the given names, each holding "data of NAME", uploaded at 1s.
+func memStore(bucket string, names ...string) *fstest.Store {
+	s := fstest.NewStore()
+	s.AddBucket("b1", "alpha")
+	s.AddBucket("b2", "beta")
+	for _, n := range names {
+		s.PutAt(bucket, n, []byte("data of "+n), nil, time.UnixMilli(1000))
+	}
+	return s
 }

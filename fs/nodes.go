@@ -2,511 +2,586 @@ package fs
 
 import (
 	"context"
-	"io"
 	"sync"
 	"syscall"
 
 	"github.com/b2fs/b2fs/cache"
-	"github.com/b2fs/b2fs/fs/readcache"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// This file holds the go-fuse-facing nodes. They stay thin: metadata comes
-// from meta, data from rangeReader, errno values from toErrno.
+// The go-fuse node tree. Each method converts its arguments, calls the
+// vfs, and converts the result: errors become errno values (toErrno),
+// attributes FUSE replies. What only the kernel needs (inodes, its page
+// and directory caches, entry timeouts) lives here; everything else in
+// package vfs.
 
-// readOnly is embedded by every node: each operation that would change
-// something answers EROFS until the write path exists.
-type readOnly struct{}
-
-func (readOnly) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return syscall.EROFS
-}
-func (readOnly) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.EROFS
-}
-func (readOnly) Removexattr(ctx context.Context, attr string) syscall.Errno { return syscall.EROFS }
-
-// readOnlyDir refuses every change to a directory's entries.
-type readOnlyDir struct{ readOnly }
-
-func (readOnlyDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	return nil, syscall.EROFS
-}
-func (readOnlyDir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	return nil, syscall.EROFS
-}
-func (readOnlyDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, syscall.EROFS
-}
-func (readOnlyDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	return nil, syscall.EROFS
-}
-func (readOnlyDir) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	return nil, syscall.EROFS
-}
-func (readOnlyDir) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
-func (readOnlyDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EROFS }
-func (readOnlyDir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	return syscall.EROFS
-}
-
-var (
-	_ = (fusefs.NodeMkdirer)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeMknoder)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeCreater)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeSymlinker)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeLinker)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeUnlinker)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeRmdirer)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeRenamer)((*readOnlyDir)(nil))
-	_ = (fusefs.NodeSetattrer)((*readOnly)(nil))
-	_ = (fusefs.NodeSetxattrer)((*readOnly)(nil))
-	_ = (fusefs.NodeRemovexattrer)((*readOnly)(nil))
-)
-
-// child returns the inode for entry e of the directory prefix in bucket b,
-// reusing the existing child of parent when it has the same type (so that
-// per-inode state such as the kernel cache's file ID survives), and fills
-// out.
-func (f *FS) child(ctx context.Context, parent *fusefs.Inode, b Bucket, prefix string, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-	f.entryAttr(e, &out.Attr)
-	if e.Dir {
-		f.dirEntryAttr(ctx, b, childDir(prefix, e.Name), fetchDirMeta(ctx), out)
-	}
-	if ch := parent.GetChild(e.Name); ch != nil {
-		switch n := ch.Operations().(type) {
-		case *dirNode:
-			if e.Dir {
-				return ch
-			}
-		case *fileNode:
-			if !e.Dir && ch.StableAttr().Mode == entryType(e) {
-				n.update(e)
-				f.entryAttr(n.overlay(e), &out.Attr)
+// inode returns the inode for node n, child name of parent, reusing the
+// existing child when it serves the same vfs node with the same type (so
+// that per-inode state such as the kernel cache's file ID survives), and
+// fills out. fetch: a directory's metadata may cost a list call (a
+// lookup), else it is taken from the cache (READDIRPLUS).
+func (f *FS) inode(ctx context.Context, parent *fusefs.Inode, name string, n vfs.Node, fetch bool, out *fuse.EntryOut) *fusefs.Inode {
+	switch n := n.(type) {
+	case *vfs.Dir:
+		fillEntry(n.Attr(ctx, fetch), out)
+		if ch := parent.GetChild(name); ch != nil {
+			if d, ok := ch.Operations().(*dirNode); ok && d.d == n {
 				return ch
 			}
 		}
+		return parent.NewInode(ctx, &dirNode{fsys: f, d: n}, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	case *vfs.File:
+		a := n.Attr(ctx, nil)
+		fillEntry(a, out)
+		typ := a.Mode & syscall.S_IFMT
+		if ch := parent.GetChild(name); ch != nil {
+			if fn, ok := ch.Operations().(*fileNode); ok && fn.f == n && ch.StableAttr().Mode == typ {
+				return ch
+			}
+		}
+		fn := &fileNode{fsys: f, f: n}
+		n.OnNewVersion(fn.newVersion)
+		ch := parent.NewInode(ctx, fn, fusefs.StableAttr{Mode: typ})
+		f.inodes.added(parent, name) // bounded file inodes (inodecap.go)
+		return ch
 	}
-	if e.Dir {
-		return parent.NewInode(ctx, &dirNode{fsys: f, bucket: b, prefix: childDir(prefix, e.Name)},
-			fusefs.StableAttr{Mode: syscall.S_IFDIR})
-	}
-	ch := parent.NewInode(ctx, &fileNode{fsys: f, bucket: b, dir: prefix, entry: e},
-		fusefs.StableAttr{Mode: entryType(e)})
-	f.inodes.added(parent, e.Name) // bounded file inodes (inodecap.go)
-	return ch
+	return nil
 }
 
 // accountNode is the root of an account mount: one directory per bucket.
 type accountNode struct {
 	fusefs.Inode
-	readOnlyDir
 	fsys *FS
+	a    *vfs.Account
 }
 
-var _ = (fusefs.NodeLookuper)((*accountNode)(nil))
+var (
+	_ = (fusefs.NodeLookuper)((*accountNode)(nil))
+	_ = (fusefs.NodeOpendirHandler)((*accountNode)(nil))
+	_ = (fusefs.NodeGetattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeStatfser)((*accountNode)(nil))
+	_ = (fusefs.NodeMkdirer)((*accountNode)(nil))
+	_ = (fusefs.NodeRmdirer)((*accountNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeCreater)((*accountNode)(nil))
+	_ = (fusefs.NodeUnlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeRenamer)((*accountNode)(nil))
+	_ = (fusefs.NodeSymlinker)((*accountNode)(nil))
+	_ = (fusefs.NodeMknoder)((*accountNode)(nil))
+	_ = (fusefs.NodeLinker)((*accountNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*accountNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*accountNode)(nil))
+)
 
 func (n *accountNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	es, err := n.fsys.meta.buckets(ctx)
+	d, err := n.a.Lookup(ctx, name)
 	if err != nil {
 		return nil, n.fsys.errno("lookup bucket "+name, err)
 	}
-	e, ok := cache.Find(es, name)
-	if !ok {
-		return nil, syscall.ENOENT
-	}
-	return n.bucketChild(ctx, e, out), 0
+	return n.fsys.inode(ctx, n.EmbeddedInode(), name, d, false, out), 0
 }
-
-func (n *accountNode) bucketChild(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-	n.fsys.dirAttr(&out.Attr)
-	if ch := n.GetChild(e.Name); ch != nil {
-		if d, ok := ch.Operations().(*dirNode); ok && d.bucket.ID == e.FileID {
-			return ch
-		}
-	}
-	return n.NewInode(ctx, &dirNode{fsys: n.fsys, bucket: Bucket{ID: e.FileID, Name: e.Name}},
-		fusefs.StableAttr{Mode: syscall.S_IFDIR})
-}
-
-var _ = (fusefs.NodeOpendirHandler)((*accountNode)(nil))
 
 func (n *accountNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{
-		list: listAll(func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
-			es, err := n.fsys.meta.buckets(ctx)
-			if err != nil {
-				return nil, n.fsys.errno("list buckets", err)
-			}
-			return es, 0
-		}),
-		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			return n.bucketChild(ctx, e, out)
-		},
-	}, 0, 0
+	return &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), dir: n.a, h: n.a.Opendir(),
+		child: func(e cache.Entry) vfs.Node { return n.a.Child(e) }}, 0, 0
 }
-
-var _ = (fusefs.NodeGetattrer)((*accountNode)(nil))
 
 func (n *accountNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.fsys.dirAttr(&out.Attr)
+	fillAttr(n.a.Attr(), &out.Attr)
 	return 0
 }
 
-var _ = (fusefs.NodeStatfser)((*accountNode)(nil))
-
 func (n *accountNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	n.fsys.statfs(out)
+	fillStatfs(n.fsys.Statfs(), out)
 	return 0
+}
+
+// Mkdir at the account root creates a private bucket.
+func (n *accountNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	d, err := n.a.Mkdir(ctx, name, mode)
+	if err != nil {
+		return nil, n.fsys.errno("create bucket "+name, err)
+	}
+	return n.fsys.inode(ctx, n.EmbeddedInode(), name, d, false, out), 0
+}
+
+// Rmdir at the account root deletes an empty bucket.
+func (n *accountNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.fsys.errno("delete bucket "+name, n.a.Rmdir(ctx, name))
+}
+
+func (n *accountNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	a, err := n.a.Setattr(ctx, toSetAttr(in))
+	if err != nil {
+		return n.fsys.errno("setattr", err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+// Files, symlinks, special files and hard links cannot live at the
+// account root, and buckets are not renamed.
+func (n *accountNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, n.fsys.errno("create", n.a.Refuse("create"))
+}
+
+func (n *accountNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	return n.fsys.errno("unlink", n.a.Refuse("unlink"))
+}
+
+func (n *accountNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return n.fsys.errno("rename", n.a.Refuse("rename"))
+}
+
+func (n *accountNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, n.fsys.errno("symlink", n.a.Refuse("symlink"))
+}
+
+func (n *accountNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, n.fsys.errno("mknod", n.a.Refuse("mknod"))
+}
+
+func (n *accountNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, n.fsys.errno("link", n.a.Refuse("link"))
+}
+
+func (n *accountNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return n.fsys.errno("setxattr", n.a.RefuseXattr("setxattr"))
+}
+
+func (n *accountNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.fsys.errno("removexattr", n.a.RefuseXattr("removexattr"))
 }
 
 // dirNode is a directory: a bucket's root or a folder inside it.
 type dirNode struct {
 	fusefs.Inode
-	readOnlyDir
 	fsys *FS
-
-	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
-	bucket Bucket
-	prefix string // "" or ending in "/"
-
+	d    *vfs.Dir
 	kdir kernelDirCache // whether the kernel may cache the entries (dircache.go)
 }
 
-var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
+var (
+	_ = (fusefs.NodeLookuper)((*dirNode)(nil))
+	_ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
+	_ = (fusefs.NodeGetattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeStatfser)((*dirNode)(nil))
+	_ = (fusefs.NodeCreater)((*dirNode)(nil))
+	_ = (fusefs.NodeMkdirer)((*dirNode)(nil))
+	_ = (fusefs.NodeRmdirer)((*dirNode)(nil))
+	_ = (fusefs.NodeUnlinker)((*dirNode)(nil))
+	_ = (fusefs.NodeRenamer)((*dirNode)(nil))
+	_ = (fusefs.NodeLinker)((*dirNode)(nil))
+	_ = (fusefs.NodeSymlinker)((*dirNode)(nil))
+	_ = (fusefs.NodeMknoder)((*dirNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeGetxattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeListxattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeOnForgetter)((*dirNode)(nil))
+)
+
+func (n *dirNode) path(name string) string {
+	b, prefix := n.d.Loc()
+	return b.Name + "/" + prefix + name
+}
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	b, prefix := n.loc()
-	if name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
+	if n.d.IsViewName(name) {
+		b, prefix := n.d.Loc()
 		return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out), 0
 	}
-	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
-		return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, stagedEntry(name, sf), out), 0
-	}
-	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+	c, err := n.d.Lookup(ctx, name)
 	if err != nil {
-		return nil, n.fsys.errno("lookup "+b.Name+"/"+childName(prefix, name), err)
+		return nil, n.fsys.errno("lookup "+n.path(name), err)
 	}
-	if !ok {
-		return nil, syscall.ENOENT
-	}
-	return n.fsys.child(ctx, n.EmbeddedInode(), b, prefix, e, out), 0
+	return n.fsys.inode(ctx, n.EmbeddedInode(), name, c, true, out), 0
 }
-
-var _ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
 
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	b, prefix := n.loc()
-	return &dirHandle{
-		list: func(ctx context.Context, c dirCursor) (dirCursor, syscall.Errno) {
-			c, err := n.fsys.streamStep(ctx, b, prefix, c)
-			if err != nil {
-				return c, n.fsys.errno("list "+b.Name+"/"+prefix, err)
-			}
-			return c, 0
-		},
-		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			if e.Name == n.fsys.opts.VersionsDir && n.fsys.viewAt(b, prefix) {
-				return n.fsys.viewEntry(ctx, n.EmbeddedInode(), b, prefix, out) // shadows a real folder
-			}
-			return n.fsys.child(withoutDirFetch(ctx), n.EmbeddedInode(), b, prefix, e, out)
-		},
-		fsync: func(ctx context.Context) syscall.Errno {
-			err := n.fsys.flushMetaWhere(ctx, func(fb Bucket, dir string) bool { return fb.ID == b.ID && dir == prefix })
-			if err != nil {
-				return n.fsys.werrno("fsync "+fmtPath(b, prefix), err)
-			}
-			return 0
-		},
-	}, n.kdir.openFlags(n.fsys.meta.cache, dirKey(b, prefix)), 0 // see dircache.go
+	b, prefix := n.d.Loc()
+	h := &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), dir: n.d, h: n.d.Opendir(), child: n.d.Child}
+	return h, n.kdir.openFlags(n.fsys.Cache(), vfs.DirKey(b, prefix)), 0 // see dircache.go
 }
-
-var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 
 func (n *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.fsys.dirAttr(&out.Attr)
-	b, prefix := n.loc()
-	n.fsys.dirMeta(ctx, b, prefix, true, &out.Attr)
-	n.fsys.applyDirTimes(b, prefix, &out.Attr)
+	fillAttr(n.d.Attr(ctx, true), &out.Attr)
 	return 0
 }
-
-var _ = (fusefs.NodeStatfser)((*dirNode)(nil))
 
 func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	n.fsys.statfs(out)
+	fillStatfs(n.fsys.Statfs(), out)
 	return 0
 }
 
-// dirHandle streams a directory listing (sorted by name when complete at
-// the start, else in B2's order as pages arrive; see FS.streamStep) and
-// answers READDIRPLUS lookups from the entries received. The listing is
-// fetched on the first read, not at open: opening a directory (fchdir,
-// O_DIRECTORY opens by find and du) costs nothing. list is called again
-// whenever the reader has used every entry received so far, until it
-// reports the listing complete.
+func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	f, h, err := n.d.Create(withCaller(ctx), name, flags, mode)
+	if err != nil {
+		return nil, nil, 0, n.fsys.errno("create "+n.path(name), err)
+	}
+	ch := n.fsys.inode(ctx, n.EmbeddedInode(), name, f, false, out)
+	fn := ch.Operations().(*fileNode)
+	// A non-passthrough handle: see cached.go.
+	if errno := fn.otherOpen(ctx); errno != 0 {
+		h.Release(ctx)
+		return nil, nil, 0, errno
+	}
+	return ch, &handle{fsys: n.fsys, node: fn, h: h}, 0, 0
+}
+
+func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	d, err := n.d.Mkdir(withCaller(ctx), name, mode)
+	if err != nil {
+		return nil, n.fsys.errno("mkdir "+n.path(name), err)
+	}
+	return n.fsys.inode(ctx, n.EmbeddedInode(), name, d, false, out), 0
+}
+
+func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.fsys.errno("rmdir "+n.path(name), n.d.Rmdir(ctx, name))
+}
+
+func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	return n.fsys.errno("unlink "+n.path(name), n.d.Unlink(ctx, name))
+}
+
+func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	var dst vfs.Node
+	switch p := newParent.(type) {
+	case *dirNode:
+		dst = p.d
+	case *accountNode:
+		dst = p.a
+	default:
+		if isViewNode(newParent) {
+			return syscall.EROFS // into the versions view
+		}
+		return syscall.EXDEV
+	}
+	return n.fsys.errno("rename "+n.path(name), n.d.Rename(ctx, name, dst, newName, flags))
+}
+
+// Link fails: B2 has no hard links (git then falls back to rename).
+func (n *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, n.fsys.errno("link "+n.path(name), n.d.Link(ctx, nil, name))
+}
+
+func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	f, err := n.d.Symlink(withCaller(ctx), target, name)
+	if err != nil {
+		return nil, n.fsys.errno("symlink "+n.path(name), err)
+	}
+	return n.fsys.inode(ctx, n.EmbeddedInode(), name, f, false, out), 0
+}
+
+func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	f, err := n.d.Mknod(withCaller(ctx), name, mode, dev)
+	if err != nil {
+		return nil, n.fsys.errno("mknod "+n.path(name), err)
+	}
+	return n.fsys.inode(ctx, n.EmbeddedInode(), name, f, false, out), 0
+}
+
+func (n *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	a, err := n.d.Setattr(ctx, toSetAttr(in))
+	if err != nil {
+		return n.fsys.errno("setattr "+n.path(""), err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+func (n *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	v, err := n.d.Getxattr(ctx, attr)
+	if err != nil {
+		return 0, n.fsys.errno("getxattr "+n.path(""), err)
+	}
+	return copyXattr(dest, v)
+}
+
+func (n *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	v, err := n.d.Listxattr(ctx)
+	if err != nil {
+		return 0, n.fsys.errno("listxattr "+n.path(""), err)
+	}
+	return copyXattr(dest, v)
+}
+
+func (n *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return n.fsys.errno("setxattr "+n.path(""), n.d.Setxattr(ctx, attr, data, flags))
+}
+
+func (n *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.fsys.errno("removexattr "+n.path(""), n.d.Removexattr(ctx, attr))
+}
+
+func (n *dirNode) OnForget() { n.fsys.Forget(n.d) }
+
+// dirHandle reads a directory (see vfs.DirHandle) and answers READDIRPLUS
+// lookups from the entries received.
 type dirHandle struct {
-	list   func(ctx context.Context, c dirCursor) (dirCursor, syscall.Errno)
-	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
-	fsync  func(ctx context.Context) syscall.Errno // nil: nothing to do
-
-	mu  sync.Mutex // guards the fields below (go-fuse also serializes calls per handle)
-	cur dirCursor
-	gen uint64 // bumped by a rewind
-	pos uint64 // 0 ".", 1 "..", 2+i cur.entries[i]
-}
-
-// dirCursor is a reader's progress through one listing.
-type dirCursor struct {
-	entries []cache.Entry // returned so far, in order; only appended to
-	byName  []cache.Entry // the entries known, sorted by name (for lookups)
-	done    bool          // entries is the complete listing
-	stream  *dirStream    // the listing being read (nil: not started)
-	seen    int           // pages of the stream used
-	started bool          // lastKey is set
-	lastKey string        // b2Key of the last entry returned
-}
-
-// listAll is a dirHandle list function for a listing got in one piece.
-func listAll(get func(ctx context.Context) ([]cache.Entry, syscall.Errno)) func(context.Context, dirCursor) (dirCursor, syscall.Errno) {
-	return func(ctx context.Context, c dirCursor) (dirCursor, syscall.Errno) {
-		es, errno := get(ctx)
-		if errno != 0 {
-			return c, errno
-		}
-		return dirCursor{entries: es, byName: es, done: true}, 0
-	}
-}
-
-// more makes entry p-2 available (or the listing complete). It is called
-// with mu held and releases it around the listing, which may go to the
-// network.
-func (h *dirHandle) more(ctx context.Context, p uint64) syscall.Errno {
-	for !h.cur.done && p-2 >= uint64(len(h.cur.entries)) {
-		c, gen := h.cur, h.gen
-		h.mu.Unlock()
-		c, errno := h.list(ctx, c)
-		h.mu.Lock()
-		if errno != 0 {
-			return errno
-		}
-		if h.gen == gen {
-			h.cur = c
-		}
-	}
-	return 0
+	fsys   *FS
+	parent *fusefs.Inode
+	dir    vfs.Node // the directory read
+	h      *vfs.DirHandle
+	child  func(e cache.Entry) vfs.Node
 }
 
 var (
 	_ = (fusefs.FileReaddirenter)((*dirHandle)(nil))
 	_ = (fusefs.FileLookuper)((*dirHandle)(nil))
 	_ = (fusefs.FileSeekdirer)((*dirHandle)(nil))
+	_ = (fusefs.FileFsyncer)((*dirHandle)(nil))
+	_ = (fusefs.FileFsyncdirer)((*dirHandle)(nil))
 )
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p := h.pos
-	if p >= 2 {
-		if errno := h.more(ctx, p); errno != 0 {
-			return nil, errno
-		}
+	de, err := h.h.Readdirent(ctx)
+	if err != nil {
+		return nil, h.fsys.errno("readdir", err)
 	}
-	var de fuse.DirEntry
-	switch {
-	case p == 0:
-		de = fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR}
-	case p == 1:
-		de = fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR}
-	case p-2 < uint64(len(h.cur.entries)):
-		e := h.cur.entries[p-2]
-		de = fuse.DirEntry{Name: e.Name, Mode: entryType(e)}
-	default:
+	if de == nil {
 		return nil, 0
 	}
-	h.pos++
-	de.Off = h.pos
-	return &de, 0
+	return &fuse.DirEntry{Name: de.Name, Mode: de.Mode, Off: de.Off}, 0
 }
 
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	h.mu.Lock()
-	h.pos = off
-	if off == 0 {
-		// rewinddir sees a fresh (or freshly cached) listing
-		h.cur = dirCursor{}
-		h.gen++
-	}
-	h.mu.Unlock()
+	h.h.Seekdir(off)
 	return 0
 }
 
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	h.mu.Lock()
-	es := h.cur.byName
-	h.mu.Unlock()
-	e, ok := cache.Find(es, name)
+	e, ok := h.h.Entry(name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	return h.lookup(ctx, e, out), 0
+	if d, ok := h.dir.(*vfs.Dir); ok && d.IsViewName(e.Name) {
+		b, prefix := d.Loc()
+		return h.fsys.viewEntry(ctx, h.parent, b, prefix, out), 0 // shadows a real folder
+	}
+	// Listing a directory must not cost a call per subdirectory: their
+	// metadata comes from the cache (the kernel asks with GETATTR when it
+	// needs it).
+	return h.fsys.inode(ctx, h.parent, name, h.child(e), false, out), 0
 }
 
-// fileNode is a file: one name in a bucket, currently at the version
-// entry.FileID.
+func (h *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.fsys.errno("fsync", h.h.Fsync(ctx))
+}
+
+func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	return h.Fsync(ctx, flags)
+}
+
+// fileNode is a file.
 type fileNode struct {
 	fusefs.Inode
-	readOnly
 	fsys *FS
+	f    *vfs.File
 
-	mu     sync.Mutex // guards the fields below
-	bucket Bucket     // bucket, dir and entry.Name change on rename; use loc()
-	dir    string     // the parent's prefix
-	entry  cache.Entry
+	mu sync.Mutex // guards the fields below
 	// kernelID is the file ID whose bytes the kernel's page cache holds for
 	// this inode ("" before the first open).
 	kernelID string
-	// pend is the metadata change not yet in B2 (see metaflush.go).
-	pend *pendingMeta
-	// created: this mount created the file at a name B2 did not have;
-	// ownIDs are the versions it stored there since (see ownversions.go).
-	created  bool
-	ownIDs   []string
-	ownEmpty map[string]bool // the empty ones among ownIDs
-	// ioPass and ioCached count the open handles in passthrough and in
-	// cached mode (see cached.go).
-	ioPass, ioCached int
-}
-
-// update records a newer view of the file (from a listing or lookup). When
-// its version changed, the kernel's cached pages are dropped.
-func (n *fileNode) update(e cache.Entry) {
-	n.mu.Lock()
-	old := n.entry.FileID
-	n.entry = e
-	stale := n.kernelID != "" && n.kernelID != e.FileID
-	n.mu.Unlock()
-	if old != "" && old != e.FileID {
-		n.fsys.keptForget(old) // a new version: the local copy is stale
-	}
-	if stale {
-		// Never notify from inside an operation on this inode: the kernel
-		// may hold locks the notification needs.
-		go n.NotifyContent(0, 0)
-	}
-}
-
-func (n *fileNode) current() cache.Entry {
-	// A fresher view may be in the cache (a later listing of the parent).
-	b, dir, name := n.loc()
-	if e, r := n.fsys.meta.cache.Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {
-		n.mu.Lock()
-		changed := e.FileID != n.entry.FileID
-		n.mu.Unlock()
-		if changed {
-			n.update(e)
-		}
-		return n.overlay(e)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.overlayLocked(n.entry)
-}
-
-func (n *fileNode) name() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.entry.Name
-}
-
-var _ = (fusefs.NodeGetattrer)((*fileNode)(nil))
-
-func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if sf := n.stagedFile(); sf != nil {
-		_, _, name := n.loc()
-		n.fsys.fileAttr(n.stagedView(name, sf), &out.Attr)
-		return 0
-	}
-	if h, ok := fh.(*fileHandle); ok {
-		n.fsys.fileAttr(h.entry, &out.Attr)
-		return 0
-	}
-	if h, ok := fh.(*passHandle); ok {
-		n.fsys.fileAttr(h.entry, &out.Attr)
-		return 0
-	}
-	n.fsys.fileAttr(n.current(), &out.Attr)
-	return 0
-}
-
-var _ = (fusefs.NodeOpener)((*fileNode)(nil))
-
-func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
-		h, fl, errno := n.openStaged(ctx, flags)
-		return h, n.passFlags(fl), errno
-	}
-	e := n.current()
-	n.mu.Lock()
-	keep := n.kernelID == e.FileID
-	n.kernelID = e.FileID
-	n.mu.Unlock()
-	var fuseFlags uint32
-	if keep {
-		fuseFlags |= fuse.FOPEN_KEEP_CACHE
-	}
-	b, dir, _ := n.loc()
-	path := b.Name + "/" + childName(dir, e.Name)
-	if h, ok := n.fsys.openPass(n, path, e); ok {
-		return h, fuseFlags, 0
-	}
-	fsys, id := n.fsys, e.FileID
-	var fetch fetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
-		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
-	}
-	fetch = fetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
-	h := &fileHandle{
-		fsys:   n.fsys,
-		node:   n,
-		path:   path,
-		entry:  e,
-		reader: newRangeReader(e.Size, fetch, n.fsys.opts.Read),
-	}
-	fuseFlags, h.counted = n.cachedOpen(fuseFlags)
-	return h, fuseFlags, 0
-}
-
-// fileHandle reads one version of a file.
-type fileHandle struct {
-	fsys    *FS
-	node    *fileNode
-	path    string
-	entry   cache.Entry
-	reader  *rangeReader
-	counted bool // in node.ioCached (see cached.go)
+	// ioPass and ioOther count the open handles in passthrough and in
+	// any other mode, otherWaiting the opens waiting for the passthrough
+	// handles, of version passID, to be released; passFree is closed when
+	// they are (see cached.go).
+	ioPass, ioOther, otherWaiting int
+	passID                        string
+	passFree                      chan struct{}
 }
 
 var (
-	_ = (fusefs.FileReader)((*fileHandle)(nil))
-	_ = (fusefs.FileReleaser)((*fileHandle)(nil))
-	_ = (fusefs.FileFlusher)((*fileHandle)(nil))
+	_ = (fusefs.NodeGetattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeOpener)((*fileNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeReadlinker)((*fileNode)(nil))
+	_ = (fusefs.NodeGetxattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeListxattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeSetxattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeRemovexattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeCopyFileRanger)((*fileNode)(nil))
+	_ = (fusefs.NodeOnForgetter)((*fileNode)(nil))
 )
 
-func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	b, err := h.reader.read(ctx, dest, off)
-	if err != nil {
-		return nil, readErrno(h.fsys.log, "read "+h.path, err)
-	}
-	return fuse.ReadResultData(b), 0
+func (n *fileNode) path() string {
+	b, dir, name := n.f.Loc()
+	return b.Name + "/" + dir + name
 }
 
-func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
-
-func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	h.reader.close()
-	if h.counted {
-		h.node.cachedClose()
+// newVersion drops the kernel's cached pages when they are of another
+// version than the file's new one.
+func (n *fileNode) newVersion(old, id string) {
+	n.mu.Lock()
+	stale := n.kernelID != "" && n.kernelID != id
+	n.mu.Unlock()
+	if stale {
+		n.NotifyContent(0, 0)
 	}
+}
+
+func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*passHandle); ok {
+		fillAttr(n.fsys.FileAttr(h.entry), &out.Attr)
+		return 0
+	}
+	var h vfs.Handle
+	if fh, ok := fh.(*handle); ok {
+		h = fh.h
+	}
+	fillAttr(n.f.Attr(ctx, h), &out.Attr)
+	return 0
+}
+
+func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	e, version := n.f.ReadsVersion(flags)
+	var fuseFlags uint32
+	if version {
+		// One version of B2, read as it is: the kernel keeps what it
+		// cached of it while the file ID is unchanged.
+		n.mu.Lock()
+		keep := n.kernelID == e.FileID
+		n.kernelID = e.FileID
+		n.mu.Unlock()
+		if keep {
+			fuseFlags |= fuse.FOPEN_KEEP_CACHE
+		}
+		if h, ok := n.fsys.openPass(n, n.path(), e); ok {
+			return h, fuseFlags, 0
+		}
+	}
+	// Every handle but a passthrough one, staged ones too, is counted:
+	// while one is open, a passthrough open would fail in the kernel, and
+	// it cannot be opened while a passthrough one is (see cached.go).
+	if errno := n.otherOpen(ctx); errno != 0 {
+		return nil, 0, errno
+	}
+	h, err := n.f.Open(ctx, flags)
+	if err != nil {
+		n.otherClose()
+		return nil, 0, n.fsys.errno("open "+n.path(), err)
+	}
+	return &handle{fsys: n.fsys, node: n, h: h}, fuseFlags, 0
+}
+
+func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	var h vfs.Handle
+	if fh, ok := fh.(*handle); ok {
+		h = fh.h
+	}
+	a, err := n.f.Setattr(ctx, h, toSetAttr(in))
+	if err != nil {
+		return n.fsys.errno("setattr "+n.path(), err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+func (n *fileNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	t, err := n.f.Readlink(ctx)
+	if err != nil {
+		return nil, n.fsys.errno("readlink "+n.path(), err)
+	}
+	return t, 0
+}
+
+func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	v, err := n.f.Getxattr(ctx, attr)
+	if err != nil {
+		return 0, n.fsys.errno("getxattr "+n.path(), err)
+	}
+	return copyXattr(dest, v)
+}
+
+func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	v, err := n.f.Listxattr(ctx)
+	if err != nil {
+		return 0, n.fsys.errno("listxattr "+n.path(), err)
+	}
+	return copyXattr(dest, v)
+}
+
+func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return n.fsys.errno("setxattr "+n.path(), n.f.Setxattr(ctx, attr, data, flags))
+}
+
+func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.fsys.errno("removexattr "+n.path(), n.f.Removexattr(ctx, attr))
+}
+
+// CopyFileRange (copy_file_range(2), which cp uses): see
+// vfs.File.CopyFileRange.
+func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, offIn uint64, out *fusefs.Inode, fhOut fusefs.FileHandle, offOut uint64, length uint64, flags uint64) (uint32, syscall.Errno) {
+	on, ok := out.Operations().(*fileNode)
+	h, ok2 := fhOut.(*handle)
+	if !ok || !ok2 {
+		return 0, syscall.EOPNOTSUPP
+	}
+	c, err := n.f.CopyFileRange(ctx, offIn, on.f, h.h, offOut, length, flags)
+	if err != nil {
+		return 0, n.fsys.errno("copy "+n.path()+" to "+on.path(), err)
+	}
+	return c, 0
+}
+
+func (n *fileNode) OnForget() { n.fsys.Forget(n.f) }
+
+// handle is an open file (see vfs.Handle).
+type handle struct {
+	fsys *FS
+	node *fileNode
+	h    vfs.Handle
+}
+
+var (
+	_ = (fusefs.FileReader)((*handle)(nil))
+	_ = (fusefs.FileWriter)((*handle)(nil))
+	_ = (fusefs.FileFlusher)((*handle)(nil))
+	_ = (fusefs.FileFsyncer)((*handle)(nil))
+	_ = (fusefs.FileReleaser)((*handle)(nil))
+	_ = (fusefs.FileGetattrer)((*handle)(nil))
+)
+
+func (h *handle) op(what string) string { return what + " " + h.node.path() }
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.h.Read(ctx, dest, off)
+	if err != nil {
+		return nil, h.fsys.errno(h.op("read"), err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	n, err := h.h.Write(ctx, data, off)
+	if err != nil {
+		return uint32(n), h.fsys.errno(h.op("write"), err)
+	}
+	return uint32(n), 0
+}
+
+// Flush uploads: the kernel ignores Release's result, so close(2) reports
+// upload errors through Flush. The upload is not cancelled when the
+// closing process is interrupted.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	return h.fsys.errno(h.op("close"), h.h.Flush(ctx))
+}
+
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.fsys.errno(h.op("fsync"), h.h.Fsync(ctx))
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.node.otherClose() // see cached.go
+	return h.fsys.errno(h.op("release"), h.h.Release(ctx))
+}
+
+func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(h.node.f.Attr(ctx, h.h), &out.Attr)
 	return 0
 }

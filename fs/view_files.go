@@ -2,15 +2,11 @@ package fs
 
 import (
 	"context"
-	"io"
-	"math"
 	"syscall"
-	"time"
 
 	"github.com/b2fs/b2fs/cache"
-	"github.com/b2fs/b2fs/fs/readcache"
-	"github.com/b2fs/b2fs/fs/staging"
 	"github.com/b2fs/b2fs/fs/versions"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -21,22 +17,24 @@ type viewFile struct {
 	fusefs.Inode
 	readOnly
 	viewBase
-	b2name string // the version's B2 name
-	entry  cache.Entry
+	v *vfs.VersionFile
 }
 
 // viewFileChild returns parent's child called name showing version v,
 // reusing the existing inode when it shows the same version.
 func (f *FS) viewFileChild(ctx context.Context, parent *fusefs.Inode, base viewBase, name string, v versions.Version, out *fuse.EntryOut) *fusefs.Inode {
 	e := viewCacheEntry(name, v, false)
-	f.fileAttr(e, &out.Attr)
+	vf := f.VersionFile(base.bucket, v.Name, e)
+	a := vf.Attr()
+	fillAttr(a, &out.Attr)
+	typ := a.Mode & syscall.S_IFMT
 	if ch := parent.GetChild(name); ch != nil {
-		if o, ok := ch.Operations().(*viewFile); ok && o.entry.FileID == e.FileID && o.entry.ModTime.Equal(e.ModTime) &&
-			ch.StableAttr().Mode == entryType(e) {
+		if o, ok := ch.Operations().(*viewFile); ok && o.v.Entry().FileID == e.FileID && o.v.Entry().ModTime.Equal(e.ModTime) &&
+			ch.StableAttr().Mode == typ {
 			return ch
 		}
 	}
-	return parent.NewInode(ctx, &viewFile{viewBase: base, b2name: v.Name, entry: e}, fusefs.StableAttr{Mode: entryType(e)})
+	return parent.NewInode(ctx, &viewFile{viewBase: base, v: vf}, fusefs.StableAttr{Mode: typ})
 }
 
 var (
@@ -49,107 +47,64 @@ var (
 	_ = (fusefs.NodeStatfser)((*viewFile)(nil))
 )
 
+func (n *viewFile) path() string {
+	return n.bucket.Name + "/" + n.v.Entry().Name
+}
+
 func (n *viewFile) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.fsys.fileAttr(n.entry, &out.Attr)
+	fillAttr(n.v.Attr(), &out.Attr)
 	return 0
 }
 
 func (n *viewFile) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 {
-		return nil, 0, syscall.EROFS
+	h, err := n.v.Open(ctx, flags)
+	if err != nil {
+		return nil, 0, n.fsys.errno("open "+n.path(), err)
 	}
-	e, b := n.entry, n.bucket
-	var fetch fetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
-		return n.fsys.opts.Backend.OpenRange(ctx, b, e.FileID, off, length)
-	}
-	size := e.Size
-	if e.FileID == "" {
-		size = 0 // a hide marker
-	}
-	// Versions are cached by file ID like live files (the same version read
-	// through either is fetched once).
-	fetch = fetchFunc(n.fsys.opts.ReadCache.Wrap(e.FileID, size, readcache.FetchFunc(fetch)))
-	h := &viewHandle{fsys: n.fsys, path: fmtPath(b, n.b2name) + "@" + e.Name, reader: newRangeReader(size, fetch, n.fsys.opts.Read)}
-	return h, fuse.FOPEN_KEEP_CACHE, 0
+	return &viewHandle{fsys: n.fsys, path: n.path(), h: h}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Readlink answers from the version's b2fs-target, else its body.
 func (n *viewFile) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	e := n.entry
-	m := parseMeta(e.Info)
-	if !m.symlink {
-		return nil, syscall.EINVAL
-	}
-	if m.hasTarget {
-		return []byte(m.target), 0
-	}
-	if e.Size <= 0 || e.Size > maxSymlinkLen || e.FileID == "" {
-		n.fsys.log.Error("symlink version has no usable target", "file", fmtPath(n.bucket, n.b2name), "fileId", e.FileID)
-		return nil, syscall.EIO
-	}
-	rc, err := n.fsys.opts.Backend.OpenRange(ctx, n.bucket, e.FileID, 0, e.Size)
+	t, err := n.v.Readlink(ctx)
 	if err != nil {
-		return nil, n.fsys.errno("readlink "+fmtPath(n.bucket, n.b2name), err)
+		return nil, n.fsys.errno("readlink "+n.path(), err)
 	}
-	defer rc.Close()
-	body, err := io.ReadAll(io.LimitReader(rc, maxSymlinkLen+1))
-	if err != nil {
-		return nil, n.fsys.errno("readlink "+fmtPath(n.bucket, n.b2name), err)
-	}
-	return body, 0
+	return t, 0
 }
 
 func (n *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return getxattrFrom(n.entry.Info, attr, dest) // ENOTSUP outside user.*: see xattrperf.go
+	v, err := n.v.Getxattr(attr)
+	if err != nil {
+		return 0, n.fsys.errno("getxattr "+n.path(), err)
+	}
+	return copyXattr(dest, v)
 }
 
 func (n *viewFile) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return listxattrFrom(n.entry.Info, dest)
+	return copyXattr(dest, n.v.Listxattr())
 }
 
-// CopyFileRange copies the whole version into an empty file of the live
-// tree on the server (b2_copy_file): restoring a version costs no
-// download and no upload. Other cases answer EOPNOTSUPP, and the kernel
-// or cp copies through read and write.
+// CopyFileRange restores the version into an empty file of the live tree
+// on the server (see vfs.VersionFile.CopyTo).
 func (n *viewFile) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, offIn uint64, out *fusefs.Inode, fhOut fusefs.FileHandle, offOut uint64, length uint64, flags uint64) (uint32, syscall.Errno) {
-	wh, ok := fhOut.(*writeHandle)
-	on, ok2 := out.Operations().(*fileNode)
-	e := n.entry
-	if !ok || !ok2 || !wh.write || offIn != 0 || offOut != 0 || flags != 0 ||
-		e.FileID == "" || e.Size == 0 || uint64(e.Size) > length || e.Size > math.MaxUint32 {
+	on, ok := out.Operations().(*fileNode)
+	h, ok2 := fhOut.(*handle)
+	if !ok || !ok2 {
 		return 0, syscall.EOPNOTSUPP
 	}
-	if errno := n.fsys.writable("copy", capWrite); errno != 0 {
-		return 0, errno
-	}
-	db, ddir, dname := on.loc()
-	info := wh.f.Info()
-	if sha := e.Info[staging.InfoLargeFileSHA]; sha != "" {
-		info[staging.InfoLargeFileSHA] = sha
-	}
-	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (staging.Version, error) {
-		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: n.b2name, FileID: e.FileID, Size: e.Size}, db, childName(ddir, dname),
-			&CopyMeta{ContentType: e.ContentType, Info: mtimeInfo(info, time.Now())})
-		if err != nil {
-			return staging.Version{}, err
-		}
-		return staging.Version{FileID: obj.FileID, Name: obj.Name, Size: e.Size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
-	})
+	c, err := n.v.CopyTo(ctx, offIn, on.f, h.h, offOut, length, flags)
 	if err != nil {
-		return 0, n.fsys.werrno("copy "+fmtPath(n.bucket, n.b2name)+" ("+e.Name+") to "+fmtPath(db, ddir+dname), err)
+		return 0, n.fsys.errno("copy "+n.path()+" to "+on.path(), err)
 	}
-	if !filled {
-		return 0, syscall.EOPNOTSUPP
-	}
-	n.fsys.afterUpload(on, wh.f)
-	return uint32(e.Size), 0
+	return c, 0
 }
 
 // viewHandle reads one version.
 type viewHandle struct {
-	fsys   *FS
-	path   string
-	reader *rangeReader
+	fsys *FS
+	path string
+	h    vfs.Handle
 }
 
 var (
@@ -158,14 +113,15 @@ var (
 )
 
 func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	b, err := h.reader.read(ctx, dest, off)
+	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
-		return nil, readErrno(h.fsys.log, "read "+h.path, err)
+		return nil, h.fsys.errno("read "+h.path, err)
 	}
-	return fuse.ReadResultData(b), 0
+	return fuse.ReadResultData(dest[:n]), 0
 }
 
 func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
-	h.reader.close()
-	return 0
+	return h.fsys.errno("release "+h.path, h.h.Release(ctx))
 }
+
+var _ = cache.Entry{}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/versions"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -46,7 +47,7 @@ func (n *viewHistory) dirChild(ctx context.Context, name string, out *fuse.Entry
 			return ch
 		}
 	}
-	return n.NewInode(ctx, &viewHistory{viewBase: n.viewBase, name: childName(n.below(), name)},
+	return n.NewInode(ctx, &viewHistory{viewBase: n.viewBase, name: vfs.ChildName(n.below(), name)},
 		fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
@@ -65,7 +66,7 @@ func (n *viewHistory) currentChild(ctx context.Context, target versions.Named, o
 // names below PATH.
 func (n *viewHistory) lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if n.name != "" {
-		h, err := n.fsys.view.History(ctx, n.bucket.ID, n.root, n.name)
+		h, err := n.fsys.View().History(ctx, n.bucket.ID, n.root, n.name)
 		if err != nil {
 			return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.name), err)
 		}
@@ -78,9 +79,9 @@ func (n *viewHistory) lookup(ctx context.Context, name string, out *fuse.EntryOu
 			}
 		}
 	}
-	ok, err := n.fsys.view.HasHistory(ctx, n.bucket.ID, n.root, n.below(), name)
+	ok, err := n.fsys.View().HasHistory(ctx, n.bucket.ID, n.root, n.below(), name)
 	if err != nil {
-		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, childName(n.below(), name)), err)
+		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, vfs.ChildName(n.below(), name)), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
@@ -93,23 +94,20 @@ func (n *viewHistory) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (n *viewHistory) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{
-		list: listAll(n.list),
-		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			if ch, errno := n.lookup(ctx, e.Name, out); errno == 0 {
-				return ch
-			}
-			// The listing that produced e is no longer cached and could
-			// not be fetched again: answer from e itself (never nil).
-			return n.entryChild(ctx, e, out)
-		},
-	}, 0, 0
+	return newListHandle(n.fsys, n.list, func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+		if ch, errno := n.lookup(ctx, e.Name, out); errno == 0 {
+			return ch
+		}
+		// The listing that produced e is no longer cached and could
+		// not be fetched again: answer from e itself (never nil).
+		return n.entryChild(ctx, e, out)
+	}), 0, 0
 }
 
 func (n *viewHistory) list(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 	var es []cache.Entry
 	if n.name != "" {
-		h, err := n.fsys.view.History(ctx, n.bucket.ID, n.root, n.name)
+		h, err := n.fsys.View().History(ctx, n.bucket.ID, n.root, n.name)
 		if err != nil {
 			return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.name), err)
 		}
@@ -117,11 +115,11 @@ func (n *viewHistory) list(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 			es = append(es, viewCacheEntry(v.Name, v.Version, false))
 			if v.Current {
 				es = append(es, cache.Entry{Name: currentName, ModTime: v.Version.ModTime(),
-					Info: map[string]string{InfoType: typeSymlink, InfoTarget: escapeBytes(v.Name)}})
+					Info: vfs.SymlinkInfo(v.Name)})
 			}
 		}
 	}
-	names, err := n.fsys.view.HistoryChildren(ctx, n.bucket.ID, n.root, n.below())
+	names, err := n.fsys.View().HistoryChildren(ctx, n.bucket.ID, n.root, n.below())
 	if err != nil {
 		return nil, n.fsys.viewErrno("history of "+fmtPath(n.bucket, n.below()), err)
 	}
@@ -136,9 +134,10 @@ func (n *viewHistory) entryChild(ctx context.Context, e cache.Entry, out *fuse.E
 	switch {
 	case e.Dir:
 		return n.dirChild(ctx, e.Name, out)
-	case e.Name == currentName && isSymlink(e) && e.FileID == "":
-		m := parseMeta(e.Info)
-		return n.currentChild(ctx, versions.Named{Name: m.target, Version: versions.Version{Uploaded: e.ModTime}}, out)
+	case e.Name == currentName && e.FileID == "":
+		if target, ok := vfs.SymlinkTarget(e); ok {
+			return n.currentChild(ctx, versions.Named{Name: target, Version: versions.Version{Uploaded: e.ModTime}}, out)
+		}
 	}
 	v := versions.Version{Name: n.name, FileID: e.FileID, Size: e.Size, ContentType: e.ContentType, SHA1: e.SHA1,
 		Uploaded: e.ModTime, Info: e.Info, Hidden: e.FileID == ""}
@@ -165,7 +164,7 @@ var (
 )
 
 func (n *viewCurrent) attr(out *fuse.Attr) {
-	n.fsys.fileAttr(cache.Entry{Size: int64(len(n.target)), ModTime: n.mtime.ModTime}, out)
+	fillAttr(n.fsys.FileAttr(cache.Entry{Size: int64(len(n.target)), ModTime: n.mtime.ModTime}), out)
 	out.Mode = syscall.S_IFLNK | 0o777
 }
 

@@ -3,14 +3,13 @@ package fs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/versions"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -27,30 +26,10 @@ import (
 // package versions computes the answers; these nodes turn them into
 // inodes. Every change answers EROFS (readOnly, readOnlyDir).
 
-// viewAt reports whether the directory prefix of bucket b holds the view.
-func (f *FS) viewAt(b Bucket, prefix string) bool {
-	if f.view == nil {
-		return false
-	}
-	if f.opts.Bucket.Name == "" {
-		return prefix == ""
-	}
-	return prefix == f.opts.Prefix
-}
-
-// isViewName reports whether name in directory n is the view's entry.
-func (f *FS) isViewName(n *dirNode, name string) bool {
-	if f.view == nil || name != f.opts.VersionsDir {
-		return false
-	}
-	b, prefix := n.loc()
-	return f.viewAt(b, prefix)
-}
-
 // viewEntry returns the view's root for the bucket directory parent.
 func (f *FS) viewEntry(ctx context.Context, parent *fusefs.Inode, b Bucket, root string, out *fuse.EntryOut) *fusefs.Inode {
 	f.viewDirAttr(&out.Attr)
-	if ch := parent.GetChild(f.opts.VersionsDir); ch != nil {
+	if ch := parent.GetChild(f.Options().VersionsDir); ch != nil {
 		if _, ok := ch.Operations().(*viewRoot); ok {
 			return ch
 		}
@@ -61,7 +40,7 @@ func (f *FS) viewEntry(ctx context.Context, parent *fusefs.Inode, b Bucket, root
 
 // viewDirAttr fills out for a directory of the view's own making.
 func (f *FS) viewDirAttr(out *fuse.Attr) {
-	f.dirAttr(out)
+	fillAttr(f.DirAttr(), out)
 	out.Mode &^= 0o222
 }
 
@@ -82,14 +61,18 @@ type viewBase struct {
 }
 
 func (v viewBase) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	v.fsys.statfs(out)
+	fillStatfs(v.fsys.Statfs(), out)
 	return 0
 }
 
 // Getxattr and Listxattr: the view's own directories and links have no
 // extended attributes (ENOTSUP outside user.*: see xattrperf.go).
 func (v viewBase) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return getxattrFrom(nil, attr, dest)
+	val, err := vfs.InfoXattr(nil, attr)
+	if err != nil {
+		return 0, v.fsys.errno("getxattr", err)
+	}
+	return copyXattr(dest, val)
 }
 
 func (v viewBase) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
@@ -144,12 +127,9 @@ func (n *viewRoot) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 
 func (n *viewRoot) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	es := staticDir("at", "history")
-	return &dirHandle{
-		list: listAll(func(context.Context) ([]cache.Entry, syscall.Errno) { return es, 0 }),
-		lookup: func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			return n.child(ctx, e.Name, out)
-		},
-	}, 0, 0
+	return newListHandle(n.fsys, func(context.Context) ([]cache.Entry, syscall.Errno) { return es, 0 }, func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+		return n.child(ctx, e.Name, out)
+	}), 0, 0
 }
 
 func (n *viewRoot) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -186,10 +166,7 @@ func (n *viewAtList) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 }
 
 func (n *viewAtList) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{
-		list:   listAll(func(context.Context) ([]cache.Entry, syscall.Errno) { return nil, 0 }),
-		lookup: func(context.Context, cache.Entry, *fuse.EntryOut) *fusefs.Inode { return nil },
-	}, 0, 0
+	return newListHandle(n.fsys, func(context.Context) ([]cache.Entry, syscall.Errno) { return nil, 0 }, func(context.Context, cache.Entry, *fuse.EntryOut) *fusefs.Inode { return nil }), 0, 0
 }
 
 func (n *viewAtList) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -218,19 +195,14 @@ var (
 // attr fills out as the live tree would have: the mount's directory
 // defaults, or the marker's stored metadata.
 func (n *viewTree) attr(out *fuse.Attr) {
-	n.fsys.dirAttr(out)
-	if n.marker.FileID != "" {
-		n.fsys.applyMeta(n.marker.Info, out)
-		t := n.marker.ModTime()
-		out.SetTimes(&t, &t, &t)
-	}
+	fillAttr(n.fsys.MarkerDirAttr(n.marker.FileID != "", n.marker.Info, n.marker.ModTime()), out)
 }
 
 // child returns the inode of entry e, reusing the existing one when it
 // shows the same version.
 func (n *viewTree) child(ctx context.Context, e versions.Entry, out *fuse.EntryOut) *fusefs.Inode {
 	if e.Dir {
-		node := &viewTree{viewBase: n.viewBase, prefix: childDir(n.prefix, e.Name), t: n.t, marker: e.Version}
+		node := &viewTree{viewBase: n.viewBase, prefix: vfs.ChildDir(n.prefix, e.Name), t: n.t, marker: e.Version}
 		node.attr(&out.Attr)
 		if ch := n.GetChild(e.Name); ch != nil {
 			if d, ok := ch.Operations().(*viewTree); ok && d.marker.FileID == e.Version.FileID {
@@ -243,9 +215,9 @@ func (n *viewTree) child(ctx context.Context, e versions.Entry, out *fuse.EntryO
 }
 
 func (n *viewTree) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	e, ok, err := n.fsys.view.LookupAt(ctx, n.bucket.ID, n.root, n.prefix, name, n.t)
+	e, ok, err := n.fsys.View().LookupAt(ctx, n.bucket.ID, n.root, n.prefix, name, n.t)
 	if err != nil {
-		return nil, n.fsys.viewErrno("lookup "+fmtPath(n.bucket, childName(n.prefix, name))+" at "+n.t.String(), err)
+		return nil, n.fsys.viewErrno("lookup "+fmtPath(n.bucket, vfs.ChildName(n.prefix, name))+" at "+n.t.String(), err)
 	}
 	if !ok {
 		return nil, syscall.ENOENT
@@ -254,28 +226,25 @@ func (n *viewTree) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 }
 
 func (n *viewTree) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{
-		list: listAll(func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
-			es, err := n.fsys.view.At(ctx, n.bucket.ID, n.root, n.prefix, n.t)
-			if err != nil {
-				return nil, n.fsys.viewErrno("list "+fmtPath(n.bucket, n.prefix)+" at "+n.t.String(), err)
-			}
-			out := make([]cache.Entry, len(es))
-			for i, e := range es {
-				out[i] = viewCacheEntry(e.Name, e.Version, e.Dir)
-			}
-			return out, 0
-		}),
-		lookup: func(ctx context.Context, ce cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
-			// The listing just computed is cached: this finds it again.
-			e, ok, err := n.fsys.view.LookupAt(ctx, n.bucket.ID, n.root, n.prefix, ce.Name, n.t)
-			if err != nil || !ok {
-				e = versions.Entry{Name: ce.Name, Dir: ce.Dir, Version: versions.Version{
-					FileID: ce.FileID, Size: ce.Size, Uploaded: ce.ModTime, Info: ce.Info, ContentType: ce.ContentType, SHA1: ce.SHA1}}
-			}
-			return n.child(ctx, e, out)
-		},
-	}, 0, 0
+	return newListHandle(n.fsys, func(ctx context.Context) ([]cache.Entry, syscall.Errno) {
+		es, err := n.fsys.View().At(ctx, n.bucket.ID, n.root, n.prefix, n.t)
+		if err != nil {
+			return nil, n.fsys.viewErrno("list "+fmtPath(n.bucket, n.prefix)+" at "+n.t.String(), err)
+		}
+		out := make([]cache.Entry, len(es))
+		for i, e := range es {
+			out[i] = viewCacheEntry(e.Name, e.Version, e.Dir)
+		}
+		return out, 0
+	}, func(ctx context.Context, ce cache.Entry, out *fuse.EntryOut) *fusefs.Inode {
+		// The listing just computed is cached: this finds it again.
+		e, ok, err := n.fsys.View().LookupAt(ctx, n.bucket.ID, n.root, n.prefix, ce.Name, n.t)
+		if err != nil || !ok {
+			e = versions.Entry{Name: ce.Name, Dir: ce.Dir, Version: versions.Version{
+				FileID: ce.FileID, Size: ce.Size, Uploaded: ce.ModTime, Info: ce.Info, ContentType: ce.ContentType, SHA1: ce.SHA1}}
+		}
+		return n.child(ctx, e, out)
+	}), 0, 0
 }
 
 func (n *viewTree) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -284,11 +253,15 @@ func (n *viewTree) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.
 }
 
 func (n *viewTree) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return getxattrFrom(n.marker.Info, attr, dest) // ENOTSUP outside user.*: see xattrperf.go
+	v, err := vfs.InfoXattr(n.marker.Info, attr)
+	if err != nil {
+		return 0, n.fsys.errno("getxattr", err)
+	}
+	return copyXattr(dest, v)
 }
 
 func (n *viewTree) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return listxattrFrom(n.marker.Info, dest)
+	return copyXattr(dest, vfs.InfoXattrNames(n.marker.Info))
 }
 
 // viewCacheEntry is the directory entry of a version called name.
@@ -324,13 +297,4 @@ func isViewNode(n fusefs.InodeEmbedder) bool {
 		return true
 	}
 	return false
-}
-
-// CheckVersionsDir validates a name for Options.VersionsDir: one path
-// component ("" turns the view off).
-func CheckVersionsDir(name string) error {
-	if name == "." || name == ".." || len(name) > nameMax || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("%q cannot name the versions directory (one file name, not . or ..)", name)
-	}
-	return nil
 }

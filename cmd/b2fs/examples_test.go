@@ -523,14 +523,6 @@ func TestUnitExecStartParses(t *testing.T) {
 	if stop < cfg.svc.shutdownTimeout+30*time.Second {
 		t.Errorf("TimeoutStopSec=%v does not exceed --shutdown-timeout=%v by at least 30s", stop, cfg.svc.shutdownTimeout)
 	}
-	// Starting: systemd must wait longer than b2fs's start.
-	start, err := systemdSpan(u.one(t, "Service.TimeoutStartSec"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if start <= startupTimeout {
-		t.Errorf("TimeoutStartSec=%v does not exceed b2fs's startup timeout %v", start, startupTimeout)
-	}
 	// A usage error (exit 2) is not restarted.
 	if code := run([]string{"--no-such-flag", "/mnt/x"}, func(string) string { return "" }, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("usage error exits %d, want 2", code)
@@ -558,6 +550,20 @@ func TestUnitExecStartParses(t *testing.T) {
 	burst, err := strconv.Atoi(u.one(t, "Unit.StartLimitBurst"))
 	if err != nil || burst < 1 {
 		t.Fatalf("StartLimitBurst=%q", u.one(t, "Unit.StartLimitBurst"))
+	}
+	// Starting: systemd must wait longer than b2fs's start: the wait for
+	// B2 (--startup-timeout) and the rest of the start (startupTimeout).
+	start, err := systemdSpan(u.one(t, "Service.TimeoutStartSec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start <= cfg.svc.startupTimeout+startupTimeout {
+		t.Errorf("TimeoutStartSec=%v does not exceed --startup-timeout=%v plus the rest of the start (%v)", start, cfg.svc.startupTimeout, startupTimeout)
+	}
+	// The start limit must not stop the retries while B2 is unreachable:
+	// such a failing start takes --startup-timeout.
+	if cfg.svc.startupTimeout > 0 && time.Duration(burst)*(restart+cfg.svc.startupTimeout) <= interval {
+		t.Errorf("%d starts that each wait --startup-timeout=%v fit in StartLimitIntervalSec=%v: an unreachable B2 would stop the unit for good", burst, cfg.svc.startupTimeout, interval)
 	}
 	if time.Duration(burst)*(restart+time.Second) >= interval {
 		t.Errorf("%d starts %v apart take longer than StartLimitIntervalSec=%v: the start limit never trips", burst, restart, interval)

@@ -17,13 +17,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs"
 	"github.com/b2fs/b2fs/fs/metrics"
 	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/spf13/pflag"
+	"github.com/b2fs/b2fs/fs/wire"
 )
 
 func main() {
@@ -227,7 +229,6 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	window, _ := parseSize(cfg.readWindowMax)
 	chunk, _ := parseSize(cfg.readChunk)
 	opts := fs.Options{
-		Backend:           fs.NewB2Backend(client),
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
 		MaxFileInodes:     cfg.maxFileInodes,
@@ -264,12 +265,18 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	if rc != nil {
 		keep = rc
 	}
-	wo, closeWrite, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
+	ws, err := setupWrite(&cfg.write, client, cfg.readOnly, keep, log)
 	if err != nil {
 		return err
 	}
-	opts.Write = wo
-	stage = wo.Staging
+	opts.Write = ws.write
+	// The one place the layers are put together (package wire).
+	layers, err := wire.New(wire.Options{Client: client, FS: opts, Staging: ws.staging, PartSize: ws.partSize, Concurrency: ws.concurrency})
+	if err != nil {
+		return err
+	}
+	stage = layers.Staging
+	closeWrite := layers.CloseWrite
 	closed := false
 	defer func() {
 		if closed {
@@ -285,13 +292,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	}()
 	toUpload := 0
 	if stage != nil {
-		remote := &staging.B2Remote{C: client}
-		toUpload = recoverStaged(sctx, stage, remote.Current, log)
+		toUpload = recoverStaged(sctx, stage, layers.Backend.Current, log)
 	}
-	fsys, err = fs.New(opts)
-	if err != nil {
-		return err
-	}
+	fsys = layers.FS
 	if err := fsys.Check(sctx); err != nil {
 		return fmt.Errorf("cannot list %s: %w", describe(bucket, prefix), err)
 	}

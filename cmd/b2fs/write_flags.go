@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,10 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/fs"
 	"github.com/b2fs/b2fs/fs/staging"
-	"github.com/spf13/pflag"
 )
 
 // writeConfig holds the write-path flags.
@@ -41,7 +41,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.BoolVar(&c.hardDelete, "hard-delete", false, "rm deletes every version of a file instead of hiding it")
 	fl.BoolVar(&c.streamedSHA1, "streamed-sha1", true, "give large files streamed while written their large_file_sha1 and exact mtime (one deferred copy, see --metadata-delay; close does not wait)")
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
-	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` of directory .bzEmpty markers: needed (only empty directories and those with non-default mode, owner or xattrs keep one, so other tools see no stray files) or all (every directory keeps its marker and its times across remounts)")
+	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` for .bzEmpty markers: needed (empty directories, or non-default mode, owner or xattrs) or all (every directory; times survive remounts)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
 }
 
@@ -53,11 +53,18 @@ func (c *writeConfig) check() error {
 	return nil
 }
 
-// setupWrite builds the write path. A read-only mount gets none (EROFS).
-// The returned close function uploads what is still pending at unmount.
-func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep staging.Keeper, log *slog.Logger) (fs.WriteOptions, func(context.Context) error, error) {
+// writeSetup is the write path decided by the flags (see package wire).
+type writeSetup struct {
+	write       fs.WriteOptions
+	staging     *staging.Options // nil: read-only
+	partSize    int64
+	concurrency int
+}
+
+// setupWrite decides the write path. A read-only mount gets none (EROFS).
+func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep staging.Keeper, log *slog.Logger) (writeSetup, error) {
 	if readOnly {
-		return fs.WriteOptions{}, func(context.Context) error { return nil }, nil
+		return writeSetup{}, nil
 	}
 	sizes := map[string]*int64{}
 	var part, cutoff, maxSize int64
@@ -65,24 +72,23 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep sta
 	for name, v := range map[string]string{"--part-size": c.partSize, "--upload-cutoff": c.uploadCutoff, "--cache-max-size": c.cacheMaxSize} {
 		n, err := parseSize(v)
 		if err != nil {
-			return fs.WriteOptions{}, nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+			return writeSetup{}, usageError{fmt.Sprintf("%s: %v", name, err)}
 		}
 		*sizes[name] = n
 	}
 	if c.metadataDelay < 0 || c.metadataDelay > time.Hour {
-		return fs.WriteOptions{}, nil, usageError{"--metadata-delay must be between 0 and 1h"}
+		return writeSetup{}, usageError{"--metadata-delay must be between 0 and 1h"}
 	}
 	if c.uploadConcurrency < 1 || c.uploadConcurrency > 64 {
-		return fs.WriteOptions{}, nil, usageError{"--upload-concurrency must be between 1 and 64"}
+		return writeSetup{}, usageError{"--upload-concurrency must be between 1 and 64"}
 	}
 	acct := client.Account()
 	part, cutoff, err := staging.ChooseSizes(part, cutoff, acct.AbsoluteMinimumPartSize, acct.RecommendedPartSize)
 	if err != nil {
-		return fs.WriteOptions{}, nil, usageError{err.Error()}
+		return writeSetup{}, usageError{err.Error()}
 	}
-	m, err := staging.New(staging.Options{
+	so := &staging.Options{
 		Dir:               filepath.Join(c.cacheDir, "staging", accountDir(acct)),
-		Remote:            &staging.B2Remote{C: client, PartSize: part, Concurrency: c.uploadConcurrency, CopyThreshold: 2 * part},
 		PartSize:          part,
 		UploadCutoff:      cutoff,
 		Concurrency:       c.uploadConcurrency,
@@ -90,20 +96,20 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep sta
 		Keep:              keep,
 		FastStreamedClose: !c.streamedSHA1,
 		Logger:            log.With("component", "staging"),
-	})
-	if err != nil {
-		return fs.WriteOptions{}, nil, err
 	}
 	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
-	return fs.WriteOptions{
-		Staging:        m,
-		Backend:        fs.NewB2WriteBackend(client, part, c.uploadConcurrency),
-		HardDelete:     c.hardDelete,
-		MaxRenameFiles: c.maxRenameFiles,
-		MetadataDelay:  c.metadataDelay,
-		KeepDirMarkers: c.dirMarkers == "all",
-		Capabilities:   acct.Capabilities,
-	}, m.Close, nil
+	return writeSetup{
+		write: fs.WriteOptions{
+			HardDelete:     c.hardDelete,
+			MaxRenameFiles: c.maxRenameFiles,
+			MetadataDelay:  c.metadataDelay,
+			KeepDirMarkers: c.dirMarkers == "all",
+			Capabilities:   acct.Capabilities,
+		},
+		staging:     so,
+		partSize:    part,
+		concurrency: c.uploadConcurrency,
+	}, nil
 }
 
 // accountDir names the staging directory of one B2 account at one API

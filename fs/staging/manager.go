@@ -14,8 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/errs"
 )
 
 // B2 limits for large files (b2-api-reference §8.1).
@@ -276,7 +277,7 @@ func (m *Manager) reserve(delta int64) error {
 		cur := m.used.Load()
 		next := cur + delta
 		if delta > 0 && m.opts.MaxSize > 0 && next > m.opts.MaxSize {
-			return fmt.Errorf("staging cache full (%d of %d bytes used): %w", cur, m.opts.MaxSize, syscall.ENOSPC)
+			return fmt.Errorf("staging cache full (%d of %d bytes used): %w", cur, m.opts.MaxSize, errs.ErrNoSpace)
 		}
 		if m.used.CompareAndSwap(cur, next) {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // State is the upload state of a staged file, as recorded in its manifest.
@@ -143,4 +144,64 @@ func putManifest(fd *os.File, m *Manifest) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	return nil
+}
+
+// saveManifest writes the manifest from the current state; errors are
+// logged (the data file is what matters).
+func (f *File) saveManifest() { f.writeManifest(true) }
+
+// writeManifest writes the manifest; settled records that no write has
+// happened since (every write path calls it with false first).
+func (f *File) writeManifest(settled bool) {
+	f.manifestMu.Lock()
+	defer f.manifestMu.Unlock()
+	f.mu.Lock()
+	if f.detached {
+		f.mu.Unlock()
+		return
+	}
+	f.settled = settled
+	m := &Manifest{
+		Version:    manifestVersion,
+		ID:         f.id,
+		BucketID:   f.key.BucketID,
+		BucketName: f.key.BucketName,
+		Name:       f.key.Name,
+		BaseFileID: f.baseID,
+		BaseSize:   f.baseSize,
+		RemoteEnd:  f.remoteEnd,
+		Local:      f.local.spans(),
+		Size:       f.size,
+		MtimeMs:    f.mtime.UnixMilli(),
+		Info:       copyInfo(f.info),
+		State:      f.state,
+		Settled:    settled,
+		Error:      f.lastErr,
+		UpdatedMs:  f.m.opts.Now().UnixMilli(),
+	}
+	if f.sess != nil {
+		m.LargeFileID = f.sess.id
+	}
+	f.mu.Unlock()
+	if f.manFD == nil {
+		fd, err := os.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
+			return
+		}
+		f.manFD = fd
+	}
+	if err := putManifest(f.manFD, m); err != nil {
+		f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
+	}
+}
+
+// sortedKeys returns the keys of a set in ascending order.
+func sortedKeys(m map[int64]bool) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }

@@ -3,6 +3,8 @@ package staging
 import (
 	"context"
 	"io"
+
+	"github.com/b2fs/b2fs/b2client"
 )
 
 // Remote is what staging needs from B2. The b2client adapter (NewB2Remote)
@@ -56,6 +58,6 @@ type Version struct {
 
 // File-info keys b2fs writes.
 const (
-	InfoMtime        = "src_last_modified_millis"
-	InfoLargeFileSHA = "large_file_sha1"
+	InfoMtime        = b2client.InfoModTime
+	InfoLargeFileSHA = b2client.InfoLargeFileSHA1
 )

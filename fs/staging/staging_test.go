@@ -18,11 +18,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/test/b2emu"
 )
 
@@ -648,7 +648,7 @@ func TestCacheFullGivesENOSPC(t *testing.T) {
 	}
 	defer e.m.Release(g)
 	_, err = g.WriteAt(ctx, make([]byte, 20_000), 0)
-	if !errors.Is(err, syscall.ENOSPC) {
+	if !errors.Is(err, errs.ErrNoSpace) {
 		t.Fatalf("write beyond the cache limit: %v, want ENOSPC", err)
 	}
 	if err := f.Truncate(ctx, 10_000); err != nil {
@@ -657,7 +657,7 @@ func TestCacheFullGivesENOSPC(t *testing.T) {
 	if _, err := g.WriteAt(ctx, make([]byte, 20_000), 0); err != nil {
 		t.Fatalf("write after space was freed: %v", err)
 	}
-	if err := g.Truncate(ctx, 100_000); !errors.Is(err, syscall.ENOSPC) {
+	if err := g.Truncate(ctx, 100_000); !errors.Is(err, errs.ErrNoSpace) {
 		t.Fatalf("truncate beyond the limit: %v", err)
 	}
 }
@@ -684,7 +684,7 @@ func TestCacheLimitCountsHeldBytes(t *testing.T) {
 	if u := e.m.Used(); u != int64(len(line)) {
 		t.Fatalf("Used() = %d after the append, want %d", u, len(line))
 	}
-	if _, err := f.WriteAt(ctx, make([]byte, 60_000), 1000); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := f.WriteAt(ctx, make([]byte, 60_000), 1000); !errors.Is(err, errs.ErrNoSpace) {
 		t.Fatalf("a write beyond the limit: %v, want ENOSPC", err)
 	}
 	if err := f.Truncate(ctx, 100); err != nil {

@@ -419,3 +419,22 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	}
 	return v2, nil
 }
+
+// session is a large file being uploaded.
+type session struct {
+	id       string
+	mtimeMs  int64 // src_last_modified_millis recorded at start
+	sha1     string
+	streamed bool // started before Flush, with provisional file info
+	parts    map[int64]*partUp
+	inflight int
+	err      error // first background upload failure; stops streaming
+}
+
+type partUp struct {
+	uploading bool
+	done      bool
+	gen       uint64 // partGen of the uploaded content
+	size      int64
+	sha1      string
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
 	"golang.org/x/sync/singleflight"
 )
@@ -34,7 +35,7 @@ type Version struct {
 // ModTime is the version's modification time: src_last_modified_millis
 // when set, else the upload time.
 func (v Version) ModTime() time.Time {
-	if s, ok := v.Info["src_last_modified_millis"]; ok {
+	if s, ok := v.Info[b2client.InfoModTime]; ok {
 		if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms > 0 {
 			return time.UnixMilli(ms)
 		}

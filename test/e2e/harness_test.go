@@ -135,6 +135,7 @@ func (m *mount) stop(t testing.TB) {
 			}
 		case <-time.After(15 * time.Second):
 			t.Errorf("b2fs did not exit within 15s of SIGTERM:\n%s", m.stderr)
+			m.dumpGoroutines(t)
 		}
 	}
 	if testenv.IsMounted(m.Dir) {
@@ -152,6 +153,22 @@ func (m *mount) stop(t testing.TB) {
 	}
 	if t.Failed() {
 		t.Logf("b2fs log:\n%s", testenv.Tail(m.stderr.String(), 60))
+	}
+}
+
+// dumpGoroutines asks a hung b2fs for its goroutine stacks (SIGQUIT makes
+// the Go runtime print them and exit) and logs them, so that a hang in a
+// test run can be diagnosed from its output.
+func (m *mount) dumpGoroutines(t testing.TB) {
+	t.Helper()
+	before := len(m.stderr.String())
+	m.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-m.exited:
+	case <-time.After(5 * time.Second):
+	}
+	if s := m.stderr.String(); len(s) > before {
+		t.Logf("b2fs goroutines after SIGQUIT:\n%s", testenv.Tail(s[before:], 2000))
 	}
 }
 

@@ -50,6 +50,11 @@ func debianMirror() string {
 	files = append(files, more...)
 	more, _ = filepath.Glob("/etc/apt/sources.list.d/*.sources")
 	files = append(files, more...)
+	return debianMirrorFrom(files)
+}
+
+// debianMirrorFrom picks the mirror from these apt source files.
+func debianMirrorFrom(files []string) string {
 	var best, any string // a .../debian archive with our suite; any .../debian archive
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -225,10 +230,15 @@ func TestMain(m *testing.M) {
 func sweepStale() {
 	dirs, _ := filepath.Glob(filepath.Join(runBase, "b2fs-systemd-*"))
 	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "nspawn.pid"))
-		if err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, 0) == nil {
-				continue // still running: another test binary's
+		// Another test binary's, still running (or just created)?
+		if alive(filepath.Join(d, "owner.pid")) || alive(filepath.Join(d, "nspawn.pid")) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "owner.pid")); err != nil {
+			// No owner yet: being created now, or its binary died at
+			// once. Only old ones are taken.
+			if st, err := os.Stat(d); err != nil || time.Since(st.ModTime()) < 10*time.Minute {
+				continue
 			}
 		}
 		if b, err := os.ReadFile(filepath.Join(d, "init.pid")); err == nil {
@@ -245,6 +255,24 @@ func sweepStale() {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// alive reports whether the process a pid file names ("PID [START]") still
+// runs.
+func alive(pidFile string) bool {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return false
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	return len(f) < 2 || startTime(pid) == f[1]
 }
 
 // startTime is field 22 of /proc/PID/stat (clock ticks since boot), which
@@ -293,6 +321,11 @@ func newContainer(t *testing.T, prepare func(root string)) *container {
 	cached := cachedRoot(t)
 	dir, err := os.MkdirTemp(runBase, "b2fs-systemd-")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Marks the directory as this test binary's for sweepStale.
+	me := os.Getpid()
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(fmt.Sprintf("%d %s\n", me, startTime(me))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := &container{name: "b2fs-" + filepath.Base(dir)[len("b2fs-systemd-"):], dir: dir, root: filepath.Join(dir, "root"), exited: make(chan struct{})}

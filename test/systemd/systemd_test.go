@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,6 +37,9 @@ const (
 	hello   = "hello from B2\n"
 	wdSec   = 5 // WatchdogSec of the b2fs@wd drop-in
 	fileLen = 300_000
+	// slowChunk is what the writer of the file held open through the stop
+	// writes every 0.1s, 30 times.
+	slowChunk = 65_536
 )
 
 // setup is what the test writes into the container before booting it.
@@ -192,12 +196,14 @@ func randomHex(n int) string {
 }
 
 // TestServiceUnderSystemd boots systemd and checks, in order: the package
-// installs; b2fs@NAME becomes active only once its mount answers, with a
+// installs and purges in a chroot (no systemd) and installs in the booted
+// system, where postinst reloads systemd; b2fs@NAME becomes active only once its mount answers, with a
 // STATUS line; the credential is a 0400 file nobody else can read; stop
-// with a writer still writing leaves every closed file complete in B2;
+// with a writer still writing leaves every closed file complete in B2 and
+// waits for a file held open through it;
 // restart with staged files (B2 unreachable while stopping) uploads them;
 // the watchdog leaves a healthy b2fs alone over twice WatchdogSec and
-// restarts a frozen one; a usage error is not restarted and a rejected key
+// restarts a frozen one (dead by SIGABRT, goroutines in the journal); a usage error is not restarted and a rejected key
 // stops at the start limit; the fstab automount mounts on first access;
 // mount -t fuse.b2fs works and umount ends it.
 func TestServiceUnderSystemd(t *testing.T) {
@@ -207,7 +213,19 @@ func TestServiceUnderSystemd(t *testing.T) {
 	began := time.Now()
 	s := setup{deb: testenv.DebPackage(t), port: freePort(t), secret: randomHex(16)}
 	s.endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	c := newContainer(t, func(root string) { s.write(t, root) })
+	c := newContainer(t, func(root string) {
+		s.write(t, root)
+		// The package installs and purges in a chroot, where no systemd
+		// runs (an image build): the maintainer scripts must not fail.
+		for _, args := range [][]string{{"dpkg", "-i", "/root/b2fs.deb"}, {"dpkg", "--purge", "b2fs"}} {
+			if out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("chroot %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(root, "usr/bin/b2fs")); !os.IsNotExist(err) {
+			t.Fatalf("b2fs still installed after the purge in the chroot: %v", err)
+		}
+	})
 	rem := remote{t: t, endpoint: s.endpoint, secret: s.secret}
 	checksBegan := time.Now()
 	defer func() {
@@ -391,9 +409,50 @@ done`, fileLen)
 			return strings.Fields(string(b))
 		}
 		waitFor(t, 30*time.Second, "the writer to close 5 files", func() bool { return len(closed()) >= 5 })
+		// A second writer holds one file open through the stop and goes
+		// on writing it for 3 more seconds: the stop waits for it.
+		slow := c.command(wctx, "sh", "-c", fmt.Sprintf(`exec 3>/mnt/a/w/slow || exit 1
+touch /root/slow-open
+for i in $(seq 1 30); do yes "slow $i" | head -c %d >&3 || exit 1; sleep 0.1; done
+exec 3>&-
+touch /root/slow-closed`, slowChunk))
+		var sout bytes.Buffer
+		slow.Stdout, slow.Stderr = &sout, &sout
+		if err := slow.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slowDone := make(chan error, 1)
+		go func() { slowDone <- slow.Wait() }()
+		waitFor(t, 10*time.Second, "the slow writer to open its file", func() bool {
+			_, err := os.Stat(filepath.Join(c.root, "root/slow-open"))
+			return err == nil
+		})
 		began := time.Now()
 		c.must(t, "systemctl", "stop", "b2fs@a")
-		t.Logf("systemctl stop took %v with the writer writing", time.Since(began).Round(time.Millisecond))
+		took := time.Since(began)
+		t.Logf("systemctl stop took %v with two writers writing", took.Round(time.Millisecond))
+		select {
+		case err := <-slowDone:
+			if err != nil {
+				t.Errorf("the writer of the open file failed: %v\n%s", err, sout.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the slow writer still runs 30s after the stop")
+		}
+		if _, err := os.Stat(filepath.Join(c.root, "root/slow-closed")); err != nil {
+			t.Errorf("the open file was not closed cleanly: %v\n%s", err, sout.String())
+		}
+		if took < 2*time.Second {
+			t.Errorf("the stop took %v: it did not wait for the open file", took)
+		}
+		var wantSlow strings.Builder
+		for i := 1; i <= 30; i++ {
+			line := fmt.Sprintf("slow %d\n", i)
+			wantSlow.WriteString(strings.Repeat(line, slowChunk/len(line)+1)[:slowChunk])
+		}
+		if got, err := rem.get("w/slow"); err != nil || got != wantSlow.String() {
+			t.Errorf("the file open during the stop is not complete in B2: %d bytes, %v", len(got), err)
+		}
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
@@ -491,6 +550,11 @@ done`, fileLen)
 		j := c.journal(t, "b2fs@wd")
 		if !strings.Contains(j, "Watchdog timeout") {
 			t.Errorf("no watchdog timeout in the journal:\n%s", testenv.Tail(j, 20))
+		}
+		// GOTRACEBACK=crash: the goroutines are in the journal and b2fs
+		// died by the watchdog's SIGABRT (an exit 2 would not restart).
+		if !strings.Contains(j, "status=6/ABRT") || !strings.Contains(j, "goroutine ") {
+			t.Errorf("the frozen b2fs did not die by SIGABRT with a goroutine dump:\n%s", testenv.Tail(j, 20))
 		}
 		if n := c.show(t, "b2fs@wd", "NRestarts"); n != "1" {
 			t.Errorf("NRestarts=%s", n)

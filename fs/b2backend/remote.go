@@ -1,0 +1,126 @@
+package b2backend
+
+import (
+	"context"
+	"io"
+
+	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/staging"
+)
+
+func version(f *b2client.File) staging.Version {
+	return staging.Version{
+		FileID:          f.ID,
+		Name:            f.Name,
+		Size:            f.Size,
+		ContentType:     f.ContentType,
+		SHA1:            f.SHA1,
+		Info:            f.Info,
+		UploadTimestamp: f.UploadTimestamp,
+	}
+}
+
+func clientRequest(r staging.UploadRequest) b2client.UploadRequest {
+	return b2client.UploadRequest{BucketID: r.BucketID, Name: r.Name, ContentType: r.ContentType, Info: r.Info, SHA1: r.SHA1}
+}
+
+// Download implements staging.Remote.
+func (b *Backend) Download(ctx context.Context, fileID string, off, length int64) (io.ReadCloser, error) {
+	r, err := b.c.Download(ctx, b2client.DownloadRequest{FileID: fileID, Offset: off, Length: length})
+	if err != nil {
+		return nil, classify("download", err)
+	}
+	return r, nil
+}
+
+// UploadFile implements staging.Remote.
+func (b *Backend) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (staging.Version, error) {
+	f, err := b.c.UploadFile(ctx, clientRequest(req), r, size)
+	if err != nil {
+		return staging.Version{}, classify("upload "+req.Name, err)
+	}
+	return version(f), nil
+}
+
+// StartLargeFile implements staging.Remote.
+func (b *Backend) StartLargeFile(ctx context.Context, req staging.UploadRequest) (string, error) {
+	cr := clientRequest(req)
+	cr.SHA1 = ""
+	f, err := b.c.StartLargeFile(ctx, cr)
+	if err != nil {
+		return "", classify("start large file "+req.Name, err)
+	}
+	return f.ID, nil
+}
+
+// UploadPart implements staging.Remote.
+func (b *Backend) UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) error {
+	_, err := b.c.UploadPart(ctx, largeFileID, part, r, size, sha1Hex)
+	return classify("upload part", err)
+}
+
+// CopyPart implements staging.Remote.
+func (b *Backend) CopyPart(ctx context.Context, srcFileID, largeFileID string, part int, off, length int64) (string, error) {
+	p, err := b.c.CopyPart(ctx, srcFileID, largeFileID, part, off, length)
+	if err != nil {
+		return "", classify("copy part", err)
+	}
+	return p.SHA1, nil
+}
+
+// FinishLargeFile implements staging.Remote.
+func (b *Backend) FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (staging.Version, error) {
+	f, err := b.c.FinishLargeFile(ctx, largeFileID, partSHA1s)
+	if err != nil {
+		return staging.Version{}, classify("finish large file", err)
+	}
+	return version(f), nil
+}
+
+// CancelLargeFile implements staging.Remote.
+func (b *Backend) CancelLargeFile(ctx context.Context, largeFileID string) error {
+	return classify("cancel large file", b.c.CancelLargeFile(ctx, largeFileID))
+}
+
+// CopyFileReplaceInfo implements staging.Remote.
+func (b *Backend) CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req staging.UploadRequest) (staging.Version, error) {
+	f, err := b.c.CopyFile(ctx, b2client.CopyRequest{
+		SourceID:        srcFileID,
+		SourceSize:      size,
+		DestName:        req.Name,
+		DestBucketID:    req.BucketID,
+		ReplaceMetadata: true,
+		ContentType:     req.ContentType,
+		Info:            req.Info,
+		PartSize:        b.partSize,
+		Concurrency:     b.concurrency,
+		Threshold:       b.copyThreshold,
+	})
+	if err != nil {
+		return staging.Version{}, classify("copy "+req.Name, err)
+	}
+	return version(f), nil
+}
+
+// DeleteFileVersion implements staging.Remote.
+func (b *Backend) DeleteFileVersion(ctx context.Context, name, fileID string) error {
+	return classify("delete "+name, b.c.DeleteFileVersion(ctx, name, fileID))
+}
+
+// Current returns the newest visible version of key's name, nil when the
+// name has none (never uploaded, hidden or deleted). It costs one
+// b2_list_file_names call (Class C). It is a staging.CurrentFunc for Recover.
+func (b *Backend) Current(ctx context.Context, key staging.Key) (*staging.Version, error) {
+	page, err := b.c.ListFileNames(ctx, key.BucketID, b2client.ListOptions{Prefix: key.Name, StartName: key.Name, PageSize: 1})
+	if err != nil {
+		return nil, classify("list "+key.Name, err)
+	}
+	for i := range page.Files {
+		f := &page.Files[i]
+		if f.Name == key.Name && f.Action == "upload" {
+			v := version(f)
+			return &v, nil
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,212 @@
+package vfs
+
+import (
+	"context"
+	"io"
+	"syscall"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/readahead"
+	"github.com/b2fs/b2fs/fs/readcache"
+	"github.com/b2fs/b2fs/fs/staging"
+)
+
+// Handle is an open file.
+type Handle interface {
+	// Read reads into p at off; fewer bytes only at the end of the file.
+	Read(ctx context.Context, p []byte, off int64) (int, error)
+	// Write writes p at off (at the end for O_APPEND handles).
+	Write(ctx context.Context, p []byte, off int64) (int, error)
+	// Flush is close(2): a handle open for writing uploads its changes
+	// and reports the upload's result.
+	Flush(ctx context.Context) error
+	// Fsync uploads the file's changes and sends its metadata changes.
+	Fsync(ctx context.Context) error
+	// Release ends the handle (its result is not reported to anyone).
+	Release(ctx context.Context) error
+}
+
+// Attr returns the file's attributes; h is the handle the caller asks
+// through (nil for a path).
+func (n *File) Attr(ctx context.Context, h Handle) Attr {
+	var a Attr
+	if sf := n.stagedFile(); sf != nil {
+		_, _, name := n.loc()
+		n.fsys.fileAttr(n.stagedView(name, sf), &a)
+		return a
+	}
+	switch h := h.(type) {
+	case *stagedHandle:
+		_, _, name := n.loc()
+		n.fsys.fileAttr(n.stagedView(name, h.f), &a)
+		return a
+	case *readHandle:
+		n.fsys.fileAttr(h.entry, &a)
+		return a
+	}
+	n.fsys.fileAttr(n.current(), &a)
+	return a
+}
+
+// Open opens the file with open(2)'s flags. A read-only open of a file
+// with nothing staged reads version FileID of Entry() (kept while the
+// handle lives), through the read cache when there is one; every other
+// open works on the staged copy.
+func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
+		return n.openStaged(ctx, flags)
+	}
+	e := n.current()
+	b, dir, _ := n.loc()
+	path := fmtPath(b, childName(dir, e.Name))
+	fsys, id := n.fsys, e.FileID
+	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
+	}
+	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
+	return &readHandle{
+		fsys:   n.fsys,
+		node:   n,
+		path:   path,
+		entry:  e,
+		reader: readahead.New(e.Size, fetch, n.fsys.opts.Read),
+	}, nil
+}
+
+// ReadsVersion returns the version an open with flags would read from B2
+// as it is (a read-only open of a file with nothing staged), so that the
+// caller can serve it from a local copy (FUSE passthrough).
+func (n *File) ReadsVersion(flags uint32) (cache.Entry, bool) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
+		return cache.Entry{}, false
+	}
+	return n.current(), true
+}
+
+// readHandle reads one version of a file.
+type readHandle struct {
+	fsys   *FS
+	node   *File
+	path   string
+	entry  cache.Entry
+	reader *readahead.Reader
+}
+
+func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
+	b, err := h.reader.Read(ctx, p, off)
+	if err != nil {
+		return 0, readFailed("read "+h.path, err)
+	}
+	if len(b) > 0 && &b[0] != &p[0] {
+		copy(p, b)
+	}
+	return len(b), nil
+}
+
+func (h *readHandle) Write(ctx context.Context, p []byte, off int64) (int, error) {
+	return 0, errs.ErrBadHandle
+}
+
+func (h *readHandle) Flush(ctx context.Context) error { return nil }
+
+func (h *readHandle) Release(ctx context.Context) error {
+	h.reader.Close()
+	return nil
+}
+
+// Fsync of a read-only handle on a file with nothing staged: the content is
+// in B2 already; metadata changes not yet in B2 are sent.
+func (h *readHandle) Fsync(ctx context.Context) error {
+	if h.node == nil {
+		return nil
+	}
+	return h.fsys.opErr("fsync "+h.path, h.fsys.flushMeta(context.WithoutCancel(ctx), h.node))
+}
+
+// Fsync sends the file's metadata changes not yet in B2 (its content
+// reaches B2 through its handles' Flush and Fsync).
+func (n *File) Fsync(ctx context.Context) error {
+	b, dir, name := n.loc()
+	return n.fsys.opErr("fsync "+fmtPath(b, childName(dir, name)), n.fsys.flushMeta(context.WithoutCancel(ctx), n))
+}
+
+// Setattr truncates (size) and sets mode, owner and modification time
+// (free while the file has changes not yet uploaded, else one
+// metadata-replacing server-side copy). h is the handle asked through, or
+// nil.
+func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error) {
+	if e := n.fsys.writable("setattr"); e != nil {
+		return Attr{}, e
+	}
+	b, dir, name := n.loc()
+	full := childName(dir, name)
+	// The handle's staged file, when there is one: it may be unlinked
+	// (then nothing may reach B2) or renamed.
+	handleFile := func() *staging.File {
+		if h, ok := h.(*stagedHandle); ok {
+			return h.f
+		}
+		return n.stagedFile()
+	}
+	if sz, ok := in.GetSize(); ok {
+		if e := n.fsys.writable("truncate", capWrite); e != nil {
+			return Attr{}, e
+		}
+		if sf := handleFile(); sf != nil {
+			if err := sf.Truncate(ctx, int64(sz)); err != nil {
+				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
+			}
+		} else if e := n.truncateClosed(ctx, int64(sz)); e != nil {
+			return Attr{}, e
+		}
+	}
+	if e := n.setMeta(ctx, handleFile(), in); e != nil {
+		return Attr{}, e
+	}
+	return n.Attr(ctx, h), nil
+}
+
+// truncateClosed truncates a file no handle has open: stage, cut, upload.
+func (n *File) truncateClosed(ctx context.Context, size int64) error {
+	b, dir, name := n.loc()
+	e := n.current()
+	var base *staging.Base
+	if e.FileID != "" {
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+		if e.Size == size {
+			return nil
+		}
+	}
+	st := n.fsys.opts.Write.Staging
+	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: size == 0})
+	if err != nil {
+		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+	}
+	defer st.Release(sf)
+	if err := sf.Truncate(ctx, size); err != nil {
+		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+	}
+	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
+		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+	}
+	n.fsys.afterUpload(n, sf)
+	return nil
+}
+
+// Setxattr sets an extended attribute of the user namespace (stored in
+// file info; other namespaces, and so ACLs, are not supported).
+func (n *File) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) error {
+	if e := n.fsys.writable("setxattr"); e != nil {
+		return e
+	}
+	return n.setxattr(ctx, attr, data, flags, false)
+}
+
+// Removexattr removes an extended attribute.
+func (n *File) Removexattr(ctx context.Context, attr string) error {
+	if e := n.fsys.writable("removexattr"); e != nil {
+		return e
+	}
+	return n.setxattr(ctx, attr, nil, 0, true)
+}

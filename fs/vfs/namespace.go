@@ -1,0 +1,279 @@
+package vfs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/staging"
+)
+
+// This file holds the operations that change a directory's entries:
+// staging does the data, WriteBackend the B2 calls.
+
+// Lookup returns the child called name: a *Dir or a *File. The versions
+// view (Options.VersionsDir) is not a child: the caller serves it.
+func (n *Dir) Lookup(ctx context.Context, name string) (Node, error) {
+	b, prefix := n.loc()
+	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
+		return n.fsys.child(b, prefix, stagedEntry(name, sf)), nil
+	}
+	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+	if err != nil {
+		return nil, n.fsys.opErr("lookup "+fmtPath(b, childName(prefix, name)), err)
+	}
+	if !ok {
+		return nil, errs.ErrNotExist
+	}
+	return n.fsys.child(b, prefix, e), nil
+}
+
+// Child returns the node of entry e of a listing of n (READDIRPLUS).
+func (n *Dir) Child(e cache.Entry) Node {
+	b, prefix := n.loc()
+	return n.fsys.child(b, prefix, e)
+}
+
+// Create creates (or, without O_EXCL, opens) the file name and returns it
+// with a handle open for writing. flags are open(2)'s; mode the new file's
+// permission bits after the umask.
+func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32) (*File, Handle, error) {
+	if e := n.fsys.writable("create", capWrite); e != nil {
+		return nil, nil, e
+	}
+	b, prefix := n.loc()
+	if e := checkNewName(prefix, name); e != nil {
+		return nil, nil, e
+	}
+	if name == EmptyMarker {
+		return nil, nil, errs.ErrInvalid // reserved for directory markers
+	}
+	var base *staging.Base
+	if n.fsys.staged(b, childName(prefix, name)) == nil {
+		// The kernel calls Create when it believes the name is free; if B2
+		// has it after all, O_EXCL fails and otherwise the file is opened.
+		e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+		if err != nil {
+			return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
+		}
+		if ok {
+			if e.Dir {
+				return nil, nil, errs.ErrIsDir
+			}
+			if flags&syscall.O_EXCL != 0 {
+				return nil, nil, errs.ErrExist
+			}
+			if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
+				e = fn.overlay(e) // metadata changes not yet in B2
+			}
+			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+		}
+	}
+	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
+		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
+		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
+	})
+	if err != nil {
+		return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
+	}
+	e := stagedEntry(name, sf)
+	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
+	n.fsys.putFile(node)
+	n.fsys.changed(b, prefix, name, &e)
+	if base == nil {
+		n.fsys.entriesChanged(b, prefix)
+	}
+	h := &stagedHandle{fsys: n.fsys, node: node, f: sf, write: true, append: flags&syscall.O_APPEND != 0}
+	return node, h, nil
+}
+
+// Mkdir creates the directory name (a .bzEmpty marker carrying its
+// metadata).
+func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error) {
+	if e := n.fsys.writable("mkdir", capWrite); e != nil {
+		return nil, e
+	}
+	b, prefix := n.loc()
+	if e := checkNewName(prefix, name); e != nil {
+		return nil, e
+	}
+	marker := childDir(prefix, name) + EmptyMarker
+	mo, err := n.fsys.putMarker(ctx, b, marker, n.fsys.newInfo(ctx, b, prefix, syscall.S_IFDIR|mode&0o7777))
+	if err != nil {
+		return nil, n.fsys.opErr("mkdir "+fmtPath(b, marker), err)
+	}
+	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
+	e := cache.Entry{Name: name, Dir: true}
+	n.fsys.changed(b, prefix, name, &e)
+	n.fsys.entriesChanged(b, prefix)
+	// The new directory is empty: lookups of the names about to be created
+	// in it need no list call.
+	n.fsys.meta.cache.PutListing(dirKey(b, childDir(prefix, name)), nil)
+	return n.fsys.dirNode(b, childDir(prefix, name)), nil
+}
+
+// Rmdir removes the empty directory name.
+func (n *Dir) Rmdir(ctx context.Context, name string) error {
+	if n.fsys.isViewName(n, name) {
+		return errs.ErrReadOnly
+	}
+	if e := n.fsys.writable("rmdir", n.fsys.removeCaps()...); e != nil {
+		return e
+	}
+	b, prefix := n.loc()
+	dir := childDir(prefix, name)
+	if len(n.fsys.opts.Write.Staging.Under(b.ID, dir, false)) > 0 {
+		return errs.ErrNotEmpty
+	}
+	p, err := n.fsys.opts.Backend.ListDir(ctx, b, dir, "", 2)
+	if err != nil {
+		return n.fsys.opErr("rmdir "+fmtPath(b, dir), err)
+	}
+	marker := false
+	for _, o := range p.Objects {
+		if o.Name != dir+EmptyMarker {
+			return errs.ErrNotEmpty
+		}
+		marker = true
+	}
+	if p.Next != "" {
+		return errs.ErrNotEmpty
+	}
+	// Without a marker the directory existed only through the files in it
+	// and went away with the last of them: nothing is left to remove.
+	if marker {
+		if err := n.fsys.remove(ctx, b, dir+EmptyMarker); err != nil {
+			return n.fsys.opErr("rmdir "+fmtPath(b, dir), err)
+		}
+	}
+	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
+	n.fsys.forgetMarker(b, dir)
+	n.fsys.entriesChanged(b, prefix)
+	n.fsys.dirRemoved(b, dir)
+	return nil
+}
+
+// Unlink removes the file name (hides it, or deletes every version with
+// HardDelete). A handle open on it keeps working; nothing it writes
+// reaches B2.
+func (n *Dir) Unlink(ctx context.Context, name string) error {
+	if n.fsys.isViewName(n, name) {
+		return errs.ErrReadOnly
+	}
+	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != nil {
+		return e
+	}
+	b, prefix := n.loc()
+	full := childName(prefix, name)
+	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
+	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+	if err != nil {
+		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+	}
+	switch {
+	case ok && e.Dir:
+		return errs.ErrIsDir
+	case ok && e.FileID != "":
+		n.fsys.keptForget(e.FileID)
+		if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
+			n.fsys.dropMeta(ctx, fn)
+		}
+		if err := n.fsys.remove(ctx, b, full); err != nil {
+			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+		}
+	case !had:
+		return errs.ErrNotExist
+	}
+	n.fsys.removed(b, prefix, name)
+	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.entriesChanged(b, prefix)
+	return nil
+}
+
+// Link fails: B2 has no hard links (git then falls back to rename).
+func (n *Dir) Link(ctx context.Context, target Node, name string) error {
+	if e := n.fsys.writable("link"); e != nil {
+		return e
+	}
+	b, prefix := n.loc()
+	return n.fsys.linkRefused(b, childName(prefix, name))
+}
+
+// Mknod creates an empty regular file, or a FIFO, device or socket (an
+// empty object whose file info carries the type; see special.go).
+func (n *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32) (*File, error) {
+	if e := n.fsys.writable("mknod"); e != nil {
+		return nil, e
+	}
+	if isSpecialMode(mode) {
+		return n.mknodSpecial(ctx, name, mode, dev)
+	}
+	return n.mknod(ctx, name, mode)
+}
+
+// Attr returns the directory's attributes; with fetch, its metadata is
+// fetched when not cached (one list call), else Attr.Unsure tells.
+func (n *Dir) Attr(ctx context.Context, fetch bool) Attr {
+	var a Attr
+	n.fsys.dirAttr(&a)
+	b, prefix := n.loc()
+	if !n.fsys.dirMeta(ctx, b, prefix, fetch, &a) {
+		a.Unsure = true
+	}
+	n.fsys.applyDirTimes(b, prefix, &a)
+	return a
+}
+
+// Setattr stores mode, owner and modification time on the directory's
+// .bzEmpty marker (see posix_nodes.go).
+func (n *Dir) Setattr(ctx context.Context, in *SetAttr) (Attr, error) {
+	if e := n.fsys.writable("setattr"); e != nil {
+		return Attr{}, e
+	}
+	b, prefix := n.loc()
+	if e := n.fsys.setDirMeta(ctx, b, prefix, in); e != nil {
+		return Attr{}, e
+	}
+	return n.Attr(ctx, true), nil
+}
+
+// Setxattr sets an extended attribute of the user namespace (stored in
+// the marker's file info; other namespaces are not supported).
+func (n *Dir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) error {
+	if e := n.fsys.writable("setxattr"); e != nil {
+		return e
+	}
+	return n.setxattr(ctx, attr, data, flags, false)
+}
+
+// Removexattr removes an extended attribute.
+func (n *Dir) Removexattr(ctx context.Context, attr string) error {
+	if e := n.fsys.writable("removexattr"); e != nil {
+		return e
+	}
+	return n.setxattr(ctx, attr, nil, 0, true)
+}
+
+// Fsync sends the metadata changes of the files in the directory not yet
+// in B2 (directory changes reach B2 before the operation that made them
+// returns).
+func (n *Dir) Fsync(ctx context.Context) error {
+	b, prefix := n.loc()
+	err := n.fsys.flushMetaWhere(context.WithoutCancel(ctx), func(fb Bucket, dir string) bool { return fb.ID == b.ID && dir == prefix })
+	return n.fsys.opErr("fsync "+fmtPath(b, prefix), err)
+}
+
+// putFile registers n as the file at its location (a new file replaces
+// what was loaded there).
+func (f *FS) putFile(n *File) {
+	b, dir, name := n.loc()
+	r := &f.reg
+	r.mu.Lock()
+	if r.files == nil {
+		r.files = map[string]*File{}
+	}
+	r.files[regKey(b, childName(dir, name))] = n
+	r.mu.Unlock()
+}

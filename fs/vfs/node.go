@@ -1,0 +1,300 @@
+package vfs
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/staging"
+)
+
+// Node is a *Dir, a *File or the *Account root.
+type Node interface{ node() }
+
+func (*Dir) node()     {}
+func (*File) node()    {}
+func (*Account) node() {}
+
+// Account is the root of an account mount: one directory per bucket.
+type Account struct {
+	fsys *FS
+}
+
+// Dir is a directory: a bucket's root or a folder inside it.
+type Dir struct {
+	fsys *FS
+
+	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
+	bucket Bucket
+	prefix string // "" or ending in "/"
+}
+
+// File is a file: one name in a bucket, currently at the version
+// entry.FileID.
+type File struct {
+	fsys *FS
+
+	mu     sync.Mutex // guards the fields below
+	bucket Bucket     // bucket, dir and entry.Name change on rename; use loc()
+	dir    string     // the parent's prefix
+	entry  cache.Entry
+	// onNewVersion, when set, is called (without locks, in its own
+	// goroutine) when the file's version changes from old to new.
+	onNewVersion func(old, new string)
+	// pend is the metadata change not yet in B2 (see metaflush.go).
+	pend *pendingMeta
+	// created: this mount created the file at a name B2 did not have;
+	// ownIDs are the versions it stored there since (see ownversions.go).
+	created  bool
+	ownIDs   []string
+	ownEmpty map[string]bool // the empty ones among ownIDs
+}
+
+// registry interns the loaded nodes by location, so that every operation
+// on one name sees the same *File (its pending metadata, the versions this
+// mount made) and a rename moves what is loaded below a directory.
+type registry struct {
+	mu    sync.Mutex // guards the maps; taken before no other lock
+	files map[string]*File
+	dirs  map[string]*Dir
+}
+
+func regKey(b Bucket, name string) string { return b.ID + "\x00" + name }
+
+// dirNode returns the directory prefix of b.
+func (f *FS) dirNode(b Bucket, prefix string) *Dir {
+	r := &f.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := regKey(b, prefix)
+	if d := r.dirs[k]; d != nil {
+		return d
+	}
+	d := &Dir{fsys: f, bucket: b, prefix: prefix}
+	if r.dirs == nil {
+		r.dirs = map[string]*Dir{}
+	}
+	r.dirs[k] = d
+	return d
+}
+
+// fileNode returns the file for entry e of directory dir in b, recording e
+// as its newest view.
+func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
+	r := &f.reg
+	r.mu.Lock()
+	k := regKey(b, childName(dir, e.Name))
+	n := r.files[k]
+	if n == nil {
+		n = &File{fsys: f, bucket: b, dir: dir, entry: e}
+		if r.files == nil {
+			r.files = map[string]*File{}
+		}
+		r.files[k] = n
+		r.mu.Unlock()
+		return n
+	}
+	r.mu.Unlock()
+	n.update(e)
+	return n
+}
+
+// loadedFile returns the loaded file called name in directory dir of b, or
+// nil.
+func (f *FS) loadedFile(b Bucket, dir, name string) *File {
+	r := &f.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.files[regKey(b, childName(dir, name))]
+}
+
+// moved records that the file n now has the location (b, dir, name),
+// replacing any file loaded there.
+func (f *FS) moved(n *File, ob Bucket, oldFull string, b Bucket, dir, name string) {
+	r := &f.reg
+	r.mu.Lock()
+	if r.files[regKey(ob, oldFull)] == n {
+		delete(r.files, regKey(ob, oldFull))
+	}
+	if r.files == nil {
+		r.files = map[string]*File{}
+	}
+	r.files[regKey(b, childName(dir, name))] = n
+	r.mu.Unlock()
+	n.setLoc(b, dir, name)
+}
+
+// removed forgets the file loaded at name in dir of b (unlinked).
+func (f *FS) removed(b Bucket, dir, name string) {
+	r := &f.reg
+	r.mu.Lock()
+	delete(r.files, regKey(b, childName(dir, name)))
+	r.mu.Unlock()
+}
+
+// relocate gives every loaded directory and file under from in fb the
+// location under to in tb (a directory rename).
+func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
+	r := &f.reg
+	r.mu.Lock()
+	var ds []*Dir
+	var fs []*File
+	for k, d := range r.dirs {
+		if b, p, _ := strings.Cut(k, "\x00"); b == fb.ID && strings.HasPrefix(p, from) {
+			delete(r.dirs, k)
+			ds = append(ds, d)
+		}
+	}
+	for k, n := range r.files {
+		if b, p, _ := strings.Cut(k, "\x00"); b == fb.ID && strings.HasPrefix(p, from) {
+			delete(r.files, k)
+			fs = append(fs, n)
+		}
+	}
+	for _, d := range ds {
+		_, p := d.loc()
+		np := to + p[len(from):]
+		d.setLoc(tb, np)
+		r.dirs[regKey(tb, np)] = d
+	}
+	for _, n := range fs {
+		_, dir, name := n.loc()
+		nd := to + dir[len(from):]
+		n.setLoc(tb, nd, name)
+		r.files[regKey(tb, childName(nd, name))] = n
+	}
+	r.mu.Unlock()
+}
+
+// Forget drops n from the loaded nodes (the kernel forgot its inode)
+// unless it has metadata changes pending. A later lookup loads it again;
+// what n knew of the versions this mount made is forgotten with it, as
+// the kernel forgot the inode.
+func (f *FS) Forget(n Node) {
+	r := &f.reg
+	switch n := n.(type) {
+	case *File:
+		n.mu.Lock()
+		pending := n.pend != nil // the timer and fsync need this node
+		n.mu.Unlock()
+		if pending {
+			return
+		}
+		b, dir, name := n.loc()
+		r.mu.Lock()
+		if k := regKey(b, childName(dir, name)); r.files[k] == n {
+			delete(r.files, k)
+		}
+		r.mu.Unlock()
+	case *Dir:
+		b, p := n.loc()
+		r.mu.Lock()
+		if k := regKey(b, p); r.dirs[k] == n {
+			delete(r.dirs, k)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// loc returns the directory's bucket and prefix (a rename changes them).
+func (n *Dir) loc() (Bucket, string) {
+	n.locMu.Lock()
+	defer n.locMu.Unlock()
+	return n.bucket, n.prefix
+}
+
+// Loc returns the directory's bucket and prefix ("" or ending in "/").
+func (n *Dir) Loc() (Bucket, string) { return n.loc() }
+
+func (n *Dir) setLoc(b Bucket, prefix string) {
+	n.locMu.Lock()
+	n.bucket, n.prefix = b, prefix
+	n.locMu.Unlock()
+}
+
+// loc returns the file's bucket, parent prefix and name.
+func (n *File) loc() (Bucket, string, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bucket, n.dir, n.entry.Name
+}
+
+// Loc returns the file's bucket, its directory's prefix and its name.
+func (n *File) Loc() (Bucket, string, string) { return n.loc() }
+
+func (n *File) setLoc(b Bucket, dir, name string) {
+	n.mu.Lock()
+	n.bucket, n.dir, n.entry.Name = b, dir, name
+	n.mu.Unlock()
+}
+
+// OnNewVersion sets the function called (in a goroutine of its own) when
+// the file's version changes: the FUSE adapter drops the kernel's cached
+// pages.
+func (n *File) OnNewVersion(fn func(old, new string)) {
+	n.mu.Lock()
+	n.onNewVersion = fn
+	n.mu.Unlock()
+}
+
+// stagedFile returns the staged file of n, or nil.
+func (n *File) stagedFile() *staging.File {
+	b, dir, name := n.loc()
+	return n.fsys.staged(b, childName(dir, name))
+}
+
+// update records a newer view of the file (from a listing or lookup).
+func (n *File) update(e cache.Entry) {
+	n.mu.Lock()
+	old := n.entry.FileID
+	n.entry = e
+	hook := n.onNewVersion
+	n.mu.Unlock()
+	if old != "" && old != e.FileID {
+		n.fsys.keptForget(old) // a new version: the local copy is stale
+		if hook != nil {
+			// Never from inside an operation on this node: the kernel
+			// may hold locks the notification needs.
+			go hook(old, e.FileID)
+		}
+	}
+}
+
+// current returns the newest view of the file, pending metadata applied.
+func (n *File) current() cache.Entry {
+	// A fresher view may be in the cache (a later listing of the parent).
+	b, dir, name := n.loc()
+	if e, r := n.fsys.meta.cache.Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {
+		n.mu.Lock()
+		changed := e.FileID != n.entry.FileID
+		n.mu.Unlock()
+		if changed {
+			n.update(e)
+		}
+		return n.overlay(e)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.overlayLocked(n.entry)
+}
+
+// Entry returns the file's current directory entry (version, size, time,
+// info).
+func (n *File) Entry() cache.Entry { return n.current() }
+
+func (n *File) name() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.entry.Name
+}
+
+// child returns the node for entry e of directory prefix in b.
+func (f *FS) child(b Bucket, prefix string, e cache.Entry) Node {
+	if e.Dir {
+		return f.dirNode(b, childDir(prefix, e.Name))
+	}
+	return f.fileNode(b, prefix, e)
+}
+
+var _ = context.Background

@@ -1,0 +1,108 @@
+package vfs
+
+import "context"
+
+// Versions this mount created. b2fs's own bookkeeping (metadata copies,
+// renames, a shell's create-then-write pattern) must not leave extra
+// stored versions behind: B2 bills every stored byte. A File that this
+// mount created at a name B2 did not have remembers the versions it made
+// there; a version is deleted only when its bytes live on elsewhere (a
+// copy) or it is empty.
+
+// noteOwnVersion records id (of size bytes) as a version this mount
+// created for n.
+func (n *File) noteOwnVersion(id string, size int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.created || id == "" {
+		return
+	}
+	if l := len(n.ownIDs); l > 0 && n.ownIDs[l-1] == id {
+		return
+	}
+	n.ownIDs = append(n.ownIDs, id)
+	if size == 0 {
+		if n.ownEmpty == nil {
+			n.ownEmpty = map[string]bool{}
+		}
+		n.ownEmpty[id] = true
+	}
+}
+
+// ownEmptyVersion reports whether this mount created version id of n,
+// empty.
+func (n *File) ownEmptyVersion(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ownEmpty[id]
+}
+
+// replaceOwnVersion records that version old (deleted) was replaced by a
+// copy, newID.
+func (n *File) replaceOwnVersion(old, newID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, id := range n.ownIDs {
+		if id == old {
+			n.ownIDs[i] = newID
+		}
+	}
+}
+
+// forgetOwnVersion drops id (deleted) from n's versions.
+func (n *File) forgetOwnVersion(id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := n.ownIDs[:0]
+	for _, x := range n.ownIDs {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	n.ownIDs = out
+	delete(n.ownEmpty, id)
+}
+
+// ownsVersion reports whether this mount created version id of n.
+func (n *File) ownsVersion(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, x := range n.ownIDs {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// onlyOwnVersion reports whether id is the one version the name of n has,
+// created by this mount.
+func (n *File) onlyOwnVersion(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.created && len(n.ownIDs) == 1 && n.ownIDs[0] == id
+}
+
+// setCreated marks n as created by this mount at a free name, with the
+// versions ids (a rename's copy).
+func (n *File) setCreated(created bool, ids ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.created = created
+	n.ownIDs = append([]string(nil), ids...)
+	n.ownEmpty = nil
+}
+
+// deleteVersion deletes exactly version id of name; false when the
+// backend cannot or the call failed (logged).
+func (f *FS) deleteVersion(ctx context.Context, b Bucket, name, id, why string) bool {
+	vd, ok := f.opts.Write.Backend.(versionDeleter)
+	if !ok || id == "" {
+		return false
+	}
+	if err := vd.DeleteVersion(ctx, b, name, id); err != nil {
+		f.log.Warn("deleting a superseded version failed; it stays stored", "file", fmtPath(b, name), "fileId", id, "why", why, "err", err)
+		return false
+	}
+	return true
+}

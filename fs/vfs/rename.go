@@ -1,0 +1,264 @@
+package vfs
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/staging"
+	"golang.org/x/sync/errgroup"
+)
+
+// RenameNoReplace is renameat2(2)'s RENAME_NOREPLACE flag.
+const RenameNoReplace = 0x1
+
+// Rename renames name to newName in dst (a *Dir; the account root
+// refuses with ErrPerm). flags are renameat2(2)'s: RenameNoReplace is
+// honoured, the others (RENAME_EXCHANGE, RENAME_WHITEOUT) are ErrInvalid.
+func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName string, flags uint32) error {
+	if flags&^uint32(RenameNoReplace) != 0 {
+		return errs.ErrInvalid // RENAME_EXCHANGE, RENAME_WHITEOUT
+	}
+	dst, ok := newParent.(*Dir)
+	switch {
+	case ok && n.fsys.isViewName(dst, newName), n.fsys.isViewName(n, name):
+		return errs.ErrReadOnly // onto or of the versions view
+	case !ok:
+		return errs.ErrPerm // into the account root: buckets are made with mkdir
+	}
+	caps := append([]string{capWrite}, n.fsys.removeCaps()...)
+	if e := n.fsys.writable("rename", caps...); e != nil {
+		return e
+	}
+	sb, sp := n.loc()
+	db, dp := dst.loc()
+	if e := checkNewName(dp, newName); e != nil {
+		return e
+	}
+	sf := n.fsys.staged(sb, childName(sp, name))
+	e, ok, err := n.fsys.meta.lookup(ctx, sb, sp, name)
+	if err != nil {
+		return n.fsys.opErr("rename "+fmtPath(sb, childName(sp, name)), err)
+	}
+	if !ok && sf == nil {
+		return errs.ErrNotExist
+	}
+	te, tok, err := n.fsys.meta.lookup(ctx, db, dp, newName)
+	if err != nil {
+		return n.fsys.opErr("rename "+fmtPath(db, childName(dp, newName)), err)
+	}
+	tok = tok || n.fsys.staged(db, childName(dp, newName)) != nil
+	if tok && flags&RenameNoReplace != 0 {
+		return errs.ErrExist
+	}
+	if ok && e.Dir {
+		if tok && !te.Dir {
+			return errs.ErrNotDir
+		}
+		return n.renameDir(ctx, name, dst, newName)
+	}
+	if tok && te.Dir {
+		return errs.ErrIsDir
+	}
+	if newName == EmptyMarker {
+		return errs.ErrInvalid // reserved for directory markers
+	}
+	if tn := n.fsys.loadedFile(db, dp, newName); tn != nil && tok {
+		n.fsys.dropMeta(ctx, tn) // the file is being replaced
+	}
+	return n.renameFile(ctx, name, e, sf, dst, newName, tok)
+}
+
+// renameFile copies the file on the server, then removes the source. A
+// file being written is uploaded first.
+func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *staging.File, dst *Dir, newName string, replaces bool) error {
+	tok := replaces
+	sb, sp := n.loc()
+	db, dp := dst.loc()
+	src := Object{Name: childName(sp, name), FileID: e.FileID, Size: e.Size}
+	if sf != nil {
+		before, _, _, _ := sf.Uploaded()
+		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
+			return n.fsys.opErr("rename: upload "+fmtPath(sb, childName(sp, name)), err)
+		}
+		id, size, _, _ := sf.Uploaded()
+		if id != before {
+			n.fsys.log.Debug("uploaded before rename", "file", fmtPath(sb, childName(sp, name)))
+		}
+		src.FileID, src.Size = id, size
+	}
+	if src.FileID == "" {
+		return errs.ErrNotExist
+	}
+	// Metadata changes not yet in B2 ride on the rename's copy.
+	fn := n.fsys.loadedFile(sb, sp, name)
+	var pm *pendingMeta
+	var meta *CopyMeta
+	if fn != nil {
+		p, err := n.fsys.claimMeta(ctx, fn)
+		if err != nil {
+			return n.fsys.opErr("rename "+fmtPath(sb, src.Name), err)
+		}
+		if p != nil && p.base != src.FileID {
+			n.fsys.releaseMeta(fn, p, "", nil) // superseded by a newer version
+		} else if p != nil {
+			pm, meta = p, &CopyMeta{ContentType: p.ct, Info: p.info}
+		}
+	}
+	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
+	if pm != nil {
+		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
+	}
+	if err != nil {
+		return n.fsys.opErr("rename "+fmtPath(sb, src.Name), err)
+	}
+	if meta != nil && obj.Info == nil {
+		obj.Info = meta.Info
+	}
+	n.fsys.keptRekey(src.FileID, obj.FileID)
+	// The source's only version, made by this mount (a temporary file of
+	// rsync or an editor), lives on in the copy: delete it rather than
+	// leave it stored behind a hide marker.
+	if fn != nil && fn.onlyOwnVersion(src.FileID) && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
+		n.fsys.log.Debug("rename: deleted the source's only version", "file", fmtPath(sb, src.Name))
+	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
+		return n.fsys.opErr("rename: remove source "+fmtPath(sb, src.Name), err)
+	}
+	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
+	ne := entryFromObject(newName, obj)
+	if fn != nil {
+		n.fsys.moved(fn, sb, src.Name, db, dp, newName)
+		fn.setCreated(!tok, obj.FileID)
+		fn.update(ne)
+		ne = fn.overlay(ne)
+	} else {
+		n.fsys.removed(db, dp, newName) // replaced
+	}
+	n.fsys.changed(sb, sp, name, nil)
+	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
+	return nil
+}
+
+// renameDir moves every file under the directory: server-side copies, then
+// removal of the sources, with bounded concurrency. Directories with more
+// than MaxRenameFiles files fail with EXDEV (mv then copies file by file).
+func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName string) error {
+	w := &n.fsys.opts.Write
+	sb, sp := n.loc()
+	db, dp := dst.loc()
+	from, to := childDir(sp, name), childDir(dp, newName)
+	if sb.ID == db.ID && strings.HasPrefix(to, from) {
+		return errs.ErrInvalid
+	}
+	// The target, if it exists, must be an empty directory.
+	p, err := n.fsys.opts.Backend.ListDir(ctx, db, to, "", 2)
+	if err != nil {
+		return n.fsys.opErr("rename "+fmtPath(db, to), err)
+	}
+	for _, o := range p.Objects {
+		if o.Name != to+EmptyMarker {
+			return errs.ErrNotEmpty
+		}
+	}
+	if p.Next != "" || len(w.Staging.Under(db.ID, to, false)) > 0 {
+		return errs.ErrNotEmpty
+	}
+	// Files being written inside go up first, and metadata changes not
+	// yet in B2 with them (the copies keep each file's info).
+	if err := n.fsys.flushMetaWhere(ctx, func(b Bucket, dir string) bool {
+		return b.ID == sb.ID && strings.HasPrefix(dir, from)
+	}); err != nil {
+		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
+	}
+	for _, sf := range w.Staging.Under(sb.ID, from, false) {
+		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
+			return n.fsys.opErr("rename: upload "+sf.Key().String(), err)
+		}
+	}
+	objs, err := w.Backend.ListAll(ctx, sb, from, w.MaxRenameFiles)
+	if err != nil {
+		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
+	}
+	if len(objs) > w.MaxRenameFiles {
+		n.fsys.log.Error("directory too big to rename on the server; raise --max-rename-files", "dir", fmtPath(sb, from), "limit", w.MaxRenameFiles)
+		return errs.ErrCrossDevice
+	}
+	big := len(objs) >= 1000
+	if big {
+		n.fsys.log.Info("renaming directory", "from", fmtPath(sb, from), "to", fmtPath(db, to), "files", len(objs))
+	}
+	copies := make([]Object, len(objs))
+	var done atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.RenameConcurrency)
+	for i, o := range objs {
+		g.Go(func() error {
+			c, err := w.Backend.Copy(gctx, o, db, to+o.Name[len(from):], nil)
+			if err != nil {
+				return err
+			}
+			copies[i] = c
+			if d := done.Add(1); big && d%1000 == 0 {
+				n.fsys.log.Info("renaming directory: copied", "from", fmtPath(sb, from), "done", d, "of", len(objs))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		n.fsys.log.Error("directory rename failed while copying; the source is unchanged", "from", fmtPath(sb, from), "copied", done.Load(), "of", len(objs))
+		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(w.RenameConcurrency)
+	for _, o := range objs {
+		g.Go(func() error { return n.fsys.remove(gctx, sb, o.Name) })
+	}
+	if err := g.Wait(); err != nil {
+		n.fsys.log.Error("directory rename: copied, but removing the source failed", "from", fmtPath(sb, from), "err", err)
+		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
+	}
+	if big {
+		n.fsys.log.Info("renamed directory", "from", fmtPath(sb, from), "to", fmtPath(db, to), "files", len(objs))
+	}
+	// Open files follow their names.
+	byName := make(map[string]Object, len(objs))
+	for i, o := range objs {
+		byName[o.Name] = copies[i]
+	}
+	for _, sf := range w.Staging.Under(sb.ID, from, false) {
+		old := sf.Key().Name
+		var v *staging.Version
+		if c, ok := byName[old]; ok {
+			v = &staging.Version{FileID: c.FileID}
+		}
+		w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+	}
+	// Loaded nodes below the directory get their new names.
+	n.fsys.relocate(sb, from, db, to)
+	// Cached listings of both trees are stale.
+	dirs := map[string]bool{from: true}
+	for _, o := range objs {
+		for i := len(from); i < len(o.Name); i++ {
+			if o.Name[i] == '/' {
+				dirs[o.Name[:i+1]] = true
+			}
+		}
+	}
+	for d := range dirs {
+		n.fsys.meta.cache.InvalidateDir(dirKey(sb, d))
+		n.fsys.meta.cache.InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.forgetMarker(sb, d)
+		n.fsys.forgetMarker(db, to+d[len(from):])
+	}
+	n.fsys.changed(sb, sp, name, nil)
+	ne := cache.Entry{Name: newName, Dir: true}
+	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
+	n.fsys.dirRenamed(sb, from, db, to)
+	return nil
+}

@@ -1,0 +1,398 @@
+package vfs
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/b2fs/b2fs/cache"
+)
+
+// Streamed directory listings. A directory listed with the delimiter is
+// fetched page by page by one goroutine per directory (a dirStream), shared
+// by every reader of that directory. Readers see the entries that are final
+// so far (sorted by name) as soon as each page arrives; the fetcher stays at
+// most one page ahead of the furthest reader; the complete listing goes to
+// the cache at the end.
+//
+// LOCK ORDER: meta.streamMu, then dirStream.mu. A reader holding s.mu
+// releases it before it takes streamMu (restart); a fetcher stops under
+// both (stop).
+
+// streamIdle is how long a fetcher waits for a reader to ask for more before
+// it stops; a reader that comes back later restarts it where it stopped.
+const streamIdle = time.Minute
+
+// idle is the fetchers' idle time (streamIdle unless a test set it).
+func (m *meta) idle() time.Duration {
+	if d := time.Duration(m.streamIdle.Load()); d > 0 {
+		return d
+	}
+	return streamIdle
+}
+
+// dirStream is the listing of one directory being fetched.
+type dirStream struct {
+	m      *meta
+	b      Bucket
+	prefix string
+	key    string
+
+	mu       sync.Mutex // guards the fields below
+	markers  []Object   // the directory's .bzEmpty marker, when received
+	received bool       // a page has been received (markers may be empty)
+	start    string     // start name of the next page
+	pages    int
+	all      []cache.Entry // entries received, sorted by name; only appended to or replaced (see appendPage)
+	last     string        // the last B2 name received
+	done     bool          // all is the complete listing
+	err      error         // the listing failed (done is false)
+	running  bool          // a fetcher goroutine is active
+	consumed int           // most pages any reader has used
+	update   chan struct{} // closed and replaced on every change
+	demand   chan struct{} // readers poke the fetcher (cap 1)
+}
+
+// final reports whether the entry called name (of a directory whose
+// listing reached the B2 name last) can no longer change: later names sort
+// after last, and the folder name+"/" (which would hide a file called
+// name) is not among them.
+func final(dir, last, name string) bool {
+	// dir+name+"/" <= last, without building the string.
+	if !strings.HasPrefix(last, dir) {
+		return last > dir
+	}
+	rest := last[len(dir):]
+	n := min(len(name), len(rest))
+	if c := strings.Compare(name[:n], rest[:n]); c != 0 {
+		return c < 0
+	}
+	if len(rest) <= len(name) {
+		return false
+	}
+	return rest[len(name)] >= '/'
+}
+
+// openStream returns the listing stream of directory prefix of b: a
+// finished one when the listing is cached, else the shared stream of the
+// directory, started if needed.
+func (m *meta) openStream(b Bucket, prefix string) *dirStream {
+	key := dirKey(b, prefix)
+	if l, ok := m.cache.Listing(key); ok {
+		return &dirStream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
+	}
+	m.streamMu.Lock()
+	defer m.streamMu.Unlock()
+	s := m.streams[key]
+	if s == nil {
+		// Checked again under streamMu: a stream that just finished
+		// cached its listing before leaving the map.
+		if l, ok := m.cache.Listing(key); ok {
+			return &dirStream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
+		}
+		s = &dirStream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1)}
+		if m.streams == nil {
+			m.streams = map[string]*dirStream{}
+		}
+		m.streams[key] = s
+	}
+	s.mu.Lock()
+	s.startLocked()
+	s.mu.Unlock()
+	return s
+}
+
+// startLocked starts the fetcher of s unless it runs, is finished, or the
+// filesystem is shut down (then the stream fails). Both m.streamMu and s.mu
+// are held.
+func (s *dirStream) startLocked() {
+	if s.running || s.done || s.err != nil {
+		return
+	}
+	if s.m.closed {
+		s.err = errShutdown
+		s.changed()
+		return
+	}
+	s.running = true
+	s.m.fetchers.Add(1)
+	go func() {
+		defer s.m.fetchers.Done()
+		s.run()
+	}()
+}
+
+// restart starts the fetcher of s again for a reader that wants more
+// after it went idle, and makes s findable for sharing again (unless a
+// newer stream of the directory took its place). Lock order: streamMu,
+// then s.mu.
+func (s *dirStream) restart() {
+	m := s.m
+	m.streamMu.Lock()
+	defer m.streamMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running || s.done || s.err != nil {
+		return
+	}
+	if m.streams == nil {
+		m.streams = map[string]*dirStream{}
+	}
+	if _, ok := m.streams[s.key]; !ok {
+		m.streams[s.key] = s
+	}
+	s.startLocked()
+}
+
+// activeStream returns the stream of key in progress, or nil.
+func (m *meta) activeStream(key string) *dirStream {
+	m.streamMu.Lock()
+	defer m.streamMu.Unlock()
+	return m.streams[key]
+}
+
+// stop ends the fetcher of s: update (may be nil) changes the stream's
+// state, the fetcher is marked stopped and s leaves the active streams,
+// all under streamMu and s.mu, so that no reader can restart s between
+// its fetcher stopping and its leaving the map (which would leave a
+// running stream unshared, and a second fetcher listing the directory
+// again).
+func (s *dirStream) stop(update func()) {
+	s.m.streamMu.Lock()
+	s.mu.Lock()
+	if update != nil {
+		update()
+	}
+	s.running = false
+	if s.m.streams[s.key] == s {
+		delete(s.m.streams, s.key)
+	}
+	s.changed()
+	s.mu.Unlock()
+	s.m.streamMu.Unlock()
+}
+
+// changed wakes the readers; s.mu is held.
+func (s *dirStream) changed() {
+	close(s.update)
+	s.update = make(chan struct{})
+}
+
+// wait returns the entries received once more than seen pages have been
+// (or the listing is complete or failed), telling the fetcher that a reader
+// has used seen pages. Entries are final as told by final(last, name)
+// unless done.
+func (s *dirStream) wait(ctx context.Context, seen int) (all []cache.Entry, last string, pages int, done bool, err error) {
+	for {
+		s.mu.Lock()
+		if seen > s.consumed {
+			s.consumed = seen
+		}
+		if !s.done && s.err == nil && !s.running {
+			// The fetcher went idle; a reader wants more: restart it.
+			// s.mu is released first (lock order: streamMu, then s.mu).
+			s.mu.Unlock()
+			s.restart()
+			continue
+		}
+		if s.done || s.err != nil || s.pages > seen {
+			all, last, pages, done, err = s.all, s.last, s.pages, s.done, s.err
+			s.mu.Unlock()
+			s.poke()
+			return all, last, pages, done, err
+		}
+		ch := s.update
+		s.mu.Unlock()
+		s.poke()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, "", 0, false, ctx.Err()
+		}
+	}
+}
+
+func (s *dirStream) poke() {
+	if s.demand == nil {
+		return
+	}
+	select {
+	case s.demand <- struct{}{}:
+	default:
+	}
+}
+
+// lookup answers name from the part of the listing received so far: ok is
+// false when the name may still come in a later page.
+func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, b2Seg(name)) {
+		return cache.Entry{}, false, false
+	}
+	e, found = cache.Find(s.all, name)
+	return e, found, true
+}
+
+// wanted reports whether the fetcher should fetch the next page now: the
+// first two pages at once, then one page ahead of the furthest reader.
+// s.mu is held.
+func (s *dirStream) wanted() bool {
+	return s.pages < 2 || s.consumed >= s.pages-1
+}
+
+// run is the fetcher: subtree prefetch first (when enabled), else the
+// delimiter listing page by page.
+func (s *dirStream) run() {
+	m := s.m
+	ctx, cancel := context.WithTimeout(m.life, sharedTimeout)
+	defer cancel()
+	s.mu.Lock()
+	first := s.pages == 0 && !s.received
+	s.mu.Unlock()
+	if first {
+		es, ok, head, err := m.prefetch(ctx, s.b, s.prefix)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		if ok {
+			s.stop(func() { s.all, s.done = es, true })
+			return
+		}
+		if head != nil {
+			// The window got this directory's first names: the
+			// delimiter listing continues after them (see windowHead).
+			s.mu.Lock()
+			s.all = append([]cache.Entry(nil), head.entries...)
+			s.markers = append(s.markers, head.markers...)
+			s.start, s.last = head.next, head.last
+			s.received = true
+			s.pages++
+			s.changed()
+			s.mu.Unlock()
+		}
+	}
+	idle := time.NewTimer(m.idle())
+	defer idle.Stop()
+	for {
+		s.mu.Lock()
+		if !s.wanted() {
+			s.mu.Unlock()
+			idle.Reset(m.idle())
+			select {
+			case <-s.demand:
+				continue
+			case <-ctx.Done():
+				s.fail(ctx.Err())
+				return
+			case <-idle.C:
+				s.stop(nil)
+				m.log.Debug("directory listing idle", "bucket", s.b.Name, "prefix", s.prefix)
+				if h := m.afterIdle; h != nil {
+					h(s)
+				}
+				return
+			}
+		}
+		start, pages := s.start, s.pages
+		s.mu.Unlock()
+		// Bounded: every page advances start (B2 guarantees progress);
+		// the page count is capped as a last resort against a broken
+		// server.
+		if pages > 1_000_000 {
+			s.fail(errPaging)
+			return
+		}
+		m.log.Debug("list directory", "bucket", s.b.Name, "prefix", s.prefix, "start", start)
+		p, err := m.be.ListDir(ctx, s.b, s.prefix, start, m.pageSize)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		last := p.Next == "" || p.Next == start
+		page := buildEntries(m.log, s.prefix, p.Objects)
+		s.mu.Lock()
+		s.received = true
+		for _, o := range p.Objects {
+			if !o.Folder && o.Name == s.prefix+EmptyMarker {
+				s.markers = append(s.markers, o)
+			}
+		}
+		all := appendPage(m.log, s.prefix, s.all, page)
+		s.pages++
+		if last {
+			markers := s.markers
+			s.markers = nil
+			s.mu.Unlock()
+			// Cached before the readers are told, so that the listing
+			// is in the cache when any of them returns.
+			m.noteMarker(s.b, s.prefix, markers)
+			m.cache.PutListing(s.key, all)
+			s.stop(func() { s.all, s.done = all, true })
+			return
+		}
+		s.start = p.Next
+		if len(p.Objects) > 0 {
+			s.last = p.Objects[len(p.Objects)-1].Name
+		}
+		s.all = all
+		s.changed()
+		s.mu.Unlock()
+	}
+}
+
+func (s *dirStream) fail(err error) {
+	s.stop(func() {
+		s.err = err
+		s.markers = nil
+	})
+}
+
+// streamStep advances a reader of directory prefix of b: it waits for a
+// page beyond those c has used, merges the staged files in (withStaged, as
+// for a complete listing), and appends to c's entries those that became
+// final, in B2's order (UTF-8 byte order of the B2 names: a directory "d"
+// sorts as "d/"), so that entries already returned never move. A listing
+// complete when the reader starts is returned whole, sorted by name.
+func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCursor) (dirCursor, error) {
+	if c.stream == nil {
+		c.stream = f.meta.openStream(b, prefix)
+	}
+	all, last, pages, done, err := c.stream.wait(ctx, c.seen)
+	if err != nil {
+		return c, err
+	}
+	merged := f.withStaged(b, prefix, all)
+	if c.seen == 0 && done {
+		return dirCursor{entries: merged, byName: merged, done: true, stream: c.stream, seen: pages}, nil
+	}
+	var add []cache.Entry
+	for _, e := range merged {
+		k := b2Key(e)
+		if (!c.started || k > c.lastKey) && (done || final(prefix, last, b2Seg(e.Name))) {
+			add = append(add, e)
+		}
+	}
+	sort.Slice(add, func(i, j int) bool { return b2Key(add[i]) < b2Key(add[j]) })
+	if len(add) > 0 {
+		// In place: only this reader appends to its entries (go-fuse
+		// serializes a handle's readdirs), and earlier copies of c
+		// never look beyond their own length.
+		c.entries = append(c.entries, add...)
+		c.lastKey, c.started = b2Key(add[len(add)-1]), true
+	}
+	c.byName, c.seen, c.done = merged, pages, done
+	return c, nil
+}
+
+// b2Key is the B2 name, relative to its directory, that an entry sorts by
+// in B2's listing order.
+func b2Key(e cache.Entry) string {
+	if e.Dir {
+		return b2Seg(e.Name) + "/"
+	}
+	return b2Seg(e.Name)
+}

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestPassthroughOpenModes opens one file in every way while it is open
+// for FUSE passthrough reading. The kernel fails an open with EIO when
+// the inode has open files of the other mode (passthrough versus page
+// cache or direct I/O); b2fs must never answer an open that way.
+func TestPassthroughOpenModes(t *testing.T) {
+	w := newWriteEnv(t) // --passthrough is on by default
+	mnt := w.m.Dir
+	fn := filepath.Join(mnt, "f")
+	first := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	if err := os.WriteFile(fn, first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.wantRemote(t, "f", first)
+	// Read it once so that the whole version is in the read cache: the
+	// next read-only open is a passthrough open.
+	if got, err := os.ReadFile(fn); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	waitRecorded(t, w.cache, 1)
+
+	// A writer opens the file while a reader holds it open: the writer
+	// waits for the reader to close instead of failing.
+	r, err := os.Open(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(fn, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			wrote <- fmt.Errorf("open for writing while open for reading: %w", err)
+			return
+		}
+		_, err = f.Write([]byte("0123456789abcdef"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		wrote <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// Another reader of the same version meanwhile.
+	if got, err := os.ReadFile(fn); err != nil || !bytes.Equal(got[:len(first)], first) {
+		t.Errorf("second reader: %d bytes, %v", len(got), err)
+	}
+	r.Close()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+
+	// Writes, reads and read-writes of the file from several goroutines.
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 12; i++ {
+				if err := openModesStep(fn, g, i); err != nil {
+					errs <- fmt.Errorf("goroutine %d step %d: %w", g, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	got, err := os.ReadFile(fn)
+	if err != nil || len(got)%16 != 0 {
+		t.Fatalf("final read: %d bytes, %v", len(got), err)
+	}
+	w.wantRemote(t, "f", got)
+}
+
+// openModesStep does step i of goroutine g: a whole-file write, a read, a
+// read with a second reader, or a read-write. Every content written is
+// made of 16-byte records.
+func openModesStep(fn string, g, i int) error {
+	rec := []byte(fmt.Sprintf("g%d-i%03d-records\n", g, i))
+	switch (g + i) % 4 {
+	case 0:
+		return os.WriteFile(fn, bytes.Repeat(rec, 1000), 0o644)
+	case 1, 2:
+		a, err := os.Open(fn)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if (g+i)%4 == 2 {
+			b, err := os.Open(fn)
+			if err != nil {
+				return fmt.Errorf("second open: %w", err)
+			}
+			defer b.Close()
+			if _, err := io.ReadAll(b); err != nil {
+				return err
+			}
+		}
+		got, err := io.ReadAll(a)
+		if err != nil {
+			return err
+		}
+		if len(got)%16 != 0 {
+			return fmt.Errorf("read %d bytes, not whole records", len(got))
+		}
+		return nil
+	default:
+		f, err := os.OpenFile(fn, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := io.ReadAll(f); err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := f.WriteAt(rec, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+}
