@@ -132,7 +132,7 @@ func (n *fileNode) passOK(id string) bool {
 // passOKLocked reports whether a passthrough open of version id may be
 // made now. n.mu is held.
 func (n *fileNode) passOKLocked(id string) bool {
-	if n.ioOther > 0 {
+	if n.ioOther > 0 || time.Now().Before(n.otherUntil) {
 		return false
 	}
 	if n.ioPass > 0 {
@@ -185,8 +185,15 @@ func (n *fileNode) otherOpen(ctx context.Context) syscall.Errno {
 func (n *fileNode) otherClose() {
 	n.mu.Lock()
 	n.ioOther--
+	n.otherUntil = time.Now().Add(otherGrace)
 	n.mu.Unlock()
 }
+
+// otherGrace is how long after the release of a non-passthrough handle no
+// passthrough open of the file is made: the kernel may still hold the
+// released file (a reference taken by I/O in flight) in its mode for a
+// moment. Opens meanwhile are served through b2fs.
+const otherGrace = time.Second
 
 // passClose records the release of a passthrough handle and wakes the
 // opens waiting for the last one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/vfs"
@@ -394,6 +395,7 @@ type fileNode struct {
 	ioPass, ioOther, otherWaiting int
 	passID                        string
 	passFree                      chan struct{}
+	otherUntil                    time.Time // no passthrough open before (see otherGrace)
 }
 
 var (

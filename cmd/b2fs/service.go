@@ -243,20 +243,17 @@ wait:
 	s.notify.stopping(pendingStatus("stopping", s.stage, s.fsys))
 	s.fsys.StopWrites()
 	mp := s.cfg.mountpoint
+	wait := true
 	if external {
 		s.log.Info("unmounted externally; finishing uploads", "mountpoint", mp)
-	} else if err := s.srv.Unmount(); err != nil {
-		s.log.Info("mount point busy (files still open); detaching it lazily and waiting for them to close", "mountpoint", mp, "shutdown_timeout", s.cfg.svc.shutdownTimeout)
-		if err := lazyUnmount(mp); err != nil {
-			s.log.Error("cannot detach the mount", "mountpoint", mp, "err", err)
-		}
+	} else {
+		wait = s.unmount(mp, done)
 	}
-	// Serve until the kernel drops the connection: after a lazy detach
+	// After a lazy detach, serve until the kernel drops the connection:
 	// that is when the last open file is closed.
 	status := time.NewTicker(2 * time.Second)
 	defer status.Stop()
-	stopped := false
-	for !stopped {
+	for stopped := !wait; !stopped; {
 		select {
 		case <-done:
 			stopped = true

@@ -163,9 +163,11 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.Lock()
 	c.evictLocked(nil, 0)
 	c.mu.Unlock()
-	c.wg.Add(2)
+	c.wg.Add(1 + writerCount)
 	go c.flusher()
-	go c.writer()
+	for range writerCount {
+		go c.writer()
+	}
 	return c, nil
 }
 

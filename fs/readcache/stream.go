@@ -67,6 +67,21 @@ type stream struct {
 	dlBlock int64
 	fill    int
 	closed  bool
+	// A downloaded block in buf to hand to the cache (store) once its
+	// ready bytes are consumed: hoBlock, hoLen; hoLen 0 for none.
+	hoBlock int64
+	hoLen   int
+}
+
+// handoff gives a completed block in buf to the cache and takes a fresh
+// buffer.
+func (s *stream) handoff() {
+	if s.hoLen == 0 {
+		return
+	}
+	s.c.store(s.f, s.hoBlock, s.buf[:s.hoLen], true)
+	s.buf = getBuf(s.c.bs)
+	s.hoLen = 0
 }
 
 func (s *stream) Read(p []byte) (int, error) {
@@ -80,6 +95,7 @@ func (s *stream) Read(p []byte) (int, error) {
 			s.pos += int64(n)
 			return n, nil
 		}
+		s.handoff()
 		if s.pos >= s.end {
 			return 0, io.EOF
 		}
@@ -134,7 +150,7 @@ func (s *stream) download() error {
 	s.fill += n
 	s.dlPos += int64(n)
 	if s.fill == blen {
-		s.c.store(s.f, s.dlBlock, s.buf[:blen])
+		s.hoBlock, s.hoLen = s.dlBlock, blen
 		s.c.stats.MissBytes.Add(int64(blen))
 	} else if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -172,9 +188,12 @@ func (s *stream) Close() error {
 	if s.closed {
 		return nil
 	}
-	if s.body != nil && s.pos >= s.end && s.ctx.Err() == nil && len(s.ready) == 0 {
+	s.ready = nil
+	s.handoff()
+	if s.body != nil && s.pos >= s.end && s.ctx.Err() == nil {
 		for s.body != nil && s.fill > 0 && s.download() == nil {
 			s.ready = nil
+			s.handoff()
 		}
 	}
 	s.closeBody()

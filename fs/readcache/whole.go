@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 )
 
 // OpenComplete returns version id (size bytes) opened read-only when every
@@ -44,6 +46,13 @@ func (c *Cache) OpenComplete(id string, size int64, sha1hex string) (*os.File, b
 	return fd, true
 }
 
+// verifyChunk is how much verifyAll reads at once, verifyWorkers how many
+// chunks it reads at the same time.
+const (
+	verifyChunk   = 1 << 20
+	verifyWorkers = 2
+)
+
 // isSHA1 reports whether s is a SHA-1 in hex (B2 reports "none" for large
 // files, and "unverified:<sha1>" for some).
 func isSHA1(s string) bool {
@@ -54,19 +63,51 @@ func isSHA1(s string) bool {
 	return err == nil
 }
 
-// verifyAll checks every block of f (and the SHA-1 when checkSHA).
+// verifyAll checks every block of f (and the SHA-1 when checkSHA),
+// reading verifyChunk bytes per call, in verifyWorkers goroutines when the
+// SHA-1 (which needs the bytes in order) is not checked.
 func (c *Cache) verifyAll(f *file, n int64, checkSHA bool, want string) bool {
-	buf := getBuf(c.bs)
-	defer putBuf(buf)
+	per := max(1, verifyChunk/c.bs)
+	chunks := (n + per - 1) / per
 	h := sha1.New()
-	for i := int64(0); i < n; i++ {
-		b, ok := c.readBlock(f, i, buf)
-		if !ok {
-			return false
-		}
-		if checkSHA {
-			h.Write(b)
-		}
+	workers := int64(verifyWorkers)
+	if checkSHA {
+		workers = 1
+	}
+	var bad atomic.Bool
+	var wg sync.WaitGroup
+	for w := int64(0); w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, per*c.bs)
+			for ch := w; ch < chunks && !bad.Load(); ch += workers {
+				i := ch * per
+				k := min(per, n-i)
+				p := buf[:min(f.size, (i+k)*c.bs)-i*c.bs]
+				got, _ := f.fd.ReadAt(p, i*c.bs)
+				for j := int64(0); j < k; j++ {
+					b, ok := c.lookup(f, i+j)
+					lo := j * c.bs
+					if !ok || int64(got) < lo+int64(b.n) || checksum(p[lo:lo+int64(b.n)]) != b.crc {
+						if ok {
+							c.stats.Corrupt.Add(1)
+							c.log.Warn("read cache: block failed verification; dropped", "file_id", f.id, "block", i+j)
+							c.dropBlock(f, i+j, b)
+						}
+						bad.Store(true)
+						return
+					}
+				}
+				if checkSHA {
+					h.Write(p)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() {
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

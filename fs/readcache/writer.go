@@ -2,16 +2,22 @@ package readcache
 
 import "time"
 
-// Blocks downloaded for a reader are written to the cache by one writer
-// goroutine, so that the disk does not slow reads down: the reader copies
+// Blocks downloaded for a reader are written to the cache by writers
+// (writerCount goroutines), so that the disk does not slow reads down: the reader copies
 // the block into a queue of at most writeQueue blocks and goes on. When the
 // queue is full the reader waits for room at most writeWait; after that the
 // block is not cached (Stats.Skipped), so a disk much slower than the
 // network costs reads at most writeWait per block.
 
+// kickPending is how many written, unrecorded bytes make the flusher run
+// before its interval: each flush fsyncs, which competes with reads for
+// the disk, so only a lot of pending data is worth an early one.
+const kickPending = 1 << 30
+
 const (
-	writeQueue = 128
-	writeWait  = 20 * time.Millisecond
+	writeQueue  = 128
+	writerCount = 4
+	writeWait   = 20 * time.Millisecond
 )
 
 type writeReq struct {
@@ -21,13 +27,22 @@ type writeReq struct {
 }
 
 // store queues block i of f (data is the whole block) for the writer.
-func (c *Cache) store(f *file, i int64, data []byte) {
+// With owned, data is a pooled block buffer that store takes over (no
+// copy); otherwise it is copied.
+func (c *Cache) store(f *file, i int64, data []byte, owned bool) {
+	drop := func() {
+		if owned {
+			putBuf(data)
+		}
+	}
 	if int64(len(data)) != c.blockLen(f.size, i) {
+		drop()
 		return
 	}
 	c.mu.Lock()
 	if _, ok := f.blocks[i]; ok || f.dropped || c.closed {
 		c.mu.Unlock()
+		drop()
 		return
 	}
 	f.refs++
@@ -37,10 +52,15 @@ func (c *Cache) store(f *file, i int64, data []byte) {
 		c.writeBlock(f, i, data)
 		c.release(f)
 		c.writes.Done()
+		drop()
 		return
 	}
-	buf := getBuf(c.bs)
-	req := writeReq{f: f, idx: i, buf: buf[:copy(buf, data)]}
+	buf := data
+	if !owned {
+		buf = getBuf(c.bs)
+		buf = buf[:copy(buf, data)]
+	}
+	req := writeReq{f: f, idx: i, buf: buf}
 	select {
 	case c.wq <- req:
 		return
@@ -134,7 +154,7 @@ func (c *Cache) writeBlock(f *file, i int64, data []byte) {
 		c.pending = append(c.pending, pendingBlock{f: f, idx: i})
 		c.pendN += n
 	}
-	kick := c.pendN >= 64<<20
+	kick := c.pendN >= kickPending
 	c.mu.Unlock()
 	if kick {
 		select {

@@ -211,6 +211,32 @@ func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, ex
 	return true, nil
 }
 
+// markersMoved records the markers a directory rename copied from the
+// tree from to the tree to (objs and their copies, dirs every directory
+// moved): the moved directories show their metadata at once, without a
+// call, also in a listing of their new parent (READDIRPLUS, which does not
+// fetch a marker it does not know).
+func (f *FS) markersMoved(db Bucket, from, to string, objs, copies []Object, dirs map[string]bool) {
+	moved := make(map[string]Object)
+	for i, o := range objs {
+		if d, ok := strings.CutSuffix(o.Name, EmptyMarker); ok && (d == "" || strings.HasSuffix(d, "/")) && i < len(copies) {
+			c := copies[i]
+			if c.Info == nil {
+				c.Info = o.Info
+			}
+			moved[d] = c
+		}
+	}
+	for d := range dirs {
+		key := markerKey(db, to+d[len(from):])
+		if c, ok := moved[d]; ok {
+			f.meta.cache.PutEntry(key, entryFromObject(EmptyMarker, c))
+		} else {
+			f.meta.cache.PutNegative(key, EmptyMarker)
+		}
+	}
+}
+
 // hasEntriesCached reports whether the cached listing of directory prefix
 // shows entries stored in B2 (false when it is not cached).
 func (f *FS) hasEntriesCached(b Bucket, prefix string) bool {

@@ -254,6 +254,7 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		n.fsys.forgetMarker(sb, d)
 		n.fsys.forgetMarker(db, to+d[len(from):])
 	}
+	n.fsys.markersMoved(db, from, to, objs, copies, dirs)
 	n.fsys.changed(sb, sp, name, nil)
 	ne := cache.Entry{Name: newName, Dir: true}
 	n.fsys.changed(db, dp, newName, &ne)

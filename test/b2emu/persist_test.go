@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -109,35 +110,67 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 }
 
 func TestPersistenceScales(t *testing.T) {
-	dir := t.TempDir()
-	s, err := New(Options{DataDir: dir, Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateBucket("many-files", ""); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	for i := 0; i < 20000; i++ {
-		if _, err := s.PutFile("many-files", fmt.Sprintf("d%d/f%06d", i%7, i), nil, map[string]string{"n": "v"}); err != nil {
+	// The cost of a put must not grow with the number of files: the
+	// batches of 500 puts at the end (19,000 files and more) cost about
+	// what those at the start do. And a restart with 20,000 files costs
+	// about 10 times one with 2,000 (at most 40 times: a quadratic one
+	// would cost 100 times). The fastest of several timings is
+	// compared, so that load on the machine in one moment does not count.
+	const files, small, batch = 20000, 2000, 500
+	dir, smallDir := t.TempDir(), t.TempDir()
+	var batches []time.Duration
+	for _, d := range []string{smallDir, dir} {
+		s, err := New(Options{DataDir: d, Key: "k"})
+		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := s.CreateBucket("many-files", ""); err != nil {
+			t.Fatal(err)
+		}
+		n := small
+		if d == dir {
+			n = files
+		}
+		for i := 0; i < n; i++ {
+			if i%batch == 0 {
+				batches = append(batches, 0)
+			}
+			bs := time.Now()
+			if _, err := s.PutFile("many-files", fmt.Sprintf("d%d/f%06d", i%7, i), nil, map[string]string{"n": "v"}); err != nil {
+				t.Fatal(err)
+			}
+			batches[len(batches)-1] += time.Since(bs)
+		}
+		s.Close()
 	}
-	s.Close()
-	s2, err := New(Options{DataDir: dir, Key: "k"})
-	if err != nil {
-		t.Fatal(err)
+	restart := func(d string, want int) time.Duration {
+		start := time.Now()
+		s, err := New(Options{DataDir: d, Key: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		defer s.Close()
+		id, _ := s.BucketID("many-files")
+		s.mu.Lock()
+		n := s.st.buckets[id].names.len()
+		s.mu.Unlock()
+		if n != want {
+			t.Errorf("%d names after restart, want %d", n, want)
+		}
+		return took
 	}
-	defer s2.Close()
-	id, _ := s2.BucketID("many-files")
-	s2.mu.Lock()
-	n := s2.st.buckets[id].names.len()
-	s2.mu.Unlock()
-	if n != 20000 {
-		t.Errorf("%d names after restart", n)
+	smallTook := min(restart(smallDir, small), restart(smallDir, small))
+	bigTook := restart(dir, files)
+	smallTook = min(smallTook, restart(smallDir, small))
+	batches = batches[small/batch:] // the 20,000-file run
+	first, last := slices.Min(batches[:4]), slices.Min(batches[len(batches)-4:])
+	t.Logf("500 puts: %v at the start, %v after 19,000 files; restart: %v with %d files, %v with %d", first, last, bigTook, files, smallTook, small)
+	if last > 5*first+50*time.Millisecond {
+		t.Errorf("500 puts took %v at the start, %v after 19,000 files: a put costs more with more files", first, last)
 	}
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("20,000 files + restart took %v", d)
+	if bigTook > 40*smallTook+time.Second {
+		t.Errorf("restart took %v with %d files, %v with %d: not linear", bigTook, files, smallTook, small)
 	}
 }
 

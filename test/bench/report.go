@@ -205,7 +205,6 @@ func (rp *report) target(r *row) (desc, verdict string) {
 		} else {
 			goals = append(goals, "B=0")
 		}
-		// RSS: checked below for every workload (targetRSSBytes).
 	case wSeqWrite:
 		ratioGoal(fmt.Sprintf("≥%.1f×limit", targetWriteOfLimit), limit, targetWriteOfLimit, "limit")
 		fasterGoal(r.bestRclone(), "rclone")

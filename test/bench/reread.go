@@ -18,8 +18,8 @@ import (
 // is measured. Its limit is the same bytes read from a file on the local
 // disk the work directory is on, after dropping the page cache as well.
 
-// targetRereadOfDisk is b2fs's target on the row (its RSS target is
-// every workload's, targetRSSBytes).
+// targetRereadOfDisk is b2fs's target on the row (besides B=0 and the
+// RSS bound of every row).
 const targetRereadOfDisk = 0.8
 
 // dropCaches writes dirty data back (sync) and drops the page cache.

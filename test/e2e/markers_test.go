@@ -140,3 +140,21 @@ for d in sys.argv[1:]:
 		t.Errorf("--dir-markers needed costs %d calls more than all for %d directories", extra, dirs+1)
 	}
 }
+
+// TestRenamedDirectoryMetadataInListing: a directory moved by mv shows its
+// own mode in a listing of its new parent (ls -l, READDIRPLUS) and in stat
+// afterwards, with no call to fetch its marker.
+func TestRenamedDirectoryMetadataInListing(t *testing.T) {
+	w := newWriteEnv(t, "--metadata-delay", "0")
+	m := w.m.Dir
+	sh(t, m, "mkdir -p x/y/deeper z && echo f > x/y/f && chmod 711 x/y && chmod 700 x/y/deeper && ls -l x z >/dev/null")
+	sh(t, m, "mv x/y z/y")
+	w.ts.ResetStats()
+	out := sh(t, m, "for d in z z/y; do ls -l $d | grep -v ^total | awk '{print $1, $NF}'; done; stat -c '%n %a' z/y z/y/deeper")
+	if out != "drwx--x--x y\ndrwx------ deeper\n-rw-r--r-- f\nz/y 711\nz/y/deeper 700\n" {
+		t.Fatalf("after mv:\n%s", out)
+	}
+	if n := w.ts.Stats().Calls["b2_list_file_names"]; n > 1 {
+		t.Errorf("listing the moved directory made %d list calls (its markers are known from the rename)", n)
+	}
+}
