@@ -515,12 +515,24 @@ func drainClose(body io.ReadCloser) {
 
 // doJSON sends req and decodes a JSON success body into out (which may be
 // nil).
+// readBody reads a whole response body into a buffer sized from its
+// Content-Length when the server sent one (a listing page of 10,000 names
+// is several MB: io.ReadAll's doubling would allocate about twice that).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
+		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+		_, err := buf.ReadFrom(resp.Body)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(resp.Body)
+}
+
 func (c *Client) doJSON(req *http.Request, api string, out any) error {
 	resp, finish, err := c.send(req, api, nil)
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp)
 	drainClose(resp.Body)
 	if err != nil {
 		err = fmt.Errorf("%s: read response: %w", api, &transportError{err})

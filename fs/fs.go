@@ -48,7 +48,8 @@ func NewBudget(max int64) *Budget { return vfs.NewBudget(max) }
 // every error made an errno value here (toErrno).
 type FS struct {
 	*vfs.FS
-	log *slog.Logger
+	log    *slog.Logger
+	inodes *inodeCap // bounds the file inodes held for the kernel (inodecap.go)
 
 	passWarned atomic.Bool // the passthrough fallback was logged
 }
@@ -59,7 +60,7 @@ func New(opts Options) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FS{FS: v, log: v.Logger()}, nil
+	return &FS{FS: v, log: v.Logger(), inodes: newInodeCap(opts.MaxFileInodes)}, nil
 }
 
 // Root returns the root node to mount.

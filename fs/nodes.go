@@ -44,7 +44,9 @@ func (f *FS) inode(ctx context.Context, parent *fusefs.Inode, name string, n vfs
 		}
 		fn := &fileNode{fsys: f, f: n}
 		n.OnNewVersion(fn.newVersion)
-		return parent.NewInode(ctx, fn, fusefs.StableAttr{Mode: typ})
+		ch := parent.NewInode(ctx, fn, fusefs.StableAttr{Mode: typ})
+		f.inodes.added(parent, name) // bounded file inodes (inodecap.go)
+		return ch
 	}
 	return nil
 }

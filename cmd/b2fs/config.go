@@ -36,6 +36,7 @@ type config struct {
 	logLevel          string
 	cacheEntries      int64
 	listPrefetchPages int
+	maxFileInodes     int
 	versionsDir       string
 	readAheadMax      string
 	readWindowMax     string
@@ -67,6 +68,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.DurationVar(&c.attrTTL, "attr-cache-ttl", time.Minute, "how long file attributes and kernel entries are cached")
 	fl.DurationVar(&c.negTTL, "negative-cache-ttl", 30*time.Second, "how long \"no such file\" answers are cached")
 	fl.Int64Var(&c.cacheEntries, "cache-max-entries", 200_000, "bound of the metadata cache, in entries")
+	fl.IntVar(&c.maxFileInodes, "max-file-inodes", 200000, "file inodes kept for the kernel; the oldest beyond it are dropped (a name used again costs one lookup; 0: no limit)")
 	fl.IntVar(&c.listPrefetchPages, "list-prefetch-pages", 2, "pages of 10,000 names fetched when a directory is first listed, to cache its whole subtree (0: list each directory on its own)")
 	fl.StringVar(&c.versionsDir, "versions-dir", ".b2fs-versions", "`NAME` of the hidden read-only directory in each bucket's root with old versions and deleted files (at/TIME/, history/PATH/); \"\" turns it off")
 	fl.StringVar(&c.readAheadMax, "read-ahead-max", "256MiB", "readahead memory of all open files together")
@@ -172,6 +174,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 	}
 	if c.cacheEntries <= 0 {
 		return nil, usageError{"--cache-max-entries must be positive"}
+	}
+	if c.maxFileInodes < 0 {
+		return nil, usageError{"--max-file-inodes must not be negative"}
 	}
 	if c.listPrefetchPages < 0 || c.listPrefetchPages > 100 {
 		return nil, usageError{"--list-prefetch-pages must be between 0 and 100"}

@@ -231,6 +231,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	opts := fs.Options{
 		Cache:             mc,
 		ListPrefetchPages: cfg.listPrefetchPages,
+		MaxFileInodes:     cfg.maxFileInodes,
 		VersionsDir:       cfg.versionsDir,
 		Logger:            log,
 		Bucket:            bucket,

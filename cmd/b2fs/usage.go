@@ -55,7 +55,7 @@ var flagGroups = []struct {
 	{"B2 account", []string{"credentials-file", "endpoint", "demo"}},
 	{"mount", []string{"options", "read-only", "daemon", "versions-dir"}},
 	{"ownership and permissions", []string{"uid", "gid", "umask", "allow-other", "default-permissions", "xattrs"}},
-	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages"}},
+	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages", "max-file-inodes"}},
 	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size", "kernel-read-ahead", "read-cache-size", "passthrough"}},
 	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "dir-markers", "max-rename-files", "metadata-delay"}},
 	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr"}},

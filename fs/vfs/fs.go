@@ -57,6 +57,10 @@ type Options struct {
 	// subtree, up to this many pages, when the Backend is a TreeLister.
 	// Zero lists every directory on its own with the delimiter.
 	ListPrefetchPages int
+	// MaxFileInodes bounds the file inodes the FUSE adapter keeps for the
+	// kernel (see fs/inodecap.go); the oldest beyond it are dropped from
+	// the kernel's cache. Zero means unbounded.
+	MaxFileInodes int
 	// VersionsDir names the read-only time-travel directory at the root
 	// of each bucket (see view_nodes.go); "" turns it off. It needs a
 	// Backend that lists versions (versions.Lister).

@@ -171,18 +171,62 @@ func parentPrefix(p string) string {
 // beyond it, else prefetching prefix's own subtree. It returns the
 // directory's entries and true when it got a complete listing, false when
 // the caller should list with the delimiter.
-func (m *meta) prefetch(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, bool, error) {
+//
+// When the window was cut inside the directory's own names (a directory of
+// more names than the window holds), head is the part of its listing the
+// window got, for the delimiter listing to continue from (see windowHead).
+func (m *meta) prefetch(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, bool, *windowHead, error) {
 	if m.tree == nil || m.prefetchPages <= 0 {
-		return nil, false, nil
+		return nil, false, nil, nil
 	}
 	if es, err := m.continueTree(ctx, b, prefix); es != nil || err != nil {
-		return es, es != nil, err
+		return es, es != nil, nil, err
 	}
 	if st, ok := m.states.get(dirKey(b, prefix), m.cache.Options().Now()); ok && st.large {
-		return nil, false, nil
+		return nil, false, nil, nil
 	}
-	es, err := m.treeWindow(ctx, b, prefix, true, "", "", prefix)
-	return es, es != nil, err
+	v, err := m.sharedWindow(ctx, b, prefix, true, "", "")
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if es, ok := v.dirs[prefix]; ok {
+		return es, true, nil, nil
+	}
+	if es, ok := m.cache.Listing(dirKey(b, prefix)); ok {
+		return es, true, nil, nil
+	}
+	return nil, false, v.head, nil
+}
+
+// windowHead is the start of a directory's delimiter listing taken from a
+// subtree window that was cut among the directory's own files: entries of
+// every name up to last (inclusive, sorted by name), and the directory's
+// .bzEmpty marker if it came before last. A delimiter listing that starts
+// at next (the window's next page, as B2 paging itself would continue)
+// completes it, so the window's pages are not fetched again: a directory
+// of 100,000 files costs 10 list calls, not 2 + 10.
+type windowHead struct {
+	entries    []cache.Entry
+	last, next string
+	markers    []Object
+}
+
+// windowResult is what one subtree window gives: complete listings by
+// directory prefix, and the head of the root's listing when it was cut in
+// the root's own names.
+type windowResult struct {
+	dirs map[string][]cache.Entry
+	head *windowHead
+}
+
+func (m *meta) sharedWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (windowResult, error) {
+	v, err := m.shared(ctx, "T"+dirKey(b, root)+"\x00"+start, func(ctx context.Context) (any, error) {
+		return m.fetchWindow(ctx, b, root, first, after, start)
+	})
+	if err != nil {
+		return windowResult{}, err
+	}
+	return v.(windowResult), nil
 }
 
 // continueTree continues the cut subtree listing of the nearest ancestor of
@@ -210,13 +254,11 @@ func (m *meta) continueTree(ctx context.Context, b Bucket, prefix string) ([]cac
 // want's listing is complete (nil otherwise). Concurrent callers share one
 // window.
 func (m *meta) treeWindow(ctx context.Context, b Bucket, root string, first bool, after, start, want string) ([]cache.Entry, error) {
-	v, err := m.shared(ctx, "T"+dirKey(b, root)+"\x00"+start, func(ctx context.Context) (any, error) {
-		return m.fetchWindow(ctx, b, root, first, after, start)
-	})
+	v, err := m.sharedWindow(ctx, b, root, first, after, start)
 	if err != nil {
 		return nil, err
 	}
-	if es, ok := v.(map[string][]cache.Entry)[want]; ok {
+	if es, ok := v.dirs[want]; ok {
 		return es, nil
 	}
 	// Another caller's window may have completed want already.
@@ -227,13 +269,14 @@ func (m *meta) treeWindow(ctx context.Context, b Bucket, root string, first bool
 }
 
 // fetchWindow does treeWindow's listing; it returns the listings it built,
-// by directory prefix.
-func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (map[string][]cache.Entry, error) {
+// by directory prefix, and the head of root's listing when the window was
+// cut in root's own names.
+func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (windowResult, error) {
 	gen := m.mutations.Load()
 	co := m.cache.Options()
 	if st, ok := m.states.get(dirKey(b, root), co.Now()); !first && (!ok || st.next != start) {
 		// An earlier caller continued this listing already.
-		return map[string][]cache.Entry{}, nil
+		return windowResult{}, nil
 	}
 	limit := int(co.MaxEntries / 2)
 	t := newTreeBuilder(root, first, after)
@@ -242,7 +285,7 @@ func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		m.log.Debug("list subtree", "bucket", b.Name, "prefix", root, "start", next)
 		p, err := m.tree.ListTree(ctx, b, root, next, m.pageSize)
 		if err != nil {
-			return nil, err
+			return windowResult{}, err
 		}
 		for _, o := range p.Objects {
 			t.add(o)
@@ -259,7 +302,7 @@ func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 					m.states.put(dirKey(b, d), treeState{expires: now.Add(co.DirTTL), large: true}, now)
 				}
 			}
-			return map[string][]cache.Entry{}, nil
+			return windowResult{}, nil
 		}
 		if p.Next == "" || p.Next == next {
 			done = true
@@ -276,7 +319,19 @@ func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		// A change raced the listing: cache nothing from it (the
 		// requested directory is still answered, as a delimiter listing
 		// fetched at the same moment would be).
-		return out, nil
+		return windowResult{dirs: out}, nil
+	}
+	res := windowResult{dirs: out}
+	if first && !done && t.last != "" && !strings.Contains(t.last[len(root):], "/") {
+		// Cut in root's own files: every name of root up to t.last is in
+		// the window.
+		h := &windowHead{entries: buildEntries(m.log, root, t.dirs[root]), last: t.last, next: next}
+		for _, o := range t.dirs[root] {
+			if !o.Folder && o.Name == root+EmptyMarker {
+				h.markers = append(h.markers, o)
+			}
+		}
+		res.head = h
 	}
 	now := co.Now()
 	for _, d := range complete {
@@ -297,5 +352,5 @@ func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		}
 		m.states.put(dirKey(b, d), st, now)
 	}
-	return out, nil
+	return res, nil
 }

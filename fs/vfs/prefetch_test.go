@@ -381,3 +381,30 @@ func TestPrefetchedListingsExpireOnTheirOwn(t *testing.T) {
 		t.Fatal("the root was cached by a listing of a/")
 	}
 }
+
+// TestPrefetchCutInOwnFiles: a directory with more files than one subtree
+// window holds continues its delimiter listing after the window's last
+// name instead of listing from the start again, and ends with the same
+// listing and marker as a delimiter listing.
+func TestPrefetchCutInOwnFiles(t *testing.T) {
+	names := []string{"big/.bzEmpty", "big/sub/x", "big/sub/y"}
+	for i := 0; i < 45; i++ {
+		names = append(names, fmt.Sprintf("big/f%02d", i))
+	}
+	be := newMemBackend(names...)
+	m := newTreeMeta(t, be, 10, 2)
+	b := Bucket{ID: "b1", Name: "alpha"}
+	if n := walk(t, m, newMemBackend(names...), b, "big/"); n != 45+1+2 {
+		t.Fatalf("walk saw %d entries", n)
+	}
+	// 48 names: the window takes 20 (2 tree calls); the delimiter listing
+	// goes on after them (3 calls: 10, 10, and 7 names with sub/ rolled
+	// up) instead of starting again (5 calls); sub/, beyond the window,
+	// is answered by continuing the subtree listing (3 tree calls).
+	if tree, list := be.count("tree"), be.count("list"); tree != 5 || list != 3 {
+		t.Fatalf("%d tree and %d delimiter calls, want 5 and 3", tree, list)
+	}
+	if e, r := m.cache.Lookup(markerKey(b, "big/"), EmptyMarker); r != cache.Found || e.Name != EmptyMarker {
+		t.Fatalf("marker of big/: %v %v", e, r)
+	}
+}

@@ -41,10 +41,11 @@ type dirStream struct {
 	key    string
 
 	mu       sync.Mutex // guards the fields below
-	objs     []Object   // every object received so far
+	markers  []Object   // the directory's .bzEmpty marker, when received
+	received bool       // a page has been received (markers may be empty)
 	start    string     // start name of the next page
 	pages    int
-	all      []cache.Entry // entries of objs, sorted by name; replaced, never modified
+	all      []cache.Entry // entries received, sorted by name; only appended to or replaced (see appendPage)
 	last     string        // the last B2 name received
 	done     bool          // all is the complete listing
 	err      error         // the listing failed (done is false)
@@ -249,10 +250,10 @@ func (s *dirStream) run() {
 	ctx, cancel := context.WithTimeout(m.life, sharedTimeout)
 	defer cancel()
 	s.mu.Lock()
-	first := s.pages == 0 && s.objs == nil
+	first := s.pages == 0 && !s.received
 	s.mu.Unlock()
 	if first {
-		es, ok, err := m.prefetch(ctx, s.b, s.prefix)
+		es, ok, head, err := m.prefetch(ctx, s.b, s.prefix)
 		if err != nil {
 			s.fail(err)
 			return
@@ -260,6 +261,18 @@ func (s *dirStream) run() {
 		if ok {
 			s.stop(func() { s.all, s.done = es, true })
 			return
+		}
+		if head != nil {
+			// The window got this directory's first names: the
+			// delimiter listing continues after them (see windowHead).
+			s.mu.Lock()
+			s.all = append([]cache.Entry(nil), head.entries...)
+			s.markers = append(s.markers, head.markers...)
+			s.start, s.last = head.next, head.last
+			s.received = true
+			s.pages++
+			s.changed()
+			s.mu.Unlock()
 		}
 	}
 	idle := time.NewTimer(m.idle())
@@ -300,17 +313,23 @@ func (s *dirStream) run() {
 			return
 		}
 		last := p.Next == "" || p.Next == start
+		page := buildEntries(m.log, s.prefix, p.Objects)
 		s.mu.Lock()
-		s.objs = append(s.objs, p.Objects...)
-		all := buildEntries(m.log, s.prefix, s.objs)
+		s.received = true
+		for _, o := range p.Objects {
+			if !o.Folder && o.Name == s.prefix+EmptyMarker {
+				s.markers = append(s.markers, o)
+			}
+		}
+		all := appendPage(m.log, s.prefix, s.all, page)
 		s.pages++
 		if last {
-			objs := s.objs
-			s.objs = nil
+			markers := s.markers
+			s.markers = nil
 			s.mu.Unlock()
 			// Cached before the readers are told, so that the listing
 			// is in the cache when any of them returns.
-			m.noteMarker(s.b, s.prefix, objs)
+			m.noteMarker(s.b, s.prefix, markers)
 			m.cache.PutListing(s.key, all)
 			s.stop(func() { s.all, s.done = all, true })
 			return
@@ -328,7 +347,7 @@ func (s *dirStream) run() {
 func (s *dirStream) fail(err error) {
 	s.stop(func() {
 		s.err = err
-		s.objs = nil
+		s.markers = nil
 	})
 }
 
@@ -359,7 +378,10 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	}
 	sort.Slice(add, func(i, j int) bool { return b2Key(add[i]) < b2Key(add[j]) })
 	if len(add) > 0 {
-		c.entries = append(c.entries[:len(c.entries):len(c.entries)], add...)
+		// In place: only this reader appends to its entries (go-fuse
+		// serializes a handle's readdirs), and earlier copies of c
+		// never look beyond their own length.
+		c.entries = append(c.entries, add...)
 		c.lastKey, c.started = b2Key(add[len(add)-1]), true
 	}
 	c.byName, c.seen, c.done = merged, pages, done

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +24,15 @@ import (
 const bigDirPrefix = "bigdir/"
 
 func bigDirName(i int) string { return fmt.Sprintf("%sf%07d.dat", bigDirPrefix, i) }
+
+// The huge tree (workload find-huge, opt-in): --huge-files names in
+// --huge-dirs directories, walked with find, to see where b2fs's memory
+// stops growing.
+const hugePrefix = "huge/"
+
+func hugeName(dirs, i int) string {
+	return fmt.Sprintf("%sd%05d/f%07d.dat", hugePrefix, i%dirs, i)
+}
 
 // Empty content's checksums, as B2 reports them.
 const (
@@ -54,24 +64,40 @@ type journalRecord struct {
 
 // seedBigDir makes b2emu create its journal in dataDir (one start and
 // stop), then appends n file records under bigDirPrefix for bucket.
-func seedBigDir(ctx context.Context, cfg *config, dataDir, bucket, keyID, key string, n int, logf func(string, ...any)) error {
+func seedBigDir(ctx context.Context, cfg *config, dataDir, bucket, keyID, key string, logf func(string, ...any)) error {
 	t0 := time.Now()
 	emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), profile{Name: "seed"}, keyID, key, bucket)
 	if err != nil {
 		return err
 	}
 	emu.stop()
-	if err := appendBigDir(filepath.Join(dataDir, "journal.jsonl"), bucket, n, time.Now()); err != nil {
-		return fmt.Errorf("seed %s: %w", bigDirPrefix, err)
+	journal := filepath.Join(dataDir, "journal.jsonl")
+	if cfg.workloads[wBigCold] || cfg.workloads[wBigWarm] {
+		if err := appendNames(journal, bucket, cfg.bigDirFiles, bigDirName, time.Now()); err != nil {
+			return fmt.Errorf("seed %s: %w", bigDirPrefix, err)
+		}
+		logf("seeded %d names in %s through b2emu's journal", cfg.bigDirFiles, bigDirPrefix)
 	}
-	logf("seeded %d names in %s through b2emu's journal in %v", n, bigDirPrefix, time.Since(t0).Round(time.Millisecond))
+	if cfg.workloads[wHuge] {
+		name := func(i int) string { return hugeName(cfg.hugeDirs, i) }
+		if err := appendNames(journal, bucket, cfg.hugeFiles, name, time.Now()); err != nil {
+			return fmt.Errorf("seed %s: %w", hugePrefix, err)
+		}
+		logf("seeded %d names in %d directories of %s through b2emu's journal", cfg.hugeFiles, cfg.hugeDirs, hugePrefix)
+	}
+	logf("journal seeding took %v", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
-// appendBigDir appends n empty file versions to the journal at path. Their
-// sequence numbers follow the journal's highest, so IDs b2emu makes later
-// stay unique.
+// appendBigDir appends n empty file versions under bigDirPrefix.
 func appendBigDir(path, bucket string, n int, now time.Time) error {
+	return appendNames(path, bucket, n, bigDirName, now)
+}
+
+// appendNames appends n empty file versions called name(0..n-1) to the
+// journal at path, in name order. Their sequence numbers follow the
+// journal's highest, so IDs b2emu makes later stay unique.
+func appendNames(path, bucket string, n int, name func(int) string, now time.Time) error {
 	bucketID, maxSeq, err := scanJournal(path, bucket)
 	if err != nil {
 		return err
@@ -89,7 +115,7 @@ func appendBigDir(path, bucket string, n int, now time.Time) error {
 		seq := maxSeq + 1 + uint64(i)
 		id := fmt.Sprintf("4_z%s_f%016x_d%s_m%s_c000_v0001000_t%04d_u%013d",
 			bucketID, ^seq, t.Format("20060102"), t.Format("150405"), seq%10000, ms)
-		rec := journalRecord{T: "file", File: &journalFile{ID: id, Seq: seq, BucketID: bucketID, Name: bigDirName(i),
+		rec := journalRecord{T: "file", File: &journalFile{ID: id, Seq: seq, BucketID: bucketID, Name: name(i),
 			Action: "upload", ContentType: "application/octet-stream", SHA1: emptySHA1, MD5: emptyMD5, Info: info, TS: ms}}
 		if err := enc.Encode(&rec); err != nil {
 			f.Close()
@@ -180,4 +206,39 @@ func (r *runner) bigDirColdWarm(ctx context.Context, m *mount) ([]*result, error
 		return []*result{rc}, err
 	}
 	return []*result{rc, {value: warm, secs: warm}}, nil
+}
+
+// findHuge walks the huge tree with find on a fresh mount: time, calls
+// and peak RSS.
+func (r *runner) findHuge(ctx context.Context, m *mount) ([]*result, error) {
+	dir := strings.TrimSuffix(hugePrefix, "/")
+	if err := r.prepare(ctx, m, dir); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, "find", filepath.Join(m.dir, dir), "-type", "f")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	err = guard(ctx, m, func() error {
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			n++
+		}
+		return cmd.Wait()
+	})
+	secs := time.Since(t0).Seconds()
+	if err != nil {
+		return nil, fmt.Errorf("find: %w", err)
+	}
+	if n != r.cfg.hugeFiles {
+		return nil, fmt.Errorf("find listed %d files, want %d", n, r.cfg.hugeFiles)
+	}
+	return []*result{{value: secs, secs: secs}}, nil
 }

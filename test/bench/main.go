@@ -55,6 +55,7 @@ type config struct {
 	smallFiles           int
 	listFiles            int
 	bigDirFiles          int
+	hugeFiles, hugeDirs  int
 	treeFiles, treeDirs  int
 	profiles             []profile
 	tools                []string
@@ -119,7 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		quick              = fl.Bool("quick", false, "small sizes for a smoke run (explicit flags still win)")
 		profiles           = fl.String("profiles", "loopback,wan", "link profiles to run: loopback, wan")
 		tools              = fl.String("tools", "b2fs,rclone,rclone-w", "tools to mount: b2fs, rclone (defaults), rclone-w (--vfs-cache-mode writes)")
-		workloads          = fl.String("workloads", "all", "workloads: seq-read, reread, seq-write, rand-read, small-files, ls, find, bigdir, or all")
+		workloads          = fl.String("workloads", "all", "workloads: seq-read, reread, seq-write, rand-read, small-files, ls, find, bigdir, or all; find-huge (not in all) walks --huge-files names")
 		wanLatency         = fl.Duration("wan-latency", 30*time.Millisecond, "latency of the wan profile")
 		wanBandwidth int64 = 40_000_000
 		size         int64 = 1 << 30
@@ -140,6 +141,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fl.IntVar(&c.listFiles, "list-files", 10000, "files in the directory listed with ls -l")
 	fl.IntVar(&c.treeFiles, "tree-files", 5000, "files in the tree walked with find")
 	fl.IntVar(&c.bigDirFiles, "big-dir-files", 100000, "files in the big directory listed with ls -l (seeded into b2emu's journal)")
+	fl.IntVar(&c.hugeFiles, "huge-files", 1000000, "files of the tree walked by the opt-in find-huge workload (seeded into b2emu's journal)")
+	fl.IntVar(&c.hugeDirs, "huge-dirs", 1000, "directories of that tree")
 	fl.IntVar(&c.treeDirs, "tree-dirs", 100, "directories of that tree")
 	fl.Var(sizeValue{&wanBandwidth}, "wan-bandwidth", "per-request bandwidth of the wan profile in bytes/s")
 	fl.DurationVar(&c.deadline, "deadline", 19*time.Minute, "time budget of the whole run; later workloads are skipped")
@@ -170,7 +173,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case c.size < blockSize:
 		return nil, errors.New("--size must be at least 1MiB")
-	case c.randReads < 1 || c.smallFiles < 1 || c.listFiles < 1 || c.bigDirFiles < 1 || c.treeFiles < 1 || c.treeDirs < 1:
+	case c.randReads < 1 || c.smallFiles < 1 || c.listFiles < 1 || c.bigDirFiles < 1 || c.hugeFiles < 1 || c.hugeDirs < 1 || c.treeFiles < 1 || c.treeDirs < 1:
 		return nil, errors.New("counts must be positive")
 	case c.readConc < 1 || c.writeConc < 1 || c.readChunk < 4096:
 		return nil, errors.New("limit concurrency and chunk must be positive")
@@ -196,13 +199,13 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		switch w {
 		case "all":
 			for _, r := range rowOrder {
-				c.workloads[r] = true
+				c.workloads[r] = r != wHuge
 			}
 		case "ls":
 			c.workloads[wLsCold], c.workloads[wLsWarm] = true, true
 		case "bigdir":
 			c.workloads[wBigCold], c.workloads[wBigWarm] = true, true
-		case wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wFind:
+		case wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wFind, wHuge:
 			c.workloads[w] = true
 		default:
 			return nil, fmt.Errorf("unknown workload %q", w)
@@ -315,8 +318,8 @@ func run(ctx context.Context, cfg *config, logw io.Writer) (*report, error) {
 	}
 	pat := newPattern(cfg.size)
 	deadline := start.Add(cfg.deadline)
-	if cfg.workloads[wBigCold] || cfg.workloads[wBigWarm] {
-		if err := seedBigDir(ctx, cfg, dataDir, bucket, keyID, key, cfg.bigDirFiles, logf); err != nil {
+	if cfg.workloads[wBigCold] || cfg.workloads[wBigWarm] || cfg.workloads[wHuge] {
+		if err := seedBigDir(ctx, cfg, dataDir, bucket, keyID, key, logf); err != nil {
 			return rep, err
 		}
 	}
@@ -403,6 +406,9 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 		}},
 		{[]string{wBigCold, wBigWarm}, r.bigDirColdWarm, func(ctx context.Context) []*result {
 			return append(r.listLimit(ctx, bigDirPrefix, "/", cfg.bigDirFiles), nil)
+		}},
+		{[]string{wHuge}, r.findHuge, func(ctx context.Context) []*result {
+			return r.listLimit(ctx, hugePrefix, "", cfg.hugeFiles)
 		}},
 	}
 	for _, w := range wls {

@@ -29,11 +29,12 @@ const (
 	wFind       = "find"
 	wBigCold    = "bigdir-cold"
 	wBigWarm    = "bigdir-warm"
+	wHuge       = "find-huge" // opt-in: not part of "all"
 )
 
 // rowOrder is the table's row order; workload selection uses these names
 // ("ls" selects both listing rows).
-var rowOrder = []string{wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wLsCold, wLsWarm, wFind, wBigCold, wBigWarm}
+var rowOrder = []string{wSeqRead, wReread, wSeqWrite, wRandRead, wSmallFiles, wLsCold, wLsWarm, wFind, wBigCold, wBigWarm, wHuge}
 
 // unitOf says how a row's value is expressed and whether more is better.
 var unitOf = map[string]struct {
@@ -50,6 +51,7 @@ var unitOf = map[string]struct {
 	wFind:       {"s", false},
 	wBigCold:    {"s", false},
 	wBigWarm:    {"s", false},
+	wHuge:       {"s", false},
 }
 
 // result is one measurement of one tool (or of the limit) on one row.

@@ -129,3 +129,55 @@ func TestKernelDirCache(t *testing.T) {
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
+
+// TestFileInodeCap: beyond --max-file-inodes the kernel is told to forget
+// the oldest file inodes, so stat-ing more names than the cap, twice,
+// looks the names up again the second time (answered from the metadata
+// cache, no B2 call) with the same answers; without a cap it looks
+// nothing up again.
+func TestFileInodeCap(t *testing.T) {
+	ts := newServer(t, b2emu.Options{}, "cap-bucket")
+	const n = 300
+	var names []string
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("d/f%03d", i)
+		put(t, ts, "cap-bucket", name, []byte(strings.Repeat("x", i)), nil)
+		names = append(names, name)
+	}
+	statAll := "stat -c '%n %s' " + strings.Join(names, " ")
+	for _, tc := range []struct {
+		cap        string
+		minLookups float64
+		maxLookups float64
+	}{
+		// Drops are sent in the background while names are looked up,
+		// so how many the second pass finds gone varies; far more than
+		// none, at most all.
+		{"100", 50, n},
+		// Without a cap nothing is dropped by b2fs; the kernel may still
+		// let a few dentries go under memory pressure.
+		{"0", 0, 30},
+	} {
+		t.Run("cap="+tc.cap, func(t *testing.T) {
+			addr := freeAddr(t)
+			m := startMount(t, ts, mountOpts{Source: "cap-bucket", Args: []string{"--max-file-inodes", tc.cap,
+				"--dir-cache-ttl", "10m", "--attr-cache-ttl", "10m", "--metrics-addr", addr}})
+			sh(t, m.Dir, "ls d >/dev/null") // one listing, so lookups need no call
+			first := sh(t, m.Dir, statAll)
+			time.Sleep(time.Second) // the kernel is told in the background
+			before := fuseOps(t, addr, "lookup")
+			ts.ResetStats()
+			second := sh(t, m.Dir, statAll)
+			lookups := fuseOps(t, addr, "lookup") - before
+			if first != second || strings.Count(second, "\n") != n || !strings.Contains(second, "d/f299 299\n") {
+				t.Fatalf("second stat pass differs or is wrong:\n%v\nfirst:\n%v", head(strings.Split(second, "\n")), head(strings.Split(first, "\n")))
+			}
+			if lookups < tc.minLookups || lookups > tc.maxLookups {
+				t.Errorf("second stat pass made %v lookups, want %v to %v", lookups, tc.minLookups, tc.maxLookups)
+			}
+			if s := ts.Stats(); totalCalls(s) != 0 {
+				t.Errorf("second stat pass made B2 calls: %v", s.Calls)
+			}
+		})
+	}
+}
