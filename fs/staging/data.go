@@ -181,6 +181,7 @@ func (f *File) write(ctx context.Context, p []byte, off int64, appending bool) (
 		}
 		f.touchLocked(off, off+int64(n))
 		f.mtime = f.m.now()
+		f.changed = f.mtime
 		f.mtimeSet = false
 	}
 	f.mu.Unlock()
@@ -232,6 +233,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	if size != old {
 		f.touchLocked(min(old, size), max(old, size))
 		f.mtime = f.m.now()
+		f.changed = f.mtime
 	}
 	f.mu.Unlock()
 	f.saveManifest()
@@ -249,6 +251,7 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 	}
 	f.mtime = t.Truncate(time.Millisecond)
 	f.mtimeSet = true
+	f.changed = f.m.now()
 	// An unlinked file never reaches B2 again: nothing left to do.
 	absorbed = f.dirty || f.detached
 	f.mu.Unlock()

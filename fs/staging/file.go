@@ -46,6 +46,9 @@ type File struct {
 	contentType string
 	mtime       time.Time
 	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
+	// changed is when the content or metadata last changed through this
+	// file (its ctime); zero while an opened version is unchanged.
+	changed time.Time
 	// info is the extra file info (POSIX metadata, see SetInfo) every
 	// upload of this file carries; never nil after newFile.
 	info map[string]string
@@ -123,6 +126,14 @@ func (f *File) State() (State, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.state, f.lastErr
+}
+
+// Changed returns when the file's content or metadata last changed through
+// b2fs (its ctime), or the zero time if it has not since it was opened.
+func (f *File) Changed() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
 }
 
 // Uploaded describes the B2 version the staged content is based on: after

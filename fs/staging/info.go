@@ -50,6 +50,7 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 		return false, err
 	}
 	f.info = extraInfo(next)
+	f.changed = f.m.now()
 	f.mu.Unlock()
 	f.saveManifest()
 	return true, nil

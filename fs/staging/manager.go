@@ -384,6 +384,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.hash = sha1.New()
 		f.dirty = true
 		f.mtime = now
+		f.changed = now
 		f.state = StateDirty
 	case o.Truncate:
 		f.info = extraInfo(o.Base.Info)
@@ -392,6 +393,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.contentType = o.Base.ContentType
 		f.dirty = true
 		f.mtime = now
+		f.changed = now
 		f.state = StateDirty
 	default:
 		f.info = extraInfo(o.Base.Info)
