@@ -8,14 +8,17 @@
 //
 // # Packages
 //
-// Imports run one way: fs (this adapter) → vfs → engines → backend
-// interfaces ← b2backend → b2client. Nothing below fs imports go-fuse or
-// makes errno values (layers_test.go checks both).
+// Imports run one way: fs (this adapter) → vfs → engines (listing,
+// readahead, staging, ...) → backend interfaces ← b2backend → b2client.
+// Nothing below fs imports go-fuse or makes errno values (layers_test.go
+// checks both).
 //
 //   - fs/vfs: the filesystem without the kernel: Dir, File and Handle
 //     operations (namespace changes, metadata, deferred metadata, directory
-//     times, copy, rename), listings through the metadata cache; Go
-//     errors of package errs.
+//     times, copy, rename); Go errors of package errs.
+//   - fs/listing: listings and lookups through the metadata cache,
+//     streamed directory listings, subtree prefetch, the listing merge and
+//     the mapping between paths and B2 names.
 //   - fs/posixmeta: POSIX metadata in B2 file info (mode, owner, symlink
 //     targets, special files, extended attributes) and B2's info limits.
 //   - fs/errs: the error kinds (ErrNotExist, ErrExist, ErrNotEmpty, ...).

@@ -14,6 +14,7 @@ import (
 // import go-fuse, and none may make errno values.
 var belowAdapter = []string{
 	"github.com/b2fs/b2fs/fs/vfs",
+	"github.com/b2fs/b2fs/fs/listing",
 	"github.com/b2fs/b2fs/fs/staging",
 	"github.com/b2fs/b2fs/fs/versions",
 	"github.com/b2fs/b2fs/fs/backend",
@@ -52,7 +53,7 @@ func TestLayersDoNotImportGoFuse(t *testing.T) {
 // (errors.Is(err, syscall.ENOSPC) of a local disk write).
 func TestErrnoOnlyInAdapter(t *testing.T) {
 	errno := regexp.MustCompile(`\bsyscall\.E[A-Z0-9]+\b`)
-	dirs := []string{"vfs", "staging", "versions", "backend", "b2backend", "errs", "fstest", "readcache", "readahead", "posixmeta", "../cache", "../b2client"}
+	dirs := []string{"vfs", "listing", "staging", "versions", "backend", "b2backend", "errs", "fstest", "readcache", "readahead", "posixmeta", "../cache", "../b2client"}
 	checked := 0
 	for _, d := range dirs {
 		err := filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {

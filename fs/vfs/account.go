@@ -14,7 +14,7 @@ import (
 
 // Lookup returns the root directory of bucket name.
 func (n *Account) Lookup(ctx context.Context, name string) (*Dir, error) {
-	es, err := n.fsys.meta.buckets(ctx)
+	es, err := n.fsys.meta.Buckets(ctx)
 	if err != nil {
 		return nil, n.fsys.opErr("lookup bucket "+name, err)
 	}
@@ -33,7 +33,7 @@ func (n *Account) Child(e cache.Entry) *Dir {
 
 // Buckets lists the buckets as directory entries (FileID: the bucket ID).
 func (n *Account) Buckets(ctx context.Context) ([]cache.Entry, error) {
-	es, err := n.fsys.meta.buckets(ctx)
+	es, err := n.fsys.meta.Buckets(ctx)
 	return es, n.fsys.opErr("list buckets", err)
 }
 
@@ -56,7 +56,7 @@ func (n *Account) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, er
 	if err != nil {
 		return nil, n.fsys.opErr("create bucket "+name, err)
 	}
-	n.fsys.meta.cache.InvalidateDir(bucketsKey)
+	n.fsys.meta.Cache().InvalidateDir(bucketsKey)
 	return n.Child(cache.Entry{Name: b.Name, Dir: true, FileID: b.ID}), nil
 }
 
@@ -65,7 +65,7 @@ func (n *Account) Rmdir(ctx context.Context, name string) error {
 	if e := n.fsys.writable("delete bucket", capDeleteBuckets); e != nil {
 		return e
 	}
-	es, err := n.fsys.meta.buckets(ctx)
+	es, err := n.fsys.meta.Buckets(ctx)
 	if err != nil {
 		return n.fsys.opErr("delete bucket "+name, err)
 	}
@@ -80,7 +80,7 @@ func (n *Account) Rmdir(ctx context.Context, name string) error {
 	if err := n.fsys.opts.Write.Backend.DeleteBucket(ctx, b); err != nil {
 		return n.fsys.opErr("delete bucket "+name, err)
 	}
-	n.fsys.meta.cache.InvalidateDir(bucketsKey)
+	n.fsys.meta.Cache().InvalidateDir(bucketsKey)
 	return nil
 }
 

@@ -1,10 +1,6 @@
 package vfs
 
-import (
-	"errors"
-
-	"github.com/b2fs/b2fs/fs/backend"
-)
+import "github.com/b2fs/b2fs/fs/backend"
 
 // The backend interfaces and values, defined in package backend.
 type (
@@ -29,5 +25,3 @@ var (
 	ErrReadOnly     = backend.ErrReadOnly
 	ErrRangeInvalid = backend.ErrRangeInvalid
 )
-
-var errPaging = errors.New("listing did not terminate")

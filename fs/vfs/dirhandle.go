@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/listing"
 )
 
 // DirHandle streams a directory listing (sorted by name when complete at
@@ -36,13 +37,13 @@ type DirEntry struct {
 
 // dirCursor is a reader's progress through one listing.
 type dirCursor struct {
-	entries []cache.Entry // returned so far, in order; only appended to
-	byName  []cache.Entry // the entries known, sorted by name (for lookups)
-	done    bool          // entries is the complete listing
-	stream  *dirStream    // the listing being read (nil: not started)
-	seen    int           // pages of the stream used
-	started bool          // lastKey is set
-	lastKey string        // b2Key of the last entry returned
+	entries []cache.Entry   // returned so far, in order; only appended to
+	byName  []cache.Entry   // the entries known, sorted by name (for lookups)
+	done    bool            // entries is the complete listing
+	stream  *listing.Stream // the listing being read (nil: not started)
+	seen    int             // pages of the stream used
+	started bool            // lastKey is set
+	lastKey string          // b2Key of the last entry returned
 }
 
 // listAll is a DirHandle list function for a listing got in one piece.

@@ -14,30 +14,14 @@ import (
 // attributes.
 
 // Directory metadata: kept on the directory's .bzEmpty marker, cached
-// under markerKey.
-
-// markerKey is the cache directory under which a directory's .bzEmpty
-// marker (with the directory's metadata) is cached.
-func markerKey(b Bucket, prefix string) string { return "M\x00" + dirKey(b, prefix) }
-
-// noteMarker caches the marker of directory prefix found (or not) in the
-// objects of its complete listing.
-func (m *meta) noteMarker(b Bucket, prefix string, objs []Object) {
-	for _, o := range objs {
-		if !o.Folder && o.Name == prefix+EmptyMarker {
-			m.cache.PutEntry(markerKey(b, prefix), entryFromObject(EmptyMarker, o))
-			return
-		}
-	}
-	m.cache.PutNegative(markerKey(b, prefix), EmptyMarker)
-}
+// under markerKey (package listing caches it from complete listings).
 
 // marker returns the .bzEmpty marker of directory prefix: from the cache,
 // or (fetch) with one targeted list call. known is false when the answer is
 // not cached and fetch is false, or the list call failed.
 func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e cache.Entry, exists, known bool) {
 	key := markerKey(b, prefix)
-	switch e, r := f.meta.cache.Lookup(key, EmptyMarker); r {
+	switch e, r := f.meta.Cache().Lookup(key, EmptyMarker); r {
 	case cache.Found:
 		return e, true, true
 	case cache.NotFound:
@@ -48,8 +32,8 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 	}
 	// A cut subtree listing of an ancestor that continues over this
 	// directory answers for its marker too.
-	if _, err := f.meta.continueTree(ctx, b, prefix); err == nil {
-		switch e, r := f.meta.cache.Lookup(key, EmptyMarker); r {
+	if _, err := f.meta.ContinueTree(ctx, b, prefix); err == nil {
+		switch e, r := f.meta.Cache().Lookup(key, EmptyMarker); r {
 		case cache.Found:
 			return e, true, true
 		case cache.NotFound:
@@ -60,7 +44,7 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 		e  cache.Entry
 		ok bool
 	}
-	v, err, _ := f.meta.sf.Do("M"+key, func() (any, error) {
+	v, err, _ := f.markerSF.Do("M"+key, func() (any, error) {
 		name := prefix + EmptyMarker
 		f.log.Debug("directory metadata lookup", "bucket", b.Name, "marker", name)
 		p, err := f.opts.Backend.ListDir(ctx, b, name, "", 1)
@@ -70,11 +54,11 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 		for _, o := range p.Objects {
 			if !o.Folder && o.Name == name {
 				e := entryFromObject(EmptyMarker, o)
-				f.meta.cache.PutEntry(key, e)
+				f.meta.Cache().PutEntry(key, e)
 				return res{e, true}, nil
 			}
 		}
-		f.meta.cache.PutNegative(key, EmptyMarker)
+		f.meta.Cache().PutNegative(key, EmptyMarker)
 		return res{}, nil
 	})
 	if err != nil {
@@ -157,7 +141,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if exists {
 		f.dropVersion(ctx, b, name, m.FileID)
 	}
-	f.meta.cache.PutEntry(markerKey(b, prefix), entryFromObject(EmptyMarker, obj))
+	f.meta.Cache().PutEntry(markerKey(b, prefix), entryFromObject(EmptyMarker, obj))
 	return nil
 }
 
@@ -203,5 +187,5 @@ func fetchDirMeta(ctx context.Context) bool { return ctx.Value(noDirFetchKey{}) 
 // forgetMarker drops what is cached about the marker of directory prefix
 // (after rmdir or a directory rename).
 func (f *FS) forgetMarker(b Bucket, prefix string) {
-	f.meta.cache.Invalidate(markerKey(b, prefix), EmptyMarker)
+	f.meta.Cache().Invalidate(markerKey(b, prefix), EmptyMarker)
 }

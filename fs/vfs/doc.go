@@ -61,7 +61,8 @@
 //   - file.go, staged.go, copyrange.go, cached.go: open files and their
 //     handles (a version read from B2 through the read cache, a staged
 //     copy), server-side copies.
-//   - dirhandle.go: directory reads (streamed listings).
+//   - dirhandle.go, streamstep.go: directory reads (streamed listings of
+//     package listing, with the files being written merged in).
 //   - posix_nodes.go, dirmeta.go, xattr.go, symlink.go, special.go:
 //     changes of POSIX metadata (its encoding in file info is package
 //     posixmeta; posix.go names it here).
@@ -69,14 +70,16 @@
 //     versions this mount made.
 //   - ctime.go, markers.go: change times and directory times; directory
 //     markers kept only where needed.
-//   - meta.go, stream.go, prefetch.go, names.go: listings and lookups
-//     through the metadata cache (package cache).
+//   - names.go: package listing's names here. Listings and lookups
+//     through the metadata cache (package cache), streamed directory
+//     listings, subtree prefetch and the mapping of names to B2 names are
+//     package listing (FS.meta).
 //   - ranged reads with readahead under a memory budget: package
 //     readahead (file.go opens a Reader per handle).
 //   - view.go, viewfile.go: the versions view's place and its files.
 //
 // LOCK ORDER: registry.mu, then Dir.locMu or File.mu (relocate); nothing
 // takes registry.mu while holding a node's lock. File.mu and metaQueue.mu
-// are never held together. See stream.go for the listing streams,
+// are never held together. See package listing for the listing streams,
 // ctime.go for directory times and package staging for staged files.
 package vfs

@@ -13,9 +13,11 @@ import (
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/listing"
 	"github.com/b2fs/b2fs/fs/readahead"
 	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/versions"
+	"golang.org/x/sync/singleflight"
 )
 
 // Options configure a filesystem.
@@ -53,7 +55,7 @@ type Options struct {
 	// maximum 10000).
 	ListPageSize int
 	// ListPrefetchPages is the page budget of a subtree prefetch (see
-	// prefetch.go): the first listing of a directory lists its whole
+	// package listing): the first listing of a directory lists its whole
 	// subtree, up to this many pages, when the Backend is a TreeLister.
 	// Zero lists every directory on its own with the delimiter.
 	ListPrefetchPages int
@@ -69,14 +71,16 @@ type Options struct {
 
 // FS is a mounted (or mountable) b2fs filesystem.
 type FS struct {
-	opts    Options
-	log     *slog.Logger
-	meta    *meta
-	mounted time.Time
-	stopped atomic.Bool    // set by StopWrites
-	mq      *metaQueue     // files with metadata changes not yet in B2
-	view    *versions.View // nil: no time-travel view
-	reg     registry       // the loaded directories and files
+	opts Options
+	log  *slog.Logger
+	meta *listing.Meta
+	// markerSF shares the targeted lookups of directory markers.
+	markerSF singleflight.Group
+	mounted  time.Time
+	stopped  atomic.Bool    // set by StopWrites
+	mq       *metaQueue     // files with metadata changes not yet in B2
+	view     *versions.View // nil: no time-travel view
+	reg      registry       // the loaded directories and files
 
 	// life is the filesystem's lifetime, cancelled by Shutdown: listing
 	// fetchers and deferred-metadata flushes run under it.
@@ -141,12 +145,9 @@ func New(opts Options) (*FS, error) {
 	return f, nil
 }
 
-func metaFor(life context.Context, opts Options) *meta {
-	m := &meta{life: life, be: opts.Backend, cache: opts.Cache, log: opts.Logger, pageSize: opts.ListPageSize}
-	if tl, ok := opts.Backend.(TreeLister); ok && opts.ListPrefetchPages > 0 {
-		m.tree, m.prefetchPages = tl, opts.ListPrefetchPages
-	}
-	return m
+func metaFor(life context.Context, opts Options) *listing.Meta {
+	return listing.New(life, listing.Options{Backend: opts.Backend, Cache: opts.Cache, Logger: opts.Logger,
+		PageSize: opts.ListPageSize, PrefetchPages: opts.ListPrefetchPages})
 }
 
 // track registers background work; false once the filesystem is shut
@@ -175,7 +176,7 @@ func (f *FS) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		f.bg.Wait()
-		f.meta.shutdown()
+		f.meta.Shutdown()
 		close(done)
 	}()
 	select {
@@ -199,7 +200,7 @@ func (f *FS) Root() Node {
 // missing bucket or an unreachable endpoint fail before mounting.
 func (f *FS) Check(ctx context.Context) error {
 	if f.opts.Bucket.Name == "" {
-		_, err := f.meta.buckets(ctx)
+		_, err := f.meta.Buckets(ctx)
 		return err
 	}
 	_, err := f.opts.Backend.ListDir(ctx, f.opts.Bucket, f.opts.Prefix, "", 1)

@@ -206,7 +206,7 @@ func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, ex
 	if err := f.remove(ctx, b, prefix+EmptyMarker); err != nil {
 		return true, fmt.Errorf("remove the marker: %w", err)
 	}
-	f.meta.cache.PutNegative(markerKey(b, prefix), EmptyMarker)
+	f.meta.Cache().PutNegative(markerKey(b, prefix), EmptyMarker)
 	f.log.Debug("directory marker removed: the directory has entries and default metadata", "dir", fmtPath(b, prefix))
 	return true, nil
 }
@@ -230,9 +230,9 @@ func (f *FS) markersMoved(db Bucket, from, to string, objs, copies []Object, dir
 	for d := range dirs {
 		key := markerKey(db, to+d[len(from):])
 		if c, ok := moved[d]; ok {
-			f.meta.cache.PutEntry(key, entryFromObject(EmptyMarker, c))
+			f.meta.Cache().PutEntry(key, entryFromObject(EmptyMarker, c))
 		} else {
-			f.meta.cache.PutNegative(key, EmptyMarker)
+			f.meta.Cache().PutNegative(key, EmptyMarker)
 		}
 	}
 }
@@ -240,7 +240,7 @@ func (f *FS) markersMoved(db Bucket, from, to string, objs, copies []Object, dir
 // hasEntriesCached reports whether the cached listing of directory prefix
 // shows entries stored in B2 (false when it is not cached).
 func (f *FS) hasEntriesCached(b Bucket, prefix string) bool {
-	l, ok := f.meta.cache.Listing(dirKey(b, prefix))
+	l, ok := f.meta.Cache().Listing(dirKey(b, prefix))
 	if !ok {
 		return false
 	}
@@ -257,7 +257,7 @@ func (f *FS) hasEntriesCached(b Bucket, prefix string) bool {
 // listing when there is one, else with one list call.
 func (f *FS) dirContents(ctx context.Context, b Bucket, prefix string) (inB2, staged bool, err error) {
 	staged = len(f.opts.Write.Staging.Under(b.ID, prefix, false)) > 0
-	if l, ok := f.meta.cache.Listing(dirKey(b, prefix)); ok {
+	if l, ok := f.meta.Cache().Listing(dirKey(b, prefix)); ok {
 		for _, e := range l {
 			if e.Dir || e.FileID != "" {
 				return true, staged, nil
@@ -297,7 +297,7 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 			f.log.Warn("removing a directory marker no longer needed failed; it stays", "dir", fmtPath(b, prefix), "err", err)
 			return false
 		}
-		f.meta.cache.PutNegative(markerKey(b, prefix), EmptyMarker)
+		f.meta.Cache().PutNegative(markerKey(b, prefix), EmptyMarker)
 		f.log.Debug("directory marker removed: the directory has entries and default metadata", "dir", fmtPath(b, prefix))
 	case !inB2 && staged:
 		return true // decided once the files are uploaded
@@ -317,7 +317,7 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 		if obj.Info == nil {
 			obj.Info = info
 		}
-		f.meta.cache.PutEntry(markerKey(b, prefix), entryFromObject(EmptyMarker, obj))
+		f.meta.Cache().PutEntry(markerKey(b, prefix), entryFromObject(EmptyMarker, obj))
 		f.log.Debug("directory marker written: the directory became empty", "dir", fmtPath(b, prefix))
 	}
 	return false

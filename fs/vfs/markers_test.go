@@ -82,7 +82,7 @@ func TestTidyMarker(t *testing.T) {
 	be := newMemBackend("full/.bzEmpty", "full/f", "own/.bzEmpty", "own/f", "sub/inner/.bzEmpty")
 	f := writeFS(t, be)
 	b := f.opts.Bucket
-	f.meta.cache.PutEntry(markerKey(b, "own/"), cache.Entry{Name: EmptyMarker, FileID: "id-own", Info: map[string]string{InfoMode: "700"}})
+	f.meta.Cache().PutEntry(markerKey(b, "own/"), cache.Entry{Name: EmptyMarker, FileID: "id-own", Info: map[string]string{InfoMode: "700"}})
 	has := func(name string) bool {
 		be.mu.Lock()
 		defer be.mu.Unlock()
@@ -106,8 +106,8 @@ func TestTidyMarker(t *testing.T) {
 		}
 	}
 	// Deciding a directory whose listing is cached costs no call.
-	f.meta.cache.PutListing(dirKey(b, "cached/"), []cache.Entry{{Name: "x", FileID: "id-x"}})
-	f.meta.cache.PutNegative(markerKey(b, "cached/"), EmptyMarker)
+	f.meta.Cache().PutListing(dirKey(b, "cached/"), []cache.Entry{{Name: "x", FileID: "id-x"}})
+	f.meta.Cache().PutNegative(markerKey(b, "cached/"), EmptyMarker)
 	before := be.count("list")
 	f.tidyMarker(ctx, b, "cached/")
 	if be.count("list") != before || has("cached/.bzEmpty") {

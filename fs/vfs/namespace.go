@@ -19,7 +19,7 @@ func (n *Dir) Lookup(ctx context.Context, name string) (Node, error) {
 	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(b, prefix, stagedEntry(name, sf)), nil
 	}
-	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
 		return nil, n.fsys.opErr("lookup "+fmtPath(b, childName(prefix, name)), err)
 	}
@@ -53,7 +53,7 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if n.fsys.staged(b, childName(prefix, name)) == nil {
 		// The kernel calls Create when it believes the name is free; if B2
 		// has it after all, O_EXCL fails and otherwise the file is opened.
-		e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+		e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 		if err != nil {
 			return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
 		}
@@ -103,13 +103,13 @@ func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	if err != nil {
 		return nil, n.fsys.opErr("mkdir "+fmtPath(b, marker), err)
 	}
-	n.fsys.meta.cache.PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
+	n.fsys.meta.Cache().PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
 	n.fsys.entriesChanged(b, prefix)
 	// The new directory is empty: lookups of the names about to be created
 	// in it need no list call.
-	n.fsys.meta.cache.PutListing(dirKey(b, childDir(prefix, name)), nil)
+	n.fsys.meta.Cache().PutListing(dirKey(b, childDir(prefix, name)), nil)
 	return n.fsys.dirNode(b, childDir(prefix, name)), nil
 }
 
@@ -148,7 +148,7 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 		}
 	}
 	n.fsys.changed(b, prefix, name, nil)
-	n.fsys.meta.cache.InvalidateDir(dirKey(b, dir))
+	n.fsys.meta.Cache().InvalidateDir(dirKey(b, dir))
 	n.fsys.forgetMarker(b, dir)
 	n.fsys.entriesChanged(b, prefix)
 	n.fsys.dirRemoved(b, dir)
@@ -168,7 +168,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
-	e, ok, err := n.fsys.meta.lookup(ctx, b, prefix, name)
+	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
 	}

@@ -265,7 +265,7 @@ func (n *File) update(e cache.Entry) {
 func (n *File) current() cache.Entry {
 	// A fresher view may be in the cache (a later listing of the parent).
 	b, dir, name := n.loc()
-	if e, r := n.fsys.meta.cache.Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {
+	if e, r := n.fsys.meta.Cache().Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {
 		n.mu.Lock()
 		changed := e.FileID != n.entry.FileID
 		n.mu.Unlock()

@@ -38,14 +38,14 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		return e
 	}
 	sf := n.fsys.staged(sb, childName(sp, name))
-	e, ok, err := n.fsys.meta.lookup(ctx, sb, sp, name)
+	e, ok, err := n.fsys.meta.Lookup(ctx, sb, sp, name)
 	if err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, childName(sp, name)), err)
 	}
 	if !ok && sf == nil {
 		return errs.ErrNotExist
 	}
-	te, tok, err := n.fsys.meta.lookup(ctx, db, dp, newName)
+	te, tok, err := n.fsys.meta.Lookup(ctx, db, dp, newName)
 	if err != nil {
 		return n.fsys.opErr("rename "+fmtPath(db, childName(dp, newName)), err)
 	}
@@ -249,8 +249,8 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		}
 	}
 	for d := range dirs {
-		n.fsys.meta.cache.InvalidateDir(dirKey(sb, d))
-		n.fsys.meta.cache.InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.meta.Cache().InvalidateDir(dirKey(sb, d))
+		n.fsys.meta.Cache().InvalidateDir(dirKey(db, to+d[len(from):]))
 		n.fsys.forgetMarker(sb, d)
 		n.fsys.forgetMarker(db, to+d[len(from):])
 	}

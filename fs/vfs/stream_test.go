@@ -154,7 +154,7 @@ func TestStreamedReaddirMergesStaged(t *testing.T) {
 	if got2, errno := readAll(t, openDir(t, fsys, "d/")); errno != nil || len(got2) != len(want) {
 		t.Fatalf("second read: %d names, %v", len(got2), errno)
 	}
-	if _, ok, err := fsys.meta.lookup(context.Background(), Bucket{ID: "b1", Name: "alpha"}, "d/", "f0200"); err != nil || !ok {
+	if _, ok, err := fsys.meta.Lookup(context.Background(), Bucket{ID: "b1", Name: "alpha"}, "d/", "f0200"); err != nil || !ok {
 		t.Fatalf("lookup: %v %v", ok, err)
 	}
 	if be.count("list") != 3 {
@@ -178,7 +178,7 @@ func TestStreamedReaddirErrorIsEIO(t *testing.T) {
 			if len(got) >= 350 || !sort.StringsAreSorted(got) {
 				t.Fatalf("%d names before the error (sorted %v)", len(got), sort.StringsAreSorted(got))
 			}
-			if _, ok := fsys.meta.cache.Listing(dirKey(Bucket{ID: "b1", Name: "alpha"}, "d/")); ok {
+			if _, ok := fsys.meta.Cache().Listing(dirKey(Bucket{ID: "b1", Name: "alpha"}, "d/")); ok {
 				t.Fatal("a failed listing was cached")
 			}
 			// The next reader starts a fresh listing, which succeeds.
@@ -216,35 +216,6 @@ func TestStreamedReaddirShared(t *testing.T) {
 	}
 	if got := be.count("list"); got != 5 {
 		t.Fatalf("%d list calls for 4 concurrent readers of 5 pages, want 5", got)
-	}
-}
-
-func TestStreamFinal(t *testing.T) {
-	for _, c := range []struct {
-		dir, last, name string
-		want            bool
-	}{
-		{"d/", "d/f0099", "f0098", true},
-		{"d/", "d/f0099", "f0099", false}, // the folder d/f0099/ may follow
-		{"d/", "d/f0099/", "f0099", true},
-		{"d/", "d/f0099 x", "f0099", false},
-		{"d/", "d/f0099 x", "f0099 x", false},
-		{"", "a-b.c", "a", false},
-		{"", "b", "a", true},
-		{"", "a/", "a", true},
-		{"", "a/x", "a", true},
-		{"", "a", "a", false},
-		{"", "a.", "a", false},
-		{"d/", "c", "a", false},
-		{"d/", "e", "a", true},
-		{"d/", "d/", "a", false},
-	} {
-		if want := c.dir+c.name+"/" <= c.last; want != c.want {
-			t.Fatalf("table row %+v disagrees with the definition", c)
-		}
-		if got := final(c.dir, c.last, c.name); got != c.want {
-			t.Errorf("final(%q, %q, %q) = %v, want %v", c.dir, c.last, c.name, got, c.want)
-		}
 	}
 }
 
@@ -287,7 +258,7 @@ func TestLookupDuringStream(t *testing.T) {
 		name  string
 		found bool
 	}{{"f0005", true}, {"f0098", true}, {"f00", false}} {
-		if _, ok, err := fsys.meta.lookup(context.Background(), b, "d/", c.name); err != nil || ok != c.found {
+		if _, ok, err := fsys.meta.Lookup(context.Background(), b, "d/", c.name); err != nil || ok != c.found {
 			t.Fatalf("lookup %q during the stream: %v %v", c.name, ok, err)
 		}
 	}
@@ -295,7 +266,7 @@ func TestLookupDuringStream(t *testing.T) {
 		t.Fatalf("lookups of received names made calls: %d list calls, want 1", got)
 	}
 	// A name beyond the received part costs its targeted call.
-	if _, ok, err := fsys.meta.lookup(context.Background(), b, "d/", "f0200"); err != nil || !ok {
+	if _, ok, err := fsys.meta.Lookup(context.Background(), b, "d/", "f0200"); err != nil || !ok {
 		t.Fatalf("lookup beyond the received part: %v %v", ok, err)
 	}
 	if got := be.count("list"); got != 2 {

@@ -176,8 +176,8 @@ const patchLimit = 2000
 // cacheMu serialises these read-modify-write updates.
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
-	c := f.meta.cache
-	f.meta.mutations.Add(1)
+	c := f.meta.Cache()
+	f.meta.Mutated()
 	f.opts.Write.cacheMu.Lock()
 	defer f.opts.Write.cacheMu.Unlock()
 	if l, ok := c.Listing(key); ok && len(l) < patchLimit {

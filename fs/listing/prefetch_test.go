@@ -1,4 +1,4 @@
-package vfs
+package listing
 
 import (
 	"context"
@@ -166,7 +166,7 @@ func names2(es []cache.Entry) []string {
 	return out
 }
 
-func newTreeMeta(t *testing.T, be *memBackend, pageSize, pages int) *meta {
+func newTreeMeta(t *testing.T, be *memBackend, pageSize, pages int) *Meta {
 	m := newMeta(t, treeMem{be}, pageSize)
 	m.tree, m.prefetchPages = treeMem{be}, pages
 	return m
@@ -174,7 +174,7 @@ func newTreeMeta(t *testing.T, be *memBackend, pageSize, pages int) *meta {
 
 // walk lists every directory below root depth-first, as find does, and
 // checks each listing against the delimiter listing.
-func walk(t *testing.T, m *meta, truth *memBackend, b Bucket, dir string) int {
+func walk(t *testing.T, m *Meta, truth *memBackend, b Bucket, dir string) int {
 	t.Helper()
 	es, err := m.listDir(context.Background(), b, dir)
 	if err != nil {
@@ -202,10 +202,10 @@ func TestPrefetchWholeTreeOneCall(t *testing.T) {
 		t.Fatalf("walk made %d tree and %d delimiter calls, want 1 and 0", be.count("tree"), be.count("list"))
 	}
 	// Markers (directory metadata) came with it.
-	if e, r := m.cache.Lookup(markerKey(b, "a/b/"), EmptyMarker); r != cache.Found || e.Info["b2fs-mode"] != "700" {
+	if e, r := m.cache.Lookup(MarkerKey(b, "a/b/"), EmptyMarker); r != cache.Found || e.Info["b2fs-mode"] != "700" {
 		t.Fatalf("marker of a/b/: %v %+v", r, e)
 	}
-	if _, r := m.cache.Lookup(markerKey(b, "a/"), EmptyMarker); r != cache.NotFound {
+	if _, r := m.cache.Lookup(MarkerKey(b, "a/"), EmptyMarker); r != cache.NotFound {
 		t.Fatalf("marker of a/: %v", r)
 	}
 	// Lookups anywhere are free.
@@ -298,7 +298,7 @@ func TestPrefetchOverCacheBoundFallsBack(t *testing.T) {
 // racingTree records a change during each subtree listing.
 type racingTree struct {
 	treeMem
-	m *meta
+	m *Meta
 }
 
 func (r racingTree) ListTree(ctx context.Context, b Bucket, prefix, start string, max int) (Page, error) {
@@ -404,7 +404,7 @@ func TestPrefetchCutInOwnFiles(t *testing.T) {
 	if tree, list := be.count("tree"), be.count("list"); tree != 5 || list != 3 {
 		t.Fatalf("%d tree and %d delimiter calls, want 5 and 3", tree, list)
 	}
-	if e, r := m.cache.Lookup(markerKey(b, "big/"), EmptyMarker); r != cache.Found || e.Name != EmptyMarker {
+	if e, r := m.cache.Lookup(MarkerKey(b, "big/"), EmptyMarker); r != cache.Found || e.Name != EmptyMarker {
 		t.Fatalf("marker of big/: %v %v", e, r)
 	}
 }

@@ -1,4 +1,4 @@
-package vfs
+package listing
 
 import (
 	"context"
@@ -175,7 +175,7 @@ func parentPrefix(p string) string {
 // When the window was cut inside the directory's own names (a directory of
 // more names than the window holds), head is the part of its listing the
 // window got, for the delimiter listing to continue from (see windowHead).
-func (m *meta) prefetch(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, bool, *windowHead, error) {
+func (m *Meta) prefetch(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, bool, *windowHead, error) {
 	if m.tree == nil || m.prefetchPages <= 0 {
 		return nil, false, nil, nil
 	}
@@ -219,7 +219,7 @@ type windowResult struct {
 	head *windowHead
 }
 
-func (m *meta) sharedWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (windowResult, error) {
+func (m *Meta) sharedWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (windowResult, error) {
 	v, err := m.shared(ctx, "T"+dirKey(b, root)+"\x00"+start, func(ctx context.Context) (any, error) {
 		return m.fetchWindow(ctx, b, root, first, after, start)
 	})
@@ -233,7 +233,7 @@ func (m *meta) sharedWindow(ctx context.Context, b Bucket, root string, first bo
 // directory prefix that stopped before prefix's names, and returns prefix's
 // entries when that window holds them all (nil when there is no such
 // ancestor or the window did not complete prefix).
-func (m *meta) continueTree(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
+func (m *Meta) continueTree(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
 	if m.tree == nil || m.prefetchPages <= 0 || prefix == "" {
 		return nil, nil
 	}
@@ -253,7 +253,7 @@ func (m *meta) continueTree(ctx context.Context, b Bucket, prefix string) ([]cac
 // directory listing, records the cut ones, and returns want's entries when
 // want's listing is complete (nil otherwise). Concurrent callers share one
 // window.
-func (m *meta) treeWindow(ctx context.Context, b Bucket, root string, first bool, after, start, want string) ([]cache.Entry, error) {
+func (m *Meta) treeWindow(ctx context.Context, b Bucket, root string, first bool, after, start, want string) ([]cache.Entry, error) {
 	v, err := m.sharedWindow(ctx, b, root, first, after, start)
 	if err != nil {
 		return nil, err
@@ -271,7 +271,7 @@ func (m *meta) treeWindow(ctx context.Context, b Bucket, root string, first bool
 // fetchWindow does treeWindow's listing; it returns the listings it built,
 // by directory prefix, and the head of root's listing when the window was
 // cut in root's own names.
-func (m *meta) fetchWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (windowResult, error) {
+func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first bool, after, start string) (windowResult, error) {
 	gen := m.mutations.Load()
 	co := m.cache.Options()
 	if st, ok := m.states.get(dirKey(b, root), co.Now()); !first && (!ok || st.next != start) {

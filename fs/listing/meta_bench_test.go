@@ -1,4 +1,4 @@
-package vfs
+package listing
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // benchListBackend answers every listing with one prebuilt page, so a
@@ -29,10 +30,10 @@ func (be *benchListBackend) ListDir(ctx context.Context, b Bucket, prefix, start
 }
 
 func (be *benchListBackend) OpenRange(ctx context.Context, b Bucket, fileID string, off, length int64) (io.ReadCloser, error) {
-	return nil, ErrNotFound
+	return nil, backend.ErrNotFound
 }
 
-func newBenchMeta(b *testing.B, n int) (*meta, *benchListBackend) {
+func newBenchMeta(b *testing.B, n int) (*Meta, *benchListBackend) {
 	b.Helper()
 	be := &benchListBackend{}
 	for i := 0; i < n; i++ {
@@ -45,7 +46,7 @@ func newBenchMeta(b *testing.B, n int) (*meta, *benchListBackend) {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Close)
-	return &meta{life: context.Background(), be: be, cache: c, log: slog.New(slog.DiscardHandler), pageSize: 10000}, be
+	return &Meta{life: context.Background(), be: be, cache: c, log: slog.New(slog.DiscardHandler), pageSize: 10000}, be
 }
 
 // BenchmarkMetaListDirCold turns one listing page of n names into cached

@@ -1,4 +1,4 @@
-package vfs
+package listing
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
+	"github.com/b2fs/b2fs/fs/errs"
 )
 
 // memBackend is an in-memory Backend with B2's listing semantics.
@@ -81,19 +83,19 @@ func (m *memBackend) OpenRange(ctx context.Context, b Bucket, fileID string, off
 	m.calls["download"]++
 	d, ok := m.files[strings.TrimPrefix(fileID, "id-")]
 	if !ok {
-		return nil, fmt.Errorf("download %s: %w", fileID, ErrNotFound)
+		return nil, fmt.Errorf("download %s: %w", fileID, backend.ErrNotFound)
 	}
 	return io.NopCloser(bytes.NewReader(d[off : off+length])), nil
 }
 
-func newMeta(t *testing.T, be Backend, pageSize int) *meta {
+func newMeta(t *testing.T, be Backend, pageSize int) *Meta {
 	t.Helper()
 	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &meta{life: context.Background(), be: be, cache: c, pageSize: pageSize, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &Meta{life: context.Background(), be: be, cache: c, pageSize: pageSize, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestListDirPagesAndCaches(t *testing.T) {
@@ -168,7 +170,7 @@ func TestLookupTargeted(t *testing.T) {
 			t.Errorf("repeated lookup(%q) not cached", tc.name)
 		}
 	}
-	if _, _, err := m.lookup(context.Background(), b, "p/", strings.Repeat("x", 1100)); err != ErrNameTooLong {
+	if _, _, err := m.lookup(context.Background(), b, "p/", strings.Repeat("x", 1100)); err != errs.ErrNameTooLong {
 		t.Errorf("long name: %v", err)
 	}
 }

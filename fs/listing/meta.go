@@ -1,4 +1,4 @@
-package vfs
+package listing
 
 import (
 	"context"
@@ -13,10 +13,10 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// meta answers metadata questions (directory listings, lookups, the bucket
+// Meta answers metadata questions (directory listings, lookups, the bucket
 // list) from the cache, falling back to as few list calls as possible. It
 // knows nothing of the kernel.
-type meta struct {
+type Meta struct {
 	be       Backend
 	cache    *cache.Cache
 	log      *slog.Logger
@@ -35,18 +35,18 @@ type meta struct {
 	// life is the filesystem's lifetime: cancelled at shutdown, it ends
 	// every listing fetcher and shared listing.
 	life context.Context
-	// fetchers counts the listing fetchers running (see dirStream).
+	// fetchers counts the listing fetchers running (see Stream).
 	fetchers sync.WaitGroup
 	// streamIdle overrides streamIdle (tests); afterIdle, when set, is
 	// called by a fetcher that went idle, after it stopped (tests).
 	streamIdle atomic.Int64 // a time.Duration; 0: streamIdle
-	afterIdle  func(*dirStream)
+	afterIdle  func(*Stream)
 
 	// streamMu guards streams, the directory listings being fetched, by
 	// directory key, and closed (no fetcher starts once it is set).
-	// LOCK ORDER: streamMu, then dirStream.mu.
+	// LOCK ORDER: streamMu, then Stream.mu.
 	streamMu sync.Mutex
-	streams  map[string]*dirStream
+	streams  map[string]*Stream
 	closed   bool
 }
 
@@ -55,7 +55,7 @@ var errShutdown = errors.New("the filesystem is shutting down")
 
 // shutdown stops new fetchers and waits for the running ones, which end
 // once life is cancelled (the caller cancels it first).
-func (m *meta) shutdown() {
+func (m *Meta) shutdown() {
 	m.streamMu.Lock()
 	m.closed = true
 	m.streamMu.Unlock()
@@ -69,8 +69,8 @@ func dirKey(b Bucket, prefix string) string { return b.Name + "\x00" + prefix }
 
 // listDir returns the complete listing of the directory prefix of bucket
 // b, sorted by name, from the cache or from the directory's listing stream
-// (shared with concurrent readers; see dirStream).
-func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
+// (shared with concurrent readers; see Stream).
+func (m *Meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.Entry, error) {
 	if l, ok := m.cache.Listing(dirKey(b, prefix)); ok {
 		return l, nil
 	}
@@ -91,7 +91,7 @@ func (m *meta) listDir(ctx context.Context, b Bucket, prefix string) ([]cache.En
 // lookup finds name in directory prefix of bucket b: from the cache (the
 // directory's listing, or an earlier lookup), else with one targeted list
 // call (prefix+name, delimiter "/"). It never asks for file info.
-func (m *meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache.Entry, bool, error) {
+func (m *Meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache.Entry, bool, error) {
 	if err := checkName(prefix, name); err != nil {
 		return cache.Entry{}, false, err
 	}
@@ -154,7 +154,7 @@ func passed(objs []Object, name string) bool {
 
 // buckets returns the account's buckets (as directory entries whose FileID
 // holds the bucket ID), cached like a directory listing.
-func (m *meta) buckets(ctx context.Context) ([]cache.Entry, error) {
+func (m *Meta) buckets(ctx context.Context) ([]cache.Entry, error) {
 	if l, ok := m.cache.Listing(bucketsKey); ok {
 		return l, nil
 	}
@@ -194,7 +194,7 @@ const sharedTimeout = 10 * time.Minute
 // the filesystem's lifetime), so
 // an interrupted ls does not fail the others waiting for the same listing;
 // each caller still returns as soon as its own context is done.
-func (m *meta) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+func (m *Meta) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
 	ch := m.sf.DoChan(key, func() (any, error) {
 		sctx, cancel := context.WithTimeout(m.life, sharedTimeout)
 		defer cancel()

@@ -1,8 +1,7 @@
-package vfs
+package listing
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -11,13 +10,13 @@ import (
 )
 
 // Streamed directory listings. A directory listed with the delimiter is
-// fetched page by page by one goroutine per directory (a dirStream), shared
+// fetched page by page by one goroutine per directory (a Stream), shared
 // by every reader of that directory. Readers see the entries that are final
 // so far (sorted by name) as soon as each page arrives; the fetcher stays at
 // most one page ahead of the furthest reader; the complete listing goes to
 // the cache at the end.
 //
-// LOCK ORDER: meta.streamMu, then dirStream.mu. A reader holding s.mu
+// LOCK ORDER: Meta.streamMu, then Stream.mu. A reader holding s.mu
 // releases it before it takes streamMu (restart); a fetcher stops under
 // both (stop).
 
@@ -26,16 +25,17 @@ import (
 const streamIdle = time.Minute
 
 // idle is the fetchers' idle time (streamIdle unless a test set it).
-func (m *meta) idle() time.Duration {
+func (m *Meta) idle() time.Duration {
 	if d := time.Duration(m.streamIdle.Load()); d > 0 {
 		return d
 	}
 	return streamIdle
 }
 
-// dirStream is the listing of one directory being fetched.
-type dirStream struct {
-	m      *meta
+// Stream is the listing of one directory being fetched, shared by its
+// readers (see OpenStream).
+type Stream struct {
+	m      *Meta
 	b      Bucket
 	prefix string
 	key    string
@@ -78,10 +78,10 @@ func final(dir, last, name string) bool {
 // openStream returns the listing stream of directory prefix of b: a
 // finished one when the listing is cached, else the shared stream of the
 // directory, started if needed.
-func (m *meta) openStream(b Bucket, prefix string) *dirStream {
+func (m *Meta) openStream(b Bucket, prefix string) *Stream {
 	key := dirKey(b, prefix)
 	if l, ok := m.cache.Listing(key); ok {
-		return &dirStream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
+		return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
 	}
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
@@ -90,11 +90,11 @@ func (m *meta) openStream(b Bucket, prefix string) *dirStream {
 		// Checked again under streamMu: a stream that just finished
 		// cached its listing before leaving the map.
 		if l, ok := m.cache.Listing(key); ok {
-			return &dirStream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
+			return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
 		}
-		s = &dirStream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1)}
+		s = &Stream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1)}
 		if m.streams == nil {
-			m.streams = map[string]*dirStream{}
+			m.streams = map[string]*Stream{}
 		}
 		m.streams[key] = s
 	}
@@ -107,7 +107,7 @@ func (m *meta) openStream(b Bucket, prefix string) *dirStream {
 // startLocked starts the fetcher of s unless it runs, is finished, or the
 // filesystem is shut down (then the stream fails). Both m.streamMu and s.mu
 // are held.
-func (s *dirStream) startLocked() {
+func (s *Stream) startLocked() {
 	if s.running || s.done || s.err != nil {
 		return
 	}
@@ -128,7 +128,7 @@ func (s *dirStream) startLocked() {
 // after it went idle, and makes s findable for sharing again (unless a
 // newer stream of the directory took its place). Lock order: streamMu,
 // then s.mu.
-func (s *dirStream) restart() {
+func (s *Stream) restart() {
 	m := s.m
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
@@ -138,7 +138,7 @@ func (s *dirStream) restart() {
 		return
 	}
 	if m.streams == nil {
-		m.streams = map[string]*dirStream{}
+		m.streams = map[string]*Stream{}
 	}
 	if _, ok := m.streams[s.key]; !ok {
 		m.streams[s.key] = s
@@ -147,7 +147,7 @@ func (s *dirStream) restart() {
 }
 
 // activeStream returns the stream of key in progress, or nil.
-func (m *meta) activeStream(key string) *dirStream {
+func (m *Meta) activeStream(key string) *Stream {
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
 	return m.streams[key]
@@ -159,7 +159,7 @@ func (m *meta) activeStream(key string) *dirStream {
 // its fetcher stopping and its leaving the map (which would leave a
 // running stream unshared, and a second fetcher listing the directory
 // again).
-func (s *dirStream) stop(update func()) {
+func (s *Stream) stop(update func()) {
 	s.m.streamMu.Lock()
 	s.mu.Lock()
 	if update != nil {
@@ -175,7 +175,7 @@ func (s *dirStream) stop(update func()) {
 }
 
 // changed wakes the readers; s.mu is held.
-func (s *dirStream) changed() {
+func (s *Stream) changed() {
 	close(s.update)
 	s.update = make(chan struct{})
 }
@@ -184,7 +184,7 @@ func (s *dirStream) changed() {
 // (or the listing is complete or failed), telling the fetcher that a reader
 // has used seen pages. Entries are final as told by final(last, name)
 // unless done.
-func (s *dirStream) wait(ctx context.Context, seen int) (all []cache.Entry, last string, pages int, done bool, err error) {
+func (s *Stream) wait(ctx context.Context, seen int) (all []cache.Entry, last string, pages int, done bool, err error) {
 	for {
 		s.mu.Lock()
 		if seen > s.consumed {
@@ -214,7 +214,7 @@ func (s *dirStream) wait(ctx context.Context, seen int) (all []cache.Entry, last
 	}
 }
 
-func (s *dirStream) poke() {
+func (s *Stream) poke() {
 	if s.demand == nil {
 		return
 	}
@@ -226,7 +226,7 @@ func (s *dirStream) poke() {
 
 // lookup answers name from the part of the listing received so far: ok is
 // false when the name may still come in a later page.
-func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
+func (s *Stream) lookup(name string) (e cache.Entry, found, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pages == 0 && !s.done || !s.done && !final(s.prefix, s.last, b2Seg(name)) {
@@ -239,13 +239,13 @@ func (s *dirStream) lookup(name string) (e cache.Entry, found, ok bool) {
 // wanted reports whether the fetcher should fetch the next page now: the
 // first two pages at once, then one page ahead of the furthest reader.
 // s.mu is held.
-func (s *dirStream) wanted() bool {
+func (s *Stream) wanted() bool {
 	return s.pages < 2 || s.consumed >= s.pages-1
 }
 
 // run is the fetcher: subtree prefetch first (when enabled), else the
 // delimiter listing page by page.
-func (s *dirStream) run() {
+func (s *Stream) run() {
 	m := s.m
 	ctx, cancel := context.WithTimeout(m.life, sharedTimeout)
 	defer cancel()
@@ -344,55 +344,9 @@ func (s *dirStream) run() {
 	}
 }
 
-func (s *dirStream) fail(err error) {
+func (s *Stream) fail(err error) {
 	s.stop(func() {
 		s.err = err
 		s.markers = nil
 	})
-}
-
-// streamStep advances a reader of directory prefix of b: it waits for a
-// page beyond those c has used, merges the staged files in (withStaged, as
-// for a complete listing), and appends to c's entries those that became
-// final, in B2's order (UTF-8 byte order of the B2 names: a directory "d"
-// sorts as "d/"), so that entries already returned never move. A listing
-// complete when the reader starts is returned whole, sorted by name.
-func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCursor) (dirCursor, error) {
-	if c.stream == nil {
-		c.stream = f.meta.openStream(b, prefix)
-	}
-	all, last, pages, done, err := c.stream.wait(ctx, c.seen)
-	if err != nil {
-		return c, err
-	}
-	merged := f.withStaged(b, prefix, all)
-	if c.seen == 0 && done {
-		return dirCursor{entries: merged, byName: merged, done: true, stream: c.stream, seen: pages}, nil
-	}
-	var add []cache.Entry
-	for _, e := range merged {
-		k := b2Key(e)
-		if (!c.started || k > c.lastKey) && (done || final(prefix, last, b2Seg(e.Name))) {
-			add = append(add, e)
-		}
-	}
-	sort.Slice(add, func(i, j int) bool { return b2Key(add[i]) < b2Key(add[j]) })
-	if len(add) > 0 {
-		// In place: only this reader appends to its entries (go-fuse
-		// serializes a handle's readdirs), and earlier copies of c
-		// never look beyond their own length.
-		c.entries = append(c.entries, add...)
-		c.lastKey, c.started = b2Key(add[len(add)-1]), true
-	}
-	c.byName, c.seen, c.done = merged, pages, done
-	return c, nil
-}
-
-// b2Key is the B2 name, relative to its directory, that an entry sorts by
-// in B2's listing order.
-func b2Key(e cache.Entry) string {
-	if e.Dir {
-		return b2Seg(e.Name) + "/"
-	}
-	return b2Seg(e.Name)
 }
