@@ -186,8 +186,12 @@ func TestCostRsync(t *testing.T) {
 	if s.Calls["b2_upload_file"] != n || s.Calls["b2_copy_file"] > n+1 {
 		t.Fatalf("rsync -a of %d files: %v, want %d uploads and at most %d copies", n, s.Calls, n, n+1)
 	}
-	if s.Calls["b2_hide_file"] != 0 {
-		t.Fatalf("rsync -a of %d files made %d hides, want 0 (temporary files deleted instead)", n, s.Calls["b2_hide_file"])
+	// Temporary files are deleted, never hidden. The one hide allowed is
+	// the directory's .bzEmpty marker: while rsync fills dst it has entries
+	// and default metadata, so its marker may be tidied away (docs/posix.md)
+	// before rsync sets the directory's mode at the end.
+	if s.Calls["b2_hide_file"] > 1 {
+		t.Fatalf("rsync -a of %d files made %d hides, want at most 1 (the directory marker; temporary files deleted instead)", n, s.Calls["b2_hide_file"])
 	}
 	// What B2 has is complete once the mount stops: one stored version
 	// per file, nothing left of the temporary files.
