@@ -66,7 +66,7 @@ func (h *passHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *passHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	fillAttr(h.fsys.FileAttr(h.entry), &out.Attr)
+	fillAttr(h.node.f.VersionAttr(h.entry), &out.Attr)
 	return 0
 }
 

@@ -429,7 +429,8 @@ func (n *fileNode) newVersion(old, id string) {
 
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := fh.(*passHandle); ok {
-		fillAttr(n.fsys.FileAttr(h.entry), &out.Attr)
+		// fh may be any open handle of the inode (see vfs.File.VersionAttr).
+		fillAttr(n.f.VersionAttr(h.entry), &out.Attr)
 		return 0
 	}
 	var h vfs.Handle

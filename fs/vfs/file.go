@@ -42,7 +42,25 @@ func (n *File) Attr(ctx context.Context, h Handle) Attr {
 		n.fsys.fileAttr(n.stagedView(name, h.f), &a)
 		return a
 	case *readHandle:
-		n.fsys.fileAttr(h.entry, &a)
+		return n.VersionAttr(h.entry)
+	}
+	n.fsys.fileAttr(n.current(), &a)
+	return a
+}
+
+// VersionAttr returns the attributes to report through a handle that
+// reads version e of the file. The kernel keeps one set of attributes per
+// inode, shared by all its descriptors, and go-fuse answers a GETATTR of a
+// path (stat) through any open handle of the inode: the version a reader
+// opened would pass for the file's, hiding a newer one written meanwhile.
+// So while the file is at its name the attributes are the file's current
+// ones (the handle keeps reading its version); once it is unlinked or
+// replaced, the version read is all there is of it.
+func (n *File) VersionAttr(e cache.Entry) Attr {
+	var a Attr
+	b, dir, name := n.loc()
+	if n.fsys.loadedFile(b, dir, name) != n {
+		n.fsys.fileAttr(e, &a)
 		return a
 	}
 	n.fsys.fileAttr(n.current(), &a)

@@ -141,3 +141,56 @@ func openModesStep(fn string, g, i int) error {
 		return f.Close()
 	}
 }
+
+// TestPassthroughNewVersionWhileRead writes a new version of a file while a
+// read-only descriptor opened on the closed file is still open: stat and
+// a new open must show the new version at once, and after the reader is
+// closed, with passthrough on and off. (go-fuse answers a stat of a path
+// through any open handle of the inode; the reader's version used to pass
+// for the file's, and the kernel kept that size.)
+func TestPassthroughNewVersionWhileRead(t *testing.T) {
+	for _, pt := range []string{"true", "false"} {
+		t.Run("passthrough="+pt, func(t *testing.T) {
+			w := newWriteEnv(t, "--passthrough="+pt)
+			mnt := w.m.Dir
+			// "empty": created through the mount, empty (no passthrough
+			// open of it); "remote": in B2 only, not in the read cache.
+			put(t, w.ts, "wbucket", "remote", bytes.Repeat([]byte("old version\n"), 500), nil)
+			if err := os.WriteFile(filepath.Join(mnt, "empty"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for i, name := range []string{"empty", "remote"} {
+				fn := filepath.Join(mnt, name)
+				r, err := os.Open(fn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := bytes.Repeat([]byte(fmt.Sprintf("new version %d of %s\n", i, name)), 81+i*3000)
+				if err := os.WriteFile(fn, want, 0o644); err != nil {
+					r.Close()
+					t.Fatalf("write %s while a reader is open: %v", name, err)
+				}
+				check := func(when string) {
+					t.Helper()
+					if st, err := os.Stat(fn); err != nil || st.Size() != int64(len(want)) {
+						t.Errorf("%s %s: stat size %v (%v), want %d", name, when, sizeOf(st), err, len(want))
+					}
+					if got, err := os.ReadFile(fn); err != nil || !bytes.Equal(got, want) {
+						t.Errorf("%s %s: new open read %d bytes (%v), want the new %d", name, when, len(got), err, len(want))
+					}
+				}
+				check("with the reader open")
+				r.Close()
+				check("after the reader closed")
+				w.wantRemote(t, name, want)
+			}
+		})
+	}
+}
+
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return -1
+	}
+	return st.Size()
+}
