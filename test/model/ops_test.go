@@ -244,7 +244,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	}
 	if write && want == nil && n != nil {
 		r.settleMeta(p, n)
-		r.closeReaders(n)
 	}
 	var th Handle
 	var err error
@@ -308,26 +307,6 @@ func (r *runner) settleMeta(p string, n *node) {
 	r.wantErr(fmt.Sprintf("fsync(%q)", p), nil, err)
 	n.durable()
 	n.streamed = span{}
-}
-
-// closeReaders works around a known bug outside strict mode.
-//
-// KNOWN BUG (reported, not yet fixed; came with the read cache): while a
-// read-only descriptor opened on a closed file is open, a new version
-// written through another descriptor is invisible: stat shows the old
-// size and a new open reads the old content (with --passthrough=false
-// even after the reader is closed). Outside strict mode the model closes
-// such readers before the file is written.
-func (r *runner) closeReaders(n *node) {
-	if r.strict || n.writers > 0 {
-		return
-	}
-	for _, h := range append([]*handle(nil), r.m.handles...) {
-		if h.n == n && !h.write {
-			r.logf("(known bug: closing reader h%d before a write)", h.id)
-			r.closeHandle(h)
-		}
-	}
 }
 
 func (r *runner) closeHandle(h *handle) {
@@ -524,7 +503,6 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		r.settleMeta(p, n)
-		r.closeReaders(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
