@@ -85,7 +85,13 @@ type Cache struct {
 	stats Stats
 
 	flushMu sync.Mutex // serializes index writes; taken before mu
-	idx     *os.File   // the index, opened for appending
+	// createMu serializes putting a data file at a version's path
+	// (acquire's create, link's hard link): acquire truncates the path,
+	// which would empty a file link has just put there (a staged file of
+	// this mount, adopted while a reader downloads the same version).
+	// Taken before mu and flushMu.
+	createMu sync.Mutex
+	idx      *os.File // the index, opened for appending
 
 	mu      sync.Mutex // guards the fields below
 	files   map[string]*file
@@ -254,6 +260,10 @@ func (c *Cache) blockLen(size, i int64) int64 { return min(c.bs, size-i*c.bs) }
 // sparse data file) when create is set. size must match a known entry;
 // a mismatch (not possible for a B2 file ID) drops the old entry.
 func (c *Cache) acquire(id string, size int64, create bool) *file {
+	if create {
+		c.createMu.Lock()
+		defer c.createMu.Unlock()
+	}
 	c.mu.Lock()
 	f := c.files[id]
 	if f != nil && f.size != size {

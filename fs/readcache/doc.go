@@ -45,6 +45,6 @@
 // hard linked), Alias records that a new file ID (a server-side copy made
 // by b2fs) has the same content as an old one.
 //
-// LOCK ORDER: Cache.flushMu before Cache.mu. file.fd is only closed when the
-// file is dropped and its last reference released.
+// LOCK ORDER: Cache.createMu, then Cache.flushMu, then Cache.mu. file.fd
+// is only closed when the file is dropped and its last reference released.
 package readcache

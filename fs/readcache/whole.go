@@ -166,6 +166,8 @@ func (c *Cache) Adopt(id string, size int64, path string) bool {
 // link makes src the data file of version id with the given blocks.
 func (c *Cache) link(id string, size int64, src string, blocks map[int64]blockInfo) bool {
 	dst := c.dataPath(id)
+	c.createMu.Lock() // nothing else is put at dst until nf is in files
+	defer c.createMu.Unlock()
 	c.Forget(id)
 	os.Remove(dst)
 	if err := os.Link(src, dst); err != nil {
