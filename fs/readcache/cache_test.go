@@ -573,3 +573,45 @@ func TestBackgroundWriter(t *testing.T) {
 		t.Fatal("downloaded again after a clean close")
 	}
 }
+
+// TestAdoptWhileDownloading adopts a local copy of a version while a
+// reader downloads the same version: the reader's data file must not
+// empty the adopted one (they share the version's path), and every
+// adopted block must verify.
+func TestAdoptWhileDownloading(t *testing.T) {
+	o := newOrigin()
+	c := openCache(t, t.TempDir(), 64<<20)
+	srcDir := t.TempDir()
+	for i := range 300 {
+		id := fmt.Sprintf("v%d", i)
+		size := 4096 + i%3*5000
+		data := o.add(id, uint64(i), size)
+		src := filepath.Join(srcDir, id)
+		if err := os.WriteFile(src, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); c.Adopt(id, int64(size), src) }()
+		var rerr error
+		go func() {
+			defer wg.Done()
+			got, err := readRange(t, c.Wrap(id, int64(size), o.fetch(id)), 0, int64(size))
+			if err == nil && !bytes.Equal(got, data) {
+				err = errors.New("wrong bytes")
+			}
+			rerr = err
+		}()
+		wg.Wait()
+		if rerr != nil {
+			t.Fatalf("%s: read while adopting: %v", id, rerr)
+		}
+		if got, err := os.ReadFile(src); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: the adopted local copy changed (%d bytes, %v)", id, len(got), err)
+		}
+		mustRead(t, c.Wrap(id, int64(size), o.fetch(id)), data, 0, int64(size))
+		if n := c.stats.Corrupt.Load(); n != 0 {
+			t.Fatalf("%s: %d blocks failed verification", id, n)
+		}
+	}
+}
