@@ -580,8 +580,13 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.node.otherClose() // see cached.go
-	return h.fsys.errno(h.op("release"), h.h.Release(ctx))
+	err := h.h.Release(ctx)
+	// After the vfs release (which may take a while: a staged copy is
+	// adopted into the read cache), so that otherGrace starts when go-fuse
+	// is about to drop its backing-file reference for this RELEASE (it
+	// drops one at every RELEASE of the inode; see cached.go).
+	h.node.otherClose()
+	return h.fsys.errno(h.op("release"), err)
 }
 
 func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
