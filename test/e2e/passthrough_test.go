@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -193,4 +195,42 @@ func sizeOf(st os.FileInfo) int64 {
 		return -1
 	}
 	return st.Size()
+}
+
+// TestPassthroughReopenAfterWrite writes files and opens them for reading
+// right after the writer's close, in a loop (the new version is adopted
+// into the read cache while the reader may already download it): every
+// open and read must succeed with the new content, and no cached block may
+// fail verification.
+func TestPassthroughReopenAfterWrite(t *testing.T) {
+	w := newWriteEnv(t) // --passthrough is on by default
+	for i := range 300 {
+		fn := filepath.Join(w.m.Dir, fmt.Sprintf("f%d", i%5))
+		want := bytes.Repeat([]byte(fmt.Sprintf("%07d\n", i)), 512)
+		fd, err := syscall.Open(fn, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, 0o644)
+		if err == nil {
+			_, err = syscall.Pwrite(fd, want, 0)
+			if cerr := syscall.Close(fd); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			t.Fatalf("iteration %d: write: %v", i, err)
+		}
+		got := make([]byte, len(want)+1000)
+		n := 0
+		fd, err = syscall.Open(fn, syscall.O_RDONLY, 0)
+		if err == nil {
+			n, err = syscall.Pread(fd, got, 0)
+			syscall.Close(fd)
+		}
+		if err != nil || !bytes.Equal(got[:max(n, 0)], want) {
+			t.Fatalf("iteration %d: read back after close: %d bytes, %v", i, n, err)
+		}
+	}
+	for _, l := range strings.Split(w.m.stderr.String(), "\n") {
+		if strings.Contains(l, "failed verification") {
+			t.Errorf("a cached block failed verification: %s", l)
+		}
+	}
 }
