@@ -175,6 +175,11 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 			if err := sf.Truncate(ctx, int64(sz)); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
+			// A pending metadata change goes with the truncation's
+			// upload (see foldMeta).
+			if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
+				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
+			}
 		} else if e := n.truncateClosed(ctx, int64(sz)); e != nil {
 			return Attr{}, e
 		}

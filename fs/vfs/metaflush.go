@@ -444,3 +444,42 @@ func (f *FS) PendingMetadata() int {
 	}
 	return c
 }
+
+// foldMeta hands n's pending metadata to its staged file sf once sf has
+// changes of its own (a write, a truncation, an O_TRUNC open), and drops
+// it from the queue: the upload of sf carries it, and no later copy of
+// the older version can override what sf holds. sf was opened from the
+// file's view with the pending change applied, and every change made
+// while sf had nothing to upload went to the pending change, so its info
+// is the file's newest and replaces sf's (the time is sf's: the data
+// change is newer than any pending utimes). Without changes in sf, the
+// change stays pending.
+func (f *FS) foldMeta(ctx context.Context, n *File, sf *staging.File) error {
+	n.mu.Lock()
+	pending := n.pend != nil
+	n.mu.Unlock()
+	if !pending || !sf.Dirty() {
+		return nil
+	}
+	p, err := f.claimMeta(ctx, n)
+	if err != nil || p == nil {
+		return err
+	}
+	absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
+		clear(info)
+		for k, v := range p.info {
+			info[k] = v
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		f.releaseMeta(n, p, "", err)
+		return err
+	case absorbed:
+		f.releaseMeta(n, p, "", nil)
+	default:
+		f.unclaimMeta(n, p)
+	}
+	return nil
+}

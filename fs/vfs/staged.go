@@ -33,6 +33,12 @@ func (n *File) openStaged(ctx context.Context, flags uint32) (Handle, error) {
 	if err != nil {
 		return nil, n.fsys.opErr("open "+fmtPath(b, childName(dir, name)), err)
 	}
+	// An O_TRUNC open is a data change: a pending metadata change goes
+	// with its upload (see foldMeta).
+	if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
+		st.Release(sf)
+		return nil, n.fsys.opErr("open "+fmtPath(b, childName(dir, name)), err)
+	}
 	return &stagedHandle{fsys: n.fsys, node: n, f: sf, write: write, append: flags&syscall.O_APPEND != 0}, nil
 }
 
@@ -85,6 +91,11 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (int, 
 		n, err = h.f.WriteAt(ctx, data, off)
 	}
 	if err != nil {
+		return n, h.fsys.opErr("write "+h.f.Key().String(), err)
+	}
+	// The staged file has changes now: a pending metadata change goes
+	// with its upload (see foldMeta).
+	if err := h.fsys.foldMeta(context.WithoutCancel(ctx), h.node, h.f); err != nil {
 		return n, h.fsys.opErr("write "+h.f.Key().String(), err)
 	}
 	return n, nil

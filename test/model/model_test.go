@@ -115,13 +115,6 @@ type node struct {
 	// after that (files show milliseconds at once). The model accepts the
 	// exact time until the next restart; B2FS_MODEL_STRICT=1 does not.
 	nsMtime time.Time
-	// pendingUtime is the time of a utimes not yet in B2, and bugMtime
-	// what a data change made after it may show instead of the time of
-	// the change. KNOWN BUG (reported, not yet fixed): an O_TRUNC open
-	// shortly after a deferred utimes of the file can show the utimes time
-	// instead of the time of the truncation (see settleMeta).
-	pendingUtime time.Time
-	bugMtime     time.Time
 	// altMtime is a second mtime POSIX allows (a truncation that did not
 	// change the size may leave the mtime).
 	altMtime time.Time
@@ -183,7 +176,6 @@ func (n *node) dataChanged(sp span) {
 	mt := n.meta
 	mt.mtime = sp
 	n.setMeta(mt)
-	n.bugMtime = n.pendingUtime
 	n.altMtime = time.Time{}
 }
 
@@ -195,7 +187,6 @@ func (n *node) sizeSet(sp span) {
 	old := mt.mtime
 	mt.mtime = sp
 	n.setMeta(mt)
-	n.bugMtime = n.pendingUtime
 	n.altMtime = time.Time{}
 	if old.lo.Equal(old.hi) {
 		n.altMtime = old.lo
@@ -212,7 +203,6 @@ func (n *node) setMeta(m meta) {
 
 // durable records that the node's content and metadata are in B2.
 func (n *node) durable() {
-	n.pendingUtime = time.Time{}
 	n.durData = bytes.Clone(n.data)
 	n.dirty = false
 	n.durMeta = n.meta
@@ -221,7 +211,6 @@ func (n *node) durable() {
 
 // metaDurable records that the node's metadata is in B2.
 func (n *node) metaDurable() {
-	n.pendingUtime = time.Time{}
 	n.durMeta = n.meta
 	n.metaHist = nil
 }

@@ -242,9 +242,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 			want = syscall.EISDIR
 		}
 	}
-	if write && want == nil && n != nil {
-		r.settleMeta(p, n)
-	}
 	var th Handle
 	var err error
 	sp := now(func() { th, err = r.tg.Open(p, flags, perm) })
@@ -288,25 +285,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	if len(m.handles) > maxHandles {
 		r.closeHandle(m.handles[0])
 	}
-}
-
-// settleMeta works around a known bug outside strict mode.
-//
-// KNOWN BUG (reported, not yet fixed): a metadata change of a closed file that is still waiting for
-// --metadata-delay can override what happens to the file once it is
-// opened for writing or truncated: the truncation's mtime, a chmod made
-// while it is open. Outside strict mode the model first fsyncs such a
-// file, which sends the pending change.
-func (r *runner) settleMeta(p string, n *node) {
-	pending := len(n.metaHist) > 0 && r.delay != "0" || !n.streamed.lo.IsZero()
-	if r.strict || n.typ != syscall.S_IFREG || !pending || n.writers > 0 {
-		return
-	}
-	err := r.tg.FsyncPath(p)
-	r.logf("fsync(open(%q)) = %s (known bug: pending metadata before a write)", p, errName(err))
-	r.wantErr(fmt.Sprintf("fsync(%q)", p), nil, err)
-	n.durable()
-	n.streamed = span{}
 }
 
 func (r *runner) closeHandle(h *handle) {
@@ -500,9 +478,6 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		size = drawOffset(t, len(n.data))
-	}
-	if want == nil {
-		r.settleMeta(p, n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
@@ -735,15 +710,6 @@ func (r *runner) metaOp(desc, p string, follow bool, call func() error, change f
 	} else {
 		n, want = r.m.lookup(p)
 	}
-	if want == nil && n.typ == syscall.S_IFREG && n.writers > 0 && !n.dirty && r.delay != "0" && !r.strict {
-		// KNOWN BUG (reported, not yet fixed): a metadata change of a file
-		// that is open for writing but has nothing new to upload (just
-		// fsynced, or uploaded by another handle's close) is deferred,
-		// and the next write through the open handle loses it for good.
-		// B2FS_MODEL_STRICT=1 runs these operations anyway.
-		r.logf("%s skipped (known bug: metadata change lost by a later write)", desc)
-		return
-	}
 	var mt meta
 	if want == nil {
 		mt = n.meta
@@ -816,8 +782,6 @@ func (r *runner) opUtimes(t *rapid.T) {
 			if n.isDir() {
 				n.nsMtime = mt // see node.nsMtime
 				n.dirStoredHist = append(n.dirStoredHist, m.mtime)
-			} else if r.delay != "0" {
-				n.pendingUtime = m.mtime.lo // see node.pendingUtime
 			}
 			return nil
 		})

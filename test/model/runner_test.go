@@ -240,11 +240,6 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		r.logf("(known bug: %q shows the mount's default attributes after a rename)", n.path())
 		return
 	}
-	if !n.bugMtime.IsZero() && !r.strict && st.Mtime.Equal(n.bugMtime) {
-		r.logf("(known bug: %q shows the time of an earlier utimes)", n.path())
-		want.mtime = exact(n.bugMtime)
-		n.meta.mtime = want.mtime
-	}
 	if !n.altMtime.IsZero() && st.Mtime.Equal(n.altMtime) {
 		want.mtime = exact(n.altMtime)
 		n.meta.mtime = want.mtime
