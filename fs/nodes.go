@@ -85,7 +85,7 @@ func (n *accountNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (n *accountNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), dir: n.a, h: n.a.Opendir(),
+	return &dirHandle{dirReader: dirReader{fsys: n.fsys, h: n.a.Opendir()}, parent: n.EmbeddedInode(), dir: n.a,
 		child: func(e cache.Entry) vfs.Node { return n.a.Child(e) }}, 0, 0
 }
 
@@ -204,7 +204,7 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	b, prefix := n.d.Loc()
-	h := &dirHandle{fsys: n.fsys, parent: n.EmbeddedInode(), dir: n.d, h: n.d.Opendir(), child: n.d.Child}
+	h := &dirHandle{dirReader: dirReader{fsys: n.fsys, h: n.d.Opendir()}, parent: n.EmbeddedInode(), dir: n.d, child: n.d.Child}
 	return h, n.kdir.openFlags(n.fsys.Cache(), vfs.DirKey(b, prefix)), 0 // see dircache.go
 }
 
@@ -324,11 +324,33 @@ func (n *dirNode) OnForget() { n.fsys.Forget(n.d) }
 // dirHandle reads a directory (see vfs.DirHandle) and answers READDIRPLUS
 // lookups from the entries received.
 type dirHandle struct {
-	fsys   *FS
+	dirReader
 	parent *fusefs.Inode
 	dir    vfs.Node // the directory read
-	h      *vfs.DirHandle
 	child  func(e cache.Entry) vfs.Node
+}
+
+// dirReader serves READDIR(PLUS) entries and seeks of a vfs.DirHandle; the
+// directory handles embed it.
+type dirReader struct {
+	fsys *FS
+	h    *vfs.DirHandle
+}
+
+func (r *dirReader) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	de, err := r.h.Readdirent(ctx)
+	if err != nil {
+		return nil, r.fsys.errno("readdir", err)
+	}
+	if de == nil {
+		return nil, 0
+	}
+	return &fuse.DirEntry{Name: de.Name, Mode: de.Mode, Off: de.Off}, 0
+}
+
+func (r *dirReader) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	r.h.Seekdir(off)
+	return 0
 }
 
 var (
@@ -338,22 +360,6 @@ var (
 	_ = (fusefs.FileFsyncer)((*dirHandle)(nil))
 	_ = (fusefs.FileFsyncdirer)((*dirHandle)(nil))
 )
-
-func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	de, err := h.h.Readdirent(ctx)
-	if err != nil {
-		return nil, h.fsys.errno("readdir", err)
-	}
-	if de == nil {
-		return nil, 0
-	}
-	return &fuse.DirEntry{Name: de.Name, Mode: de.Mode, Off: de.Off}, 0
-}
-
-func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	h.h.Seekdir(off)
-	return 0
-}
 
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	e, ok := h.h.Entry(name)

@@ -63,8 +63,7 @@ var (
 // listHandle reads a listing got in one piece (the versions view's
 // directories) and answers READDIRPLUS lookups with lookup.
 type listHandle struct {
-	fsys   *FS
-	h      *vfs.DirHandle
+	dirReader
 	lookup func(ctx context.Context, e cache.Entry, out *fuse.EntryOut) *fusefs.Inode
 }
 
@@ -77,7 +76,7 @@ func newListHandle(fsys *FS, list func(ctx context.Context) ([]cache.Entry, sysc
 		}
 		return es, nil
 	}
-	return &listHandle{fsys: fsys, h: vfs.NewListHandle(get), lookup: lookup}
+	return &listHandle{dirReader: dirReader{fsys: fsys, h: vfs.NewListHandle(get)}, lookup: lookup}
 }
 
 var (
@@ -85,22 +84,6 @@ var (
 	_ = (fusefs.FileLookuper)((*listHandle)(nil))
 	_ = (fusefs.FileSeekdirer)((*listHandle)(nil))
 )
-
-func (h *listHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	de, err := h.h.Readdirent(ctx)
-	if err != nil {
-		return nil, h.fsys.errno("readdir", err)
-	}
-	if de == nil {
-		return nil, 0
-	}
-	return &fuse.DirEntry{Name: de.Name, Mode: de.Mode, Off: de.Off}, 0
-}
-
-func (h *listHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	h.h.Seekdir(off)
-	return 0
-}
 
 func (h *listHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	e, ok := h.h.Entry(name)
