@@ -303,6 +303,10 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if err != nil || p == nil {
 		return err
 	}
+	if n.isGone() {
+		f.releaseMeta(n, p, "", nil) // unlinked or replaced: nothing of it goes to B2
+		return nil
+	}
 	b, dir, name := n.loc()
 	full := childName(dir, name)
 	sf := f.staged(b, full)

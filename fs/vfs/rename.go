@@ -18,6 +18,9 @@ const RenameNoReplace = 0x1
 // refuses with ErrPerm). flags are renameat2(2)'s: RenameNoReplace is
 // honoured, the others (RENAME_EXCHANGE, RENAME_WHITEOUT) are ErrInvalid.
 func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName string, flags uint32) error {
+	if d, ok := newParent.(*Dir); n.isGone() || ok && d.isGone() {
+		return errs.ErrNotExist // removed or replaced
+	}
 	if flags&^uint32(RenameNoReplace) != 0 {
 		return errs.ErrInvalid // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
@@ -57,7 +60,22 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		if tok && !te.Dir {
 			return errs.ErrNotDir
 		}
-		return n.renameDir(ctx, name, dst, newName)
+		// A directory replaced keeps, for its open handles, the
+		// attributes it had.
+		var td *Dir
+		var last Attr
+		if tok {
+			if td = n.fsys.loadedDir(db, childDir(dp, newName)); td != nil {
+				last = td.Attr(ctx, false)
+			}
+		}
+		if err := n.renameDir(ctx, name, dst, newName); err != nil {
+			return err
+		}
+		if td != nil {
+			n.fsys.dirGone(td, last)
+		}
+		return nil
 	}
 	if tok && te.Dir {
 		return errs.ErrIsDir
@@ -65,10 +83,22 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if newName == EmptyMarker {
 		return errs.ErrInvalid // reserved for directory markers
 	}
-	if tn := n.fsys.loadedFile(db, dp, newName); tn != nil && tok {
+	tn := n.fsys.loadedFile(db, dp, newName)
+	if tn != nil && (!tok || tn == n.fsys.loadedFile(sb, sp, name)) {
+		tn = nil // nothing replaced, or a rename onto itself
+	}
+	var last cache.Entry
+	if tn != nil {
+		last = tn.lastEntry()    // what its open handles show once it is gone
 		n.fsys.dropMeta(ctx, tn) // the file is being replaced
 	}
-	return n.renameFile(ctx, name, e, sf, dst, newName, tok)
+	if err := n.renameFile(ctx, name, e, sf, dst, newName, tok); err != nil {
+		return err
+	}
+	if tn != nil {
+		tn.setGone(last)
+	}
+	return nil
 }
 
 // renameFile copies the file on the server, then removes the source. A
