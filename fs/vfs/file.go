@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
@@ -82,6 +83,16 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 		return n.openStaged(ctx, flags)
 	}
 	e := n.current()
+	// The version read is not deleted under the handle (pins.go). One
+	// being deleted just now was replaced: the file's view has the newer
+	// version.
+	for i := 0; e.FileID != "" && !n.fsys.pinVersion(e.FileID); i++ {
+		if i == 10 {
+			return nil, n.fsys.opErr("open "+e.Name, errs.ErrIO)
+		}
+		time.Sleep(time.Millisecond << i)
+		e = n.current()
+	}
 	b, dir, _ := n.loc()
 	path := fmtPath(b, childName(dir, e.Name))
 	fsys, id := n.fsys, e.FileID
@@ -94,6 +105,7 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 		node:   n,
 		path:   path,
 		entry:  e,
+		pinned: e.FileID != "",
 		reader: readahead.New(e.Size, fetch, n.fsys.opts.Read),
 	}, nil
 }
@@ -118,6 +130,7 @@ type readHandle struct {
 	path   string
 	entry  cache.Entry
 	reader *readahead.Reader
+	pinned bool // entry.FileID is pinned (pins.go)
 }
 
 func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
@@ -139,6 +152,9 @@ func (h *readHandle) Flush(ctx context.Context) error { return nil }
 
 func (h *readHandle) Release(ctx context.Context) error {
 	h.reader.Close()
+	if h.pinned {
+		h.fsys.unpinVersion(h.entry.FileID)
+	}
 	return nil
 }
 

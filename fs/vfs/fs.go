@@ -81,6 +81,7 @@ type FS struct {
 	mq       *metaQueue     // files with metadata changes not yet in B2
 	view     *versions.View // nil: no time-travel view
 	reg      registry       // the loaded directories and files
+	pins     versionPins    // versions open handles read (pins.go)
 
 	// life is the filesystem's lifetime, cancelled by Shutdown: listing
 	// fetchers and deferred-metadata flushes run under it.

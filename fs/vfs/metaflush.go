@@ -344,7 +344,6 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if obj.Info == nil {
 		obj.Info = p.info
 	}
-	n.replacedVersion(p.base, obj.FileID, f.dropVersion(ctx, b, full, p.base))
 	f.keptRekey(p.base, obj.FileID)
 	f.releaseMeta(n, p, obj.FileID, nil)
 	ne := n.overlay(entryFromObject(name, obj))
@@ -353,6 +352,9 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if sf != nil {
 		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
 	}
+	// Last: opens from now on read the copy, and a handle still reading
+	// the replaced version keeps it until it is released (pins.go).
+	n.replacedVersion(p.base, obj.FileID, f.dropVersion(ctx, b, full, p.base))
 	return nil
 }
 

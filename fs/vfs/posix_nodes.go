@@ -180,7 +180,6 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if obj.Info == nil {
 		obj.Info = info
 	}
-	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
 	n.fsys.keptRekey(e.FileID, obj.FileID)
 	ne := entryFromObject(name, obj)
 	n.update(ne)
@@ -188,6 +187,8 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if sf != nil {
 		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
 	}
+	// Last: opens from now on read the copy (see sendMeta).
+	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
 	return nil
 }
 

@@ -151,10 +151,16 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	// The source's only version, made by this mount (a temporary file of
 	// rsync or an editor), lives on in the copy: delete it rather than
 	// leave it stored behind a hide marker.
-	if fn != nil && fn.onlyOwnVersion(src.FileID) && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
+	// A version a handle still reads is hidden now and deleted after its
+	// last reader (pins.go).
+	own := fn != nil && fn.onlyOwnVersion(src.FileID)
+	read := own && n.fsys.versionRead(src.FileID)
+	if own && !read && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
 		n.fsys.log.Debug("rename: deleted the source's only version", "file", fmtPath(sb, src.Name))
 	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
 		return n.fsys.opErr("rename: remove source "+fmtPath(sb, src.Name), err)
+	} else if read {
+		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
