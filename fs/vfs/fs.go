@@ -307,3 +307,16 @@ type Budget = readahead.Budget
 
 // NewBudget returns a readahead memory budget of max bytes.
 func NewBudget(max int64) *Budget { return readahead.NewBudget(max) }
+
+// uninterrupted returns ctx without its cancellation, ended by the
+// filesystem's lifetime instead: for the namespace changes that are
+// several B2 calls (a rename's copy and removal, an unlink's detach and
+// hide), which an interrupted caller (a signal) must not stop half-way.
+func (f *FS) uninterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(f.life, cancel)
+	return c, func() {
+		stop()
+		cancel()
+	}
+}

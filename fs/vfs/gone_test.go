@@ -192,3 +192,26 @@ func TestReplacedDirectoryKeepsItsAttributes(t *testing.T) {
 		t.Errorf("mkdir in the removed directory: %v", err)
 	}
 }
+
+// TestRenameAndUnlinkNotInterrupted: a rename (a copy, then the source's
+// removal) and an unlink run to the end when their caller is interrupted
+// (go-fuse cancels the context of an interrupted request).
+func TestRenameAndUnlinkNotInterrupted(t *testing.T) {
+	fsys, st := storeFS(t)
+	root := fsys.Root().(*Dir)
+	writeFile(t, root, "a", "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := root.Rename(ctx, "a", root, "b", 0); err != nil {
+		t.Fatalf("interrupted rename: %v", err)
+	}
+	if _, _, ok := st.Get("b1", "a"); ok {
+		t.Error("a still in B2")
+	}
+	if err := root.Unlink(ctx, "b"); err != nil {
+		t.Fatalf("interrupted unlink: %v", err)
+	}
+	if names := st.Names("b1"); len(names) != 0 {
+		t.Errorf("B2 has %v", names)
+	}
+}
