@@ -121,7 +121,7 @@ func New(opts Options) (*FS, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		meta:    metaFor(life, opts),
-		mounted: time.Now(),
+		mounted: time.Now().Truncate(time.Millisecond), // B2 keeps milliseconds
 		mq:      newMetaQueue(),
 		life:    life,
 		endLife: end,

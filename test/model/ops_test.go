@@ -709,22 +709,13 @@ func (r *runner) metaOp(desc, p string, follow bool, call func() error, change f
 		mt.xattr = cloneXattr(mt.xattr)
 		want = change(&mt)
 	}
-	var err error
-	sp := now(func() { err = call() })
+	err := call()
 	r.logf("%s = %s", desc, errName(err))
 	r.wantErr(desc, want, err)
 	r.touch(p)
 	if err == nil {
-		before := n.meta.mtime
 		n.setMeta(mt)
 		n.staleDirMeta = false
-		if n.isDir() && !r.strict && mt.mtime == before {
-			// KNOWN BUG (reported, not yet fixed): chmod, chown or an
-			// xattr change of a directory that has no marker writes one
-			// stamped with the time of the change, and the directory
-			// shows that mtime (POSIX leaves it).
-			n.dirAlt = []span{before, sp}
-		}
 	}
 }
 
@@ -773,7 +764,6 @@ func (r *runner) opUtimes(t *rapid.T) {
 			// README "POSIX metadata").
 			m.mtime = exact(time.UnixMilli(mt.UnixMilli()))
 			if n.isDir() {
-				n.nsMtime = mt // see node.nsMtime
 				n.dirStoredHist = append(n.dirStoredHist, m.mtime)
 			}
 			return nil
@@ -936,7 +926,7 @@ func (r *runner) restarted() {
 		r.failf("stat of the root after the restart: %s", errName(err))
 	}
 	r.rootStat = st
-	walk(r.m.root, func(n *node) { n.staleDirMeta, n.nsMtime = false, time.Time{} })
+	walk(r.m.root, func(n *node) { n.staleDirMeta = false })
 }
 
 // recover checks the tree after a crash against what may have survived
