@@ -9,24 +9,6 @@ import (
 	"github.com/b2fs/b2fs/fs/errs"
 )
 
-// writeFile creates name in d with data, closed.
-func writeFile(t *testing.T, d *Dir, name, data string) *File {
-	t.Helper()
-	ctx := context.Background()
-	f, h, err := d.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Write(ctx, []byte(data), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.Release(ctx)
-	return f
-}
-
 func readContent(t *testing.T, h Handle) string {
 	t.Helper()
 	buf := make([]byte, 100)

@@ -94,7 +94,11 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		last = tn.lastEntry()    // what its open handles show once it is gone
 		n.fsys.dropMeta(ctx, tn) // the file is being replaced
 	}
-	if err := n.renameFile(ctx, name, e, sf, dst, newName, tok); err != nil {
+	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
+	if !pending {
+		err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+	}
+	if err != nil {
 		return err
 	}
 	if tn != nil {
@@ -213,6 +217,9 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
+		if n.fsys.writeBack() && sf.Coalescible() {
+			continue // moves with the directory, below
+		}
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
 			return n.fsys.opErr("rename: upload "+sf.Key().String(), err)
 		}
