@@ -142,7 +142,16 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 			return nil
 		}
 	}
-	e := n.current()
+	// The version to copy: the staged file's (it may have uploaded one
+	// the listings do not show yet, such as a file recovered after a
+	// crash), else the file's current one.
+	var e cache.Entry
+	var before map[string]string // the staged file's info the copy starts from
+	if sf != nil {
+		e, before = n.stagedView(name, sf), sf.Info()
+	} else {
+		e = n.current()
+	}
 	if e.FileID == "" {
 		return errs.ErrNotExist
 	}
@@ -185,7 +194,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	n.update(ne)
 	n.fsys.changed(b, dir, name, &ne)
 	if sf != nil {
-		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, e.FileID, before)
 	}
 	// Last: opens from now on read the copy (see sendMeta).
 	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
