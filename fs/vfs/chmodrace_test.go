@@ -120,3 +120,54 @@ func TestChmodDuringCopyFileRange(t *testing.T) {
 	h.Release(ctx)
 	wantMode(t, st, "dst", "600", "source bytes")
 }
+
+// TestXattrOfOpenFileWithDeferredChange: an xattr set on a file open
+// without changes waits as a deferred change; getxattr shows it at once.
+func TestXattrOfOpenFileWithDeferredChange(t *testing.T) {
+	ctx := context.Background()
+	fsys, _ := storeFSWith(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
+	root := fsys.Root().(*Dir)
+	f := writeFile(t, root, "f", "abc")
+	h, err := f.Open(ctx, syscall.O_WRONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	if err := f.Setxattr(ctx, "user.k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if fsys.PendingMetadata() != 1 {
+		t.Fatalf("%d pending changes, want the xattr", fsys.PendingMetadata())
+	}
+	if v, err := f.Getxattr(ctx, "user.k"); err != nil || string(v) != "v" {
+		t.Errorf("getxattr: %q %v", v, err)
+	}
+	if l, _ := f.Listxattr(ctx); string(l) != "user.k\x00" {
+		t.Errorf("listxattr: %q", l)
+	}
+}
+
+// TestUtimesOfOpenFileReachesB2: utimes of a file that a handle has open
+// without changes is copied to B2 (the staged file shows the new time at
+// once; its version must get it too).
+func TestUtimesOfOpenFileReachesB2(t *testing.T) {
+	ctx := context.Background()
+	fsys, st := storeFS(t)
+	root := fsys.Root().(*Dir)
+	f := writeFile(t, root, "f", "abc")
+	h, err := f.Open(ctx, syscall.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Unix(130, 0)
+	if _, err := f.Setattr(ctx, nil, &SetAttr{Mtime: &mt}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	if o, _, _ := st.Get("b1", "f"); o.Info["src_last_modified_millis"] != "130000" {
+		t.Errorf("B2 has mtime %q, want 130000", o.Info["src_last_modified_millis"])
+	}
+}

@@ -166,7 +166,9 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		// separately; the copy must keep it.
 		info[staging.InfoMtime] = strconv.FormatInt(e.ModTime.UnixMilli(), 10)
 	}
-	if infoEqual(info, e.Info) {
+	// (A staged file's view shows the time SetMtime just set, not its
+	// version's: that one is changed with a copy all the same.)
+	if infoEqual(info, e.Info) && (sf == nil || mtime == nil) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(full, info) > maxInfoBytes {

@@ -91,7 +91,8 @@ func xattrSet(full, attr string, data []byte, flags uint32, remove bool) (infoCh
 // info returns the current file info of file n (staged or listed).
 func (n *File) info() map[string]string {
 	if sf := n.stagedFile(); sf != nil {
-		return sf.Info()
+		// With a pending change of a file open without changes.
+		return n.stagedView(n.name(), sf).Info
 	}
 	return n.current().Info
 }
