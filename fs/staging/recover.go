@@ -465,8 +465,23 @@ func (m *Manager) Drain(ctx context.Context) error {
 		m.mu.Unlock()
 		var errs []error
 		for _, f := range files {
+			f.mu.Lock()
+			n0 := f.uploads
+			f.mu.Unlock()
 			if err := f.Flush(ctx); err != nil {
 				errs = append(errs, err)
+			} else {
+				// The filesystem shows the version (SetUploadHook) before
+				// the file is let go below: its listings do not have it.
+				f.mu.Lock()
+				uploaded := f.uploads != n0
+				f.mu.Unlock()
+				m.wb.mu.Lock()
+				hook := m.wb.hook
+				m.wb.mu.Unlock()
+				if uploaded && hook != nil {
+					hook(f.Key(), f)
+				}
 			}
 			if ctx.Err() != nil {
 				break

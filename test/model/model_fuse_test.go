@@ -63,7 +63,7 @@ func TestModelFUSE(t *testing.T) {
 	})
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
-		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, WaitRecovery: !strict, NoPassthrough: !strict})
+		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, NoPassthrough: !strict})
 		if err != nil {
 			rt.Fatalf("start b2fs: %v", err)
 		}
