@@ -13,6 +13,8 @@ as a local directory, so ordinary tools (ls, cp, rsync, tar, editors) work on it
 
 usage: b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT
        b2fs --demo MOUNTPOINT
+       b2fs sync [--timeout DURATION] MOUNTPOINT   wait until every change so far is in B2
+       b2fs status [--json] MOUNTPOINT             pending uploads, rate, errors, B2 calls and cost
        mount -t fuse.b2fs BUCKET[/PREFIX] MOUNTPOINT -o OPTIONS   (as mount helper)
 
 Without BUCKET the mount's root lists the account's buckets. b2fs runs in the
@@ -20,6 +22,8 @@ foreground (use --daemon, or the mount helper, to run in the background);
 SIGTERM or SIGINT unmounts after uploads finish. Credentials come from
 B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY, or --credentials-file (under
 systemd: LoadCredential= and --credentials-file "$CREDENTIALS_DIRECTORY/b2").
+b2fs sync and b2fs status talk to the b2fs serving MOUNTPOINT (its owner or
+root only); a bucket named "status" is mounted as "b2fs status/ MOUNTPOINT".
 `
 
 const usageExamples = `

@@ -9,15 +9,21 @@ import (
 	"time"
 )
 
-// TestOldestPendingUploadAndStagingBytes: the oldest pending file's age runs
-// from the first scrape that saw it, drops when it is uploaded, and the
-// staging and read cache gauges report their bytes and bounds.
+// TestOldestPendingUploadAndStagingBytes: the oldest pending change's age
+// (here from FirstSeen, which tracks a set of pending names) runs from the
+// first reading that saw it, drops when it is uploaded, and the staging and
+// read cache gauges report their bytes and bounds.
 func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1_000_000, 0)
 	pending := []string{}
+	var seen FirstSeen
 	m := New(Options{
-		PendingNames: func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pending...) },
+		WriteBack: func() WriteBack {
+			mu.Lock()
+			defer mu.Unlock()
+			return WriteBack{PendingFiles: len(pending), OldestPending: seen.Oldest(pending, now)}
+		},
 		StagingBytes: func() (int64, int64) { return 12345, 1 << 30 },
 		ReadCache:    func() (int64, int64, int64, int64) { return 300, 100, 4096, 8192 },
 		now:          func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
