@@ -30,7 +30,7 @@ func TestObserveCostAndExposition(t *testing.T) {
 		WriteBack: func() WriteBack {
 			return WriteBack{PendingFiles: 3, Uploading: 1, PendingBytes: 4096, UploadedBytes: 77, UploadsDone: 2, Conflicts: 1, Retries: 4, UploadErrors: 5}
 		},
-		Cache:   func() (int64, int64) { return 7, 2 },
+		Cache: func() (int64, int64) { return 7, 2 },
 
 		PendingMetadata: func() int { return 5 },
 	})

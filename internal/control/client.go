@@ -134,4 +134,3 @@ func dial(ctx context.Context, m Mount, owner int) (*net.UnixConn, error) {
 	}
 	return nil, fmt.Errorf("no control socket for the b2fs mount at %s (its b2fs may be older than this command, or stopping; see its log)", m.Point)
 }
-

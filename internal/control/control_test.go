@@ -51,7 +51,9 @@ type fakeHandler struct {
 	release chan struct{}
 }
 
-func (h *fakeHandler) Status() *Status { return &Status{Mountpoint: "/m", PendingFiles: 3, PendingBytes: 1536} }
+func (h *fakeHandler) Status() *Status {
+	return &Status{Mountpoint: "/m", PendingFiles: 3, PendingBytes: 1536}
+}
 
 func (h *fakeHandler) Sync(ctx context.Context) error {
 	h.syncs.Add(1)
