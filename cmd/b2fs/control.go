@@ -78,7 +78,7 @@ func (c *mountControl) statusLine(prefix string) string {
 		return prefix + "; read-only"
 	}
 	w := c.stats()
-	s := fmt.Sprintf("%s; pending: %d files (%s), %d uploading", prefix, w.PendingFiles, control.Bytes(w.PendingBytes), w.Uploading)
+	s := fmt.Sprintf("%s; pending files: %d (%s), uploading: %d", prefix, w.PendingFiles, control.Bytes(w.PendingBytes), w.Uploading)
 	if w.PendingFiles > 0 {
 		s += ", oldest " + control.Age(w.Age(time.Now()).Seconds())
 	}

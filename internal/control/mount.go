@@ -136,6 +136,11 @@ func Resolve(path string) (string, error) {
 		return abs, nil
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if errors.Is(err, os.ErrPermission) {
+		// Not for this user to look into: the path as given (the mount
+		// table says whose the mount is).
+		return abs, nil
+	}
 	if err != nil {
 		return "", err
 	}
