@@ -288,10 +288,8 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	}()
 	toUpload := 0
 	if stage != nil {
-		var conflicts int
-		toUpload, conflicts = recoverStaged(sctx, stage, layers.Backend.Current, log)
+		toUpload = recoverStaged(sctx, stage, layers.Backend.Current, log)
 		uploads.stage = stage
-		uploads.conflicts.Add(int64(conflicts))
 		wb = uploads
 	}
 	fsys = layers.FS

@@ -155,26 +155,24 @@ func serveMetrics(ctx context.Context, addr string, met *metrics.Metrics, log *s
 
 // recoverStaged runs staging recovery before the mount serves requests
 // and logs the outcome.
-func recoverStaged(ctx context.Context, st *staging.Manager, current staging.CurrentFunc, log *slog.Logger) (pending, conflicts int) {
+func recoverStaged(ctx context.Context, st *staging.Manager, current staging.CurrentFunc, log *slog.Logger) (pending int) {
 	res, err := st.Recover(ctx, current)
 	if err != nil {
 		log.Error("recover staged files of an earlier run", "err", err)
-		return 0, 0
+		return 0
 	}
 	for _, r := range res {
 		switch r.Outcome {
 		case staging.RecoveredPending:
 			pending++
-		case staging.RecoveredConflict:
-			conflicts++ // logged by Recover with the file and the staged path
-		case staging.RecoveredFailed:
+		case staging.RecoveredConflict, staging.RecoveredFailed:
 			// logged by Recover with the file and the staged path
 		}
 	}
 	if len(res) > 0 {
 		log.Info("staged files of an earlier run", "found", len(res), "to_upload", pending)
 	}
-	return pending, conflicts
+	return pending
 }
 
 // session is a mounted filesystem being served until it is asked to stop.

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,35 +60,4 @@ func (m *Metrics) registerWriteBack(wb func() WriteBack, now func() time.Time) {
 		counter("b2fs_upload_errors_total", "File upload attempts that failed (the data is kept and tried again).",
 			func(w WriteBack) float64 { return float64(w.UploadErrors) }),
 	)
-}
-
-// FirstSeen tracks since when each of a set of names has been seen in a
-// row of readings: the age of a pending file when only the set of pending
-// names is known. A name missing from one reading starts again.
-//
-// LOCK ORDER: mu is a leaf.
-type FirstSeen struct {
-	mu    sync.Mutex
-	since map[string]time.Time // bounded by the names of the last reading
-}
-
-// Oldest records the names seen at now and returns when the one seen
-// longest was first seen (zero: none).
-func (f *FirstSeen) Oldest(names []string, now time.Time) time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	next := make(map[string]time.Time, len(names))
-	var oldest time.Time
-	for _, n := range names {
-		t, ok := f.since[n]
-		if !ok {
-			t = now
-		}
-		next[n] = t
-		if oldest.IsZero() || t.Before(oldest) {
-			oldest = t
-		}
-	}
-	f.since = next
-	return oldest
 }

@@ -65,11 +65,13 @@ func exchange(ctx context.Context, m Mount, c *net.UnixConn, op string) (*Respon
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	b, _ := json.Marshal(Request{Op: op})
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return nil, callErr(ctx, m, err)
-	}
+	_, werr := c.Write(append(b, '\n'))
+	// A refusal may arrive before the request was sent: read it anyway.
 	line, err := bufio.NewReader(c).ReadBytes('\n')
 	if err != nil {
+		if werr != nil {
+			err = werr
+		}
 		return nil, callErr(ctx, m, err)
 	}
 	var r Response
