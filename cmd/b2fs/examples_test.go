@@ -312,6 +312,12 @@ func checkWords(words []string) error {
 // would, or for a synopsis, every long flag named must exist.
 func checkControlWords(words []string, synopsis bool) error {
 	if !synopsis {
+		// "b2fs sync" in prose names the command: its flags are checked.
+		fl := controlFlagSet(words[0], &controlArgs{})
+		fl.SetOutput(io.Discard)
+		if err := fl.Parse(words[1:]); err == nil && fl.NArg() == 0 {
+			return nil
+		}
 		_, err := parseControlArgs(words, io.Discard)
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil

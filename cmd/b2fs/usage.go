@@ -34,6 +34,8 @@ examples:
   b2fs --metrics-addr 127.0.0.1:9464 --shutdown-timeout 10m my-bucket /mnt/b2
   mount -t fuse.b2fs my-bucket /mnt/b2 -o credentials-file=/etc/b2fs/creds,allow_other
   systemctl enable --now b2fs@media            (config in /etc/b2fs/media.conf)
+  b2fs sync --timeout 10m /mnt/b2              wait until every change made so far is in B2
+  b2fs status /mnt/b2                          what is pending, the upload rate, errors, B2 calls and cost
 
 fstab:
   my-bucket  /mnt/b2  fuse.b2fs  _netdev,x-systemd.automount,credentials-file=/etc/b2fs/creds  0 0
@@ -48,6 +50,9 @@ comment=*) are accepted and ignored.
 Exit status: 0 after a clean unmount with every change in B2; 1 on errors
 (including changes that could not be uploaded before exiting: they are kept
 in the cache directory and uploaded at the next start); 2 on usage errors.
+b2fs sync and b2fs status: 0 when done; 1 when not (timeout, an upload
+refused, not a b2fs mount, permission denied, b2fs not running); 2 on usage
+errors.
 Every flag and option: docs/configuration.md.
 `
 

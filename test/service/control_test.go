@@ -324,3 +324,114 @@ func atoi64(s string) int64 {
 	}
 	return n
 }
+
+// TestSyncWriteBack: in --write-back mode close returns before B2 has the
+// files; b2fs status counts them, b2fs sync returns only once the
+// (held-up) uploads are done, and a file B2 refuses for good makes sync
+// fail with status 1 and the refusal while its data stays pending.
+func TestSyncWriteBack(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	p := e.start(procOpts{Args: []string{"--write-back=1h"}})
+	files := map[string][]byte{"w1.txt": testenv.Pattern(21, 4000), "w2.txt": testenv.Pattern(22, 6000), "w3.bin": testenv.Pattern(23, 10000)}
+	e.ts.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: -1, Action: "stall", Delay: b2emu.Duration(1500 * time.Millisecond)})
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(p.dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := status(t, p.dir)
+	if s.PendingFiles != 3 || s.PendingBytes != 20000 || s.Oldest <= 0 {
+		t.Errorf("status after three closes in write-back mode: %+v, want 3 files, 20000 bytes", s)
+	}
+	for name := range files {
+		if e.remoteSHA1(name) != "" {
+			t.Errorf("%s in B2 before the write-back delay and before sync", name)
+		}
+	}
+	start := time.Now()
+	if _, errOut, code := b2fsCmd(t, nil, "sync", "--timeout", "60s", p.dir); code != 0 {
+		t.Fatalf("sync: exit %d: %s", code, errOut)
+	}
+	took := time.Since(start)
+	for name, data := range files {
+		if got := e.remoteSHA1(name); got != sha1Hex(data) {
+			t.Errorf("%s after sync: SHA-1 %q, want %s", name, got, sha1Hex(data))
+		}
+	}
+	if took < 1500*time.Millisecond {
+		t.Errorf("sync returned after %v, before a held-up upload could finish", took)
+	}
+	if s := status(t, p.dir); s.PendingFiles != 0 || s.UploadsDone < 3 || s.UploadedBytes < 20000 {
+		t.Errorf("status after sync: %+v", s)
+	}
+	t.Logf("sync of 3 held-up uploads took %v", took)
+
+	e.ts.ClearFaults()
+	e.ts.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: -1, Status: 403, Code: "cap_exceeded", Message: "injected refusal"})
+	if err := os.WriteFile(filepath.Join(p.dir, "refused.txt"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := b2fsCmd(t, nil, "sync", "--timeout", "60s", p.dir)
+	if code != 1 || !strings.Contains(errOut, "refused") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("sync with a refused upload: exit %d: %q", code, errOut)
+	}
+	s = status(t, p.dir)
+	if s.PendingFiles != 1 || s.UploadErrors == 0 || len(s.RecentErrors) == 0 || !strings.Contains(s.RecentErrors[len(s.RecentErrors)-1].Error, "cap_exceeded") {
+		t.Errorf("status with a refused upload: %+v", s)
+	}
+	e.ts.ClearFaults()
+	if _, errOut, code := b2fsCmd(t, nil, "sync", "--timeout", "60s", p.dir); code != 0 {
+		t.Fatalf("sync once B2 accepts again: exit %d: %s", code, errOut)
+	}
+	if e.remoteSHA1("refused.txt") != sha1Hex([]byte("kept")) {
+		t.Error("refused.txt not in B2 after the refusal ended and sync")
+	}
+}
+
+// TestDrainWriteBack: SIGTERM in --write-back mode (one transfer at a time)
+// with more pending files
+// than --shutdown-timeout allows: EXTEND_TIMEOUT_USEC while they go up,
+// the rest named in the log and uploaded by the next start.
+func TestDrainWriteBack(t *testing.T) {
+	e := newEnv(t, b2emu.Options{})
+	dir, cache := mkdir(t, "mnt"), mkdir(t, "cache")
+	sock, notes := notifySocket(t, dir)
+	p := e.start(procOpts{Dir: dir, CacheDir: cache, Env: []string{"NOTIFY_SOCKET=" + sock}, Args: []string{"--write-back=1h", "--transfers", "1", "--shutdown-timeout", "7s"}})
+	files := map[string][]byte{}
+	for i := 0; i < 6; i++ {
+		files["d"+itoa(i)+".txt"] = testenv.Pattern(uint64(30+i), 3000)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(p.dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ts.AddFault(b2emu.FaultRule{API: "b2_upload_file", Times: -1, Action: "stall", Delay: b2emu.Duration(1500 * time.Millisecond)})
+	p.signal(syscall.SIGTERM)
+	var seen []string
+	next(t, notes, "EXTEND_TIMEOUT_USEC=", &seen)
+	code := p.wait(60 * time.Second)
+	logs := p.out.String()
+	var left []string
+	for name := range files {
+		if e.remoteSHA1(name) == "" {
+			left = append(left, name)
+			if !strings.Contains(logs, "file="+bucket+"/"+name) {
+				t.Errorf("%s not in B2 and not named in the log", name)
+			}
+		}
+	}
+	if len(left) == 0 || len(left) == len(files) || code != 1 {
+		t.Fatalf("%d of %d files left, exit %d; want some but not all, and 1", len(left), len(files), code)
+	}
+	e.ts.ClearFaults()
+	p2 := e.start(procOpts{Dir: dir, CacheDir: cache, Args: []string{"--write-back=1h"}})
+	if _, errOut, code := b2fsCmd(t, nil, "sync", "--timeout", "60s", p2.dir); code != 0 {
+		t.Fatalf("sync after restart: exit %d: %s", code, errOut)
+	}
+	for name, data := range files {
+		if got := e.remoteSHA1(name); got != sha1Hex(data) {
+			t.Errorf("%s after the restart: SHA-1 %q, want %s", name, got, sha1Hex(data))
+		}
+	}
+}
