@@ -181,3 +181,67 @@ func callAt(ctx context.Context, m Mount, path, op string) (*Response, error) {
 	}
 	return exchange(ctx, m, c, op)
 }
+
+// TestClientIgnoresForeignDir: the client looks for a user's socket only
+// in directories of that user (or root): a socket that someone else put
+// in /tmp/b2fs-UID is never talked to. (Runs as root, like the suite.)
+func TestClientIgnoresForeignDir(t *testing.T) {
+	const owner, other = 54321, 54322
+	dirs := SocketDirs(owner)
+	dir := dirs[len(dirs)-1]
+	if dir != "/tmp/b2fs-54321" || SocketDirs(0)[0] != "/run/b2fs" {
+		t.Fatalf("SocketDirs: %v %v", dirs, SocketDirs(0))
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	h := &fakeHandler{}
+	s, err := listenIn(dir, "0:5", h, discard(), func(int) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := Mount{Dev: "0:5", Point: "/m", Owner: owner}
+	if err := os.Chown(dir, other, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CallMount(context.Background(), m, OpStatus); err == nil || !strings.Contains(err.Error(), "no control socket") {
+		t.Errorf("socket in another user's directory: %v", err)
+	}
+	if err := os.Chown(dir, owner, owner); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := CallMount(context.Background(), m, OpStatus); err != nil || r.Status.PendingFiles != 3 {
+		t.Errorf("socket in the owner's directory: %+v %v", r, err)
+	}
+}
+
+// TestStatusText: the text form shows the figures in units, singulars,
+// the cost by class, and only the last few errors.
+func TestStatusText(t *testing.T) {
+	s := &Status{Mountpoint: "/m", Source: "bucket b", PID: 7, PendingFiles: 1, PendingBytes: 3 << 20, OldestPendingSeconds: 75.4,
+		Uploading: 1, UploadRate: 2048, RateWindowSeconds: 30, UploadsDone: 1, Retries: 1,
+		Calls: map[string]int64{"A": 3, "C": 1000}, Cost: map[string]float64{"A": 0, "C": 0.004}, TotalCost: 0.004}
+	for i := 0; i < 8; i++ {
+		s.RecentErrors = append(s.RecentErrors, Error{Time: time.Unix(int64(i), 0), Name: "b/f" + string(rune('0'+i)), Error: "boom\nagain"})
+	}
+	var b strings.Builder
+	s.Write(&b)
+	out := b.String()
+	for _, want := range []string{
+		"pending:   1 file, 3.0 MiB; oldest change 1m15s ago\n",
+		"uploading: 1 file, 2.0 KiB/s (last 30s)\n",
+		"uploaded:  1 upload, 0 B since the start; 0 conflicts, 1 retry, 0 upload errors\n",
+		"B2 calls:  class A 3 ($0.000000), class C 1000 ($0.004000); estimated $0.004000\n",
+		"recent errors (the last 5 of 8; --json lists all):\n",
+		"  1970-01-01T00:00:07Z b/f7: boom again\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status text lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "b/f2:") || !strings.Contains(out, "b/f3:") {
+		t.Errorf("status text shows the wrong errors:\n%s", out)
+	}
+}

@@ -181,13 +181,14 @@ func SocketName(dev string) string {
 // SocketDirs are the directories, in order, where the control sockets of
 // the mounts of uid may be: /run/b2fs for root; for other users
 // /run/user/UID/b2fs (their runtime directory) and, where that does not
-// exist, $TMPDIR/b2fs-UID.
+// exist, /tmp/b2fs-UID. They depend on uid alone (not on the environment),
+// so that root finds a user's socket.
 func SocketDirs(uid int) []string {
 	if uid == 0 {
 		return []string{"/run/b2fs"}
 	}
 	return []string{
 		filepath.Join("/run/user", strconv.Itoa(uid), "b2fs"),
-		filepath.Join(os.TempDir(), "b2fs-"+strconv.Itoa(uid)),
+		filepath.Join("/tmp", "b2fs-"+strconv.Itoa(uid)),
 	}
 }

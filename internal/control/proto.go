@@ -88,8 +88,14 @@ func (s *Status) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "B2 calls:  %s; estimated $%.6f\n", strings.Join(parts, ", "), s.TotalCost)
 	if len(s.RecentErrors) > 0 {
-		fmt.Fprintln(w, "recent errors:")
-		for _, e := range s.RecentErrors {
+		errs := s.RecentErrors
+		if len(errs) > maxTextErrors {
+			fmt.Fprintf(w, "recent errors (the last %d of %d; --json lists all):\n", maxTextErrors, len(errs))
+			errs = errs[len(errs)-maxTextErrors:]
+		} else {
+			fmt.Fprintln(w, "recent errors:")
+		}
+		for _, e := range errs {
 			name := e.Name
 			if name == "" {
 				name = "-"
@@ -98,6 +104,9 @@ func (s *Status) Write(w io.Writer) {
 		}
 	}
 }
+
+// maxTextErrors bounds the recent errors the text form shows.
+const maxTextErrors = 5
 
 func plural(n int, what string) string {
 	if n == 1 {
