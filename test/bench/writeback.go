@@ -162,8 +162,8 @@ func runWriteBack(ctx context.Context, cfg *config, logw io.Writer) (*wbReport, 
 
 // b2fsHasSync tells whether b2fs has the sync command.
 func b2fsHasSync(bin string) bool {
-	out, err := exec.Command(bin, "sync", "--help").CombinedOutput()
-	return err == nil && strings.Contains(string(out), "sync")
+	out, _ := exec.Command(bin, "sync", "--help").CombinedOutput()
+	return strings.Contains(string(out), "usage: b2fs sync")
 }
 
 // wbRun mounts with tool, runs fn and adds the peak RSS and the calls of

@@ -88,7 +88,7 @@ func selected(envName, name string) bool {
 	return false
 }
 
-func modes() []mode { return []mode{modeDefault} }
+func modes() []mode { return []mode{modeDefault, modeWriteBack} }
 
 // TestCrash kills b2fs at random moments during each workload, restarts
 // it on the same cache directory and checks B2 and the remounted tree
@@ -218,15 +218,21 @@ var (
 
 // spanFor is the range of kill moments: the time the workload took
 // without a kill in this mode the last time it ran in this process, with
-// a margin (so that some kills land after it, with uploads pending in
-// write-back mode), or the workload's guess before it has run.
+// a margin, or the workload's guess before it has run. With write-back
+// the range goes on for a second after the tool returns, while the
+// uploads run.
 func (w *workload) spanFor(m mode) time.Duration {
 	spanMu.Lock()
 	defer spanMu.Unlock()
-	if d, ok := spans[m.name+"/"+w.name]; ok {
-		return d * 6 / 5
+	d, ok := spans[m.name+"/"+w.name]
+	if !ok {
+		d = w.span
 	}
-	return w.span
+	d = d * 6 / 5
+	if m.name == modeWriteBack.name {
+		d += time.Second
+	}
+	return d
 }
 
 func (w *workload) observe(m mode, took time.Duration) {
