@@ -92,8 +92,9 @@ func modes() []mode { return []mode{modeDefault, modeWriteBack} }
 
 // TestCrash kills b2fs at random moments during each workload, restarts
 // it on the same cache directory and checks B2 and the remounted tree
-// (doc.go). B2FS_CRASH_SEED reproduces a run: each moment's kill time is
-// drawn from the seed, the mode, the workload and the moment's number.
+// (doc.go). B2FS_CRASH_SEED reproduces a run: where in the workload's span
+// each kill falls is drawn from the seed, the mode, the workload and the
+// moment's number.
 func TestCrash(t *testing.T) {
 	testenv.RequireTool(t, "strace", "rsync", "git", "cp")
 	seed := uint64(time.Now().UnixNano())
@@ -134,7 +135,10 @@ func crashOnce(t *testing.T, m mode, w *workload, rng *rand.Rand) {
 	w.prepare(t, run)
 	p1 := e.start(e.dir, e.cache)
 
-	delay := time.Duration(rng.Int64N(int64(w.spanFor(m))))
+	// The seed fixes where in the workload's span the kill falls; the span
+	// follows how long the workload took here before.
+	frac := rng.Float64()
+	delay := time.Duration(frac * float64(w.spanFor(m)))
 	cmd := w.cmd(run, e.dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &testenv.SyncBuffer{}
@@ -163,7 +167,7 @@ func crashOnce(t *testing.T, m mode, w *workload, rng *rand.Rand) {
 	if finished {
 		when = fmt.Sprintf("after the workload (it took %v, err %v)", took.Round(time.Millisecond), toolErr)
 	}
-	t.Logf("killed b2fs %v after the start, %s; B2 calls until then: %v", delay.Round(time.Millisecond), when, e.ts.Stats().Calls)
+	t.Logf("killed b2fs %v after the start (%.3f of the span), %s; B2 calls until then: %v", delay.Round(time.Millisecond), frac, when, e.ts.Stats().Calls)
 	if !finished {
 		select {
 		case <-toolDone:
