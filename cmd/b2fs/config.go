@@ -45,6 +45,7 @@ type config struct {
 	demo              bool
 	debugFuse         bool
 	cpuProfile        string
+	memProfile        string
 	write             writeConfig
 	rcache            readCacheConfig
 	svc               serviceConfig
@@ -80,6 +81,8 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.StringVar(&c.memProfile, "mem-profile", "", "write a heap profile to `FILE` at unmount")
+	_ = fl.MarkHidden("mem-profile")
 	fl.Bool("man", false, "write the manual page (roff) to standard output")
 	_ = fl.MarkHidden("man")
 	addWriteFlags(fl, &c.write)

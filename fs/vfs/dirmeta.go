@@ -75,8 +75,8 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, out *Attr) (known bool) {
 	e, ok, known := f.marker(ctx, b, prefix, fetch)
 	if ok {
-		f.applyMeta(e.Info, out)
-		if _, has := e.Info[staging.InfoMtime]; has {
+		f.applyMetaEntry(e, out)
+		if _, has := e.InfoValue(staging.InfoMtime); has {
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
@@ -101,7 +101,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		}
 		m, exists, _ = f.marker(ctx, b, prefix, true)
 	}
-	info := cloneInfo(m.Info)
+	info := cloneInfo(m.Info())
 	if errno := change(info); errno != nil {
 		return errno
 	}
@@ -114,7 +114,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
 	}
-	if exists && infoEqual(info, m.Info) {
+	if exists && infoEqual(info, m.Info()) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(name, info) > maxInfoBytes {

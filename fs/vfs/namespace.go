@@ -67,7 +67,7 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 			if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
 				e = fn.overlay(e) // metadata changes not yet in B2
 			}
-			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 		}
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
