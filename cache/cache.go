@@ -88,7 +88,10 @@ func New(opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	counters := opts.MaxEntries * 10
+	// ristretto suggests ten counters per item the cache holds when full;
+	// a listing is one item of many entries, so there are far fewer items
+	// than MaxEntries (whose tenfold cost 9 MB of counters).
+	counters := opts.MaxEntries * 2
 	if counters < 1000 {
 		counters = 1000
 	}

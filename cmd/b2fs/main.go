@@ -117,6 +117,10 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		return err
 	}
 	ctx := context.Background()
+	mctx, stopTuning := context.WithCancel(ctx)
+	defer stopTuning()
+	target, _ := parseSize(cfg.memoryTarget)
+	tuneMemory(mctx, uint64(target))
 	if cfg.cpuProfile != "" {
 		f, err := os.OpenFile(cfg.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
