@@ -133,7 +133,7 @@ func TestWriteBackUploadsAfterDelay(t *testing.T) {
 	}
 }
 
-func readFileVFS(t *testing.T, d *Dir, name string) string {
+func readFileVFS(t fataler, d *Dir, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	n, err := d.Lookup(ctx, name)
