@@ -35,8 +35,6 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if e := n.fsys.writable("rename", caps...); e != nil {
 		return e
 	}
-	ctx, done := n.fsys.uninterrupted(ctx)
-	defer done()
 	sb, sp := n.loc()
 	db, dp := dst.loc()
 	if e := checkNewName(dp, newName); e != nil {
