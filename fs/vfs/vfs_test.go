@@ -19,6 +19,13 @@ import (
 // b1 (called alpha).
 func storeFS(t *testing.T) (*FS, *fstest.Store) {
 	t.Helper()
+	return storeFSWith(t, WriteOptions{})
+}
+
+// storeFSWith is storeFS with write options w (Staging and Backend are
+// set here).
+func storeFSWith(t *testing.T, w WriteOptions) (*FS, *fstest.Store) {
+	t.Helper()
 	st := fstest.NewStore()
 	st.AddBucket("b1", "alpha")
 	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
@@ -31,8 +38,8 @@ func storeFS(t *testing.T) (*FS, *fstest.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close(context.Background()) })
-	f, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
-		Write: WriteOptions{Staging: sm, Backend: st}})
+	w.Staging, w.Backend = sm, st
+	f, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"}, Write: w})
 	if err != nil {
 		t.Fatal(err)
 	}

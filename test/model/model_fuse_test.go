@@ -46,21 +46,8 @@ func TestMain(m *testing.M) {
 func TestModelFUSE(t *testing.T) {
 	testenv.RequireFUSE(t)
 	bin := b2fsBinary(t)
-	stats := &runStats{}
 	strict := os.Getenv("B2FS_MODEL_STRICT") == "1"
-	start := time.Now()
-	// Counted in a cleanup, so that a failing run reports its operations too.
-	t.Cleanup(func() {
-		t.Logf("model: %d checks, %d operations (%d remounts, %d crashes, %d faults) in %v",
-			stats.checks, stats.ops, stats.remounts, stats.crashes, stats.faults, time.Since(start).Round(time.Second))
-		if p := os.Getenv("B2FS_MODEL_STATS"); p != "" {
-			f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			if err == nil {
-				f.WriteString(strconv.Itoa(stats.ops) + " " + strconv.Itoa(stats.checks) + "\n")
-				f.Close()
-			}
-		}
-	})
+	stats := newRunStats(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
 		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, WaitRecovery: !strict, NoPassthrough: !strict})
@@ -74,6 +61,26 @@ func TestModelFUSE(t *testing.T) {
 		}()
 		runModel(rt, ft, ft, stats, ft.dumpStacks, delay)
 	})
+}
+
+// newRunStats returns the counters of a test's checks, reported (and
+// added to the file B2FS_MODEL_STATS names, for scripts/soak.sh) when the
+// test ends, failing or not.
+func newRunStats(t *testing.T) *runStats {
+	stats := &runStats{}
+	start := time.Now()
+	t.Cleanup(func() {
+		t.Logf("model: %d checks, %d operations (%d remounts, %d crashes, %d faults) in %v",
+			stats.checks, stats.ops, stats.remounts, stats.crashes, stats.faults, time.Since(start).Round(time.Second))
+		if p := os.Getenv("B2FS_MODEL_STATS"); p != "" {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err == nil {
+				f.WriteString(strconv.Itoa(stats.ops) + " " + strconv.Itoa(stats.checks) + " " + t.Name() + "\n")
+				f.Close()
+			}
+		}
+	})
+	return stats
 }
 
 // b2fsBinary builds b2fs, with the race detector when B2FS_MODEL_RACE=1
