@@ -87,7 +87,7 @@ func readErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	return toErrno(log, op, readError(err))
 }
 
-// Errno is the errno value the adapter answers err with (toErrno, without
-// a log line): tests that drive package vfs directly compare errno values
-// the way a mount shows them.
-func Errno(err error) syscall.Errno { return toErrno(nil, "", err) }
+// Errno is toErrno for callers outside the adapter: tests that drive
+// package vfs directly compare errno values the way a mount shows them,
+// with the same log lines.
+func Errno(log *slog.Logger, op string, err error) syscall.Errno { return toErrno(log, op, err) }

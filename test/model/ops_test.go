@@ -300,9 +300,12 @@ func (r *runner) closeHandle(h *handle) {
 	r.wantErr(fmt.Sprintf("close(h%d)", h.id), nil, err)
 	if h.write {
 		h.n.writers--
-		if h.n.parent != nil {
-			// close uploads the staged copy with its metadata.
-			if h.n.dirty && len(h.n.data) >= 2*partSize {
+		if h.n.parent != nil && h.n.dirty {
+			// close uploads the staged copy with its metadata. A file
+			// without changes is not uploaded: a metadata change made
+			// while it was open stays deferred, as for a closed file
+			// (docs/semantics.md, --metadata-delay).
+			if len(h.n.data) >= 2*partSize {
 				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
 			}
 			h.n.durable()

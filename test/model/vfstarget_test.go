@@ -94,6 +94,7 @@ func startVFS(tmp string, cfg vfsConfig) (*vfsTarget, error) {
 		lvl = slog.LevelDebug
 	}
 	t.logger = slog.New(slog.NewTextHandler(t.log, &slog.HandlerOptions{Level: lvl}))
+	errLog = t.logger
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	if cfg.B2Emu {
 		e, err := newEmu()
@@ -352,13 +353,18 @@ func tail(s string, n int) string {
 
 // --- system calls ------------------------------------------------------
 
-// errno converts a vfs error as the adapter does.
+// errno converts a vfs error as the adapter does, logging unexpected
+// causes.
 func errno(err error) error {
 	if err == nil {
 		return nil
 	}
-	return b2fs.Errno(err)
+	return b2fs.Errno(errLog, "", err)
 }
+
+// errLog receives errno's log lines: the log of the target running (one
+// at a time per test process).
+var errLog *slog.Logger
 
 // caller is the context of a call that creates something: the test's
 // process owns it, as with a FUSE request.
