@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"context"
-	"errors"
 	"io"
 	"syscall"
 
@@ -81,15 +80,7 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	path := fmtPath(b, childName(dir, e.Name))
 	fsys, id := n.fsys, e.FileID
 	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
-		rc, err := fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
-		if errors.Is(err, ErrNotFound) {
-			// This mount copied the version and deleted it meanwhile
-			// (a metadata change, a rename): the copy has its bytes.
-			if nid, ok := fsys.copies.resolve(id); ok {
-				return fsys.opts.Backend.OpenRange(ctx, b, nid, off, length)
-			}
-		}
-		return rc, err
+		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
 	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
 	return &readHandle{

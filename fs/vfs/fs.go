@@ -91,9 +91,8 @@ type FS struct {
 	lifeMu  sync.Mutex
 	closed  bool
 	bg      sync.WaitGroup
-	dtimes  dirTimes      // directory times changed during this mount
-	markers markerQueue   // directories waiting for their marker check
-	copies  movedVersions // versions this mount copied, to their copies
+	dtimes  dirTimes    // directory times changed during this mount
+	markers markerQueue // directories waiting for their marker check
 }
 
 // New checks opts and returns a filesystem.
