@@ -224,7 +224,9 @@ func (c *config) applyOption(fl *pflag.FlagSet, o string) error {
 		if f == nil || key == "options" || key == "demo" {
 			return usageError{fmt.Sprintf("unknown mount option %q (see b2fs --help)", key)}
 		}
-		if !hasVal {
+		if !hasVal && f.NoOptDefVal != "" {
+			val = f.NoOptDefVal // e.g. write-back alone
+		} else if !hasVal {
 			if f.Value.Type() != "bool" {
 				return usageError{fmt.Sprintf("mount option %q needs a value", key)}
 			}

@@ -265,6 +265,7 @@ func (s *Store) CopyFileReplaceInfo(ctx context.Context, src string, size int64,
 func (s *Store) Current(ctx context.Context, k staging.Key) (*staging.Version, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.count("Current")
 	id, ok := s.current[key(k.BucketID, k.Name)]
 	if !ok || strings.HasSuffix(k.Name, "/") {
 		return nil, nil

@@ -61,9 +61,16 @@ type File struct {
 	// (FlushDeferMeta).
 	deferMeta bool
 	dirty     bool // content or mtime differ from baseID
-	state     State
-	lastErr   string
-	detached  bool
+	// dirtySince is when the file last became dirty (Stats).
+	dirtySince time.Time
+	// upGen is the gen of the last change that reached B2: the gen when
+	// the last successful upload began (Sync).
+	upGen uint64
+	// uploads counts the successful uploads of the file.
+	uploads  uint64
+	state    State
+	lastErr  string
+	detached bool
 	// upCancel cancels the upload or server-side fill in progress (nil
 	// when none runs): Detach calls it. removeAfter: the file was
 	// detached without references while it ran; the upload removes it

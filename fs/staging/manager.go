@@ -62,7 +62,17 @@ type Options struct {
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
 	OnUpload func(Key, Version)
-	Logger   *slog.Logger
+	// WriteBack makes close return once the content is durable on local
+	// disk (File.Commit); uploads run in the background WriteBackDelay
+	// after a file's last change (default 2s), at most Transfers files
+	// at once (default 16). See writeback.go.
+	WriteBack      bool
+	WriteBackDelay time.Duration
+	Transfers      int
+	// Current, when set, is asked before a background upload of a file
+	// based on an existing version, to log and count conflicts.
+	Current CurrentFunc
+	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -112,53 +122,16 @@ type Manager struct {
 	files map[mapKey]*File
 
 	keep Keeper // nil when disabled
-}
 
-// spare is an empty data file and an empty manifest ready for reuse. An
-// empty manifest marks an unused pair (Recover removes such pairs).
-type spare struct {
-	id        string
-	data, man *os.File
-}
-
-// maxSpares bounds the pool of reusable staging files.
-const maxSpares = 32
-
-func (m *Manager) takeSpare() (spare, bool) {
-	m.spareMu.Lock()
-	defer m.spareMu.Unlock()
-	if len(m.spares) == 0 {
-		return spare{}, false
-	}
-	sp := m.spares[len(m.spares)-1]
-	m.spares = m.spares[:len(m.spares)-1]
-	return sp, true
-}
-
-// putSpare keeps an emptied pair for reuse; false when the pool is full
-// or closed.
-func (m *Manager) putSpare(sp spare) bool {
-	m.spareMu.Lock()
-	defer m.spareMu.Unlock()
-	if len(m.spares) >= maxSpares || m.ctx.Err() != nil {
-		return false
-	}
-	m.spares = append(m.spares, sp)
-	return true
-}
-
-// dropSpares deletes the pooled files.
-func (m *Manager) dropSpares() {
-	m.spareMu.Lock()
-	sps := m.spares
-	m.spares = nil
-	m.spareMu.Unlock()
-	for _, sp := range sps {
-		sp.data.Close()
-		sp.man.Close()
-		os.Remove(filepath.Join(m.dir, sp.id+".data"))
-		os.Remove(filepath.Join(m.dir, sp.id+".json"))
-	}
+	wb *writeBack // the upload queue and counters (writeback.go)
+	// dirGen counts changes of the entries of dir; dirSynced is the
+	// count the last fsync of dir covered (durable.go).
+	dirGen    atomic.Uint64
+	dirSyncMu sync.Mutex // guards dirSynced; a leaf
+	dirSynced uint64
+	// space is closed and replaced when staged bytes are freed.
+	spaceMu sync.Mutex // a leaf; guards space
+	space   chan struct{}
 }
 
 // ChooseSizes derives the part size and upload cutoff from the flags (0 =
@@ -237,6 +210,12 @@ func New(opts Options) (*Manager, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.WriteBackDelay <= 0 {
+		opts.WriteBackDelay = DefaultWriteBackDelay
+	}
+	if opts.Transfers <= 0 {
+		opts.Transfers = DefaultTransfers
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: create %s: %w", opts.Dir, err)
 	}
@@ -248,7 +227,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		opts:   opts,
 		log:    opts.Logger,
 		sem:    make(chan struct{}, opts.MaxInflightParts),
@@ -258,7 +237,17 @@ func New(opts Options) (*Manager, error) {
 		lock:   lock,
 		files:  map[mapKey]*File{},
 		keep:   opts.Keep,
-	}, nil
+		wb:     newWriteBack(),
+		space:  make(chan struct{}),
+	}
+	if opts.WriteBack {
+		m.wb.workers.Add(1)
+		go func() {
+			defer m.wb.workers.Done()
+			m.run()
+		}()
+	}
+	return m, nil
 }
 
 // Dir returns this Manager's own directory (inside Options.Dir), where its
@@ -280,6 +269,9 @@ func (m *Manager) reserve(delta int64) error {
 			return fmt.Errorf("staging cache full (%d of %d bytes used): %w", cur, m.opts.MaxSize, errs.ErrNoSpace)
 		}
 		if m.used.CompareAndSwap(cur, next) {
+			if delta < 0 {
+				m.freed()
+			}
 			return nil
 		}
 	}
@@ -333,6 +325,9 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	m.files[o.Key.mk()] = f
 	m.mu.Unlock()
 	f.saveManifest()
+	if f.Dirty() {
+		m.noteChange(f)
+	}
 	return f, nil
 }
 
@@ -375,6 +370,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
 		}
+		m.dirChanged()
 	}
 	f.data = data
 	now := m.now()
@@ -385,6 +381,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.dirty = true
 		f.mtime = now
 		f.changed = now
+		f.dirtySince = now
 		f.state = StateDirty
 	case o.Truncate:
 		f.info = extraInfo(o.Base.Info)
@@ -394,6 +391,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.dirty = true
 		f.mtime = now
 		f.changed = now
+		f.dirtySince = now
 		f.state = StateDirty
 	default:
 		f.info = extraInfo(o.Base.Info)
@@ -470,6 +468,10 @@ func (m *Manager) Detach(key Key) bool {
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	if m.opts.WriteBack {
+		// Durably gone before unlink returns (see durable.go).
+		f.dropManifestDurably()
+	}
 	if cancel != nil {
 		cancel()
 	} else if refs == 0 {
@@ -497,11 +499,19 @@ func (m *Manager) Rename(from, to Key, v *Version) {
 	m.files[to.mk()] = f
 	f.mu.Lock()
 	f.key = to
-	if v != nil && !f.dirty {
+	// The copy replaces the base (whose bytes it has) unless the staged
+	// content still needs bytes of the old one.
+	if v != nil && (!f.dirty || f.remoteEnd == 0) {
 		f.baseID = v.FileID
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	if m.opts.WriteBack {
+		if err := f.Commit(m.ctx); err != nil {
+			m.log.Error("record the new name of a staged file", "file", to.String(), "err", err)
+		}
+		return
+	}
 	f.saveManifest()
 }
 
@@ -554,6 +564,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Unlock()
 	err := m.Drain(ctx)
 	m.cancel()
+	m.wb.workers.Wait()
 	for _, f := range files {
 		f.waitIdle(context.Background())
 	}

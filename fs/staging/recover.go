@@ -265,11 +265,22 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 			m.log.Info("staged file of an earlier run is already in B2", "file", key.String(), "fileId", cur.FileID)
 			return r
 		}
-		r.Outcome, r.Remote = RecoveredConflict, cur
 		remote := "deleted"
 		if cur != nil {
 			remote = cur.FileID
 		}
+		if m.opts.WriteBack {
+			// Uploaded anyway: B2 keeps the other version too.
+			if f, err := m.adopt(man, dataPath, manPath); err == nil {
+				m.wb.conflicts.Add(1)
+				m.log.Warn("conflict: the name changed in B2 since the file was staged by an earlier run; uploading anyway, both versions stay in B2",
+					"file", key.String(), "base_file_id", man.BaseFileID, "b2_current", remote)
+				r.Data, r.Manifest = f.dataPath, f.manPath
+				r.Outcome, r.Remote = RecoveredPending, cur
+				return r
+			}
+		}
+		r.Outcome, r.Remote = RecoveredConflict, cur
 		m.log.Warn("not uploading a staged file of an earlier run: the name changed in B2 since it was staged; the staged copy is kept",
 			"file", key.String(), "staged", dataPath, "manifest", manPath, "base_file_id", man.BaseFileID, "b2_current", remote)
 		return r
@@ -360,24 +371,25 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 		return nil, err
 	}
 	f := &File{
-		m:         m,
-		id:        man.ID,
-		dataPath:  newData,
-		manPath:   newMan,
-		key:       key,
-		data:      data,
-		size:      man.Size,
-		reserved:  man.Size,
-		remoteEnd: man.RemoteEnd,
-		baseID:    man.BaseFileID,
-		baseSize:  man.BaseSize,
-		mtime:     time.UnixMilli(man.MtimeMs),
-		info:      extraInfo(man.Info),
-		dirty:     true,
-		state:     StateDirty,
-		partGen:   map[int64]uint64{},
-		pending:   map[int64]bool{},
-		idle:      make(chan struct{}),
+		m:          m,
+		id:         man.ID,
+		dataPath:   newData,
+		manPath:    newMan,
+		key:        key,
+		data:       data,
+		size:       man.Size,
+		reserved:   man.Size,
+		remoteEnd:  man.RemoteEnd,
+		baseID:     man.BaseFileID,
+		baseSize:   man.BaseSize,
+		mtime:      time.UnixMilli(man.MtimeMs),
+		info:       extraInfo(man.Info),
+		dirty:      true,
+		state:      StateDirty,
+		partGen:    map[int64]uint64{},
+		pending:    map[int64]bool{},
+		idle:       make(chan struct{}),
+		dirtySince: time.Now(),
 	}
 	close(f.idle)
 	// Every part holding local bytes counts as changed (so it is uploaded,
@@ -405,7 +417,15 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 	}
 	m.files[key.mk()] = f
 	m.mu.Unlock()
-	f.saveManifest()
+	m.dirChanged()
+	if m.opts.WriteBack {
+		if err := f.Commit(m.ctx); err != nil {
+			m.log.Error("fsync a staged file of an earlier run", "file", key.String(), "err", err)
+		}
+		m.hurry()
+	} else {
+		f.saveManifest()
+	}
 	return f, nil
 }
 
@@ -430,22 +450,29 @@ func (m *Manager) PendingStats() (files, uploading int, bytes int64) {
 
 // Drain uploads every staged file with changes not yet in B2, bounded by
 // ctx, without stopping the Manager (unlike Close). Files whose upload
-// fails stay staged; the error names them.
+// fails stay staged; the error names them. In write-back mode it is Sync
+// (uploads run Transfers at a time).
 func (m *Manager) Drain(ctx context.Context) error {
-	m.mu.Lock()
-	var files []*File
-	for _, f := range m.files {
-		files = append(files, f)
-	}
-	m.mu.Unlock()
-	var errs []error
-	for _, f := range files {
-		if err := f.Flush(ctx); err != nil {
-			errs = append(errs, err)
+	var err error
+	if m.opts.WriteBack {
+		err = m.Sync(ctx)
+	} else {
+		m.mu.Lock()
+		var files []*File
+		for _, f := range m.files {
+			files = append(files, f)
 		}
-		if ctx.Err() != nil {
-			break
+		m.mu.Unlock()
+		var errs []error
+		for _, f := range files {
+			if err := f.Flush(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			if ctx.Err() != nil {
+				break
+			}
 		}
+		err = errors.Join(errs...)
 	}
 	// Uploaded files nobody holds open are no longer needed locally.
 	m.mu.Lock()
@@ -463,5 +490,5 @@ func (m *Manager) Drain(ctx context.Context) error {
 	for _, f := range drop {
 		f.remove()
 	}
-	return errors.Join(errs...)
+	return err
 }

@@ -76,6 +76,7 @@ func (f *File) kick() {
 	f.mu.Lock()
 	f.kickLocked()
 	f.mu.Unlock()
+	f.m.noteChange(f)
 }
 
 // kickLocked starts the large file once the size reaches the cutoff, and

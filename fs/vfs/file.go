@@ -146,6 +146,11 @@ func (h *readHandle) Fsync(ctx context.Context) error {
 // reaches B2 through its handles' Flush and Fsync).
 func (n *File) Fsync(ctx context.Context) error {
 	b, dir, name := n.loc()
+	if sf := n.stagedFile(); sf != nil && n.fsys.writeBack() {
+		if err := n.fsys.opts.Write.Staging.SyncFile(ctx, sf); err != nil {
+			return n.fsys.opErr("fsync "+fmtPath(b, childName(dir, name)), err)
+		}
+	}
 	return n.fsys.opErr("fsync "+fmtPath(b, childName(dir, name)), n.fsys.flushMeta(context.WithoutCancel(ctx), n))
 }
 
@@ -209,6 +214,9 @@ func (n *File) truncateClosed(ctx context.Context, size int64) error {
 	defer st.Release(sf)
 	if err := sf.Truncate(ctx, size); err != nil {
 		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+	}
+	if n.fsys.writeBack() {
+		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), sf.Commit(context.WithoutCancel(ctx)))
 	}
 	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
 		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)

@@ -142,6 +142,9 @@ func New(opts Options) (*FS, error) {
 		}
 		f.view = v
 	}
+	if st := opts.Write.Staging; st != nil {
+		st.SetUploadHook(f.backgroundUploaded)
+	}
 	return f, nil
 }
 

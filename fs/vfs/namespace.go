@@ -258,9 +258,14 @@ func (n *Dir) Removexattr(ctx context.Context, attr string) error {
 
 // Fsync sends the metadata changes of the files in the directory not yet
 // in B2 (directory changes reach B2 before the operation that made them
-// returns).
+// returns) and, in write-back mode, waits for the uploads of the files
+// pending anywhere under it.
 func (n *Dir) Fsync(ctx context.Context) error {
 	b, prefix := n.loc()
+	// Write-back: the uploads of every file pending under it.
+	if err := n.fsys.syncPending(ctx, b, prefix); err != nil {
+		return n.fsys.opErr("fsync "+fmtPath(b, prefix), err)
+	}
 	err := n.fsys.flushMetaWhere(context.WithoutCancel(ctx), func(fb Bucket, dir string) bool { return fb.ID == b.ID && dir == prefix })
 	return n.fsys.opErr("fsync "+fmtPath(b, prefix), err)
 }

@@ -68,6 +68,9 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if tn := n.fsys.loadedFile(db, dp, newName); tn != nil && tok {
 		n.fsys.dropMeta(ctx, tn) // the file is being replaced
 	}
+	if done, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok); done {
+		return err
+	}
 	return n.renameFile(ctx, name, e, sf, dst, newName, tok)
 }
 
@@ -175,6 +178,9 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
+		if n.fsys.writeBack() && sf.Coalescible() {
+			continue // moves with the directory, below
+		}
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
 			return n.fsys.opErr("rename: upload "+sf.Key().String(), err)
 		}

@@ -108,6 +108,9 @@ func (h *stagedHandle) Flush(ctx context.Context) error {
 	if !h.write {
 		return nil
 	}
+	if h.fsys.writeBack() {
+		return h.commit(ctx)
+	}
 	return h.sync(ctx, "close")
 }
 
