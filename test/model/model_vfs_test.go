@@ -25,17 +25,28 @@ func TestModelVFS(t *testing.T) {
 	if !checksGiven() {
 		setChecks(t, vfsChecks)
 	}
-	runVFS(t, false)
+	runVFS(t, false, false)
 }
 
 // TestModelVFSB2 runs random sequences against package vfs over b2emu on
 // 127.0.0.1 through the B2 adapter (b2backend, b2client), with b2emu's
 // faults.
 func TestModelVFSB2(t *testing.T) {
-	runVFS(t, true)
+	runVFS(t, true, false)
 }
 
-func runVFS(t *testing.T, b2emu bool) {
+// TestModelVFSWriteBack is TestModelVFS with the staging area in
+// write-back mode: close returns once the file is durable on local disk
+// and uploads follow in the background, so a crash must lose nothing that
+// close, fsync or a rename acknowledged (recovery uploads it).
+func TestModelVFSWriteBack(t *testing.T) {
+	if !checksGiven() {
+		setChecks(t, vfsChecks/3)
+	}
+	runVFS(t, false, true)
+}
+
+func runVFS(t *testing.T, b2emu, writeBack bool) {
 	strict := os.Getenv("B2FS_MODEL_STRICT") == "1"
 	stats := newRunStats(t)
 	rapid.Check(t, func(rt *rapid.T) {
@@ -45,7 +56,11 @@ func runVFS(t *testing.T, b2emu bool) {
 			rt.Fatal(err)
 		}
 		rc := rapid.Bool().Draw(rt, "read-cache")
-		vt, err := startVFS(t.TempDir(), vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WaitRecovery: !strict})
+		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WaitRecovery: !strict, WriteBack: writeBack, SettleUploads: writeBack && !strict}
+		if writeBack {
+			cfg.WriteBackDelay = rapid.SampledFrom([]time.Duration{time.Millisecond, 50 * time.Millisecond, time.Hour}).Draw(rt, "write-back-delay")
+		}
+		vt, err := startVFS(t.TempDir(), cfg)
 		if err != nil {
 			rt.Fatalf("start the vfs: %v", err)
 		}
