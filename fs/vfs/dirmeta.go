@@ -85,6 +85,19 @@ func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, o
 	return known
 }
 
+// keepMarkerTimes keeps in memory the times directory prefix shows from
+// its marker m, which is about to be removed: a directory's times do not
+// change by themselves.
+func (f *FS) keepMarkerTimes(b Bucket, prefix string, m cache.Entry) {
+	var a Attr
+	f.dirAttr(&a)
+	if _, has := m.Info[staging.InfoMtime]; has {
+		a.Mtime = m.ModTime
+	}
+	setCtime(m, &a)
+	f.keepDirTimes(b, prefix, a.Mtime, a.Ctime)
+}
+
 // changeDirInfo applies change (and mtime) to the metadata of directory
 // prefix: one metadata-replacing copy of its marker, or, for a directory
 // that has none (it exists only through the files in it), a new marker.
@@ -107,12 +120,20 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	}
 	f.dirInodeChanged(b, prefix, mtime)
 	if f.markerNotNeeded(info) {
-		if done, err := f.dropUnneededMarker(ctx, b, prefix, exists); done {
+		if done, err := f.dropUnneededMarker(ctx, b, prefix, m, exists); done {
 			return f.opErr(op+" "+fmtPath(b, prefix), err)
 		}
 	}
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
+	} else if !exists {
+		// A marker made for a chmod, chown or xattr of a directory that
+		// had none carries the time the directory shows: those change
+		// only its ctime.
+		var a Attr
+		f.dirAttr(&a)
+		f.applyDirTimes(b, prefix, &a)
+		info[staging.InfoMtime] = strconv.FormatInt(a.Mtime.UnixMilli(), 10)
 	}
 	if exists && infoEqual(info, m.Info) {
 		return nil

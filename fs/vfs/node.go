@@ -25,9 +25,13 @@ type Account struct {
 type Dir struct {
 	fsys *FS
 
-	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
+	locMu  sync.Mutex // guards bucket, prefix and gone (a rename changes them); use loc()
 	bucket Bucket
 	prefix string // "" or ending in "/"
+	// gone holds the attributes the directory had when rmdir or a rename
+	// over it removed it (nil while it exists): it no longer stands for
+	// its prefix, which another directory may take.
+	gone *Attr
 }
 
 // File is a file: one name in a bucket, currently at the version
@@ -49,6 +53,10 @@ type File struct {
 	created  bool
 	ownIDs   []string
 	ownEmpty map[string]bool // the empty ones among ownIDs
+	// gone: the file was unlinked or replaced by a rename. It no longer
+	// stands for its name (another file may take it): entry is what it
+	// was when it went, and only its open handles still reach it.
+	gone bool
 }
 
 // registry interns the loaded nodes by location, so that every operation
@@ -98,6 +106,27 @@ func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 	r.mu.Unlock()
 	n.update(e)
 	return n
+}
+
+// loadedDir returns the loaded directory prefix of b, or nil.
+func (f *FS) loadedDir(b Bucket, prefix string) *Dir {
+	r := &f.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dirs[regKey(b, prefix)]
+}
+
+// dirGone forgets the loaded directory d, removed or replaced, which had
+// the attributes a: a directory made at its prefix later is another one.
+func (f *FS) dirGone(d *Dir, a Attr) {
+	b, p := d.loc()
+	r := &f.reg
+	r.mu.Lock()
+	if k := regKey(b, p); r.dirs[k] == d {
+		delete(r.dirs, k)
+	}
+	r.mu.Unlock()
+	d.setGone(a)
 }
 
 // loadedFile returns the loaded file called name in directory dir of b, or
@@ -238,10 +267,59 @@ func (n *File) OnNewVersion(fn func(old, new string)) {
 	n.mu.Unlock()
 }
 
-// stagedFile returns the staged file of n, or nil.
+// stagedFile returns the staged file of n, or nil (always nil once n is
+// gone: what is staged under its name belongs to another file).
 func (n *File) stagedFile() *staging.File {
-	b, dir, name := n.loc()
+	n.mu.Lock()
+	b, dir, name, gone := n.bucket, n.dir, n.entry.Name, n.gone
+	n.mu.Unlock()
+	if gone {
+		return nil
+	}
 	return n.fsys.staged(b, childName(dir, name))
+}
+
+// lastEntry is the file's entry as it is now (its staged copy's when it
+// has one): what setGone keeps.
+func (n *File) lastEntry() cache.Entry {
+	if sf := n.stagedFile(); sf != nil {
+		return n.stagedView(n.name(), sf)
+	}
+	return n.current()
+}
+
+// isGone reports whether n was unlinked or replaced.
+func (n *File) isGone() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gone
+}
+
+// setGone records that n was unlinked or replaced; e is the entry it had
+// (taken before the change, pending metadata applied). A pending metadata
+// change of n is dropped by the caller: nothing of n reaches B2 again.
+func (n *File) setGone(e cache.Entry) {
+	n.mu.Lock()
+	e.Name = n.entry.Name
+	n.entry, n.gone = e, true
+	n.mu.Unlock()
+}
+
+// isGone reports whether the directory was removed or replaced.
+func (n *Dir) isGone() bool {
+	n.locMu.Lock()
+	defer n.locMu.Unlock()
+	return n.gone != nil
+}
+
+// setGone records that the directory was removed or replaced; a is the
+// attributes it had.
+func (n *Dir) setGone(a Attr) {
+	a.Nlink = 0
+	a.Unsure = false
+	n.locMu.Lock()
+	n.gone = &a
+	n.locMu.Unlock()
 }
 
 // update records a newer view of the file (from a listing or lookup).
@@ -261,8 +339,15 @@ func (n *File) update(e cache.Entry) {
 	}
 }
 
-// current returns the newest view of the file, pending metadata applied.
+// current returns the newest view of the file, pending metadata applied
+// (the entry it had when it went, once it is gone).
 func (n *File) current() cache.Entry {
+	n.mu.Lock()
+	if n.gone {
+		defer n.mu.Unlock()
+		return n.entry
+	}
+	n.mu.Unlock()
 	// A fresher view may be in the cache (a later listing of the parent).
 	b, dir, name := n.loc()
 	if e, r := n.fsys.meta.Cache().Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {

@@ -94,12 +94,18 @@ func (n *File) setCreated(created bool, ids ...string) {
 }
 
 // deleteVersion deletes exactly version id of name; false when the
-// backend cannot or the call failed (logged).
+// backend cannot or the call failed (logged). A version an open handle
+// reads is deleted when the last such handle is released (pins.go).
 func (f *FS) deleteVersion(ctx context.Context, b Bucket, name, id, why string) bool {
 	vd, ok := f.opts.Write.Backend.(versionDeleter)
 	if !ok || id == "" {
 		return false
 	}
+	if f.holdDelete(b, name, id, why) {
+		f.log.Debug("version still read; deleted after its last reader", "file", fmtPath(b, name), "fileId", id, "why", why)
+		return true
+	}
+	defer f.deleteDone(id)
 	if err := vd.DeleteVersion(ctx, b, name, id); err != nil {
 		f.log.Warn("deleting a superseded version failed; it stays stored", "file", fmtPath(b, name), "fileId", id, "why", why, "err", err)
 		return false

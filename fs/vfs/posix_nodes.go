@@ -106,6 +106,9 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if e := n.fsys.writable(op, capWrite); e != nil {
 		return e
 	}
+	if n.isGone() {
+		return n.changeGone(ctx, sf, mtime, change)
+	}
 	b, dir, name := n.loc()
 	full := childName(dir, name)
 	if sf == nil {
@@ -177,7 +180,6 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if obj.Info == nil {
 		obj.Info = info
 	}
-	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
 	n.fsys.keptRekey(e.FileID, obj.FileID)
 	ne := entryFromObject(name, obj)
 	n.update(ne)
@@ -185,6 +187,42 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if sf != nil {
 		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
 	}
+	// Last: opens from now on read the copy (see sendMeta).
+	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
+	return nil
+}
+
+// changeGone applies a metadata change to a file that is gone (unlinked
+// or replaced, still open): to its staged copy sf when the handle has one,
+// and to the attributes its handles show. Nothing reaches B2.
+func (n *File) changeGone(ctx context.Context, sf *staging.File, mtime *time.Time, change infoChange) error {
+	if sf != nil {
+		var cerr error
+		if _, err := sf.SetInfo(ctx, func(info map[string]string) error {
+			cerr = change(info)
+			return cerr
+		}); cerr != nil {
+			return cerr
+		} else if err != nil {
+			return n.fsys.opErr("setattr (unlinked) "+sf.Key().String(), err)
+		}
+		if mtime != nil {
+			if _, err := sf.SetMtime(ctx, *mtime); err != nil {
+				return n.fsys.opErr("setattr (unlinked) "+sf.Key().String(), err)
+			}
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	info := cloneInfo(n.entry.Info)
+	if err := change(info); err != nil {
+		return err
+	}
+	n.entry.Info = info
+	if mtime != nil {
+		n.entry.ModTime = *mtime
+	}
+	n.entry.Changed = time.Now()
 	return nil
 }
 

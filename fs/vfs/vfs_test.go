@@ -19,12 +19,11 @@ import (
 // b1 (called alpha).
 func storeFS(t *testing.T) (*FS, *fstest.Store) {
 	t.Helper()
-	return storeFSWith(t, WriteOptions{})
+	return storeFSWith(t, nil)
 }
 
-// storeFSWith is storeFS with write options w (Staging and Backend are
-// set here).
-func storeFSWith(t *testing.T, w WriteOptions) (*FS, *fstest.Store) {
+// storeFSWith is storeFS with the options changed by opt (when not nil).
+func storeFSWith(t *testing.T, opt func(*Options)) (*FS, *fstest.Store) {
 	t.Helper()
 	st := fstest.NewStore()
 	st.AddBucket("b1", "alpha")
@@ -38,8 +37,12 @@ func storeFSWith(t *testing.T, w WriteOptions) (*FS, *fstest.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close(context.Background()) })
-	w.Staging, w.Backend = sm, st
-	f, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"}, Write: w})
+	o := Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
+		Write: WriteOptions{Staging: sm, Backend: st}}
+	if opt != nil {
+		opt(&o)
+	}
+	f, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

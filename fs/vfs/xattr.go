@@ -141,6 +141,9 @@ func (n *Dir) Listxattr(ctx context.Context) ([]byte, error) {
 }
 
 func (n *Dir) setxattr(ctx context.Context, attr string, data []byte, flags uint32, remove bool) error {
+	if n.isGone() {
+		return errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	b, prefix := n.loc()
 	change, e := xattrSet(prefix+EmptyMarker, attr, data, flags, remove)
 	if e != nil {

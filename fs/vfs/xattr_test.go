@@ -13,7 +13,7 @@ import (
 // for a closed file; listxattr read the staged file's info without it
 // (found by test/model's TestModelVFS).
 func TestXattrWhileOpenUnchanged(t *testing.T) {
-	fsys, _ := storeFSWith(t, WriteOptions{MetadataDelay: time.Hour})
+	fsys, _ := storeFSWith(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
 	ctx := context.Background()
 	root := fsys.Root().(*Dir)
 	f, h, err := root.Create(ctx, "a", syscall.O_WRONLY|syscall.O_CREAT, 0o644)

@@ -88,12 +88,13 @@ func selected(envName, name string) bool {
 	return false
 }
 
-func modes() []mode { return []mode{modeDefault} }
+func modes() []mode { return []mode{modeDefault, modeWriteBack} }
 
 // TestCrash kills b2fs at random moments during each workload, restarts
 // it on the same cache directory and checks B2 and the remounted tree
-// (doc.go). B2FS_CRASH_SEED reproduces a run: each moment's kill time is
-// drawn from the seed, the mode, the workload and the moment's number.
+// (doc.go). B2FS_CRASH_SEED reproduces a run: where in the workload's span
+// each kill falls is drawn from the seed, the mode, the workload and the
+// moment's number.
 func TestCrash(t *testing.T) {
 	testenv.RequireTool(t, "strace", "rsync", "git", "cp")
 	seed := uint64(time.Now().UnixNano())
@@ -134,7 +135,10 @@ func crashOnce(t *testing.T, m mode, w *workload, rng *rand.Rand) {
 	w.prepare(t, run)
 	p1 := e.start(e.dir, e.cache)
 
-	delay := time.Duration(rng.Int64N(int64(w.spanFor(m))))
+	// The seed fixes where in the workload's span the kill falls; the span
+	// follows how long the workload took here before.
+	frac := rng.Float64()
+	delay := time.Duration(frac * float64(w.spanFor(m)))
 	cmd := w.cmd(run, e.dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &testenv.SyncBuffer{}
@@ -163,7 +167,7 @@ func crashOnce(t *testing.T, m mode, w *workload, rng *rand.Rand) {
 	if finished {
 		when = fmt.Sprintf("after the workload (it took %v, err %v)", took.Round(time.Millisecond), toolErr)
 	}
-	t.Logf("killed b2fs %v after the start, %s; B2 calls until then: %v", delay.Round(time.Millisecond), when, e.ts.Stats().Calls)
+	t.Logf("killed b2fs %v after the start (%.3f of the span), %s; B2 calls until then: %v", delay.Round(time.Millisecond), frac, when, e.ts.Stats().Calls)
 	if !finished {
 		select {
 		case <-toolDone:
@@ -218,15 +222,21 @@ var (
 
 // spanFor is the range of kill moments: the time the workload took
 // without a kill in this mode the last time it ran in this process, with
-// a margin (so that some kills land after it, with uploads pending in
-// write-back mode), or the workload's guess before it has run.
+// a margin, or the workload's guess before it has run. With write-back
+// the range goes on for a second after the tool returns, while the
+// uploads run.
 func (w *workload) spanFor(m mode) time.Duration {
 	spanMu.Lock()
 	defer spanMu.Unlock()
-	if d, ok := spans[m.name+"/"+w.name]; ok {
-		return d * 6 / 5
+	d, ok := spans[m.name+"/"+w.name]
+	if !ok {
+		d = w.span
 	}
-	return w.span
+	d = d * 6 / 5
+	if m.name == modeWriteBack.name {
+		d += time.Second
+	}
+	return d
 }
 
 func (w *workload) observe(m mode, took time.Duration) {
