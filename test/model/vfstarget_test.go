@@ -267,6 +267,10 @@ func (t *vfsTarget) abandon() {
 	in.mc.Close()
 }
 
+// readersKeepVersion: a read-only handle of package vfs reads the version
+// it opened (see runner.closeReaders).
+func (t *vfsTarget) readersKeepVersion() bool { return true }
+
 func (t *vfsTarget) Remount() error {
 	if err := t.stop(); err != nil {
 		return err
@@ -510,7 +514,7 @@ func (t *vfsTarget) attr(n vfs.Node, h vfs.Handle) vfs.Attr {
 }
 
 func statOfAttr(a vfs.Attr) Stat {
-	return Stat{Type: a.Mode & syscall.S_IFMT, Perm: a.Mode & 0o7777, UID: a.Uid, GID: a.Gid, Size: int64(a.Size), Mtime: a.Mtime}
+	return Stat{Type: a.Mode & syscall.S_IFMT, Perm: a.Mode & 0o7777, UID: a.Uid, GID: a.Gid, Size: int64(a.Size), Mtime: a.Mtime, Nlink: uint64(a.Nlink)}
 }
 
 func (t *vfsTarget) Open(p string, flags int, perm uint32) (Handle, error) {
