@@ -16,14 +16,20 @@ import (
 // thousands of sequences; a failure shrinks to a short sequence fast.
 
 // vfsChecks is the default number of checks of TestModelVFS when neither
-// -rapid.checks nor RAPID_CHECKS is given (rapid's default is 100).
-const vfsChecks = 1500
+// -rapid.checks nor RAPID_CHECKS is given (rapid's default is 100): a
+// minute on a loaded two-core machine, with or without the race detector.
+func vfsChecks() int {
+	if raceEnabled {
+		return 150
+	}
+	return 1500
+}
 
 // TestModelVFS runs random sequences against package vfs over the
 // in-memory store of package fstest (no faults: the store has none).
 func TestModelVFS(t *testing.T) {
 	if !checksGiven() {
-		setChecks(t, vfsChecks)
+		setChecks(t, vfsChecks())
 	}
 	runVFS(t, false, false)
 }
@@ -32,6 +38,9 @@ func TestModelVFS(t *testing.T) {
 // 127.0.0.1 through the B2 adapter (b2backend, b2client), with b2emu's
 // faults.
 func TestModelVFSB2(t *testing.T) {
+	if !checksGiven() {
+		setChecks(t, vfsChecks()/15)
+	}
 	runVFS(t, true, false)
 }
 
@@ -41,7 +50,7 @@ func TestModelVFSB2(t *testing.T) {
 // close, fsync or a rename acknowledged (recovery uploads it).
 func TestModelVFSWriteBack(t *testing.T) {
 	if !checksGiven() {
-		setChecks(t, vfsChecks/3)
+		setChecks(t, vfsChecks()/3)
 	}
 	runVFS(t, false, true)
 }
