@@ -46,3 +46,54 @@ func TestXattrWhileOpenUnchanged(t *testing.T) {
 	}
 	check("after close")
 }
+
+// TestUnlinkedOpenFileKeepsDeferredChmod: a chmod and an xattr deferred
+// (--metadata-delay) on a file open without changes, then the file
+// unlinked: its open handle shows them, also after writing through it.
+// The pending change was dropped with the name and fstat showed the mode
+// before (found by test/model's TestModelVFS).
+func TestUnlinkedOpenFileKeepsDeferredChmod(t *testing.T) {
+	fsys, _ := storeFSWith(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
+	ctx := context.Background()
+	root := fsys.Root().(*Dir)
+	f, h, err := root.Create(ctx, "a", syscall.O_WRONLY|syscall.O_CREAT, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, []byte("abc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	if h, err = f.Open(ctx, syscall.O_RDWR); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	mode := uint32(0o600)
+	if _, err := f.Setattr(ctx, nil, &SetAttr{Mode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Setxattr(ctx, "user.x", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Unlink(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		a := f.Attr(ctx, h)
+		if a.Mode&0o7777 != 0o600 || a.Nlink != 0 {
+			t.Errorf("%s: fstat mode %o nlink %d, want 600 and 0", when, a.Mode&0o7777, a.Nlink)
+		}
+		if v, err := f.Getxattr(ctx, "user.x"); err != nil || string(v) != "v" {
+			t.Errorf("%s: getxattr = %q, %v; want v", when, v, err)
+		}
+	}
+	check("after unlink")
+	if _, err := h.Write(ctx, []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	check("after a write")
+}
