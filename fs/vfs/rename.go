@@ -91,7 +91,7 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	}
 	var last cache.Entry
 	if tn != nil {
-		last = tn.lastEntry()    // what its open handles show once it is gone
+		last = tn.lastEntry()                                               // what its open handles show once it is gone
 		n.fsys.dropMeta(ctx, tn, n.fsys.staged(db, childName(dp, newName))) // the file is being replaced
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
