@@ -23,8 +23,13 @@ const umask = 0o022
 // B2FS_MODEL_RANDOM=1.
 const defaultSeed = "3"
 
+// checksChosen: -rapid.checks or RAPID_CHECKS was given (see checksGiven).
+var checksChosen bool
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	checksChosen = os.Getenv("RAPID_CHECKS") != ""
+	flag.Visit(func(f *flag.Flag) { checksChosen = checksChosen || f.Name == "rapid.checks" })
 	seedGiven := os.Getenv("RAPID_SEED") != "" || os.Getenv("B2FS_MODEL_RANDOM") == "1"
 	flag.Visit(func(f *flag.Flag) { seedGiven = seedGiven || f.Name == "rapid.seed" || f.Name == "rapid.failfile" })
 	if !seedGiven {

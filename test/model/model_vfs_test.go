@@ -83,12 +83,9 @@ func runVFS(t *testing.T, b2emu, writeBack bool) {
 }
 
 // checksGiven reports whether the number of checks was chosen on the
-// command line or in the environment.
-func checksGiven() bool {
-	given := os.Getenv("RAPID_CHECKS") != ""
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
-	return given
-}
+// command line or in the environment (decided in TestMain, before any
+// test sets it).
+func checksGiven() bool { return checksChosen }
 
 // setChecks sets rapid's number of checks for the rest of t.
 func setChecks(t *testing.T, n int) {
