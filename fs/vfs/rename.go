@@ -169,6 +169,12 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
+	if sf != nil && pm != nil {
+		// The pending change rode on the copy: the file's open staged
+		// copy takes it too, or its handles and its name show the
+		// metadata from before.
+		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+	}
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
 		n.fsys.moved(fn, sb, src.Name, db, dp, newName)

@@ -97,3 +97,38 @@ func TestUnlinkedOpenFileKeepsDeferredChmod(t *testing.T) {
 	}
 	check("after a write")
 }
+
+// TestRenameOpenFileKeepsDeferredXattr: an xattr deferred on a file open
+// for writing rides on its rename's copy, and the open file shows it
+// after the rename as B2 does. The open staged copy kept the info from
+// before and hid it until the file was closed (found by test/model's
+// TestModelVFS).
+func TestRenameOpenFileKeepsDeferredXattr(t *testing.T) {
+	fsys, st := storeFSWith(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
+	ctx := context.Background()
+	root := fsys.Root().(*Dir)
+	f, h, err := root.Create(ctx, "x", syscall.O_WRONLY|syscall.O_CREAT, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	if err := root.Rename(ctx, "x", root, "b", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Setxattr(ctx, "user.a", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Rename(ctx, "b", root, "c", 0); err != nil {
+		t.Fatal(err)
+	}
+	if o, _, ok := st.Get("b1", "c"); !ok || o.Info["b2fs-x-a"] != "v" {
+		t.Fatalf("B2's c: %v %v, want the xattr", ok, o.Info)
+	}
+	n, err := root.Lookup(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := n.(*File).Listxattr(ctx); err != nil || string(l) != "user.a\x00" {
+		t.Fatalf("listxattr of c while open = %q, %v; want user.a", l, err)
+	}
+}
