@@ -26,6 +26,9 @@ import (
 //	X <id> <block>                     block dropped (failed verification)
 //	S <id> <sha1>                      the whole file was verified against
 //	                                   its B2 SHA-1
+//	C <id> <ino> <mtime> <ctime>       every block was verified while the
+//	                                   data file had this inode number,
+//	                                   mtime and ctime (ns; verify.go)
 //	D <id>                             version dropped (evicted, forgotten)
 //
 // Replay stops at the first line that does not parse or fails its checksum
@@ -115,17 +118,27 @@ func (c *Cache) load() error {
 			}
 			rf.f.blocks[i] = blockInfo{n: int32(n), crc: uint32(crc), recorded: true}
 			rf.f.bytes += n
+			rf.f.stamp = stamp{} // verified before this block was stored
 		case fl[0] == "X" && len(fl) == 3:
 			if rf := files[fl[1]]; rf != nil {
 				i := num(fl[2])
 				if old, ok := rf.f.blocks[i]; ok && !bad {
 					rf.f.bytes -= int64(old.n)
 					delete(rf.f.blocks, i)
+					rf.f.stamp = stamp{}
 				}
 			}
 		case fl[0] == "S" && len(fl) == 3:
 			if rf := files[fl[1]]; rf != nil {
 				rf.f.sha1 = fl[2]
+			}
+		case fl[0] == "C" && len(fl) == 5:
+			if rf := files[fl[1]]; rf != nil {
+				ino, err := strconv.ParseUint(fl[2], 10, 64)
+				mt, ct := num(fl[3]), num(fl[4])
+				if err == nil && !bad {
+					rf.f.stamp = stamp{ino: ino, mtime: mt, ctime: ct}
+				}
 			}
 		case fl[0] == "D" && len(fl) == 2:
 			delete(files, fl[1])
@@ -217,6 +230,9 @@ func writeFile(buf *bytes.Buffer, f *file) {
 	if f.sha1 != "" {
 		buf.WriteString(line(fmt.Sprintf("S %s %s", f.id, f.sha1)))
 	}
+	if !f.stamp.zero() {
+		buf.WriteString(line(cRecord(f)))
+	}
 }
 
 func writeSync(path string, data []byte) error {
@@ -301,6 +317,7 @@ func (c *Cache) flush() error {
 		b.recorded = true
 		f.blocks[p.idx] = b
 	}
+	c.queueSealsLocked(synced)
 	for f := range synced {
 		f.refs--
 		if f.refs == 0 && f.dropped && f.fd != nil {

@@ -15,16 +15,19 @@ type FetchFunc func(ctx context.Context, off, length int64) (io.ReadCloser, erro
 // blocks in the cache are read from disk and verified, the others are
 // downloaded through fetch (from the start of their block, so that whole
 // blocks can be stored) and stored as they stream past. A failed download
-// fails the read and changes nothing in the cache.
-func (c *Cache) Wrap(id string, size int64, fetch FetchFunc) FetchFunc {
+// fails the read and changes nothing in the cache. sha1 is B2's SHA-1 of
+// the version (content SHA-1 or large_file_sha1; anything else is
+// ignored): once the version is cached in full, it is checked against it.
+func (c *Cache) Wrap(id string, size int64, sha1 string, fetch FetchFunc) FetchFunc {
 	if c == nil || id == "" || size <= 0 {
 		return fetch
 	}
+	want := ValidSHA1(sha1)
 	return func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		if off < 0 || length <= 0 || off+length > size {
 			return fetch(ctx, off, length)
 		}
-		f := c.acquire(id, size, true)
+		f := c.acquireSHA(id, size, want, true)
 		if f == nil {
 			return fetch(ctx, off, length)
 		}

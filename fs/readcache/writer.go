@@ -148,7 +148,7 @@ func (c *Cache) writeBlock(f *file, i int64, data []byte) {
 		return
 	}
 	if _, ok := f.blocks[i]; !ok {
-		f.blocks[i] = blockInfo{n: int32(n), crc: checksum(data)}
+		f.blocks[i] = blockInfo{n: int32(n), crc: checksum(data), fresh: true}
 		f.bytes += n
 		c.used += n
 		c.pending = append(c.pending, pendingBlock{f: f, idx: i})
