@@ -2,6 +2,7 @@ package readcache
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -76,6 +77,8 @@ type file struct {
 	want     string // B2's SHA-1 of the version, "" if not known
 	stamp    stamp  // the data file's stamp when verified (C record)
 	sealing  bool   // queued for the sealer
+	skipped  map[int64]bool // blocks not stored (queue full), for the backfiller
+	filling  bool           // queued for the backfiller
 }
 
 // Cache is the persistent read cache. A nil *Cache is a disabled cache:
@@ -110,7 +113,12 @@ type Cache struct {
 	kick      chan struct{}
 	done      chan struct{}
 	sealQ     chan *file     // complete versions to verify (verify.go)
-	closeBy   atomic.Int64   // when Close stops waiting for the sealer (UnixNano), 0 before Close
+	closeBy   atomic.Int64   // when Close stops waiting for the sealer and backfiller (UnixNano), 0 before Close
+	slowUntil atomic.Int64   // UnixNano until which storeInline queues (writer.go)
+	bfQ       chan backfill  // versions with skipped blocks (backfill.go)
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	hold      time.Duration // tests: how long each queued write waits first
 	wq        chan writeReq  // blocks waiting for the writer
 	writes    sync.WaitGroup // enqueued blocks not yet written
 	syncWr    bool           // write in the caller (tests)
@@ -128,7 +136,8 @@ type pendingBlock struct {
 type Stats struct {
 	HitBytes, MissBytes atomic.Int64
 	Corrupt             atomic.Int64 // blocks that failed verification
-	Skipped             atomic.Int64 // blocks not cached: the writer was behind
+	Skipped             atomic.Int64 // blocks not stored at once: the writers were behind
+	Backfilled          atomic.Int64 // skipped blocks downloaded again and stored
 	Evicted             atomic.Int64 // files evicted
 	VerifiedBytes       atomic.Int64 // bytes read to verify whole files
 }
@@ -168,7 +177,9 @@ func Open(opts Options) (*Cache, error) {
 		files: map[string]*file{}, lru: list.New(), max: opts.MaxSize,
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 		wq: make(chan writeReq, writeQueue), sealQ: make(chan *file, sealQueue),
+		bfQ: make(chan backfill, backfillQueue),
 	}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	if err := c.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -176,9 +187,10 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.Lock()
 	c.evictLocked(nil, 0)
 	c.mu.Unlock()
-	c.wg.Add(2 + writerCount)
+	c.wg.Add(3 + writerCount)
 	go c.flusher()
 	go c.sealer()
+	go c.backfiller()
 	for range writerCount {
 		go c.writer()
 	}
@@ -201,6 +213,8 @@ func (c *Cache) Close() error {
 	close(c.done)
 	c.wg.Wait()
 	c.drainWrites()
+	c.backfillPending() // blocks skipped during reads, within Close's time
+	c.bgCancel()
 	// The last flush waits for the data to reach the disk, for at most
 	// CloseTimeout: blocks not recorded by then are simply not cached.
 	flushed := make(chan error, 1)
@@ -232,8 +246,8 @@ func (c *Cache) Close() error {
 	}
 	c.mu.Unlock()
 	c.lock.Close()
-	if n := c.stats.Skipped.Load(); n > 0 {
-		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n)
+	if n, b := c.stats.Skipped.Load(), c.stats.Backfilled.Load(); n > b {
+		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n-b)
 	}
 	return err
 }
