@@ -72,11 +72,11 @@ type file struct {
 	recorded bool // its F record is in the index
 	dropped  bool
 	refs     int
-	verified bool   // every block known good in this run (verify.go)
-	sha1     string // whole-file SHA-1 verified (recorded), "" if not
-	want     string // B2's SHA-1 of the version, "" if not known
-	stamp    stamp  // the data file's stamp when verified (C record)
-	sealing  bool   // queued for the sealer
+	verified bool           // every block known good in this run (verify.go)
+	sha1     string         // whole-file SHA-1 verified (recorded), "" if not
+	want     string         // B2's SHA-1 of the version, "" if not known
+	stamp    stamp          // the data file's stamp when verified (C record)
+	sealing  bool           // queued for the sealer
 	skipped  map[int64]bool // blocks not stored (queue full), for the backfiller
 	filling  bool           // queued for the backfiller
 }
@@ -112,13 +112,13 @@ type Cache struct {
 
 	kick      chan struct{}
 	done      chan struct{}
-	sealQ     chan *file     // complete versions to verify (verify.go)
-	closeBy   atomic.Int64   // when Close stops waiting for the sealer and backfiller (UnixNano), 0 before Close
-	slowUntil atomic.Int64   // UnixNano until which storeInline queues (writer.go)
-	bfQ       chan backfill  // versions with skipped blocks (backfill.go)
+	sealQ     chan *file    // complete versions to verify (verify.go)
+	closeBy   atomic.Int64  // when Close stops waiting for the sealer and backfiller (UnixNano), 0 before Close
+	slowUntil atomic.Int64  // UnixNano until which storeInline queues (writer.go)
+	bfQ       chan backfill // versions with skipped blocks (backfill.go)
 	bgCtx     context.Context
 	bgCancel  context.CancelFunc
-	hold      time.Duration // tests: how long each queued write waits first
+	hold      time.Duration  // tests: how long each queued write waits first
 	wq        chan writeReq  // blocks waiting for the writer
 	writes    sync.WaitGroup // enqueued blocks not yet written
 	syncWr    bool           // write in the caller (tests)
