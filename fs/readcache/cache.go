@@ -140,6 +140,7 @@ type Stats struct {
 	Backfilled          atomic.Int64 // skipped blocks downloaded again and stored
 	Evicted             atomic.Int64 // files evicted
 	VerifiedBytes       atomic.Int64 // bytes read to verify whole files
+	WholeOpens          atomic.Int64 // successful OpenComplete calls
 }
 
 // Open opens (creating it if needed) the cache in opts.Dir, replaying and

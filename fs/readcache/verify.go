@@ -112,6 +112,7 @@ func (c *Cache) OpenComplete(id string, size int64, sha1hex string) (*os.File, b
 	if err != nil {
 		return nil, false
 	}
+	c.stats.WholeOpens.Add(1)
 	return fd, true
 }
 
