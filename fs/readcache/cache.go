@@ -76,6 +76,7 @@ type file struct {
 	sha1     string         // whole-file SHA-1 verified (recorded), "" if not
 	want     string         // B2's SHA-1 of the version, "" if not known
 	stamp    stamp          // the data file's stamp when verified (C record)
+	synced   bool           // the data file was fsynced before stamp was taken
 	sealing  bool           // queued for the sealer
 	skipped  map[int64]bool // blocks not stored (queue full), for the backfiller
 	filling  bool           // queued for the backfiller
@@ -228,11 +229,11 @@ func (c *Cache) Close() error {
 		return nil // the flush finishes (or not) on its own; the lock goes with the process
 	}
 	c.sealPending() // versions the last flush completed
+	c.restamp()
 	c.flushMu.Lock()
 	c.idx.Close()
 	c.idx = nil
 	c.mu.Lock()
-	c.restampLocked()
 	if rerr := c.rewriteLocked(); err == nil {
 		err = rerr
 	}
@@ -247,6 +248,7 @@ func (c *Cache) Close() error {
 	}
 	c.mu.Unlock()
 	c.lock.Close()
+	c.log.Debug("read cache: closed", "skipped", c.stats.Skipped.Load(), "backfilled", c.stats.Backfilled.Load())
 	if n, b := c.stats.Skipped.Load(), c.stats.Backfilled.Load(); n > b {
 		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n-b)
 	}
@@ -442,7 +444,7 @@ func (c *Cache) dropBlock(f *file, i int64, b blockInfo) {
 	f.bytes -= int64(b.n)
 	c.used -= int64(b.n)
 	f.verified = false
-	f.stamp = stamp{}
+	f.stamp, f.synced = stamp{}, false
 	if b.recorded {
 		c.queue = append(c.queue, fmt.Sprintf("X %s %d", f.id, i))
 	}

@@ -138,6 +138,7 @@ func (c *Cache) load() error {
 				mt, ct := num(fl[3]), num(fl[4])
 				if err == nil && !bad {
 					rf.f.stamp = stamp{ino: ino, mtime: mt, ctime: ct}
+					rf.f.synced = true
 				}
 			}
 		case fl[0] == "D" && len(fl) == 2:
@@ -230,7 +231,7 @@ func writeFile(buf *bytes.Buffer, f *file) {
 	if f.sha1 != "" {
 		buf.WriteString(line(fmt.Sprintf("S %s %s", f.id, f.sha1)))
 	}
-	if !f.stamp.zero() {
+	if !f.stamp.zero() && f.synced {
 		buf.WriteString(line(cRecord(f)))
 	}
 }
@@ -276,28 +277,26 @@ func (c *Cache) flusher() {
 	}
 }
 
-// flush fsyncs the data files of pending blocks, then appends their
-// records (and queued D and X records) to the index and fsyncs it.
+// flush appends the records of pending blocks (and queued D, X, S and C
+// records) to the index and fsyncs it. It does not wait for the blocks'
+// data to reach the disk: an fsync, or any writeback, of a file being
+// filled holds up the writes into it for up to hundreds of milliseconds
+// on a busy disk (ext4 allocates its blocks then). A block whose data a
+// power loss took is found by its CRC-32C, like any other damage. Only the
+// verified marker (C record), which lets passthrough skip that check, is
+// written after an fsync of the data file (verify.go).
 func (c *Cache) flush() error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	pend := c.pending
 	c.pending, c.pendN = nil, 0
-	synced := map[*file]bool{}
+	synced := map[*file]bool{} // files with pending blocks (not fsynced: see above)
 	for _, p := range pend {
-		if !synced[p.f] && !p.f.dropped {
+		if !p.f.dropped {
 			synced[p.f] = true
-			p.f.refs++
 		}
 	}
-	c.mu.Unlock()
-	for f := range synced {
-		if err := f.fd.Sync(); err != nil {
-			synced[f] = false
-		}
-	}
-	c.mu.Lock()
 	var buf bytes.Buffer
 	for _, r := range c.queue {
 		buf.WriteString(line(r))
@@ -318,13 +317,6 @@ func (c *Cache) flush() error {
 		f.blocks[p.idx] = b
 	}
 	c.queueSealsLocked(synced)
-	for f := range synced {
-		f.refs--
-		if f.refs == 0 && f.dropped && f.fd != nil {
-			f.fd.Close()
-			f.fd = nil
-		}
-	}
 	c.mu.Unlock()
 	if buf.Len() == 0 || c.idx == nil {
 		return nil

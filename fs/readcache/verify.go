@@ -131,6 +131,7 @@ const (
 // (false, nothing dropped) when stop returns true. On success f is
 // verified and its stamp recorded.
 func (c *Cache) verifyAll(f *file, n int64, checkSHA bool, want string, stop func() bool) bool {
+	synced := f.fd.Sync() == nil // before the marker: see flush
 	before, _ := fstamp(f.fd)
 	per := max(1, verifyChunk/c.bs)
 	chunks := (n + per - 1) / per
@@ -197,18 +198,19 @@ func (c *Cache) verifyAll(f *file, n int64, checkSHA bool, want string, stop fun
 	if f.dropped {
 		return false
 	}
-	c.markVerifiedLocked(f, before, before == after)
+	c.markVerifiedLocked(f, before, synced && before == after)
 	return true
 }
 
 // markVerifiedLocked records that every block of f is good, and, with
-// record, that it was so at stamp st (C record).
+// record (the data file was fsynced, and st taken after), that it was so
+// at stamp st (C record).
 func (c *Cache) markVerifiedLocked(f *file, st stamp, record bool) {
 	f.verified = true
 	if !record || st.zero() {
 		return
 	}
-	f.stamp = st
+	f.stamp, f.synced = st, true
 	if f.recorded {
 		c.queue = append(c.queue, cRecord(f))
 	}
@@ -302,27 +304,55 @@ func (c *Cache) seal(f *file) {
 		}
 	}
 	want := f.want
+	c.mu.Unlock()
 	if fresh && !checkSHA {
+		synced := f.fd.Sync() == nil
 		st, ok := fstamp(f.fd)
-		c.markVerifiedLocked(f, st, ok)
+		c.mu.Lock()
+		if !f.dropped && int64(len(f.blocks)) == n {
+			c.markVerifiedLocked(f, st, ok && synced)
+		}
 		c.mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
 	c.verifyAll(f, n, checkSHA, want, c.stopping)
 }
 
-// restampLocked takes the stamps of verified files again (Close): b2fs's
-// own hard links change the ctime of a data file. A file whose inode or
-// mtime changed keeps its old stamp (and is checked in full next time).
-// c.mu is held.
-func (c *Cache) restampLocked() {
+// restamp takes the stamps of verified files again (Close): b2fs's own
+// hard links and renames change a data file's ctime, and files adopted
+// from the staging area have not been fsynced yet. A file whose inode or
+// mtime changed loses its stamp (and is checked in full next time), as
+// does one that cannot be fsynced before Close's time is up.
+func (c *Cache) restamp() {
+	c.mu.Lock()
+	var fs []*file
 	for _, f := range c.files {
-		if !f.verified || f.stamp.zero() || f.dropped {
+		if f.verified && !f.stamp.zero() && !f.dropped {
+			f.refs++
+			fs = append(fs, f)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range fs {
+		c.mu.Lock()
+		old, synced := f.stamp, f.synced
+		c.mu.Unlock()
+		st, ok := fstamp(f.fd)
+		if ok && st == old && synced {
+			c.release(f)
 			continue
 		}
-		if st, ok := fstamp(f.fd); ok && st.ino == f.stamp.ino && st.mtime == f.stamp.mtime {
-			f.stamp = st
+		if ok && !synced && !c.stopping() {
+			synced = f.fd.Sync() == nil
+			st, ok = fstamp(f.fd)
 		}
+		c.mu.Lock()
+		if ok && synced && st.ino == old.ino && st.mtime == old.mtime && f.stamp == old {
+			f.stamp, f.synced = st, true
+		} else if f.stamp == old {
+			f.stamp, f.synced = stamp{}, false
+		}
+		c.mu.Unlock()
+		c.release(f)
 	}
 }

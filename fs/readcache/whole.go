@@ -101,7 +101,7 @@ func (c *Cache) link(id string, size int64, src string, blocks map[int64]blockIn
 		f.verified = true
 		f.stamp, _ = fstamp(rw)
 	} else if from.verified {
-		f.verified, f.stamp = true, from.stamp
+		f.verified, f.stamp, f.synced = true, from.stamp, from.synced
 		f.sha1, f.want = from.sha1, from.want
 	}
 	return true

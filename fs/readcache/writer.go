@@ -27,8 +27,11 @@ const (
 	writeQueue  = 128
 	writerCount = 4
 	// slowWrite: a write in the reader's path that takes longer sends the
-	// next blocks to the queue for slowFor.
-	slowWrite = 10 * time.Millisecond
+	// next blocks to the queue for slowFor. A write into the page cache
+	// takes well under a millisecond; one that takes this long was held up
+	// by the kernel (dirty-page throttling: the disk is behind), not just
+	// preempted on a busy machine.
+	slowWrite = 100 * time.Millisecond
 	slowFor   = time.Second
 )
 
@@ -50,6 +53,7 @@ func (c *Cache) storeInline(f *file, i int64, data []byte) {
 	c.writeBlock(f, i, data)
 	if d := time.Since(t0); d > slowWrite {
 		c.slowUntil.Store(time.Now().Add(slowFor).UnixNano())
+		c.log.Debug("read cache: a write took long; queueing for a while", "took", d)
 	}
 }
 
@@ -188,6 +192,7 @@ func (c *Cache) writeBlock(f *file, i int64, data []byte) {
 	c.used += n // reserved
 	c.mu.Unlock()
 	_, err := f.fd.WriteAt(data, i*c.bs)
+	crc := checksum(data) // outside c.mu
 	c.mu.Lock()
 	c.used -= n
 	if err != nil || f.dropped {
@@ -199,7 +204,7 @@ func (c *Cache) writeBlock(f *file, i int64, data []byte) {
 	}
 	delete(f.skipped, i)
 	if _, ok := f.blocks[i]; !ok {
-		f.blocks[i] = blockInfo{n: int32(n), crc: checksum(data), fresh: true}
+		f.blocks[i] = blockInfo{n: int32(n), crc: crc, fresh: true}
 		f.bytes += n
 		c.used += n
 		c.pending = append(c.pending, pendingBlock{f: f, idx: i})

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -375,5 +376,56 @@ func TestReadCachePassthrough(t *testing.T) {
 			}
 		}
 		m.stop(t)
+	}
+}
+
+// TestReadCacheRereadUnderLoad: a file read in full while the CPUs are
+// busy is cached in full (blocks the writers could not take at once are
+// downloaded again in the background), so that after a restart reading
+// it makes no class B call, and with passthrough no READ request.
+func TestReadCacheRereadUnderLoad(t *testing.T) {
+	ts := newServer(t, b2emu.Options{}, "rcache-bucket")
+	body := testenv.Pattern(61, 48<<20+4321)
+	put(t, ts, "rcache-bucket", "big.bin", body, nil)
+	want := sha1hex(body)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	m := rcMount(t, ts, "rcache-bucket", cacheDir)
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	for range 4 {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for x := 0; ; x++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for range 100000 {
+					x = x*31 + 7
+				}
+			}
+		}()
+	}
+	got := catSHA1(t, m.Dir, "big.bin")
+	close(stop)
+	busy.Wait()
+	if got != want {
+		t.Fatalf("first read: sha1 %s, want %s", got, want)
+	}
+	m.stop(t)
+
+	ts.ResetStats()
+	m = rcMount(t, ts, "rcache-bucket", cacheDir, "--metrics-addr", "127.0.0.1:0")
+	r0 := fuseReads(t, m)
+	if got := catSHA1(t, m.Dir, "big.bin"); got != want {
+		t.Fatalf("after a restart: sha1 %s, want %s", got, want)
+	}
+	if s := ts.Stats(); s.Classes["B"] != 0 {
+		t.Fatalf("after a restart: %d class B calls (%v), want 0", s.Classes["B"], s.Calls)
+	}
+	if n := fuseReads(t, m) - r0; passthroughExpected() && n != 0 {
+		t.Fatalf("after a restart: %d READ requests reached b2fs, want 0 (passthrough)", n)
 	}
 }
