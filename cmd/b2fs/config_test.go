@@ -48,6 +48,16 @@ func TestParseArgs(t *testing.T) {
 		{"versions dir off as -o", []string{"-o", "versions-dir=", "/m"}, false, func(c *config) bool { return c.versionsDir == "" }},
 		{"versions dir with a slash", []string{"--versions-dir", "a/b", "/m"}, true, nil},
 		{"versions dir dot-dot", []string{"--versions-dir", "..", "/m"}, true, nil},
+		{"write-back off by default", []string{"/m"}, false, func(c *config) bool { return c.write.writeBack == 0 && c.write.transfers == 16 }},
+		{"bare --write-back", []string{"--write-back", "/m"}, false, func(c *config) bool { return c.write.writeBack == 2*time.Second }},
+		{"--write-back=DELAY", []string{"--write-back=500ms", "--transfers", "4", "/m"}, false, func(c *config) bool {
+			return c.write.writeBack == 500*time.Millisecond && c.write.transfers == 4
+		}},
+		{"-o write-back", []string{"-o", "write-back,transfers=8", "/m"}, false, func(c *config) bool { return c.write.writeBack == 2*time.Second && c.write.transfers == 8 }},
+		{"-o write-back=DELAY", []string{"-o", "write-back=5s", "/m"}, false, func(c *config) bool { return c.write.writeBack == 5*time.Second }},
+		{"-o write-back=bogus", []string{"-o", "write-back=soon", "/m"}, true, nil},
+		{"negative write-back", []string{"--write-back=-1s", "/m"}, true, nil},
+		{"no transfers", []string{"--transfers", "0", "/m"}, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,11 +28,13 @@ type writeConfig struct {
 	streamedSHA1      bool
 	metadataDelay     time.Duration
 	dirMarkers        string
+	writeBack         time.Duration
+	transfers         int
 }
 
 func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.StringVar(&c.cacheDir, "cache-dir", staging.DefaultCacheDir(), "`DIR` for files being written and the read cache (created 0700)")
-	fl.StringVar(&c.cacheMaxSize, "cache-max-size", "0", "bound of staged data in --cache-dir; writes beyond it fail with ENOSPC (0: the disk's free space)")
+	fl.StringVar(&c.cacheMaxSize, "cache-max-size", "0", "bound of staged data in --cache-dir; writes beyond it fail with ENOSPC, or with --write-back wait for uploads (0: the disk's free space)")
 	fl.StringVar(&c.cacheKeepSize, "cache-keep-size", "", "replaced by --read-cache-size")
 	_ = fl.MarkDeprecated("cache-keep-size", "files uploaded from this mount go to the read cache; use --read-cache-size")
 	fl.StringVar(&c.partSize, "part-size", "0", "part size of large-file uploads (0: the account's recommended size)")
@@ -43,12 +45,21 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
 	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` for .bzEmpty markers: needed (empty directories, or non-default mode, owner or xattrs) or all (every directory; times survive remounts)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
+	fl.DurationVar(&c.writeBack, "write-back", 0, "close returns once the file is safe on local disk (fsynced in --cache-dir); uploads follow this `DELAY` after the last change (bare flag: 2s; 0: close waits for B2)")
+	fl.Lookup("write-back").NoOptDefVal = staging.DefaultWriteBackDelay.String()
+	fl.IntVar(&c.transfers, "transfers", staging.DefaultTransfers, "files uploaded at once in the background (--write-back)")
 }
 
 // check validates the write flags that need no B2 account.
 func (c *writeConfig) check() error {
 	if c.dirMarkers != "needed" && c.dirMarkers != "all" {
 		return usageError{"--dir-markers must be needed or all"}
+	}
+	if c.writeBack < 0 || c.writeBack > 24*time.Hour {
+		return usageError{"--write-back must be between 0 and 24h"}
+	}
+	if c.transfers < 1 || c.transfers > 256 {
+		return usageError{"--transfers must be between 1 and 256"}
 	}
 	return nil
 }
@@ -95,9 +106,13 @@ func setupWrite(c *writeConfig, client *b2client.Client, readOnly bool, keep sta
 		MaxSize:           maxSize,
 		Keep:              keep,
 		FastStreamedClose: !c.streamedSHA1,
+		WriteBack:         c.writeBack > 0,
+		WriteBackDelay:    c.writeBack,
+		Transfers:         c.transfers,
 		Logger:            log.With("component", "staging"),
 	}
-	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete)
+	log.Info("write path", "cache_dir", c.cacheDir, "part_size", part, "upload_cutoff", cutoff, "upload_concurrency", c.uploadConcurrency, "hard_delete", c.hardDelete,
+		"write_back", c.writeBack, "transfers", c.transfers)
 	return writeSetup{
 		write: fs.WriteOptions{
 			HardDelete:     c.hardDelete,

@@ -74,6 +74,36 @@ func (s *Store) Calls(api string) int {
 	return s.calls[api]
 }
 
+// AllCalls returns a copy of the call counts by method name.
+func (s *Store) AllCalls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// Versions returns the content of every stored version of name in
+// bucket (hidden or not), oldest first.
+func (s *Store) Versions(bucket, name string) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var vs []*version
+	for _, v := range s.vers {
+		if v.bucketID == bucket && v.obj.Name == name {
+			vs = append(vs, v)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].obj.FileID < vs[j].obj.FileID })
+	var out [][]byte
+	for _, v := range vs {
+		out = append(out, append([]byte(nil), v.data...))
+	}
+	return out
+}
+
 func key(bucketID, name string) string { return bucketID + "\x00" + name }
 
 // put stores a new version of name; mu is held.

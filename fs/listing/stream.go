@@ -330,7 +330,7 @@ func (s *Stream) run() {
 			// Cached before the readers are told, so that the listing
 			// is in the cache when any of them returns.
 			m.noteMarker(s.b, s.prefix, markers)
-			m.cache.PutListing(s.key, all)
+			m.cache.PutSortedListing(s.key, all) // all is final: never appended to again
 			s.stop(func() { s.all, s.done = all, true })
 			return
 		}

@@ -43,7 +43,9 @@ func (f *File) lockMutableUnsettled(ctx context.Context) error {
 			return nil
 		}
 		f.mu.Unlock()
-		f.writeManifest(false)
+		if err := f.writeManifest(false, false); err != nil {
+			f.m.log.Error("write staging manifest", "err", err)
+		}
 	}
 }
 
@@ -60,6 +62,7 @@ func (f *File) touchLocked(off, end int64) {
 	}
 	if !f.dirty {
 		f.dirty = true
+		f.dirtySince = f.m.opts.Now()
 	}
 	f.state = StateDirty
 }
@@ -97,6 +100,9 @@ func (f *File) reserveLocked(n int64, force bool) error {
 	}
 	if force || n < 0 {
 		f.m.used.Add(n)
+		if n < 0 {
+			f.m.freed()
+		}
 	} else if err := f.m.reserve(n); err != nil {
 		return err
 	}
@@ -118,22 +124,12 @@ func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errs.ErrInvalid
 	}
-	n, err := f.write(ctx, p, off, false)
-	if f.retryAfterSpace(err) && n < len(p) {
-		m, err := f.write(ctx, p[n:], off+int64(n), false)
-		return n + m, err
-	}
-	return n, err
+	return f.writeWaiting(ctx, p, off, false)
 }
 
 // Append writes p at the end of the file (O_APPEND).
 func (f *File) Append(ctx context.Context, p []byte) (int, error) {
-	n, err := f.write(ctx, p, 0, true)
-	if f.retryAfterSpace(err) && n < len(p) {
-		m, err := f.write(ctx, p[n:], 0, true)
-		return n + m, err
-	}
-	return n, err
+	return f.writeWaiting(ctx, p, 0, true)
 }
 
 // retryAfterSpace reports whether err is a full disk and the read cache
@@ -254,7 +250,13 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 	f.changed = f.m.now()
 	// An unlinked file never reaches B2 again: nothing left to do.
 	absorbed = f.dirty || f.detached
+	if f.dirty {
+		f.gen++
+	}
 	f.mu.Unlock()
+	if absorbed {
+		f.m.noteChange(f)
+	}
 	return absorbed, nil
 }
 

@@ -3,7 +3,6 @@ package staging
 import (
 	"context"
 	"hash"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,13 +23,15 @@ type File struct {
 	// manifestMu orders manifest writes (each writes a fresh snapshot)
 	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
-	manFD      *os.File
+	manFD      FSFile
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
 	refs int // guarded by Manager.mu, not mu
+	// writers counts the handles open for writing (OpenOptions.Write).
+	writers int
 	key  Key
-	data *os.File
+	data FSFile
 	// size is the file's length; the data file always has this length.
 	size     int64
 	reserved int64 // bytes reserved in the Manager for this file
@@ -61,9 +62,16 @@ type File struct {
 	// (FlushDeferMeta).
 	deferMeta bool
 	dirty     bool // content or mtime differ from baseID
-	state     State
-	lastErr   string
-	detached  bool
+	// dirtySince is when the file last became dirty (Stats).
+	dirtySince time.Time
+	// upGen is the gen of the last change that reached B2: the gen when
+	// the last successful upload began (Sync).
+	upGen uint64
+	// uploads counts the successful uploads of the file.
+	uploads  uint64
+	state    State
+	lastErr  string
+	detached bool
 	// upCancel cancels the upload or server-side fill in progress (nil
 	// when none runs): Detach calls it. removeAfter: the file was
 	// detached without references while it ran; the upload removes it
@@ -259,8 +267,9 @@ func (f *File) discardFiles() {
 		f.manFD = nil
 	}
 	f.data.Close()
-	os.Remove(f.dataPath)
-	os.Remove(f.manPath)
+	f.m.fs.Remove(f.dataPath)
+	f.m.fs.Remove(f.manPath)
+	f.m.dirChanged()
 }
 
 // cancelLarge abandons an unfinished large file, logging failures.

@@ -39,7 +39,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	}
 	f.gate = make(chan struct{})
 	f.state = StateUploading
-	key := f.key
+	key, startGen := f.key, f.gen
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f.upCancel = cancel
@@ -77,6 +77,8 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 			mtimeInfo = f.fixup[InfoMtime] // the time the version will get
 		}
 		f.dirty = false
+		f.upGen = startGen
+		f.uploads++
 		f.state = StateClean
 		f.lastErr = ""
 		f.baseID = v.FileID
@@ -100,7 +102,15 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 	f.gate = nil
 	size := f.size
 	f.mu.Unlock()
-	f.saveManifest()
+	f.m.noteUpload(key, size, err)
+	if err == nil && f.m.opts.WriteBack {
+		// Recorded durably, so that a crash does not upload it again.
+		if merr := f.writeManifest(true, true); merr != nil {
+			f.m.log.Warn("record an upload in the staging manifest", "err", merr)
+		}
+	} else {
+		f.saveManifest()
+	}
 	if err != nil {
 		f.m.log.Error("upload failed; staged data kept", "file", key.String(), "size", size, "staged", f.dataPath, "err", err)
 		return fmt.Errorf("upload %s: %w", key, err)

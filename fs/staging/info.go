@@ -51,8 +51,10 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 	}
 	f.info = extraInfo(next)
 	f.changed = f.m.now()
+	f.gen++
 	f.mu.Unlock()
 	f.saveManifest()
+	f.m.noteChange(f)
 	return true, nil
 }
 

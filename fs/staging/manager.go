@@ -62,7 +62,19 @@ type Options struct {
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
 	OnUpload func(Key, Version)
-	Logger   *slog.Logger
+	// WriteBack makes close return once the content is durable on local
+	// disk (File.Commit); uploads run in the background WriteBackDelay
+	// after a file's last change (default 2s), at most Transfers files
+	// at once (default 16). See writeback.go.
+	WriteBack      bool
+	WriteBackDelay time.Duration
+	Transfers      int
+	// FS is the file system of Dir (default OSFS); see osfs.go.
+	FS FileSystem
+	// Current, when set, is asked before a background upload of a file
+	// based on an existing version, to log and count conflicts.
+	Current CurrentFunc
+	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -89,6 +101,7 @@ func (k Key) mk() mapKey { return mapKey{k.BucketID, k.Name} }
 type Manager struct {
 	opts Options
 	log  *slog.Logger
+	fs   FileSystem
 	sem  chan struct{} // global part-upload slots
 	used atomic.Int64  // bytes reserved by staged files
 
@@ -112,53 +125,16 @@ type Manager struct {
 	files map[mapKey]*File
 
 	keep Keeper // nil when disabled
-}
 
-// spare is an empty data file and an empty manifest ready for reuse. An
-// empty manifest marks an unused pair (Recover removes such pairs).
-type spare struct {
-	id        string
-	data, man *os.File
-}
-
-// maxSpares bounds the pool of reusable staging files.
-const maxSpares = 32
-
-func (m *Manager) takeSpare() (spare, bool) {
-	m.spareMu.Lock()
-	defer m.spareMu.Unlock()
-	if len(m.spares) == 0 {
-		return spare{}, false
-	}
-	sp := m.spares[len(m.spares)-1]
-	m.spares = m.spares[:len(m.spares)-1]
-	return sp, true
-}
-
-// putSpare keeps an emptied pair for reuse; false when the pool is full
-// or closed.
-func (m *Manager) putSpare(sp spare) bool {
-	m.spareMu.Lock()
-	defer m.spareMu.Unlock()
-	if len(m.spares) >= maxSpares || m.ctx.Err() != nil {
-		return false
-	}
-	m.spares = append(m.spares, sp)
-	return true
-}
-
-// dropSpares deletes the pooled files.
-func (m *Manager) dropSpares() {
-	m.spareMu.Lock()
-	sps := m.spares
-	m.spares = nil
-	m.spareMu.Unlock()
-	for _, sp := range sps {
-		sp.data.Close()
-		sp.man.Close()
-		os.Remove(filepath.Join(m.dir, sp.id+".data"))
-		os.Remove(filepath.Join(m.dir, sp.id+".json"))
-	}
+	wb *writeBack // the upload queue and counters (writeback.go)
+	// dirGen counts changes of the entries of dir; dirSynced is the
+	// count the last fsync of dir covered (durable.go).
+	dirGen    atomic.Uint64
+	dirSyncMu sync.Mutex // guards dirSynced; a leaf
+	dirSynced uint64
+	// space is closed and replaced when staged bytes are freed.
+	spaceMu sync.Mutex // a leaf; guards space
+	space   chan struct{}
 }
 
 // ChooseSizes derives the part size and upload cutoff from the flags (0 =
@@ -237,20 +213,30 @@ func New(opts Options) (*Manager, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FS == nil {
+		opts.FS = OSFS{}
+	}
+	if opts.WriteBackDelay <= 0 {
+		opts.WriteBackDelay = DefaultWriteBackDelay
+	}
+	if opts.Transfers <= 0 {
+		opts.Transfers = DefaultTransfers
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: create %s: %w", opts.Dir, err)
 	}
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: chmod %s: %w", opts.Dir, err)
 	}
-	dir, lock, err := newInstanceDir(opts.Dir)
+	dir, lock, err := newInstanceDir(opts.FS, opts.Dir, opts.WriteBack)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		opts:   opts,
 		log:    opts.Logger,
+		fs:     opts.FS,
 		sem:    make(chan struct{}, opts.MaxInflightParts),
 		ctx:    ctx,
 		cancel: cancel,
@@ -258,7 +244,17 @@ func New(opts Options) (*Manager, error) {
 		lock:   lock,
 		files:  map[mapKey]*File{},
 		keep:   opts.Keep,
-	}, nil
+		wb:     newWriteBack(),
+		space:  make(chan struct{}),
+	}
+	if opts.WriteBack {
+		m.wb.workers.Add(1)
+		go func() {
+			defer m.wb.workers.Done()
+			m.run()
+		}()
+	}
+	return m, nil
 }
 
 // Dir returns this Manager's own directory (inside Options.Dir), where its
@@ -280,6 +276,9 @@ func (m *Manager) reserve(delta int64) error {
 			return fmt.Errorf("staging cache full (%d of %d bytes used): %w", cur, m.opts.MaxSize, errs.ErrNoSpace)
 		}
 		if m.used.CompareAndSwap(cur, next) {
+			if delta < 0 {
+				m.freed()
+			}
 			return nil
 		}
 	}
@@ -307,6 +306,10 @@ type OpenOptions struct {
 	Truncate bool
 	// Info is the file info of a new file (Base nil), uploaded with it.
 	Info map[string]string
+	// Write: the handle writes; the background uploader leaves the file
+	// alone until every writing handle is released (ReleaseWrite), so
+	// that no state in the middle of a write goes up.
+	Write bool
 }
 
 // Open returns the staged file for o.Key, creating it if needed. Every
@@ -315,10 +318,15 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	m.mu.Lock()
 	if f := m.files[o.Key.mk()]; f != nil {
 		f.refs++
+		if o.Write {
+			f.mu.Lock()
+			f.writers++
+			f.mu.Unlock()
+		}
 		m.mu.Unlock()
 		if o.Truncate {
 			if err := f.Truncate(ctx, 0); err != nil {
-				m.Release(f)
+				m.release(f, o.Write)
 				return nil, err
 			}
 		}
@@ -330,9 +338,15 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 		return nil, err
 	}
 	f.refs = 1
+	if o.Write {
+		f.writers = 1
+	}
 	m.files[o.Key.mk()] = f
 	m.mu.Unlock()
 	f.saveManifest()
+	if f.Dirty() {
+		m.noteChange(f)
+	}
 	return f, nil
 }
 
@@ -366,15 +380,16 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	}
 	close(f.idle)
 	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
-	var data *os.File
+	var data FSFile
 	if pooled {
 		data, f.manFD = sp.data, sp.man
 	} else {
 		var err error
-		data, err = os.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		data, err = m.fs.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
 		}
+		m.dirChanged()
 	}
 	f.data = data
 	now := m.now()
@@ -385,6 +400,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.dirty = true
 		f.mtime = now
 		f.changed = now
+		f.dirtySince = now
 		f.state = StateDirty
 	case o.Truncate:
 		f.info = extraInfo(o.Base.Info)
@@ -394,6 +410,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.dirty = true
 		f.mtime = now
 		f.changed = now
+		f.dirtySince = now
 		f.state = StateDirty
 	default:
 		f.info = extraInfo(o.Base.Info)
@@ -417,7 +434,21 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 // Release drops one reference taken by Open. When the last reference goes
 // and the file has no changes that are not in B2, the staged data and its
 // manifest are removed. Dirty or failed files stay staged (see Pending).
-func (m *Manager) Release(f *File) {
+func (m *Manager) Release(f *File) { m.release(f, false) }
+
+// ReleaseWrite is Release for a handle opened with OpenOptions.Write.
+func (m *Manager) ReleaseWrite(f *File) { m.release(f, true) }
+
+func (m *Manager) release(f *File, write bool) {
+	if write {
+		f.mu.Lock()
+		f.writers--
+		again := f.writers == 0 && f.dirty && !f.detached
+		f.mu.Unlock()
+		if again {
+			m.noteChange(f)
+		}
+	}
 	m.mu.Lock()
 	f.refs--
 	if f.refs > 0 {
@@ -470,8 +501,19 @@ func (m *Manager) Detach(key Key) bool {
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	if m.opts.WriteBack {
+		// Durably gone before unlink returns (see durable.go).
+		f.dropManifestDurably()
+	}
 	if cancel != nil {
 		cancel()
+		if m.opts.WriteBack {
+			// Wait for the cancelled upload to end (and to delete what
+			// it still made): the removal must not depend on a step
+			// that a crash right after unlink returns would skip.
+			f.flushMu.Lock()
+			f.flushMu.Unlock()
+		}
 	} else if refs == 0 {
 		f.remove()
 	} else {
@@ -497,11 +539,19 @@ func (m *Manager) Rename(from, to Key, v *Version) {
 	m.files[to.mk()] = f
 	f.mu.Lock()
 	f.key = to
-	if v != nil && !f.dirty {
+	// The copy replaces the base (whose bytes it has) unless the staged
+	// content still needs bytes of the old one.
+	if v != nil && (!f.dirty || f.remoteEnd == 0) {
 		f.baseID = v.FileID
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	if m.opts.WriteBack {
+		if err := f.Commit(m.ctx); err != nil {
+			m.log.Error("record the new name of a staged file", "file", to.String(), "err", err)
+		}
+		return
+	}
 	f.saveManifest()
 }
 
@@ -554,6 +604,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Unlock()
 	err := m.Drain(ctx)
 	m.cancel()
+	m.wb.workers.Wait()
 	for _, f := range files {
 		f.waitIdle(context.Background())
 	}
@@ -561,9 +612,9 @@ func (m *Manager) Close(ctx context.Context) error {
 	os.RemoveAll(filepath.Join(m.dir, keptDirName))
 	// An empty instance directory goes; one with staged data stays for
 	// the next run's Recover.
-	if ents, rerr := os.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {
-		os.Remove(filepath.Join(m.dir, lockName))
-		os.Remove(m.dir)
+	if ents, rerr := m.fs.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {
+		m.fs.Remove(filepath.Join(m.dir, lockName))
+		m.fs.Remove(m.dir)
 	}
 	m.lock.Close()
 	return err

@@ -68,36 +68,21 @@ type Manifest struct {
 
 const manifestVersion = 1
 
-func writeManifest(path string, m *Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".manifest-*")
+// writeManifestFile writes m to a new file at path.
+func writeManifestFile(fsys FileSystem, path string, m *Manifest) error {
+	fd, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	return nil
+	defer fd.Close()
+	return putManifest(fd, m, false)
 }
 
 // ReadManifest reads the manifest at path.
-func ReadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
+func ReadManifest(path string) (*Manifest, error) { return readManifest(OSFS{}, path) }
+
+func readManifest(fsys FileSystem, path string) (*Manifest, error) {
+	b, err := readFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -130,8 +115,9 @@ func PendingManifests(dir string) ([]*Manifest, error) {
 	return out, nil
 }
 
-// putManifest rewrites the manifest held open in fd in place.
-func putManifest(fd *os.File, m *Manifest) error {
+// putManifest rewrites the manifest held open in fd in place, and with
+// sync fsyncs it.
+func putManifest(fd FSFile, m *Manifest, sync bool) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
@@ -143,22 +129,33 @@ func putManifest(fd *os.File, m *Manifest) error {
 	if err := fd.Truncate(int64(len(b))); err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
+	if sync {
+		if err := fd.Sync(); err != nil {
+			return fmt.Errorf("fsync manifest: %w", err)
+		}
+	}
 	return nil
 }
 
 // saveManifest writes the manifest from the current state; errors are
 // logged (the data file is what matters).
-func (f *File) saveManifest() { f.writeManifest(true) }
+func (f *File) saveManifest() {
+	if err := f.writeManifest(true, false); err != nil {
+		f.m.log.Error("write staging manifest", "file", f.Key().Name, "err", err)
+	}
+}
 
 // writeManifest writes the manifest; settled records that no write has
-// happened since (every write path calls it with false first).
-func (f *File) writeManifest(settled bool) {
+// happened since (every write path calls it with false first); sync
+// fsyncs it (write-back durability, see durable.go). A detached file
+// writes none.
+func (f *File) writeManifest(settled, sync bool) error {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
 	f.mu.Lock()
 	if f.detached {
 		f.mu.Unlock()
-		return
+		return nil
 	}
 	f.settled = settled
 	m := &Manifest{
@@ -184,16 +181,17 @@ func (f *File) writeManifest(settled bool) {
 	}
 	f.mu.Unlock()
 	if f.manFD == nil {
-		fd, err := os.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
+		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
-			return
+			return fmt.Errorf("write staging manifest of %s: %w", m.Name, err)
 		}
 		f.manFD = fd
+		f.m.dirChanged()
 	}
-	if err := putManifest(f.manFD, m); err != nil {
-		f.m.log.Error("write staging manifest", "file", m.Name, "err", err)
+	if err := putManifest(f.manFD, m, sync); err != nil {
+		return fmt.Errorf("staging manifest of %s: %w", m.Name, err)
 	}
+	return nil
 }
 
 // sortedKeys returns the keys of a set in ascending order.

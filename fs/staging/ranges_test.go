@@ -133,10 +133,10 @@ func TestManifestInPlace(t *testing.T) {
 	defer fd.Close()
 	long := &Manifest{Version: 1, ID: "x", Name: strings.Repeat("long-name/", 20), State: StateDirty, Size: 123456}
 	short := &Manifest{Version: 1, ID: "x", Name: "n", State: StateFailed, Size: 7}
-	if err := putManifest(fd, long); err != nil {
+	if err := putManifest(fd, long, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := putManifest(fd, short); err != nil {
+	if err := putManifest(fd, short, false); err != nil {
 		t.Fatal(err)
 	}
 	if m, err := ReadManifest(p); err != nil || m.Name != "n" || m.State != StateFailed || m.Size != 7 {

@@ -17,7 +17,8 @@ func ContentSHA1(e cache.Entry) string {
 	if s := readcache.ValidSHA1(e.SHA1); s != "" {
 		return s
 	}
-	return readcache.ValidSHA1(e.Info[staging.InfoLargeFileSHA])
+	v, _ := e.InfoValue(staging.InfoLargeFileSHA)
+	return readcache.ValidSHA1(v)
 }
 
 // keptRekey records that version newID, a server-side copy of oldID made

@@ -52,6 +52,9 @@ func New(o Options) (*Mount, error) {
 	if o.Staging != nil {
 		so := *o.Staging
 		so.Remote = be
+		if so.Current == nil {
+			so.Current = be.Current
+		}
 		st, err := staging.New(so)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,127 @@
+package vfs
+
+import (
+	"context"
+	"strings"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/staging"
+)
+
+// Write-back (staging.Options.WriteBack): close returns once the file is
+// durable in the staging directory; the staging Manager uploads it later,
+// in the background. Here:
+//   - close commits instead of uploading (stagedHandle.Flush);
+//   - fsync of a file or directory waits for the uploads of what is
+//     pending under it;
+//   - a rename of a pending file this mount created and never uploaded
+//     only re-keys it locally (renamePending); an unlink of one only
+//     drops it (Unlink: staging.Detach, and no B2 call since the name
+//     has no version in B2);
+//   - the uploads the Manager makes are shown (backgroundUploaded).
+
+// writeBack reports whether the filesystem runs in write-back mode.
+func (f *FS) writeBack() bool {
+	st := f.opts.Write.Staging
+	return st != nil && st.WriteBack()
+}
+
+// Sync returns when every change pending at the time of the call is in
+// B2: the files waiting for upload (write-back) and the deferred metadata
+// changes of closed files.
+func (f *FS) Sync(ctx context.Context) error {
+	if st := f.opts.Write.Staging; st != nil {
+		if err := st.Sync(ctx); err != nil {
+			return err
+		}
+	}
+	return f.FlushMetadata(ctx)
+}
+
+// backgroundUploaded shows the version the Manager uploaded for k.
+func (f *FS) backgroundUploaded(k staging.Key, sf *staging.File) {
+	b := Bucket{ID: k.BucketID, Name: k.BucketName}
+	i := strings.LastIndexByte(k.Name, '/')
+	dir, seg := k.Name[:i+1], k.Name[i+1:]
+	name, ok := localName(seg)
+	if !ok {
+		return
+	}
+	if n := f.loadedFile(b, dir, name); n != nil && n.stagedFile() == sf {
+		f.afterUpload(n, sf)
+		return
+	}
+	e := stagedEntry(name, sf)
+	f.changed(b, dir, name, &e)
+}
+
+// commit is close in write-back mode: pending metadata rides with the
+// data, which is made durable locally; the upload follows later.
+func (h *stagedHandle) commit(ctx context.Context) error {
+	if err := h.fsys.absorbMeta(context.WithoutCancel(ctx), h.node); err != nil {
+		return h.fsys.opErr("close "+h.f.Key().String(), err)
+	}
+	return h.fsys.opErr("close "+h.f.Key().String(), h.f.Commit(context.WithoutCancel(ctx)))
+}
+
+// syncPending waits, in write-back mode, for the uploads of the pending
+// files of b whose names start with prefix.
+func (f *FS) syncPending(ctx context.Context, b Bucket, prefix string) error {
+	if !f.writeBack() {
+		return nil
+	}
+	return f.opts.Write.Staging.SyncUnder(ctx, b.ID, prefix)
+}
+
+// renamePending renames a pending file that was never uploaded (sf) with
+// no B2 call other than, when the source name has a version in B2 (the
+// file was opened with O_TRUNC over it), hiding that version. The file
+// becomes a pending new version of the target. It returns false when the
+// file does not qualify (the caller renames in B2).
+func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf *staging.File, dst *Dir, newName string, te cache.Entry, replaces bool) (bool, error) {
+	if !n.fsys.writeBack() || sf == nil || !sf.Coalescible() {
+		return false, nil
+	}
+	sb, sp := n.loc()
+	db, dp := dst.loc()
+	fn := n.fsys.loadedFile(sb, sp, name)
+	if fn != nil {
+		fn.mu.Lock()
+		pend := fn.pend != nil
+		fn.mu.Unlock()
+		if pend {
+			return false, nil
+		}
+	}
+	src := childName(sp, name)
+	if e.FileID != "" {
+		// The source name's version in B2 goes, as with any rename.
+		if err := n.fsys.remove(ctx, sb, src); err != nil {
+			return true, n.fsys.opErr("rename: remove source "+fmtPath(sb, src), err)
+		}
+	}
+	base := ""
+	if replaces {
+		base = te.FileID
+	}
+	ok, err := n.fsys.opts.Write.Staging.Rekey(context.WithoutCancel(ctx), stagingKey(sb, src), stagingKey(db, childName(dp, newName)), base)
+	if !ok {
+		return false, nil
+	}
+	if err != nil {
+		return true, n.fsys.opErr("rename "+fmtPath(sb, src), err)
+	}
+	ne := stagedEntry(newName, sf)
+	if fn != nil {
+		n.fsys.moved(fn, sb, sp, name, db, dp, newName)
+		fn.setCreated(!replaces)
+		fn.update(ne)
+	} else {
+		n.fsys.removed(db, dp, newName) // replaced
+	}
+	n.fsys.changed(sb, sp, name, nil)
+	n.fsys.changed(db, dp, newName, &ne)
+	n.fsys.entriesChanged(sb, sp)
+	n.fsys.entriesChanged(db, dp)
+	return true, nil
+}
