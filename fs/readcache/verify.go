@@ -105,6 +105,10 @@ func (c *Cache) OpenComplete(id string, size int64, sha1hex string) (*os.File, b
 			c.mu.Unlock()
 		}
 	}
+	if !verified || checkSHA {
+		now, _ := fstamp(f.fd)
+		c.log.Debug("read cache: verifying a whole file before passthrough", "file_id", id, "check_sha1", checkSHA, "marker", st, "now", now)
+	}
 	if (!verified || checkSHA) && !c.verifyAll(f, n, checkSHA, want, nil) {
 		return nil, false
 	}
