@@ -345,7 +345,7 @@ func TestReadCachePassthrough(t *testing.T) {
 
 	for _, pt := range []bool{true, false} {
 		ts.ResetStats()
-		m := rcMount(t, ts, "rcache-bucket", cacheDir, "--metrics-addr", "127.0.0.1:0", fmt.Sprintf("--passthrough=%v", pt))
+		m := rcMount(t, ts, "rcache-bucket", cacheDir, "--metrics-addr", "127.0.0.1:0", "--log-level", "debug", fmt.Sprintf("--passthrough=%v", pt))
 		r0 := fuseReads(t, m)
 		if got := catSHA1(t, m.Dir, "f.bin"); got != want {
 			t.Fatalf("passthrough=%v: sha1 %s, want %s", pt, got, want)
@@ -355,6 +355,11 @@ func TestReadCachePassthrough(t *testing.T) {
 			t.Fatalf("passthrough=%v: head: %s", pt, out)
 		}
 		reads := fuseReads(t, m) - r0
+		// The first mount verified the file against its SHA-1 when it was
+		// filled and recorded it: no open reads it again to check it.
+		if strings.Contains(m.stderr.String(), "verifying a whole file") {
+			t.Errorf("passthrough=%v: a file verified in an earlier mount was read again to verify it", pt)
+		}
 		if downloads(ts) != 0 {
 			t.Fatalf("passthrough=%v: %d downloads of a cached file", pt, downloads(ts))
 		}
