@@ -212,6 +212,9 @@ func (c *Cache) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.closeBy.Store(time.Now().Add(c.opts.CloseTimeout).UnixNano())
+	// A backfill download in progress at the deadline is cancelled.
+	stopBg := time.AfterFunc(c.opts.CloseTimeout, c.bgCancel)
+	defer stopBg.Stop()
 	close(c.done)
 	c.wg.Wait()
 	c.drainWrites()
