@@ -39,7 +39,8 @@
 // recorded ranges can be trusted. Emptied staging files are pooled and
 // reused: creating inodes is the main local cost of small files.
 //
-// LOCK ORDER (per File): flushMu, then manifestMu, then mu. mu is never held
+// LOCK ORDER (per File): hookMu, then flushMu, then manifestMu, then mu;
+// hookMu is also taken before Manager.mu (the upload hook looks files up). mu is never held
 // across a network call; flushMu serialises uploads of one file and is held
 // across them on purpose (it is what makes two concurrent Flush calls upload
 // once). Manager.mu is taken before File.mu (Release, Detach, Pending), never

@@ -486,16 +486,26 @@ func (m *Manager) release(f *File, write bool) {
 // over the caller's hide or delete. It returns whether a staged file
 // existed.
 func (m *Manager) Detach(key Key) bool {
+	had, _ := m.DetachVersion(key)
+	return had
+}
+
+// DetachVersion is Detach that also returns the B2 version the staged
+// file was based on when it went (its own upload, when it had one): a
+// caller removing the name must remove that version too, even if its
+// view of the name is older than the upload.
+func (m *Manager) DetachVersion(key Key) (bool, string) {
 	m.mu.Lock()
 	f := m.files[key.mk()]
 	if f == nil {
 		m.mu.Unlock()
-		return false
+		return false, ""
 	}
 	delete(m.files, key.mk())
 	refs := f.refs
 	f.mu.Lock()
 	f.detached = true
+	base := f.baseID
 	cancel := f.upCancel
 	if cancel != nil && refs == 0 {
 		f.removeAfter = true // the upload removes the file when it ends
@@ -515,6 +525,13 @@ func (m *Manager) Detach(key Key) bool {
 			f.flushMu.Lock()
 			f.flushMu.Unlock()
 		}
+	}
+	if m.opts.WriteBack {
+		// A background upload that ended just before is shown first.
+		f.hookMu.Lock()
+		f.hookMu.Unlock()
+	}
+	if cancel != nil {
 	} else if refs == 0 {
 		f.remove()
 	} else {
@@ -522,7 +539,7 @@ func (m *Manager) Detach(key Key) bool {
 		// not bring the file back under its old name.
 		f.dropManifest()
 	}
-	return true
+	return true, base
 }
 
 // Rename moves the staged file of from (if any) to the name of to, which
@@ -532,7 +549,16 @@ func (m *Manager) Rename(from, to Key, v *Version) {
 	m.Detach(to)
 	m.mu.Lock()
 	f := m.files[from.mk()]
+	m.mu.Unlock()
 	if f == nil {
+		return
+	}
+	// A background upload that ended just before is shown first (under
+	// the old name), and none starts while the file moves.
+	f.hookMu.Lock()
+	defer f.hookMu.Unlock()
+	m.mu.Lock()
+	if m.files[from.mk()] != f {
 		m.mu.Unlock()
 		return
 	}

@@ -24,7 +24,9 @@ func (m *Manager) Rekey(ctx context.Context, from, to Key, base string) (bool, e
 	if f == nil {
 		return false, nil
 	}
-	f.flushMu.Lock() // no upload of f starts or runs while it moves
+	f.hookMu.Lock() // no upload of f runs or is being shown while it moves
+	defer f.hookMu.Unlock()
+	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	if !f.neverUploaded() {
 		return false, nil

@@ -167,10 +167,18 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	}
 	b, prefix := n.loc()
 	full := childName(prefix, name)
-	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
+	if n.fsys.writeBack() {
+		return n.unlinkPending(ctx, name)
+	}
+	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+	}
+	if had && base != "" && (!ok || e.FileID == "") {
+		// Uploaded in the background moments ago: the view of the name
+		// may not show it yet, but B2 does.
+		e, ok = cache.Entry{Name: name, FileID: base}, true
 	}
 	switch {
 	case ok && e.Dir:

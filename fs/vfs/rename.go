@@ -71,6 +71,9 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if done, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok); done {
 		return err
 	}
+	if err := n.fsys.settleTarget(ctx, db, childName(dp, newName)); err != nil {
+		return err
+	}
 	return n.renameFile(ctx, name, e, sf, dst, newName, tok)
 }
 
