@@ -25,6 +25,10 @@
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
 #   B2FS_BENCH_WORK=DIR           work directory (default a temporary one)
 #   B2FS_BENCH_KEEP=1             keep the work directory (logs, emulator data)
+#   B2FS_BENCH_SUITE=writeback    the write-back suite instead: cp -r, rsync -a and git commits
+#                                 with b2fs in both modes and rclone --vfs-cache-mode writes (wan);
+#                                 writes its own section of docs/benchmarks.md
+#   B2FS_BENCH_WB_RUNS=3          runs of each write-back workload (medians)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/common.sh
@@ -65,6 +69,8 @@ add --profiles B2FS_BENCH_PROFILES
 add --wan-latency B2FS_BENCH_WAN_LATENCY
 add --wan-bandwidth B2FS_BENCH_WAN_BANDWIDTH
 add --tools B2FS_BENCH_TOOLS
+add --suite B2FS_BENCH_SUITE
+add --wb-runs B2FS_BENCH_WB_RUNS
 add --workloads B2FS_BENCH_WORKLOADS
 [ "${B2FS_BENCH_QUICK:-}" = 1 ] && add --deadline B2FS_BENCH_DEADLINE
 [ -n "$out" ] && args+=(--out "$out")

@@ -230,7 +230,11 @@ func classify(words []string) exampleKind {
 // the binary's objection, if any.
 func checkWords(words []string) error {
 	var args []string
-	switch classify(words) {
+	kind := classify(words)
+	if (kind == b2fsCmd || kind == synopsis) && len(words) > 1 && filepath.Base(words[0]) == "b2fs" && isControlCommand(words[1]) {
+		return checkControlWords(words[1:], kind == synopsis)
+	}
+	switch kind {
 	case b2fsCmd:
 		args = words[1:]
 	case helper:
@@ -302,6 +306,34 @@ func checkWords(words []string) error {
 		return nil
 	}
 	return err
+}
+
+// checkControlWords checks "sync ..." or "status ...": parsed as b2fs
+// would, or for a synopsis, every long flag named must exist.
+func checkControlWords(words []string, synopsis bool) error {
+	if !synopsis {
+		// "b2fs sync" in prose names the command: its flags are checked.
+		fl := controlFlagSet(words[0], &controlArgs{})
+		fl.SetOutput(io.Discard)
+		if err := fl.Parse(words[1:]); err == nil && fl.NArg() == 0 {
+			return nil
+		}
+		_, err := parseControlArgs(words, io.Discard)
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	fl := controlFlagSet(words[0], &controlArgs{})
+	for _, w := range words[1:] {
+		w = strings.Trim(w, "[]")
+		if strings.HasPrefix(w, "--") && len(w) > 2 {
+			if name, _, _ := strings.Cut(w[2:], "="); fl.Lookup(name) == nil && name != "help" {
+				return fmt.Errorf("b2fs %s: unknown flag --%s", words[0], name)
+			}
+		}
+	}
+	return nil
 }
 
 // markdownExamples finds the command lines of a Markdown document: every
@@ -660,6 +692,10 @@ func TestExampleCheckerRejects(t *testing.T) {
 		"-o dir-cache-ttl=forever",
 		"b2fs --no-such-flag [BUCKET] MOUNTPOINT",
 		`sudo B2_X=1 b2fs --credentials-file "$CREDENTIALS_DIRECTORY/b2" a b c`,
+		"b2fs sync --json /mnt/b2",
+		"b2fs sync --timeout=soon /mnt/b2",
+		"b2fs status /mnt/a /mnt/b",
+		"b2fs status --no-such-flag MOUNTPOINT",
 	}
 	for _, s := range bad {
 		cmds := commands(shellWords(s, docEnv))
@@ -675,6 +711,9 @@ func TestExampleCheckerRejects(t *testing.T) {
 		"go build ./cmd/... && bin/b2fs --demo /mnt/demo",
 		"my-bucket /mnt/b2 fuse.b2fs _netdev,x-systemd.automount 0 0",
 		"b2fs --help",
+		"b2fs sync --timeout 10m /mnt/b2",
+		"b2fs status --json /mnt/b2",
+		"b2fs sync [--timeout DURATION] MOUNTPOINT",
 	}
 	for _, s := range good {
 		for _, w := range commands(shellWords(s, docEnv)) {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ const startupTimeout = 30 * time.Second
 
 // run is the whole command; it returns the exit status.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isControlCommand(args[0]) {
+		return runControl(args, stdout, stderr)
+	}
 	cfg, err := parseArgs(args, stdout)
 	if err != nil {
 		switch {
@@ -116,6 +120,10 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		return err
 	}
 	ctx := context.Background()
+	mctx, stopTuning := context.WithCancel(ctx)
+	defer stopTuning()
+	target, _ := parseSize(cfg.memoryTarget)
+	tuneMemory(mctx, uint64(target))
 	if cfg.cpuProfile != "" {
 		f, err := os.OpenFile(cfg.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -159,12 +167,15 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	var stage *staging.Manager
 	var fsys *fs.FS
 	var rc *readcache.Cache
+	// The uploads' figures: the staging manager's, once it exists.
+	uploads := &stagedUploads{}
+	var wb writeBack
 	met := metrics.New(metrics.Options{
-		Pending: func() (int, int, int64) {
-			if stage == nil {
-				return 0, 0, 0
+		WriteBack: func() metrics.WriteBack {
+			if wb == nil {
+				return metrics.WriteBack{}
 			}
-			return stage.PendingStats()
+			return wb.Stats()
 		},
 		Cache: func() (int64, int64) { return mc.Stats() },
 		PendingMetadata: func() int {
@@ -172,16 +183,6 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 				return 0
 			}
 			return fsys.PendingMetadata()
-		},
-		PendingNames: func() []string {
-			if stage == nil {
-				return nil
-			}
-			var out []string
-			for _, k := range stage.Pending() {
-				out = append(out, k.String())
-			}
-			return out
 		},
 		ReadCache: func() (int64, int64, int64, int64) {
 			st := rc.Stats() // nil-safe, like Used
@@ -205,7 +206,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	client, err := connect(startCtx, b2client.Config{
 		Endpoint: cfg.endpoint, KeyID: creds.keyID, Key: creds.key,
 		Logger:   log.With("component", "b2client"),
-		Observer: met.Observe,
+		Observer: func(ev b2client.RequestEvent) { met.Observe(ev); uploads.observe(ev) },
 	}, cfg.svc.startupTimeout, log, n)
 	if err != nil {
 		return err
@@ -293,6 +294,8 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 	toUpload := 0
 	if stage != nil {
 		toUpload = recoverStaged(sctx, stage, layers.Backend.Current, log)
+		uploads.stage = stage
+		wb = uploads
 	}
 	fsys = layers.FS
 	if err := fsys.Check(sctx); err != nil {
@@ -327,13 +330,17 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "source", describe(bucket, prefix), "mountpoint", cfg.mountpoint, "endpoint", cfg.endpoint)
-	n.ready(pendingStatus("serving "+describe(bucket, prefix), stage, fsys))
+	ctl := &mountControl{mountpoint: cfg.mountpoint, source: describe(bucket, prefix), wb: wb, fsys: fsys, met: met}
+	ctlSrv := startControl(cfg.mountpoint, ctl, log)
+	serving := "serving " + describe(bucket, prefix)
+	n.ready(ctl.statusLine(serving))
 
 	dctx, stopDrain := context.WithCancel(ctx)
 	defer stopDrain()
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go n.watchdog(wctx, cfg.mountpoint)
+	go ctl.monitor(wctx, n, serving)
 	if toUpload > 0 {
 		go func() {
 			if err := stage.Drain(dctx); err != nil && dctx.Err() == nil {
@@ -344,10 +351,28 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		}()
 	}
 	closed = true
-	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n, stopWatchdog: stopWatchdog}
+	s := &session{cfg: cfg, log: log, fsys: fsys, srv: srv, stage: stage, closeWr: closeWrite, met: met, notify: n, stopWatchdog: stopWatchdog,
+		ctl: ctl, ctlSrv: ctlSrv}
 	err = s.run(sigs)
 	stopDrain()
+	if cfg.memProfile != "" {
+		writeHeapProfile(cfg.memProfile, log)
+	}
 	return err
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string, log *slog.Logger) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		log.Error("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Error("heap profile", "err", err)
+	}
 }
 
 func describe(b fs.Bucket, prefix string) string {

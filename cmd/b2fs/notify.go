@@ -110,3 +110,9 @@ func (n *notifier) watchdog(ctx context.Context, mountpoint string) {
 		n.sd(daemon.SdNotifyWatchdog)
 	}
 }
+
+// extend updates the status and asks systemd for d more before it gives up
+// waiting (EXTEND_TIMEOUT_USEC; while starting or stopping).
+func (n *notifier) extend(status string, d time.Duration) {
+	n.sd(fmt.Sprintf("STATUS=%s\nEXTEND_TIMEOUT_USEC=%d", status, d.Microseconds()))
+}

@@ -37,6 +37,8 @@ This page is generated from the flag definitions in ` + "`cmd/b2fs`" + `
 ` + "```" + `
 b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT
 b2fs --demo MOUNTPOINT
+b2fs sync [--timeout DURATION] MOUNTPOINT
+b2fs status [--json] MOUNTPOINT
 mount.fuse.b2fs SOURCE MOUNTPOINT [-fnsv] [-o OPTIONS]     (as mount(8) helper)
 b2fs --version | --help
 ` + "```" + `
@@ -135,6 +137,11 @@ func printReference(w io.Writer) error {
 		if g.title == "other" {
 			b.WriteString("| `-h, --help` | – | grouped help with examples |\n")
 		}
+	}
+	b.WriteString("\n## Commands for a running mount\n\nThey talk to the b2fs serving MOUNTPOINT over its control socket (its owner and root only; see\n[write-back.md](write-back.md#control)). Exit status 0 when done, 1 when not (timeout, upload refused, not a b2fs mount,\npermission denied, b2fs not running), 2 on usage errors.\n")
+	for _, cc := range controlCommands {
+		fmt.Fprintf(&b, "\n### `b2fs %s %s`\n\n%s.\n\n| flag | default | meaning |\n|---|---|---|\n", cc.name, cc.args, capitalize(cc.help))
+		controlFlagSet(cc.name, &controlArgs{}).VisitAll(row)
 	}
 	var ignored []string
 	for o := range ignoredMountOptions {

@@ -17,6 +17,7 @@ import (
 	"github.com/b2fs/b2fs/fs"
 	"github.com/b2fs/b2fs/fs/metrics"
 	"github.com/b2fs/b2fs/fs/staging"
+	"github.com/b2fs/b2fs/internal/control"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -152,19 +153,6 @@ func serveMetrics(ctx context.Context, addr string, met *metrics.Metrics, log *s
 	return nil
 }
 
-// pendingStatus is the systemd STATUS line.
-func pendingStatus(prefix string, st *staging.Manager, fsys *fs.FS) string {
-	if st == nil {
-		return prefix
-	}
-	n, up, b := st.PendingStats()
-	s := fmt.Sprintf("%s; uploads pending: %d (%d in progress, %d bytes)", prefix, n, up, b)
-	if fsys != nil {
-		s += fmt.Sprintf("; metadata changes pending: %d", fsys.PendingMetadata())
-	}
-	return s
-}
-
 // recoverStaged runs staging recovery before the mount serves requests
 // and logs the outcome.
 func recoverStaged(ctx context.Context, st *staging.Manager, current staging.CurrentFunc, log *slog.Logger) (pending int) {
@@ -197,8 +185,11 @@ type session struct {
 	closeWr func(context.Context) error
 	met     *metrics.Metrics
 	notify  *notifier
-	// stopWatchdog ends the watchdog pings when stopping starts.
+	// stopWatchdog ends the watchdog pings and the status refresh when
+	// stopping starts.
 	stopWatchdog func()
+	ctl          *mountControl
+	ctlSrv       *control.Server // nil without a control socket
 }
 
 // run serves until a signal or an external unmount, then shuts down:
@@ -211,8 +202,6 @@ func (s *session) run(sigs <-chan os.Signal) error {
 	done := make(chan struct{})
 	go func() { s.srv.Wait(); close(done) }()
 
-	tick := time.NewTicker(30 * time.Second)
-	defer tick.Stop()
 	external := false
 wait:
 	for {
@@ -223,8 +212,6 @@ wait:
 		case sig := <-sigs:
 			s.log.Info("signal received; stopping", "signal", sig.String())
 			break wait
-		case <-tick.C:
-			s.notify.status(pendingStatus("serving", s.stage, s.fsys))
 		}
 	}
 	deadline := time.Now().Add(s.cfg.svc.shutdownTimeout)
@@ -240,7 +227,16 @@ wait:
 		}
 	}()
 	s.stopWatchdog()
-	s.notify.stopping(pendingStatus("stopping", s.stage, s.fsys))
+	if s.ctlSrv != nil {
+		// b2fs sync and status end with the mount; a sync in progress is
+		// told that the mount stops (the uploads go on below).
+		s.ctlSrv.Close()
+	}
+	s.notify.stopping(s.ctl.statusLine("stopping"))
+	// While the uploads make progress, systemd is asked for more time.
+	ectx, stopExtend := context.WithCancel(ctx)
+	defer stopExtend()
+	go s.ctl.extendWhileUploading(ectx, s.notify, deadline, extendInterval(s.cfg.svc.shutdownTimeout))
 	s.fsys.StopWrites()
 	mp := s.cfg.mountpoint
 	wait := true
@@ -258,7 +254,7 @@ wait:
 		case <-done:
 			stopped = true
 		case <-status.C:
-			s.notify.status(pendingStatus("stopping: waiting for open files to close", s.stage, s.fsys))
+			s.notify.status(s.ctl.statusLine("stopping: waiting for open files to close"))
 		case <-ctx.Done():
 			s.log.Error("files still open on the mount at the shutdown deadline; exiting anyway", "mountpoint", mp)
 			stopped = true
@@ -268,7 +264,7 @@ wait:
 
 	var upErr error
 	if s.stage != nil {
-		s.notify.status(pendingStatus("stopping: uploading", s.stage, s.fsys))
+		s.notify.status(s.ctl.statusLine("stopping: uploading"))
 		// Metadata changes not yet in B2 (see --metadata-delay) go first:
 		// they are copies of versions already uploaded.
 		if err := s.fsys.FlushMetadata(ctx); err != nil {

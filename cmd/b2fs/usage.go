@@ -13,6 +13,8 @@ as a local directory, so ordinary tools (ls, cp, rsync, tar, editors) work on it
 
 usage: b2fs [flags] [BUCKET[/PREFIX]] MOUNTPOINT
        b2fs --demo MOUNTPOINT
+       b2fs sync [--timeout DURATION] MOUNTPOINT   wait until every change so far is in B2
+       b2fs status [--json] MOUNTPOINT             pending uploads, rate, errors, B2 calls and cost
        mount -t fuse.b2fs BUCKET[/PREFIX] MOUNTPOINT -o OPTIONS   (as mount helper)
 
 Without BUCKET the mount's root lists the account's buckets. b2fs runs in the
@@ -20,6 +22,8 @@ foreground (use --daemon, or the mount helper, to run in the background);
 SIGTERM or SIGINT unmounts after uploads finish. Credentials come from
 B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY, or --credentials-file (under
 systemd: LoadCredential= and --credentials-file "$CREDENTIALS_DIRECTORY/b2").
+b2fs sync and b2fs status talk to the b2fs serving MOUNTPOINT (its owner or
+root only); a bucket named "status" is mounted as "b2fs status/ MOUNTPOINT".
 `
 
 const usageExamples = `
@@ -30,6 +34,8 @@ examples:
   b2fs --metrics-addr 127.0.0.1:9464 --shutdown-timeout 10m my-bucket /mnt/b2
   mount -t fuse.b2fs my-bucket /mnt/b2 -o credentials-file=/etc/b2fs/creds,allow_other
   systemctl enable --now b2fs@media            (config in /etc/b2fs/media.conf)
+  b2fs sync --timeout 10m /mnt/b2              wait until every change made so far is in B2
+  b2fs status /mnt/b2                          what is pending, the upload rate, errors, B2 calls and cost
 
 fstab:
   my-bucket  /mnt/b2  fuse.b2fs  _netdev,x-systemd.automount,credentials-file=/etc/b2fs/creds  0 0
@@ -44,6 +50,9 @@ comment=*) are accepted and ignored.
 Exit status: 0 after a clean unmount with every change in B2; 1 on errors
 (including changes that could not be uploaded before exiting: they are kept
 in the cache directory and uploaded at the next start); 2 on usage errors.
+b2fs sync and b2fs status: 0 when done; 1 when not (timeout, an upload
+refused, not a b2fs mount, permission denied, b2fs not running); 2 on usage
+errors.
 Every flag and option: docs/configuration.md.
 `
 
@@ -58,7 +67,7 @@ var flagGroups = []struct {
 	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages", "max-file-inodes"}},
 	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size", "kernel-read-ahead", "read-cache-size", "passthrough"}},
 	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "dir-markers", "max-rename-files", "metadata-delay"}},
-	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr"}},
+	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr", "memory-target"}},
 	{"logging", []string{"log-level", "log-format", "log-file", "debug-fuse"}},
 	{"other", []string{"version", "help"}},
 }

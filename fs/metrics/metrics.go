@@ -21,8 +21,11 @@ type Prices struct {
 	A, B, C float64
 }
 
-// DefaultPrices: Class A free, Class B $0.004 per 10,000, Class C $0.004
-// per 1,000 calls.
+// DefaultPrices are the one place b2fs keeps B2's prices (the metrics'
+// estimate, b2fs status): Class A free, Class B $0.004 per 10,000 calls,
+// Class C $0.004 per 1,000 calls. Source: Backblaze's B2 transaction
+// pricing page (https://www.backblaze.com/cloud-storage/transaction-pricing),
+// prices as recorded on 2026-12-06; they change, check the page.
 var DefaultPrices = Prices{A: 0, B: 0.004 / 10_000, C: 0.004 / 1_000}
 
 // classes maps B2 API names to their transaction class (b2-api-reference
@@ -56,17 +59,14 @@ func Class(api string) string {
 type Options struct {
 	// Prices default to DefaultPrices.
 	Prices *Prices
-	// Pending, when set, reports the staged files with changes not yet in
-	// B2, how many are uploading, and their bytes.
-	Pending func() (files, uploading int, bytes int64)
+	// WriteBack, when set, reports the changes not yet in B2 and the
+	// uploads done (b2fs_pending_*, b2fs_upload*).
+	WriteBack func() WriteBack
 	// Cache, when set, reports metadata cache hits and misses.
 	Cache func() (hits, misses int64)
 	// PendingMetadata, when set, reports the files whose metadata changes
 	// are not in B2 yet (see --metadata-delay).
 	PendingMetadata func() int
-	// PendingNames, when set, lists the staged files with changes not yet
-	// in B2 (b2fs_oldest_pending_upload_seconds).
-	PendingNames func() []string
 	// StagingBytes, when set, reports the bytes staged and the limit
 	// (--cache-max-size, 0 for none).
 	StagingBytes func() (used, limit int64)
@@ -137,16 +137,12 @@ func New(o Options) *Metrics {
 	}, m.Cost)
 	m.reg.MustRegister(m.calls, m.errors, m.duration, m.bytes, m.fuseOps, m.fuseErrs, m.fuseLat, cost,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if o.Pending != nil {
-		pending := o.Pending
-		m.reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2fs_pending_uploads", Help: "Staged files with changes not yet in B2."},
-				func() float64 { n, _, _ := pending(); return float64(n) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2fs_uploads_in_progress", Help: "Staged files being uploaded now."},
-				func() float64 { _, u, _ := pending(); return float64(u) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2fs_pending_upload_bytes", Help: "Size of the staged files with changes not yet in B2."},
-				func() float64 { _, _, b := pending(); return float64(b) }),
-		)
+	if o.WriteBack != nil {
+		now := o.now
+		if now == nil {
+			now = time.Now
+		}
+		m.registerWriteBack(o.WriteBack, now)
 	}
 	if o.PendingMetadata != nil {
 		pm := o.PendingMetadata
@@ -211,6 +207,21 @@ func (m *Metrics) Calls() map[string]int64 {
 	}
 	return out
 }
+
+// CallsByClass returns the B2 requests counted so far by transaction
+// class ("A", "B", "C", "other"; classes without calls are left out).
+func (m *Metrics) CallsByClass() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int64, len(m.byClass))
+	for k, v := range m.byClass {
+		out[k] = v
+	}
+	return out
+}
+
+// Prices returns the prices the estimate uses.
+func (m *Metrics) Prices() Prices { return m.prices }
 
 // Cost returns the estimated price of the B2 calls so far in US dollars.
 func (m *Metrics) Cost() float64 {

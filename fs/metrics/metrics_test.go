@@ -27,8 +27,10 @@ func TestClass(t *testing.T) {
 
 func TestObserveCostAndExposition(t *testing.T) {
 	m := New(Options{
-		Pending: func() (int, int, int64) { return 3, 1, 4096 },
-		Cache:   func() (int64, int64) { return 7, 2 },
+		WriteBack: func() WriteBack {
+			return WriteBack{PendingFiles: 3, Uploading: 1, PendingBytes: 4096, UploadedBytes: 77, UploadsDone: 2, Conflicts: 1, Retries: 4, UploadErrors: 5}
+		},
+		Cache: func() (int64, int64) { return 7, 2 },
 
 		PendingMetadata: func() int { return 5 },
 	})
@@ -43,6 +45,9 @@ func TestObserveCostAndExposition(t *testing.T) {
 		Err: &b2client.Error{Status: 503, Code: "service_unavailable", API: "b2_upload_file"}})
 	if c := m.Cost(); math.Abs(c-0.008) > 1e-12 {
 		t.Errorf("Cost() = %v, want 0.008 (10,000 B + 1,000 C)", c)
+	}
+	if got := m.CallsByClass(); got["A"] != 2 || got["B"] != 10_000 || got["C"] != 1000 {
+		t.Errorf("CallsByClass() = %v", got)
 	}
 	if got := m.Calls(); got["b2_upload_file"] != 2 || got["b2_download_file_by_id"] != 10_000 {
 		t.Errorf("Calls() = %v", got)
@@ -67,6 +72,8 @@ func TestObserveCostAndExposition(t *testing.T) {
 		`b2fs_b2_bytes_total{direction="upload"} 123`,
 		`b2fs_b2_estimated_cost_dollars 0.008`,
 		`b2fs_pending_uploads 3`, `b2fs_uploads_in_progress 1`, `b2fs_pending_upload_bytes 4096`,
+		`b2fs_uploaded_bytes_total 77`, `b2fs_uploads_total 2`, `b2fs_upload_conflicts_total 1`,
+		`b2fs_upload_retries_total 4`, `b2fs_upload_errors_total 5`, `b2fs_oldest_pending_upload_seconds 0`,
 		`b2fs_cache_hits_total 7`, `b2fs_cache_misses_total 2`, `b2fs_pending_metadata_changes 5`,
 		`go_goroutines`,
 	} {

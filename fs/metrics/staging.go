@@ -1,59 +1,12 @@
 package metrics
 
 import (
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// pendingAge tracks how long each staged file has been pending, as seen by
-// the scrapes: a file's age runs from the first scrape that found it
-// pending, so it is exact to the scrape interval, and a file uploaded and
-// changed again between two scrapes keeps its age.
-//
-// LOCK ORDER: mu is a leaf; names is called without it.
-type pendingAge struct {
-	names func() []string
-	now   func() time.Time
-
-	mu    sync.Mutex
-	since map[string]time.Time // bounded by the staged files
-}
-
-// oldest returns the age in seconds of the file pending longest (0: none).
-func (p *pendingAge) oldest() float64 {
-	names := p.names()
-	now := p.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	next := make(map[string]time.Time, len(names))
-	var age time.Duration
-	for _, n := range names {
-		t, ok := p.since[n]
-		if !ok {
-			t = now
-		}
-		next[n] = t
-		age = max(age, now.Sub(t))
-	}
-	p.since = next
-	return age.Seconds()
-}
 
 // registerStaging adds the gauges of the staging directory and the read
 // cache.
 func (m *Metrics) registerStaging(o Options) {
-	if o.PendingNames != nil {
-		p := &pendingAge{names: o.PendingNames, now: o.now, since: map[string]time.Time{}}
-		if p.now == nil {
-			p.now = time.Now
-		}
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "b2fs_oldest_pending_upload_seconds",
-			Help: "Age of the staged file that has had changes not in B2 the longest (0: none), measured from the first scrape that saw it pending. Files open for writing count.",
-		}, p.oldest))
-	}
 	if o.StagingBytes != nil {
 		sb := o.StagingBytes
 		m.reg.MustRegister(

@@ -9,15 +9,20 @@ import (
 	"time"
 )
 
-// TestOldestPendingUploadAndStagingBytes: the oldest pending file's age runs
-// from the first scrape that saw it, drops when it is uploaded, and the
+// TestOldestPendingUploadAndStagingBytes: the oldest pending change's age
+// runs from its OldestPending time, is 0 when nothing is pending, and the
 // staging and read cache gauges report their bytes and bounds.
 func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1_000_000, 0)
 	pending := []string{}
+	var since time.Time // when the oldest of pending was changed
 	m := New(Options{
-		PendingNames: func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pending...) },
+		WriteBack: func() WriteBack {
+			mu.Lock()
+			defer mu.Unlock()
+			return WriteBack{PendingFiles: len(pending), OldestPending: since}
+		},
 		StagingBytes: func() (int64, int64) { return 12345, 1 << 30 },
 		ReadCache:    func() (int64, int64, int64, int64) { return 300, 100, 4096, 8192 },
 		now:          func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
@@ -33,28 +38,25 @@ func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
-	step := func(d time.Duration, names ...string) {
-		mu.Lock()
-		now = now.Add(d)
-		pending = names
-		mu.Unlock()
-	}
+	t0 := now
 	for i, c := range []struct {
-		d     time.Duration
-		names []string
-		want  string
+		d       time.Duration // the clock moves on
+		pending []string
+		since   time.Duration // the oldest change, after t0
+		want    string
 	}{
-		{0, nil, "b2fs_oldest_pending_upload_seconds 0\n"},
-		{time.Minute, []string{"b/a"}, "b2fs_oldest_pending_upload_seconds 0\n"},
-		{time.Minute, []string{"b/a", "b/b"}, "b2fs_oldest_pending_upload_seconds 60\n"},
-		{time.Minute, []string{"b/a", "b/b"}, "b2fs_oldest_pending_upload_seconds 120\n"},
-		{time.Minute, []string{"b/b"}, "b2fs_oldest_pending_upload_seconds 120\n"},
-		{time.Minute, nil, "b2fs_oldest_pending_upload_seconds 0\n"},
-		{time.Minute, []string{"b/a"}, "b2fs_oldest_pending_upload_seconds 0\n"},
+		{0, nil, 0, "b2fs_oldest_pending_upload_seconds 0\n"},
+		{time.Minute, []string{"b/a"}, time.Minute, "b2fs_oldest_pending_upload_seconds 0\n"},
+		{time.Minute, []string{"b/a", "b/b"}, time.Minute, "b2fs_oldest_pending_upload_seconds 60\n"},
+		{time.Minute, []string{"b/b"}, 2 * time.Minute, "b2fs_oldest_pending_upload_seconds 60\n"},
+		{time.Minute, nil, 2 * time.Minute, "b2fs_oldest_pending_upload_seconds 0\n"},
 	} {
-		step(c.d, c.names...)
+		mu.Lock()
+		now = now.Add(c.d)
+		pending, since = c.pending, t0.Add(c.since)
+		mu.Unlock()
 		if got := scrape(); !strings.Contains(got, c.want) {
-			t.Errorf("step %d (pending %v): exposition lacks %q", i, c.names, c.want)
+			t.Errorf("step %d (pending %v): exposition lacks %q", i, c.pending, c.want)
 		}
 	}
 	got := scrape()

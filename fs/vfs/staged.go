@@ -27,7 +27,7 @@ func (n *File) openStaged(ctx context.Context, flags uint32) (Handle, error) {
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 	}
 	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0, Write: write})
 	if err != nil {

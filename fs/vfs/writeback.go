@@ -114,7 +114,7 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 	}
 	ne := stagedEntry(newName, sf)
 	if fn != nil {
-		n.fsys.moved(fn, sb, src, db, dp, newName)
+		n.fsys.moved(fn, sb, sp, name, db, dp, newName)
 		fn.setCreated(!replaces)
 		fn.update(ne)
 	} else {
@@ -131,7 +131,7 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 // if any, is removed first, and only then is the pending file dropped, so
 // that a crash in between leaves the name as it was before (the pending
 // file is uploaded at the next start), never its older B2 version.
-func (n *Dir) unlinkPending(ctx context.Context, name string) error {
+func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry) error {
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
@@ -147,7 +147,7 @@ func (n *Dir) unlinkPending(ctx context.Context, name string) error {
 	hidden := ""
 	if ok && e.FileID != "" {
 		n.fsys.keptForget(e.FileID)
-		if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
+		if fn != nil {
 			n.fsys.dropMeta(ctx, fn)
 		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
@@ -163,6 +163,9 @@ func (n *Dir) unlinkPending(ctx context.Context, name string) error {
 		}
 	}
 	n.fsys.removed(b, prefix, name)
+	if fn != nil {
+		fn.setGone(last)
+	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)
 	return nil

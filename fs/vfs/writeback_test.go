@@ -47,10 +47,10 @@ func newStore() *fstest.Store {
 }
 
 // writeFile creates (or truncates) name in d with data and closes it.
-func writeFile(t *testing.T, d *Dir, name, data string) {
+func writeFile(t *testing.T, d *Dir, name, data string) *File {
 	t.Helper()
 	ctx := context.Background()
-	_, h, err := d.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, 0o644)
+	f, h, err := d.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, 0o644)
 	if err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}
@@ -61,6 +61,7 @@ func writeFile(t *testing.T, d *Dir, name, data string) {
 		t.Fatalf("close %s: %v", name, err)
 	}
 	h.Release(ctx)
+	return f
 }
 
 // mutations counts the calls that change B2.

@@ -18,6 +18,8 @@ ensure_tools() {
   command -v fio >/dev/null || pkgs+=(fio)
   command -v setfattr >/dev/null || pkgs+=(attr)
   command -v rsync >/dev/null || pkgs+=(rsync)
+  # The crash tests (test/crash) watch real tools acknowledge files with strace.
+  command -v strace >/dev/null || pkgs+=(strace)
   command -v git >/dev/null || pkgs+=(git)
   command -v curl >/dev/null || pkgs+=(curl ca-certificates)
   command -v unzip >/dev/null || pkgs+=(unzip)

@@ -67,6 +67,9 @@ type config struct {
 	partSize  int64 // limit: large-file part size (0 = recommended)
 	writeConc int   // limit: parts in flight (b2fs --upload-concurrency)
 
+	suite  string // "main" or "writeback"
+	wbRuns int    // runs of each write-back workload
+
 	b2fsArgs, rcloneArgs []string
 	emuArgs              []string
 }
@@ -151,6 +154,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fl.IntVar(&c.readConc, "limit-read-concurrency", 8, "limit: GETs in flight (b2fs --read-ahead-window / --read-chunk-size)")
 	fl.Var(sizeValue{&partSize}, "limit-part-size", "limit: part size of the large-file upload (0: the recommended size)")
 	fl.IntVar(&c.writeConc, "limit-write-concurrency", 4, "limit: parts in flight (b2fs --upload-concurrency)")
+	fl.StringVar(&c.suite, "suite", "main", "main, or writeback: cp -r, rsync -a and git commits in both b2fs modes next to rclone --vfs-cache-mode writes (tools b2fs,b2fs-wb,rclone-w; workloads cp,rsync,git; profile wan by default)")
+	fl.IntVar(&c.wbRuns, "wb-runs", 3, "runs of each write-back workload (the table gives medians)")
 	fl.StringArrayVar(&c.b2fsArgs, "b2fs-arg", nil, "extra b2fs argument (repeatable)")
 	fl.StringArrayVar(&c.rcloneArgs, "rclone-arg", nil, "extra rclone mount argument (repeatable)")
 	if err := fl.Parse(args); err != nil {
@@ -168,6 +173,22 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 				}
 			}
 		}
+	}
+	switch c.suite {
+	case "main":
+	case "writeback":
+		for name, v := range map[string]string{"tools": "b2fs,b2fs-wb,rclone-w", "profiles": "wan", "workloads": "cp,rsync,git"} {
+			if !fl.Changed(name) {
+				if err := fl.Set(name, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if c.wbRuns < 1 {
+			return nil, errors.New("--wb-runs must be positive")
+		}
+	default:
+		return nil, fmt.Errorf("unknown suite %q (main, writeback)", c.suite)
 	}
 	c.size, c.readChunk, c.partSize = size, readChunk, partSize
 	switch {
@@ -190,12 +211,25 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	}
 	for _, t := range splitList(*tools) {
 		if _, ok := toolTitle[t]; !ok {
-			return nil, fmt.Errorf("unknown tool %q (b2fs, rclone, rclone-w)", t)
+			return nil, fmt.Errorf("unknown tool %q (b2fs, b2fs-wb, rclone, rclone-w)", t)
 		}
 		c.tools = append(c.tools, t)
 	}
 	c.workloads = map[string]bool{}
 	for _, w := range splitList(*workloads) {
+		if c.suite == "writeback" {
+			switch w {
+			case "all":
+				c.workloads[wbCp], c.workloads[wbRsync], c.workloads[wbGit1] = true, true, true
+			case wbCp, wbRsync:
+				c.workloads[w] = true
+			case "git", wbGit1, wbGit100:
+				c.workloads[wbGit1] = true
+			default:
+				return nil, fmt.Errorf("unknown write-back workload %q (cp, rsync, git)", w)
+			}
+			continue
+		}
 		switch w {
 		case "all":
 			for _, r := range rowOrder {
@@ -238,6 +272,9 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.suite == "writeback" {
+		return writeBackMain(ctx, cfg, stdout, stderr)
+	}
 	rep, err := run(ctx, cfg, stderr)
 	if rep != nil {
 		if perr := publish(cfg, rep, stdout); perr != nil {

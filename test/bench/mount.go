@@ -17,16 +17,18 @@ import (
 
 // Tool names.
 const (
-	toolB2fs         = "b2fs"
-	toolRclone       = "rclone"
-	toolRcloneWrites = "rclone-w"
+	toolB2fs          = "b2fs"
+	toolB2fsWriteBack = "b2fs-wb"
+	toolRclone        = "rclone"
+	toolRcloneWrites  = "rclone-w"
 )
 
 // toolTitle is how a tool's column is headed in the table.
 var toolTitle = map[string]string{
-	toolB2fs:         "b2fs",
-	toolRclone:       "rclone",
-	toolRcloneWrites: "rclone vfs=writes",
+	toolB2fs:          "b2fs",
+	toolB2fsWriteBack: "b2fs write-back",
+	toolRclone:        "rclone",
+	toolRcloneWrites:  "rclone vfs=writes",
 }
 
 // mount is one running FUSE mount: the tool's process and its mountpoint.
@@ -135,8 +137,11 @@ func (ms *mounts) start(ctx context.Context, env *mountEnv, m *mount) error {
 	}
 	var cmd *exec.Cmd
 	switch tool {
-	case toolB2fs:
+	case toolB2fs, toolB2fsWriteBack:
 		args := []string{"--endpoint", env.url, "--log-level", "warn"}
+		if tool == toolB2fsWriteBack {
+			args = append(args, "--write-back")
+		}
 		if env.b2fsCacheDir {
 			args = append(args, "--cache-dir", m.cacheDir)
 		}

@@ -429,6 +429,12 @@ func (rp *report) document(table string) string {
 // writeDoc replaces the part of path between the bench markers with body,
 // creating the file (with a title) when it does not exist.
 func writeDoc(path, body string) error {
+	return writeDocBetween(path, beginMarker, endMarker, body)
+}
+
+// writeDocBetween replaces the part of path between the markers begin and
+// end with body, appending the block when the markers are not there.
+func writeDocBetween(path, beginMarker, endMarker, body string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err

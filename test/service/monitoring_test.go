@@ -100,8 +100,8 @@ func TestDashboardAndAlertRules(t *testing.T) {
 		}
 	}
 	rules := ruleExprs(t, filepath.Join(mon, "b2fs-alerts.yml"))
-	if len(rules) != 7 {
-		t.Errorf("found %d rule expressions, want 7", len(rules))
+	if len(rules) != 8 {
+		t.Errorf("found %d rule expressions, want 8", len(rules))
 	}
 	for _, s := range rules {
 		for _, n := range metricNameRE.FindAllString(s, -1) {

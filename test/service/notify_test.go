@@ -83,7 +83,7 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 	if !ready.mounted {
 		t.Fatalf("READY=1 arrived before %s was a live FUSE mount", dir)
 	}
-	if !strings.Contains(ready.msg, "STATUS=serving bucket "+bucket) || !strings.Contains(ready.msg, "uploads pending: 0 (0 in progress, 0 bytes)") {
+	if !strings.Contains(ready.msg, "STATUS=serving bucket "+bucket) || !strings.Contains(ready.msg, "pending files: 0 (0 B), uploading: 0; metadata changes pending: 0") {
 		t.Errorf("READY message %q lacks the status line", ready.msg)
 	}
 	for _, m := range seen[:len(seen)-1] {

@@ -53,7 +53,7 @@ func TestSIGTERMDuringCloseUploads(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	var seen []string
 	stop := next(t, notes, "STOPPING=1", &seen)
-	if !strings.Contains(stop.msg, "uploads pending: 1 (1 in progress, 1060921 bytes)") {
+	if !strings.Contains(stop.msg, "pending files: 1 (1.0 MiB), uploading: 1, oldest ") {
 		t.Errorf("STOPPING status %q does not show the upload in progress", stop.msg)
 	}
 	waitFor(t, 10*time.Second, "b2fs to stop accepting writes", func() bool {

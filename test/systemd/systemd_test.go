@@ -329,7 +329,7 @@ func TestServiceUnderSystemd(t *testing.T) {
 		}
 		status := c.show(t, "b2fs@slow", "StatusText")
 		t.Logf("STATUS: %s", status)
-		if !strings.Contains(status, "serving bucket "+bucket) || !strings.Contains(status, "uploads pending: 0") {
+		if !strings.Contains(status, "serving bucket "+bucket) || !strings.Contains(status, "pending files: 0") {
 			t.Errorf("STATUS=%q", status)
 		}
 		c.must(t, "systemctl", "stop", "b2fs@slow")
