@@ -30,6 +30,14 @@
 // of a sequential writer is computed while it writes, so no extra pass over
 // the data is needed.
 //
+// With Options.WriteBack, close is File.Commit instead: the content, its
+// manifest and their directory entries are fsynced (durable.go), and a
+// bounded background uploader sends the file after a delay, retrying
+// failures (writeback.go); renames and removals of files that were never
+// uploaded only change their manifests (namespace.go). The staging
+// directory's file I/O goes through a FileSystem (osfs.go), which tests
+// replace with one that forgets what was not fsynced.
+//
 // If an upload fails, Flush returns the error, the staged data stays on disk
 // and the manifest records the state "failed", so nothing is dropped; the
 // Manager keeps the file so that a later Flush retries it. Each Manager works

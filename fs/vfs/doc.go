@@ -42,6 +42,7 @@
 //	ctx = vfs.WithCaller(ctx, uid, gid) // the owner of what the operation creates
 //	fsys.StopWrites()                   // then every change is errs.ErrReadOnly
 //	err = fsys.FlushMetadata(ctx)       // deferred metadata changes to B2 (unmount)
+//	err = fsys.Sync(ctx)                // everything pending (write-back uploads, metadata) in B2
 //	err = fsys.Shutdown(ctx)            // ends the lifetime: nothing keeps running
 //
 // Errors wrap the kinds of package errs (errors.Is(err, errs.ErrNotExist),
