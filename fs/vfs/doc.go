@@ -71,6 +71,8 @@
 //   - metaflush.go, ownversions.go, pins.go: deferred metadata of closed
 //     files; the versions this mount made; versions open handles read
 //     (their deletes wait for the last reader).
+//   - writeback.go: write-back mode (close commits locally; fsync and Sync
+//     wait for uploads; renames and unlinks of pending files).
 //   - ctime.go, markers.go: change times and directory times; directory
 //     markers kept only where needed.
 //   - names.go: package listing's names here. Listings and lookups
