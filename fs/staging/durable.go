@@ -121,19 +121,14 @@ func (m *Manager) waitSpace(ctx context.Context, f *File) (bool, error) {
 	}
 }
 
-// drainable reports whether a file other than f is pending with no handle
-// open: its upload frees its space.
+// drainable reports whether a file other than f is staged with no handle
+// open: its upload (or, uploaded, its removal, which follows) frees its
+// space.
 func (m *Manager) drainable(f *File) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, g := range m.files {
-		if g == f || g.refs > 0 {
-			continue
-		}
-		g.mu.Lock()
-		pending := g.dirty && !g.detached
-		g.mu.Unlock()
-		if pending {
+		if g != f && g.refs == 0 {
 			return true
 		}
 	}

@@ -200,6 +200,13 @@ func (m *Manager) run() {
 func (m *Manager) upload(f *File) {
 	wb := m.wb
 	defer wb.workers.Done()
+	f.hookMu.Lock()
+	hookHeld := true
+	defer func() {
+		if hookHeld {
+			f.hookMu.Unlock()
+		}
+	}()
 	wb.mu.Lock()
 	urgent := wb.queue[f].urgent
 	wb.mu.Unlock()
@@ -225,6 +232,10 @@ func (m *Manager) upload(f *File) {
 		if hook != nil {
 			hook(key, f)
 		}
+	}
+	f.hookMu.Unlock()
+	hookHeld = false
+	if uploaded {
 		m.letGo(f)
 	}
 	f.mu.Lock()
