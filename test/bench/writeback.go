@@ -82,23 +82,11 @@ func runWriteBack(ctx context.Context, cfg *config, logw io.Writer) (*wbReport, 
 	}
 	rp := &wbReport{cfg: cfg, prof: cfg.profiles[0], started: start,
 		samples: map[string]map[string][]wbSample{}, errs: map[string]map[string]string{}}
-	for _, b := range []*string{&cfg.b2fsBin, &cfg.emuBin} {
-		abs, err := filepath.Abs(*b)
-		if err != nil {
-			return nil, err
-		}
-		*b = abs
+	cleanup, err := prepareRun(cfg, "b2fs-bench-wb-")
+	if err != nil {
+		return nil, err
 	}
-	if cfg.workDir == "" {
-		d, err := os.MkdirTemp("", "b2fs-bench-wb-")
-		if err != nil {
-			return nil, err
-		}
-		cfg.workDir = d
-		if !cfg.keep {
-			defer os.RemoveAll(d)
-		}
-	}
+	defer cleanup()
 	src := filepath.Join(cfg.workDir, "src", "small")
 	os.RemoveAll(src)
 	if err := makeSmallTree(src, cfg.smallFiles); err != nil {
