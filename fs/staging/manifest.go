@@ -150,6 +150,20 @@ func (f *File) saveManifest() {
 // fsyncs it (write-back durability, see durable.go). A detached file
 // writes none.
 func (f *File) writeManifest(settled, sync bool) error {
+	return f.putState(&settled, sync)
+}
+
+// persistMeta records a metadata change (mode, owner, xattrs, mtime) of
+// a pending file: in write-back mode durably, since the operation that
+// made it returns next; settledness stays as it is.
+func (f *File) persistMeta() {
+	if err := f.putState(nil, f.m.opts.WriteBack); err != nil {
+		f.m.log.Error("write staging manifest", "err", err)
+	}
+}
+
+// putState writes the manifest; settled nil keeps the file's settledness.
+func (f *File) putState(settledp *bool, sync bool) error {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
 	f.mu.Lock()
@@ -157,7 +171,10 @@ func (f *File) writeManifest(settled, sync bool) error {
 		f.mu.Unlock()
 		return nil
 	}
-	f.settled = settled
+	if settledp != nil {
+		f.settled = *settledp
+	}
+	settled := f.settled
 	m := &Manifest{
 		Version:    manifestVersion,
 		ID:         f.id,
