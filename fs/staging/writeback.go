@@ -101,8 +101,9 @@ func newWriteBack() *writeBack {
 func (m *Manager) WriteBack() bool { return m.opts.WriteBack }
 
 // SetUploadHook sets the function called after each upload the background
-// uploader made (with no lock held, before the file is let go), so that
-// the filesystem can show the new version.
+// uploader made, and each upload of Drain (files recovered after a crash),
+// with no lock held, before the file is let go, so that the filesystem can
+// show the new version.
 func (m *Manager) SetUploadHook(fn func(Key, *File)) {
 	m.wb.mu.Lock()
 	m.wb.hook = fn

@@ -141,14 +141,15 @@ func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cac
 	if ok && e.Dir {
 		return errs.ErrIsDir
 	}
-	if !ok && n.fsys.staged(b, full) == nil {
+	sf := n.fsys.staged(b, full) // open handles keep using it
+	if !ok && sf == nil {
 		return errs.ErrNotExist
 	}
 	hidden := ""
 	if ok && e.FileID != "" {
 		n.fsys.keptForget(e.FileID)
 		if fn != nil {
-			n.fsys.dropMeta(ctx, fn)
+			n.fsys.dropMeta(ctx, fn, sf)
 		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
 			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
