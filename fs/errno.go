@@ -106,3 +106,8 @@ func readError(err error) error {
 func readErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	return toErrno(log, op, readError(err))
 }
+
+// Errno is toErrno for callers outside the adapter: tests that drive
+// package vfs directly compare errno values the way a mount shows them,
+// with the same log lines.
+func Errno(log *slog.Logger, op string, err error) syscall.Errno { return toErrno(log, op, err) }

@@ -173,14 +173,3 @@ func (f *File) writeWaiting(ctx context.Context, p []byte, off int64, appending 
 	}
 	return n, err
 }
-
-// Abandon stops the Manager the way a killed process stops, for crash
-// tests: background work ends, and nothing more is uploaded, written or
-// removed by it; the instance directory stays as it is for the Recover of
-// a later Manager.
-func (m *Manager) Abandon() {
-	m.abandoned.Store(true)
-	m.cancel()
-	m.wb.workers.Wait()
-	m.lock.Close()
-}

@@ -30,8 +30,8 @@ type File struct {
 	refs int // guarded by Manager.mu, not mu
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
-	key  Key
-	data FSFile
+	key     Key
+	data    FSFile
 	// size is the file's length; the data file always has this length.
 	size     int64
 	reserved int64 // bytes reserved in the Manager for this file

@@ -277,11 +277,22 @@ func (f *FS) supersedeMeta(n *File, id string) {
 }
 
 // dropMeta forgets n's pending metadata (the file was removed or
-// replaced), after any copy of it in flight.
-func (f *FS) dropMeta(ctx context.Context, n *File) {
+// replaced), after any copy of it in flight. sf, when not nil, is the
+// file's staged copy, which its open handles keep using: once detached
+// (or with changes) it takes the change, so that they show it.
+func (f *FS) dropMeta(ctx context.Context, n *File, sf *staging.File) {
 	p, err := f.claimMeta(ctx, n)
 	if err != nil || p == nil {
 		return
+	}
+	if sf != nil {
+		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
+			p.mergeInto(info)
+			return nil
+		})
+		if err == nil && absorbed && !p.modTime.IsZero() && p.info[staging.InfoMtime] != p.orig[staging.InfoMtime] {
+			sf.SetMtime(ctx, p.modTime)
+		}
 	}
 	f.releaseMeta(n, p, "", nil)
 }

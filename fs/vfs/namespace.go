@@ -201,6 +201,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	if fn != nil {
 		last = fn.lastEntry()
 	}
+	sf := n.fsys.staged(b, full) // open handles keep using it
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
@@ -212,7 +213,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	case ok && e.FileID != "":
 		n.fsys.keptForget(e.FileID)
 		if fn != nil {
-			n.fsys.dropMeta(ctx, fn)
+			n.fsys.dropMeta(ctx, fn, sf)
 		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
 			return n.fsys.opErr("unlink "+fmtPath(b, full), err)

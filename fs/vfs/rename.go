@@ -89,8 +89,8 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	}
 	var last cache.Entry
 	if tn != nil {
-		last = tn.lastEntry()    // what its open handles show once it is gone
-		n.fsys.dropMeta(ctx, tn) // the file is being replaced
+		last = tn.lastEntry()                                               // what its open handles show once it is gone
+		n.fsys.dropMeta(ctx, tn, n.fsys.staged(db, childName(dp, newName))) // the file is being replaced
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
@@ -176,6 +176,12 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
+	if sf != nil && pm != nil {
+		// The pending change rode on the copy: the file's open staged
+		// copy takes it too, or its handles and its name show the
+		// metadata from before.
+		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+	}
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
 		n.fsys.moved(fn, sb, sp, name, db, dp, newName)
