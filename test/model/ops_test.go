@@ -320,7 +320,16 @@ func (r *runner) closeHandle(h *handle) {
 				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
 				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
 			}
-			h.n.durable()
+			if r.backgroundUploads {
+				// Write-back: the data may have gone up in the
+				// background before a metadata change made while the
+				// file was open, which then stays deferred as for a
+				// closed file; close makes only the data durable.
+				h.n.durData = bytes.Clone(h.n.data)
+				h.n.dirty = false
+			} else {
+				h.n.durable()
+			}
 		}
 	}
 	if h.n.parent != nil {

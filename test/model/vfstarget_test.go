@@ -268,6 +268,9 @@ func (t *vfsTarget) abandon() {
 // it opened (see runner.closeReaders).
 func (t *vfsTarget) readersKeepVersion() bool { return true }
 
+// backgroundUploads: in write-back mode files go up in the background.
+func (t *vfsTarget) backgroundUploads() bool { return t.cfg.WriteBack }
+
 func (t *vfsTarget) Remount() error {
 	if err := t.stop(); err != nil {
 		return err
