@@ -520,13 +520,17 @@ func (r *runner) opTruncate(t *rapid.T) {
 	if err != nil {
 		return
 	}
-	if size == int64(len(n.data)) {
+	same := size == int64(len(n.data))
+	if same {
 		n.sizeSet(sp)
 	} else {
 		n.dataChanged(sp)
 	}
 	n.data = resize(n.data, size)
-	if n.writers == 0 {
+	if n.writers == 0 && same {
+		// Nothing to cut: the content stays, and a pending metadata
+		// change stays deferred.
+	} else if n.writers == 0 {
 		n.durable() // a closed file is staged, cut and uploaded at once
 	} else {
 		n.dirty = true
