@@ -22,7 +22,7 @@ func vfsChecks() int {
 	if raceEnabled {
 		return 150
 	}
-	return 1500
+	return 1000
 }
 
 // TestModelVFS runs random sequences against package vfs over the

@@ -423,19 +423,13 @@ func (t *vfsTarget) ReadDir(p string) ([]DirEntry, error) {
 }
 
 // settle waits for pending write-back uploads (see
-// vfsConfig.SettleUploads), and a moment more when any ran since the last
-// settle: Sync can return before the filesystem shows the new version.
+// vfsConfig.SettleUploads).
 func (t *vfsTarget) settle() {
 	if !t.cfg.SettleUploads {
 		return
 	}
-	st := t.inst.st
-	if err := st.Sync(t.ctx); err != nil {
+	if err := t.inst.st.Sync(t.ctx); err != nil {
 		t.logger.Error("settle write-back uploads", "err", err)
-	}
-	if done := st.Stats().UploadsDone; done != t.inst.settled {
-		t.inst.settled = done
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -97,8 +97,6 @@ type vfsInst struct {
 	dead  bool
 	drain chan struct{} // closed when the background upload of recovered files ends
 	stop  context.CancelFunc
-	// settled is the count of background uploads at the last settle.
-	settled int64
 }
 
 func startVFS(tmp string, cfg vfsConfig) (*vfsTarget, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,5 +59,49 @@ func TestAbandonWhileStreaming(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Abandon did not return: the part uploads keep restarting")
+	}
+}
+
+// TestSyncWaitsUntilUploadShown: in write-back mode, Sync called while a
+// background upload has made the file clean but the filesystem is still
+// being shown the new version (the upload hook runs) returns only after
+// that. It returned at once (the file was no longer dirty), and a chmod
+// right after an fsync copied the version B2 had before (found by
+// test/model's TestModelVFSWriteBack).
+func TestSyncWaitsUntilUploadShown(t *testing.T) {
+	ctx := context.Background()
+	m, err := staging.New(staging.Options{Dir: t.TempDir(), Remote: fstest.NewStore("b"), PartSize: 1 << 16, UploadCutoff: 1 << 17,
+		WriteBack: true, WriteBackDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	var shown atomic.Bool
+	entered := make(chan struct{}, 1)
+	m.SetUploadHook(func(staging.Key, *staging.File) {
+		entered <- struct{}{}
+		time.Sleep(100 * time.Millisecond)
+		shown.Store(true)
+	})
+	f, err := m.Open(ctx, staging.OpenOptions{Key: staging.Key{BucketID: "b", BucketName: "b", Name: "f"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ctx, []byte("data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no background upload")
+	}
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !shown.Load() {
+		t.Fatal("Sync returned while the upload was still being shown")
 	}
 }
