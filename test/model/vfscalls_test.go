@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -86,6 +87,12 @@ func (t *vfsTarget) walkFrom(at resolved, p string, follow bool, links *int) (re
 			continue
 		}
 		n, err := d.Lookup(ctx, c)
+		if err != nil && t.cfg.SettleUploads && errors.Is(err, vfs.ErrNotFound) {
+			// See vfsConfig.SettleUploads: a lookup racing with a
+			// background upload can miss the file.
+			t.settle()
+			n, err = d.Lookup(ctx, c)
+		}
 		if err != nil {
 			return resolved{}, errno(err)
 		}

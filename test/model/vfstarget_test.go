@@ -80,8 +80,11 @@ type vfsConfig struct {
 	// B2 had before, and that copy can land after the upload: B2 (and,
 	// after a remount, stat) shows the old content, the acknowledged
 	// write is lost (create and close a file, write it again and close,
-	// chmod: about 1 in 30 with a 1 ms write-back delay). The model
-	// settles the uploads outside strict mode.
+	// chmod: about 1 in 30 with a 1 ms write-back delay). KNOWN BUG
+	// (reported, not yet fixed): a lookup of a file whose background
+	// upload is landing can answer ENOENT now and then. The model settles
+	// the uploads before metadata changes, and before looking up again a
+	// name not found, outside strict mode.
 	SettleUploads bool
 	// WaitRecovery makes Crash wait until the recovered staged files are
 	// uploaded (see fuseConfig.WaitRecovery: the same KNOWN BUG).
