@@ -18,22 +18,23 @@ type stallRemote struct {
 	started chan struct{}
 }
 
-func (r stallRemote) UploadPart(ctx context.Context, id string, part int, rd io.ReaderAt, size int64, sha1Hex string) error {
+func (r stallRemote) UploadPart(ctx context.Context, id string, part int, rd io.ReaderAt, size int64, sha1Hex string) (string, error) {
 	select {
 	case r.started <- struct{}{}:
 	default:
 	}
 	<-ctx.Done()
-	return ctx.Err()
+	return "", ctx.Err()
 }
 
-// TestAbandonWhileStreaming: a Manager abandoned (as a crash leaves it)
-// while a file being written streams its parts returns at once. A part
-// upload failing because the background context was cancelled started
-// the next attempt, which failed at once too: the file's uploads spun
-// forever and Abandon (and anything waiting for the file to be idle)
-// never returned (found by test/model's TestModelVFS).
-func TestAbandonWhileStreaming(t *testing.T) {
+// TestCloseWhileStreaming: a Manager closed while a file being written
+// streams its parts, with the uploads not done by the deadline, returns
+// once its context is cancelled. A part upload failing because the
+// background context was cancelled started the next attempt, which failed
+// at once too: the file's uploads spun forever and Close (and anything
+// waiting for the file to be idle) never returned (found by test/model's
+// TestModelVFS, at a crash).
+func TestCloseWhileStreaming(t *testing.T) {
 	ctx := context.Background()
 	r := stallRemote{Store: fstest.NewStore("b"), started: make(chan struct{}, 1)}
 	m, err := staging.New(staging.Options{Dir: t.TempDir(), Remote: r, PartSize: 1 << 16, UploadCutoff: 1 << 17, Concurrency: 2,
@@ -54,11 +55,16 @@ func TestAbandonWhileStreaming(t *testing.T) {
 		t.Fatal("no part upload started while the file was written")
 	}
 	done := make(chan struct{})
-	go func() { m.Abandon(); close(done) }()
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		m.Close(cctx)
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("Abandon did not return: the part uploads keep restarting")
+		t.Fatal("Close did not return: the part uploads keep restarting")
 	}
 }
 

@@ -75,8 +75,8 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, out *Attr) (known bool) {
 	e, ok, known := f.marker(ctx, b, prefix, fetch)
 	if ok {
-		f.applyMeta(e.Info, out)
-		if _, has := e.Info[staging.InfoMtime]; has {
+		f.applyMetaEntry(e, out)
+		if _, has := e.InfoValue(staging.InfoMtime); has {
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
@@ -91,7 +91,7 @@ func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, o
 func (f *FS) keepMarkerTimes(b Bucket, prefix string, m cache.Entry) {
 	var a Attr
 	f.dirAttr(&a)
-	if _, has := m.Info[staging.InfoMtime]; has {
+	if _, has := m.InfoValue(staging.InfoMtime); has {
 		a.Mtime = m.ModTime
 	}
 	setCtime(m, &a)
@@ -114,7 +114,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		}
 		m, exists, _ = f.marker(ctx, b, prefix, true)
 	}
-	info := cloneInfo(m.Info)
+	info := cloneInfo(m.Info())
 	if errno := change(info); errno != nil {
 		return errno
 	}
@@ -135,7 +135,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		f.applyDirTimes(b, prefix, &a)
 		info[staging.InfoMtime] = strconv.FormatInt(a.Mtime.UnixMilli(), 10)
 	}
-	if exists && infoEqual(info, m.Info) {
+	if exists && infoEqual(info, m.Info()) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(name, info) > maxInfoBytes {

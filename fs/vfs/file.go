@@ -246,7 +246,7 @@ func (n *File) truncateClosed(ctx context.Context, size int64) error {
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 		if e.Size == size {
 			return nil
 		}

@@ -225,8 +225,10 @@ func (f *FS) fileAttr(e cache.Entry, out *Attr) {
 		t = f.mounted
 	}
 	out.SetTimes(&t, &t, &t)
-	f.applyMeta(e.Info, out)
-	applySpecial(e.Info, out)
+	f.applyMetaEntry(e, out)
+	if _, numeric := e.Numeric(); !numeric { // only numbers: no special file
+		applySpecial(e.Info(), out)
+	}
 	setCtime(e, out)
 }
 

@@ -294,7 +294,7 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 	}
 	name := prefix + EmptyMarker
 	switch {
-	case inB2 && exists && f.defaultDirInfo(m.Info):
+	case inB2 && exists && f.defaultDirInfo(m.Info()):
 		f.keepMarkerTimes(b, prefix, m)
 		if err := f.remove(ctx, b, name); err != nil {
 			f.log.Warn("removing a directory marker no longer needed failed; it stays", "dir", fmtPath(b, prefix), "err", err)

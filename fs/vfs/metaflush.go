@@ -108,11 +108,11 @@ func (n *File) overlay(e cache.Entry) cache.Entry {
 
 func (n *File) overlayLocked(e cache.Entry) cache.Entry {
 	if p := n.pend; p != nil && e.FileID == p.base && !e.Dir {
-		e.Info = p.info
+		e.SetInfo(p.info)
 		if !p.modTime.IsZero() {
 			e.ModTime = p.modTime
 		}
-		e.Changed = p.changed
+		e.SetChanged(p.changed)
 	}
 	return e
 }
@@ -150,7 +150,7 @@ func (f *FS) deferInfo(n *File, base cache.Entry, info map[string]string) cache.
 // (no pending change applies to it yet).
 func (n *File) entryInfoLocked(base cache.Entry) map[string]string {
 	if n.pend == nil {
-		return base.Info
+		return base.Info()
 	}
 	return n.pend.orig
 }

@@ -73,18 +73,21 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 			if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
 				e = fn.overlay(e) // metadata changes not yet in B2
 			}
-			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 		}
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
-		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
+		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0, Write: true,
 		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
 	})
 	if err != nil {
 		return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
 	}
 	e := stagedEntry(name, sf)
-	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
+	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e}
+	if base == nil {
+		node.own = &ownVersions{created: true}
+	}
 	n.fsys.putFile(node)
 	n.fsys.changed(b, prefix, name, &e)
 	if base == nil {
@@ -326,8 +329,8 @@ func (f *FS) putFile(n *File) {
 	r := &f.reg
 	r.mu.Lock()
 	if r.files == nil {
-		r.files = map[string]*File{}
+		r.files = map[fileKey]*File{}
 	}
-	r.files[regKey(b, childName(dir, name))] = n
+	r.files[fkey(b, dir, name)] = n
 	r.mu.Unlock()
 }

@@ -48,11 +48,9 @@ type File struct {
 	onNewVersion func(old, new string)
 	// pend is the metadata change not yet in B2 (see metaflush.go).
 	pend *pendingMeta
-	// created: this mount created the file at a name B2 did not have;
-	// ownIDs are the versions it stored there since (see ownversions.go).
-	created  bool
-	ownIDs   []string
-	ownEmpty map[string]bool // the empty ones among ownIDs
+	// own: set when this mount created the file at a name B2 did not
+	// have, with the versions it stored there since (see ownversions.go).
+	own *ownVersions
 	// gone: the file was unlinked or replaced by a rename. It no longer
 	// stands for its name (another file may take it): entry is what it
 	// was when it went, and only its open handles still reach it.
@@ -64,11 +62,17 @@ type File struct {
 // mount made) and a rename moves what is loaded below a directory.
 type registry struct {
 	mu    sync.Mutex // guards the maps; taken before no other lock
-	files map[string]*File
+	files map[fileKey]*File
 	dirs  map[string]*Dir
 }
 
 func regKey(b Bucket, name string) string { return b.ID + "\x00" + name }
+
+// fileKey is a file's location in the registry: its strings are those the
+// File holds already, so a listing of many names adds no key strings.
+type fileKey struct{ bucket, dir, name string }
+
+func fkey(b Bucket, dir, name string) fileKey { return fileKey{b.ID, dir, name} }
 
 // dirNode returns the directory prefix of b.
 func (f *FS) dirNode(b Bucket, prefix string) *Dir {
@@ -92,12 +96,12 @@ func (f *FS) dirNode(b Bucket, prefix string) *Dir {
 func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 	r := &f.reg
 	r.mu.Lock()
-	k := regKey(b, childName(dir, e.Name))
+	k := fkey(b, dir, e.Name)
 	n := r.files[k]
 	if n == nil {
 		n = &File{fsys: f, bucket: b, dir: dir, entry: e}
 		if r.files == nil {
-			r.files = map[string]*File{}
+			r.files = map[fileKey]*File{}
 		}
 		r.files[k] = n
 		r.mu.Unlock()
@@ -135,21 +139,21 @@ func (f *FS) loadedFile(b Bucket, dir, name string) *File {
 	r := &f.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.files[regKey(b, childName(dir, name))]
+	return r.files[fkey(b, dir, name)]
 }
 
-// moved records that the file n now has the location (b, dir, name),
-// replacing any file loaded there.
-func (f *FS) moved(n *File, ob Bucket, oldFull string, b Bucket, dir, name string) {
+// moved records that the file n, at (ob, odir, oname) before, now has the
+// location (b, dir, name), replacing any file loaded there.
+func (f *FS) moved(n *File, ob Bucket, odir, oname string, b Bucket, dir, name string) {
 	r := &f.reg
 	r.mu.Lock()
-	if r.files[regKey(ob, oldFull)] == n {
-		delete(r.files, regKey(ob, oldFull))
+	if k := fkey(ob, odir, oname); r.files[k] == n {
+		delete(r.files, k)
 	}
 	if r.files == nil {
-		r.files = map[string]*File{}
+		r.files = map[fileKey]*File{}
 	}
-	r.files[regKey(b, childName(dir, name))] = n
+	r.files[fkey(b, dir, name)] = n
 	r.mu.Unlock()
 	n.setLoc(b, dir, name)
 }
@@ -158,7 +162,7 @@ func (f *FS) moved(n *File, ob Bucket, oldFull string, b Bucket, dir, name strin
 func (f *FS) removed(b Bucket, dir, name string) {
 	r := &f.reg
 	r.mu.Lock()
-	delete(r.files, regKey(b, childName(dir, name)))
+	delete(r.files, fkey(b, dir, name))
 	r.mu.Unlock()
 }
 
@@ -176,7 +180,7 @@ func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
 		}
 	}
 	for k, n := range r.files {
-		if b, p, _ := strings.Cut(k, "\x00"); b == fb.ID && strings.HasPrefix(p, from) {
+		if k.bucket == fb.ID && strings.HasPrefix(childName(k.dir, k.name), from) {
 			delete(r.files, k)
 			fs = append(fs, n)
 		}
@@ -191,7 +195,7 @@ func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
 		_, dir, name := n.loc()
 		nd := to + dir[len(from):]
 		n.setLoc(tb, nd, name)
-		r.files[regKey(tb, childName(nd, name))] = n
+		r.files[fkey(tb, nd, name)] = n
 	}
 	r.mu.Unlock()
 }
@@ -212,7 +216,7 @@ func (f *FS) Forget(n Node) {
 		}
 		b, dir, name := n.loc()
 		r.mu.Lock()
-		if k := regKey(b, childName(dir, name)); r.files[k] == n {
+		if k := fkey(b, dir, name); r.files[k] == n {
 			delete(r.files, k)
 		}
 		r.mu.Unlock()

@@ -27,7 +27,19 @@ func (f *FS) applyMeta(info map[string]string, out *Attr) {
 	if len(info) == 0 {
 		return
 	}
-	m := parseMeta(info)
+	f.applyParsed(parseMeta(info), out)
+}
+
+// applyMetaEntry is applyMeta of an entry's info (without building a map
+// when the entry keeps it as numbers).
+func (f *FS) applyMetaEntry(e cache.Entry, out *Attr) {
+	if e.InfoLen() == 0 {
+		return
+	}
+	f.applyParsed(parseEntryMeta(e), out)
+}
+
+func (f *FS) applyParsed(m posixMeta, out *Attr) {
 	typ := out.Mode & syscall.S_IFMT
 	switch {
 	case m.Symlink && typ == syscall.S_IFREG:
@@ -61,7 +73,7 @@ func (f *FS) newInfo(ctx context.Context, b Bucket, prefix string, mode uint32) 
 	uid, gid := f.caller(ctx)
 	perm := mode & 0o7777
 	if m, ok, _ := f.marker(ctx, b, prefix, false); ok {
-		if pm := parseMeta(m.Info); pm.HasMode && pm.Mode&syscall.S_ISGID != 0 {
+		if pm := parseEntryMeta(m); pm.HasMode && pm.Mode&syscall.S_ISGID != 0 {
 			if pm.HasGID {
 				gid = pm.GID
 			} else {
@@ -146,7 +158,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if e.FileID == "" {
 		return errs.ErrNotExist
 	}
-	info := cloneInfo(e.Info)
+	info := cloneInfo(e.Info())
 	if errno := change(info); errno != nil {
 		return errno
 	}
@@ -157,7 +169,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		// separately; the copy must keep it.
 		info[staging.InfoMtime] = strconv.FormatInt(e.ModTime.UnixMilli(), 10)
 	}
-	if infoEqual(info, e.Info) {
+	if infoEqual(info, e.Info()) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(full, info) > maxInfoBytes {
@@ -214,15 +226,15 @@ func (n *File) changeGone(ctx context.Context, sf *staging.File, mtime *time.Tim
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	info := cloneInfo(n.entry.Info)
+	info := cloneInfo(n.entry.Info())
 	if err := change(info); err != nil {
 		return err
 	}
-	n.entry.Info = info
+	n.entry.SetInfo(info)
 	if mtime != nil {
 		n.entry.ModTime = *mtime
 	}
-	n.entry.Changed = time.Now()
+	n.entry.SetChanged(time.Now())
 	return nil
 }
 

@@ -177,7 +177,7 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	}
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
-		n.fsys.moved(fn, sb, src.Name, db, dp, newName)
+		n.fsys.moved(fn, sb, sp, name, db, dp, newName)
 		fn.setCreated(!tok, obj.FileID)
 		fn.update(ne)
 		ne = fn.overlay(ne)

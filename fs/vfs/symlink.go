@@ -77,7 +77,7 @@ func (n *Dir) Symlink(ctx context.Context, target, name string) (*File, error) {
 // for the file info are downloaded.
 func (n *File) Readlink(ctx context.Context) ([]byte, error) {
 	e := n.current()
-	m := parseMeta(e.Info)
+	m := parseEntryMeta(e)
 	if !m.Symlink {
 		return nil, errs.ErrInvalid
 	}

@@ -110,6 +110,11 @@ type fuseConfig struct {
 	// its RELEASE is answered. The model turns passthrough off outside
 	// strict mode.
 	NoPassthrough bool
+	// WriteBack runs b2fs with --write-back=WriteBack ("": the default
+	// mode). The model's promises after a crash hold as they are: a file's
+	// data is durable once close returns (in B2 or in the cache
+	// directory's journal), namespace changes once their call returns.
+	WriteBack string
 }
 
 func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
@@ -136,6 +141,9 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 		"--metadata-delay", cfg.MetadataDelay, "--dir-markers", "all"}
 	if cfg.NoPassthrough {
 		ft.args = append(ft.args, "--passthrough=false")
+	}
+	if cfg.WriteBack != "" {
+		ft.args = append(ft.args, "--write-back="+cfg.WriteBack)
 	}
 	if extra := os.Getenv("B2FS_MODEL_ARGS"); extra != "" {
 		ft.args = append(ft.args, strings.Fields(extra)...) // more b2fs flags

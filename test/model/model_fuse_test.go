@@ -23,7 +23,13 @@ func TestModelFUSE(t *testing.T) {
 	stats := newRunStats(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
-		ft, err := startFUSE(bin, t.TempDir(), fuseConfig{MetadataDelay: delay, WaitRecovery: !strict, NoPassthrough: !strict})
+		cfg := fuseConfig{MetadataDelay: delay, WaitRecovery: !strict, NoPassthrough: !strict}
+		if os.Getenv("B2FS_MODEL_WRITEBACK") == "1" {
+			// Short delays, so that uploads land between and during the
+			// steps, and crashes find changes both pending and in flight.
+			cfg.WriteBack = rapid.SampledFrom([]string{"30ms", "300ms"}).Draw(rt, "write-back")
+		}
+		ft, err := startFUSE(bin, t.TempDir(), cfg)
 		if err != nil {
 			rt.Fatalf("start b2fs: %v", err)
 		}
