@@ -429,6 +429,30 @@ func (t *vfsTarget) ReadDir(p string) ([]DirEntry, error) {
 	}
 }
 
+// retrySettled runs a metadata change again, once, after settling the
+// uploads when it found no file (see vfsConfig.SettleUploads).
+func (t *vfsTarget) retrySettled(f func() error) error {
+	err := f()
+	if err == syscall.ENOENT && t.cfg.SettleUploads {
+		t.logger.Warn("known bug: a metadata change found no file while uploads ran; again")
+		err = f()
+	}
+	return err
+}
+
+// setattr sets attributes of the node at p.
+func (t *vfsTarget) setattr(p string, follow bool, in *vfs.SetAttr) error {
+	return t.retrySettled(func() error { return t.setattrOnce(p, follow, in) })
+}
+
+func (t *vfsTarget) Lsetxattr(p, name string, value []byte, flags int) error {
+	return t.retrySettled(func() error { return t.lsetxattrOnce(p, name, value, flags) })
+}
+
+func (t *vfsTarget) Lremovexattr(p, name string) error {
+	return t.retrySettled(func() error { return t.lremovexattrOnce(p, name) })
+}
+
 // settle waits for pending write-back uploads (see
 // vfsConfig.SettleUploads).
 func (t *vfsTarget) settle() {
@@ -440,8 +464,8 @@ func (t *vfsTarget) settle() {
 	}
 }
 
-// setattr sets attributes of the node at p.
-func (t *vfsTarget) setattr(p string, follow bool, in *vfs.SetAttr) error {
+// setattrOnce sets attributes of the node at p.
+func (t *vfsTarget) setattrOnce(p string, follow bool, in *vfs.SetAttr) error {
 	t.settle()
 	r, err := t.walk(p, follow)
 	if err != nil {
@@ -503,7 +527,7 @@ func (t *vfsTarget) xattrNode(p, name string, write bool) (vfs.Node, error) {
 	return r.node, nil
 }
 
-func (t *vfsTarget) Lsetxattr(p, name string, value []byte, flags int) error {
+func (t *vfsTarget) lsetxattrOnce(p, name string, value []byte, flags int) error {
 	t.settle()
 	n, err := t.xattrNode(p, name, true)
 	if err != nil {
@@ -518,7 +542,7 @@ func (t *vfsTarget) Lsetxattr(p, name string, value []byte, flags int) error {
 	return syscall.EIO
 }
 
-func (t *vfsTarget) Lremovexattr(p, name string) error {
+func (t *vfsTarget) lremovexattrOnce(p, name string) error {
 	t.settle()
 	n, err := t.xattrNode(p, name, true)
 	if err != nil {

@@ -82,9 +82,11 @@ type vfsConfig struct {
 	// write is lost (create and close a file, write it again and close,
 	// chmod: about 1 in 30 with a 1 ms write-back delay). KNOWN BUG
 	// (reported, not yet fixed): a lookup of a file whose background
-	// upload is landing can answer ENOENT now and then. The model settles
-	// the uploads before metadata changes, and before looking up again a
-	// name not found, outside strict mode.
+	// upload is landing can answer ENOENT now and then, and so can a
+	// metadata change of it. The model settles the uploads before
+	// metadata changes, and before looking up again a name not found or
+	// making again a metadata change that found no file, outside strict
+	// mode.
 	SettleUploads bool
 	// WaitRecovery makes Crash wait until the recovered staged files are
 	// uploaded (see fuseConfig.WaitRecovery: the same KNOWN BUG).
