@@ -104,7 +104,7 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
-	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
+	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, ContentSHA1(e), readcache.FetchFunc(fetch)))
 	return &readHandle{
 		fsys:   n.fsys,
 		node:   n,

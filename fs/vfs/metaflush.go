@@ -345,6 +345,10 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 			return nil
 		}
 	}
+	var before map[string]string // the staged file's info the copy started from
+	if sf != nil {
+		before = sf.Info()
+	}
 	obj, err := f.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: p.base, Size: p.size}, b, full,
 		&CopyMeta{ContentType: p.ct, Info: p.info})
 	if err != nil {
@@ -361,7 +365,7 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	n.update(ne)
 	f.changed(b, dir, name, &ne)
 	if sf != nil {
-		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, p.base, before)
 	}
 	// Last: opens from now on read the copy, and a handle still reading
 	// the replaced version keeps it until it is released (pins.go).

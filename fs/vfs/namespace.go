@@ -193,8 +193,6 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != nil {
 		return e
 	}
-	ctx, done := n.fsys.uninterrupted(ctx)
-	defer done()
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	// What an open handle of the file shows once it is gone.
@@ -202,6 +200,9 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	var last cache.Entry
 	if fn != nil {
 		last = fn.lastEntry()
+	}
+	if n.fsys.writeBack() {
+		return n.unlinkPending(ctx, name, fn, last)
 	}
 	sf := n.fsys.staged(b, full) // open handles keep using it
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))

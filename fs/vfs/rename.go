@@ -35,8 +35,6 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if e := n.fsys.writable("rename", caps...); e != nil {
 		return e
 	}
-	ctx, done := n.fsys.uninterrupted(ctx)
-	defer done()
 	sb, sp := n.loc()
 	db, dp := dst.loc()
 	if e := checkNewName(dp, newName); e != nil {
@@ -96,7 +94,9 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
-		err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+		if err = n.fsys.settleTarget(ctx, db, childName(dp, newName)); err == nil {
+			err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+		}
 	}
 	if err != nil {
 		return err

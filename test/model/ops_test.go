@@ -312,10 +312,10 @@ func (r *runner) closeHandle(h *handle) {
 	if h.write {
 		h.n.writers--
 		if h.n.parent != nil && h.n.dirty {
-			// close uploads the staged copy with its metadata. A file
-			// without changes is not uploaded: a metadata change made
-			// while it was open stays deferred, as for a closed file
-			// (docs/semantics.md, --metadata-delay).
+			// close uploads the staged copy with its metadata. A close
+			// with no data to upload sends nothing: a metadata change
+			// made while the file was open stays deferred
+			// (docs/semantics.md "Durability": fsync, rename, unmount).
 			if len(h.n.data) >= 2*partSize {
 				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
 				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
@@ -428,7 +428,8 @@ func (r *runner) opFtruncate(t *rapid.T) {
 		n.dataChanged(sp)
 	}
 	n.data = resize(n.data, size)
-	n.dirty = true
+	// A truncation to the size the file has changes nothing to upload.
+	n.dirty = !bytes.Equal(n.data, n.durData) || n.dirty
 	if size == 0 {
 		n.local = true
 	}
