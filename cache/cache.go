@@ -25,10 +25,9 @@ type Entry struct {
 	// "unverified:<hex>").
 	ContentType string
 	SHA1        string
-	// Changed is the upload time of the version (B2's uploadTimestamp):
-	// the last change to the file made through B2, its ctime. Zero when
-	// unknown.
-	Changed time.Time
+	// changed is the upload time of the version (B2's uploadTimestamp),
+	// in ns since the epoch, 0 when unknown: see Changed.
+	changed int64
 	// The file's B2 fileInfo metadata (see SetInfo and Info): infoMap,
 	// or, when it is nil and infoHas is not zero, the numeric keys named
 	// by infoHas.

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/b2fs/b2fs/b2client"
 )
@@ -120,6 +121,24 @@ func (e Entry) InfoLen() int {
 		n++
 	}
 	return n
+}
+
+// Changed is the upload time of the version (B2's uploadTimestamp): the
+// last change to the file made through B2, its ctime. Zero when unknown.
+func (e Entry) Changed() time.Time {
+	if e.changed == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.changed)
+}
+
+// SetChanged sets what Changed returns (kept as an int64: a listing holds
+// one entry per name).
+func (e *Entry) SetChanged(t time.Time) {
+	e.changed = 0
+	if !t.IsZero() {
+		e.changed = t.UnixNano()
+	}
 }
 
 // Numeric is the file info of an entry that keeps it as numbers.

@@ -127,12 +127,12 @@ func entryFromObject(name string, o Object) cache.Entry {
 		Name:        name,
 		Size:        o.Size,
 		ModTime:     o.ModTime(),
-		Changed:     o.Uploaded,
 		FileID:      o.FileID,
 		ContentType: o.ContentType,
 		SHA1:        o.SHA1,
 	}
 	e.SetInfo(o.Info)
+	e.SetChanged(o.Uploaded)
 	return e
 }
 

@@ -321,7 +321,7 @@ func (s *Stream) run() {
 				s.markers = append(s.markers, o)
 			}
 		}
-		all := appendPage(m.log, s.prefix, s.all, page)
+		all := appendPage(m.log, s.prefix, s.all, page, last)
 		s.pages++
 		if last {
 			markers := s.markers

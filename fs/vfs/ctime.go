@@ -174,7 +174,7 @@ func (f *FS) applyDirTimes(b Bucket, prefix string, out *Attr) {
 // setCtime sets out's ctime for entry e: its version's upload time (or a
 // pending change's time), never before its mtime.
 func setCtime(e cache.Entry, out *Attr) {
-	c := e.Changed
+	c := e.Changed()
 	if c.Before(out.Mtime) {
 		c = out.Mtime
 	}

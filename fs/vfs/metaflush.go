@@ -112,7 +112,7 @@ func (n *File) overlayLocked(e cache.Entry) cache.Entry {
 		if !p.modTime.IsZero() {
 			e.ModTime = p.modTime
 		}
-		e.Changed = p.changed
+		e.SetChanged(p.changed)
 	}
 	return e
 }

@@ -234,7 +234,7 @@ func (n *File) changeGone(ctx context.Context, sf *staging.File, mtime *time.Tim
 	if mtime != nil {
 		n.entry.ModTime = *mtime
 	}
-	n.entry.Changed = time.Now()
+	n.entry.SetChanged(time.Now())
 	return nil
 }
 
