@@ -107,6 +107,20 @@ func TestRetryTransient(t *testing.T) {
 			}
 			return err
 		}},
+		{"b2_upload_part", func(e *env) error {
+			// No SHA-1 given: hashed while sent, afresh on every attempt.
+			ctx := context.Background()
+			start, err := e.c.StartLargeFile(ctx, UploadRequest{BucketID: e.bucketID, Name: "big"})
+			if err != nil {
+				return err
+			}
+			body := randBytes(1000, 8)
+			p, err := e.c.UploadPart(ctx, start.ID, 1, bytesReaderAt(body), int64(len(body)), "")
+			if err == nil && p.SHA1 != sha1Hex(body) {
+				err = fmt.Errorf("sha1 %s", p.SHA1)
+			}
+			return err
+		}},
 		{"b2_download_file_by_name", func(e *env) error {
 			r, err := e.c.Download(context.Background(), DownloadRequest{BucketName: e.bucketName, Name: "seed"})
 			if err != nil {

@@ -70,7 +70,8 @@ func (c *Client) list(ctx context.Context, api, bucketID string, opts ListOption
 	if err != nil {
 		return ListPage{}, fmt.Errorf("%s: %w", api, err)
 	}
-	var out wireListPage
+	// Sized for a full page, so decoding does not grow it step by step.
+	out := wireListPage{Files: make([]wireFile, 0, in["maxFileCount"].(int))}
 	if err := c.apiCall(ctx, api, in, &out); err != nil {
 		return ListPage{}, fmt.Errorf("list %q: %w", opts.Prefix, err)
 	}

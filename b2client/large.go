@@ -29,7 +29,9 @@ func (c *Client) GetUploadPartURL(ctx context.Context, fileID string) (*UploadUR
 
 // UploadPart uploads part partNumber (1-based) of a large file from size
 // bytes of body, retried on its own with a fresh part URL after a failure.
-// sha1Hex may be empty, in which case it is computed with a first pass.
+// sha1Hex may be empty: the part's SHA-1 is then computed while it is sent
+// (hex_digits_at_end, one pass over body per attempt) and returned in
+// Part.SHA1.
 func (c *Client) UploadPart(ctx context.Context, fileID string, partNumber int, body io.ReaderAt, size int64, sha1Hex string) (*Part, error) {
 	return c.uploadPart(ctx, fileID, partNumber, body, size, sha1Hex)
 }

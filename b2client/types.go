@@ -222,19 +222,22 @@ type authorizeResponse struct {
 	KeyExpiration *int64 `json:"applicationKeyExpirationTimestamp"`
 }
 
+// wireFile is a file as B2 sends it. Strings are values, not pointers
+// (null and absent read as ""): a listing page decodes 10,000 of them, and
+// every pointer would be an allocation.
 type wireFile struct {
-	AccountID       *string           `json:"accountId"`
-	Action          *string           `json:"action"`
-	BucketID        *string           `json:"bucketId"`
+	AccountID       string            `json:"accountId"`
+	Action          string            `json:"action"`
+	BucketID        string            `json:"bucketId"`
 	ContentLength   *int64            `json:"contentLength"`
 	Size            *int64            `json:"size"`
-	ContentSHA1     *string           `json:"contentSha1"`
-	ContentMD5      *string           `json:"contentMd5"`
-	ContentType     *string           `json:"contentType"`
-	FileID          *string           `json:"fileId"`
+	ContentSHA1     string            `json:"contentSha1"`
+	ContentMD5      string            `json:"contentMd5"`
+	ContentType     string            `json:"contentType"`
+	FileID          string            `json:"fileId"`
 	FileInfo        map[string]string `json:"fileInfo"`
-	FileName        *string           `json:"fileName"`
-	UploadTimestamp *int64            `json:"uploadTimestamp"`
+	FileName        string            `json:"fileName"`
+	UploadTimestamp int64             `json:"uploadTimestamp"`
 }
 
 func str(p *string) string {
@@ -257,16 +260,16 @@ func (w *wireFile) file() File {
 		size = i64(w.Size)
 	}
 	return File{
-		ID:              str(w.FileID),
-		Name:            str(w.FileName),
-		BucketID:        str(w.BucketID),
-		AccountID:       str(w.AccountID),
-		Action:          str(w.Action),
-		ContentType:     str(w.ContentType),
-		SHA1:            str(w.ContentSHA1),
-		MD5:             str(w.ContentMD5),
+		ID:              w.FileID,
+		Name:            w.FileName,
+		BucketID:        w.BucketID,
+		AccountID:       w.AccountID,
+		Action:          w.Action,
+		ContentType:     w.ContentType,
+		SHA1:            w.ContentSHA1,
+		MD5:             w.ContentMD5,
 		Size:            size,
-		UploadTimestamp: i64(w.UploadTimestamp),
+		UploadTimestamp: w.UploadTimestamp,
 		Info:            w.FileInfo,
 	}
 }

@@ -338,28 +338,41 @@ func (c *Client) uploadPart(ctx context.Context, fileID string, n int, body io.R
 	if size <= 0 || size > MaxSmallFileSize {
 		return nil, fmt.Errorf("upload part %d: %w: size %d", n, ErrInvalidArgument, size)
 	}
-	var err error
-	if sum == "" {
-		if sum, err = sha1Of(body, 0, size); err != nil {
-			return nil, fmt.Errorf("upload part %d: %w", n, err)
-		}
-	}
 	h := http.Header{}
 	h.Set("X-Bz-Part-Number", strconv.Itoa(n))
-	h.Set("X-Bz-Content-Sha1", sum)
+	// Without the caller's SHA-1 it is computed while the part is sent
+	// (each attempt reads body once), not with a pass of its own first.
+	var sha hash.Hash
+	length := size
+	if sum == "" {
+		h.Set("X-Bz-Content-Sha1", "hex_digits_at_end")
+		length += 40
+	} else {
+		h.Set("X-Bz-Content-Sha1", sum)
+	}
 	var out wirePart
-	err = c.upload(ctx, &uploadSpec{
+	err := c.upload(ctx, &uploadSpec{
 		api:      "b2_upload_part",
 		poolKey:  "f:" + fileID,
 		fetchURL: func(ctx context.Context) (*UploadURL, error) { return c.getUploadPartURL(ctx, fileID) },
 		header:   h,
-		length:   size,
-		body:     func() io.Reader { return io.NewSectionReader(body, 0, size) },
+		length:   length,
+		body: func() io.Reader {
+			r := io.NewSectionReader(body, 0, size)
+			if sum != "" {
+				return r
+			}
+			sha = sha1.New()
+			return io.MultiReader(&exactReader{r: io.TeeReader(r, sha), n: size}, &hexTrailer{h: sha})
+		},
 		canRetry: func() bool { return true },
 		out:      &out,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upload part %d: %w", n, err)
+	}
+	if sum == "" {
+		sum = hex.EncodeToString(sha.Sum(nil))
 	}
 	p := out.part()
 	if !strings.EqualFold(p.SHA1, sum) {

@@ -13,8 +13,6 @@ import (
 type Entry struct {
 	// Name is the base name inside its directory (no slashes).
 	Name string
-	// Dir reports a directory (a B2 folder or a .bzEmpty marker).
-	Dir bool
 	// Size is the file's length in bytes (0 for directories).
 	Size int64
 	// ModTime is the file's modification time: src_last_modified_millis when
@@ -27,13 +25,18 @@ type Entry struct {
 	// "unverified:<hex>").
 	ContentType string
 	SHA1        string
-	// Changed is the upload time of the version (B2's uploadTimestamp):
-	// the last change to the file made through B2, its ctime. Zero when
-	// unknown.
-	Changed time.Time
-	// Info is the file's B2 fileInfo metadata (nil when empty). Treat as
-	// read-only: cached entries share it.
-	Info map[string]string
+	// changed is the upload time of the version (B2's uploadTimestamp),
+	// in ns since the epoch, 0 when unknown: see Changed.
+	changed int64
+	// The file's B2 fileInfo metadata (see SetInfo and Info): infoMap,
+	// or, when it is nil and infoHas is not zero, the numeric keys named
+	// by infoHas.
+	infoMap                    map[string]string
+	infoMtime                  int64
+	infoMode, infoUID, infoGID uint32
+	infoHas                    uint8
+	// Dir reports a directory (a B2 folder or a .bzEmpty marker).
+	Dir bool
 }
 
 // Options configure a Cache.
@@ -84,7 +87,10 @@ func New(opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	counters := opts.MaxEntries * 10
+	// ristretto suggests ten counters per item the cache holds when full;
+	// a listing is one item of many entries, so there are far fewer items
+	// than MaxEntries (whose tenfold cost 9 MB of counters).
+	counters := opts.MaxEntries * 2
 	if counters < 1000 {
 		counters = 1000
 	}
@@ -141,6 +147,24 @@ func (c *Cache) PutListing(dir string, entries []Entry) {
 	l := make([]Entry, len(entries))
 	copy(l, entries)
 	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	c.set(listKey(dir), &item{listing: l, isList: true, id: c.lastID.Add(1)}, int64(len(l))+1, c.opts.DirTTL)
+}
+
+// PutSortedListing is PutListing of entries that are already sorted by
+// name, each name once: they are kept as they are, without a copy (a
+// listing of 100,000 names is 15 MB), so the caller must not modify them
+// afterwards. Entries that are not sorted are copied and sorted.
+func (c *Cache) PutSortedListing(dir string, entries []Entry) {
+	for i := 1; i < len(entries); i++ {
+		if entries[i-1].Name >= entries[i].Name {
+			c.PutListing(dir, entries)
+			return
+		}
+	}
+	l := entries[:len(entries):len(entries)] // an append never writes into it
+	if l == nil {
+		l = []Entry{}
+	}
 	c.set(listKey(dir), &item{listing: l, isList: true, id: c.lastID.Add(1)}, int64(len(l))+1, c.opts.DirTTL)
 }
 

@@ -118,8 +118,9 @@ func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, boo
 		fd.Close()
 		return nil, false
 	}
-	n.ioPass++
-	n.passID = e.FileID
+	io := n.ioLocked()
+	io.ioPass++
+	io.passID = e.FileID
 	return &passHandle{fsys: f, node: n, path: path, entry: e, fd: fd}, true
 }
 
@@ -132,15 +133,19 @@ func (n *fileNode) passOK(id string) bool {
 // passOKLocked reports whether a passthrough open of version id may be
 // made now. n.mu is held.
 func (n *fileNode) passOKLocked(id string) bool {
-	if n.ioOther > 0 || time.Now().Before(n.otherUntil) {
+	io := n.io
+	if io == nil {
+		return true // nothing open, nothing waiting
+	}
+	if io.ioOther > 0 || time.Now().Before(io.otherUntil) {
 		return false
 	}
-	if n.ioPass > 0 {
+	if io.ioPass > 0 {
 		// Joins the open ones: a process may hold one open while it
 		// opens another, so this does not wait for waiting opens.
-		return n.passID == id
+		return io.passID == id
 	}
-	return n.otherWaiting == 0
+	return io.otherWaiting == 0
 }
 
 // otherOpen records a non-passthrough handle of n being opened, once no
@@ -149,19 +154,20 @@ func (n *fileNode) passOKLocked(id string) bool {
 func (n *fileNode) otherOpen(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ioPass == 0 {
-		n.ioOther++
+	io := n.ioLocked()
+	if io.ioPass == 0 {
+		io.ioOther++
 		return 0
 	}
-	if n.passFree == nil {
-		n.passFree = make(chan struct{})
+	if io.passFree == nil {
+		io.passFree = make(chan struct{})
 	}
-	n.otherWaiting++
-	defer func() { n.otherWaiting-- }()
+	io.otherWaiting++
+	defer func() { io.otherWaiting-- }()
 	timer := time.NewTimer(passWait)
 	defer timer.Stop()
-	for n.ioPass > 0 {
-		free := n.passFree
+	for io.ioPass > 0 {
+		free := io.passFree
 		n.mu.Unlock()
 		expired := false
 		select {
@@ -172,20 +178,21 @@ func (n *fileNode) otherOpen(ctx context.Context) syscall.Errno {
 			expired = true
 		}
 		n.mu.Lock()
-		if expired && n.ioPass > 0 {
+		if expired && io.ioPass > 0 {
 			n.fsys.log.Warn("open refused: the file stays open for FUSE passthrough reading, and the kernel allows no other kind of open of it meanwhile", "file", n.path(), "waited", passWait)
 			return syscall.ETXTBSY
 		}
 	}
-	n.ioOther++
+	io.ioOther++
 	return 0
 }
 
 // otherClose undoes an otherOpen.
 func (n *fileNode) otherClose() {
 	n.mu.Lock()
-	n.ioOther--
-	n.otherUntil = time.Now().Add(otherGrace)
+	io := n.ioLocked()
+	io.ioOther--
+	io.otherUntil = time.Now().Add(otherGrace)
 	n.mu.Unlock()
 }
 
@@ -200,9 +207,10 @@ const otherGrace = time.Second
 func (n *fileNode) passClose() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.ioPass--
-	if n.ioPass == 0 && n.passFree != nil {
-		close(n.passFree)
-		n.passFree = nil
+	io := n.ioLocked()
+	io.ioPass--
+	if io.ioPass == 0 && io.passFree != nil {
+		close(io.passFree)
+		io.passFree = nil
 	}
 }

@@ -390,7 +390,13 @@ type fileNode struct {
 	fsys *FS
 	f    *vfs.File
 
-	mu sync.Mutex // guards the fields below
+	mu sync.Mutex // guards io
+	io *fileIO    // nil until the first open (most inodes are never opened)
+}
+
+// fileIO is the state of a file inode that has been opened. Its fields are
+// guarded by the fileNode's mu.
+type fileIO struct {
 	// kernelID is the file ID whose bytes the kernel's page cache holds for
 	// this inode ("" before the first open).
 	kernelID string
@@ -402,6 +408,14 @@ type fileNode struct {
 	passID                        string
 	passFree                      chan struct{}
 	otherUntil                    time.Time // no passthrough open before (see otherGrace)
+}
+
+// ioLocked returns n's open state, made on first use. n.mu is held.
+func (n *fileNode) ioLocked() *fileIO {
+	if n.io == nil {
+		n.io = &fileIO{}
+	}
+	return n.io
 }
 
 var (
@@ -426,7 +440,7 @@ func (n *fileNode) path() string {
 // version than the file's new one.
 func (n *fileNode) newVersion(old, id string) {
 	n.mu.Lock()
-	stale := n.kernelID != "" && n.kernelID != id
+	stale := n.io != nil && n.io.kernelID != "" && n.io.kernelID != id
 	n.mu.Unlock()
 	if stale {
 		n.NotifyContent(0, 0)
@@ -454,8 +468,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		// One version of B2, read as it is: the kernel keeps what it
 		// cached of it while the file ID is unchanged.
 		n.mu.Lock()
-		keep := n.kernelID == e.FileID
-		n.kernelID = e.FileID
+		io := n.ioLocked()
+		keep := io.kernelID == e.FileID
+		io.kernelID = e.FileID
 		n.mu.Unlock()
 		if keep {
 			fuseFlags |= fuse.FOPEN_KEEP_CACHE

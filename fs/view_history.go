@@ -114,8 +114,9 @@ func (n *viewHistory) list(ctx context.Context) ([]cache.Entry, syscall.Errno) {
 		for _, v := range h {
 			es = append(es, viewCacheEntry(v.Name, v.Version, false))
 			if v.Current {
-				es = append(es, cache.Entry{Name: currentName, ModTime: v.Version.ModTime(),
-					Info: vfs.SymlinkInfo(v.Name)})
+				cur := cache.Entry{Name: currentName, ModTime: v.Version.ModTime()}
+				cur.SetInfo(vfs.SymlinkInfo(v.Name))
+				es = append(es, cur)
 			}
 		}
 	}
@@ -140,7 +141,7 @@ func (n *viewHistory) entryChild(ctx context.Context, e cache.Entry, out *fuse.E
 		}
 	}
 	v := versions.Version{Name: n.name, FileID: e.FileID, Size: e.Size, ContentType: e.ContentType, SHA1: e.SHA1,
-		Uploaded: e.ModTime, Info: e.Info, Hidden: e.FileID == ""}
+		Uploaded: e.ModTime, Info: e.Info(), Hidden: e.FileID == ""}
 	return n.fsys.viewFileChild(ctx, n.EmbeddedInode(), n.viewBase, e.Name, v, out)
 }
 

@@ -241,7 +241,7 @@ func (n *viewTree) OpendirHandle(ctx context.Context, flags uint32) (fusefs.File
 		e, ok, err := n.fsys.View().LookupAt(ctx, n.bucket.ID, n.root, n.prefix, ce.Name, n.t)
 		if err != nil || !ok {
 			e = versions.Entry{Name: ce.Name, Dir: ce.Dir, Version: versions.Version{
-				FileID: ce.FileID, Size: ce.Size, Uploaded: ce.ModTime, Info: ce.Info, ContentType: ce.ContentType, SHA1: ce.SHA1}}
+				FileID: ce.FileID, Size: ce.Size, Uploaded: ce.ModTime, Info: ce.Info(), ContentType: ce.ContentType, SHA1: ce.SHA1}}
 		}
 		return n.child(ctx, e, out)
 	}), 0, 0
@@ -270,9 +270,11 @@ func viewCacheEntry(name string, v versions.Version, dir bool) cache.Entry {
 		return cache.Entry{Name: name, Dir: true}
 	}
 	e := cache.Entry{Name: name, Size: v.Size, ModTime: v.ModTime(), FileID: v.FileID,
-		ContentType: v.ContentType, SHA1: v.SHA1, Info: v.Info}
+		ContentType: v.ContentType, SHA1: v.SHA1}
+	e.SetInfo(v.Info)
 	if v.Hidden {
-		e.FileID, e.Size, e.ModTime, e.Info = "", 0, v.Uploaded, nil
+		e.FileID, e.Size, e.ModTime = "", 0, v.Uploaded
+		e.SetInfo(nil)
 	}
 	return e
 }

@@ -45,6 +45,8 @@ type config struct {
 	demo              bool
 	debugFuse         bool
 	cpuProfile        string
+	memProfile        string
+	memoryTarget      string
 	write             writeConfig
 	rcache            readCacheConfig
 	svc               serviceConfig
@@ -75,11 +77,14 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fl.StringVar(&c.readWindowMax, "read-ahead-window", "64MiB", "largest readahead window of one open file")
 	fl.StringVar(&c.readChunk, "read-chunk-size", "8MiB", "size of one ranged download; a window is fetched as parallel chunks")
 	fl.StringVar(&c.kernelReadAhead, "kernel-read-ahead", "1MiB", "the kernel's readahead for the mount (sysfs read_ahead_kb; needs root)")
+	fl.StringVar(&c.memoryTarget, "memory-target", "128MiB", "memory b2fs keeps its heap near: above it the garbage collector runs more often (0: Go's defaults; GOMEMLIMIT overrides)")
 	fl.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&c.demo, "demo", false, "mount a sample bucket served by an embedded emulator (no credentials needed)")
 	fl.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile to `FILE` until unmount")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.StringVar(&c.memProfile, "mem-profile", "", "write a heap profile to `FILE` at unmount")
+	_ = fl.MarkHidden("mem-profile")
 	fl.Bool("man", false, "write the manual page (roff) to standard output")
 	_ = fl.MarkHidden("man")
 	addWriteFlags(fl, &c.write)
@@ -185,6 +190,9 @@ func parseArgs(args []string, out io.Writer) (*config, error) {
 		if n, err := parseSize(s.v); err != nil || n <= 0 {
 			return nil, usageError{fmt.Sprintf("--%s: %q is not a size (e.g. 256MiB)", s.name, s.v)}
 		}
+	}
+	if n, err := parseSize(c.memoryTarget); err != nil || n < 0 {
+		return nil, usageError{fmt.Sprintf("--memory-target: %q is not a size (e.g. 128MiB)", c.memoryTarget)}
 	}
 	return c, nil
 }

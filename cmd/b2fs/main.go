@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -119,6 +120,10 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		return err
 	}
 	ctx := context.Background()
+	mctx, stopTuning := context.WithCancel(ctx)
+	defer stopTuning()
+	target, _ := parseSize(cfg.memoryTarget)
+	tuneMemory(mctx, uint64(target))
 	if cfg.cpuProfile != "" {
 		f, err := os.OpenFile(cfg.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -350,7 +355,24 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		ctl: ctl, ctlSrv: ctlSrv}
 	err = s.run(sigs)
 	stopDrain()
+	if cfg.memProfile != "" {
+		writeHeapProfile(cfg.memProfile, log)
+	}
 	return err
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string, log *slog.Logger) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		log.Error("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Error("heap profile", "err", err)
+	}
 }
 
 func describe(b fs.Bucket, prefix string) string {

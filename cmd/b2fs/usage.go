@@ -67,7 +67,7 @@ var flagGroups = []struct {
 	{"metadata cache", []string{"dir-cache-ttl", "attr-cache-ttl", "negative-cache-ttl", "cache-max-entries", "list-prefetch-pages", "max-file-inodes"}},
 	{"reading", []string{"read-ahead-max", "read-ahead-window", "read-chunk-size", "kernel-read-ahead", "read-cache-size", "passthrough"}},
 	{"writing", []string{"cache-dir", "cache-max-size", "part-size", "upload-cutoff", "upload-concurrency", "streamed-sha1", "hard-delete", "dir-markers", "max-rename-files", "metadata-delay"}},
-	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr"}},
+	{"service", []string{"startup-timeout", "shutdown-timeout", "metrics-addr", "memory-target"}},
 	{"logging", []string{"log-level", "log-format", "log-file", "debug-fuse"}},
 	{"other", []string{"version", "help"}},
 }

@@ -54,9 +54,12 @@ func (b *Backend) StartLargeFile(ctx context.Context, req staging.UploadRequest)
 }
 
 // UploadPart implements staging.Remote.
-func (b *Backend) UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) error {
-	_, err := b.c.UploadPart(ctx, largeFileID, part, r, size, sha1Hex)
-	return classify("upload part", err)
+func (b *Backend) UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) (string, error) {
+	p, err := b.c.UploadPart(ctx, largeFileID, part, r, size, sha1Hex)
+	if err != nil {
+		return "", classify("upload part", err)
+	}
+	return p.SHA1, nil
 }
 
 // CopyPart implements staging.Remote.

@@ -2,6 +2,8 @@ package fstest
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -177,23 +179,28 @@ func (s *Store) StartLargeFile(ctx context.Context, req staging.UploadRequest) (
 }
 
 // UploadPart implements staging.Remote.
-func (s *Store) UploadPart(ctx context.Context, id string, part int, r io.ReaderAt, size int64, sha1Hex string) error {
+func (s *Store) UploadPart(ctx context.Context, id string, part int, r io.ReaderAt, size int64, sha1Hex string) (string, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
 	data := make([]byte, size)
 	if _, err := r.ReadAt(data, 0); err != nil && err != io.EOF {
-		return err
+		return "", err
+	}
+	sum := sha1.Sum(data)
+	got := hex.EncodeToString(sum[:])
+	if sha1Hex != "" && sha1Hex != got {
+		return "", fmt.Errorf("upload part %d: SHA-1 %s sent for content %s", part, sha1Hex, got)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count("UploadPart")
 	u, ok := s.large[id]
 	if !ok {
-		return errs.E(errs.ErrNotExist, "upload part", id, nil)
+		return "", errs.E(errs.ErrNotExist, "upload part", id, nil)
 	}
 	u.parts[part] = data
-	return nil
+	return got, nil
 }
 
 // CopyPart implements staging.Remote.

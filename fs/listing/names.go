@@ -123,16 +123,17 @@ func entryName(dir string, o Object) (name string, isDir, ok bool) {
 
 // entryFromObject converts a listed file to its cache entry.
 func entryFromObject(name string, o Object) cache.Entry {
-	return cache.Entry{
+	e := cache.Entry{
 		Name:        name,
 		Size:        o.Size,
 		ModTime:     o.ModTime(),
-		Changed:     o.Uploaded,
 		FileID:      o.FileID,
 		ContentType: o.ContentType,
 		SHA1:        o.SHA1,
-		Info:        o.Info,
 	}
+	e.SetInfo(o.Info)
+	e.SetChanged(o.Uploaded)
+	return e
 }
 
 // buildEntries turns the objects of a complete listing of dir into
@@ -148,7 +149,9 @@ func entryFromObject(name string, o Object) cache.Entry {
 //     wins and the file is hidden (logged).
 func buildEntries(log *slog.Logger, dir string, objs []Object) []cache.Entry {
 	out := make([]cache.Entry, 0, len(objs))
-	idx := make(map[string]int, len(objs))
+	// The entries of a page share their content types' strings (a
+	// listing keeps them as long as it is cached).
+	var types map[string]string
 	for _, o := range objs {
 		name, isDir, ok := entryName(dir, o)
 		if !ok {
@@ -163,25 +166,41 @@ func buildEntries(log *slog.Logger, dir string, objs []Object) []cache.Entry {
 		if isDir {
 			e = cache.Entry{Name: name, Dir: true}
 		} else {
+			if ct, ok := types[o.ContentType]; ok {
+				o.ContentType = ct
+			} else if len(types) < 64 {
+				if types == nil {
+					types = make(map[string]string)
+				}
+				types[o.ContentType] = o.ContentType
+			}
 			e = entryFromObject(name, o)
 		}
-		if i, dup := idx[name]; dup {
-			if out[i].Dir && e.Dir {
-				continue
-			}
-			if log != nil {
-				log.Warn("a file and a folder share a name; showing the directory", "dir", dir, "name", name)
-			}
-			if e.Dir {
-				out[i] = e
+		out = append(out, e)
+	}
+	// B2's order is the names' order but for folders ("a/" sorts after
+	// "a-b"); equal names are then next to each other, the first one
+	// received first.
+	if !sort.SliceIsSorted(out, func(i, j int) bool { return out[i].Name < out[j].Name }) {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	}
+	w := 0
+	for _, e := range out {
+		if w > 0 && out[w-1].Name == e.Name {
+			if prev := &out[w-1]; !prev.Dir || !e.Dir {
+				if log != nil {
+					log.Warn("a file and a folder share a name; showing the directory", "dir", dir, "name", e.Name)
+				}
+				if e.Dir {
+					*prev = e
+				}
 			}
 			continue
 		}
-		idx[name] = len(out)
-		out = append(out, e)
+		out[w] = e
+		w++
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return out[:w]
 }
 
 // resolveLookup decides what name is in directory dir from the objects of a

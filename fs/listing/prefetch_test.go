@@ -202,7 +202,7 @@ func TestPrefetchWholeTreeOneCall(t *testing.T) {
 		t.Fatalf("walk made %d tree and %d delimiter calls, want 1 and 0", be.count("tree"), be.count("list"))
 	}
 	// Markers (directory metadata) came with it.
-	if e, r := m.cache.Lookup(MarkerKey(b, "a/b/"), EmptyMarker); r != cache.Found || e.Info["b2fs-mode"] != "700" {
+	if e, r := m.cache.Lookup(MarkerKey(b, "a/b/"), EmptyMarker); r != cache.Found || e.Info()["b2fs-mode"] != "700" {
 		t.Fatalf("marker of a/b/: %v %+v", r, e)
 	}
 	if _, r := m.cache.Lookup(MarkerKey(b, "a/"), EmptyMarker); r != cache.NotFound {

@@ -321,7 +321,7 @@ func (s *Stream) run() {
 				s.markers = append(s.markers, o)
 			}
 		}
-		all := appendPage(m.log, s.prefix, s.all, page)
+		all := appendPage(m.log, s.prefix, s.all, page, last)
 		s.pages++
 		if last {
 			markers := s.markers
@@ -330,7 +330,7 @@ func (s *Stream) run() {
 			// Cached before the readers are told, so that the listing
 			// is in the cache when any of them returns.
 			m.noteMarker(s.b, s.prefix, markers)
-			m.cache.PutListing(s.key, all)
+			m.cache.PutSortedListing(s.key, all) // all is final: never appended to again
 			s.stop(func() { s.all, s.done = all, true })
 			return
 		}

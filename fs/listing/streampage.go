@@ -20,8 +20,11 @@ import (
 // their own length, and only the stream's fetcher appends. When a page's
 // first name does not sort after the last one (B2 orders "a/" after "a-b",
 // so a folder and names near it can straddle a page boundary), the two are
-// merged into a new slice.
-func appendPage(log *slog.Logger, dir string, all, page []cache.Entry) []cache.Entry {
+// merged into a new slice. When all has no room for the page, it moves
+// to a slice twice as long, or, for the listing's last page (final),
+// exactly as long as needed: the listing is cached as it is, and
+// append's smaller steps copied a 100,000-name listing twice as often.
+func appendPage(log *slog.Logger, dir string, all, page []cache.Entry, final bool) []cache.Entry {
 	if all == nil {
 		return page
 	}
@@ -29,6 +32,15 @@ func appendPage(log *slog.Logger, dir string, all, page []cache.Entry) []cache.E
 		return all
 	}
 	if len(all) == 0 || all[len(all)-1].Name < page[0].Name {
+		if n := len(all) + len(page); n > cap(all) {
+			c := n
+			if !final {
+				c = max(n, 2*cap(all))
+			}
+			out := make([]cache.Entry, n, c)
+			copy(out[copy(out, all):], page)
+			return out
+		}
 		return append(all, page...)
 	}
 	out := make([]cache.Entry, 0, len(all)+len(page))

@@ -44,7 +44,7 @@ func TestAppendPageMatchesBuildEntries(t *testing.T) {
 		var all []cache.Entry
 		for rest := objs; len(rest) > 0; {
 			n := min(len(rest), 1+rng.IntN(5))
-			all = appendPage(nil, dir, all, buildEntries(nil, dir, rest[:n]))
+			all = appendPage(nil, dir, all, buildEntries(nil, dir, rest[:n]), n == len(rest))
 			rest = rest[n:]
 		}
 		if !slices.EqualFunc(all, want, func(a, b cache.Entry) bool { return a.Name == b.Name && a.Dir == b.Dir && a.FileID == b.FileID }) {
@@ -57,10 +57,10 @@ func TestAppendPageMatchesBuildEntries(t *testing.T) {
 // is unchanged by later pages.
 func TestAppendPageKeepsEarlierViews(t *testing.T) {
 	p1 := []cache.Entry{{Name: "a"}, {Name: "b"}}
-	all := appendPage(nil, "", nil, p1)
+	all := appendPage(nil, "", nil, p1, false)
 	view := all
-	all = appendPage(nil, "", all, []cache.Entry{{Name: "c"}})
-	all = appendPage(nil, "", all, []cache.Entry{{Name: "a", Dir: true}}) // merge path
+	all = appendPage(nil, "", all, []cache.Entry{{Name: "c"}}, false)
+	all = appendPage(nil, "", all, []cache.Entry{{Name: "a", Dir: true}}, true) // merge path
 	if len(view) != 2 || view[0].Name != "a" || view[0].Dir || view[1].Name != "b" {
 		t.Fatalf("earlier view changed: %v", view)
 	}

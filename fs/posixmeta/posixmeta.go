@@ -34,9 +34,9 @@ import (
 //
 // Directories keep theirs on their .bzEmpty marker.
 const (
-	InfoMode   = "b2fs-mode"
-	InfoUID    = "b2fs-uid"
-	InfoGID    = "b2fs-gid"
+	InfoMode   = cache.InfoMode
+	InfoUID    = cache.InfoUID
+	InfoGID    = cache.InfoGID
 	InfoType   = "b2fs-type"
 	InfoTarget = "b2fs-target"
 
@@ -110,18 +110,39 @@ func Parse(info map[string]string) Meta {
 	return m
 }
 
+// ParseEntry returns the POSIX metadata of a cache entry's file info,
+// without building a map when the entry keeps its info as numbers.
+func ParseEntry(e cache.Entry) Meta {
+	n, ok := e.Numeric()
+	if !ok {
+		return Parse(e.Info())
+	}
+	return Meta{Mode: n.Mode, UID: n.UID, GID: n.GID, HasMode: n.HasMode, HasUID: n.HasUID, HasGID: n.HasGID}
+}
+
 // IsSymlink reports whether a cache entry is a symbolic link.
-func IsSymlink(e cache.Entry) bool { return !e.Dir && e.Info[InfoType] == TypeSymlink }
+func IsSymlink(e cache.Entry) bool {
+	if e.Dir {
+		return false
+	}
+	t, _ := e.InfoValue(InfoType)
+	return t == TypeSymlink
+}
 
 // EntryType returns the S_IFMT bits of the inode for e.
 func EntryType(e cache.Entry) uint32 {
-	switch {
-	case e.Dir:
+	if e.Dir {
 		return syscall.S_IFDIR
-	case IsSymlink(e):
+	}
+	t, ok := e.InfoValue(InfoType)
+	switch {
+	case !ok:
+		return syscall.S_IFREG
+	case t == TypeSymlink:
 		return syscall.S_IFLNK
-	case SpecialMode(e.Info) != 0:
-		return SpecialMode(e.Info)
+	}
+	if m := specialType(t); m != 0 {
+		return m
 	}
 	return syscall.S_IFREG
 }

@@ -122,7 +122,9 @@ func TestParseMetaSymlinkTarget(t *testing.T) {
 	if !m.Symlink || !m.HasTarget || m.Target != "../a b/ü" {
 		t.Fatalf("%+v", m)
 	}
-	if e := (cache.Entry{Info: map[string]string{InfoType: TypeSymlink}}); EntryType(e) != syscall.S_IFLNK {
+	var e cache.Entry
+	e.SetInfo(map[string]string{InfoType: TypeSymlink})
+	if EntryType(e) != syscall.S_IFLNK {
 		t.Fatal("symlink entry type")
 	}
 }

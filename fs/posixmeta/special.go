@@ -45,6 +45,12 @@ func SpecialMode(info map[string]string) uint32 {
 	if !ok {
 		return 0
 	}
+	return specialType(t)
+}
+
+// specialType returns the S_IFMT bits of a b2fs-type value, 0 for anything
+// but a special file's.
+func specialType(t string) uint32 {
 	for _, s := range SpecialTypes {
 		if s.Name == t {
 			return s.Mode

@@ -64,9 +64,12 @@ func (b *B2Remote) StartLargeFile(ctx context.Context, req UploadRequest) (strin
 }
 
 // UploadPart implements Remote.
-func (b *B2Remote) UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) error {
-	_, err := b.C.UploadPart(ctx, largeFileID, part, r, size, sha1Hex)
-	return err
+func (b *B2Remote) UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) (string, error) {
+	p, err := b.C.UploadPart(ctx, largeFileID, part, r, size, sha1Hex)
+	if err != nil {
+		return "", err
+	}
+	return p.SHA1, nil
 }
 
 // CopyPart implements Remote.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/b2fs/b2fs/fs/errs"
 )
@@ -64,23 +63,10 @@ func (m *Manager) syncDir() error {
 		return nil
 	}
 	g := m.dirGen.Load()
-	if err := fsyncDir(m.dir); err != nil {
+	if err := m.fs.SyncDir(m.dir); err != nil {
 		return err
 	}
 	m.dirSynced = g
-	return nil
-}
-
-// fsyncDir fsyncs the directory dir (its entries).
-func fsyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
 	return nil
 }
 
@@ -186,4 +172,15 @@ func (f *File) writeWaiting(ctx context.Context, p []byte, off int64, appending 
 		n += m
 	}
 	return n, err
+}
+
+// Abandon stops the Manager the way a killed process stops, for crash
+// tests: background work ends, and nothing more is uploaded, written or
+// removed by it; the instance directory stays as it is for the Recover of
+// a later Manager.
+func (m *Manager) Abandon() {
+	m.abandoned.Store(true)
+	m.cancel()
+	m.wb.workers.Wait()
+	m.lock.Close()
 }

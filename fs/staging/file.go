@@ -3,7 +3,6 @@ package staging
 import (
 	"context"
 	"hash"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,13 +23,15 @@ type File struct {
 	// manifestMu orders manifest writes (each writes a fresh snapshot)
 	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
-	manFD      *os.File
+	manFD      FSFile
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
 	refs int // guarded by Manager.mu, not mu
+	// writers counts the handles open for writing (OpenOptions.Write).
+	writers int
 	key  Key
-	data *os.File
+	data FSFile
 	// size is the file's length; the data file always has this length.
 	size     int64
 	reserved int64 // bytes reserved in the Manager for this file
@@ -266,8 +267,9 @@ func (f *File) discardFiles() {
 		f.manFD = nil
 	}
 	f.data.Close()
-	os.Remove(f.dataPath)
-	os.Remove(f.manPath)
+	f.m.fs.Remove(f.dataPath)
+	f.m.fs.Remove(f.manPath)
+	f.m.dirChanged()
 }
 
 // cancelLarge abandons an unfinished large file, logging failures.

@@ -69,6 +69,8 @@ type Options struct {
 	WriteBack      bool
 	WriteBackDelay time.Duration
 	Transfers      int
+	// FS is the file system of Dir (default OSFS); see osfs.go.
+	FS FileSystem
 	// Current, when set, is asked before a background upload of a file
 	// based on an existing version, to log and count conflicts.
 	Current CurrentFunc
@@ -99,6 +101,7 @@ func (k Key) mk() mapKey { return mapKey{k.BucketID, k.Name} }
 type Manager struct {
 	opts Options
 	log  *slog.Logger
+	fs   FileSystem
 	sem  chan struct{} // global part-upload slots
 	used atomic.Int64  // bytes reserved by staged files
 
@@ -123,7 +126,8 @@ type Manager struct {
 
 	keep Keeper // nil when disabled
 
-	wb *writeBack // the upload queue and counters (writeback.go)
+	wb        *writeBack  // the upload queue and counters (writeback.go)
+	abandoned atomic.Bool // Abandon was called: Close does nothing
 	// dirGen counts changes of the entries of dir; dirSynced is the
 	// count the last fsync of dir covered (durable.go).
 	dirGen    atomic.Uint64
@@ -210,6 +214,9 @@ func New(opts Options) (*Manager, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FS == nil {
+		opts.FS = OSFS{}
+	}
 	if opts.WriteBackDelay <= 0 {
 		opts.WriteBackDelay = DefaultWriteBackDelay
 	}
@@ -222,7 +229,7 @@ func New(opts Options) (*Manager, error) {
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: chmod %s: %w", opts.Dir, err)
 	}
-	dir, lock, err := newInstanceDir(opts.Dir)
+	dir, lock, err := newInstanceDir(opts.FS, opts.Dir, opts.WriteBack)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +237,7 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{
 		opts:   opts,
 		log:    opts.Logger,
+		fs:     opts.FS,
 		sem:    make(chan struct{}, opts.MaxInflightParts),
 		ctx:    ctx,
 		cancel: cancel,
@@ -299,6 +307,10 @@ type OpenOptions struct {
 	Truncate bool
 	// Info is the file info of a new file (Base nil), uploaded with it.
 	Info map[string]string
+	// Write: the handle writes; the background uploader leaves the file
+	// alone until every writing handle is released (ReleaseWrite), so
+	// that no state in the middle of a write goes up.
+	Write bool
 }
 
 // Open returns the staged file for o.Key, creating it if needed. Every
@@ -307,10 +319,15 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	m.mu.Lock()
 	if f := m.files[o.Key.mk()]; f != nil {
 		f.refs++
+		if o.Write {
+			f.mu.Lock()
+			f.writers++
+			f.mu.Unlock()
+		}
 		m.mu.Unlock()
 		if o.Truncate {
 			if err := f.Truncate(ctx, 0); err != nil {
-				m.Release(f)
+				m.release(f, o.Write)
 				return nil, err
 			}
 		}
@@ -322,6 +339,9 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 		return nil, err
 	}
 	f.refs = 1
+	if o.Write {
+		f.writers = 1
+	}
 	m.files[o.Key.mk()] = f
 	m.mu.Unlock()
 	f.saveManifest()
@@ -361,12 +381,12 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	}
 	close(f.idle)
 	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
-	var data *os.File
+	var data FSFile
 	if pooled {
 		data, f.manFD = sp.data, sp.man
 	} else {
 		var err error
-		data, err = os.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		data, err = m.fs.OpenFile(f.dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("staging: create %s: %w", f.dataPath, err)
 		}
@@ -415,7 +435,21 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 // Release drops one reference taken by Open. When the last reference goes
 // and the file has no changes that are not in B2, the staged data and its
 // manifest are removed. Dirty or failed files stay staged (see Pending).
-func (m *Manager) Release(f *File) {
+func (m *Manager) Release(f *File) { m.release(f, false) }
+
+// ReleaseWrite is Release for a handle opened with OpenOptions.Write.
+func (m *Manager) ReleaseWrite(f *File) { m.release(f, true) }
+
+func (m *Manager) release(f *File, write bool) {
+	if write {
+		f.mu.Lock()
+		f.writers--
+		again := f.writers == 0 && f.dirty && !f.detached
+		f.mu.Unlock()
+		if again {
+			m.noteChange(f)
+		}
+	}
 	m.mu.Lock()
 	f.refs--
 	if f.refs > 0 {
@@ -474,6 +508,13 @@ func (m *Manager) Detach(key Key) bool {
 	}
 	if cancel != nil {
 		cancel()
+		if m.opts.WriteBack {
+			// Wait for the cancelled upload to end (and to delete what
+			// it still made): the removal must not depend on a step
+			// that a crash right after unlink returns would skip.
+			f.flushMu.Lock()
+			f.flushMu.Unlock()
+		}
 	} else if refs == 0 {
 		f.remove()
 	} else {
@@ -556,6 +597,9 @@ func (m *Manager) Pending() []Key {
 // background work. Files that still fail stay staged on disk with a
 // "failed" manifest; their names are logged and returned in the error.
 func (m *Manager) Close(ctx context.Context) error {
+	if m.abandoned.Load() {
+		return nil
+	}
 	m.mu.Lock()
 	var files []*File
 	for _, f := range m.files {
@@ -572,9 +616,9 @@ func (m *Manager) Close(ctx context.Context) error {
 	os.RemoveAll(filepath.Join(m.dir, keptDirName))
 	// An empty instance directory goes; one with staged data stays for
 	// the next run's Recover.
-	if ents, rerr := os.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {
-		os.Remove(filepath.Join(m.dir, lockName))
-		os.Remove(m.dir)
+	if ents, rerr := m.fs.ReadDir(m.dir); rerr == nil && len(ents) == 1 && ents[0].Name() == lockName {
+		m.fs.Remove(filepath.Join(m.dir, lockName))
+		m.fs.Remove(m.dir)
 	}
 	m.lock.Close()
 	return err

@@ -68,36 +68,21 @@ type Manifest struct {
 
 const manifestVersion = 1
 
-func writeManifest(path string, m *Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".manifest-*")
+// writeManifestFile writes m to a new file at path.
+func writeManifestFile(fsys FileSystem, path string, m *Manifest) error {
+	fd, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	return nil
+	defer fd.Close()
+	return putManifest(fd, m, false)
 }
 
 // ReadManifest reads the manifest at path.
-func ReadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
+func ReadManifest(path string) (*Manifest, error) { return readManifest(OSFS{}, path) }
+
+func readManifest(fsys FileSystem, path string) (*Manifest, error) {
+	b, err := readFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -132,7 +117,7 @@ func PendingManifests(dir string) ([]*Manifest, error) {
 
 // putManifest rewrites the manifest held open in fd in place, and with
 // sync fsyncs it.
-func putManifest(fd *os.File, m *Manifest, sync bool) error {
+func putManifest(fd FSFile, m *Manifest, sync bool) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
@@ -196,7 +181,7 @@ func (f *File) writeManifest(settled, sync bool) error {
 	}
 	f.mu.Unlock()
 	if f.manFD == nil {
-		fd, err := os.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
+		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("write staging manifest of %s: %w", m.Name, err)
 		}

@@ -29,20 +29,27 @@ import (
 
 const lockName = ".lock"
 
-// newInstanceDir creates and locks a fresh instance directory in base.
-func newInstanceDir(base string) (string, *os.File, error) {
+// newInstanceDir creates and locks a fresh instance directory in base;
+// with durable, its entry is fsynced.
+func newInstanceDir(fsys FileSystem, base string, durable bool) (string, *os.File, error) {
 	var rb [6]byte
 	if _, err := rand.Read(rb[:]); err != nil {
 		return "", nil, fmt.Errorf("staging: random id: %w", err)
 	}
 	dir := filepath.Join(base, time.Now().UTC().Format("20060102T150405")+"-"+hex.EncodeToString(rb[:]))
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := fsys.Mkdir(dir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("staging: create %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
-		os.Remove(dir)
+		fsys.Remove(dir)
 		return "", nil, err
+	}
+	if durable {
+		if err := fsys.SyncDir(base); err != nil {
+			lock.Close()
+			return "", nil, fmt.Errorf("staging: %w", err)
+		}
 	}
 	return dir, lock, nil
 }
@@ -128,7 +135,7 @@ type RecoverResult struct {
 // Recover costs one b2_list_file_names call per staged file; it must run
 // before the filesystem serves requests.
 func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverResult, error) {
-	ents, err := os.ReadDir(m.opts.Dir)
+	ents, err := m.fs.ReadDir(m.opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
@@ -138,9 +145,9 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 		for _, l := range locks {
 			// A dead instance directory that is now empty goes.
 			d := filepath.Dir(l.Name())
-			if ents, err := os.ReadDir(d); err == nil && len(ents) == 1 && ents[0].Name() == lockName {
-				os.Remove(l.Name())
-				os.Remove(d)
+			if ents, err := m.fs.ReadDir(d); err == nil && len(ents) == 1 && ents[0].Name() == lockName {
+				m.fs.Remove(l.Name())
+				m.fs.Remove(d)
 			}
 			l.Close()
 		}
@@ -161,19 +168,19 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 	}
 	var out []RecoverResult
 	for _, dir := range dirs {
-		paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		paths, err := globJSON(m.fs, dir)
 		if err != nil {
 			return out, fmt.Errorf("recover: %w", err)
 		}
 		sort.Strings(paths)
 		for _, p := range paths {
-			if st, err := os.Stat(p); err == nil && st.Size() == 0 {
+			if st, err := m.fs.Stat(p); err == nil && st.Size() == 0 {
 				// An unused pair from a pool of reusable files.
-				os.Remove(p)
-				os.Remove(strings.TrimSuffix(p, ".json") + ".data")
+				m.fs.Remove(p)
+				m.fs.Remove(strings.TrimSuffix(p, ".json") + ".data")
 				continue
 			}
-			man, err := ReadManifest(p)
+			man, err := readManifest(m.fs, p)
 			if err != nil || man.ID == "" {
 				if err == nil {
 					err = errors.New("manifest without an id")
@@ -218,12 +225,12 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		cancel()
 	}
 	if man.State == StateClean && man.Settled {
-		os.Remove(dataPath)
-		os.Remove(manPath)
+		m.fs.Remove(dataPath)
+		m.fs.Remove(manPath)
 		r.Outcome = RecoveredClean
 		return r
 	}
-	st, err := os.Stat(dataPath)
+	st, err := m.fs.Stat(dataPath)
 	if err != nil {
 		r.Outcome, r.Err = RecoveredFailed, fmt.Errorf("staged data missing: %w", err)
 		m.log.Error("staged data of an earlier run is missing; manifest left in place", "file", key.String(), "manifest", manPath, "err", err)
@@ -258,9 +265,9 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 	}
 	unchanged := (cur == nil && man.BaseFileID == "") || (cur != nil && cur.FileID == man.BaseFileID)
 	if !unchanged {
-		if cur != nil && sameContent(man, dataPath, cur) {
-			os.Remove(dataPath)
-			os.Remove(manPath)
+		if cur != nil && sameContent(m.fs, man, dataPath, cur) {
+			m.fs.Remove(dataPath)
+			m.fs.Remove(manPath)
 			r.Outcome = RecoveredAlreadyInB2
 			m.log.Info("staged file of an earlier run is already in B2", "file", key.String(), "fileId", cur.FileID)
 			return r
@@ -306,7 +313,7 @@ func localSet(man *Manifest) *rangeSet {
 }
 
 // sameContent reports whether the staged content (wholly local) equals v.
-func sameContent(man *Manifest, dataPath string, v *Version) bool {
+func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bool {
 	if v.Size != man.Size {
 		return false
 	}
@@ -320,13 +327,13 @@ func sameContent(man *Manifest, dataPath string, v *Version) bool {
 	if man.RemoteEnd > 0 && !localSet(man).covers(0, man.RemoteEnd) {
 		return false
 	}
-	fh, err := os.Open(dataPath)
+	fh, err := fsys.OpenFile(dataPath, os.O_RDONLY, 0)
 	if err != nil {
 		return false
 	}
 	defer fh.Close()
 	h := sha1.New()
-	if n, err := io.Copy(h, io.LimitReader(fh, man.Size)); err != nil || n != man.Size {
+	if n, err := io.Copy(h, io.NewSectionReader(fh, 0, man.Size)); err != nil || n != man.Size {
 		return false
 	}
 	return hex.EncodeToString(h.Sum(nil)) == want
@@ -350,12 +357,15 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 	}
 	newData := filepath.Join(m.dir, man.ID+".data")
 	newMan := filepath.Join(m.dir, man.ID+".json")
-	if err := os.Rename(dataPath, newData); err != nil {
+	if err := m.fs.Rename(dataPath, newData); err != nil {
 		return nil, fmt.Errorf("move %s: %w", dataPath, err)
 	}
-	os.Remove(manPath) // rewritten below in the new place
-	undo := func() { os.Rename(newData, dataPath); writeManifest(manPath, man) }
-	data, err := os.OpenFile(newData, os.O_RDWR, 0)
+	// The manifest is rewritten in the new place (and in write-back
+	// mode made durable there, with the directory) before the old one
+	// goes: a crash in between leaves both, and recovery then finds the
+	// old manifest without its data and leaves it alone.
+	undo := func() { m.fs.Rename(newData, dataPath) }
+	data, err := m.fs.OpenFile(newData, os.O_RDWR, 0)
 	if err != nil {
 		undo()
 		return nil, fmt.Errorf("open %s: %w", newData, err)
@@ -425,6 +435,10 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 		m.hurry()
 	} else {
 		f.saveManifest()
+	}
+	m.fs.Remove(manPath)
+	if m.opts.WriteBack {
+		m.fs.SyncDir(filepath.Dir(manPath))
 	}
 	return f, nil
 }

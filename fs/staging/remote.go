@@ -19,8 +19,10 @@ type Remote interface {
 	UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (Version, error)
 	// StartLargeFile starts a large file and returns its fileId.
 	StartLargeFile(ctx context.Context, req UploadRequest) (string, error)
-	// UploadPart uploads part (1-based) of size bytes read from r at 0.
-	UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) error
+	// UploadPart uploads part (1-based) of size bytes read from r at 0
+	// and returns its SHA-1. With sha1Hex empty the SHA-1 is computed
+	// while the part is sent (one pass over r).
+	UploadPart(ctx context.Context, largeFileID string, part int, r io.ReaderAt, size int64, sha1Hex string) (string, error)
 	// CopyPart copies bytes [off, off+length) of srcFileID as part of a
 	// large file and returns the part's SHA-1.
 	CopyPart(ctx context.Context, srcFileID, largeFileID string, part int, off, length int64) (string, error)

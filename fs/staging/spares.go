@@ -1,7 +1,6 @@
 package staging
 
 import (
-	"os"
 	"path/filepath"
 )
 
@@ -9,7 +8,7 @@ import (
 // empty manifest marks an unused pair (Recover removes such pairs).
 type spare struct {
 	id        string
-	data, man *os.File
+	data, man FSFile
 }
 
 // maxSpares bounds the pool of reusable staging files.
@@ -47,7 +46,8 @@ func (m *Manager) dropSpares() {
 	for _, sp := range sps {
 		sp.data.Close()
 		sp.man.Close()
-		os.Remove(filepath.Join(m.dir, sp.id+".data"))
-		os.Remove(filepath.Join(m.dir, sp.id+".json"))
+		m.fs.Remove(filepath.Join(m.dir, sp.id+".data"))
+		m.fs.Remove(filepath.Join(m.dir, sp.id+".json"))
+		m.dirChanged()
 	}
 }

@@ -148,7 +148,7 @@ type countingRemote struct {
 	uploadFiles atomic.Int64
 }
 
-func (c *countingRemote) UploadPart(ctx context.Context, id string, part int, r io.ReaderAt, size int64, sha string) error {
+func (c *countingRemote) UploadPart(ctx context.Context, id string, part int, r io.ReaderAt, size int64, sha string) (string, error) {
 	c.mu.Lock()
 	c.curParts++
 	c.peakParts = max(c.peakParts, c.curParts)

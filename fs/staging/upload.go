@@ -170,10 +170,9 @@ func (f *File) bgUploadPart(s *session, k int64, g uint64, ps int64) {
 	err := f.m.acquire(ctx)
 	var sha string
 	if err == nil {
-		sha, err = f.sectionSHA1(k*ps, ps)
-		if err == nil {
-			err = f.m.opts.Remote.UploadPart(ctx, s.id, int(k+1), io.NewSectionReader(f.data, k*ps, ps), ps, sha)
-		}
+		// The part's SHA-1 is computed while it is sent: one read of
+		// the staging file per part.
+		sha, err = f.m.opts.Remote.UploadPart(ctx, s.id, int(k+1), io.NewSectionReader(f.data, k*ps, ps), ps, "")
 		f.m.releaseSlot()
 	}
 	f.mu.Lock()
@@ -350,10 +349,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 				if err := f.fill(gctx, t.off, t.off+t.size); err != nil {
 					return err
 				}
-				if sha, err = f.sectionSHA1(t.off, t.size); err != nil {
-					return err
-				}
-				if err := f.m.opts.Remote.UploadPart(gctx, sess.id, int(t.k+1), io.NewSectionReader(f.data, t.off, t.size), t.size, sha); err != nil {
+				if sha, err = f.m.opts.Remote.UploadPart(gctx, sess.id, int(t.k+1), io.NewSectionReader(f.data, t.off, t.size), t.size, ""); err != nil {
 					return fmt.Errorf("upload part %d: %w", t.k+1, err)
 				}
 			}

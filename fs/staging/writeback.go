@@ -85,6 +85,7 @@ type wbItem struct {
 	due         time.Time
 	attempts    int
 	running     bool
+	seq, ran    uint64 // noteChange calls; seq when the running upload began
 	urgent      bool   // a Sync waits for it: short back-off
 	lastErr     error  // the last attempt's error
 	permanent   bool   // lastErr is a refusal retrying will not cure soon
@@ -137,6 +138,7 @@ func (m *Manager) noteChange(f *File) {
 	} else if !it.urgent && (it.attempts == 0 || due.After(it.due)) {
 		it.due = due
 	}
+	it.seq++
 	wb.mu.Unlock()
 	wb.poke()
 }
@@ -163,7 +165,7 @@ func (m *Manager) run() {
 				continue
 			}
 			if wb.inflight < m.opts.Transfers {
-				it.running = true
+				it.running, it.ran = true, it.seq
 				wb.inflight++
 				start = append(start, f)
 			}
@@ -197,11 +199,17 @@ func (m *Manager) run() {
 func (m *Manager) upload(f *File) {
 	wb := m.wb
 	defer wb.workers.Done()
+	wb.mu.Lock()
+	urgent := wb.queue[f].urgent
+	wb.mu.Unlock()
 	f.mu.Lock()
 	key, base, n0, pending := f.key, f.baseID, f.uploads, f.dirty && !f.detached
+	// A file being written waits for its last writer's release (which
+	// schedules it again), unless someone waits for it (Sync).
+	writing := f.writers > 0 && !urgent
 	f.mu.Unlock()
 	var err error
-	if pending {
+	if pending && !writing {
 		m.checkConflict(f, key, base)
 		err = f.flush(m.ctx, false)
 	}
@@ -227,8 +235,10 @@ func (m *Manager) upload(f *File) {
 	it.running = false
 	wb.inflight--
 	switch {
-	case gone || (err == nil && !dirty):
+	case gone || (err == nil && (!dirty || writing)) && it.seq == it.ran:
 		delete(wb.queue, f)
+	case err == nil && writing:
+		it.due = m.opts.Now().Add(m.opts.WriteBackDelay)
 	case err != nil && m.ctx.Err() == nil:
 		it.attempts++
 		it.lastErr = err
@@ -457,6 +467,8 @@ func (m *Manager) syncFiles(ctx context.Context, fs []*File) error {
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("sync: %d files not yet in B2: %w", len(ts), ctx.Err())
+		case <-m.ctx.Done():
+			return fmt.Errorf("sync: %d files not yet in B2: the staging area is closed", len(ts))
 		}
 	}
 }

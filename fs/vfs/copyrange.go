@@ -36,7 +36,7 @@ func (n *File) CopyFileRange(ctx context.Context, offIn uint64, on *File, fhOut 
 	}
 	db, ddir, dname := on.loc()
 	info := wh.f.Info()
-	if sha := e.Info[staging.InfoLargeFileSHA]; sha != "" && e.FileID == id {
+	if sha, _ := e.InfoValue(staging.InfoLargeFileSHA); sha != "" && e.FileID == id {
 		info[staging.InfoLargeFileSHA] = sha
 	}
 	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (staging.Version, error) {

@@ -80,7 +80,7 @@ func (d *dirTimes) get(key string) (dirStamp, bool) {
 // entriesChanged records that an entry of directory prefix was created,
 // removed or renamed: its mtime and ctime are now.
 func (f *FS) entriesChanged(b Bucket, prefix string) {
-	now := time.Now()
+	now := dirNow()
 	f.dtimes.update(dirKey(b, prefix), func(s *dirStamp) { s.mtime, s.ctime = now, now })
 	f.scheduleMarkerTidy(b, prefix)
 }
@@ -88,11 +88,31 @@ func (f *FS) entriesChanged(b Bucket, prefix string) {
 // dirInodeChanged records a change to directory prefix itself (mode,
 // owner, xattrs; mtime when set): its ctime is now.
 func (f *FS) dirInodeChanged(b Bucket, prefix string, mtime *time.Time) {
-	now := time.Now()
+	now := dirNow()
 	f.dtimes.update(dirKey(b, prefix), func(s *dirStamp) {
 		s.ctime = now
 		if mtime != nil {
-			s.mtime = *mtime
+			s.mtime = mtime.Truncate(time.Millisecond)
+		}
+	})
+}
+
+// dirNow is the time of a directory change: in milliseconds, as B2 keeps
+// times (a marker stores them so), so that a directory shows the same
+// time before and after a remount.
+func dirNow() time.Time { return time.Now().Truncate(time.Millisecond) }
+
+// keepDirTimes remembers times t (mtime) and c (ctime) of directory
+// prefix, read from its marker, unless the mount changed them already: a
+// marker about to be removed no longer shows them, and a directory's
+// times do not change by themselves.
+func (f *FS) keepDirTimes(b Bucket, prefix string, t, c time.Time) {
+	f.dtimes.update(dirKey(b, prefix), func(s *dirStamp) {
+		if s.mtime.IsZero() {
+			s.mtime = t
+		}
+		if s.ctime.IsZero() {
+			s.ctime = c
 		}
 	})
 }
@@ -154,7 +174,7 @@ func (f *FS) applyDirTimes(b Bucket, prefix string, out *Attr) {
 // setCtime sets out's ctime for entry e: its version's upload time (or a
 // pending change's time), never before its mtime.
 func setCtime(e cache.Entry, out *Attr) {
-	c := e.Changed
+	c := e.Changed()
 	if c.Before(out.Mtime) {
 		c = out.Mtime
 	}

@@ -56,7 +56,9 @@ func TestSetCtime(t *testing.T) {
 	}{{up, up}, {time.Time{}, mt}, {mt.Add(-time.Hour), mt}} {
 		var a Attr
 		a.SetTimes(&mt, &mt, &mt)
-		setCtime(cache.Entry{Changed: tc.changed}, &a)
+		var e cache.Entry
+		e.SetChanged(tc.changed)
+		setCtime(e, &a)
 		if got := a.Ctime; !got.Equal(tc.want) {
 			t.Errorf("changed %v: ctime %v, want %v", tc.changed, got, tc.want)
 		}

@@ -31,8 +31,6 @@ type DirEntry struct {
 	Name string
 	Mode uint32 // file type bits (syscall.S_IFDIR, S_IFREG, S_IFLNK)
 	Off  uint64 // the offset of the entry after this one
-	// Entry is the listing entry ("." and ".." have none).
-	Entry cache.Entry
 }
 
 // dirCursor is a reader's progress through one listing.
@@ -111,7 +109,7 @@ func (h *DirHandle) Readdirent(ctx context.Context) (*DirEntry, error) {
 		de = DirEntry{Name: "..", Mode: syscall.S_IFDIR}
 	case p-2 < uint64(len(h.cur.entries)):
 		e := h.cur.entries[p-2]
-		de = DirEntry{Name: e.Name, Mode: entryType(e), Entry: e}
+		de = DirEntry{Name: e.Name, Mode: entryType(e)}
 	default:
 		return nil, nil
 	}

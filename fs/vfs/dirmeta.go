@@ -75,14 +75,27 @@ func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e
 func (f *FS) dirMeta(ctx context.Context, b Bucket, prefix string, fetch bool, out *Attr) (known bool) {
 	e, ok, known := f.marker(ctx, b, prefix, fetch)
 	if ok {
-		f.applyMeta(e.Info, out)
-		if _, has := e.Info[staging.InfoMtime]; has {
+		f.applyMetaEntry(e, out)
+		if _, has := e.InfoValue(staging.InfoMtime); has {
 			t := e.ModTime
 			out.SetTimes(&t, &t, &t)
 		}
 		setCtime(e, out)
 	}
 	return known
+}
+
+// keepMarkerTimes keeps in memory the times directory prefix shows from
+// its marker m, which is about to be removed: a directory's times do not
+// change by themselves.
+func (f *FS) keepMarkerTimes(b Bucket, prefix string, m cache.Entry) {
+	var a Attr
+	f.dirAttr(&a)
+	if _, has := m.InfoValue(staging.InfoMtime); has {
+		a.Mtime = m.ModTime
+	}
+	setCtime(m, &a)
+	f.keepDirTimes(b, prefix, a.Mtime, a.Ctime)
 }
 
 // changeDirInfo applies change (and mtime) to the metadata of directory
@@ -101,20 +114,28 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		}
 		m, exists, _ = f.marker(ctx, b, prefix, true)
 	}
-	info := cloneInfo(m.Info)
+	info := cloneInfo(m.Info())
 	if errno := change(info); errno != nil {
 		return errno
 	}
 	f.dirInodeChanged(b, prefix, mtime)
 	if f.markerNotNeeded(info) {
-		if done, err := f.dropUnneededMarker(ctx, b, prefix, exists); done {
+		if done, err := f.dropUnneededMarker(ctx, b, prefix, m, exists); done {
 			return f.opErr(op+" "+fmtPath(b, prefix), err)
 		}
 	}
 	if mtime != nil {
 		info[staging.InfoMtime] = strconv.FormatInt(mtime.UnixMilli(), 10)
+	} else if !exists {
+		// A marker made for a chmod, chown or xattr of a directory that
+		// had none carries the time the directory shows: those change
+		// only its ctime.
+		var a Attr
+		f.dirAttr(&a)
+		f.applyDirTimes(b, prefix, &a)
+		info[staging.InfoMtime] = strconv.FormatInt(a.Mtime.UnixMilli(), 10)
 	}
-	if exists && infoEqual(info, m.Info) {
+	if exists && infoEqual(info, m.Info()) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(name, info) > maxInfoBytes {

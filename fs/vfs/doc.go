@@ -55,7 +55,8 @@
 //   - fs.go, attr.go, shutdown.go, backend.go: Options, FS (the filesystem
 //     and its lifetime), attributes, the backend's names here.
 //   - node.go: Dir, File, Account and the registry of loaded nodes (one
-//     *File per name, moved by renames).
+//     *File per name, moved by renames; a node unlinked, removed or
+//     replaced is "gone": only its open handles reach it).
 //   - namespace.go, rename.go, account.go, write.go, links.go: changes of
 //     directory entries (write.go: the write path's options and checks).
 //   - file.go, staged.go, copyrange.go, cached.go: open files and their
@@ -66,8 +67,9 @@
 //   - posix_nodes.go, dirmeta.go, xattr.go, symlink.go, special.go:
 //     changes of POSIX metadata (its encoding in file info is package
 //     posixmeta; posix.go names it here).
-//   - metaflush.go, ownversions.go: deferred metadata of closed files; the
-//     versions this mount made.
+//   - metaflush.go, ownversions.go, pins.go: deferred metadata of closed
+//     files; the versions this mount made; versions open handles read
+//     (their deletes wait for the last reader).
 //   - ctime.go, markers.go: change times and directory times; directory
 //     markers kept only where needed.
 //   - names.go: package listing's names here. Listings and lookups
@@ -80,6 +82,6 @@
 //
 // LOCK ORDER: registry.mu, then Dir.locMu or File.mu (relocate); nothing
 // takes registry.mu while holding a node's lock. File.mu and metaQueue.mu
-// are never held together. See package listing for the listing streams,
+// are never held together; versionPins.mu is taken alone. See package listing for the listing streams,
 // ctime.go for directory times and package staging for staged files.
 package vfs

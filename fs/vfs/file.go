@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
@@ -28,23 +29,32 @@ type Handle interface {
 }
 
 // Attr returns the file's attributes; h is the handle the caller asks
-// through (nil for a path).
+// through (nil for a path). Once the file is gone (unlinked or replaced)
+// they are its own last ones, with no link: its handles still read and
+// write it.
 func (n *File) Attr(ctx context.Context, h Handle) Attr {
 	var a Attr
+	_, _, name := n.loc()
+	if sh, ok := h.(*stagedHandle); ok && n.isGone() {
+		n.fsys.fileAttr(n.stagedView(name, sh.f), &a)
+		a.Nlink = 0
+		return a
+	}
 	if sf := n.stagedFile(); sf != nil {
-		_, _, name := n.loc()
 		n.fsys.fileAttr(n.stagedView(name, sf), &a)
 		return a
 	}
 	switch h := h.(type) {
 	case *stagedHandle:
-		_, _, name := n.loc()
 		n.fsys.fileAttr(n.stagedView(name, h.f), &a)
 		return a
 	case *readHandle:
 		return n.VersionAttr(h.entry)
 	}
 	n.fsys.fileAttr(n.current(), &a)
+	if n.isGone() {
+		a.Nlink = 0
+	}
 	return a
 }
 
@@ -53,18 +63,10 @@ func (n *File) Attr(ctx context.Context, h Handle) Attr {
 // inode, shared by all its descriptors, and go-fuse answers a GETATTR of a
 // path (stat) through any open handle of the inode: the version a reader
 // opened would pass for the file's, hiding a newer one written meanwhile.
-// So while the file is at its name the attributes are the file's current
-// ones (the handle keeps reading its version); once it is unlinked or
-// replaced, the version read is all there is of it.
+// So the attributes are the file's (its current ones, or the last ones
+// once it is gone); the handle keeps reading its version.
 func (n *File) VersionAttr(e cache.Entry) Attr {
-	var a Attr
-	b, dir, name := n.loc()
-	if n.fsys.loadedFile(b, dir, name) != n {
-		n.fsys.fileAttr(e, &a)
-		return a
-	}
-	n.fsys.fileAttr(n.current(), &a)
-	return a
+	return n.Attr(context.Background(), nil)
 }
 
 // Open opens the file with open(2)'s flags. A read-only open of a file
@@ -72,10 +74,25 @@ func (n *File) VersionAttr(e cache.Entry) Attr {
 // handle lives), through the read cache when there is one; every other
 // open works on the staged copy.
 func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
+	if n.isGone() {
+		// Unlinked or replaced between the kernel's lookup and this
+		// open: what its name holds now is another file.
+		return nil, errs.ErrNotExist
+	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
 		return n.openStaged(ctx, flags)
 	}
 	e := n.current()
+	// The version read is not deleted under the handle (pins.go). One
+	// being deleted just now was replaced: the file's view has the newer
+	// version.
+	for i := 0; e.FileID != "" && !n.fsys.pinVersion(e.FileID); i++ {
+		if i == 10 {
+			return nil, n.fsys.opErr("open "+e.Name, errs.ErrIO)
+		}
+		time.Sleep(time.Millisecond << i)
+		e = n.current()
+	}
 	b, dir, _ := n.loc()
 	path := fmtPath(b, childName(dir, e.Name))
 	fsys, id := n.fsys, e.FileID
@@ -88,6 +105,7 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 		node:   n,
 		path:   path,
 		entry:  e,
+		pinned: e.FileID != "",
 		reader: readahead.New(e.Size, fetch, n.fsys.opts.Read),
 	}, nil
 }
@@ -96,6 +114,9 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 // as it is (a read-only open of a file with nothing staged), so that the
 // caller can serve it from a local copy (FUSE passthrough).
 func (n *File) ReadsVersion(flags uint32) (cache.Entry, bool) {
+	if n.isGone() {
+		return cache.Entry{}, false // Open refuses
+	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
 		return cache.Entry{}, false
 	}
@@ -109,6 +130,7 @@ type readHandle struct {
 	path   string
 	entry  cache.Entry
 	reader *readahead.Reader
+	pinned bool // entry.FileID is pinned (pins.go)
 }
 
 func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
@@ -130,6 +152,9 @@ func (h *readHandle) Flush(ctx context.Context) error { return nil }
 
 func (h *readHandle) Release(ctx context.Context) error {
 	h.reader.Close()
+	if h.pinned {
+		h.fsys.unpinVersion(h.entry.FileID)
+	}
 	return nil
 }
 
@@ -185,6 +210,8 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 			if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
+		} else if n.isGone() {
+			return Attr{}, errs.ErrNotExist // only its handles reach it
 		} else if e := n.truncateClosed(ctx, int64(sz)); e != nil {
 			return Attr{}, e
 		}
@@ -201,7 +228,7 @@ func (n *File) truncateClosed(ctx context.Context, size int64) error {
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 		if e.Size == size {
 			return nil
 		}

@@ -81,6 +81,7 @@ type FS struct {
 	mq       *metaQueue     // files with metadata changes not yet in B2
 	view     *versions.View // nil: no time-travel view
 	reg      registry       // the loaded directories and files
+	pins     versionPins    // versions open handles read (pins.go)
 
 	// life is the filesystem's lifetime, cancelled by Shutdown: listing
 	// fetchers and deferred-metadata flushes run under it.
@@ -120,7 +121,7 @@ func New(opts Options) (*FS, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		meta:    metaFor(life, opts),
-		mounted: time.Now(),
+		mounted: time.Now().Truncate(time.Millisecond), // B2 keeps milliseconds
 		mq:      newMetaQueue(),
 		life:    life,
 		endLife: end,
@@ -224,8 +225,10 @@ func (f *FS) fileAttr(e cache.Entry, out *Attr) {
 		t = f.mounted
 	}
 	out.SetTimes(&t, &t, &t)
-	f.applyMeta(e.Info, out)
-	applySpecial(e.Info, out)
+	f.applyMetaEntry(e, out)
+	if _, numeric := e.Numeric(); !numeric { // only numbers: no special file
+		applySpecial(e.Info(), out)
+	}
 	setCtime(e, out)
 }
 
@@ -309,3 +312,16 @@ type Budget = readahead.Budget
 
 // NewBudget returns a readahead memory budget of max bytes.
 func NewBudget(max int64) *Budget { return readahead.NewBudget(max) }
+
+// uninterrupted returns ctx without its cancellation, ended by the
+// filesystem's lifetime instead: for the namespace changes that are
+// several B2 calls (a rename's copy and removal, an unlink's detach and
+// hide), which an interrupted caller (a signal) must not stop half-way.
+func (f *FS) uninterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(f.life, cancel)
+	return c, func() {
+		stop()
+		cancel()
+	}
+}

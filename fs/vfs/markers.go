@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -195,7 +196,7 @@ func (f *FS) markerNotNeeded(info map[string]string) bool {
 // shows entries, the marker is removed rather than rewritten (one hide
 // instead of a copy and a delete). done is false when the caller should
 // write the marker as usual (a marker check follows).
-func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, exists bool) (done bool, err error) {
+func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, m cache.Entry, exists bool) (done bool, err error) {
 	if !exists {
 		return true, nil
 	}
@@ -203,6 +204,7 @@ func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, ex
 		f.scheduleMarkerTidy(b, prefix)
 		return false, nil
 	}
+	f.keepMarkerTimes(b, prefix, m)
 	if err := f.remove(ctx, b, prefix+EmptyMarker); err != nil {
 		return true, fmt.Errorf("remove the marker: %w", err)
 	}
@@ -292,7 +294,8 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 	}
 	name := prefix + EmptyMarker
 	switch {
-	case inB2 && exists && f.defaultDirInfo(m.Info):
+	case inB2 && exists && f.defaultDirInfo(m.Info()):
+		f.keepMarkerTimes(b, prefix, m)
 		if err := f.remove(ctx, b, name); err != nil {
 			f.log.Warn("removing a directory marker no longer needed failed; it stays", "dir", fmtPath(b, prefix), "err", err)
 			return false

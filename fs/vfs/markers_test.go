@@ -82,7 +82,9 @@ func TestTidyMarker(t *testing.T) {
 	be := newMemBackend("full/.bzEmpty", "full/f", "own/.bzEmpty", "own/f", "sub/inner/.bzEmpty")
 	f := writeFS(t, be)
 	b := f.opts.Bucket
-	f.meta.Cache().PutEntry(markerKey(b, "own/"), cache.Entry{Name: EmptyMarker, FileID: "id-own", Info: map[string]string{InfoMode: "700"}})
+	own := cache.Entry{Name: EmptyMarker, FileID: "id-own"}
+	own.SetInfo(map[string]string{InfoMode: "700"})
+	f.meta.Cache().PutEntry(markerKey(b, "own/"), own)
 	has := func(name string) bool {
 		be.mu.Lock()
 		defer be.mu.Unlock()

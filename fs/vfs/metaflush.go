@@ -108,11 +108,11 @@ func (n *File) overlay(e cache.Entry) cache.Entry {
 
 func (n *File) overlayLocked(e cache.Entry) cache.Entry {
 	if p := n.pend; p != nil && e.FileID == p.base && !e.Dir {
-		e.Info = p.info
+		e.SetInfo(p.info)
 		if !p.modTime.IsZero() {
 			e.ModTime = p.modTime
 		}
-		e.Changed = p.changed
+		e.SetChanged(p.changed)
 	}
 	return e
 }
@@ -150,7 +150,7 @@ func (f *FS) deferInfo(n *File, base cache.Entry, info map[string]string) cache.
 // (no pending change applies to it yet).
 func (n *File) entryInfoLocked(base cache.Entry) map[string]string {
 	if n.pend == nil {
-		return base.Info
+		return base.Info()
 	}
 	return n.pend.orig
 }
@@ -303,6 +303,10 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if err != nil || p == nil {
 		return err
 	}
+	if n.isGone() {
+		f.releaseMeta(n, p, "", nil) // unlinked or replaced: nothing of it goes to B2
+		return nil
+	}
 	b, dir, name := n.loc()
 	full := childName(dir, name)
 	sf := f.staged(b, full)
@@ -340,7 +344,6 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if obj.Info == nil {
 		obj.Info = p.info
 	}
-	n.replacedVersion(p.base, obj.FileID, f.dropVersion(ctx, b, full, p.base))
 	f.keptRekey(p.base, obj.FileID)
 	f.releaseMeta(n, p, obj.FileID, nil)
 	ne := n.overlay(entryFromObject(name, obj))
@@ -349,6 +352,9 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if sf != nil {
 		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
 	}
+	// Last: opens from now on read the copy, and a handle still reading
+	// the replaced version keeps it until it is released (pins.go).
+	n.replacedVersion(p.base, obj.FileID, f.dropVersion(ctx, b, full, p.base))
 	return nil
 }
 

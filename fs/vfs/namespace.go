@@ -15,6 +15,9 @@ import (
 // Lookup returns the child called name: a *Dir or a *File. The versions
 // view (Options.VersionsDir) is not a child: the caller serves it.
 func (n *Dir) Lookup(ctx context.Context, name string) (Node, error) {
+	if n.isGone() {
+		return nil, errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	b, prefix := n.loc()
 	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(b, prefix, stagedEntry(name, sf)), nil
@@ -39,6 +42,9 @@ func (n *Dir) Child(e cache.Entry) Node {
 // with a handle open for writing. flags are open(2)'s; mode the new file's
 // permission bits after the umask.
 func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32) (*File, Handle, error) {
+	if n.isGone() {
+		return nil, nil, errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if e := n.fsys.writable("create", capWrite); e != nil {
 		return nil, nil, e
 	}
@@ -67,18 +73,21 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 			if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
 				e = fn.overlay(e) // metadata changes not yet in B2
 			}
-			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 		}
 	}
 	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
-		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0,
+		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0, Write: true,
 		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
 	})
 	if err != nil {
 		return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
 	}
 	e := stagedEntry(name, sf)
-	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e, created: base == nil}
+	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e}
+	if base == nil {
+		node.own = &ownVersions{created: true}
+	}
 	n.fsys.putFile(node)
 	n.fsys.changed(b, prefix, name, &e)
 	if base == nil {
@@ -91,6 +100,9 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 // Mkdir creates the directory name (a .bzEmpty marker carrying its
 // metadata).
 func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error) {
+	if n.isGone() {
+		return nil, errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if e := n.fsys.writable("mkdir", capWrite); e != nil {
 		return nil, e
 	}
@@ -115,6 +127,9 @@ func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 
 // Rmdir removes the empty directory name.
 func (n *Dir) Rmdir(ctx context.Context, name string) error {
+	if n.isGone() {
+		return errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if n.fsys.isViewName(n, name) {
 		return errs.ErrReadOnly
 	}
@@ -123,6 +138,13 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 	}
 	b, prefix := n.loc()
 	dir := childDir(prefix, name)
+	// A directory removed keeps, for its open handles, the attributes it
+	// had.
+	var last Attr
+	d := n.fsys.loadedDir(b, dir)
+	if d != nil {
+		last = d.Attr(ctx, false)
+	}
 	if len(n.fsys.opts.Write.Staging.Under(b.ID, dir, false)) > 0 {
 		return errs.ErrNotEmpty
 	}
@@ -152,6 +174,9 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 	n.fsys.forgetMarker(b, dir)
 	n.fsys.entriesChanged(b, prefix)
 	n.fsys.dirRemoved(b, dir)
+	if d != nil {
+		n.fsys.dirGone(d, last)
+	}
 	return nil
 }
 
@@ -159,14 +184,25 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 // HardDelete). A handle open on it keeps working; nothing it writes
 // reaches B2.
 func (n *Dir) Unlink(ctx context.Context, name string) error {
+	if n.isGone() {
+		return errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if n.fsys.isViewName(n, name) {
 		return errs.ErrReadOnly
 	}
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != nil {
 		return e
 	}
+	ctx, done := n.fsys.uninterrupted(ctx)
+	defer done()
 	b, prefix := n.loc()
 	full := childName(prefix, name)
+	// What an open handle of the file shows once it is gone.
+	fn := n.fsys.loadedFile(b, prefix, name)
+	var last cache.Entry
+	if fn != nil {
+		last = fn.lastEntry()
+	}
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
@@ -177,7 +213,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 		return errs.ErrIsDir
 	case ok && e.FileID != "":
 		n.fsys.keptForget(e.FileID)
-		if fn := n.fsys.loadedFile(b, prefix, name); fn != nil {
+		if fn != nil {
 			n.fsys.dropMeta(ctx, fn)
 		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
@@ -187,6 +223,9 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 		return errs.ErrNotExist
 	}
 	n.fsys.removed(b, prefix, name)
+	if fn != nil {
+		fn.setGone(last)
+	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)
 	return nil
@@ -204,6 +243,9 @@ func (n *Dir) Link(ctx context.Context, target Node, name string) error {
 // Mknod creates an empty regular file, or a FIFO, device or socket (an
 // empty object whose file info carries the type; see special.go).
 func (n *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32) (*File, error) {
+	if n.isGone() {
+		return nil, errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if e := n.fsys.writable("mknod"); e != nil {
 		return nil, e
 	}
@@ -216,6 +258,12 @@ func (n *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32) (
 // Attr returns the directory's attributes; with fetch, its metadata is
 // fetched when not cached (one list call), else Attr.Unsure tells.
 func (n *Dir) Attr(ctx context.Context, fetch bool) Attr {
+	n.locMu.Lock()
+	gone := n.gone
+	n.locMu.Unlock()
+	if gone != nil {
+		return *gone
+	}
 	var a Attr
 	n.fsys.dirAttr(&a)
 	b, prefix := n.loc()
@@ -229,6 +277,9 @@ func (n *Dir) Attr(ctx context.Context, fetch bool) Attr {
 // Setattr stores mode, owner and modification time on the directory's
 // .bzEmpty marker (see posix_nodes.go).
 func (n *Dir) Setattr(ctx context.Context, in *SetAttr) (Attr, error) {
+	if n.isGone() {
+		return Attr{}, errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if e := n.fsys.writable("setattr"); e != nil {
 		return Attr{}, e
 	}
@@ -277,8 +328,8 @@ func (f *FS) putFile(n *File) {
 	r := &f.reg
 	r.mu.Lock()
 	if r.files == nil {
-		r.files = map[string]*File{}
+		r.files = map[fileKey]*File{}
 	}
-	r.files[regKey(b, childName(dir, name))] = n
+	r.files[fkey(b, dir, name)] = n
 	r.mu.Unlock()
 }

@@ -25,9 +25,13 @@ type Account struct {
 type Dir struct {
 	fsys *FS
 
-	locMu  sync.Mutex // guards bucket and prefix (a rename changes them); use loc()
+	locMu  sync.Mutex // guards bucket, prefix and gone (a rename changes them); use loc()
 	bucket Bucket
 	prefix string // "" or ending in "/"
+	// gone holds the attributes the directory had when rmdir or a rename
+	// over it removed it (nil while it exists): it no longer stands for
+	// its prefix, which another directory may take.
+	gone *Attr
 }
 
 // File is a file: one name in a bucket, currently at the version
@@ -44,11 +48,13 @@ type File struct {
 	onNewVersion func(old, new string)
 	// pend is the metadata change not yet in B2 (see metaflush.go).
 	pend *pendingMeta
-	// created: this mount created the file at a name B2 did not have;
-	// ownIDs are the versions it stored there since (see ownversions.go).
-	created  bool
-	ownIDs   []string
-	ownEmpty map[string]bool // the empty ones among ownIDs
+	// own: set when this mount created the file at a name B2 did not
+	// have, with the versions it stored there since (see ownversions.go).
+	own *ownVersions
+	// gone: the file was unlinked or replaced by a rename. It no longer
+	// stands for its name (another file may take it): entry is what it
+	// was when it went, and only its open handles still reach it.
+	gone bool
 }
 
 // registry interns the loaded nodes by location, so that every operation
@@ -56,11 +62,17 @@ type File struct {
 // mount made) and a rename moves what is loaded below a directory.
 type registry struct {
 	mu    sync.Mutex // guards the maps; taken before no other lock
-	files map[string]*File
+	files map[fileKey]*File
 	dirs  map[string]*Dir
 }
 
 func regKey(b Bucket, name string) string { return b.ID + "\x00" + name }
+
+// fileKey is a file's location in the registry: its strings are those the
+// File holds already, so a listing of many names adds no key strings.
+type fileKey struct{ bucket, dir, name string }
+
+func fkey(b Bucket, dir, name string) fileKey { return fileKey{b.ID, dir, name} }
 
 // dirNode returns the directory prefix of b.
 func (f *FS) dirNode(b Bucket, prefix string) *Dir {
@@ -84,12 +96,12 @@ func (f *FS) dirNode(b Bucket, prefix string) *Dir {
 func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 	r := &f.reg
 	r.mu.Lock()
-	k := regKey(b, childName(dir, e.Name))
+	k := fkey(b, dir, e.Name)
 	n := r.files[k]
 	if n == nil {
 		n = &File{fsys: f, bucket: b, dir: dir, entry: e}
 		if r.files == nil {
-			r.files = map[string]*File{}
+			r.files = map[fileKey]*File{}
 		}
 		r.files[k] = n
 		r.mu.Unlock()
@@ -100,27 +112,48 @@ func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 	return n
 }
 
+// loadedDir returns the loaded directory prefix of b, or nil.
+func (f *FS) loadedDir(b Bucket, prefix string) *Dir {
+	r := &f.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dirs[regKey(b, prefix)]
+}
+
+// dirGone forgets the loaded directory d, removed or replaced, which had
+// the attributes a: a directory made at its prefix later is another one.
+func (f *FS) dirGone(d *Dir, a Attr) {
+	b, p := d.loc()
+	r := &f.reg
+	r.mu.Lock()
+	if k := regKey(b, p); r.dirs[k] == d {
+		delete(r.dirs, k)
+	}
+	r.mu.Unlock()
+	d.setGone(a)
+}
+
 // loadedFile returns the loaded file called name in directory dir of b, or
 // nil.
 func (f *FS) loadedFile(b Bucket, dir, name string) *File {
 	r := &f.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.files[regKey(b, childName(dir, name))]
+	return r.files[fkey(b, dir, name)]
 }
 
-// moved records that the file n now has the location (b, dir, name),
-// replacing any file loaded there.
-func (f *FS) moved(n *File, ob Bucket, oldFull string, b Bucket, dir, name string) {
+// moved records that the file n, at (ob, odir, oname) before, now has the
+// location (b, dir, name), replacing any file loaded there.
+func (f *FS) moved(n *File, ob Bucket, odir, oname string, b Bucket, dir, name string) {
 	r := &f.reg
 	r.mu.Lock()
-	if r.files[regKey(ob, oldFull)] == n {
-		delete(r.files, regKey(ob, oldFull))
+	if k := fkey(ob, odir, oname); r.files[k] == n {
+		delete(r.files, k)
 	}
 	if r.files == nil {
-		r.files = map[string]*File{}
+		r.files = map[fileKey]*File{}
 	}
-	r.files[regKey(b, childName(dir, name))] = n
+	r.files[fkey(b, dir, name)] = n
 	r.mu.Unlock()
 	n.setLoc(b, dir, name)
 }
@@ -129,7 +162,7 @@ func (f *FS) moved(n *File, ob Bucket, oldFull string, b Bucket, dir, name strin
 func (f *FS) removed(b Bucket, dir, name string) {
 	r := &f.reg
 	r.mu.Lock()
-	delete(r.files, regKey(b, childName(dir, name)))
+	delete(r.files, fkey(b, dir, name))
 	r.mu.Unlock()
 }
 
@@ -147,7 +180,7 @@ func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
 		}
 	}
 	for k, n := range r.files {
-		if b, p, _ := strings.Cut(k, "\x00"); b == fb.ID && strings.HasPrefix(p, from) {
+		if k.bucket == fb.ID && strings.HasPrefix(childName(k.dir, k.name), from) {
 			delete(r.files, k)
 			fs = append(fs, n)
 		}
@@ -162,7 +195,7 @@ func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
 		_, dir, name := n.loc()
 		nd := to + dir[len(from):]
 		n.setLoc(tb, nd, name)
-		r.files[regKey(tb, childName(nd, name))] = n
+		r.files[fkey(tb, nd, name)] = n
 	}
 	r.mu.Unlock()
 }
@@ -183,7 +216,7 @@ func (f *FS) Forget(n Node) {
 		}
 		b, dir, name := n.loc()
 		r.mu.Lock()
-		if k := regKey(b, childName(dir, name)); r.files[k] == n {
+		if k := fkey(b, dir, name); r.files[k] == n {
 			delete(r.files, k)
 		}
 		r.mu.Unlock()
@@ -238,10 +271,59 @@ func (n *File) OnNewVersion(fn func(old, new string)) {
 	n.mu.Unlock()
 }
 
-// stagedFile returns the staged file of n, or nil.
+// stagedFile returns the staged file of n, or nil (always nil once n is
+// gone: what is staged under its name belongs to another file).
 func (n *File) stagedFile() *staging.File {
-	b, dir, name := n.loc()
+	n.mu.Lock()
+	b, dir, name, gone := n.bucket, n.dir, n.entry.Name, n.gone
+	n.mu.Unlock()
+	if gone {
+		return nil
+	}
 	return n.fsys.staged(b, childName(dir, name))
+}
+
+// lastEntry is the file's entry as it is now (its staged copy's when it
+// has one): what setGone keeps.
+func (n *File) lastEntry() cache.Entry {
+	if sf := n.stagedFile(); sf != nil {
+		return n.stagedView(n.name(), sf)
+	}
+	return n.current()
+}
+
+// isGone reports whether n was unlinked or replaced.
+func (n *File) isGone() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gone
+}
+
+// setGone records that n was unlinked or replaced; e is the entry it had
+// (taken before the change, pending metadata applied). A pending metadata
+// change of n is dropped by the caller: nothing of n reaches B2 again.
+func (n *File) setGone(e cache.Entry) {
+	n.mu.Lock()
+	e.Name = n.entry.Name
+	n.entry, n.gone = e, true
+	n.mu.Unlock()
+}
+
+// isGone reports whether the directory was removed or replaced.
+func (n *Dir) isGone() bool {
+	n.locMu.Lock()
+	defer n.locMu.Unlock()
+	return n.gone != nil
+}
+
+// setGone records that the directory was removed or replaced; a is the
+// attributes it had.
+func (n *Dir) setGone(a Attr) {
+	a.Nlink = 0
+	a.Unsure = false
+	n.locMu.Lock()
+	n.gone = &a
+	n.locMu.Unlock()
 }
 
 // update records a newer view of the file (from a listing or lookup).
@@ -261,8 +343,15 @@ func (n *File) update(e cache.Entry) {
 	}
 }
 
-// current returns the newest view of the file, pending metadata applied.
+// current returns the newest view of the file, pending metadata applied
+// (the entry it had when it went, once it is gone).
 func (n *File) current() cache.Entry {
+	n.mu.Lock()
+	if n.gone {
+		defer n.mu.Unlock()
+		return n.entry
+	}
+	n.mu.Unlock()
 	// A fresher view may be in the cache (a later listing of the parent).
 	b, dir, name := n.loc()
 	if e, r := n.fsys.meta.Cache().Lookup(dirKey(b, dir), name); r == cache.Found && !e.Dir {

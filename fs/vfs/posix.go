@@ -34,6 +34,7 @@ var (
 type posixMeta = posixmeta.Meta
 
 func parseMeta(info map[string]string) posixMeta { return posixmeta.Parse(info) }
+func parseEntryMeta(e cache.Entry) posixMeta     { return posixmeta.ParseEntry(e) }
 func isSymlink(e cache.Entry) bool               { return posixmeta.IsSymlink(e) }
 func entryType(e cache.Entry) uint32             { return posixmeta.EntryType(e) }
 func setOwnerMode(info map[string]string, mode, uid, gid uint32) {

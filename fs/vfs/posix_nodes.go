@@ -27,7 +27,19 @@ func (f *FS) applyMeta(info map[string]string, out *Attr) {
 	if len(info) == 0 {
 		return
 	}
-	m := parseMeta(info)
+	f.applyParsed(parseMeta(info), out)
+}
+
+// applyMetaEntry is applyMeta of an entry's info (without building a map
+// when the entry keeps it as numbers).
+func (f *FS) applyMetaEntry(e cache.Entry, out *Attr) {
+	if e.InfoLen() == 0 {
+		return
+	}
+	f.applyParsed(parseEntryMeta(e), out)
+}
+
+func (f *FS) applyParsed(m posixMeta, out *Attr) {
 	typ := out.Mode & syscall.S_IFMT
 	switch {
 	case m.Symlink && typ == syscall.S_IFREG:
@@ -61,7 +73,7 @@ func (f *FS) newInfo(ctx context.Context, b Bucket, prefix string, mode uint32) 
 	uid, gid := f.caller(ctx)
 	perm := mode & 0o7777
 	if m, ok, _ := f.marker(ctx, b, prefix, false); ok {
-		if pm := parseMeta(m.Info); pm.HasMode && pm.Mode&syscall.S_ISGID != 0 {
+		if pm := parseEntryMeta(m); pm.HasMode && pm.Mode&syscall.S_ISGID != 0 {
 			if pm.HasGID {
 				gid = pm.GID
 			} else {
@@ -106,6 +118,9 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if e := n.fsys.writable(op, capWrite); e != nil {
 		return e
 	}
+	if n.isGone() {
+		return n.changeGone(ctx, sf, mtime, change)
+	}
 	b, dir, name := n.loc()
 	full := childName(dir, name)
 	if sf == nil {
@@ -143,7 +158,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if e.FileID == "" {
 		return errs.ErrNotExist
 	}
-	info := cloneInfo(e.Info)
+	info := cloneInfo(e.Info())
 	if errno := change(info); errno != nil {
 		return errno
 	}
@@ -154,7 +169,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		// separately; the copy must keep it.
 		info[staging.InfoMtime] = strconv.FormatInt(e.ModTime.UnixMilli(), 10)
 	}
-	if infoEqual(info, e.Info) {
+	if infoEqual(info, e.Info()) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(full, info) > maxInfoBytes {
@@ -177,7 +192,6 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if obj.Info == nil {
 		obj.Info = info
 	}
-	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
 	n.fsys.keptRekey(e.FileID, obj.FileID)
 	ne := entryFromObject(name, obj)
 	n.update(ne)
@@ -185,6 +199,42 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	if sf != nil {
 		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
 	}
+	// Last: opens from now on read the copy (see sendMeta).
+	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))
+	return nil
+}
+
+// changeGone applies a metadata change to a file that is gone (unlinked
+// or replaced, still open): to its staged copy sf when the handle has one,
+// and to the attributes its handles show. Nothing reaches B2.
+func (n *File) changeGone(ctx context.Context, sf *staging.File, mtime *time.Time, change infoChange) error {
+	if sf != nil {
+		var cerr error
+		if _, err := sf.SetInfo(ctx, func(info map[string]string) error {
+			cerr = change(info)
+			return cerr
+		}); cerr != nil {
+			return cerr
+		} else if err != nil {
+			return n.fsys.opErr("setattr (unlinked) "+sf.Key().String(), err)
+		}
+		if mtime != nil {
+			if _, err := sf.SetMtime(ctx, *mtime); err != nil {
+				return n.fsys.opErr("setattr (unlinked) "+sf.Key().String(), err)
+			}
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	info := cloneInfo(n.entry.Info())
+	if err := change(info); err != nil {
+		return err
+	}
+	n.entry.SetInfo(info)
+	if mtime != nil {
+		n.entry.ModTime = *mtime
+	}
+	n.entry.SetChanged(time.Now())
 	return nil
 }
 

@@ -18,6 +18,9 @@ const RenameNoReplace = 0x1
 // refuses with ErrPerm). flags are renameat2(2)'s: RenameNoReplace is
 // honoured, the others (RENAME_EXCHANGE, RENAME_WHITEOUT) are ErrInvalid.
 func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName string, flags uint32) error {
+	if d, ok := newParent.(*Dir); n.isGone() || ok && d.isGone() {
+		return errs.ErrNotExist // removed or replaced
+	}
 	if flags&^uint32(RenameNoReplace) != 0 {
 		return errs.ErrInvalid // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
@@ -32,6 +35,8 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if e := n.fsys.writable("rename", caps...); e != nil {
 		return e
 	}
+	ctx, done := n.fsys.uninterrupted(ctx)
+	defer done()
 	sb, sp := n.loc()
 	db, dp := dst.loc()
 	if e := checkNewName(dp, newName); e != nil {
@@ -57,7 +62,22 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		if tok && !te.Dir {
 			return errs.ErrNotDir
 		}
-		return n.renameDir(ctx, name, dst, newName)
+		// A directory replaced keeps, for its open handles, the
+		// attributes it had.
+		var td *Dir
+		var last Attr
+		if tok {
+			if td = n.fsys.loadedDir(db, childDir(dp, newName)); td != nil {
+				last = td.Attr(ctx, false)
+			}
+		}
+		if err := n.renameDir(ctx, name, dst, newName); err != nil {
+			return err
+		}
+		if td != nil {
+			n.fsys.dirGone(td, last)
+		}
+		return nil
 	}
 	if tok && te.Dir {
 		return errs.ErrIsDir
@@ -65,13 +85,26 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if newName == EmptyMarker {
 		return errs.ErrInvalid // reserved for directory markers
 	}
-	if tn := n.fsys.loadedFile(db, dp, newName); tn != nil && tok {
+	tn := n.fsys.loadedFile(db, dp, newName)
+	if tn != nil && (!tok || tn == n.fsys.loadedFile(sb, sp, name)) {
+		tn = nil // nothing replaced, or a rename onto itself
+	}
+	var last cache.Entry
+	if tn != nil {
+		last = tn.lastEntry()    // what its open handles show once it is gone
 		n.fsys.dropMeta(ctx, tn) // the file is being replaced
 	}
-	if done, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok); done {
+	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
+	if !pending {
+		err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+	}
+	if err != nil {
 		return err
 	}
-	return n.renameFile(ctx, name, e, sf, dst, newName, tok)
+	if tn != nil {
+		tn.setGone(last)
+	}
+	return nil
 }
 
 // renameFile copies the file on the server, then removes the source. A
@@ -124,15 +157,21 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	// The source's only version, made by this mount (a temporary file of
 	// rsync or an editor), lives on in the copy: delete it rather than
 	// leave it stored behind a hide marker.
-	if fn != nil && fn.onlyOwnVersion(src.FileID) && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
+	// A version a handle still reads is hidden now and deleted after its
+	// last reader (pins.go).
+	own := fn != nil && fn.onlyOwnVersion(src.FileID)
+	read := own && n.fsys.versionRead(src.FileID)
+	if own && !read && n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed") {
 		n.fsys.log.Debug("rename: deleted the source's only version", "file", fmtPath(sb, src.Name))
 	} else if err := n.fsys.remove(ctx, sb, src.Name); err != nil {
 		return n.fsys.opErr("rename: remove source "+fmtPath(sb, src.Name), err)
+	} else if read {
+		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
-		n.fsys.moved(fn, sb, src.Name, db, dp, newName)
+		n.fsys.moved(fn, sb, sp, name, db, dp, newName)
 		fn.setCreated(!tok, obj.FileID)
 		fn.update(ne)
 		ne = fn.overlay(ne)

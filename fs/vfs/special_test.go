@@ -23,7 +23,8 @@ func TestSpecialAttr(t *testing.T) {
 		{map[string]string{InfoType: "something-else"}, syscall.S_IFREG | 0o644, 0},
 		{map[string]string{InfoType: "fifo", InfoRdev: "1:3"}, syscall.S_IFIFO | 0o644, 0}, // rdev for devices only
 	} {
-		e := cache.Entry{Name: "x", Info: tc.info}
+		e := cache.Entry{Name: "x"}
+		e.SetInfo(tc.info)
 		var a Attr
 		f.fileAttr(e, &a)
 		if a.Mode != tc.mode || a.Rdev != tc.rdev || a.Uid != 7 || a.Gid != 8 {

@@ -27,16 +27,20 @@ func (n *File) openStaged(ctx context.Context, flags uint32) (Handle, error) {
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info}
+		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 	}
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0})
+	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0, Write: write})
 	if err != nil {
 		return nil, n.fsys.opErr("open "+fmtPath(b, childName(dir, name)), err)
 	}
 	// An O_TRUNC open is a data change: a pending metadata change goes
 	// with its upload (see foldMeta).
 	if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
-		st.Release(sf)
+		if write {
+			st.ReleaseWrite(sf)
+		} else {
+			st.Release(sf)
+		}
 		return nil, n.fsys.opErr("open "+fmtPath(b, childName(dir, name)), err)
 	}
 	return &stagedHandle{fsys: n.fsys, node: n, f: sf, write: write, append: flags&syscall.O_APPEND != 0}, nil
@@ -156,6 +160,10 @@ func (h *stagedHandle) sync(ctx context.Context, op string) error {
 }
 
 func (h *stagedHandle) Release(ctx context.Context) error {
-	h.fsys.opts.Write.Staging.Release(h.f)
+	if h.write {
+		h.fsys.opts.Write.Staging.ReleaseWrite(h.f)
+	} else {
+		h.fsys.opts.Write.Staging.Release(h.f)
+	}
 	return nil
 }

@@ -26,6 +26,17 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	if c.seen == 0 && done {
 		return dirCursor{entries: merged, byName: merged, done: true, stream: c.stream, seen: pages}, nil
 	}
+	if k, ok := inPlace(prefix, last, done, all, merged, c); ok {
+		// The entries to add are all[len(c.entries):k], in B2's order
+		// already: c.entries becomes a prefix of all instead of a copy
+		// (capacity k, so an append by a later step copies).
+		if k > len(c.entries) {
+			c.entries = all[:k:k]
+			c.lastKey, c.started = b2Key(all[k-1]), true
+		}
+		c.byName, c.seen, c.done = merged, pages, done
+		return c, nil
+	}
 	var add []cache.Entry
 	for _, e := range merged {
 		k := b2Key(e)
@@ -43,6 +54,50 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	}
 	c.byName, c.seen, c.done = merged, pages, done
 	return c, nil
+}
+
+// inPlace reports whether the entries streamStep adds to c are exactly
+// all[len(c.entries):k], in B2's order, with c.entries a prefix of all (the
+// common case: no staged files merged in, and a listing that only grows
+// at its end; all is only appended to, possibly moving, or replaced, see
+// listing.Stream), and returns k.
+func inPlace(prefix, last string, done bool, all, merged []cache.Entry, c dirCursor) (int, bool) {
+	j := len(c.entries)
+	if len(all) == 0 || len(merged) != len(all) || &merged[0] != &all[0] || j > len(all) || !samePrefix(c.entries, all) {
+		return 0, false
+	}
+	prev, started := c.lastKey, c.started
+	k := len(all)
+	for i := j; i < len(all); i++ {
+		e := all[i]
+		key := b2Key(e)
+		add := (!c.started || key > c.lastKey) && (done || listing.Final(prefix, last, b2Seg(e.Name)))
+		switch {
+		case add && k < i:
+			return 0, false // an entry to add after one that is not
+		case add && started && key <= prev:
+			return 0, false // not in B2's order
+		case add:
+			prev, started = key, true
+		case k == len(all):
+			k = i
+		}
+	}
+	return k, true
+}
+
+// samePrefix reports whether es are the first entries of all (the same
+// array, or the array all grew from).
+func samePrefix(es, all []cache.Entry) bool {
+	if len(es) == 0 || &es[0] == &all[0] {
+		return true
+	}
+	for i := range es {
+		if es[i].Name != all[i].Name || es[i].Dir != all[i].Dir || es[i].FileID != all[i].FileID {
+			return false
+		}
+	}
+	return true
 }
 
 // b2Key is the B2 name, relative to its directory, that an entry sorts by

@@ -22,6 +22,9 @@ import (
 // Symlink creates name in directory n as a symbolic link to target: a small
 // object whose body is the target, marked in its file info.
 func (n *Dir) Symlink(ctx context.Context, target, name string) (*File, error) {
+	if n.isGone() {
+		return nil, errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	if e := n.fsys.writable("symlink", capWrite); e != nil {
 		return nil, e
 	}
@@ -74,7 +77,7 @@ func (n *Dir) Symlink(ctx context.Context, target, name string) (*File, error) {
 // for the file info are downloaded.
 func (n *File) Readlink(ctx context.Context) ([]byte, error) {
 	e := n.current()
-	m := parseMeta(e.Info)
+	m := parseEntryMeta(e)
 	if !m.Symlink {
 		return nil, errs.ErrInvalid
 	}

@@ -19,6 +19,12 @@ import (
 // b1 (called alpha).
 func storeFS(t *testing.T) (*FS, *fstest.Store) {
 	t.Helper()
+	return storeFSWith(t, nil)
+}
+
+// storeFSWith is storeFS with the options changed by opt (when not nil).
+func storeFSWith(t *testing.T, opt func(*Options)) (*FS, *fstest.Store) {
+	t.Helper()
 	st := fstest.NewStore()
 	st.AddBucket("b1", "alpha")
 	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
@@ -31,8 +37,12 @@ func storeFS(t *testing.T) (*FS, *fstest.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close(context.Background()) })
-	f, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
-		Write: WriteOptions{Staging: sm, Backend: st}})
+	o := Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
+		Write: WriteOptions{Staging: sm, Backend: st}}
+	if opt != nil {
+		opt(&o)
+	}
+	f, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

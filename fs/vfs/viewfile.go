@@ -56,7 +56,7 @@ func (n *VersionFile) Open(ctx context.Context, flags uint32) (Handle, error) {
 // Readlink answers from the version's b2fs-target, else its body.
 func (n *VersionFile) Readlink(ctx context.Context) ([]byte, error) {
 	e := n.entry
-	m := parseMeta(e.Info)
+	m := parseEntryMeta(e)
 	if !m.Symlink {
 		return nil, errs.ErrInvalid
 	}
@@ -82,11 +82,11 @@ func (n *VersionFile) Readlink(ctx context.Context) ([]byte, error) {
 // Getxattr returns the version's extended attribute attr (ErrNotSupported
 // outside user.*, see unstoredXattr).
 func (n *VersionFile) Getxattr(attr string) ([]byte, error) {
-	return getxattrFrom(n.entry.Info, attr)
+	return getxattrFrom(n.entry.Info(), attr)
 }
 
 // Listxattr returns the names of the version's extended attributes.
-func (n *VersionFile) Listxattr() []byte { return listxattrFrom(n.entry.Info) }
+func (n *VersionFile) Listxattr() []byte { return listxattrFrom(n.entry.Info()) }
 
 // CopyTo copies the whole version into an empty file of the live tree on
 // the server (b2_copy_file): restoring a version costs no download and no
@@ -104,7 +104,7 @@ func (n *VersionFile) CopyTo(ctx context.Context, offIn uint64, on *File, fhOut 
 	}
 	db, ddir, dname := on.loc()
 	info := wh.f.Info()
-	if sha := e.Info[staging.InfoLargeFileSHA]; sha != "" {
+	if sha, _ := e.InfoValue(staging.InfoLargeFileSHA); sha != "" {
 		info[staging.InfoLargeFileSHA] = sha
 	}
 	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (staging.Version, error) {
@@ -183,6 +183,6 @@ func SymlinkTarget(e cache.Entry) (string, bool) {
 	if !isSymlink(e) {
 		return "", false
 	}
-	m := parseMeta(e.Info)
+	m := parseEntryMeta(e)
 	return m.Target, m.HasTarget
 }

@@ -120,7 +120,10 @@ func (f *FS) staged(b Bucket, name string) *staging.File {
 // stagedEntry describes a staged file as a directory entry.
 func stagedEntry(name string, sf *staging.File) cache.Entry {
 	id, size, mtime, ct := sf.Uploaded()
-	return cache.Entry{Name: name, Size: size, ModTime: mtime, FileID: id, ContentType: ct, Info: sf.VersionInfo(), Changed: sf.Changed()}
+	e := cache.Entry{Name: name, Size: size, ModTime: mtime, FileID: id, ContentType: ct}
+	e.SetInfo(sf.VersionInfo())
+	e.SetChanged(sf.Changed())
+	return e
 }
 
 // withStaged merges the staged files of directory prefix into a listing

@@ -113,7 +113,7 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 	}
 	ne := stagedEntry(newName, sf)
 	if fn != nil {
-		n.fsys.moved(fn, sb, src, db, dp, newName)
+		n.fsys.moved(fn, sb, sp, name, db, dp, newName)
 		fn.setCreated(!replaces)
 		fn.update(ne)
 	} else {

@@ -93,7 +93,7 @@ func (n *File) info() map[string]string {
 	if sf := n.stagedFile(); sf != nil {
 		return sf.Info()
 	}
-	return n.current().Info
+	return n.current().Info()
 }
 
 // Getxattr returns the value of extended attribute attr: ErrNoAttr when
@@ -127,17 +127,20 @@ func (n *Dir) Getxattr(ctx context.Context, attr string) ([]byte, error) {
 	}
 	b, prefix := n.loc()
 	m, _, _ := n.fsys.marker(ctx, b, prefix, true)
-	return getxattrFrom(m.Info, attr)
+	return getxattrFrom(m.Info(), attr)
 }
 
 // Listxattr returns the names of the directory's extended attributes.
 func (n *Dir) Listxattr(ctx context.Context) ([]byte, error) {
 	b, prefix := n.loc()
 	m, _, _ := n.fsys.marker(ctx, b, prefix, true)
-	return listxattrFrom(m.Info), nil
+	return listxattrFrom(m.Info()), nil
 }
 
 func (n *Dir) setxattr(ctx context.Context, attr string, data []byte, flags uint32, remove bool) error {
+	if n.isGone() {
+		return errs.ErrNotExist // removed or replaced: its prefix is another directory's
+	}
 	b, prefix := n.loc()
 	change, e := xattrSet(prefix+EmptyMarker, attr, data, flags, remove)
 	if e != nil {

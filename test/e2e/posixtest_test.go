@@ -26,20 +26,6 @@ var posixExcluded = map[string]string{
 	// belong to the process, so they never do: the test fails on ext4 as
 	// well. b2fs leaves locking to the kernel.
 	"FcntlFlockLocksFile": "expects per-descriptor F_SETLK locks; fails on ext4 too",
-	// KNOWN BUG (reported, not yet fixed): fstat of an open file that was
-	// unlinked, or replaced by a rename, shows st_nlink 1 instead of 0.
-	"FstatDeleted": "known bug: st_nlink stays 1 after unlink of an open file",
-	"NlinkZero":    "known bug: st_nlink stays 1 after an open file is replaced",
-	// KNOWN BUG (reported, not yet fixed): b2fs's inodes are names, so an
-	// open(2) racing with a rename of a symlink over the file can return a
-	// regular-file descriptor whose content is the symlink's stored
-	// target. (The kernel still never follows the link: no file outside
-	// the mount is opened.)
-	"OpenSymlinkRace": "known bug: open racing a symlink renamed over the file reads the link's body",
-	// Also names, not inodes: fstat of an open directory that a rename
-	// replaced shows the new directory's mode (go-fuse issue 55, which the
-	// test itself calls a known limitation of path-based filesystems).
-	"RenameOpenDir": "fstat of a directory replaced by rename shows the replacement (inodes are names)",
 	// O_TMPFILE is not implemented (EOPNOTSUPP): a nameless file cannot be
 	// staged under a B2 name.
 	"Tmpfile": "O_TMPFILE not implemented (EOPNOTSUPP)",

@@ -389,7 +389,7 @@ func (ft *fuseTarget) Readlink(path string) (string, error) {
 
 func statOf(st *unix.Stat_t) Stat {
 	return Stat{Type: st.Mode & unix.S_IFMT, Perm: st.Mode & 0o7777, UID: st.Uid, GID: st.Gid, Size: st.Size,
-		Mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec)}
+		Mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink)}
 }
 
 func (ft *fuseTarget) Lstat(path string) (Stat, error) {

@@ -109,12 +109,6 @@ type node struct {
 	// metadata is changed again or the filesystem restarts; set
 	// B2FS_MODEL_STRICT=1 to see the bug.
 	staleDirMeta bool
-	// nsMtime is the exact time utimes gave a directory. KNOWN BUG
-	// (reported, not yet fixed): b2fs shows a directory's utimes time with
-	// nanoseconds until it restarts, and the milliseconds it stored in B2
-	// after that (files show milliseconds at once). The model accepts the
-	// exact time until the next restart; B2FS_MODEL_STRICT=1 does not.
-	nsMtime time.Time
 	// altMtime is a second mtime POSIX allows (a truncation that did not
 	// change the size may leave the mtime).
 	altMtime time.Time

@@ -232,9 +232,6 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		size = st.Size // a directory's size means nothing
 	}
 	want := n.meta
-	if !n.nsMtime.IsZero() && !r.strict && st.Mtime.Equal(n.nsMtime) {
-		want.mtime = exact(n.nsMtime)
-	}
 	if n.staleDirMeta && !r.strict && st.Perm == r.rootStat.Perm && st.UID == r.rootStat.UID && st.GID == r.rootStat.GID &&
 		(st.Mtime.Equal(r.rootStat.Mtime) || want.mtime.contains(st.Mtime)) {
 		r.logf("(known bug: %q shows the mount's default attributes after a rename)", n.path())
@@ -251,17 +248,6 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		}
 	}
 	n.dirAlt = nil
-	if n.isDir() && !r.strict && st.Mtime.Equal(r.rootStat.Mtime) && st.Perm == r.rootStat.Perm &&
-		st.UID == r.rootStat.UID && st.GID == r.rootStat.GID && len(n.meta.xattr) == 0 && want.perm == st.Perm &&
-		want.uid == st.UID && want.gid == st.GID {
-		// KNOWN BUG (reported, not yet fixed): when b2fs drops the marker
-		// of a directory with default metadata (docs/posix.md "Directory
-		// markers"), a time that came from the marker (after a restart)
-		// is lost and the directory shows the time of the mount, within
-		// the same mount. Accepted, not pinned, outside strict mode.
-		r.logf("(known bug: %q shows the time of the mount)", n.path())
-		return
-	}
 	if st.Perm != want.perm&0o7777 || st.UID != want.uid || st.GID != want.gid || st.Size != size || !want.mtime.contains(st.Mtime) {
 		r.failf("%s: mode %04o owner %d:%d size %d mtime %s; model says mode %04o owner %d:%d size %d mtime %v",
 			what, st.Perm, st.UID, st.GID, st.Size, st.Mtime.UTC().Format("2006-01-02T15:04:05.000000000"),

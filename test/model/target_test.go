@@ -72,6 +72,7 @@ type Stat struct {
 	GID   uint32
 	Size  int64
 	Mtime time.Time
+	Nlink uint64 // links: 1 for a file at a name, 0 once unlinked or replaced
 }
 
 // DirEntry is one name of a directory listing.

@@ -1,0 +1,288 @@
+package vfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/fstest"
+	"github.com/b2fs/b2fs/fs/staging"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fataler is what testing.T and rapid.T have in common here.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// lossyMount is a write-back filesystem whose staging directory lives on
+// a LossyFS.
+type lossyMount struct {
+	fsys *FS
+	sm   *staging.Manager
+}
+
+func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, err := staging.New(staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, FS: lfs, Logger: quiet,
+		WriteBack: true, WriteBackDelay: delay, Transfers: 3, Current: st.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
+		Write: WriteOptions{Staging: sm, Backend: st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lossyMount{fsys, sm}
+}
+
+// fileState is what a name shows: its bytes, permission bits and mtime.
+type fileState struct {
+	data  string
+	mode  uint32
+	mtime time.Time
+}
+
+func (s fileState) String() string {
+	return fmt.Sprintf("%q mode %o mtime %d", s.data, s.mode, s.mtime.UnixMilli())
+}
+
+// b2State reads every file of the bucket through a fresh filesystem
+// without write-back: what B2 holds, as the mount would show it.
+func b2State(t fataler, st *fstest.Store) map[string]fileState {
+	c, err := cache.New(cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fsys, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Shutdown(context.Background())
+	out := map[string]fileState{}
+	ctx := context.Background()
+	var walk func(d *Dir, prefix string)
+	walk = func(d *Dir, prefix string) {
+		h := d.Opendir()
+		for {
+			de, err := h.Readdirent(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if de == nil {
+				return
+			}
+			if de.Name == "." || de.Name == ".." {
+				continue
+			}
+			n, err := d.Lookup(ctx, de.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch n := n.(type) {
+			case *Dir:
+				walk(n, prefix+de.Name+"/")
+			case *File:
+				a := n.Attr(ctx, nil)
+				out[prefix+de.Name] = fileState{readFileVFS(t, d, de.Name), a.Mode & 0o7777, a.Mtime}
+			}
+		}
+	}
+	walk(fsys.Root().(*Dir), "")
+	return out
+}
+
+// TestWriteBackPowerCut runs random sequences of creates, rewrites,
+// renames (over existing names too, and across directories), unlinks and
+// syncs through a write-back filesystem whose staging directory forgets
+// whatever was not fsynced, cuts the power at a random point (possibly in
+// the middle of an operation), recovers from what survived with a new
+// Manager, syncs, and checks that B2 holds exactly what every operation
+// that returned before the cut left (bytes, mode, mtime); the operation
+// cut in the middle left either its before or its after state, never
+// partial content.
+func TestWriteBackPowerCut(t *testing.T) {
+	names := []string{"a", "b", ".c.XyZ123", "d/e", "d/f"}
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		st := newStore()
+		base, err := os.MkdirTemp("", "b2fs-powercut-")
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer os.RemoveAll(base)
+		dir := filepath.Join(base, "staging")
+		lfs, err := fstest.NewLossyFS(dir)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		delay := rapid.SampledFrom([]time.Duration{time.Millisecond, 20 * time.Millisecond, time.Hour}).Draw(rt, "delay")
+		m := newLossyMount(rt, st, dir, lfs, delay)
+		root := m.fsys.Root().(*Dir)
+		d, err := root.Mkdir(ctx, "d", 0o755)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		dirOf := func(name string) (*Dir, string) {
+			if len(name) > 2 && name[:2] == "d/" {
+				return d, name[2:]
+			}
+			return root, name
+		}
+		model := map[string]fileState{}
+		step := 0
+		// do runs one operation; intent applies its effect to a model
+		// (an mtime not known because the operation failed is zero,
+		// matching any).
+		do := func(ctx context.Context, rt *rapid.T) (intent func(map[string]fileState), err error) {
+			step++
+			switch rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "sync", "pause"}).Draw(rt, "op") {
+			case "write":
+				name := rapid.SampledFrom(names).Draw(rt, "name")
+				data := fmt.Sprintf("%s@%d:%s", name, step, rapid.StringMatching(`[a-z]{0,40}`).Draw(rt, "data"))
+				mode := rapid.SampledFrom([]uint32{0o600, 0o644, 0o755}).Draw(rt, "mode")
+				s := fileState{data: data, mode: mode}
+				intent = func(m map[string]fileState) {
+					if old, ok := m[name]; ok {
+						s.mode = old.mode // open(2)'s mode applies only to a new file
+					}
+					m[name] = s
+				}
+				pd, pn := dirOf(name)
+				f, h, err := pd.Create(ctx, pn, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, mode)
+				if err != nil {
+					return intent, err
+				}
+				defer h.Release(ctx)
+				if _, err := h.Write(ctx, []byte(data), 0); err != nil {
+					return intent, err
+				}
+				if err := h.Flush(ctx); err != nil {
+					return intent, err
+				}
+				s.mtime = f.Attr(ctx, h).Mtime
+				return intent, nil
+			case "rename":
+				from := rapid.SampledFrom(names).Draw(rt, "from")
+				to := rapid.SampledFrom(names).Draw(rt, "to")
+				if _, ok := model[from]; !ok || from == to {
+					return func(map[string]fileState) {}, nil
+				}
+				intent = func(m map[string]fileState) { m[to] = m[from]; delete(m, from) }
+				sd, sn := dirOf(from)
+				dd, dn := dirOf(to)
+				return intent, sd.Rename(ctx, sn, dd, dn, 0)
+			case "unlink":
+				name := rapid.SampledFrom(names).Draw(rt, "name")
+				if _, ok := model[name]; !ok {
+					return func(map[string]fileState) {}, nil
+				}
+				pd, pn := dirOf(name)
+				return func(m map[string]fileState) { delete(m, name) }, pd.Unlink(ctx, pn)
+			case "sync":
+				return func(map[string]fileState) {}, m.fsys.Sync(ctx)
+			default:
+				time.Sleep(time.Duration(rapid.IntRange(0, 30).Draw(rt, "ms")) * time.Millisecond)
+				return func(map[string]fileState) {}, nil
+			}
+		}
+		n := rapid.IntRange(0, 25).Draw(rt, "steps")
+		for i := 0; i < n; i++ {
+			intent, err := do(ctx, rt)
+			if err != nil {
+				rt.Fatalf("step %d: %v", i, err)
+			}
+			intent(model)
+		}
+		// The last operation runs while the power goes.
+		before := copyModel(model)
+		var intent func(map[string]fileState)
+		done := make(chan struct{})
+		cutAfter := time.Duration(rapid.IntRange(0, 3000).Draw(rt, "cut_us")) * time.Microsecond
+		lastCtx, stop := context.WithCancel(ctx)
+		go func() {
+			defer close(done)
+			intent, _ = do(lastCtx, rt)
+		}()
+		time.Sleep(cutAfter)
+		// The process dies (its background work stops at once; what the
+		// last operation waits for never comes) and the power goes.
+		m.sm.Abandon()
+		lfs2, err := lfs.PowerCut()
+		if err != nil {
+			rt.Fatal(err)
+		}
+		stop()
+		<-done
+		m.fsys.Shutdown(ctx)
+		after := copyModel(model)
+		intent(after)
+
+		// Reboot: a new Manager recovers what survived and uploads it.
+		m2 := newLossyMount(rt, st, dir, lfs2, time.Hour)
+		defer m2.fsys.Shutdown(ctx)
+		defer m2.sm.Close(ctx)
+		if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
+			rt.Fatal(err)
+		}
+		if err := m2.sm.Sync(ctx); err != nil {
+			rt.Fatal(err)
+		}
+		got := b2State(rt, st)
+		if !sameModel(got, before) && !sameModel(got, after) {
+			rt.Fatalf("B2 after recovery:\n%s\nwant (before the last operation):\n%s\nor (after it):\n%s", dump(got), dump(before), dump(after))
+		}
+	})
+}
+
+func copyModel(m map[string]fileState) map[string]fileState {
+	out := make(map[string]fileState, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func sameModel(a, b map[string]fileState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || w.data != v.data || w.mode != v.mode || (!w.mtime.IsZero() && !w.mtime.Equal(v.mtime)) {
+			return false
+		}
+	}
+	return true
+}
+
+func dump(m map[string]fileState) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	s := ""
+	for _, k := range ks {
+		s += "  " + k + ": " + m[k].String() + "\n"
+	}
+	return s
+}
