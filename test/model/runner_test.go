@@ -31,6 +31,8 @@ type runner struct {
 	strict   bool // B2FS_MODEL_STRICT: no tolerance for known bugs
 	history  []string
 	delay    string // b2fs's --metadata-delay
+	// writeBack: b2fs runs with --write-back (B2FS_MODEL_WRITEBACK=1).
+	writeBack bool
 }
 
 // runStats counts operations across checks.
