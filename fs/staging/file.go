@@ -280,7 +280,7 @@ func (f *File) discardFiles() {
 	f.data.Close()
 	f.m.fs.Remove(f.dataPath)
 	f.m.fs.Remove(f.manPath)
-	f.m.dirChanged()
+	// No dirChanged: a removal needs no directory fsync (spares.go).
 }
 
 // cancelLarge abandons an unfinished large file, logging failures.

@@ -245,6 +245,11 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		r.Outcome = RecoveredClean
 		return r
 	}
+	if err := restoreInline(m.fs, man, dataPath); err != nil {
+		r.Outcome, r.Err = RecoveredFailed, err
+		m.log.Error("cannot restore the content of a staged file of an earlier run; manifest left in place", "file", key.String(), "manifest", manPath, "err", err)
+		return r
+	}
 	st, err := m.fs.Stat(dataPath)
 	if err != nil {
 		r.Outcome, r.Err = RecoveredFailed, fmt.Errorf("staged data missing: %w", err)
