@@ -54,6 +54,16 @@ func TestWriteBackCloseFsyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSpares(32)
+	// The preparer may still end a batch it began while the pool was
+	// low (its directory fsync is not a close's): wait until it is idle.
+	for _, prev := lfs.Syncs(); ; {
+		time.Sleep(200 * time.Millisecond)
+		_, d := lfs.Syncs()
+		if d == prev && m.SparesForTest() == 32 {
+			break
+		}
+		prev = d
+	}
 	files0, dirs0 := lfs.Syncs()
 	const n = 12
 	content := func(i int) string {
