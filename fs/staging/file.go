@@ -108,6 +108,9 @@ type File struct {
 
 	sess     *session // open large file, nil if none
 	starting bool     // a background StartLargeFile is running
+	// startingMtime is the src_last_modified_millis of a StartLargeFile
+	// in flight whose file ID is not known yet (manifest LargeStarting).
+	startingMtime string
 	startErr error
 	bgActive int           // background goroutines running
 	idle     chan struct{} // closed when bgActive == 0
