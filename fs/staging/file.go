@@ -80,6 +80,9 @@ type File struct {
 	state    State
 	lastErr  string
 	detached bool
+	// unlinked: detached by Detach (its name was removed or replaced),
+	// not merely let go after its upload.
+	unlinked bool
 	// upCancel cancels the upload or server-side fill in progress (nil
 	// when none runs): Detach calls it. removeAfter: the file was
 	// detached without references while it ran; the upload removes it

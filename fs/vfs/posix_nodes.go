@@ -127,6 +127,9 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		sf = n.stagedFile()
 	}
 	if sf != nil {
+		if n.fsys.writeBack() {
+			sf.Settle() // a background upload ending now is shown first
+		}
 		var cerr error
 		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
 			if cerr = change(info); cerr != nil {

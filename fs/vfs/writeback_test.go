@@ -525,11 +525,13 @@ func TestWriteBackDirRenameCarriesPending(t *testing.T) {
 
 // TestWriteBackChmodRightAfterUpload: a chmod in the moment between a
 // background upload and the filesystem's view catching up applies to the
-// uploaded version (it once failed with ENOENT).
+// uploaded version, in B2 and in what the mount shows (it once failed
+// with ENOENT, and once went to the staged copy being let go and was
+// lost).
 func TestWriteBackChmodRightAfterUpload(t *testing.T) {
 	ctx := context.Background()
 	st := newStore()
-	fsys, _ := wbFS(t, st, "", time.Millisecond)
+	fsys, sm := wbFS(t, st, "", time.Millisecond)
 	root := fsys.Root().(*Dir)
 	for i := 0; i < 50; i++ {
 		writeFile(t, root, "a", "")
@@ -545,6 +547,12 @@ func TestWriteBackChmodRightAfterUpload(t *testing.T) {
 		}
 		if a := n.(*File).Attr(ctx, nil); a.Mode&0o7777 != mode {
 			t.Fatalf("chmod %d: the file shows mode %o", i, a.Mode&0o7777)
+		}
+		if err := sm.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := b2State(t, st)["a"]; got.mode != mode || got.data != "vz" {
+			t.Fatalf("chmod %d: B2 has %v, want mode %o", i, got, mode)
 		}
 	}
 }
