@@ -114,9 +114,9 @@ type File struct {
 	// startingMtime is the src_last_modified_millis of a StartLargeFile
 	// in flight whose file ID is not known yet (manifest LargeStarting).
 	startingMtime string
-	startErr error
-	bgActive int           // background goroutines running
-	idle     chan struct{} // closed when bgActive == 0
+	startErr      error
+	bgActive      int           // background goroutines running
+	idle          chan struct{} // closed when bgActive == 0
 
 	// keptOut: the data file is linked into the read cache (keep.go).
 	keptOut atomic.Bool

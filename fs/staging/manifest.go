@@ -70,8 +70,8 @@ type Manifest struct {
 	// names, and recovery cancels the one with this name and this time
 	// (cancelStrays).
 	LargeStarting string `json:"largeStarting,omitempty"`
-	Error       string `json:"error,omitempty"`
-	UpdatedMs   int64  `json:"updatedMillis"`
+	Error         string `json:"error,omitempty"`
+	UpdatedMs     int64  `json:"updatedMillis"`
 	// Inline is the whole content of a small file with every byte local
 	// (write-back mode): the manifest's fsync then makes the content
 	// durable too, and the data file is not fsynced. Recover writes it
