@@ -127,3 +127,22 @@ func (b *Backend) Current(ctx context.Context, key staging.Key) (*staging.Versio
 	}
 	return nil, nil
 }
+
+// ListParts implements staging.PartLister (b2_list_parts, every page).
+func (b *Backend) ListParts(ctx context.Context, largeFileID string) ([]staging.Part, error) {
+	var out []staging.Part
+	start := 0
+	for {
+		p, err := b.c.ListParts(ctx, largeFileID, start, 1000)
+		if err != nil {
+			return nil, classify("list parts", err)
+		}
+		for _, x := range p.Parts {
+			out = append(out, staging.Part{Number: x.PartNumber, Size: x.Size, SHA1: x.SHA1})
+		}
+		if p.NextPartNumber == 0 {
+			return out, nil
+		}
+		start = p.NextPartNumber
+	}
+}

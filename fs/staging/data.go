@@ -255,6 +255,7 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 	}
 	f.mu.Unlock()
 	if absorbed {
+		f.persistMeta()
 		f.m.noteChange(f)
 	}
 	return absorbed, nil

@@ -18,12 +18,20 @@ type File struct {
 	bgCtx    context.Context // background part uploads; cancelled on remove
 	bgCancel context.CancelFunc
 
+	// hookMu is held by the background uploader from before an upload of
+	// this file until the filesystem has been shown its result (the
+	// upload hook); Detach, Rekey and Rename wait for it, so that a late
+	// hook never shows the file under a name it no longer has.
+	hookMu sync.Mutex
 	// flushMu serialises uploads of this file; held across network calls.
 	flushMu sync.Mutex
 	// manifestMu orders manifest writes (each writes a fresh snapshot)
 	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
 	manFD      FSFile
+	// durableSettled: the last manifest fsynced was settled (guarded by
+	// manifestMu).
+	durableSettled bool
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
@@ -269,7 +277,7 @@ func (f *File) discardFiles() {
 	f.data.Close()
 	f.m.fs.Remove(f.dataPath)
 	f.m.fs.Remove(f.manPath)
-	f.m.dirChanged()
+	// No dirChanged: a removal needs no directory fsync (spares.go).
 }
 
 // cancelLarge abandons an unfinished large file, logging failures.

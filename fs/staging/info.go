@@ -53,7 +53,7 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 	f.changed = f.m.now()
 	f.gen++
 	f.mu.Unlock()
-	f.saveManifest()
+	f.persistMeta()
 	f.m.noteChange(f)
 	return true, nil
 }

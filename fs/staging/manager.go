@@ -117,8 +117,9 @@ type Manager struct {
 	// spareMu guards spares: staging file pairs of removed files, emptied
 	// and kept for reuse, because creating and deleting inodes costs more
 	// than anything else staging does for a small file.
-	spareMu sync.Mutex
-	spares  []spare
+	spareMu   sync.Mutex
+	spares    []spare
+	spareWake chan struct{} // 1-buffered: the pool is low (spares.go)
 
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
@@ -247,8 +248,15 @@ func New(opts Options) (*Manager, error) {
 		keep:   opts.Keep,
 		wb:     newWriteBack(),
 		space:  make(chan struct{}),
+
+		spareWake: make(chan struct{}, 1),
 	}
 	if opts.WriteBack {
+		m.wb.workers.Add(1)
+		go func() {
+			defer m.wb.workers.Done()
+			m.prepareSpares()
+		}()
 		m.wb.workers.Add(1)
 		go func() {
 			defer m.wb.workers.Done()
@@ -475,84 +483,6 @@ func (m *Manager) release(f *File, write bool) {
 	}
 	// Kept with changes not in B2: the manifest describes the content as
 	// the last handle left it.
-	f.saveManifest()
-}
-
-// Detach is called when key is unlinked or replaced: its staged file, if
-// any, is never uploaded again and is removed once its last handle is
-// released. It does not wait for an upload of the file in progress: the
-// upload is cancelled, and a version it still makes (its last call was
-// under way) is deleted when it lands, so that nothing of it stays visible
-// over the caller's hide or delete. It returns whether a staged file
-// existed.
-func (m *Manager) Detach(key Key) bool {
-	m.mu.Lock()
-	f := m.files[key.mk()]
-	if f == nil {
-		m.mu.Unlock()
-		return false
-	}
-	delete(m.files, key.mk())
-	refs := f.refs
-	f.mu.Lock()
-	f.detached = true
-	cancel := f.upCancel
-	if cancel != nil && refs == 0 {
-		f.removeAfter = true // the upload removes the file when it ends
-	}
-	f.mu.Unlock()
-	m.mu.Unlock()
-	if m.opts.WriteBack {
-		// Durably gone before unlink returns (see durable.go).
-		f.dropManifestDurably()
-	}
-	if cancel != nil {
-		cancel()
-		if m.opts.WriteBack {
-			// Wait for the cancelled upload to end (and to delete what
-			// it still made): the removal must not depend on a step
-			// that a crash right after unlink returns would skip.
-			f.flushMu.Lock()
-			f.flushMu.Unlock()
-		}
-	} else if refs == 0 {
-		f.remove()
-	} else {
-		// Still open: a crash before the last handle is released must
-		// not bring the file back under its old name.
-		f.dropManifest()
-	}
-	return true
-}
-
-// Rename moves the staged file of from (if any) to the name of to, which
-// must have been uploaded (Flush) before the server-side copy. A staged
-// file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *Version) {
-	m.Detach(to)
-	m.mu.Lock()
-	f := m.files[from.mk()]
-	if f == nil {
-		m.mu.Unlock()
-		return
-	}
-	delete(m.files, from.mk())
-	m.files[to.mk()] = f
-	f.mu.Lock()
-	f.key = to
-	// The copy replaces the base (whose bytes it has) unless the staged
-	// content still needs bytes of the old one.
-	if v != nil && (!f.dirty || f.remoteEnd == 0) {
-		f.baseID = v.FileID
-	}
-	f.mu.Unlock()
-	m.mu.Unlock()
-	if m.opts.WriteBack {
-		if err := f.Commit(m.ctx); err != nil {
-			m.log.Error("record the new name of a staged file", "file", to.String(), "err", err)
-		}
-		return
-	}
 	f.saveManifest()
 }
 

@@ -200,6 +200,13 @@ func (m *Manager) run() {
 func (m *Manager) upload(f *File) {
 	wb := m.wb
 	defer wb.workers.Done()
+	f.hookMu.Lock()
+	hookHeld := true
+	defer func() {
+		if hookHeld {
+			f.hookMu.Unlock()
+		}
+	}()
 	wb.mu.Lock()
 	urgent := wb.queue[f].urgent
 	wb.mu.Unlock()
@@ -225,6 +232,10 @@ func (m *Manager) upload(f *File) {
 		if hook != nil {
 			hook(key, f)
 		}
+	}
+	f.hookMu.Unlock()
+	hookHeld = false
+	if uploaded {
 		m.letGo(f)
 	}
 	f.mu.Lock()
@@ -387,10 +398,20 @@ func (m *Manager) syncFiles(ctx context.Context, fs []*File) error {
 	var ts []syncTarget
 	for _, f := range fs {
 		f.mu.Lock()
-		if f.dirty && !f.detached {
-			ts = append(ts, syncTarget{f, f.gen})
-		}
+		pending, gen := f.dirty && !f.detached, f.gen
 		f.mu.Unlock()
+		if !pending && m.opts.WriteBack {
+			// An upload that has made the file clean but is not shown
+			// yet (running, see upload) counts: Sync returns once the
+			// filesystem shows the new version.
+			m.wb.mu.Lock()
+			it := m.wb.queue[f]
+			pending = it != nil && it.running
+			m.wb.mu.Unlock()
+		}
+		if pending {
+			ts = append(ts, syncTarget{f, gen})
+		}
 	}
 	if len(ts) == 0 {
 		return nil

@@ -201,6 +201,9 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	if fn != nil {
 		last = fn.lastEntry()
 	}
+	if n.fsys.writeBack() {
+		return n.unlinkPending(ctx, name, fn, last)
+	}
 	sf := n.fsys.staged(b, full) // open handles keep using it
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)

