@@ -179,6 +179,7 @@ func (f *File) writeWaiting(ctx context.Context, p []byte, off int64, appending 
 // removed by it; the instance directory stays as it is for the Recover of
 // a later Manager.
 func (m *Manager) Abandon() {
+	m.abandoned.Store(true)
 	m.cancel()
 	m.wb.workers.Wait()
 	m.lock.Close()

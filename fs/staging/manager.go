@@ -126,7 +126,8 @@ type Manager struct {
 
 	keep Keeper // nil when disabled
 
-	wb *writeBack // the upload queue and counters (writeback.go)
+	wb        *writeBack  // the upload queue and counters (writeback.go)
+	abandoned atomic.Bool // Abandon was called: Close does nothing
 	// dirGen counts changes of the entries of dir; dirSynced is the
 	// count the last fsync of dir covered (durable.go).
 	dirGen    atomic.Uint64
@@ -596,6 +597,9 @@ func (m *Manager) Pending() []Key {
 // background work. Files that still fail stay staged on disk with a
 // "failed" manifest; their names are logged and returned in the error.
 func (m *Manager) Close(ctx context.Context) error {
+	if m.abandoned.Load() {
+		return nil
+	}
 	m.mu.Lock()
 	var files []*File
 	for _, f := range m.files {

@@ -467,6 +467,8 @@ func (m *Manager) syncFiles(ctx context.Context, fs []*File) error {
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("sync: %d files not yet in B2: %w", len(ts), ctx.Err())
+		case <-m.ctx.Done():
+			return fmt.Errorf("sync: %d files not yet in B2: the staging area is closed", len(ts))
 		}
 	}
 }

@@ -26,7 +26,7 @@ func wbFS(t *testing.T, st *fstest.Store, dir string, delay time.Duration) (*FS,
 		dir = filepath.Join(t.TempDir(), "s")
 	}
 	sm, err := staging.New(staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17,
-		WriteBack: true, WriteBackDelay: delay, Transfers: 4, Current: st.Current})
+		WriteBack: true, WriteBackDelay: delay, Transfers: 4, Current: st.Current, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +221,304 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// gitCommit runs, through the vfs, the file operations of "git add f.txt;
+// git commit" of one new file in a repository whose .git is in B2 (as
+// strace shows git 2.x doing them: lock files renamed over their targets,
+// loose objects written to temporary files and renamed after link(2)
+// fails, logs appended).
+func gitCommit(t *testing.T, root *Dir) {
+	t.Helper()
+	ctx := context.Background()
+	lookupDir := func(d *Dir, name string) *Dir {
+		n, err := d.Lookup(ctx, name)
+		if err != nil {
+			t.Fatalf("lookup %s: %v", name, err)
+		}
+		return n.(*Dir)
+	}
+	git := lookupDir(root, ".git")
+	objects := lookupDir(git, "objects")
+	create := func(d *Dir, name, data string, flags uint32) {
+		_, h, err := d.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|flags, 0o644)
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		if _, err := h.Write(ctx, []byte(data), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.Release(ctx)
+	}
+	appendTo := func(d *Dir, name, data string) {
+		n, err := d.Lookup(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := n.(*File).Open(ctx, syscall.O_WRONLY|syscall.O_APPEND)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Write(ctx, []byte(data), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.Release(ctx)
+	}
+	rename := func(d *Dir, from string, to *Dir, name string) {
+		if err := d.Rename(ctx, from, to, name, 0); err != nil {
+			t.Fatalf("rename %s -> %s: %v", from, name, err)
+		}
+	}
+	object := func(hash, data string) {
+		sub, err := objects.Lookup(ctx, hash[:2])
+		var od *Dir
+		if err != nil {
+			if od, err = objects.Mkdir(ctx, hash[:2], 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			od = sub.(*Dir)
+		}
+		create(od, "tmp_obj_Xy12Ab", data, syscall.O_EXCL)
+		if err := od.Link(ctx, nil, hash[2:]); err == nil {
+			t.Fatal("link succeeded")
+		}
+		rename(od, "tmp_obj_Xy12Ab", od, hash[2:])
+	}
+	create(root, "f.txt", "hello\n", syscall.O_TRUNC)
+	// git add
+	create(git, "index.lock", "index with f.txt", syscall.O_EXCL)
+	object("ce013625030ba8dba906f756967f9e9ca394464a", "blob 6\x00hello\n")
+	rename(git, "index.lock", git, "index")
+	// git commit
+	create(git, "index.lock", "index again", syscall.O_EXCL)
+	rename(git, "index.lock", git, "index")
+	object("4b825dc642cb6eb9a060e54bf8d69288fbee4904", "tree ...")
+	object("9fceb02d0ae598e95dc970b74767f19372d61af8", "commit ...")
+	create(git, "COMMIT_EDITMSG", "one file\n", syscall.O_TRUNC)
+	refs := lookupDir(lookupDir(git, "refs"), "heads")
+	create(refs, "master.lock", "9fceb02d0ae598e95dc970b74767f19372d61af8\n", syscall.O_EXCL)
+	appendTo(lookupDir(git, "logs"), "HEAD", "0000 9fce commit: one file\n")
+	appendTo(lookupDir(lookupDir(lookupDir(git, "logs"), "refs"), "heads"), "master", "0000 9fce commit: one file\n")
+	rename(refs, "master.lock", refs, "master")
+}
+
+// seedGit puts a small repository's .git into the store.
+func seedGit(st *fstest.Store) {
+	for name, data := range map[string]string{
+		".git/HEAD": "ref: refs/heads/master\n", ".git/config": "[core]\n", ".git/index": "old index",
+		".git/COMMIT_EDITMSG": "first\n", ".git/refs/heads/master": "aaaa\n", ".git/logs/HEAD": "0000 aaaa commit (initial)\n",
+		".git/logs/refs/heads/master": "0000 aaaa commit (initial)\n", ".git/objects/aa/aaaaaaaa": "blob", ".git/objects/info/.bzEmpty": "",
+	} {
+		st.Put("b1", name, []byte(data), nil)
+	}
+}
+
+// TestWriteBackGitCommitCalls counts the B2 calls of a one-file git
+// commit (see gitCommit) in both modes.
+func TestWriteBackGitCommitCalls(t *testing.T) {
+	ctx := context.Background()
+	count := func(wb bool) (map[string]int, int) {
+		st := newStore()
+		seedGit(st)
+		var fsys *FS
+		if wb {
+			fsys, _ = wbFS(t, st, "", time.Hour)
+		} else {
+			fsys, _ = storeFS2(t, st)
+		}
+		root := fsys.Root().(*Dir)
+		before := st.AllCalls()
+		gitCommit(t, root)
+		if err := fsys.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Directory markers settle a second after the last change.
+		time.Sleep(1500 * time.Millisecond)
+		if err := fsys.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after := st.AllCalls()
+		diff := map[string]int{}
+		total := 0
+		for k, v := range after {
+			if d := v - before[k]; d > 0 {
+				diff[k] = d
+				switch k {
+				case "ListDir", "ListTree", "ListAll", "ListBuckets", "Current":
+				default:
+					total += d
+				}
+			}
+		}
+		for name, want := range map[string]string{".git/index": "index again", ".git/refs/heads/master": "9fceb02d0ae598e95dc970b74767f19372d61af8\n",
+			".git/logs/HEAD": "0000 aaaa commit (initial)\n0000 9fce commit: one file\n", "f.txt": "hello\n",
+			".git/objects/9f/ceb02d0ae598e95dc970b74767f19372d61af8": "commit ..."} {
+			if _, data, ok := st.Get("b1", name); !ok || string(data) != want {
+				t.Fatalf("write-back %v: %s in B2: %q %v", wb, name, data, ok)
+			}
+		}
+		for _, n := range st.Names("b1") {
+			if strings.Contains(n, ".lock") || strings.Contains(n, "tmp_obj") {
+				t.Fatalf("write-back %v: temporary name %s reached B2", wb, n)
+			}
+		}
+		return diff, total
+	}
+	dflt, dTotal := count(false)
+	wbk, wTotal := count(true)
+	t.Logf("one-file git commit, B2 calls (lists excluded): default %d %v; write-back %d %v", dTotal, dflt, wTotal, wbk)
+	// The files that really change: 9 uploads, 2 downloads (the appended
+	// logs); no copy, no deletion; the three new object directories cost
+	// their markers (written at mkdir, hidden once the directory has
+	// files).
+	if wbk["UploadFile"] != 9 || wbk["Copy"]+wbk["DeleteFileVersion"]+wbk["CopyFileReplaceInfo"] != 0 || wbk["Download"] > 2 || wTotal > 17 {
+		t.Fatalf("write-back made %d B2 calls: %v", wTotal, wbk)
+	}
+	if wTotal >= dTotal {
+		t.Fatalf("write-back made %d calls, the default mode %d", wTotal, dTotal)
+	}
+}
+
+// storeFS2 is storeFS over a given store.
+func storeFS2(t *testing.T, st *fstest.Store) (*FS, *staging.Manager) {
+	t.Helper()
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sm.Close(context.Background()) })
+	f, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
+		Write: WriteOptions{Staging: sm, Backend: st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Shutdown(context.Background()) })
+	return f, sm
+}
+
+// TestWriteBackConflict: another client stores a new version of a name
+// while this mount has it pending: the pending file still goes up, the
+// other version stays in B2, and the conflict is counted.
+func TestWriteBackConflict(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	st.Put("b1", "shared", []byte("v1"), nil)
+	fsys, sm := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	readDir(t, root)
+	writeFile(t, root, "shared", "mine")
+	st.Put("b1", "shared", []byte("theirs"), nil) // another client
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range st.Versions("b1", "shared") {
+		got = append(got, string(v))
+	}
+	if strings.Join(got, ",") != "v1,theirs,mine" {
+		t.Fatalf("versions of shared: %q", got)
+	}
+	if s := sm.Stats(); s.Conflicts != 1 {
+		t.Fatalf("conflicts %d", s.Conflicts)
+	}
+}
+
+// TestWriteBackKilled: a mount killed (its Manager abandoned, nothing
+// closed) leaves every closed file, rename and unlink in the staging
+// directory; the next start uploads them under their final names.
+func TestWriteBackKilled(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	st.Put("b1", "old", []byte("old content"), nil)
+	dir := filepath.Join(t.TempDir(), "s")
+	fsys, sm := wbFS(t, st, dir, time.Hour)
+	root := fsys.Root().(*Dir)
+	readDir(t, root)
+	writeFile(t, root, "a", "A")
+	writeFile(t, root, ".b.tmp", "B")
+	if err := root.Rename(ctx, ".b.tmp", root, "b", 0); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, "gone", "G")
+	if err := root.Unlink(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, "new-old", "replaced")
+	if err := root.Rename(ctx, "new-old", root, "old", 0); err != nil {
+		t.Fatal(err)
+	}
+	sm.Abandon() // kill -9
+	if n := len(st.Names("b1")); n != 1 {
+		t.Fatalf("B2 changed before the restart: %v", st.Names("b1"))
+	}
+	_, sm2 := wbFS(t, st, dir, time.Hour)
+	res, err := sm2.Recover(ctx, st.Current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 {
+		t.Fatalf("recovered %+v", res)
+	}
+	if err := sm2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "A", "b": "B", "old": "replaced"}
+	if names := st.Names("b1"); len(names) != len(want) {
+		t.Fatalf("names in B2: %v", names)
+	}
+	for name, data := range want {
+		if _, got, ok := st.Get("b1", name); !ok || string(got) != data {
+			t.Fatalf("%s: %q %v", name, got, ok)
+		}
+	}
+	if s := sm2.Stats(); s.Conflicts != 0 || s.UploadsDone != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestWriteBackDirRenameCarriesPending: renaming a directory moves its
+// pending files locally (no upload under the old name, no copy of them);
+// what is in B2 is renamed on the server as before.
+func TestWriteBackDirRenameCarriesPending(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	st.Put("b1", "d/resident", []byte("R"), nil)
+	fsys, sm := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	readDir(t, root)
+	n, err := root.Lookup(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, n.(*Dir), "pending", "P")
+	if err := root.Rename(ctx, "d", root, "e", 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Calls("UploadFile"); c != 0 {
+		t.Fatalf("%d uploads during the rename", c)
+	}
+	if got := readFileVFS(t, n.(*Dir), "pending"); got != "P" {
+		t.Fatalf("e/pending reads %q", got)
+	}
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if names := st.Names("b1"); strings.Join(names, ",") != "e/pending,e/resident" {
+		t.Fatalf("names in B2: %v", names)
+	}
+	if c := st.Calls("UploadFile"); c != 1 {
+		t.Fatalf("%d uploads", c)
+	}
 }

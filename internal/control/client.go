@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrPermission is returned (wrapped) when the caller may not control the
@@ -52,12 +53,30 @@ func CallMount(ctx context.Context, m Mount, op string) (*Response, error) {
 	if owner < 0 {
 		owner = me
 	}
-	c, err := dial(ctx, m, owner)
-	if err != nil {
-		return nil, err
+	// A b2fs that has just mounted creates its socket a moment later.
+	deadline := time.Now().Add(startGrace)
+	for {
+		c, err := dial(ctx, m, owner)
+		if err == nil {
+			return exchange(ctx, m, c, op)
+		}
+		if !errors.Is(err, errNoSocket) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return exchange(ctx, m, c, op)
 }
+
+// startGrace is how long a client waits for the socket of a mount that
+// has none yet (its b2fs may be starting).
+const startGrace = 5 * time.Second
+
+// errNoSocket: the mount has no control socket.
+var errNoSocket = errors.New("no control socket")
 
 // exchange sends op on c, reads the answer and closes c.
 func exchange(ctx context.Context, m Mount, c *net.UnixConn, op string) (*Response, error) {
@@ -134,5 +153,5 @@ func dial(ctx context.Context, m Mount, owner int) (*net.UnixConn, error) {
 	if refused != nil {
 		return nil, refused
 	}
-	return nil, fmt.Errorf("no control socket for the b2fs mount at %s (its b2fs may be older than this command, or stopping; see its log)", m.Point)
+	return nil, fmt.Errorf("%w for the b2fs mount at %s (its b2fs may be older than this command, or stopping; see its log)", errNoSocket, m.Point)
 }

@@ -245,3 +245,48 @@ func TestStatusText(t *testing.T) {
 		t.Errorf("status text shows the wrong errors:\n%s", out)
 	}
 }
+
+// TestSweepAndStartGrace: starting a server removes the sockets in its
+// directory that nobody answers on and whose mount is gone, keeps those
+// that answer (a b2fs in another mount namespace), and a client asking a
+// mount whose socket is not there yet waits for it a moment.
+func TestSweepAndStartGrace(t *testing.T) {
+	const owner = 54323
+	dir := SocketDirs(owner)[1]
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	dead := filepath.Join(dir, SocketName("0:9001"))
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: dead, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	alive := filepath.Join(dir, SocketName("0:9002"))
+	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: alive, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+
+	m := Mount{Dev: "0:9003", Point: "/m", Owner: owner}
+	got := make(chan error, 1)
+	go func() { _, err := CallMount(context.Background(), m, OpStatus); got <- err }()
+	time.Sleep(500 * time.Millisecond)
+	s, err := listenIn(dir, "0:9003", &fakeHandler{}, discard(), func(int) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := <-got; err != nil {
+		t.Errorf("a client that came before the socket: %v", err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead socket not swept: %v", err)
+	}
+	if _, err := os.Stat(alive); err != nil {
+		t.Errorf("live socket swept: %v", err)
+	}
+}

@@ -125,7 +125,9 @@ func ownDir(dir string, uid int) error {
 }
 
 // sweep removes the sockets in dir of mounts that no longer exist (left by
-// a b2fs that was killed).
+// a b2fs that was killed): the mount is not in the mount table and nobody
+// accepts connections on the socket. (A b2fs in another mount namespace
+// may serve a mount this one does not see: its socket answers.)
 func sweep(dir string) {
 	mounts, err := readMounts()
 	if err != nil {
@@ -140,8 +142,17 @@ func sweep(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		n := e.Name()
-		if strings.HasPrefix(n, "mount-") && strings.HasSuffix(n, ".sock") && !live[n] {
-			os.Remove(filepath.Join(dir, n))
+		if !strings.HasPrefix(n, "mount-") || !strings.HasSuffix(n, ".sock") || live[n] {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		c, err := net.DialTimeout("unix", p, time.Second)
+		if err == nil {
+			c.Close()
+			continue
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			os.Remove(p)
 		}
 	}
 }

@@ -180,12 +180,13 @@ func TestControlRefusals(t *testing.T) {
 	p := e.start(procOpts{})
 	dev := mountDevOf(t, p.dir)
 	sock := "/run/b2fs/mount-" + strings.ReplaceAll(dev, ":", "-") + ".sock"
-	st, err := os.Stat(sock)
-	if err != nil || st.Mode().Perm() != 0o600 || st.Mode()&os.ModeSocket == 0 {
-		t.Fatalf("control socket %s: %v %v", sock, st.Mode(), err)
+	// The socket comes a moment after the mount.
+	waitFor(t, 10*time.Second, "the control socket "+sock, func() bool { _, err := os.Stat(sock); return err == nil })
+	if st, err := os.Stat(sock); err != nil || st.Mode().Perm() != 0o600 || st.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("control socket %s: %v %v", sock, st, err)
 	}
 	if dst, err := os.Stat("/run/b2fs"); err != nil || dst.Mode().Perm() != 0o700 {
-		t.Errorf("/run/b2fs: %v %v", dst.Mode(), err)
+		t.Errorf("/run/b2fs: %v %v", dst, err)
 	}
 	// Another user: refused with a clear message, before and at the socket.
 	nobody := []string{"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
