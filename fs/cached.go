@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -108,7 +109,7 @@ func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, boo
 	if !n.passOK(e.FileID) {
 		return nil, false
 	}
-	fd, ok := o.ReadCache.OpenComplete(e.FileID, e.Size, e.SHA1)
+	fd, ok := o.ReadCache.OpenComplete(e.FileID, e.Size, vfs.ContentSHA1(e))
 	if !ok {
 		return nil, false
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/url"
 	"syscall"
 
 	"github.com/b2fs/b2fs/fs/errs"
@@ -51,7 +53,7 @@ func toErrno(log *slog.Logger, op string, err error) syscall.Errno {
 		return syscall.EINTR
 	}
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
+	if errors.As(err, &errno) && !networkError(err, errno) {
 		return errno // node code answering with an errno value
 	}
 	for _, k := range errnoKinds {
@@ -72,6 +74,24 @@ func toErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	return syscall.EIO
 }
 
+// networkError reports whether err, carrying errno, is a failure to reach
+// B2 (a refused or reset connection, an unreachable network, ...): the
+// caller gets EIO, not the socket's errno (ECONNREFUSED from creat(2)
+// would mean nothing to a program).
+func networkError(err error, errno syscall.Errno) bool {
+	var oe *net.OpError
+	var ue *url.Error
+	if errors.As(err, &oe) || errors.As(err, &ue) {
+		return true
+	}
+	switch errno {
+	case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.ETIMEDOUT, syscall.EPIPE,
+		syscall.EHOSTUNREACH, syscall.EHOSTDOWN, syscall.ENETUNREACH, syscall.ENETDOWN, syscall.ENETRESET:
+		return true
+	}
+	return false
+}
+
 // readError is the error a failed read answers with: an interrupted read
 // stays interrupted, every other failure is an I/O error (never a short
 // read that looks like EOF, never ENOENT from read(2)).
@@ -86,3 +106,8 @@ func readError(err error) error {
 func readErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	return toErrno(log, op, readError(err))
 }
+
+// Errno is toErrno for callers outside the adapter: tests that drive
+// package vfs directly compare errno values the way a mount shows them,
+// with the same log lines.
+func Errno(log *slog.Logger, op string, err error) syscall.Errno { return toErrno(log, op, err) }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +46,10 @@ func TestToErrno(t *testing.T) {
 		{"read-only", ErrReadOnly, syscall.EROFS, false},
 		{"errno passes through", fmt.Errorf("x: %w", syscall.ENOTDIR), syscall.ENOTDIR, false},
 		{"unexpected", errors.New("connection reset by peer"), syscall.EIO, true},
+		{"connection refused", fmt.Errorf("b2_get_upload_url: %w", &net.OpError{Op: "dial", Net: "tcp",
+			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), syscall.EIO, true},
+		{"connection reset", fmt.Errorf("upload: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), syscall.EIO, true},
+		{"bare network errno", fmt.Errorf("upload: %w", syscall.EHOSTUNREACH), syscall.EIO, true},
 		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), syscall.EIO, true},
 	}
 	for _, tc := range tests {

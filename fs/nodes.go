@@ -246,7 +246,9 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
-	return n.fsys.errno("unlink "+n.path(name), n.d.Unlink(ctx, name))
+	uctx, done := n.fsys.Uninterruptible(ctx) // not stopped half-way by a signal
+	defer done()
+	return n.fsys.errno("unlink "+n.path(name), n.d.Unlink(uctx, name))
 }
 
 func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
@@ -262,7 +264,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		}
 		return syscall.EXDEV
 	}
-	return n.fsys.errno("rename "+n.path(name), n.d.Rename(ctx, name, dst, newName, flags))
+	uctx, done := n.fsys.Uninterruptible(ctx) // not stopped half-way by a signal
+	defer done()
+	return n.fsys.errno("rename "+n.path(name), n.d.Rename(uctx, name, dst, newName, flags))
 }
 
 // Link fails: B2 has no hard links (git then falls back to rename).

@@ -189,6 +189,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 			used, limit := rc.Used()
 			return st.HitBytes.Load(), st.MissBytes.Load(), used, limit
 		},
+		ReadCacheOpens: func() int64 { return rc.Stats().WholeOpens.Load() },
 		StagingBytes: func() (int64, int64) {
 			if stage == nil {
 				return 0, 0

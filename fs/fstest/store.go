@@ -278,3 +278,22 @@ func (s *Store) PutAt(bucket, name string, data []byte, info map[string]string, 
 	v.obj.Uploaded = t
 	return v.obj
 }
+
+// NewSeeded returns the fixture of the listing and vfs tests: buckets b1
+// (called alpha) and b2 (beta), and in b1 one file per name holding
+// "data of NAME".
+func NewSeeded(names ...string) *Store {
+	s := NewStore()
+	s.AddBucket("b1", "alpha")
+	s.AddBucket("b2", "beta")
+	for _, n := range names {
+		s.Put("b1", n, []byte("data of "+n), nil)
+	}
+	return s
+}
+
+// Has reports whether name has a visible version in bucket.
+func (s *Store) Has(bucket, name string) bool {
+	_, _, ok := s.Get(bucket, name)
+	return ok
+}

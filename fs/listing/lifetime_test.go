@@ -125,7 +125,7 @@ func TestStreamRestartedAfterIdleIsShared(t *testing.T) {
 	if len(es) != 1000 {
 		t.Fatalf("listed %d entries, want 1000", len(es))
 	}
-	if n := be.count("list"); n != 10 {
+	if n := be.Calls("ListDir"); n != 10 {
 		t.Fatalf("%d list calls for a directory of 10 pages: listed twice", n)
 	}
 }

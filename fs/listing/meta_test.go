@@ -1,92 +1,27 @@
 package listing
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
-	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
+	"github.com/b2fs/b2fs/fs/fstest"
 )
 
-// memBackend is an in-memory Backend with B2's listing semantics.
-type memBackend struct {
-	mu    sync.Mutex
-	files map[string][]byte
-	calls map[string]int
-}
+// memBackend is the in-memory account of package fstest, with B2's
+// listing semantics.
+type memBackend = fstest.Store
 
-func newMemBackend(names ...string) *memBackend {
-	m := &memBackend{files: map[string][]byte{}, calls: map[string]int{}}
-	for _, n := range names {
-		m.files[n] = []byte("data of " + n)
-	}
-	return m
-}
-
-func (m *memBackend) count(api string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.calls[api]
-}
-
-func (m *memBackend) ListBuckets(ctx context.Context) ([]Bucket, error) {
-	m.mu.Lock()
-	m.calls["list_buckets"]++
-	m.mu.Unlock()
-	return []Bucket{{ID: "b1", Name: "alpha"}, {ID: "b2", Name: "beta"}}, nil
-}
-
-func (m *memBackend) ListDir(ctx context.Context, b Bucket, prefix, start string, max int) (Page, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls["list"]++
-	names := make([]string, 0, len(m.files))
-	for n := range m.files {
-		if strings.HasPrefix(n, prefix) && n >= start {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	var p Page
-	for i := 0; i < len(names); i++ {
-		n := names[i]
-		if len(p.Objects) == max {
-			p.Next = n
-			break
-		}
-		if j := strings.Index(n[len(prefix):], "/"); j >= 0 {
-			folder := n[:len(prefix)+j+1]
-			p.Objects = append(p.Objects, Object{Name: folder, Folder: true})
-			for i+1 < len(names) && strings.HasPrefix(names[i+1], folder) {
-				i++
-			}
-			continue
-		}
-		p.Objects = append(p.Objects, Object{Name: n, FileID: "id-" + n, Size: int64(len(m.files[n])), Uploaded: time.UnixMilli(1000)})
-	}
-	return p, nil
-}
-
-func (m *memBackend) OpenRange(ctx context.Context, b Bucket, fileID string, off, length int64) (io.ReadCloser, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls["download"]++
-	d, ok := m.files[strings.TrimPrefix(fileID, "id-")]
-	if !ok {
-		return nil, fmt.Errorf("download %s: %w", fileID, backend.ErrNotFound)
-	}
-	return io.NopCloser(bytes.NewReader(d[off : off+length])), nil
-}
+// newMemBackend returns buckets b1 (alpha) and b2 (beta) with names in b1
+// (see fstest.NewSeeded).
+func newMemBackend(names ...string) *memBackend { return fstest.NewSeeded(names...) }
 
 func newMeta(t *testing.T, be Backend, pageSize int) *Meta {
 	t.Helper()
@@ -114,11 +49,11 @@ func TestListDirPagesAndCaches(t *testing.T) {
 	if len(es) != 252 || es[0].Name != "empty" || !es[0].Dir || es[251].Name != "sub" {
 		t.Fatalf("got %d entries, first %+v", len(es), es[0])
 	}
-	if got := be.count("list"); got != 3 {
+	if got := be.Calls("ListDir"); got != 3 {
 		t.Fatalf("%d list calls for 252 entries with page size 100, want 3", got)
 	}
-	if _, err := m.listDir(context.Background(), b, "d/"); err != nil || be.count("list") != 3 {
-		t.Fatalf("second listing not served from cache: %v, %d calls", err, be.count("list"))
+	if _, err := m.listDir(context.Background(), b, "d/"); err != nil || be.Calls("ListDir") != 3 {
+		t.Fatalf("second listing not served from cache: %v, %d calls", err, be.Calls("ListDir"))
 	}
 	// Lookups in a listed directory, positive and negative, cost nothing.
 	for _, n := range []string{"f0007", "sub", "nope", ".bzEmpty"} {
@@ -126,8 +61,8 @@ func TestListDirPagesAndCaches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if be.count("list") != 3 {
-		t.Fatalf("lookups in a listed directory made calls: %d", be.count("list"))
+	if be.Calls("ListDir") != 3 {
+		t.Fatalf("lookups in a listed directory made calls: %d", be.Calls("ListDir"))
 	}
 	// An empty folder made of a marker lists as empty.
 	es, err = m.listDir(context.Background(), b, "d/empty/")
@@ -157,16 +92,16 @@ func TestLookupTargeted(t *testing.T) {
 		{"a.007", true, false, 1},
 	}
 	for _, tc := range tests {
-		before := be.count("list")
+		before := be.Calls("ListDir")
 		e, ok, err := m.lookup(context.Background(), b, "p/", tc.name)
 		if err != nil || ok != tc.found || e.Dir != tc.dir {
 			t.Errorf("lookup(%q) = %+v %v %v", tc.name, e, ok, err)
 		}
-		if got := be.count("list") - before; got != tc.wantCalls {
+		if got := be.Calls("ListDir") - before; got != tc.wantCalls {
 			t.Errorf("lookup(%q) made %d calls, want %d", tc.name, got, tc.wantCalls)
 		}
-		before = be.count("list")
-		if _, ok2, _ := m.lookup(context.Background(), b, "p/", tc.name); ok2 != ok || be.count("list") != before {
+		before = be.Calls("ListDir")
+		if _, ok2, _ := m.lookup(context.Background(), b, "p/", tc.name); ok2 != ok || be.Calls("ListDir") != before {
 			t.Errorf("repeated lookup(%q) not cached", tc.name)
 		}
 	}
@@ -184,8 +119,8 @@ func TestBucketsCached(t *testing.T) {
 			t.Fatalf("buckets = %+v, %v", es, err)
 		}
 	}
-	if be.count("list_buckets") != 1 {
-		t.Fatalf("%d bucket listings", be.count("list_buckets"))
+	if be.Calls("ListBuckets") != 1 {
+		t.Fatalf("%d bucket listings", be.Calls("ListBuckets"))
 	}
 }
 
@@ -226,7 +161,7 @@ func TestSharedListingSurvivesOneCallerCancel(t *testing.T) {
 	if err := <-errs; err != nil || len(got) != 2 {
 		t.Fatalf("other caller: %v %v", got, err)
 	}
-	if be.count("list") != 1 {
-		t.Fatalf("%d list calls, want 1 shared", be.count("list"))
+	if be.Calls("ListDir") != 1 {
+		t.Fatalf("%d list calls, want 1 shared", be.Calls("ListDir"))
 	}
 }

@@ -13,35 +13,6 @@ import (
 	"github.com/b2fs/b2fs/cache"
 )
 
-// treeMem adds ListTree (no delimiter) to memBackend.
-type treeMem struct{ *memBackend }
-
-func (m treeMem) ListTree(ctx context.Context, b Bucket, prefix, start string, max int) (Page, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls["tree"]++
-	names := make([]string, 0, len(m.files))
-	for n := range m.files {
-		if strings.HasPrefix(n, prefix) && n >= start {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	var p Page
-	for _, n := range names {
-		if len(p.Objects) == max {
-			p.Next = n
-			break
-		}
-		info := map[string]string(nil)
-		if strings.HasSuffix(n, "/"+EmptyMarker) {
-			info = map[string]string{"b2fs-mode": "700"}
-		}
-		p.Objects = append(p.Objects, Object{Name: n, FileID: "id-" + n, Size: int64(len(m.files[n])), Uploaded: time.UnixMilli(1000), Info: info})
-	}
-	return p, nil
-}
-
 // allDirs returns every directory prefix under root implied by names.
 func allDirs(root string, names []string) []string {
 	set := map[string]bool{root: true}
@@ -69,7 +40,7 @@ func delimited(t *testing.T, be *memBackend, dir string) []cache.Entry {
 	var objs []Object
 	start := ""
 	for {
-		p, err := be.ListDir(context.Background(), Bucket{}, dir, start, 7)
+		p, err := be.ListDir(context.Background(), Bucket{ID: "b1", Name: "alpha"}, dir, start, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,10 +66,10 @@ func treeNames() []string {
 func TestTreeBuilderMatchesDelimiterListings(t *testing.T) {
 	names := treeNames()
 	be := newMemBackend(names...)
-	tl := treeMem{be}
+	tl := be
 	for _, root := range []string{"", "a/", "a/b/"} {
 		for _, window := range []int{1, 3, 10, 50, 1000} {
-			p, err := tl.ListTree(context.Background(), Bucket{}, root, "", window)
+			p, err := tl.ListTree(context.Background(), Bucket{ID: "b1", Name: "alpha"}, root, "", window)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,8 +138,8 @@ func names2(es []cache.Entry) []string {
 }
 
 func newTreeMeta(t *testing.T, be *memBackend, pageSize, pages int) *Meta {
-	m := newMeta(t, treeMem{be}, pageSize)
-	m.tree, m.prefetchPages = treeMem{be}, pages
+	m := newMeta(t, be, pageSize)
+	m.tree, m.prefetchPages = be, pages
 	return m
 }
 
@@ -195,11 +166,12 @@ func walk(t *testing.T, m *Meta, truth *memBackend, b Bucket, dir string) int {
 func TestPrefetchWholeTreeOneCall(t *testing.T) {
 	names := treeNames()
 	be := newMemBackend(names...)
+	be.Put("b1", "a/b/"+EmptyMarker, nil, map[string]string{"b2fs-mode": "700"})
 	m := newTreeMeta(t, be, 1000, 2)
 	b := Bucket{ID: "b1", Name: "alpha"}
 	walk(t, m, newMemBackend(names...), b, "")
-	if be.count("tree") != 1 || be.count("list") != 0 {
-		t.Fatalf("walk made %d tree and %d delimiter calls, want 1 and 0", be.count("tree"), be.count("list"))
+	if be.Calls("ListTree") != 1 || be.Calls("ListDir") != 0 {
+		t.Fatalf("walk made %d tree and %d delimiter calls, want 1 and 0", be.Calls("ListTree"), be.Calls("ListDir"))
 	}
 	// Markers (directory metadata) came with it.
 	if e, r := m.cache.Lookup(MarkerKey(b, "a/b/"), EmptyMarker); r != cache.Found || e.Info()["b2fs-mode"] != "700" {
@@ -214,7 +186,7 @@ func TestPrefetchWholeTreeOneCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if be.count("tree")+be.count("list") != 1 {
+	if be.Calls("ListTree")+be.Calls("ListDir") != 1 {
 		t.Fatalf("lookups made calls")
 	}
 }
@@ -238,12 +210,12 @@ func TestPrefetchBudgetAndContinuation(t *testing.T) {
 	if n := walk(t, m, newMemBackend(names...), b, ""); n != 510 {
 		t.Fatalf("walk saw %d entries", n)
 	}
-	if tree, list := be.count("tree"), be.count("list"); tree != 6 || list != 3 {
+	if tree, list := be.Calls("ListTree"), be.Calls("ListDir"); tree != 6 || list != 3 {
 		t.Fatalf("walk made %d tree and %d delimiter calls, want 6 and 3", tree, list)
 	}
 	// A second walk is served from the cache.
 	walk(t, m, newMemBackend(names...), b, "")
-	if be.count("tree")+be.count("list") != 9 {
+	if be.Calls("ListTree")+be.Calls("ListDir") != 9 {
 		t.Fatalf("second walk made calls")
 	}
 }
@@ -260,8 +232,8 @@ func TestPrefetchDisabled(t *testing.T) {
 			want++
 		}
 	}
-	if be.count("tree") != 0 || be.count("list") != want {
-		t.Fatalf("%d tree and %d delimiter calls, want 0 and %d", be.count("tree"), be.count("list"), want)
+	if be.Calls("ListTree") != 0 || be.Calls("ListDir") != want {
+		t.Fatalf("%d tree and %d delimiter calls, want 0 and %d", be.Calls("ListTree"), be.Calls("ListDir"), want)
 	}
 }
 
@@ -290,26 +262,26 @@ func TestPrefetchOverCacheBoundFallsBack(t *testing.T) {
 	if _, err := m.listDir(context.Background(), b, "d/"); err != nil {
 		t.Fatal(err)
 	}
-	if be.count("tree") != 1 {
-		t.Fatalf("%d tree calls, want 1", be.count("tree"))
+	if be.Calls("ListTree") != 1 {
+		t.Fatalf("%d tree calls, want 1", be.Calls("ListTree"))
 	}
 }
 
 // racingTree records a change during each subtree listing.
 type racingTree struct {
-	treeMem
+	*memBackend
 	m *Meta
 }
 
 func (r racingTree) ListTree(ctx context.Context, b Bucket, prefix, start string, max int) (Page, error) {
 	r.m.mutations.Add(1)
-	return r.treeMem.ListTree(ctx, b, prefix, start, max)
+	return r.memBackend.ListTree(ctx, b, prefix, start, max)
 }
 
 func TestPrefetchSkipsCachingAfterRacingChange(t *testing.T) {
 	be := newMemBackend("d/a", "d/e/x")
 	m := newTreeMeta(t, be, 1000, 2)
-	m.tree = racingTree{treeMem{be}, m}
+	m.tree = racingTree{be, m}
 	b := Bucket{ID: "b1", Name: "alpha"}
 	es, err := m.listDir(context.Background(), b, "d/")
 	if err != nil || !reflect.DeepEqual(names2(es), []string{"a", "e/"}) {
@@ -338,9 +310,7 @@ func TestPrefetchContinuationSeesNamesCreatedInTheGap(t *testing.T) {
 	}
 	// The first window ended at d03/f49 (the next name was d04/f00); a
 	// directory created in between by another client shows its file.
-	be.mu.Lock()
-	be.files["d03z/new"] = []byte("x")
-	be.mu.Unlock()
+	be.Put("b1", "d03z/new", []byte("x"), nil)
 	es, err := m.listDir(context.Background(), b, "d03z/")
 	if err != nil || !reflect.DeepEqual(names2(es), []string{"new"}) {
 		t.Fatalf("listing of d03z/: %v %v", names2(es), err)
@@ -362,8 +332,8 @@ func TestPrefetchedListingsExpireOnTheirOwn(t *testing.T) {
 	m.cache = c
 	b := Bucket{ID: "b1", Name: "alpha"}
 	walk(t, m, newMemBackend(names...), b, "")
-	if be.count("tree") != 1 {
-		t.Fatalf("%d tree calls", be.count("tree"))
+	if be.Calls("ListTree") != 1 {
+		t.Fatalf("%d tree calls", be.Calls("ListTree"))
 	}
 	mu.Lock()
 	now = now.Add(2 * time.Minute)
@@ -374,8 +344,8 @@ func TestPrefetchedListingsExpireOnTheirOwn(t *testing.T) {
 		t.Fatal("a/b/ still cached after its TTL")
 	}
 	walk(t, m, newMemBackend(names...), b, "a/")
-	if be.count("tree") != 2 || be.count("list") != 0 {
-		t.Fatalf("%d tree and %d delimiter calls after expiry, want 2 and 0", be.count("tree"), be.count("list"))
+	if be.Calls("ListTree") != 2 || be.Calls("ListDir") != 0 {
+		t.Fatalf("%d tree and %d delimiter calls after expiry, want 2 and 0", be.Calls("ListTree"), be.Calls("ListDir"))
 	}
 	if _, ok := c.Listing(dirKey(b, "")); ok {
 		t.Fatal("the root was cached by a listing of a/")
@@ -401,7 +371,7 @@ func TestPrefetchCutInOwnFiles(t *testing.T) {
 	// goes on after them (3 calls: 10, 10, and 7 names with sub/ rolled
 	// up) instead of starting again (5 calls); sub/, beyond the window,
 	// is answered by continuing the subtree listing (3 tree calls).
-	if tree, list := be.count("tree"), be.count("list"); tree != 5 || list != 3 {
+	if tree, list := be.Calls("ListTree"), be.Calls("ListDir"); tree != 5 || list != 3 {
 		t.Fatalf("%d tree and %d delimiter calls, want 5 and 3", tree, list)
 	}
 	if e, r := m.cache.Lookup(MarkerKey(b, "big/"), EmptyMarker); r != cache.Found || e.Name != EmptyMarker {

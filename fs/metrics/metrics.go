@@ -73,6 +73,9 @@ type Options struct {
 	// ReadCache, when set, reports the persistent read cache: bytes read
 	// from it and bytes that had to be downloaded, its size and its bound.
 	ReadCache func() (hitBytes, missBytes, used, limit int64)
+	// ReadCacheOpens, when set, reports the opens of files entirely in
+	// the read cache (FUSE passthrough opens where it is in effect).
+	ReadCacheOpens func() int64
 
 	now func() time.Time // tests
 }

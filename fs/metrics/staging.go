@@ -29,4 +29,8 @@ func (m *Metrics) registerStaging(o Options) {
 				func() float64 { _, _, _, l := rc(); return float64(l) }),
 		)
 	}
+	if o.ReadCacheOpens != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "b2fs_read_cache_file_opens_total", Help: "Read-only opens of files entirely in the read cache, handed to the kernel (FUSE passthrough) where it is in effect."},
+			func() float64 { return float64(o.ReadCacheOpens()) }))
+	}
 }

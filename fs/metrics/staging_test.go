@@ -23,9 +23,10 @@ func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 			defer mu.Unlock()
 			return WriteBack{PendingFiles: len(pending), OldestPending: since}
 		},
-		StagingBytes: func() (int64, int64) { return 12345, 1 << 30 },
-		ReadCache:    func() (int64, int64, int64, int64) { return 300, 100, 4096, 8192 },
-		now:          func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		StagingBytes:   func() (int64, int64) { return 12345, 1 << 30 },
+		ReadCache:      func() (int64, int64, int64, int64) { return 300, 100, 4096, 8192 },
+		ReadCacheOpens: func() int64 { return 7 },
+		now:            func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
@@ -61,7 +62,7 @@ func TestOldestPendingUploadAndStagingBytes(t *testing.T) {
 	}
 	got := scrape()
 	for _, want := range []string{"b2fs_staging_bytes 12345\n", "b2fs_staging_limit_bytes 1.073741824e+09\n",
-		"b2fs_read_cache_hit_bytes_total 300\n", "b2fs_read_cache_miss_bytes_total 100\n", "b2fs_read_cache_bytes 4096\n", "b2fs_read_cache_limit_bytes 8192\n"} {
+		"b2fs_read_cache_hit_bytes_total 300\n", "b2fs_read_cache_miss_bytes_total 100\n", "b2fs_read_cache_bytes 4096\n", "b2fs_read_cache_limit_bytes 8192\n", "b2fs_read_cache_file_opens_total 7\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("exposition lacks %q", want)
 		}

@@ -2,6 +2,7 @@ package readcache
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -56,6 +57,7 @@ type blockInfo struct {
 	n        int32  // length in bytes
 	crc      uint32 // CRC-32C of the n bytes
 	recorded bool   // its record is in the index
+	fresh    bool   // written, or read and checked, in this run
 }
 
 // file is one cached version.
@@ -70,8 +72,14 @@ type file struct {
 	recorded bool // its F record is in the index
 	dropped  bool
 	refs     int
-	verified bool   // every block verified in this run (OpenComplete)
-	sha1     string // whole-file SHA-1 verified (recorded), "" if not
+	verified bool           // every block known good in this run (verify.go)
+	sha1     string         // whole-file SHA-1 verified (recorded), "" if not
+	want     string         // B2's SHA-1 of the version, "" if not known
+	stamp    stamp          // the data file's stamp when verified (C record)
+	synced   bool           // the data file was fsynced before stamp was taken
+	sealing  bool           // queued for the sealer
+	skipped  map[int64]bool // blocks not stored (queue full), for the backfiller
+	filling  bool           // queued for the backfiller
 }
 
 // Cache is the persistent read cache. A nil *Cache is a disabled cache:
@@ -105,6 +113,13 @@ type Cache struct {
 
 	kick      chan struct{}
 	done      chan struct{}
+	sealQ     chan *file    // complete versions to verify (verify.go)
+	closeBy   atomic.Int64  // when Close stops waiting for the sealer and backfiller (UnixNano), 0 before Close
+	slowUntil atomic.Int64  // UnixNano until which storeInline queues (writer.go)
+	bfQ       chan backfill // versions with skipped blocks (backfill.go)
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	hold      time.Duration  // tests: how long each queued write waits first
 	wq        chan writeReq  // blocks waiting for the writer
 	writes    sync.WaitGroup // enqueued blocks not yet written
 	syncWr    bool           // write in the caller (tests)
@@ -122,8 +137,11 @@ type pendingBlock struct {
 type Stats struct {
 	HitBytes, MissBytes atomic.Int64
 	Corrupt             atomic.Int64 // blocks that failed verification
-	Skipped             atomic.Int64 // blocks not cached: the writer was behind
+	Skipped             atomic.Int64 // blocks not stored at once: the writers were behind
+	Backfilled          atomic.Int64 // skipped blocks downloaded again and stored
 	Evicted             atomic.Int64 // files evicted
+	VerifiedBytes       atomic.Int64 // bytes read to verify whole files
+	WholeOpens          atomic.Int64 // successful OpenComplete calls
 }
 
 // Open opens (creating it if needed) the cache in opts.Dir, replaying and
@@ -160,8 +178,10 @@ func Open(opts Options) (*Cache, error) {
 		opts: opts, log: opts.Logger, bs: opts.BlockSize, lock: lock,
 		files: map[string]*file{}, lru: list.New(), max: opts.MaxSize,
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
-		wq: make(chan writeReq, writeQueue),
+		wq: make(chan writeReq, writeQueue), sealQ: make(chan *file, sealQueue),
+		bfQ: make(chan backfill, backfillQueue),
 	}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	if err := c.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -169,8 +189,10 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.Lock()
 	c.evictLocked(nil, 0)
 	c.mu.Unlock()
-	c.wg.Add(1 + writerCount)
+	c.wg.Add(3 + writerCount)
 	go c.flusher()
+	go c.sealer()
+	go c.backfiller()
 	for range writerCount {
 		go c.writer()
 	}
@@ -189,9 +211,15 @@ func (c *Cache) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.closeBy.Store(time.Now().Add(c.opts.CloseTimeout).UnixNano())
+	// A backfill download in progress at the deadline is cancelled.
+	stopBg := time.AfterFunc(c.opts.CloseTimeout, c.bgCancel)
+	defer stopBg.Stop()
 	close(c.done)
 	c.wg.Wait()
 	c.drainWrites()
+	c.backfillPending() // blocks skipped during reads, within Close's time
+	c.bgCancel()
 	// The last flush waits for the data to reach the disk, for at most
 	// CloseTimeout: blocks not recorded by then are simply not cached.
 	flushed := make(chan error, 1)
@@ -203,6 +231,8 @@ func (c *Cache) Close() error {
 		c.log.Warn("read cache: the disk is slow; the last blocks read are not recorded", "waited", c.opts.CloseTimeout)
 		return nil // the flush finishes (or not) on its own; the lock goes with the process
 	}
+	c.sealPending() // versions the last flush completed
+	c.restamp()
 	c.flushMu.Lock()
 	c.idx.Close()
 	c.idx = nil
@@ -221,8 +251,9 @@ func (c *Cache) Close() error {
 	}
 	c.mu.Unlock()
 	c.lock.Close()
-	if n := c.stats.Skipped.Load(); n > 0 {
-		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n)
+	c.log.Debug("read cache: closed", "skipped", c.stats.Skipped.Load(), "backfilled", c.stats.Backfilled.Load())
+	if n, b := c.stats.Skipped.Load(), c.stats.Backfilled.Load(); n > b {
+		c.log.Info("read cache: blocks not cached because the disk was behind", "blocks", n-b)
 	}
 	return err
 }
@@ -260,6 +291,11 @@ func (c *Cache) blockLen(size, i int64) int64 { return min(c.bs, size-i*c.bs) }
 // sparse data file) when create is set. size must match a known entry;
 // a mismatch (not possible for a B2 file ID) drops the old entry.
 func (c *Cache) acquire(id string, size int64, create bool) *file {
+	return c.acquireSHA(id, size, "", create)
+}
+
+// acquireSHA is acquire noting want, when not "", as the version's SHA-1.
+func (c *Cache) acquireSHA(id string, size int64, want string, create bool) *file {
 	if create {
 		c.createMu.Lock()
 		defer c.createMu.Unlock()
@@ -273,6 +309,9 @@ func (c *Cache) acquire(id string, size int64, create bool) *file {
 	if f != nil {
 		f.refs++
 		c.lru.MoveToFront(f.el)
+		if want != "" {
+			f.want = want
+		}
 		c.mu.Unlock()
 		return f
 	}
@@ -293,7 +332,7 @@ func (c *Cache) acquire(id string, size int64, create bool) *file {
 		c.writeFailed(err)
 		return nil
 	}
-	return c.insert(&file{id: id, size: size, path: path, fd: fd, blocks: map[int64]blockInfo{}})
+	return c.insert(&file{id: id, size: size, path: path, fd: fd, want: want, blocks: map[int64]blockInfo{}})
 }
 
 // insert adds nf (with one reference) unless id got an entry meanwhile, in
@@ -380,6 +419,14 @@ func (c *Cache) readBlock(f *file, i int64, buf []byte) ([]byte, bool) {
 	p := buf[:b.n]
 	n, err := f.fd.ReadAt(p, i*c.bs)
 	if n == len(p) && checksum(p) == b.crc {
+		if !b.fresh {
+			c.mu.Lock()
+			if cur, ok := f.blocks[i]; ok && cur == b {
+				cur.fresh = true
+				f.blocks[i] = cur
+			}
+			c.mu.Unlock()
+		}
 		return p, true
 	}
 	c.stats.Corrupt.Add(1)
@@ -400,6 +447,7 @@ func (c *Cache) dropBlock(f *file, i int64, b blockInfo) {
 	f.bytes -= int64(b.n)
 	c.used -= int64(b.n)
 	f.verified = false
+	f.stamp, f.synced = stamp{}, false
 	if b.recorded {
 		c.queue = append(c.queue, fmt.Sprintf("X %s %d", f.id, i))
 	}

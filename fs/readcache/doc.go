@@ -22,12 +22,17 @@
 // # Durability
 //
 // A block is written with pwrite, then, in batches (every
-// Options.SyncInterval or when enough is pending), its data file is fsynced
-// and only then is the block's record appended to the index and the index
-// fsynced. After a crash the index therefore never names a block whose data
-// was not on disk; a torn record at the end of the index fails its own
-// checksum and is ignored. Within a run, blocks written but not yet
-// recorded are served too: their checksum is verified like any other.
+// Options.SyncInterval or when enough is pending), its record (with its
+// CRC-32C) is appended to the index and the index fsynced. The data file
+// is not fsynced first: writeback of a file being filled holds up the
+// writes into it. After a process crash (kill -9) the data is in the page
+// cache anyway; after a power loss, a recorded block whose data did not
+// reach the disk fails its CRC-32C when read and is downloaded again. The
+// verified marker (C record) that lets passthrough skip that check is only
+// written after an fsync of the data file (verify.go). A torn record at
+// the end of the index fails its own checksum and is ignored. Within a
+// run, blocks written but not yet recorded are served too: their checksum
+// is verified like any other.
 //
 // # Bounds
 //

@@ -26,6 +26,9 @@ import (
 //	X <id> <block>                     block dropped (failed verification)
 //	S <id> <sha1>                      the whole file was verified against
 //	                                   its B2 SHA-1
+//	C <id> <ino> <mtime> <ctime>       every block was verified while the
+//	                                   data file had this inode number,
+//	                                   mtime and ctime (ns; verify.go)
 //	D <id>                             version dropped (evicted, forgotten)
 //
 // Replay stops at the first line that does not parse or fails its checksum
@@ -115,17 +118,28 @@ func (c *Cache) load() error {
 			}
 			rf.f.blocks[i] = blockInfo{n: int32(n), crc: uint32(crc), recorded: true}
 			rf.f.bytes += n
+			rf.f.stamp = stamp{} // verified before this block was stored
 		case fl[0] == "X" && len(fl) == 3:
 			if rf := files[fl[1]]; rf != nil {
 				i := num(fl[2])
 				if old, ok := rf.f.blocks[i]; ok && !bad {
 					rf.f.bytes -= int64(old.n)
 					delete(rf.f.blocks, i)
+					rf.f.stamp = stamp{}
 				}
 			}
 		case fl[0] == "S" && len(fl) == 3:
 			if rf := files[fl[1]]; rf != nil {
 				rf.f.sha1 = fl[2]
+			}
+		case fl[0] == "C" && len(fl) == 5:
+			if rf := files[fl[1]]; rf != nil {
+				ino, err := strconv.ParseUint(fl[2], 10, 64)
+				mt, ct := num(fl[3]), num(fl[4])
+				if err == nil && !bad {
+					rf.f.stamp = stamp{ino: ino, mtime: mt, ctime: ct}
+					rf.f.synced = true
+				}
 			}
 		case fl[0] == "D" && len(fl) == 2:
 			delete(files, fl[1])
@@ -217,6 +231,9 @@ func writeFile(buf *bytes.Buffer, f *file) {
 	if f.sha1 != "" {
 		buf.WriteString(line(fmt.Sprintf("S %s %s", f.id, f.sha1)))
 	}
+	if !f.stamp.zero() && f.synced {
+		buf.WriteString(line(cRecord(f)))
+	}
 }
 
 func writeSync(path string, data []byte) error {
@@ -260,28 +277,26 @@ func (c *Cache) flusher() {
 	}
 }
 
-// flush fsyncs the data files of pending blocks, then appends their
-// records (and queued D and X records) to the index and fsyncs it.
+// flush appends the records of pending blocks (and queued D, X, S and C
+// records) to the index and fsyncs it. It does not wait for the blocks'
+// data to reach the disk: an fsync, or any writeback, of a file being
+// filled holds up the writes into it for up to hundreds of milliseconds
+// on a busy disk (ext4 allocates its blocks then). A block whose data a
+// power loss took is found by its CRC-32C, like any other damage. Only the
+// verified marker (C record), which lets passthrough skip that check, is
+// written after an fsync of the data file (verify.go).
 func (c *Cache) flush() error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	pend := c.pending
 	c.pending, c.pendN = nil, 0
-	synced := map[*file]bool{}
+	synced := map[*file]bool{} // files with pending blocks (not fsynced: see above)
 	for _, p := range pend {
-		if !synced[p.f] && !p.f.dropped {
+		if !p.f.dropped {
 			synced[p.f] = true
-			p.f.refs++
 		}
 	}
-	c.mu.Unlock()
-	for f := range synced {
-		if err := f.fd.Sync(); err != nil {
-			synced[f] = false
-		}
-	}
-	c.mu.Lock()
 	var buf bytes.Buffer
 	for _, r := range c.queue {
 		buf.WriteString(line(r))
@@ -301,13 +316,7 @@ func (c *Cache) flush() error {
 		b.recorded = true
 		f.blocks[p.idx] = b
 	}
-	for f := range synced {
-		f.refs--
-		if f.refs == 0 && f.dropped && f.fd != nil {
-			f.fd.Close()
-			f.fd = nil
-		}
-	}
+	c.queueSealsLocked(synced)
 	c.mu.Unlock()
 	if buf.Len() == 0 || c.idx == nil {
 		return nil

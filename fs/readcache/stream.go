@@ -15,16 +15,19 @@ type FetchFunc func(ctx context.Context, off, length int64) (io.ReadCloser, erro
 // blocks in the cache are read from disk and verified, the others are
 // downloaded through fetch (from the start of their block, so that whole
 // blocks can be stored) and stored as they stream past. A failed download
-// fails the read and changes nothing in the cache.
-func (c *Cache) Wrap(id string, size int64, fetch FetchFunc) FetchFunc {
+// fails the read and changes nothing in the cache. sha1 is B2's SHA-1 of
+// the version (content SHA-1 or large_file_sha1; anything else is
+// ignored): once the version is cached in full, it is checked against it.
+func (c *Cache) Wrap(id string, size int64, sha1 string, fetch FetchFunc) FetchFunc {
 	if c == nil || id == "" || size <= 0 {
 		return fetch
 	}
+	want := ValidSHA1(sha1)
 	return func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		if off < 0 || length <= 0 || off+length > size {
 			return fetch(ctx, off, length)
 		}
-		f := c.acquire(id, size, true)
+		f := c.acquireSHA(id, size, want, true)
 		if f == nil {
 			return fetch(ctx, off, length)
 		}
@@ -100,6 +103,9 @@ func (s *stream) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if s.body != nil {
+			if n, ok, err := s.direct(p); ok {
+				return n, err
+			}
 			if err := s.download(); err != nil {
 				return 0, err
 			}
@@ -138,6 +144,34 @@ func (s *stream) startDownload(i int64) error {
 	}
 	s.body, s.dlPos, s.dlEnd, s.dlBlock, s.fill = body, from, to, i, 0
 	return nil
+}
+
+// direct downloads the current block straight into p when p takes all of
+// it and the caller wants all of it (no copy through buf), and stores it
+// from there. ok is false when the block does not qualify.
+func (s *stream) direct(p []byte) (n int, ok bool, err error) {
+	start := s.dlBlock * s.c.bs
+	blen := s.c.blockLen(s.f.size, s.dlBlock)
+	if s.fill != 0 || s.pos != start || int64(len(p)) < blen || start+blen > s.end {
+		return 0, false, nil
+	}
+	k, err := io.ReadFull(s.body, p[:blen])
+	s.dlPos += int64(k)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("download of block %d ended after %d of %d bytes: %w", s.dlBlock, k, blen, io.ErrUnexpectedEOF)
+		}
+		s.closeBody()
+		return 0, true, err
+	}
+	s.c.stats.MissBytes.Add(blen)
+	s.c.storeInline(s.f, s.dlBlock, p[:blen])
+	s.dlBlock++
+	s.pos += blen
+	if s.dlPos >= s.dlEnd {
+		s.closeBody()
+	}
+	return int(blen), true, nil
 }
 
 // download receives more of the current block of the download (at most up
@@ -201,6 +235,7 @@ func (s *stream) Close() error {
 	s.ready = nil
 	putBuf(s.buf)
 	s.buf = nil
+	s.c.queueBackfill(s.f, s.fetch)
 	s.c.release(s.f)
 	return nil
 }

@@ -1,131 +1,9 @@
 package readcache
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
-	"sync"
-	"sync/atomic"
 )
-
-// OpenComplete returns version id (size bytes) opened read-only when every
-// one of its blocks is cached. The first call for a version in a run reads
-// the whole file and verifies every block (dropping the ones that fail, in
-// which case it returns false), and, when sha1 is a B2 content SHA-1 not yet
-// checked, the whole file against it (a mismatch drops the version). The
-// caller closes the file.
-func (c *Cache) OpenComplete(id string, size int64, sha1hex string) (*os.File, bool) {
-	if c == nil || id == "" || size <= 0 {
-		return nil, false
-	}
-	f := c.acquire(id, size, false)
-	if f == nil {
-		return nil, false
-	}
-	defer c.release(f)
-	c.mu.Lock()
-	n := (size + c.bs - 1) / c.bs
-	complete := int64(len(f.blocks)) == n && !f.dropped
-	verified := f.verified
-	checkSHA := isSHA1(sha1hex) && f.sha1 != sha1hex
-	c.mu.Unlock()
-	if !complete {
-		return nil, false
-	}
-	if !verified || checkSHA {
-		if !c.verifyAll(f, n, checkSHA, sha1hex) {
-			return nil, false
-		}
-	}
-	fd, err := os.Open(f.path)
-	if err != nil {
-		return nil, false
-	}
-	return fd, true
-}
-
-// verifyChunk is how much verifyAll reads at once, verifyWorkers how many
-// chunks it reads at the same time.
-const (
-	verifyChunk   = 1 << 20
-	verifyWorkers = 2
-)
-
-// isSHA1 reports whether s is a SHA-1 in hex (B2 reports "none" for large
-// files, and "unverified:<sha1>" for some).
-func isSHA1(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-// verifyAll checks every block of f (and the SHA-1 when checkSHA),
-// reading verifyChunk bytes per call, in verifyWorkers goroutines when the
-// SHA-1 (which needs the bytes in order) is not checked.
-func (c *Cache) verifyAll(f *file, n int64, checkSHA bool, want string) bool {
-	per := max(1, verifyChunk/c.bs)
-	chunks := (n + per - 1) / per
-	h := sha1.New()
-	workers := int64(verifyWorkers)
-	if checkSHA {
-		workers = 1
-	}
-	var bad atomic.Bool
-	var wg sync.WaitGroup
-	for w := int64(0); w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, per*c.bs)
-			for ch := w; ch < chunks && !bad.Load(); ch += workers {
-				i := ch * per
-				k := min(per, n-i)
-				p := buf[:min(f.size, (i+k)*c.bs)-i*c.bs]
-				got, _ := f.fd.ReadAt(p, i*c.bs)
-				for j := int64(0); j < k; j++ {
-					b, ok := c.lookup(f, i+j)
-					lo := j * c.bs
-					if !ok || int64(got) < lo+int64(b.n) || checksum(p[lo:lo+int64(b.n)]) != b.crc {
-						if ok {
-							c.stats.Corrupt.Add(1)
-							c.log.Warn("read cache: block failed verification; dropped", "file_id", f.id, "block", i+j)
-							c.dropBlock(f, i+j, b)
-						}
-						bad.Store(true)
-						return
-					}
-				}
-				if checkSHA {
-					h.Write(p)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if bad.Load() {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if checkSHA {
-		if got := hex.EncodeToString(h.Sum(nil)); got != want {
-			c.stats.Corrupt.Add(1)
-			c.log.Warn("read cache: cached file does not match its SHA-1; dropped", "file_id", f.id)
-			c.dropLocked(f)
-			return false
-		}
-		f.sha1 = want
-		if f.recorded {
-			c.queue = append(c.queue, fmt.Sprintf("S %s %s", f.id, want))
-		}
-	}
-	f.verified = !f.dropped
-	return f.verified
-}
 
 // Adopt takes the content of version id (size bytes) from path, a local
 // copy this mount uploaded: the file is hard linked into the cache and
@@ -158,19 +36,31 @@ func (c *Cache) Adopt(id string, size int64, path string) bool {
 		if _, err := io.ReadFull(io.NewSectionReader(fd, i*c.bs, int64(len(b))), b); err != nil {
 			return false
 		}
-		blocks[i] = blockInfo{n: int32(len(b)), crc: checksum(b)}
+		blocks[i] = blockInfo{n: int32(len(b)), crc: checksum(b), fresh: true}
 	}
-	return c.link(id, size, path, blocks)
+	return c.link(id, size, path, blocks, false, nil)
 }
 
-// link makes src the data file of version id with the given blocks.
-func (c *Cache) link(id string, size int64, src string, blocks map[int64]blockInfo) bool {
+// link makes src the data file of version id with the given blocks
+// (checked when they were computed: fresh), by hard link (Adopt) or, with
+// move, by rename (Alias: src is the data file of a version being
+// dropped). verified, sha1 and want carry what is known of the content.
+func (c *Cache) link(id string, size int64, src string, blocks map[int64]blockInfo, move bool, from *file) bool {
 	dst := c.dataPath(id)
 	c.createMu.Lock() // nothing else is put at dst until nf is in files
 	defer c.createMu.Unlock()
 	c.Forget(id)
 	os.Remove(dst)
-	if err := os.Link(src, dst); err != nil {
+	var err error
+	if move {
+		err = os.Rename(src, dst)
+	} else {
+		err = os.Link(src, dst)
+	}
+	if err != nil {
+		if move {
+			os.Remove(src)
+		}
 		c.writeFailed(err)
 		return false
 	}
@@ -204,14 +94,24 @@ func (c *Cache) link(id string, size int64, src string, blocks map[int64]blockIn
 	f.bytes += total
 	c.used += total
 	c.pendN += total
+	if from == nil {
+		// Adopt: every block was just checksummed from the file.
+		// Its C record is written at Close: the caller's removal of src
+		// changes the ctime (restampLocked).
+		f.verified = true
+		f.stamp, _ = fstamp(rw)
+	} else if from.verified {
+		f.verified, f.stamp, f.synced = true, from.stamp, from.synced
+		f.sha1, f.want = from.sha1, from.want
+	}
 	return true
 }
 
 // Alias records that version newID has the content of oldID (a
-// server-side copy made by this mount: rename, metadata change). The old
-// version's cached blocks serve the new one; oldID is dropped when
-// dropOld is set (the old version is gone).
-func (c *Cache) Alias(oldID, newID string, dropOld bool) {
+// server-side copy made by this mount: rename, metadata change), and that
+// oldID is gone: the old version's data file becomes the new one's
+// (renamed, so that no data file is counted twice against the bound).
+func (c *Cache) Alias(oldID, newID string) {
 	if c == nil || oldID == "" || newID == "" || oldID == newID {
 		return
 	}
@@ -221,16 +121,25 @@ func (c *Cache) Alias(oldID, newID string, dropOld bool) {
 		c.mu.Unlock()
 		return
 	}
-	f.refs++
 	size, path := f.size, f.path
 	blocks := make(map[int64]blockInfo, len(f.blocks))
 	for i, b := range f.blocks {
 		blocks[i] = b
 	}
-	c.mu.Unlock()
-	c.link(newID, size, path, blocks)
-	c.release(f)
-	if dropOld {
-		c.Forget(oldID)
+	moved := *f // what is known of the content, for link
+	// Dropped without removing its data file, which link renames: the
+	// bytes leave the accounting here and come back under newID.
+	f.dropped = true
+	delete(c.files, f.id)
+	c.lru.Remove(f.el)
+	c.used -= f.bytes
+	if f.recorded {
+		c.queue = append(c.queue, "D "+f.id)
 	}
+	if f.refs == 0 && f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
+	c.mu.Unlock()
+	c.link(newID, size, path, blocks, true, &moved)
 }

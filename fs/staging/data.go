@@ -276,6 +276,47 @@ func (f *File) Rebase(v Version) {
 	f.saveManifest()
 }
 
+// RebaseCopy records that version v, a metadata-replacing copy of version
+// from made with the file info before (Info when the copy started), now
+// backs the file in place of from: the bytes still only in B2 are read from
+// v (from may be deleted next), also when the file has changes of its own.
+// A change of the info made through the file while the copy ran (SetInfo
+// of a file with changes to upload) is kept on top of v's info, so that the
+// next upload carries it. When the file's base is no longer from (an upload
+// of it landed meanwhile, with its own info), nothing changes.
+func (f *File) RebaseCopy(v Version, from string, before map[string]string) {
+	f.mu.Lock()
+	if f.baseID != from || from == "" {
+		f.mu.Unlock()
+		return
+	}
+	f.baseID = v.FileID
+	f.baseGen++
+	if v.Info != nil {
+		info := extraInfo(v.Info)
+		keepChanges(info, extraInfo(before), f.info)
+		f.info = info
+		f.baseLargeSHA = v.Info[InfoLargeFileSHA]
+	}
+	f.mu.Unlock()
+	f.saveManifest()
+}
+
+// keepChanges applies to info every key whose value (or presence) differs
+// between before and now.
+func keepChanges(info, before, now map[string]string) {
+	for k, v := range now {
+		if bv, ok := before[k]; !ok || bv != v {
+			info[k] = v
+		}
+	}
+	for k := range before {
+		if _, ok := now[k]; !ok {
+			delete(info, k)
+		}
+	}
+}
+
 // ReadAt reads from the staged content, fetching ranges that are still only
 // in B2.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {

@@ -30,6 +30,14 @@
 // of a sequential writer is computed while it writes, so no extra pass over
 // the data is needed.
 //
+// With Options.WriteBack, close is File.Commit instead: the content, its
+// manifest and their directory entries are fsynced (durable.go), and a
+// bounded background uploader sends the file after a delay, retrying
+// failures (writeback.go); renames and removals of files that were never
+// uploaded only change their manifests (namespace.go). The staging
+// directory's file I/O goes through a FileSystem (osfs.go), which tests
+// replace with one that forgets what was not fsynced.
+//
 // If an upload fails, Flush returns the error, the staged data stays on disk
 // and the manifest records the state "failed", so nothing is dropped; the
 // Manager keeps the file so that a later Flush retries it. Each Manager works
@@ -39,7 +47,8 @@
 // recorded ranges can be trusted. Emptied staging files are pooled and
 // reused: creating inodes is the main local cost of small files.
 //
-// LOCK ORDER (per File): flushMu, then manifestMu, then mu. mu is never held
+// LOCK ORDER (per File): hookMu, then flushMu, then manifestMu, then mu;
+// hookMu is also taken before Manager.mu (the upload hook looks files up). mu is never held
 // across a network call; flushMu serialises uploads of one file and is held
 // across them on purpose (it is what makes two concurrent Flush calls upload
 // once). Manager.mu is taken before File.mu (Release, Detach, Pending), never

@@ -121,19 +121,14 @@ func (m *Manager) waitSpace(ctx context.Context, f *File) (bool, error) {
 	}
 }
 
-// drainable reports whether a file other than f is pending with no handle
-// open: its upload frees its space.
+// drainable reports whether a file other than f is staged with no handle
+// open: its upload (or, uploaded, its removal, which follows) frees its
+// space.
 func (m *Manager) drainable(f *File) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, g := range m.files {
-		if g == f || g.refs > 0 {
-			continue
-		}
-		g.mu.Lock()
-		pending := g.dirty && !g.detached
-		g.mu.Unlock()
-		if pending {
+		if g != f && g.refs == 0 {
 			return true
 		}
 	}
@@ -172,15 +167,4 @@ func (f *File) writeWaiting(ctx context.Context, p []byte, off int64, appending 
 		n += m
 	}
 	return n, err
-}
-
-// Abandon stops the Manager the way a killed process stops, for crash
-// tests: background work ends, and nothing more is uploaded, written or
-// removed by it; the instance directory stays as it is for the Recover of
-// a later Manager.
-func (m *Manager) Abandon() {
-	m.abandoned.Store(true)
-	m.cancel()
-	m.wb.workers.Wait()
-	m.lock.Close()
 }

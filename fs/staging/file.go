@@ -18,20 +18,28 @@ type File struct {
 	bgCtx    context.Context // background part uploads; cancelled on remove
 	bgCancel context.CancelFunc
 
+	// hookMu is held by the background uploader from before an upload of
+	// this file until the filesystem has been shown its result (the
+	// upload hook); Detach, Rekey and Rename wait for it, so that a late
+	// hook never shows the file under a name it no longer has.
+	hookMu sync.Mutex
 	// flushMu serialises uploads of this file; held across network calls.
 	flushMu sync.Mutex
 	// manifestMu orders manifest writes (each writes a fresh snapshot)
 	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
 	manFD      FSFile
+	// durableSettled: the last manifest fsynced was settled (guarded by
+	// manifestMu).
+	durableSettled bool
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
 	refs int // guarded by Manager.mu, not mu
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
-	key  Key
-	data FSFile
+	key     Key
+	data    FSFile
 	// size is the file's length; the data file always has this length.
 	size     int64
 	reserved int64 // bytes reserved in the Manager for this file

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -156,6 +157,9 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	if empty {
 		f.upCancel = func() {} // Detach must not remove the file under the copy
 	}
+	// The copy carries the metadata of now: a chmod, xattr or utimes that
+	// comes while it runs is not in it.
+	info0, mtime0 := copyInfo(f.info), f.mtime
 	f.mu.Unlock()
 	if !empty {
 		return false, nil
@@ -196,17 +200,26 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	f.baseGen++
 	f.contentType = v.ContentType
 	f.baseLargeSHA = v.Info[InfoLargeFileSHA]
-	if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
-		f.mtime = time.UnixMilli(ms)
-	}
-	if v.Info != nil {
-		f.info = extraInfo(v.Info)
+	// Metadata changed during the copy stays, and the file stays dirty:
+	// the next Flush uploads it with that metadata (its bytes come from the
+	// copy).
+	metaChanged := !maps.Equal(f.info, info0) || !f.mtime.Equal(mtime0)
+	if !metaChanged {
+		if ms, err := strconv.ParseInt(v.Info[InfoMtime], 10, 64); err == nil {
+			f.mtime = time.UnixMilli(ms)
+		}
+		if v.Info != nil {
+			f.info = extraInfo(v.Info)
+		}
 	}
 	f.local = rangeSet{}
 	f.hash = nil
 	f.partGen = map[int64]uint64{}
 	f.pending = map[int64]bool{}
-	f.dirty, f.state, f.mtimeSet = false, StateClean, false
+	f.dirty, f.state, f.mtimeSet = metaChanged, StateClean, f.mtimeSet && metaChanged
+	if metaChanged {
+		f.state = StateDirty
+	}
 	f.mu.Unlock()
 	f.saveManifest()
 	return true, nil

@@ -188,8 +188,15 @@ func (f *File) writeManifest(settled, sync bool) error {
 		f.manFD = fd
 		f.m.dirChanged()
 	}
+	// Write-back: once a settled manifest is durable, the first change
+	// after it must be durably announced (unsettled) before the data file
+	// changes, or a power cut could pair the old manifest with new data.
+	sync = sync || (!settled && f.durableSettled && f.m.opts.WriteBack)
 	if err := putManifest(f.manFD, m, sync); err != nil {
 		return fmt.Errorf("staging manifest of %s: %w", m.Name, err)
+	}
+	if sync {
+		f.durableSettled = settled
 	}
 	return nil
 }

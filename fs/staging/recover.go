@@ -479,8 +479,23 @@ func (m *Manager) Drain(ctx context.Context) error {
 		m.mu.Unlock()
 		var errs []error
 		for _, f := range files {
+			f.mu.Lock()
+			n0 := f.uploads
+			f.mu.Unlock()
 			if err := f.Flush(ctx); err != nil {
 				errs = append(errs, err)
+			} else {
+				// The filesystem shows the version (SetUploadHook) before
+				// the file is let go below: its listings do not have it.
+				f.mu.Lock()
+				uploaded := f.uploads != n0
+				f.mu.Unlock()
+				m.wb.mu.Lock()
+				hook := m.wb.hook
+				m.wb.mu.Unlock()
+				if uploaded && hook != nil {
+					hook(f.Key(), f)
+				}
 			}
 			if ctx.Err() != nil {
 				break
@@ -505,4 +520,41 @@ func (m *Manager) Drain(ctx context.Context) error {
 		f.remove()
 	}
 	return err
+}
+
+// Abandon stops m the way a killed process stops: background uploads are
+// cancelled (and waited for), and the instance lock is released, but
+// nothing is uploaded, flushed or removed, so a later Manager's Recover
+// finds every staged file as a crash leaves it. m must not be used
+// afterwards. Tests that simulate a crash in one process use it.
+func (m *Manager) Abandon() {
+	m.abandoned.Store(true)
+	m.cancel()
+	m.wb.workers.Wait()
+	m.mu.Lock()
+	files := make([]*File, 0, len(m.files))
+	for _, f := range m.files {
+		files = append(files, f)
+	}
+	m.files = map[mapKey]*File{}
+	m.mu.Unlock()
+	for _, f := range files {
+		f.waitIdle(context.Background())
+		// The descriptors a dead process loses.
+		f.manifestMu.Lock()
+		if f.manFD != nil {
+			f.manFD.Close()
+			f.manFD = nil
+		}
+		f.manifestMu.Unlock()
+		f.data.Close()
+	}
+	m.spareMu.Lock()
+	for _, sp := range m.spares {
+		sp.data.Close()
+		sp.man.Close()
+	}
+	m.spares = nil
+	m.spareMu.Unlock()
+	m.lock.Close()
 }

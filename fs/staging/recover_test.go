@@ -193,3 +193,36 @@ func TestRecoverFailureStaysPending(t *testing.T) {
 	}
 	e.checkRemote("later.txt", []byte("later"))
 }
+
+// TestDrainShowsUploads: Drain calls the upload hook for each recovered
+// file it uploads, before it lets the file go, so that the filesystem
+// shows the new version (its listings do not have it yet).
+func TestDrainShowsUploads(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	crashed := e.crashedManager()
+	e.stageFailed(crashed, "r.txt", nil, []byte("recovered"), 0)
+	crash(crashed)
+	if res, err := e.m.Recover(ctx, e.remote.Remote.(*B2Remote).Current); err != nil || len(res) != 1 || res[0].Outcome != RecoveredPending {
+		t.Fatalf("recover: %+v, %v", res, err)
+	}
+	var shown []string
+	e.m.SetUploadHook(func(k Key, f *File) {
+		if e.m.Lookup(k) != f {
+			t.Error("the hook ran after the file was let go")
+		}
+		if id, size, _, _ := f.Uploaded(); id == "" || size != 9 {
+			t.Errorf("hook: version %q of %d bytes", id, size)
+		}
+		shown = append(shown, k.Name)
+	})
+	if err := e.m.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(shown) != 1 || shown[0] != "r.txt" {
+		t.Errorf("hook saw %v, want r.txt", shown)
+	}
+	if e.m.Lookup(e.key("r.txt")) != nil {
+		t.Error("the uploaded file is still staged")
+	}
+}

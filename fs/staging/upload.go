@@ -195,7 +195,10 @@ func (f *File) bgUploadPart(s *session, k int64, g uint64, ps int64) {
 	default:
 		pu.done, pu.gen, pu.size, pu.sha1 = true, g, ps, sha
 	}
-	if f.sess == s {
+	// Once the background context is cancelled (the file detached, the
+	// Manager stopping) every new attempt fails at once: starting one
+	// would spin.
+	if f.sess == s && ctx.Err() == nil {
 		f.kickLocked()
 	}
 }

@@ -101,8 +101,9 @@ func newWriteBack() *writeBack {
 func (m *Manager) WriteBack() bool { return m.opts.WriteBack }
 
 // SetUploadHook sets the function called after each upload the background
-// uploader made (with no lock held, before the file is let go), so that
-// the filesystem can show the new version.
+// uploader made, and each upload of Drain (files recovered after a crash),
+// with no lock held, before the file is let go, so that the filesystem can
+// show the new version.
 func (m *Manager) SetUploadHook(fn func(Key, *File)) {
 	m.wb.mu.Lock()
 	m.wb.hook = fn
@@ -199,6 +200,13 @@ func (m *Manager) run() {
 func (m *Manager) upload(f *File) {
 	wb := m.wb
 	defer wb.workers.Done()
+	f.hookMu.Lock()
+	hookHeld := true
+	defer func() {
+		if hookHeld {
+			f.hookMu.Unlock()
+		}
+	}()
 	wb.mu.Lock()
 	urgent := wb.queue[f].urgent
 	wb.mu.Unlock()
@@ -224,6 +232,10 @@ func (m *Manager) upload(f *File) {
 		if hook != nil {
 			hook(key, f)
 		}
+	}
+	f.hookMu.Unlock()
+	hookHeld = false
+	if uploaded {
 		m.letGo(f)
 	}
 	f.mu.Lock()

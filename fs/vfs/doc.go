@@ -42,6 +42,7 @@
 //	ctx = vfs.WithCaller(ctx, uid, gid) // the owner of what the operation creates
 //	fsys.StopWrites()                   // then every change is errs.ErrReadOnly
 //	err = fsys.FlushMetadata(ctx)       // deferred metadata changes to B2 (unmount)
+//	err = fsys.Sync(ctx)                // everything pending (write-back uploads, metadata) in B2
 //	err = fsys.Shutdown(ctx)            // ends the lifetime: nothing keeps running
 //
 // Errors wrap the kinds of package errs (errors.Is(err, errs.ErrNotExist),
@@ -70,6 +71,8 @@
 //   - metaflush.go, ownversions.go, pins.go: deferred metadata of closed
 //     files; the versions this mount made; versions open handles read
 //     (their deletes wait for the last reader).
+//   - writeback.go: write-back mode (close commits locally; fsync and Sync
+//     wait for uploads; renames and unlinks of pending files).
 //   - ctime.go, markers.go: change times and directory times; directory
 //     markers kept only where needed.
 //   - names.go: package listing's names here. Listings and lookups

@@ -85,12 +85,17 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	e := n.current()
 	// The version read is not deleted under the handle (pins.go). One
 	// being deleted just now was replaced: the file's view has the newer
-	// version.
-	for i := 0; e.FileID != "" && !n.fsys.pinVersion(e.FileID); i++ {
+	// version. A copy updates the view before it deletes the version it
+	// replaced, so a pin taken while the view still shows the version
+	// holds; one taken after the view moved on may be of a version
+	// already deleted, and is dropped for the newer one.
+	for i := 0; e.FileID != "" && !n.pinCurrent(e.FileID); i++ {
 		if i == 10 {
 			return nil, n.fsys.opErr("open "+e.Name, errs.ErrIO)
 		}
-		time.Sleep(time.Millisecond << i)
+		if i > 0 {
+			time.Sleep(time.Millisecond << i)
+		}
 		e = n.current()
 	}
 	b, dir, _ := n.loc()
@@ -99,7 +104,7 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
 	}
-	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, readcache.FetchFunc(fetch)))
+	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, ContentSHA1(e), readcache.FetchFunc(fetch)))
 	return &readHandle{
 		fsys:   n.fsys,
 		node:   n,
@@ -108,6 +113,19 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 		pinned: e.FileID != "",
 		reader: readahead.New(e.Size, fetch, n.fsys.opts.Read),
 	}, nil
+}
+
+// pinCurrent pins version id (see File.Open) when it is still the file's
+// current one.
+func (n *File) pinCurrent(id string) bool {
+	if !n.fsys.pinVersion(id) {
+		return false
+	}
+	if n.current().FileID != id {
+		n.fsys.unpinVersion(id)
+		return false
+	}
+	return true
 }
 
 // ReadsVersion returns the version an open with flags would read from B2

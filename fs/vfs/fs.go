@@ -313,11 +313,13 @@ type Budget = readahead.Budget
 // NewBudget returns a readahead memory budget of max bytes.
 func NewBudget(max int64) *Budget { return readahead.NewBudget(max) }
 
-// uninterrupted returns ctx without its cancellation, ended by the
-// filesystem's lifetime instead: for the namespace changes that are
-// several B2 calls (a rename's copy and removal, an unlink's detach and
-// hide), which an interrupted caller (a signal) must not stop half-way.
-func (f *FS) uninterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+// Uninterruptible returns ctx without its cancellation, ended by the
+// filesystem's lifetime instead (and by the returned function): for the
+// FUSE adapter's namespace changes that are several B2 calls (a rename's
+// copy and removal, an unlink's detach and hide), which an interrupted
+// caller (a signal; go-fuse cancels the request's context) must not stop
+// half-way.
+func (f *FS) Uninterruptible(ctx context.Context) (context.Context, context.CancelFunc) {
 	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(f.life, cancel)
 	return c, func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/b2fs/b2fs/fs/errs"
 )
@@ -175,25 +176,33 @@ func TestReplacedDirectoryKeepsItsAttributes(t *testing.T) {
 	}
 }
 
-// TestRenameAndUnlinkNotInterrupted: a rename (a copy, then the source's
-// removal) and an unlink run to the end when their caller is interrupted
-// (go-fuse cancels the context of an interrupted request).
-func TestRenameAndUnlinkNotInterrupted(t *testing.T) {
+// TestUninterruptible: the context the FUSE adapter gives a rename and an
+// unlink outlives its caller's cancellation (a signal) and ends with the
+// filesystem.
+func TestUninterruptible(t *testing.T) {
 	fsys, st := storeFS(t)
 	root := fsys.Root().(*Dir)
 	writeFile(t, root, "a", "data")
-	ctx, cancel := context.WithCancel(context.Background())
+	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	ctx, done := fsys.Uninterruptible(cctx)
+	defer done()
 	if err := root.Rename(ctx, "a", root, "b", 0); err != nil {
-		t.Fatalf("interrupted rename: %v", err)
+		t.Fatalf("rename of an interrupted caller: %v", err)
 	}
 	if _, _, ok := st.Get("b1", "a"); ok {
 		t.Error("a still in B2")
 	}
 	if err := root.Unlink(ctx, "b"); err != nil {
-		t.Fatalf("interrupted unlink: %v", err)
+		t.Fatalf("unlink of an interrupted caller: %v", err)
 	}
 	if names := st.Names("b1"); len(names) != 0 {
 		t.Errorf("B2 has %v", names)
+	}
+	fsys.Shutdown(context.Background())
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the context outlived the filesystem")
 	}
 }

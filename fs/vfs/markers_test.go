@@ -85,12 +85,7 @@ func TestTidyMarker(t *testing.T) {
 	own := cache.Entry{Name: EmptyMarker, FileID: "id-own"}
 	own.SetInfo(map[string]string{InfoMode: "700"})
 	f.meta.Cache().PutEntry(markerKey(b, "own/"), own)
-	has := func(name string) bool {
-		be.mu.Lock()
-		defer be.mu.Unlock()
-		_, ok := be.files[name]
-		return ok
-	}
+	has := func(name string) bool { return be.Has("b1", name) }
 	for _, p := range []string{"full/", "own/", "emptied/", "sub/"} {
 		if again := f.tidyMarker(ctx, b, p); again {
 			t.Fatalf("%s: undecided", p)
@@ -110,10 +105,10 @@ func TestTidyMarker(t *testing.T) {
 	// Deciding a directory whose listing is cached costs no call.
 	f.meta.Cache().PutListing(dirKey(b, "cached/"), []cache.Entry{{Name: "x", FileID: "id-x"}})
 	f.meta.Cache().PutNegative(markerKey(b, "cached/"), EmptyMarker)
-	before := be.count("list")
+	before := be.Calls("ListDir")
 	f.tidyMarker(ctx, b, "cached/")
-	if be.count("list") != before || has("cached/.bzEmpty") {
-		t.Errorf("cached directory: %d list calls, marker written %v", be.count("list")-before, has("cached/.bzEmpty"))
+	if be.Calls("ListDir") != before || has("cached/.bzEmpty") {
+		t.Errorf("cached directory: %d list calls, marker written %v", be.Calls("ListDir")-before, has("cached/.bzEmpty"))
 	}
 
 	f.entriesChanged(b, "full/")

@@ -277,11 +277,22 @@ func (f *FS) supersedeMeta(n *File, id string) {
 }
 
 // dropMeta forgets n's pending metadata (the file was removed or
-// replaced), after any copy of it in flight.
-func (f *FS) dropMeta(ctx context.Context, n *File) {
+// replaced), after any copy of it in flight. sf, when not nil, is the
+// file's staged copy, which its open handles keep using: once detached
+// (or with changes) it takes the change, so that they show it.
+func (f *FS) dropMeta(ctx context.Context, n *File, sf *staging.File) {
 	p, err := f.claimMeta(ctx, n)
 	if err != nil || p == nil {
 		return
+	}
+	if sf != nil {
+		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
+			p.mergeInto(info)
+			return nil
+		})
+		if err == nil && absorbed && !p.modTime.IsZero() && p.info[staging.InfoMtime] != p.orig[staging.InfoMtime] {
+			sf.SetMtime(ctx, p.modTime)
+		}
 	}
 	f.releaseMeta(n, p, "", nil)
 }
@@ -334,6 +345,10 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 			return nil
 		}
 	}
+	var before map[string]string // the staged file's info the copy started from
+	if sf != nil {
+		before = sf.Info()
+	}
 	obj, err := f.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: p.base, Size: p.size}, b, full,
 		&CopyMeta{ContentType: p.ct, Info: p.info})
 	if err != nil {
@@ -350,7 +365,7 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	n.update(ne)
 	f.changed(b, dir, name, &ne)
 	if sf != nil {
-		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, p.base, before)
 	}
 	// Last: opens from now on read the copy, and a handle still reading
 	// the replaced version keeps it until it is released (pins.go).

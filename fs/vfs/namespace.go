@@ -193,8 +193,6 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	if e := n.fsys.writable("unlink", n.fsys.removeCaps()...); e != nil {
 		return e
 	}
-	ctx, done := n.fsys.uninterrupted(ctx)
-	defer done()
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	// What an open handle of the file shows once it is gone.
@@ -203,6 +201,10 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	if fn != nil {
 		last = fn.lastEntry()
 	}
+	if n.fsys.writeBack() {
+		return n.unlinkPending(ctx, name, fn, last)
+	}
+	sf := n.fsys.staged(b, full) // open handles keep using it
 	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
@@ -214,7 +216,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	case ok && e.FileID != "":
 		n.fsys.keptForget(e.FileID)
 		if fn != nil {
-			n.fsys.dropMeta(ctx, fn)
+			n.fsys.dropMeta(ctx, fn, sf)
 		}
 		if err := n.fsys.remove(ctx, b, full); err != nil {
 			return n.fsys.opErr("unlink "+fmtPath(b, full), err)

@@ -154,7 +154,16 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 			return nil
 		}
 	}
-	e := n.current()
+	// The version to copy: the staged file's (it may have uploaded one
+	// the listings do not show yet, such as a file recovered after a
+	// crash), else the file's current one.
+	var e cache.Entry
+	var before map[string]string // the staged file's info the copy starts from
+	if sf != nil {
+		e, before = n.stagedView(name, sf), sf.Info()
+	} else {
+		e = n.current()
+	}
 	if e.FileID == "" {
 		return errs.ErrNotExist
 	}
@@ -169,7 +178,9 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		// separately; the copy must keep it.
 		info[staging.InfoMtime] = strconv.FormatInt(e.ModTime.UnixMilli(), 10)
 	}
-	if infoEqual(info, e.Info()) {
+	// (A staged file's view shows the time SetMtime just set, not its
+	// version's: that one is changed with a copy all the same.)
+	if infoEqual(info, e.Info()) && (sf == nil || mtime == nil) {
 		return nil
 	}
 	if len(info) > maxInfoEntries || infoBytes(full, info) > maxInfoBytes {
@@ -197,7 +208,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	n.update(ne)
 	n.fsys.changed(b, dir, name, &ne)
 	if sf != nil {
-		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, e.FileID, before)
 	}
 	// Last: opens from now on read the copy (see sendMeta).
 	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))

@@ -154,7 +154,13 @@ func TestWriteBackPowerCut(t *testing.T) {
 		// matching any).
 		do := func(ctx context.Context, rt *rapid.T) (intent func(map[string]fileState), err error) {
 			step++
-			switch rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "sync", "pause"}).Draw(rt, "op") {
+			op := rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "sync", "pause"}).Draw(rt, "op")
+			defer func() {
+				if err != nil {
+					err = fmt.Errorf("%s: %w", op, err)
+				}
+			}()
+			switch op {
 			case "write":
 				name := rapid.SampledFrom(names).Draw(rt, "name")
 				data := fmt.Sprintf("%s@%d:%s", name, step, rapid.StringMatching(`[a-z]{0,40}`).Draw(rt, "data"))

@@ -35,8 +35,6 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if e := n.fsys.writable("rename", caps...); e != nil {
 		return e
 	}
-	ctx, done := n.fsys.uninterrupted(ctx)
-	defer done()
 	sb, sp := n.loc()
 	db, dp := dst.loc()
 	if e := checkNewName(dp, newName); e != nil {
@@ -91,12 +89,14 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	}
 	var last cache.Entry
 	if tn != nil {
-		last = tn.lastEntry()    // what its open handles show once it is gone
-		n.fsys.dropMeta(ctx, tn) // the file is being replaced
+		last = tn.lastEntry()                                               // what its open handles show once it is gone
+		n.fsys.dropMeta(ctx, tn, n.fsys.staged(db, childName(dp, newName))) // the file is being replaced
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
-		err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+		if err = n.fsys.settleTarget(ctx, db, childName(dp, newName)); err == nil {
+			err = n.renameFile(ctx, name, e, sf, dst, newName, tok)
+		}
 	}
 	if err != nil {
 		return err
@@ -169,6 +169,12 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
+	if sf != nil && pm != nil {
+		// The pending change rode on the copy: the file's open staged
+		// copy takes it too, or its handles and its name show the
+		// metadata from before.
+		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+	}
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
 		n.fsys.moved(fn, sb, sp, name, db, dp, newName)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,57 +12,6 @@ import (
 	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
 )
-
-// memWrite is a WriteBackend over a memBackend's files.
-type memWrite struct{ m *memBackend }
-
-func (w memWrite) PutEmpty(ctx context.Context, b Bucket, name string) (Object, error) {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	w.m.files[name] = nil
-	return Object{Name: name, FileID: "id-" + name}, nil
-}
-
-func (w memWrite) Hide(ctx context.Context, b Bucket, name string) error {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	delete(w.m.files, name)
-	return nil
-}
-
-func (w memWrite) DeleteAll(ctx context.Context, b Bucket, name string) error {
-	return w.Hide(ctx, b, name)
-}
-
-func (w memWrite) Copy(ctx context.Context, src Object, dst Bucket, name string, meta *CopyMeta) (Object, error) {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	d, ok := w.m.files[strings.TrimPrefix(src.FileID, "id-")]
-	if !ok {
-		return Object{}, ErrNotFound
-	}
-	w.m.files[name] = append([]byte(nil), d...)
-	return Object{Name: name, FileID: "id-" + name, Size: int64(len(d))}, nil
-}
-
-func (w memWrite) ListAll(ctx context.Context, b Bucket, prefix string, limit int) ([]Object, error) {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	var out []Object
-	for n, d := range w.m.files {
-		if strings.HasPrefix(n, prefix) {
-			out = append(out, Object{Name: n, FileID: "id-" + n, Size: int64(len(d))})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func (w memWrite) CreateBucket(ctx context.Context, name string) (Bucket, error) {
-	return Bucket{ID: name, Name: name}, nil
-}
-
-func (w memWrite) DeleteBucket(ctx context.Context, b Bucket) error { return nil }
 
 // writeFS is a writable filesystem over be.
 func writeFS(t *testing.T, be *memBackend) *FS {
@@ -79,7 +26,7 @@ func writeFS(t *testing.T, be *memBackend) *FS {
 		t.Fatal(err)
 	}
 	f, err := New(Options{Backend: be, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
-		Write: WriteOptions{Staging: sm, Backend: memWrite{be}}})
+		Write: WriteOptions{Staging: sm, Backend: be}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +44,10 @@ func TestRenameFlags(t *testing.T) {
 	root := f.Root().(*Dir)
 	unchanged := func(what string) {
 		t.Helper()
-		be.mu.Lock()
-		defer be.mu.Unlock()
-		if string(be.files["src"]) != "data of src" || string(be.files["dst"]) != "data of dst" {
-			t.Fatalf("%s changed the files: %q", what, be.files)
+		_, src, _ := be.Get("b1", "src")
+		_, dst, _ := be.Get("b1", "dst")
+		if string(src) != "data of src" || string(dst) != "data of dst" || len(be.Names("b1")) != 2 {
+			t.Fatalf("%s changed the files: %q", what, be.Names("b1"))
 		}
 	}
 	if e := root.Rename(ctx, "src", root, "dst", noReplace); !errors.Is(e, errs.ErrExist) {
@@ -119,9 +66,7 @@ func TestRenameFlags(t *testing.T) {
 	if e := root.Rename(ctx, "new", root, "dst", 0); e != nil {
 		t.Fatalf("plain rename: %v", e)
 	}
-	be.mu.Lock()
-	defer be.mu.Unlock()
-	if string(be.files["dst"]) != "data of src" || len(be.files) != 1 {
-		t.Fatalf("after the renames: %q", be.files)
+	if _, dst, _ := be.Get("b1", "dst"); string(dst) != "data of src" || len(be.Names("b1")) != 1 {
+		t.Fatalf("after the renames: %q", be.Names("b1"))
 	}
 }

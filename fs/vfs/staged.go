@@ -52,14 +52,20 @@ func (f *FS) afterUpload(n *File, sf *staging.File) {
 	e := stagedEntry(name, sf)
 	n.noteOwnVersion(e.FileID, e.Size)
 	f.supersedeMeta(n, e.FileID)
+	n.update(e)
+	f.changed(b, dir, name, &e)
 	if fx := sf.TakeMetaFixup(); fx != nil {
 		// A large file streamed while being written: its final time and
 		// whole-file SHA-1 go up as deferred metadata (one copy, folded
-		// with any later chmod, utimes or rename of the file).
-		e = f.deferInfo(n, e, fx)
+		// with any later chmod, utimes or rename of the file). The copy
+		// may land at once (no --metadata-delay) and replace the version:
+		// the view shows the pending change only while it is still of
+		// this version, never the replaced version again.
+		oe := f.deferInfo(n, e, fx)
+		if n.current().FileID == e.FileID {
+			f.changed(b, dir, name, &oe)
+		}
 	}
-	n.update(e)
-	f.changed(b, dir, name, &e)
 }
 
 // stagedHandle is an open staged file.

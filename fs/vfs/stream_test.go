@@ -112,7 +112,7 @@ func TestStreamedReaddirMergesStaged(t *testing.T) {
 			t.Fatalf("entry %d: %v %v", i, de, errno)
 		}
 	}
-	if got := be.count("list"); got > 2 {
+	if got := be.Calls("ListDir"); got > 2 {
 		t.Fatalf("%d list calls before the first entry, want <= 2", got)
 	}
 	got, errno := readAll(t, h)
@@ -146,8 +146,8 @@ func TestStreamedReaddirMergesStaged(t *testing.T) {
 	if e, ok := cache.Find(h.cur.byName, "f0099"); !ok || !e.Dir {
 		t.Fatalf("f0099 (file and folder) listed as %+v %v, want the directory", e, ok)
 	}
-	if be.count("list") != 3 {
-		t.Fatalf("%d list calls, want 3", be.count("list"))
+	if be.Calls("ListDir") != 3 {
+		t.Fatalf("%d list calls, want 3", be.Calls("ListDir"))
 	}
 	// The complete listing is cached: a second reader and lookups cost
 	// nothing.
@@ -157,8 +157,8 @@ func TestStreamedReaddirMergesStaged(t *testing.T) {
 	if _, ok, err := fsys.meta.Lookup(context.Background(), Bucket{ID: "b1", Name: "alpha"}, "d/", "f0200"); err != nil || !ok {
 		t.Fatalf("lookup: %v %v", ok, err)
 	}
-	if be.count("list") != 3 {
-		t.Fatalf("%d list calls after a cached read, want 3", be.count("list"))
+	if be.Calls("ListDir") != 3 {
+		t.Fatalf("%d list calls after a cached read, want 3", be.Calls("ListDir"))
 	}
 }
 
@@ -214,7 +214,7 @@ func TestStreamedReaddirShared(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if got := be.count("list"); got != 5 {
+	if got := be.Calls("ListDir"); got != 5 {
 		t.Fatalf("%d list calls for 4 concurrent readers of 5 pages, want 5", got)
 	}
 }
@@ -250,7 +250,7 @@ func TestLookupDuringStream(t *testing.T) {
 			t.Fatalf("entry %d: %v %v", i, de, errno)
 		}
 	}
-	if got := be.count("list"); got != 1 {
+	if got := be.Calls("ListDir"); got != 1 {
 		t.Fatalf("%d list calls with page 2 held, want 1", got)
 	}
 	b := Bucket{ID: "b1", Name: "alpha"}
@@ -262,14 +262,14 @@ func TestLookupDuringStream(t *testing.T) {
 			t.Fatalf("lookup %q during the stream: %v %v", c.name, ok, err)
 		}
 	}
-	if got := be.count("list"); got != 1 {
+	if got := be.Calls("ListDir"); got != 1 {
 		t.Fatalf("lookups of received names made calls: %d list calls, want 1", got)
 	}
 	// A name beyond the received part costs its targeted call.
 	if _, ok, err := fsys.meta.Lookup(context.Background(), b, "d/", "f0200"); err != nil || !ok {
 		t.Fatalf("lookup beyond the received part: %v %v", ok, err)
 	}
-	if got := be.count("list"); got != 2 {
+	if got := be.Calls("ListDir"); got != 2 {
 		t.Fatalf("%d list calls after a lookup beyond the received part, want 2", got)
 	}
 	close(be.release)
@@ -293,12 +293,12 @@ func TestStreamFetchesOnePageAhead(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	if got := be.count("list"); got != 2 {
+	if got := be.Calls("ListDir"); got != 2 {
 		t.Fatalf("a reader inside page 1 caused %d list calls, want 2 (one page ahead)", got)
 	}
 	got, errno := readAll(t, h)
-	if errno != nil || len(got) != 450-3 || be.count("list") != 5 {
-		t.Fatalf("rest: %d names, %v, %d calls", len(got), errno, be.count("list"))
+	if errno != nil || len(got) != 450-3 || be.Calls("ListDir") != 5 {
+		t.Fatalf("rest: %d names, %v, %d calls", len(got), errno, be.Calls("ListDir"))
 	}
 }
 

@@ -48,7 +48,7 @@ func (n *VersionFile) Open(ctx context.Context, flags uint32) (Handle, error) {
 	}
 	// Versions are cached by file ID like live files (the same version read
 	// through either is fetched once).
-	fetch = readahead.FetchFunc(n.fsys.opts.ReadCache.Wrap(e.FileID, size, readcache.FetchFunc(fetch)))
+	fetch = readahead.FetchFunc(n.fsys.opts.ReadCache.Wrap(e.FileID, size, ContentSHA1(e), readcache.FetchFunc(fetch)))
 	return &readHandle{fsys: n.fsys, path: fmtPath(b, n.b2name) + "@" + e.Name, entry: e,
 		reader: readahead.New(size, fetch, n.fsys.opts.Read)}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -44,8 +45,8 @@ func (f *FS) backgroundUploaded(k staging.Key, sf *staging.File) {
 	i := strings.LastIndexByte(k.Name, '/')
 	dir, seg := k.Name[:i+1], k.Name[i+1:]
 	name, ok := localName(seg)
-	if !ok {
-		return
+	if !ok || f.opts.Write.Staging.Lookup(k) != sf {
+		return // renamed or removed since (which waited for this)
 	}
 	if n := f.loadedFile(b, dir, name); n != nil && n.stagedFile() == sf {
 		f.afterUpload(n, sf)
@@ -124,4 +125,66 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 	n.fsys.entriesChanged(sb, sp)
 	n.fsys.entriesChanged(db, dp)
 	return true, nil
+}
+
+// unlinkPending is unlink in write-back mode. The name's version in B2,
+// if any, is removed first, and only then is the pending file dropped, so
+// that a crash in between leaves the name as it was before (the pending
+// file is uploaded at the next start), never its older B2 version.
+func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry) error {
+	b, prefix := n.loc()
+	full := childName(prefix, name)
+	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
+	if err != nil {
+		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+	}
+	if ok && e.Dir {
+		return errs.ErrIsDir
+	}
+	sf := n.fsys.staged(b, full) // open handles keep using it
+	if !ok && sf == nil {
+		return errs.ErrNotExist
+	}
+	hidden := ""
+	if ok && e.FileID != "" {
+		n.fsys.keptForget(e.FileID)
+		if fn != nil {
+			n.fsys.dropMeta(ctx, fn, sf)
+		}
+		if err := n.fsys.remove(ctx, b, full); err != nil {
+			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+		}
+		hidden = e.FileID
+	}
+	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
+	if had && base != "" && base != hidden {
+		// Uploaded in the background meanwhile: B2 shows that version.
+		if err := n.fsys.remove(ctx, b, full); err != nil {
+			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+		}
+	}
+	n.fsys.removed(b, prefix, name)
+	if fn != nil {
+		fn.setGone(last)
+	}
+	n.fsys.changed(b, prefix, name, nil)
+	n.fsys.entriesChanged(b, prefix)
+	return nil
+}
+
+// settleTarget uploads, in write-back mode, the pending file at a name a
+// rename in B2 is about to replace: were it only dropped after the
+// server-side copy, a crash in between would upload it at the next start
+// over the renamed file; were it dropped before, a failed copy would lose
+// it.
+func (f *FS) settleTarget(ctx context.Context, b Bucket, name string) error {
+	if !f.writeBack() {
+		return nil
+	}
+	if sf := f.staged(b, name); sf != nil && sf.Dirty() {
+		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
+			return f.opErr("rename: upload the file it replaces, "+fmtPath(b, name), err)
+		}
+	}
+	return nil
 }

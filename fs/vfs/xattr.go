@@ -88,10 +88,13 @@ func xattrSet(full, attr string, data []byte, flags uint32, remove bool) (infoCh
 	}, nil
 }
 
-// info returns the current file info of file n (staged or listed).
+// info returns the current file info of file n (staged or listed): the
+// staged file's with the pending metadata change over it, as Attr shows
+// it (stagedView).
 func (n *File) info() map[string]string {
 	if sf := n.stagedFile(); sf != nil {
-		return sf.Info()
+		_, _, name := n.loc()
+		return n.stagedView(name, sf).Info()
 	}
 	return n.current().Info()
 }

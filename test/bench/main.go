@@ -302,6 +302,36 @@ func publish(cfg *config, rep *report, stdout io.Writer) error {
 	return writeDoc(cfg.out, rep.document(table))
 }
 
+// prepareRun makes the binaries' paths absolute and creates the work
+// directory when none was given; cleanup removes it unless it is kept.
+func prepareRun(cfg *config, tmpPrefix string) (cleanup func(), err error) {
+	cleanup = func() {}
+	for _, b := range []*string{&cfg.b2fsBin, &cfg.emuBin} {
+		abs, err := filepath.Abs(*b)
+		if err != nil {
+			return cleanup, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return cleanup, fmt.Errorf("binary: %w (build with go build -o bin/ ./cmd/...)", err)
+		}
+		*b = abs
+	}
+	if cfg.workDir == "" {
+		d, err := os.MkdirTemp("", tmpPrefix)
+		if err != nil {
+			return cleanup, err
+		}
+		cfg.workDir = d
+		if !cfg.keep {
+			cleanup = func() { os.RemoveAll(d) }
+		}
+	} else if err := os.MkdirAll(cfg.workDir, 0o700); err != nil {
+		return cleanup, err
+	}
+	cfg.workDir, _ = filepath.Abs(cfg.workDir)
+	return cleanup, nil
+}
+
 // run performs the whole benchmark and returns its report (also when it
 // fails part way, with what was measured).
 func run(ctx context.Context, cfg *config, logw io.Writer) (*report, error) {
@@ -309,29 +339,11 @@ func run(ctx context.Context, cfg *config, logw io.Writer) (*report, error) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(logw, "[bench %6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	for _, b := range []*string{&cfg.b2fsBin, &cfg.emuBin} {
-		abs, err := filepath.Abs(*b)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return nil, fmt.Errorf("binary: %w (build with go build -o bin/ ./cmd/...)", err)
-		}
-		*b = abs
-	}
-	if cfg.workDir == "" {
-		d, err := os.MkdirTemp("", "b2fs-bench-")
-		if err != nil {
-			return nil, err
-		}
-		cfg.workDir = d
-		if !cfg.keep {
-			defer os.RemoveAll(d)
-		}
-	} else if err := os.MkdirAll(cfg.workDir, 0o700); err != nil {
+	cleanup, err := prepareRun(cfg, "b2fs-bench-")
+	if err != nil {
 		return nil, err
 	}
-	cfg.workDir, _ = filepath.Abs(cfg.workDir)
+	defer cleanup()
 	logf("work directory %s", cfg.workDir)
 	rep := newReport(cfg, start)
 	ms := &mounts{}

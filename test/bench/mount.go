@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,7 @@ type mount struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	logPath  string
+	rcURL    string // rclone's remote control (rclone-w with mountEnv.rcloneRC)
 }
 
 // mounts tracks every live mount so that all of them can be removed when
@@ -88,6 +90,9 @@ type mountEnv struct {
 	seq      int
 	b2fsArgs []string
 	rcArgs   []string
+	// rcloneRC serves rclone-w's remote control on 127.0.0.1, so that the
+	// harness can ask it whether uploads are still queued (vfs/stats).
+	rcloneRC bool
 	// b2fsCacheDir tells whether b2fs has a write path with --cache-dir.
 	b2fsCacheDir bool
 }
@@ -153,6 +158,14 @@ func (ms *mounts) start(ctx context.Context, env *mountEnv, m *mount) error {
 		args := []string{"mount", ":b2:" + env.bucket, m.dir, "--cache-dir", m.cacheDir, "--log-level", "NOTICE"}
 		if tool == toolRcloneWrites {
 			args = append(args, "--vfs-cache-mode", "writes")
+		}
+		if tool == toolRcloneWrites && env.rcloneRC {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			m.rcURL = fmt.Sprintf("http://127.0.0.1:%d/", port)
+			args = append(args, "--rc", "--rc-no-auth", "--rc-addr", fmt.Sprintf("127.0.0.1:%d", port))
 		}
 		args = append(args, env.rcArgs...)
 		cmd = exec.Command("rclone", args...)
@@ -319,4 +332,14 @@ func tail(path string) string {
 		return "(empty log)"
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

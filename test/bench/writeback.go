@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -81,23 +82,11 @@ func runWriteBack(ctx context.Context, cfg *config, logw io.Writer) (*wbReport, 
 	}
 	rp := &wbReport{cfg: cfg, prof: cfg.profiles[0], started: start,
 		samples: map[string]map[string][]wbSample{}, errs: map[string]map[string]string{}}
-	for _, b := range []*string{&cfg.b2fsBin, &cfg.emuBin} {
-		abs, err := filepath.Abs(*b)
-		if err != nil {
-			return nil, err
-		}
-		*b = abs
+	cleanup, err := prepareRun(cfg, "b2fs-bench-wb-")
+	if err != nil {
+		return nil, err
 	}
-	if cfg.workDir == "" {
-		d, err := os.MkdirTemp("", "b2fs-bench-wb-")
-		if err != nil {
-			return nil, err
-		}
-		cfg.workDir = d
-		if !cfg.keep {
-			defer os.RemoveAll(d)
-		}
-	}
+	defer cleanup()
 	src := filepath.Join(cfg.workDir, "src", "small")
 	os.RemoveAll(src)
 	if err := makeSmallTree(src, cfg.smallFiles); err != nil {
@@ -125,7 +114,7 @@ func runWriteBack(ctx context.Context, cfg *config, logw io.Writer) (*wbReport, 
 	}
 	r.bucketID = b.ID
 	r.env = &mountEnv{b2fsBin: cfg.b2fsBin, url: emu.url, keyID: keyID, key: key, bucket: bucket,
-		workDir: cfg.workDir, b2fsArgs: cfg.b2fsArgs, rcArgs: cfg.rcloneArgs, b2fsCacheDir: true}
+		workDir: cfg.workDir, b2fsArgs: cfg.b2fsArgs, rcArgs: cfg.rcloneArgs, b2fsCacheDir: true, rcloneRC: true}
 	rp.syncCmd = b2fsHasSync(cfg.b2fsBin)
 	deadline := start.Add(cfg.deadline)
 	logf("profile %s, tools %v, %d runs, b2fs sync: %v", rp.prof.describe(), cfg.tools, cfg.wbRuns, rp.syncCmd)
@@ -220,7 +209,7 @@ func (r *runner) quiesce(ctx context.Context, m *mount, after time.Time) (map[st
 		}
 		if !reflect.DeepEqual(api, last) {
 			last, since = api, time.Now()
-		} else if time.Since(since) >= quiet && time.Now().After(after) {
+		} else if time.Since(since) >= quiet && time.Now().After(after) && rcloneIdle(ctx, m) {
 			return subtract(api, r.probeCnt.take()), nil
 		}
 		select {
@@ -229,6 +218,34 @@ func (r *runner) quiesce(ctx context.Context, m *mount, after time.Time) (map[st
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// rcloneIdle asks rclone-w's remote control whether uploads are queued
+// or running (vfs/stats); other tools are always idle here.
+func rcloneIdle(ctx context.Context, m *mount) bool {
+	if m.rcURL == "" {
+		return true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.rcURL+"vfs/stats", strings.NewReader("{}"))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		DiskCache struct {
+			UploadsInProgress int `json:"uploadsInProgress"`
+			UploadsQueued     int `json:"uploadsQueued"`
+		} `json:"diskCache"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st) != nil {
+		return false
+	}
+	return st.DiskCache.UploadsInProgress == 0 && st.DiskCache.UploadsQueued == 0
 }
 
 // allInB2 returns when B2 lists want files under prefix: b2fs sync first

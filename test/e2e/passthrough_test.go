@@ -234,3 +234,81 @@ func TestPassthroughReopenAfterWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestPassthroughModeSwitches switches files between passthrough and
+// cached opens again and again: per file, a writer writes a new version
+// every 2.5s while a reader reads it every 1.1s (with two descriptors open
+// at once every other time), so that reads after a write are cached opens
+// and later ones passthrough opens (b2fs makes none for a second after a
+// cached handle's release), which writers then wait for. No open or read
+// may fail (the kernel answers an open of the wrong I/O mode with EIO),
+// and every read returns a whole written content.
+func TestPassthroughModeSwitches(t *testing.T) {
+	w := newWriteEnv(t, "--metrics-addr", "127.0.0.1:0") // --passthrough is on by default
+	const files = 2
+	content := func(f, i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("f%d-i%05d-content\n", f, i)), 300) }
+	deadline := time.Now().Add(15 * time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*files)
+	for f := range files {
+		fn := filepath.Join(w.m.Dir, fmt.Sprintf("m%d", f))
+		if err := os.WriteFile(fn, content(f, 0), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 1; time.Now().Before(deadline); i++ {
+				time.Sleep(2500 * time.Millisecond)
+				if err := os.WriteFile(fn, content(f, i), 0o644); err != nil {
+					errs <- fmt.Errorf("writer of m%d, version %d: %w", f, i, err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				if err := readWhole(fn, i%2 == 1); err != nil {
+					errs <- fmt.Errorf("reader of m%d, read %d: %w", f, i, err)
+					return
+				}
+				time.Sleep(1100 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := scrapeMetric(t, w.m, "b2fs_read_cache_file_opens_total"); n == 0 {
+		t.Error("no open was served whole from the read cache: the test switches no file to passthrough")
+	}
+}
+
+// readWhole reads fn (with two descriptors open at once when two) and
+// checks that it holds one whole content written by
+// TestPassthroughModeSwitches.
+func readWhole(fn string, two bool) error {
+	a, err := os.Open(fn)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if two {
+		b, err := os.Open(fn)
+		if err != nil {
+			return fmt.Errorf("second open: %w", err)
+		}
+		defer b.Close()
+	}
+	got, err := io.ReadAll(a)
+	if err != nil {
+		return err
+	}
+	if len(got) != 18*300 || !bytes.Equal(got, bytes.Repeat(got[:18], 300)) {
+		return fmt.Errorf("read %d bytes, not one whole content", len(got))
+	}
+	return nil
+}

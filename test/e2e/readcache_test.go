@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -344,7 +345,7 @@ func TestReadCachePassthrough(t *testing.T) {
 
 	for _, pt := range []bool{true, false} {
 		ts.ResetStats()
-		m := rcMount(t, ts, "rcache-bucket", cacheDir, "--metrics-addr", "127.0.0.1:0", fmt.Sprintf("--passthrough=%v", pt))
+		m := rcMount(t, ts, "rcache-bucket", cacheDir, "--metrics-addr", "127.0.0.1:0", "--log-level", "debug", fmt.Sprintf("--passthrough=%v", pt))
 		r0 := fuseReads(t, m)
 		if got := catSHA1(t, m.Dir, "f.bin"); got != want {
 			t.Fatalf("passthrough=%v: sha1 %s, want %s", pt, got, want)
@@ -354,6 +355,11 @@ func TestReadCachePassthrough(t *testing.T) {
 			t.Fatalf("passthrough=%v: head: %s", pt, out)
 		}
 		reads := fuseReads(t, m) - r0
+		// The first mount verified the file against its SHA-1 when it was
+		// filled and recorded it: no open reads it again to check it.
+		if strings.Contains(m.stderr.String(), "verifying a whole file") {
+			t.Errorf("passthrough=%v: a file verified in an earlier mount was read again to verify it", pt)
+		}
 		if downloads(ts) != 0 {
 			t.Fatalf("passthrough=%v: %d downloads of a cached file", pt, downloads(ts))
 		}
@@ -375,5 +381,56 @@ func TestReadCachePassthrough(t *testing.T) {
 			}
 		}
 		m.stop(t)
+	}
+}
+
+// TestReadCacheRereadUnderLoad: a file read in full while the CPUs are
+// busy is cached in full (blocks the writers could not take at once are
+// downloaded again in the background), so that after a restart reading
+// it makes no class B call, and with passthrough no READ request.
+func TestReadCacheRereadUnderLoad(t *testing.T) {
+	ts := newServer(t, b2emu.Options{}, "rcache-bucket")
+	body := testenv.Pattern(61, 48<<20+4321)
+	put(t, ts, "rcache-bucket", "big.bin", body, nil)
+	want := sha1hex(body)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	m := rcMount(t, ts, "rcache-bucket", cacheDir)
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	for range 4 {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for x := 0; ; x++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for range 100000 {
+					x = x*31 + 7
+				}
+			}
+		}()
+	}
+	got := catSHA1(t, m.Dir, "big.bin")
+	close(stop)
+	busy.Wait()
+	if got != want {
+		t.Fatalf("first read: sha1 %s, want %s", got, want)
+	}
+	m.stop(t)
+
+	ts.ResetStats()
+	m = rcMount(t, ts, "rcache-bucket", cacheDir, "--metrics-addr", "127.0.0.1:0")
+	r0 := fuseReads(t, m)
+	if got := catSHA1(t, m.Dir, "big.bin"); got != want {
+		t.Fatalf("after a restart: sha1 %s, want %s", got, want)
+	}
+	if s := ts.Stats(); s.Classes["B"] != 0 {
+		t.Fatalf("after a restart: %d class B calls (%v), want 0", s.Classes["B"], s.Calls)
+	}
+	if n := fuseReads(t, m) - r0; passthroughExpected() && n != 0 {
+		t.Fatalf("after a restart: %d READ requests reached b2fs, want 0 (passthrough)", n)
 	}
 }

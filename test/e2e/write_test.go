@@ -615,8 +615,18 @@ func TestWriteStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.waitFixed(t, "stream.bin", data, mt, 0)
-		if n := w.versions(t, "stream.bin"); n != 1 {
-			t.Fatalf("%d stored versions after fsync, want 1", n)
+		// The version the open handle could still read goes once it
+		// closes (a version is deleted only after its last reader).
+		if n := w.versions(t, "stream.bin"); n != 2 {
+			t.Fatalf("%d stored versions after fsync with the file open, want 2", n)
+		}
+		f.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for w.versions(t, "stream.bin") != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d stored versions after the last reader closed, want 1", w.versions(t, "stream.bin"))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 	t.Run("unmount", func(t *testing.T) {
@@ -915,4 +925,49 @@ func TestWriteRenameFlags(t *testing.T) {
 	}
 	w.wantRemote(t, "sub/dst", []byte("source"))
 	w.wantGone(t, "src")
+}
+
+// TestChangesToRecoveredFile: a file open for writing when b2fs was killed
+// is uploaded by the next start in the background; a chmod and an xattr
+// set while that upload runs are kept, and the content is the staged one
+// (the metadata change never copies the version the staged file replaces).
+func TestChangesToRecoveredFile(t *testing.T) {
+	w := newWriteEnv(t)
+	p := filepath.Join(w.m.Dir, "f")
+	if err := os.WriteFile(p, []byte("old content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("new content, staged")); err != nil {
+		t.Fatal(err)
+	}
+	w.m.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.m.exited
+	f.Close()
+	exec.Command("fusermount3", "-u", "-z", w.m.Dir).Run()
+
+	// The recovery's upload stalls for a moment: the changes below meet it.
+	w.ts.AddFault(b2emu.FaultRule{API: "b2_upload_file", Action: "stall", Delay: b2emu.Duration(2 * time.Second)})
+	uploads := w.ts.Stats().Calls["b2_upload_file"]
+	m := startMount(t, w.ts, mountOpts{Source: "wbucket", Args: []string{"--cache-dir", w.cache, "--part-size", "64KiB"}})
+	p = filepath.Join(m.Dir, "f")
+	for deadline := time.Now().Add(10 * time.Second); w.ts.Stats().Calls["b2_upload_file"] == uploads; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the recovered file's upload did not start")
+		}
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(p, "user.k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	m.stop(t) // unmount: every change reaches B2
+	rf := w.wantRemote(t, "f", []byte("new content, staged"))
+	if rf.Info["b2fs-mode"] != "600" || rf.Info["b2fs-x-k"] != "v" {
+		t.Errorf("B2 has info %v; want mode 600 and user.k", rf.Info)
+	}
 }

@@ -88,20 +88,12 @@ type fuseTarget struct {
 	done  chan struct{}
 	err   error // of cmd.Wait, valid once done is closed
 
-	waitRecovery bool
-	started      int64 // log offset of the current run
+	started int64 // log offset of the current run
 }
 
 // fuseConfig chooses b2fs flags.
 type fuseConfig struct {
 	MetadataDelay string // --metadata-delay
-	// WaitRecovery makes Crash wait until b2fs has uploaded the staged
-	// files it recovered. KNOWN BUG (reported, not yet fixed): a change to
-	// a recovered file made while its background upload is still running
-	// can be lost (an xattr set meanwhile vanished), and the file's content
-	// can change back when the upload lands. The model waits outside
-	// strict mode.
-	WaitRecovery bool
 	// NoPassthrough runs b2fs with --passthrough=false. KNOWN BUG
 	// (reported, not yet fixed): an open(O_RDONLY) right after a close of
 	// the file's writer fails with EIO now and then (about 1 in 70 on
@@ -131,7 +123,6 @@ func startFUSE(bin, tmp string, cfg fuseConfig) (*fuseTarget, error) {
 		e.close()
 		return nil, err
 	}
-	ft.waitRecovery = cfg.WaitRecovery
 	// --dir-markers all: the model predicts a directory's time after a
 	// restart from its marker. With the default (needed), a directory with
 	// entries and default metadata keeps no marker and shows the mount's
@@ -254,30 +245,9 @@ func (ft *fuseTarget) Remount() error {
 func (ft *fuseTarget) Crash() error {
 	ft.kill()
 	fmt.Fprintf(ft.log, "=== model: b2fs killed (SIGKILL)\n")
-	if err := ft.start(); err != nil {
-		return err
-	}
-	if !ft.waitRecovery {
-		return nil
-	}
-	// b2fs logs what it recovered before "mounted" and uploads it in the
-	// background (cmd/b2fs).
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, _ := os.ReadFile(ft.log.Name())
-		s := string(b[min(int64(len(b)), ft.started):])
-		if !strings.Contains(s, "msg=\"staged files of an earlier run\"") || strings.Contains(s, "to_upload=0") ||
-			strings.Contains(s, "msg=\"uploaded the staged files of an earlier run\"") {
-			return nil
-		}
-		if strings.Contains(s, "msg=\"uploading staged files of an earlier run\"") {
-			return fmt.Errorf("uploading the recovered files failed")
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("recovered files not uploaded within 60s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// What it recovered it uploads in the background (cmd/b2fs) while
+	// the model goes on.
+	return ft.start()
 }
 
 func (ft *fuseTarget) Fault(f Fault) {

@@ -227,6 +227,9 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 			want = syscall.EISDIR
 		}
 	}
+	if write && want == nil && n != nil && n.typ == syscall.S_IFREG {
+		r.closeReaders(n)
+	}
 	var th Handle
 	var err error
 	sp := now(func() { th, err = r.tg.Open(p, flags, perm) })
@@ -272,6 +275,29 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	}
 }
 
+// closeReaders works around a known bug of the in-process target outside
+// strict mode.
+//
+// KNOWN BUG (reported, not yet fixed): a descriptor opened read-only on a
+// file with nothing staged reads the version it opened, by file ID
+// (docs/semantics.md says so): content written through another
+// descriptor of the same file afterwards (O_TRUNC, writes, truncate) is
+// not what it reads, where POSIX has one file. On a mount the kernel's
+// page cache mostly hides it (the writer filled it); package vfs alone
+// shows it. The model closes such readers before the file is changed
+// when the target says it needs it.
+func (r *runner) closeReaders(n *node) {
+	if r.strict || !r.readersKeepVersion || n.writers > 0 {
+		return
+	}
+	for _, h := range append([]*handle(nil), r.m.handles...) {
+		if h.n == n && !h.write {
+			r.logf("(known bug: closing reader h%d before the file changes)", h.id)
+			r.closeHandle(h)
+		}
+	}
+}
+
 func (r *runner) closeHandle(h *handle) {
 	m := r.m
 	err := h.th.Close()
@@ -285,10 +311,14 @@ func (r *runner) closeHandle(h *handle) {
 	r.wantErr(fmt.Sprintf("close(h%d)", h.id), nil, err)
 	if h.write {
 		h.n.writers--
-		if h.n.parent != nil {
-			// close uploads the staged copy with its metadata.
-			if h.n.dirty && len(h.n.data) >= 2*partSize {
+		if h.n.parent != nil && h.n.dirty {
+			// close uploads the staged copy with its metadata. A close
+			// with no data to upload sends nothing: a metadata change
+			// made while the file was open stays deferred
+			// (docs/semantics.md "Durability": fsync, rename, unmount).
+			if len(h.n.data) >= 2*partSize {
 				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
+				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
 			}
 			h.n.durable()
 		}
@@ -389,7 +419,8 @@ func (r *runner) opFtruncate(t *rapid.T) {
 		n.dataChanged(sp)
 	}
 	n.data = resize(n.data, size)
-	n.dirty = true
+	// A truncation to the size the file has changes nothing to upload.
+	n.dirty = !bytes.Equal(n.data, n.durData) || n.dirty
 	if size == 0 {
 		n.local = true
 	}
@@ -471,6 +502,7 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		size = drawOffset(t, len(n.data))
+		r.closeReaders(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
@@ -999,6 +1031,18 @@ func (r *runner) recover() {
 			a := n.meta
 			a.mtime = n.streamed
 			allowed = append(allowed, a)
+			if !r.strict {
+				// KNOWN BUG (reported, not yet fixed): a mode, owner or
+				// xattr change made while a large file streamed reaches
+				// B2 only with its deferred metadata copy (as the exact
+				// mtime does, README "Writing files"): a crash before
+				// the copy loses it although close returned. Outside
+				// strict mode the model accepts the states before it.
+				for _, a := range n.streamedMeta {
+					a.mtime = n.streamed
+					allowed = append(allowed, a)
+				}
+			}
 		}
 		if n.isDir() {
 			// A directory shows the time on its marker after a restart,

@@ -29,8 +29,11 @@ type runner struct {
 	// defaults b2fs gives a directory whose metadata it does not know.
 	rootStat Stat
 	strict   bool // B2FS_MODEL_STRICT: no tolerance for known bugs
-	history  []string
-	delay    string // b2fs's --metadata-delay
+	// readersKeepVersion: the target needs the closeReaders workaround
+	// (see there).
+	readersKeepVersion bool
+	history            []string
+	delay              string // b2fs's --metadata-delay
 }
 
 // runStats counts operations across checks.

@@ -1,0 +1,171 @@
+package staging
+
+import "context"
+
+// Namespace changes of staged files: Detach (unlink, replace), Rename
+// (after a rename in B2) and Rekey. Coalescing (write-back): a file that
+// is pending and was never uploaded costs nothing in B2 when it is
+// renamed (Rekey) or removed (Detach): only its manifest changes.
+
+// Rekey gives the pending file of from, which was created by this mount
+// and never uploaded (it is based on no B2 version), the name to, with no
+// B2 call: it becomes the next version of to, based on base (the version
+// to has in B2 now, "" if none). A staged file at to is detached first.
+// It returns false, doing nothing, when from is not such a file (the
+// caller then renames in B2). In write-back mode the new name is durable
+// (Commit) when it returns. It waits for an upload of the file in
+// progress (after which the file is no longer "never uploaded").
+func (m *Manager) Rekey(ctx context.Context, from, to Key, base string) (bool, error) {
+	if from.mk() == to.mk() {
+		return false, nil
+	}
+	m.mu.Lock()
+	f := m.files[from.mk()]
+	m.mu.Unlock()
+	if f == nil {
+		return false, nil
+	}
+	f.hookMu.Lock() // no upload of f runs or is being shown while it moves
+	defer f.hookMu.Unlock()
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	if !f.neverUploaded() {
+		return false, nil
+	}
+	m.Detach(to)
+	m.mu.Lock()
+	if m.files[from.mk()] != f {
+		m.mu.Unlock()
+		return false, nil // unlinked meanwhile
+	}
+	delete(m.files, from.mk())
+	m.files[to.mk()] = f
+	f.mu.Lock()
+	f.key = to
+	f.baseID, f.baseSize, f.baseLargeSHA = base, 0, ""
+	f.gen++
+	f.mu.Unlock()
+	m.mu.Unlock()
+	if m.opts.WriteBack {
+		return true, f.Commit(ctx)
+	}
+	f.saveManifest()
+	return true, nil
+}
+
+// neverUploaded reports whether f is pending, based on no B2 version (a
+// file this mount created, or a renamed one: then base is the version
+// it replaces, and nothing of it is in B2 yet) and has no large file
+// started.
+func (f *File) neverUploaded() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.detached && f.dirty && f.uploads == 0 && f.remoteEnd == 0 && f.sess == nil && !f.starting
+}
+
+// Coalescible reports whether Rekey would move the file with no B2 call.
+func (f *File) Coalescible() bool { return f.neverUploaded() }
+
+// Detach is called when key is unlinked or replaced: its staged file, if
+// any, is never uploaded again and is removed once its last handle is
+// released. It does not wait for an upload of the file in progress: the
+// upload is cancelled, and a version it still makes (its last call was
+// under way) is deleted when it lands, so that nothing of it stays visible
+// over the caller's hide or delete. It returns whether a staged file
+// existed.
+func (m *Manager) Detach(key Key) bool {
+	had, _ := m.DetachVersion(key)
+	return had
+}
+
+// DetachVersion is Detach that also returns the B2 version the staged
+// file was based on when it went (its own upload, when it had one): a
+// caller removing the name must remove that version too, even if its
+// view of the name is older than the upload.
+func (m *Manager) DetachVersion(key Key) (bool, string) {
+	m.mu.Lock()
+	f := m.files[key.mk()]
+	if f == nil {
+		m.mu.Unlock()
+		return false, ""
+	}
+	delete(m.files, key.mk())
+	refs := f.refs
+	f.mu.Lock()
+	f.detached = true
+	base := f.baseID
+	cancel := f.upCancel
+	if cancel != nil && refs == 0 {
+		f.removeAfter = true // the upload removes the file when it ends
+	}
+	f.mu.Unlock()
+	m.mu.Unlock()
+	if m.opts.WriteBack {
+		// Durably gone before unlink returns (see durable.go).
+		f.dropManifestDurably()
+	}
+	if cancel != nil {
+		cancel()
+		if m.opts.WriteBack {
+			// Wait for the cancelled upload to end (and to delete what
+			// it still made): the removal must not depend on a step
+			// that a crash right after unlink returns would skip.
+			f.flushMu.Lock()
+			f.flushMu.Unlock()
+		}
+	}
+	if m.opts.WriteBack {
+		// A background upload that ended just before is shown first.
+		f.hookMu.Lock()
+		f.hookMu.Unlock()
+	}
+	if cancel != nil {
+	} else if refs == 0 {
+		f.remove()
+	} else {
+		// Still open: a crash before the last handle is released must
+		// not bring the file back under its old name.
+		f.dropManifest()
+	}
+	return true, base
+}
+
+// Rename moves the staged file of from (if any) to the name of to, which
+// must have been uploaded (Flush) before the server-side copy. A staged
+// file at to is detached first. v is the version now stored under to.
+func (m *Manager) Rename(from, to Key, v *Version) {
+	m.Detach(to)
+	m.mu.Lock()
+	f := m.files[from.mk()]
+	m.mu.Unlock()
+	if f == nil {
+		return
+	}
+	// A background upload that ended just before is shown first (under
+	// the old name), and none starts while the file moves.
+	f.hookMu.Lock()
+	defer f.hookMu.Unlock()
+	m.mu.Lock()
+	if m.files[from.mk()] != f {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.files, from.mk())
+	m.files[to.mk()] = f
+	f.mu.Lock()
+	f.key = to
+	// The copy replaces the base (whose bytes it has) unless the staged
+	// content still needs bytes of the old one.
+	if v != nil && (!f.dirty || f.remoteEnd == 0) {
+		f.baseID = v.FileID
+	}
+	f.mu.Unlock()
+	m.mu.Unlock()
+	if m.opts.WriteBack {
+		if err := f.Commit(m.ctx); err != nil {
+			m.log.Error("record the new name of a staged file", "file", to.String(), "err", err)
+		}
+		return
+	}
+	f.saveManifest()
+}
