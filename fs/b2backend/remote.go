@@ -146,3 +146,25 @@ func (b *Backend) ListParts(ctx context.Context, largeFileID string) ([]staging.
 		start = p.NextPartNumber
 	}
 }
+
+// ListUnfinished implements staging.UnfinishedLister: the unfinished
+// large files named exactly name.
+func (b *Backend) ListUnfinished(ctx context.Context, bucketID, name string) ([]staging.Unfinished, error) {
+	var out []staging.Unfinished
+	opts := b2client.UnfinishedOptions{NamePrefix: name}
+	for {
+		p, err := b.c.ListUnfinishedLargeFiles(ctx, bucketID, opts)
+		if err != nil {
+			return nil, classify("list unfinished large files", err)
+		}
+		for _, f := range p.Files {
+			if f.Name == name {
+				out = append(out, staging.Unfinished{ID: f.ID, Name: f.Name, Info: f.Info})
+			}
+		}
+		if p.NextID == "" {
+			return out, nil
+		}
+		opts.StartID = p.NextID
+	}
+}

@@ -299,3 +299,31 @@ func (s *Store) ListParts(ctx context.Context, id string) ([]staging.Part, error
 	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	return out, nil
 }
+
+// ListUnfinished implements staging.UnfinishedLister.
+func (s *Store) ListUnfinished(ctx context.Context, bucketID, name string) ([]staging.Unfinished, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count("ListUnfinished")
+	var out []staging.Unfinished
+	for id, u := range s.large {
+		if u.req.BucketID == bucketID && u.req.Name == name {
+			out = append(out, staging.Unfinished{ID: id, Name: name, Info: u.req.Info})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Unfinished lists the IDs of the large files started and neither
+// finished nor cancelled.
+func (s *Store) Unfinished() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id := range s.large {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}

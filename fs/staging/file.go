@@ -111,9 +111,12 @@ type File struct {
 
 	sess     *session // open large file, nil if none
 	starting bool     // a background StartLargeFile is running
-	startErr error
-	bgActive int           // background goroutines running
-	idle     chan struct{} // closed when bgActive == 0
+	// startingMtime is the src_last_modified_millis of a StartLargeFile
+	// in flight whose file ID is not known yet (manifest LargeStarting).
+	startingMtime string
+	startErr      error
+	bgActive      int           // background goroutines running
+	idle          chan struct{} // closed when bgActive == 0
 
 	// keptOut: the data file is linked into the read cache (keep.go).
 	keptOut atomic.Bool

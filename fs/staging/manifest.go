@@ -64,8 +64,14 @@ type Manifest struct {
 	Settled bool `json:"settled"`
 	// LargeFileID is an unfinished large file holding parts of this upload.
 	LargeFileID string `json:"largeFileId,omitempty"`
-	Error       string `json:"error,omitempty"`
-	UpdatedMs   int64  `json:"updatedMillis"`
+	// LargeStarting is the src_last_modified_millis of a large file being
+	// started whose ID was not recorded yet: a b2fs killed during
+	// b2_start_large_file leaves an unfinished large file no manifest
+	// names, and recovery cancels the one with this name and this time
+	// (cancelStrays).
+	LargeStarting string `json:"largeStarting,omitempty"`
+	Error         string `json:"error,omitempty"`
+	UpdatedMs     int64  `json:"updatedMillis"`
 	// Inline is the whole content of a small file with every byte local
 	// (write-back mode): the manifest's fsync then makes the content
 	// durable too, and the data file is not fsynced. Recover writes it
@@ -207,6 +213,8 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 	}
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id
+	} else {
+		m.LargeStarting = f.startingMtime
 	}
 	inline := f.inlineLocked()
 	f.mu.Unlock()

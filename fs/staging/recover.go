@@ -239,6 +239,7 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		}
 		cancel()
 	}
+	m.cancelStrays(ctx, man)
 	if man.State == StateClean && man.Settled {
 		m.fs.Remove(dataPath)
 		m.fs.Remove(manPath)
