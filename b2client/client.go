@@ -120,9 +120,12 @@ type Client struct {
 	// refreshAge is tokenRefreshAge (tests shorten it).
 	refreshAge time.Duration
 
-	// bodyBufs reuses the buffers JSON answers are read into (a listing
-	// page of 10,000 names is about 6 MB; decoding copies what it keeps).
-	bodyBufs sync.Pool
+	// spareBody is a buffer for reading JSON answers into, kept between
+	// calls (a listing page of 10,000 names is about 5 MB, and decoding
+	// copies what it keeps); a call finding none makes its own. Not a
+	// sync.Pool: the collector empties those, and a big listing runs it
+	// every few pages.
+	spareBody atomic.Pointer[bytes.Buffer]
 }
 
 // authFlight is a re-authorization in progress, shared by every caller that
@@ -532,7 +535,7 @@ func readBody(resp *http.Response, buf *bytes.Buffer) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// maxPooledBody bounds the buffers kept for reuse.
+// maxPooledBody bounds the buffer kept for reuse.
 const maxPooledBody = 16 << 20
 
 func (c *Client) doJSON(req *http.Request, api string, out any) error {
@@ -540,13 +543,13 @@ func (c *Client) doJSON(req *http.Request, api string, out any) error {
 	if err != nil {
 		return err
 	}
-	buf, _ := c.bodyBufs.Get().(*bytes.Buffer)
+	buf := c.spareBody.Swap(nil)
 	if buf == nil {
 		buf = new(bytes.Buffer)
 	}
 	defer func() {
 		if buf.Cap() <= maxPooledBody {
-			c.bodyBufs.Put(buf)
+			c.spareBody.CompareAndSwap(nil, buf)
 		}
 	}()
 	body, err := readBody(resp, buf)

@@ -239,3 +239,33 @@ func TestListingIDChangesWithEveryListing(t *testing.T) {
 		t.Fatal("ListingID after InvalidateDir")
 	}
 }
+
+// TestPutSortedListing: a sorted listing is cached as it is (no copy), and
+// an append to what Listing returns cannot write into it; an unsorted one
+// is copied and sorted like PutListing.
+func TestPutSortedListing(t *testing.T) {
+	c, _ := newTest(t, Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	sorted := make([]Entry, 3, 10)
+	sorted[0].Name, sorted[1].Name, sorted[2].Name = "a", "b", "c"
+	c.PutSortedListing("d", sorted)
+	l, ok := c.Listing("d")
+	if !ok || len(l) != 3 || &l[0] != &sorted[0] {
+		t.Fatalf("sorted listing: %v %v, want the same array", l, ok)
+	}
+	if cap(l) != len(l) {
+		t.Fatalf("cached listing has room to append into (cap %d, len %d)", cap(l), len(l))
+	}
+	unsorted := []Entry{{Name: "b"}, {Name: "a"}}
+	c.PutSortedListing("e", unsorted)
+	l, ok = c.Listing("e")
+	if !ok || len(l) != 2 || l[0].Name != "a" || l[1].Name != "b" || &l[0] == &unsorted[0] {
+		t.Fatalf("unsorted listing: %v %v, want a sorted copy", l, ok)
+	}
+	if unsorted[0].Name != "b" {
+		t.Fatal("the caller's unsorted slice was modified")
+	}
+	c.PutSortedListing("f", nil)
+	if l, ok := c.Listing("f"); !ok || len(l) != 0 {
+		t.Fatalf("empty listing: %v %v", l, ok)
+	}
+}

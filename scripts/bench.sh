@@ -4,7 +4,7 @@
 # loopback and a modelled WAN link, with B2 transactions by billing class
 # and b2fs's peak RSS for every workload. See docs/benchmarks.md ("How to run").
 #
-#   scripts/bench.sh                    full run (~15-20 min), writes docs/benchmarks.md
+#   scripts/bench.sh                    full run (~20 min on a busy 2-core machine), writes docs/benchmarks.md
 #   B2FS_BENCH_QUICK=1 scripts/bench.sh small smoke run (~1-2 min), prints only
 #   scripts/bench.sh --workloads ls,find --profiles wan   extra flags go to the driver
 #
@@ -20,8 +20,8 @@
 #   B2FS_BENCH_WAN_LATENCY=30ms   B2FS_BENCH_WAN_BANDWIDTH=40MB (per connection)
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
 #   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir
-#   B2FS_BENCH_DEADLINE=17m       time budget of the measurements
-#   B2FS_BENCH_TIMEOUT=19m        hard bound of the driver process
+#   B2FS_BENCH_DEADLINE=30m       time budget of the measurements
+#   B2FS_BENCH_TIMEOUT=32m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
 #   B2FS_BENCH_WORK=DIR           work directory (default a temporary one)
 #   B2FS_BENCH_KEEP=1             keep the work directory (logs, emulator data)
@@ -55,7 +55,7 @@ if [ "${B2FS_BENCH_QUICK:-}" = 1 ]; then
   out="${B2FS_BENCH_OUT:-}"
 else
   out="${B2FS_BENCH_OUT:-docs/benchmarks.md}"
-  args+=(--deadline "${B2FS_BENCH_DEADLINE:-17m}")
+  args+=(--deadline "${B2FS_BENCH_DEADLINE:-30m}")
 fi
 add --size B2FS_BENCH_SIZE
 add --rand-reads B2FS_BENCH_RAND_READS
@@ -110,6 +110,6 @@ trap 'exit 130' INT TERM
 echo "== running: bin/b2fs-bench ${args[*]} $*" >&2
 # The driver keeps to its own deadline; the outer timeout is a last resort
 # (SIGINT makes it stop, print what it measured and clean up).
-timeout --signal=INT --kill-after=60s "${B2FS_BENCH_TIMEOUT:-19m}" bin/b2fs-bench "${args[@]}" "$@" &
+timeout --signal=INT --kill-after=60s "${B2FS_BENCH_TIMEOUT:-32m}" bin/b2fs-bench "${args[@]}" "$@" &
 driver=$!
 wait "$driver"

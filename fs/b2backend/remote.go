@@ -127,3 +127,44 @@ func (b *Backend) Current(ctx context.Context, key staging.Key) (*staging.Versio
 	}
 	return nil, nil
 }
+
+// ListParts implements staging.PartLister (b2_list_parts, every page).
+func (b *Backend) ListParts(ctx context.Context, largeFileID string) ([]staging.Part, error) {
+	var out []staging.Part
+	start := 0
+	for {
+		p, err := b.c.ListParts(ctx, largeFileID, start, 1000)
+		if err != nil {
+			return nil, classify("list parts", err)
+		}
+		for _, x := range p.Parts {
+			out = append(out, staging.Part{Number: x.PartNumber, Size: x.Size, SHA1: x.SHA1})
+		}
+		if p.NextPartNumber == 0 {
+			return out, nil
+		}
+		start = p.NextPartNumber
+	}
+}
+
+// ListUnfinished implements staging.UnfinishedLister: the unfinished
+// large files named exactly name.
+func (b *Backend) ListUnfinished(ctx context.Context, bucketID, name string) ([]staging.Unfinished, error) {
+	var out []staging.Unfinished
+	opts := b2client.UnfinishedOptions{NamePrefix: name}
+	for {
+		p, err := b.c.ListUnfinishedLargeFiles(ctx, bucketID, opts)
+		if err != nil {
+			return nil, classify("list unfinished large files", err)
+		}
+		for _, f := range p.Files {
+			if f.Name == name {
+				out = append(out, staging.Unfinished{ID: f.ID, Name: f.Name, Info: f.Info})
+			}
+		}
+		if p.NextID == "" {
+			return out, nil
+		}
+		opts.StartID = p.NextID
+	}
+}

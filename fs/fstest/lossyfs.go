@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/b2fs/b2fs/fs/staging"
@@ -35,7 +36,12 @@ type LossyFS struct {
 	data  map[int][]byte            // identity -> content at its last fsync
 	dirs  map[string]map[string]int // directory -> entries at its last fsync
 	isDir map[int]bool
+
+	fileSyncs, dirSyncs atomic.Int64 // counted for tests of fsync costs
 }
+
+// Syncs returns how many file and directory fsyncs were made so far.
+func (l *LossyFS) Syncs() (files, dirs int64) { return l.fileSyncs.Load(), l.dirSyncs.Load() }
 
 var _ staging.FileSystem = (*LossyFS)(nil)
 
@@ -223,6 +229,7 @@ func (l *LossyFS) SyncDir(name string) error {
 		return err
 	}
 	defer l.leave()
+	l.dirSyncs.Add(1)
 	return l.snapshotDir(name)
 }
 
@@ -318,6 +325,7 @@ func (x *lossyFile) Sync() error {
 		return err
 	}
 	defer x.l.leave()
+	x.l.fileSyncs.Add(1)
 	fi, err := x.f.Stat()
 	if err != nil {
 		return err

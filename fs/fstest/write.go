@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/b2fs/b2fs/fs/backend"
@@ -279,4 +280,50 @@ func (s *Store) Current(ctx context.Context, k staging.Key) (*staging.Version, e
 	}
 	v := s.version(s.vers[id].obj)
 	return &v, nil
+}
+
+// ListParts implements staging.PartLister.
+func (s *Store) ListParts(ctx context.Context, id string) ([]staging.Part, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count("ListParts")
+	u, ok := s.large[id]
+	if !ok {
+		return nil, errs.E(errs.ErrNotExist, "list parts", id, nil)
+	}
+	var out []staging.Part
+	for n, data := range u.parts {
+		sum := sha1.Sum(data)
+		out = append(out, staging.Part{Number: n, Size: int64(len(data)), SHA1: hex.EncodeToString(sum[:])})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	return out, nil
+}
+
+// ListUnfinished implements staging.UnfinishedLister.
+func (s *Store) ListUnfinished(ctx context.Context, bucketID, name string) ([]staging.Unfinished, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count("ListUnfinished")
+	var out []staging.Unfinished
+	for id, u := range s.large {
+		if u.req.BucketID == bucketID && u.req.Name == name {
+			out = append(out, staging.Unfinished{ID: id, Name: name, Info: u.req.Info})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Unfinished lists the IDs of the large files started and neither
+// finished nor cancelled.
+func (s *Store) Unfinished() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id := range s.large {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -248,13 +248,16 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 	f.mtime = t.Truncate(time.Millisecond)
 	f.mtimeSet = true
 	f.changed = f.m.now()
-	// An unlinked file never reaches B2 again: nothing left to do.
-	absorbed = f.dirty || f.detached
+	// An unlinked file never reaches B2 again: nothing left to do. One
+	// let go after its upload absorbs nothing: the caller changes the
+	// uploaded version.
+	absorbed = f.dirty || f.unlinked
 	if f.dirty {
 		f.gen++
 	}
 	f.mu.Unlock()
 	if absorbed {
+		f.persistMeta()
 		f.m.noteChange(f)
 	}
 	return absorbed, nil

@@ -3,7 +3,6 @@ package staging
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/b2fs/b2fs/fs/errs"
 )
@@ -12,7 +11,9 @@ import (
 // what recovery needs to redo it survives a power cut:
 //
 //   - close (Commit): the data file is fsynced, then the manifest is
-//     rewritten settled and fsynced, then the instance directory is
+//     rewritten settled and fsynced (a small pending file's content goes
+//     into the manifest instead: Manifest.Inline, one fsync), then the
+//     instance directory is
 //     fsynced if entries were created, renamed or removed in it since its
 //     last fsync (one fsync covers every concurrent commit: group commit);
 //   - rename of a pending file (Rekey): Commit under the new name;
@@ -35,10 +36,9 @@ func (f *File) Commit(ctx context.Context) error {
 	if detached {
 		return nil
 	}
-	if err := f.data.Sync(); err != nil {
-		return fmt.Errorf("fsync staging file %s: %w", f.dataPath, err)
-	}
-	if err := f.writeManifest(true, true); err != nil {
+	// A small file's content goes into the manifest (one fsync).
+	settled := true
+	if err := f.putState(&settled, true, true); err != nil {
 		return err
 	}
 	if err := f.m.syncDir(); err != nil {

@@ -80,6 +80,9 @@ type File struct {
 	state    State
 	lastErr  string
 	detached bool
+	// unlinked: detached by Detach (its name was removed or replaced),
+	// not merely let go after its upload.
+	unlinked bool
 	// upCancel cancels the upload or server-side fill in progress (nil
 	// when none runs): Detach calls it. removeAfter: the file was
 	// detached without references while it ran; the upload removes it
@@ -108,9 +111,12 @@ type File struct {
 
 	sess     *session // open large file, nil if none
 	starting bool     // a background StartLargeFile is running
-	startErr error
-	bgActive int           // background goroutines running
-	idle     chan struct{} // closed when bgActive == 0
+	// startingMtime is the src_last_modified_millis of a StartLargeFile
+	// in flight whose file ID is not known yet (manifest LargeStarting).
+	startingMtime string
+	startErr      error
+	bgActive      int           // background goroutines running
+	idle          chan struct{} // closed when bgActive == 0
 
 	// keptOut: the data file is linked into the read cache (keep.go).
 	keptOut atomic.Bool
@@ -277,7 +283,7 @@ func (f *File) discardFiles() {
 	f.data.Close()
 	f.m.fs.Remove(f.dataPath)
 	f.m.fs.Remove(f.manPath)
-	f.m.dirChanged()
+	// No dirChanged: a removal needs no directory fsync (spares.go).
 }
 
 // cancelLarge abandons an unfinished large file, logging failures.

@@ -40,7 +40,7 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 	if err := f.lockMutable(ctx); err != nil {
 		return false, err
 	}
-	if !f.dirty && !f.detached {
+	if !f.dirty && !f.unlinked {
 		f.mu.Unlock()
 		return false, nil
 	}
@@ -53,7 +53,7 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 	f.changed = f.m.now()
 	f.gen++
 	f.mu.Unlock()
-	f.saveManifest()
+	f.persistMeta()
 	f.m.noteChange(f)
 	return true, nil
 }

@@ -117,8 +117,9 @@ type Manager struct {
 	// spareMu guards spares: staging file pairs of removed files, emptied
 	// and kept for reuse, because creating and deleting inodes costs more
 	// than anything else staging does for a small file.
-	spareMu sync.Mutex
-	spares  []spare
+	spareMu   sync.Mutex
+	spares    []spare
+	spareWake chan struct{} // 1-buffered: the pool is low (spares.go)
 
 	// mu guards files. Taken before any File.mu, never while holding one.
 	mu    sync.Mutex
@@ -247,8 +248,15 @@ func New(opts Options) (*Manager, error) {
 		keep:   opts.Keep,
 		wb:     newWriteBack(),
 		space:  make(chan struct{}),
+
+		spareWake: make(chan struct{}, 1),
 	}
 	if opts.WriteBack {
+		m.wb.workers.Add(1)
+		go func() {
+			defer m.wb.workers.Done()
+			m.prepareSpares()
+		}()
 		m.wb.workers.Add(1)
 		go func() {
 			defer m.wb.workers.Done()

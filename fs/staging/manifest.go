@@ -3,7 +3,9 @@ package staging
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,9 +64,23 @@ type Manifest struct {
 	Settled bool `json:"settled"`
 	// LargeFileID is an unfinished large file holding parts of this upload.
 	LargeFileID string `json:"largeFileId,omitempty"`
-	Error       string `json:"error,omitempty"`
-	UpdatedMs   int64  `json:"updatedMillis"`
+	// LargeStarting is the src_last_modified_millis of a large file being
+	// started whose ID was not recorded yet: a b2fs killed during
+	// b2_start_large_file leaves an unfinished large file no manifest
+	// names, and recovery cancels the one with this name and this time
+	// (cancelStrays).
+	LargeStarting string `json:"largeStarting,omitempty"`
+	Error         string `json:"error,omitempty"`
+	UpdatedMs     int64  `json:"updatedMillis"`
+	// Inline is the whole content of a small file with every byte local
+	// (write-back mode): the manifest's fsync then makes the content
+	// durable too, and the data file is not fsynced. Recover writes it
+	// back into the data file (restoreInline).
+	Inline []byte `json:"inline,omitempty"`
 }
+
+// maxInline is the largest content a manifest carries (Manifest.Inline).
+const maxInline = 32 << 10
 
 const manifestVersion = 1
 
@@ -150,6 +166,22 @@ func (f *File) saveManifest() {
 // fsyncs it (write-back durability, see durable.go). A detached file
 // writes none.
 func (f *File) writeManifest(settled, sync bool) error {
+	return f.putState(&settled, sync, false)
+}
+
+// persistMeta records a metadata change (mode, owner, xattrs, mtime) of
+// a pending file: in write-back mode durably, since the operation that
+// made it returns next; settledness stays as it is.
+func (f *File) persistMeta() {
+	if err := f.putState(nil, f.m.opts.WriteBack, false); err != nil {
+		f.m.log.Error("write staging manifest", "err", err)
+	}
+}
+
+// putState writes the manifest; settled nil keeps the file's settledness.
+// With syncData it first makes the content durable: in the manifest
+// (Inline) when it fits, else by an fsync of the data file.
+func (f *File) putState(settledp *bool, sync, syncData bool) error {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
 	f.mu.Lock()
@@ -157,7 +189,10 @@ func (f *File) writeManifest(settled, sync bool) error {
 		f.mu.Unlock()
 		return nil
 	}
-	f.settled = settled
+	if settledp != nil {
+		f.settled = *settledp
+	}
+	settled := f.settled
 	m := &Manifest{
 		Version:    manifestVersion,
 		ID:         f.id,
@@ -178,7 +213,10 @@ func (f *File) writeManifest(settled, sync bool) error {
 	}
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id
+	} else {
+		m.LargeStarting = f.startingMtime
 	}
+	inline := f.inlineLocked()
 	f.mu.Unlock()
 	if f.manFD == nil {
 		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
@@ -192,12 +230,58 @@ func (f *File) writeManifest(settled, sync bool) error {
 	// after it must be durably announced (unsettled) before the data file
 	// changes, or a power cut could pair the old manifest with new data.
 	sync = sync || (!settled && f.durableSettled && f.m.opts.WriteBack)
+	if syncData && !(sync && inline) {
+		if err := f.data.Sync(); err != nil {
+			return fmt.Errorf("fsync staging file %s: %w", f.dataPath, err)
+		}
+	}
+	if sync && inline {
+		// The content goes with the manifest: the data file's bytes are
+		// those of the last write, and writes wait for manifestMu (an
+		// unsettled manifest is written before the data changes).
+		m.Inline = make([]byte, m.Size)
+		if _, err := f.data.ReadAt(m.Inline, 0); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("staging manifest of %s: read the content: %w", m.Name, err)
+		}
+	}
 	if err := putManifest(f.manFD, m, sync); err != nil {
 		return fmt.Errorf("staging manifest of %s: %w", m.Name, err)
 	}
 	if sync {
 		f.durableSettled = settled
 	}
+	return nil
+}
+
+// inlineLocked reports whether a durable manifest of f carries its
+// content (Manifest.Inline): write-back mode, pending, small, every byte
+// local. Called with mu held.
+func (f *File) inlineLocked() bool {
+	return f.m.opts.WriteBack && f.state != StateClean && f.remoteEnd == 0 && f.size <= maxInline
+}
+
+// restoreInline writes the content a manifest carries into its data file
+// (which a power cut may have left with other bytes), durably, before
+// recovery reads it.
+func restoreInline(fsys FileSystem, man *Manifest, dataPath string) error {
+	if man.Inline == nil || int64(len(man.Inline)) != man.Size {
+		return nil
+	}
+	fd, err := fsys.OpenFile(dataPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore staged content: %w", err)
+	}
+	defer fd.Close()
+	if _, err := fd.WriteAt(man.Inline, 0); err != nil {
+		return fmt.Errorf("restore staged content: %w", err)
+	}
+	if err := fd.Truncate(man.Size); err != nil {
+		return fmt.Errorf("restore staged content: %w", err)
+	}
+	if err := fd.Sync(); err != nil {
+		return fmt.Errorf("restore staged content: %w", err)
+	}
+	man.Inline = nil
 	return nil
 }
 

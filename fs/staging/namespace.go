@@ -93,6 +93,7 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 	refs := f.refs
 	f.mu.Lock()
 	f.detached = true
+	f.unlinked = true
 	base := f.baseID
 	cancel := f.upCancel
 	if cancel != nil && refs == 0 {
@@ -168,4 +169,12 @@ func (m *Manager) Rename(from, to Key, v *Version) {
 		return
 	}
 	f.saveManifest()
+}
+
+// Settle waits until a background upload of f in progress has ended and
+// the filesystem has been shown its result (the upload hook), so that a
+// change the caller makes next is not overwritten by that late news.
+func (f *File) Settle() {
+	f.hookMu.Lock()
+	f.hookMu.Unlock()
 }

@@ -217,17 +217,38 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 	key := Key{BucketID: man.BucketID, BucketName: man.BucketName, Name: man.Name}
 	dataPath := filepath.Join(dir, man.ID+".data")
 	r := RecoverResult{Key: key, Manifest: manPath, Data: dataPath, Size: man.Size}
-	if man.LargeFileID != "" {
+	resumable := m.opts.WriteBack && man.LargeFileID != "" && man.State != StateClean
+	if _, ok := m.opts.Remote.(PartLister); !ok {
+		resumable = false
+	}
+	resumed := false
+	if resumable {
+		// Kept only if the file is adopted and its parts listed.
+		defer func() {
+			if !resumed {
+				cctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				m.opts.Remote.CancelLargeFile(cctx, man.LargeFileID)
+			}
+		}()
+	}
+	if man.LargeFileID != "" && !resumable {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		if err := m.opts.Remote.CancelLargeFile(cctx, man.LargeFileID); err != nil {
 			m.log.Debug("cancel unfinished large file of an earlier run", "file", key.String(), "fileId", man.LargeFileID, "err", err)
 		}
 		cancel()
 	}
+	m.cancelStrays(ctx, man)
 	if man.State == StateClean && man.Settled {
 		m.fs.Remove(dataPath)
 		m.fs.Remove(manPath)
 		r.Outcome = RecoveredClean
+		return r
+	}
+	if err := restoreInline(m.fs, man, dataPath); err != nil {
+		r.Outcome, r.Err = RecoveredFailed, err
+		m.log.Error("cannot restore the content of a staged file of an earlier run; manifest left in place", "file", key.String(), "manifest", manPath, "err", err)
 		return r
 	}
 	st, err := m.fs.Stat(dataPath)
@@ -278,7 +299,8 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		}
 		if m.opts.WriteBack {
 			// Uploaded anyway: B2 keeps the other version too.
-			if f, err := m.adopt(man, dataPath, manPath); err == nil {
+			if f, ok, err := m.adopt(ctx, man, dataPath, manPath, resumable); err == nil {
+				resumed = ok
 				m.wb.conflicts.Add(1)
 				m.log.Warn("conflict: the name changed in B2 since the file was staged by an earlier run; uploading anyway, both versions stay in B2",
 					"file", key.String(), "base_file_id", man.BaseFileID, "b2_current", remote)
@@ -292,7 +314,8 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 			"file", key.String(), "staged", dataPath, "manifest", manPath, "base_file_id", man.BaseFileID, "b2_current", remote)
 		return r
 	}
-	f, err := m.adopt(man, dataPath, manPath)
+	f, ok, err := m.adopt(ctx, man, dataPath, manPath, resumable)
+	resumed = ok
 	if err != nil {
 		r.Outcome, r.Err = RecoveredFailed, err
 		m.log.Error("cannot reopen a staged file of an earlier run; kept", "file", key.String(), "staged", dataPath, "err", err)
@@ -341,24 +364,24 @@ func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bo
 
 // adopt moves a staged file of an earlier run into this Manager's
 // directory and registers it as a dirty File with no handles.
-func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) {
+func (m *Manager) adopt(ctx context.Context, man *Manifest, dataPath, manPath string, resume bool) (*File, bool, error) {
 	key := Key{BucketID: man.BucketID, BucketName: man.BucketName, Name: man.Name}
 	if man.Size < 0 || man.RemoteEnd < 0 || man.RemoteEnd > man.Size {
-		return nil, errors.New("manifest has inconsistent sizes")
+		return nil, false, errors.New("manifest has inconsistent sizes")
 	}
 	if man.RemoteEnd > 0 && man.BaseFileID == "" {
-		return nil, errors.New("manifest needs a base version it does not name")
+		return nil, false, errors.New("manifest needs a base version it does not name")
 	}
 	m.mu.Lock()
 	taken := m.files[key.mk()] != nil
 	m.mu.Unlock()
 	if taken {
-		return nil, fmt.Errorf("%s is already staged by this run", key)
+		return nil, false, fmt.Errorf("%s is already staged by this run", key)
 	}
 	newData := filepath.Join(m.dir, man.ID+".data")
 	newMan := filepath.Join(m.dir, man.ID+".json")
 	if err := m.fs.Rename(dataPath, newData); err != nil {
-		return nil, fmt.Errorf("move %s: %w", dataPath, err)
+		return nil, false, fmt.Errorf("move %s: %w", dataPath, err)
 	}
 	// The manifest is rewritten in the new place (and in write-back
 	// mode made durable there, with the directory) before the old one
@@ -368,17 +391,17 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 	data, err := m.fs.OpenFile(newData, os.O_RDWR, 0)
 	if err != nil {
 		undo()
-		return nil, fmt.Errorf("open %s: %w", newData, err)
+		return nil, false, fmt.Errorf("open %s: %w", newData, err)
 	}
 	if err := data.Truncate(man.Size); err != nil {
 		data.Close()
 		undo()
-		return nil, fmt.Errorf("size %s: %w", newData, err)
+		return nil, false, fmt.Errorf("size %s: %w", newData, err)
 	}
 	if err := m.reserve(man.Size); err != nil {
 		data.Close()
 		undo()
-		return nil, err
+		return nil, false, err
 	}
 	f := &File{
 		m:          m,
@@ -417,13 +440,23 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 	f.pending = map[int64]bool{}
 	f.state = StateDirty
 	f.bgCtx, f.bgCancel = context.WithCancel(m.ctx)
+	// A cut large-file upload goes on where it stopped (before the
+	// uploader can see the file).
+	resumed := false
+	if resume {
+		if err := f.resume(ctx, man.LargeFileID); err != nil {
+			m.log.Debug("a cut large-file upload cannot be resumed; starting again", "file", key.String(), "fileId", man.LargeFileID, "err", err)
+		} else {
+			resumed = true
+		}
+	}
 	m.mu.Lock()
 	if old := m.files[key.mk()]; old != nil {
 		m.mu.Unlock()
 		m.reserve(-man.Size)
 		data.Close()
 		undo()
-		return nil, fmt.Errorf("%s is already staged by this run", key)
+		return nil, false, fmt.Errorf("%s is already staged by this run", key)
 	}
 	m.files[key.mk()] = f
 	m.mu.Unlock()
@@ -440,7 +473,7 @@ func (m *Manager) adopt(man *Manifest, dataPath, manPath string) (*File, error) 
 	if m.opts.WriteBack {
 		m.fs.SyncDir(filepath.Dir(manPath))
 	}
-	return f, nil
+	return f, resumed, nil
 }
 
 // PendingStats returns the number of staged files with changes not yet in

@@ -144,9 +144,11 @@ func (f *File) partReadyLocked() bool {
 
 // bgStart starts a large file for a file still being written.
 func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
+	f.announceStart(req)
 	id, err := f.m.opts.Remote.StartLargeFile(f.bgCtx, req)
 	f.mu.Lock()
 	f.starting = false
+	f.startingMtime = ""
 	if err != nil {
 		f.startErr = err
 		f.mu.Unlock()
@@ -322,7 +324,11 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		f.mu.Lock()
 		req := f.requestLocked(mtime, wholeSHA)
 		f.mu.Unlock()
+		f.announceStart(req)
 		id, err := f.m.opts.Remote.StartLargeFile(ctx, req)
+		f.mu.Lock()
+		f.startingMtime = ""
+		f.mu.Unlock()
 		if err != nil {
 			return Version{}, fmt.Errorf("start large file: %w", err)
 		}

@@ -398,10 +398,20 @@ func (m *Manager) syncFiles(ctx context.Context, fs []*File) error {
 	var ts []syncTarget
 	for _, f := range fs {
 		f.mu.Lock()
-		if f.dirty && !f.detached {
-			ts = append(ts, syncTarget{f, f.gen})
-		}
+		pending, gen := f.dirty && !f.detached, f.gen
 		f.mu.Unlock()
+		if !pending && m.opts.WriteBack {
+			// An upload that has made the file clean but is not shown
+			// yet (running, see upload) counts: Sync returns once the
+			// filesystem shows the new version.
+			m.wb.mu.Lock()
+			it := m.wb.queue[f]
+			pending = it != nil && it.running
+			m.wb.mu.Unlock()
+		}
+		if pending {
+			ts = append(ts, syncTarget{f, gen})
+		}
 	}
 	if len(ts) == 0 {
 		return nil

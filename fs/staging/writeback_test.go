@@ -205,3 +205,64 @@ func TestWriteBackBackpressure(t *testing.T) {
 		t.Fatalf("a write beyond the bound with nothing to upload: %v", err)
 	}
 }
+
+// finishFails is a Store whose large files cannot be finished.
+type finishFails struct{ *fstest.Store }
+
+func (r finishFails) FinishLargeFile(ctx context.Context, id string, shas []string) (staging.Version, error) {
+	return staging.Version{}, fmt.Errorf("connection reset: %w", errs.ErrIO)
+}
+
+// TestWriteBackResumesLargeFile: a large file whose upload was cut after
+// its parts went up (the process then killed) is finished at the next
+// start without sending its parts again.
+func TestWriteBackResumesLargeFile(t *testing.T) {
+	ctx := context.Background()
+	st := fstest.NewStore("b1")
+	dir := filepath.Join(t.TempDir(), "s")
+	opts := staging.Options{Dir: dir, PartSize: 1 << 16, UploadCutoff: 1 << 17, WriteBack: true, WriteBackDelay: time.Hour, Logger: quiet}
+	o1 := opts
+	o1.Remote = finishFails{st}
+	m1, err := staging.New(o1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 4<<16+1234)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	f := stage(t, m1, "big", data)
+	if err := f.Flush(ctx); err == nil {
+		t.Fatal("the upload was not cut")
+	}
+	if n := st.Calls("UploadPart"); n != 5 {
+		t.Fatalf("%d parts sent before the cut", n)
+	}
+	m1.Abandon() // kill -9
+
+	o2 := opts
+	o2.Remote = st
+	m2, err := staging.New(o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close(ctx)
+	if _, err := m2.Recover(ctx, st.Current); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, ok := st.Get("b1", "big"); !ok || string(got) != string(data) {
+		t.Fatalf("B2 has %d bytes %v", len(got), ok)
+	}
+	if n := st.Calls("UploadPart"); n != 5 {
+		t.Fatalf("%d parts sent in all, want the 5 of the first run (calls %v)", n, st.AllCalls())
+	}
+	if n := st.Calls("ListParts"); n != 1 {
+		t.Fatalf("%d ListParts calls", n)
+	}
+	if n := st.Calls("CancelLargeFile"); n != 0 {
+		t.Fatalf("the large file was cancelled (%d)", n)
+	}
+}

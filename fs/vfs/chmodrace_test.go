@@ -171,3 +171,35 @@ func TestUtimesOfOpenFileReachesB2(t *testing.T) {
 		t.Errorf("B2 has mtime %q, want 130000", o.Info["src_last_modified_millis"])
 	}
 }
+
+// TestRenameOfOpenFileKeepsPendingXattr: an xattr set on a file open
+// without changes waits as deferred metadata; a rename of the file carries
+// it in its copy, and the open file (its staged copy, now under the new
+// name) shows it too.
+func TestRenameOfOpenFileKeepsPendingXattr(t *testing.T) {
+	ctx := context.Background()
+	fsys, st := storeFSWith(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
+	root := fsys.Root().(*Dir)
+	f := writeFile(t, root, "e f", "content")
+	h, err := f.Open(ctx, syscall.O_WRONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	if err := f.Setxattr(ctx, "user.e", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	b, err := root.Mkdir(ctx, "b", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Rename(ctx, "e f", b, "d", 0); err != nil {
+		t.Fatal(err)
+	}
+	if o, _, _ := st.Get("b1", "b/d"); o.Info["b2fs-x-e"] != "v" {
+		t.Errorf("B2 has info %v, want user.e", o.Info)
+	}
+	if v, err := f.Getxattr(ctx, "user.e"); err != nil || string(v) != "v" {
+		t.Errorf("getxattr after the rename: %q %v", v, err)
+	}
+}

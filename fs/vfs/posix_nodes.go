@@ -127,6 +127,9 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		sf = n.stagedFile()
 	}
 	if sf != nil {
+		if n.fsys.writeBack() {
+			sf.Settle() // a background upload ending now is shown first
+		}
 		var cerr error
 		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
 			if cerr = change(info); cerr != nil {
@@ -187,10 +190,11 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		n.fsys.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "file", fmtPath(b, full), "entries", len(info))
 		return errInfoFull
 	}
-	if n.fsys.opts.Write.MetadataDelay > 0 && (sf == nil || !sf.Dirty() && sf.BaseFileID() == e.FileID) {
+	if n.fsys.opts.Write.MetadataDelay > 0 && !n.fsys.writeBack() && (sf == nil || !sf.Dirty() && sf.BaseFileID() == e.FileID) {
 		// A closed file, or one open without changes (touch): B2 gets
 		// the change later, with the others made meanwhile (see
-		// metaflush.go).
+		// metaflush.go). Not in write-back mode, whose journal does not
+		// hold such changes: they reach B2 before the call returns.
 		ne := n.fsys.deferInfo(n, e, info)
 		n.fsys.changed(b, dir, name, &ne)
 		return nil

@@ -111,8 +111,8 @@ func b2State(t fataler, st *fstest.Store) map[string]fileState {
 }
 
 // TestWriteBackPowerCut runs random sequences of creates, rewrites,
-// renames (over existing names too, and across directories), unlinks and
-// syncs through a write-back filesystem whose staging directory forgets
+// renames (over existing names too, and across directories), unlinks,
+// chmods and syncs through a write-back filesystem whose staging directory forgets
 // whatever was not fsynced, cuts the power at a random point (possibly in
 // the middle of an operation), recovers from what survived with a new
 // Manager, syncs, and checks that B2 holds exactly what every operation
@@ -154,7 +154,7 @@ func TestWriteBackPowerCut(t *testing.T) {
 		// matching any).
 		do := func(ctx context.Context, rt *rapid.T) (intent func(map[string]fileState), err error) {
 			step++
-			op := rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "sync", "pause"}).Draw(rt, "op")
+			op := rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "chmod", "sync", "pause"}).Draw(rt, "op")
 			defer func() {
 				if err != nil {
 					err = fmt.Errorf("%s: %w", op, err)
@@ -203,6 +203,24 @@ func TestWriteBackPowerCut(t *testing.T) {
 				}
 				pd, pn := dirOf(name)
 				return func(m map[string]fileState) { delete(m, name) }, pd.Unlink(ctx, pn)
+			case "chmod":
+				name := rapid.SampledFrom(names).Draw(rt, "name")
+				mode := rapid.SampledFrom([]uint32{0o600, 0o640, 0o755}).Draw(rt, "mode")
+				if _, ok := model[name]; !ok {
+					return func(map[string]fileState) {}, nil
+				}
+				intent = func(m map[string]fileState) {
+					s := m[name]
+					s.mode = mode
+					m[name] = s
+				}
+				pd, pn := dirOf(name)
+				node, err := pd.Lookup(ctx, pn)
+				if err != nil {
+					return intent, err
+				}
+				_, err = node.(*File).Setattr(ctx, nil, &SetAttr{Mode: &mode})
+				return intent, err
 			case "sync":
 				return func(map[string]fileState) {}, m.fsys.Sync(ctx)
 			default:

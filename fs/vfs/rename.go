@@ -143,6 +143,10 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 			pm, meta = p, &CopyMeta{ContentType: p.ct, Info: p.info}
 		}
 	}
+	var before map[string]string // the staged file's info the copy starts from
+	if sf != nil {
+		before = sf.Info()
+	}
 	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
 	if pm != nil {
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
@@ -154,6 +158,11 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 		obj.Info = meta.Info
 	}
 	n.fsys.keptRekey(src.FileID, obj.FileID)
+	if sf != nil && obj.Info != nil {
+		// The staged file reads what it has only in B2 from the copy (the
+		// source goes next), and takes the metadata the copy carried.
+		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, src.FileID, before)
+	}
 	// The source's only version, made by this mount (a temporary file of
 	// rsync or an editor), lives on in the copy: delete it rather than
 	// leave it stored behind a hide marker.

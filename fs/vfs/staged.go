@@ -58,13 +58,10 @@ func (f *FS) afterUpload(n *File, sf *staging.File) {
 		// A large file streamed while being written: its final time and
 		// whole-file SHA-1 go up as deferred metadata (one copy, folded
 		// with any later chmod, utimes or rename of the file). The copy
-		// may land at once (no --metadata-delay) and replace the version:
-		// the view shows the pending change only while it is still of
-		// this version, never the replaced version again.
-		oe := f.deferInfo(n, e, fx)
-		if n.current().FileID == e.FileID {
-			f.changed(b, dir, name, &oe)
-		}
+		// may land at once (no --metadata-delay) and replace the version,
+		// so the entry is not published again after it: the file's view
+		// lays the pending change over it (File.current).
+		f.deferInfo(n, e, fx)
 	}
 }
 

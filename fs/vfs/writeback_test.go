@@ -522,3 +522,37 @@ func TestWriteBackDirRenameCarriesPending(t *testing.T) {
 		t.Fatalf("%d uploads", c)
 	}
 }
+
+// TestWriteBackChmodRightAfterUpload: a chmod in the moment between a
+// background upload and the filesystem's view catching up applies to the
+// uploaded version, in B2 and in what the mount shows (it once failed
+// with ENOENT, and once went to the staged copy being let go and was
+// lost).
+func TestWriteBackChmodRightAfterUpload(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	fsys, sm := wbFS(t, st, "", time.Millisecond)
+	root := fsys.Root().(*Dir)
+	for i := 0; i < 50; i++ {
+		writeFile(t, root, "a", "")
+		writeFile(t, root, "a", "vz")
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		n, err := root.Lookup(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := uint32(0o700 + i%2*0o55)
+		if _, err := n.(*File).Setattr(ctx, nil, &SetAttr{Mode: &mode}); err != nil {
+			t.Fatalf("chmod %d: %v", i, err)
+		}
+		if a := n.(*File).Attr(ctx, nil); a.Mode&0o7777 != mode {
+			t.Fatalf("chmod %d: the file shows mode %o", i, a.Mode&0o7777)
+		}
+		if err := sm.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := b2State(t, st)["a"]; got.mode != mode || got.data != "vz" {
+			t.Fatalf("chmod %d: B2 has %v, want mode %o", i, got, mode)
+		}
+	}
+}

@@ -74,6 +74,9 @@ func runModel(rt *rapid.T, tg Target, lc Lifecycle, stats *runStats, stuck func(
 	if q, ok := tg.(interface{ readersKeepVersion() bool }); ok {
 		r.readersKeepVersion = q.readersKeepVersion()
 	}
+	if q, ok := tg.(interface{ backgroundUploads() bool }); ok {
+		r.backgroundUploads = q.backgroundUploads()
+	}
 	defer func() {
 		for _, h := range r.m.handles {
 			h.th.Close()

@@ -320,7 +320,16 @@ func (r *runner) closeHandle(h *handle) {
 				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
 				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
 			}
-			h.n.durable()
+			if r.backgroundUploads {
+				// Write-back: the data may have gone up in the
+				// background before a metadata change made while the
+				// file was open, which then stays deferred as for a
+				// closed file; close makes only the data durable.
+				h.n.durData = bytes.Clone(h.n.data)
+				h.n.dirty = false
+			} else {
+				h.n.durable()
+			}
 		}
 	}
 	if h.n.parent != nil {
@@ -512,13 +521,17 @@ func (r *runner) opTruncate(t *rapid.T) {
 	if err != nil {
 		return
 	}
-	if size == int64(len(n.data)) {
+	same := size == int64(len(n.data))
+	if same {
 		n.sizeSet(sp)
 	} else {
 		n.dataChanged(sp)
 	}
 	n.data = resize(n.data, size)
-	if n.writers == 0 {
+	if n.writers == 0 && same {
+		// Nothing to cut: the content stays, and a pending metadata
+		// change stays deferred.
+	} else if n.writers == 0 {
 		n.durable() // a closed file is staged, cut and uploaded at once
 	} else {
 		n.dirty = true

@@ -32,8 +32,11 @@ type runner struct {
 	// readersKeepVersion: the target needs the closeReaders workaround
 	// (see there).
 	readersKeepVersion bool
-	history            []string
-	delay              string // b2fs's --metadata-delay
+	// backgroundUploads: the target uploads files in the background
+	// (write-back), at any time after a change.
+	backgroundUploads bool
+	history           []string
+	delay             string // b2fs's --metadata-delay
 }
 
 // runStats counts operations across checks.
