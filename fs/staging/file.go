@@ -36,6 +36,13 @@ type File struct {
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
 	refs int // guarded by Manager.mu, not mu
+	// uploading is set (guarded by Manager.mu, not mu) while a background
+	// upload of this file runs and until its result has been shown: the
+	// last handle's release then leaves the file in the Manager, and the
+	// uploader lets it go once shown (letGo). Dropped earlier, the hook
+	// would not find it, and the filesystem would keep showing, and the
+	// next writer would build on, the version before the upload.
+	uploading bool
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
 	key     Key

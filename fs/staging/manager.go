@@ -470,6 +470,10 @@ func (m *Manager) release(f *File, write bool) {
 	keep := !f.detached && !f.dirty && len(f.local.gaps(0, f.remoteEnd)) == 0 && f.baseID != "" && f.sess == nil && f.state != StateFailed
 	id, size := f.baseID, f.size
 	f.mu.Unlock()
+	if drop && f.uploading && !f.detached {
+		m.mu.Unlock() // the uploader lets it go once shown
+		return
+	}
 	if drop && m.files[f.key.mk()] == f {
 		delete(m.files, f.key.mk())
 	}

@@ -210,6 +210,9 @@ func (m *Manager) upload(f *File) {
 	wb.mu.Lock()
 	urgent := wb.queue[f].urgent
 	wb.mu.Unlock()
+	m.mu.Lock()
+	f.uploading = true
+	m.mu.Unlock()
 	f.mu.Lock()
 	key, base, n0, pending := f.key, f.baseID, f.uploads, f.dirty && !f.detached
 	// A file being written waits for its last writer's release (which
@@ -233,11 +236,12 @@ func (m *Manager) upload(f *File) {
 			hook(key, f)
 		}
 	}
+	m.mu.Lock()
+	f.uploading = false
+	m.mu.Unlock()
 	f.hookMu.Unlock()
 	hookHeld = false
-	if uploaded {
-		m.letGo(f)
-	}
+	m.letGo(f) // after an upload, or a release that came during it
 	f.mu.Lock()
 	gone, dirty := f.detached, f.dirty
 	f.mu.Unlock()

@@ -266,3 +266,52 @@ func TestWriteBackResumesLargeFile(t *testing.T) {
 		t.Fatalf("the large file was cancelled (%d)", n)
 	}
 }
+
+// TestWriteBackReleaseDuringUploadShown: a reader that lets go of a
+// pending file while its background upload runs (cat, git hashing the
+// file) must not drop the file from the Manager before the upload hook
+// has shown the new version: the filesystem would find no staged file,
+// keep showing the version before the upload, and the next append would
+// build on it (a lost write).
+func TestWriteBackReleaseDuringUploadShown(t *testing.T) {
+	r := &faultyRemote{Store: fstest.NewStore("b1")}
+	m := wbManager(t, r, staging.Options{WriteBackDelay: time.Millisecond})
+	released := make(chan struct{})
+	found := make(chan bool, 1)
+	m.SetUploadHook(func(k staging.Key, f *staging.File) {
+		<-released
+		found <- m.Lookup(k) == f
+	})
+	ctx := context.Background()
+	reader, err := m.Open(ctx, staging.OpenOptions{Key: key("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := stage(t, m, "a", []byte("data"))
+	if reader != f {
+		t.Fatal("the reader and the writer have different staged files")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.Dirty() { // uploaded; the hook waits for the release
+		if time.Now().After(deadline) {
+			t.Fatal("the background upload did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.Release(reader) // the last handle goes before the upload is shown
+	close(released)
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Fatal("the upload hook did not find the uploaded file under its name (let go before shown)")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no upload hook")
+	}
+	for m.Lookup(key("a")) != nil { // let go once shown
+		if time.Now().After(deadline) {
+			t.Fatal("the uploaded file stays in the Manager after it was shown")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
