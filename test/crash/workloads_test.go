@@ -176,11 +176,7 @@ func treeCopy(name, dst string, prepare func(*testing.T, *wl), span time.Duratio
 // acknowledged when git commit exited 0 and git rev-parse then named it
 // (the script appends both to a file outside the mount). The same script
 // runs first on local disk with fixed dates, which gives the hash every
-// commit should have. KNOWN BUG (found by scripts/crash-soak.sh, not yet
-// understood): with --write-back, under load, commits made on the mount
-// now and then differ from the local-disk run (the chain diverges at some
-// commit, so git saw other contents or modes than were written); the test
-// logs that, and B2FS_CRASH_STRICT=1 fails on it.
+// commit should have; every acknowledged commit must have it.
 func gitWorkload(commits int) *workload {
 	script := `set -e
 git init -q -b main repo
@@ -259,12 +255,7 @@ done
 					t.Errorf("commit %d (%s) returned before the crash but git log after recovery does not have it (log: %v)", i+1, h, have)
 				}
 				if h != w.refs[i] {
-					msg := fmt.Sprintf("commit %d made on the mount is %s, on local disk %s", i+1, h, w.refs[i])
-					if os.Getenv("B2FS_CRASH_STRICT") == "1" {
-						t.Error(msg)
-					} else {
-						t.Log("KNOWN BUG: " + msg)
-					}
+					t.Errorf("commit %d made on the mount is %s, on local disk %s", i+1, h, w.refs[i])
 				}
 			}
 		},
