@@ -89,6 +89,11 @@ type File struct {
 	// when it ends.
 	upCancel    context.CancelFunc
 	removeAfter bool
+	// showing: a background upload of the file runs and its result is
+	// not shown yet (the upload hook): a release of the last reference
+	// leaves the file to letGo then, so that the hook still finds it
+	// under its name and the filesystem learns the version it made.
+	showing bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see

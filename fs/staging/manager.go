@@ -465,7 +465,7 @@ func (m *Manager) release(f *File, write bool) {
 		return
 	}
 	f.mu.Lock()
-	drop := f.detached || !f.dirty
+	drop := f.detached || (!f.dirty && !f.showing)
 	// Content entirely local and equal to version baseID: kept for reads.
 	keep := !f.detached && !f.dirty && len(f.local.gaps(0, f.remoteEnd)) == 0 && f.baseID != "" && f.sess == nil && f.state != StateFailed
 	id, size := f.baseID, f.size

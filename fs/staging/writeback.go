@@ -215,6 +215,7 @@ func (m *Manager) upload(f *File) {
 	// A file being written waits for its last writer's release (which
 	// schedules it again), unless someone waits for it (Sync).
 	writing := f.writers > 0 && !urgent
+	f.showing = true
 	f.mu.Unlock()
 	var err error
 	if pending && !writing {
@@ -233,11 +234,13 @@ func (m *Manager) upload(f *File) {
 			hook(key, f)
 		}
 	}
+	f.mu.Lock()
+	f.showing = false
+	f.mu.Unlock()
 	f.hookMu.Unlock()
 	hookHeld = false
-	if uploaded {
-		m.letGo(f)
-	}
+	// Also when a release left the file to this upload (showing).
+	m.letGo(f)
 	f.mu.Lock()
 	gone, dirty := f.detached, f.dirty
 	f.mu.Unlock()
