@@ -402,6 +402,11 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	}
 	f.data = data
 	now := m.now()
+	if o.Base == nil || o.Truncate {
+		// A change (creation, truncation) even if nothing is written:
+		// Sync waits for its upload (upGen stays below gen until then).
+		f.gen = 1
+	}
 	switch {
 	case o.Base == nil:
 		f.info = extraInfo(o.Info)

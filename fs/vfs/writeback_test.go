@@ -626,3 +626,42 @@ func TestWriteBackCloseWhileUploadShown(t *testing.T) {
 		t.Fatalf("B2 has %v, want mode 1 and \"xy\"", got)
 	}
 }
+
+// TestWriteBackFsyncUnwrittenNewFile: fsync of a file created and not
+// written waits for its upload, as for any other pending file (it once
+// returned at once: nothing had been written since the file was staged).
+func TestWriteBackFsyncUnwrittenNewFile(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	fsys, sm := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	f, h, err := root.Create(ctx, "e", syscall.O_RDWR|syscall.O_CREAT, syscall.S_IFREG|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Fsync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b2State(t, st)["e"]; got.mode != 0o600 {
+		t.Fatalf("fsync returned; B2 has %v, want the empty file with mode 600", got)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	// Opened with O_TRUNC over the uploaded version, not written.
+	_, h, err = root.Create(ctx, "e", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, syscall.S_IFREG|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.Versions("b1", "e")); n != 2 {
+		t.Fatalf("sync returned; B2 has %d versions of e, want 2", n)
+	}
+}
