@@ -249,11 +249,17 @@ func (m *Manager) upload(f *File) {
 	it := wb.queue[f]
 	it.running = false
 	wb.inflight--
+	// A file skipped as being written stays queued, due now, when a Sync
+	// made it urgent meanwhile: dropped, it would leave that Sync waiting
+	// for an upload nothing starts.
 	switch {
-	case gone || (err == nil && (!dirty || writing)) && it.seq == it.ran:
+	case gone || (err == nil && (!dirty || writing && !it.urgent)) && it.seq == it.ran:
 		delete(wb.queue, f)
 	case err == nil && writing:
-		it.due = m.opts.Now().Add(m.opts.WriteBackDelay)
+		it.due = m.opts.Now()
+		if !it.urgent {
+			it.due = it.due.Add(m.opts.WriteBackDelay)
+		}
 	case err != nil && m.ctx.Err() == nil:
 		it.attempts++
 		it.lastErr = err
