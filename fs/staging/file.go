@@ -36,13 +36,6 @@ type File struct {
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
 	refs int // guarded by Manager.mu, not mu
-	// uploading is set (guarded by Manager.mu, not mu) while a background
-	// upload of this file runs and until its result has been shown: the
-	// last handle's release then leaves the file in the Manager, and the
-	// uploader lets it go once shown (letGo). Dropped earlier, the hook
-	// would not find it, and the filesystem would keep showing, and the
-	// next writer would build on, the version before the upload.
-	uploading bool
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
 	key     Key
@@ -96,6 +89,11 @@ type File struct {
 	// when it ends.
 	upCancel    context.CancelFunc
 	removeAfter bool
+	// showing: a background upload of the file runs and its result is
+	// not shown yet (the upload hook): a release of the last reference
+	// leaves the file to letGo then, so that the hook still finds it
+	// under its name and the filesystem learns the version it made.
+	showing bool
 	// gate is non-nil while Flush uploads; writers wait for it to close.
 	gate chan struct{}
 	// settled: no write since the last manifest was saved (see

@@ -402,6 +402,11 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	}
 	f.data = data
 	now := m.now()
+	if o.Base == nil || o.Truncate {
+		// A change (creation, truncation) even if nothing is written:
+		// Sync waits for its upload (upGen stays below gen until then).
+		f.gen = 1
+	}
 	switch {
 	case o.Base == nil:
 		f.info = extraInfo(o.Info)
@@ -465,15 +470,11 @@ func (m *Manager) release(f *File, write bool) {
 		return
 	}
 	f.mu.Lock()
-	drop := f.detached || !f.dirty
+	drop := f.detached || (!f.dirty && !f.showing)
 	// Content entirely local and equal to version baseID: kept for reads.
 	keep := !f.detached && !f.dirty && len(f.local.gaps(0, f.remoteEnd)) == 0 && f.baseID != "" && f.sess == nil && f.state != StateFailed
 	id, size := f.baseID, f.size
 	f.mu.Unlock()
-	if drop && f.uploading && !f.detached {
-		m.mu.Unlock() // the uploader lets it go once shown
-		return
-	}
 	if drop && m.files[f.key.mk()] == f {
 		delete(m.files, f.key.mk())
 	}

@@ -419,6 +419,7 @@ func (m *Manager) adopt(ctx context.Context, man *Manifest, dataPath, manPath st
 		info:       extraInfo(man.Info),
 		dirty:      true,
 		state:      StateDirty,
+		gen:        1, // pending, even with no bytes (see newFile)
 		partGen:    map[int64]uint64{},
 		pending:    map[int64]bool{},
 		idle:       make(chan struct{}),

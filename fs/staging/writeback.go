@@ -210,14 +210,12 @@ func (m *Manager) upload(f *File) {
 	wb.mu.Lock()
 	urgent := wb.queue[f].urgent
 	wb.mu.Unlock()
-	m.mu.Lock()
-	f.uploading = true
-	m.mu.Unlock()
 	f.mu.Lock()
 	key, base, n0, pending := f.key, f.baseID, f.uploads, f.dirty && !f.detached
 	// A file being written waits for its last writer's release (which
 	// schedules it again), unless someone waits for it (Sync).
 	writing := f.writers > 0 && !urgent
+	f.showing = true
 	f.mu.Unlock()
 	var err error
 	if pending && !writing {
@@ -236,12 +234,13 @@ func (m *Manager) upload(f *File) {
 			hook(key, f)
 		}
 	}
-	m.mu.Lock()
-	f.uploading = false
-	m.mu.Unlock()
+	f.mu.Lock()
+	f.showing = false
+	f.mu.Unlock()
 	f.hookMu.Unlock()
 	hookHeld = false
-	m.letGo(f) // after an upload, or a release that came during it
+	// Also when a release left the file to this upload (showing).
+	m.letGo(f)
 	f.mu.Lock()
 	gone, dirty := f.detached, f.dirty
 	f.mu.Unlock()
@@ -250,11 +249,17 @@ func (m *Manager) upload(f *File) {
 	it := wb.queue[f]
 	it.running = false
 	wb.inflight--
+	// A file skipped as being written stays queued, due now, when a Sync
+	// made it urgent meanwhile: dropped, it would leave that Sync waiting
+	// for an upload nothing starts.
 	switch {
-	case gone || (err == nil && (!dirty || writing)) && it.seq == it.ran:
+	case gone || (err == nil && (!dirty || writing && !it.urgent)) && it.seq == it.ran:
 		delete(wb.queue, f)
 	case err == nil && writing:
-		it.due = m.opts.Now().Add(m.opts.WriteBackDelay)
+		it.due = m.opts.Now()
+		if !it.urgent {
+			it.due = it.due.Add(m.opts.WriteBackDelay)
+		}
 	case err != nil && m.ctx.Err() == nil:
 		it.attempts++
 		it.lastErr = err

@@ -556,3 +556,112 @@ func TestWriteBackChmodRightAfterUpload(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBackCloseWhileUploadShown: the last handle of a file closes
+// while a background upload of it (made urgent by a sync) has finished
+// but is not shown yet. The mount must still learn the uploaded version:
+// the file keeps its mode and content, and a later open for writing
+// works on that version (it once opened a new empty file without the
+// mode: created with mode 0001, the file showed 0644 and lost its data).
+func TestWriteBackCloseWhileUploadShown(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	fsys, sm := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	c, err := root.Mkdir(ctx, "c", 0o221)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, h, err := c.Create(ctx, "d", syscall.O_RDWR|syscall.O_CREAT, syscall.S_IFREG|0o001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, []byte("xy"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// The handle closes between the upload and the hook that shows it.
+	closed := false
+	sm.SetUploadHook(func(k staging.Key, sf *staging.File) {
+		if !closed {
+			closed = true
+			if err := h.Flush(ctx); err != nil {
+				t.Errorf("close: %v", err)
+			}
+			h.Release(ctx)
+		}
+		fsys.backgroundUploaded(k, sf)
+	})
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !closed {
+		t.Fatal("the sync uploaded nothing")
+	}
+	n, err := c.Lookup(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := n.(*File)
+	if e := f.Entry(); e.FileID == "" || e.Size != 2 {
+		t.Fatalf("after the upload the mount shows %+v", e)
+	}
+	h2, err := f.Open(ctx, syscall.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := f.Attr(ctx, nil); a.Mode&0o7777 != 0o001 || a.Size != 2 {
+		t.Errorf("open for writing: mode %o size %d, want 1 and 2", a.Mode&0o7777, a.Size)
+	}
+	if err := h2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h2.Release(ctx)
+	if got := readFileVFS(t, c, "d"); got != "xy" {
+		t.Errorf("read %q, want \"xy\"", got)
+	}
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b2State(t, st)["c/d"]; got.mode != 0o001 || got.data != "xy" {
+		t.Fatalf("B2 has %v, want mode 1 and \"xy\"", got)
+	}
+}
+
+// TestWriteBackFsyncUnwrittenNewFile: fsync of a file created and not
+// written waits for its upload, as for any other pending file (it once
+// returned at once: nothing had been written since the file was staged).
+func TestWriteBackFsyncUnwrittenNewFile(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	fsys, sm := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	f, h, err := root.Create(ctx, "e", syscall.O_RDWR|syscall.O_CREAT, syscall.S_IFREG|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Fsync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b2State(t, st)["e"]; got.mode != 0o600 {
+		t.Fatalf("fsync returned; B2 has %v, want the empty file with mode 600", got)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	// Opened with O_TRUNC over the uploaded version, not written.
+	_, h, err = root.Create(ctx, "e", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, syscall.S_IFREG|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.Versions("b1", "e")); n != 2 {
+		t.Fatalf("sync returned; B2 has %d versions of e, want 2", n)
+	}
+}
