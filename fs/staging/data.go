@@ -366,24 +366,29 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	return 0, fmt.Errorf("read %s: content kept changing: %w", f.key, errs.ErrIO)
 }
 
-// fetch downloads [a, b) of version baseID and stores the bytes that are
-// still missing locally. Data for a base that changed meanwhile is dropped.
+// fetch downloads [a, b) of version baseID (or reads it from the read
+// cache, readKept) and stores the bytes that are still missing locally. Data for a base that changed meanwhile is dropped.
 func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b int64) error {
 	const chunk = 4 << 20
 	if baseID == "" {
 		return fmt.Errorf("fetch %s: no base version: %w", f.key, errs.ErrIO)
 	}
+	f.mu.Lock()
+	baseSize := f.baseSize
+	f.mu.Unlock()
 	for a < b {
 		n := min(b-a, chunk)
-		rc, err := f.m.opts.Remote.Download(ctx, baseID, a, n)
-		if err != nil {
-			return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
-		}
 		buf := make([]byte, n)
-		_, err = io.ReadFull(rc, buf)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
+		if !f.m.readKept(baseID, baseSize, buf, a) {
+			rc, err := f.m.opts.Remote.Download(ctx, baseID, a, n)
+			if err != nil {
+				return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
+			}
+			_, err = io.ReadFull(rc, buf)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
+			}
 		}
 		f.mu.Lock()
 		if f.baseGen == baseGen {

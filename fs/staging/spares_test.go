@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/fs/fstest"
+	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -53,6 +54,16 @@ func TestWriteBackCloseFsyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSpares(32)
+	// The preparer may still end a batch it began while the pool was
+	// low (its directory fsync is not a close's): wait until it is idle.
+	for _, prev := lfs.Syncs(); ; {
+		time.Sleep(200 * time.Millisecond)
+		_, d := lfs.Syncs()
+		if d == prev && m.SparesForTest() == 32 {
+			break
+		}
+		prev = d
+	}
 	files0, dirs0 := lfs.Syncs()
 	const n = 12
 	content := func(i int) string {
@@ -94,5 +105,58 @@ func TestWriteBackCloseFsyncs(t *testing.T) {
 		if _, b, _ := st.Get("b1", name); string(b) != content(i) {
 			t.Errorf("%s after the power cut: %q", name, b)
 		}
+	}
+}
+
+// TestWriteBackAppendReadsKeptBase: appending to a file this mount
+// uploaded takes the bytes of the base version from the read cache, where
+// the upload left them, instead of downloading them (git's logs, an
+// append with >>).
+func TestWriteBackAppendReadsKeptBase(t *testing.T) {
+	rc, err := readcache.Open(readcache.Options{Dir: filepath.Join(t.TempDir(), "rc"), MaxSize: 64 << 20, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	st := fstest.NewStore("b1")
+	m := wbManager(t, st, staging.Options{WriteBackDelay: time.Millisecond, Keep: rc})
+	ctx := context.Background()
+	stage(t, m, "log", []byte("line 1\n"))
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	obj, _, ok := st.Get("b1", "log")
+	if !ok {
+		t.Fatal("log not in B2")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if fd, ok := rc.OpenComplete(obj.FileID, obj.Size, ""); ok {
+			fd.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the uploaded file is not in the read cache")
+		}
+	}
+	downloads := st.Calls("Download")
+	f, err := m.Open(ctx, staging.OpenOptions{Key: key("log"), Write: true, Base: &staging.Base{FileID: obj.FileID, Size: obj.Size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ctx, []byte("line 2\n"), obj.Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.ReleaseWrite(f)
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, _ := st.Get("b1", "log"); string(b) != "line 1\nline 2\n" {
+		t.Fatalf("log in B2: %q", b)
+	}
+	if n := st.Calls("Download") - downloads; n != 0 {
+		t.Fatalf("%d downloads for an append to a file whose content the read cache holds, want 0", n)
 	}
 }
