@@ -45,7 +45,7 @@ func addWriteFlags(fl *pflag.FlagSet, c *writeConfig) {
 	fl.DurationVar(&c.metadataDelay, "metadata-delay", time.Second, "metadata changes of closed files reach B2 this long after the change, or at fsync/rename/unmount (0: at once)")
 	fl.StringVar(&c.dirMarkers, "dir-markers", "needed", "`MODE` for .bzEmpty markers: needed (empty directories, or non-default mode, owner or xattrs) or all (every directory; times survive remounts)")
 	fl.IntVar(&c.maxRenameFiles, "max-rename-files", 10000, "largest directory (in files) mv renames on the server; larger ones fail with EXDEV")
-	fl.DurationVar(&c.writeBack, "write-back", 0, "close returns once the file is safe on local disk (fsynced in --cache-dir); uploads follow this `DELAY` after the last change (bare flag: 2s; 0: close waits for B2)")
+	fl.DurationVar(&c.writeBack, "write-back", 0, "experimental: close returns once the file is fsynced in --cache-dir; uploads follow this `DELAY` after the last change (bare flag: 2s; 0: close waits for B2)")
 	fl.Lookup("write-back").NoOptDefVal = staging.DefaultWriteBackDelay.String()
 	fl.IntVar(&c.transfers, "transfers", staging.DefaultTransfers, "files uploaded at once in the background (--write-back)")
 }
