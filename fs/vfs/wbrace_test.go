@@ -192,4 +192,3 @@ func TestWriteBackTruncateRacesUpload(t *testing.T) {
 		}
 	}
 }
-
