@@ -110,6 +110,11 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 		f.dropManifestDurably()
 	}
 	if cancel != nil {
+		if !m.opts.WriteBack {
+			// Not waited for: a crash before it ends must neither
+			// upload the file again nor leave what it made visible.
+			f.markRemoved()
+		}
 		cancel()
 		if m.opts.WriteBack {
 			// Wait for the cancelled upload to end (and to delete what
