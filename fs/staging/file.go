@@ -156,6 +156,14 @@ func (f *File) Dirty() bool {
 	return f.dirty
 }
 
+// Writing reports whether a handle has the file open for writing
+// (OpenOptions.Write): its close commits (write-back) or uploads it.
+func (f *File) Writing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writers > 0
+}
+
 // State returns the upload state and the last upload error, if any.
 func (f *File) State() (State, string) {
 	f.mu.Lock()

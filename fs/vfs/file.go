@@ -219,7 +219,7 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 		if e := n.fsys.writable("truncate", capWrite); e != nil {
 			return Attr{}, e
 		}
-		if sf := handleFile(); sf != nil {
+		if sf := handleFile(); sf != nil && n.truncatesInPlace(h, sf) {
 			if err := sf.Truncate(ctx, int64(sz)); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
@@ -240,14 +240,29 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 	return n.Attr(ctx, h), nil
 }
 
-// truncateClosed truncates a file no handle has open: stage, cut, upload.
+// truncatesInPlace reports whether a truncation through h (nil: by path)
+// only cuts sf, the staged copy, and leaves the upload to the close of a
+// handle: one made through a handle open for writing, or while one has
+// the file open for writing (in write-back mode, the background
+// uploader's). A staged file no handle writes (recovered after a crash,
+// or kept after a failed upload) has no close coming: it is truncated as
+// a closed file is (truncateClosed).
+func (n *File) truncatesInPlace(h Handle, sf *staging.File) bool {
+	if _, ok := h.(*stagedHandle); ok {
+		return true
+	}
+	return n.fsys.writeBack() || sf.Writing()
+}
+
+// truncateClosed truncates a file no handle has open for writing: stage
+// (or take the staged copy it has), cut, upload.
 func (n *File) truncateClosed(ctx context.Context, size int64) error {
 	b, dir, name := n.loc()
 	e := n.current()
 	var base *staging.Base
 	if e.FileID != "" {
 		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
-		if e.Size == size {
+		if e.Size == size && n.stagedFile() == nil {
 			return nil
 		}
 	}
