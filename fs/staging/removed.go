@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"strconv"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // A name removed while its upload runs (default mode). Detach does not
@@ -59,7 +61,7 @@ func (f *File) markRemoved() {
 // the version it made (landed) is deleted, and the file removed (remove:
 // no handle holds it) or its manifest emptied (still open: the record of
 // the removal has done its work once nothing of the upload is visible).
-func (f *File) endRemoved(v Version, landed, remove bool) {
+func (f *File) endRemoved(v backend.Object, landed, remove bool) {
 	gone := !landed || f.dropLanded(v)
 	switch {
 	case remove:

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // gatedRemote holds each b2_upload_file until release is closed: with
@@ -21,8 +22,8 @@ type gatedRemote struct {
 	release    chan struct{}
 }
 
-func (g *gatedRemote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (Version, error) {
-	var v Version
+func (g *gatedRemote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
+	var v backend.Object
 	var err error
 	if g.land {
 		v, err = g.Remote.UploadFile(context.WithoutCancel(ctx), req, r, size)
@@ -30,7 +31,7 @@ func (g *gatedRemote) UploadFile(ctx context.Context, req UploadRequest, r io.Re
 	close(g.entered)
 	<-g.release
 	if g.lose || !g.land {
-		return Version{}, errors.New("connection lost")
+		return backend.Object{}, errors.New("connection lost")
 	}
 	return v, err
 }
