@@ -317,7 +317,10 @@ func (r *runner) closeHandle(h *handle) {
 			// made while the file was open stays deferred
 			// (docs/semantics.md "Durability": fsync, rename, unmount).
 			if len(h.n.data) >= 2*partSize {
-				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
+				// B2 has the time of when streaming started: a write's
+				// time until the close, or a time set before (utimes
+				// to the past makes meta.mtime.hi no upper bound).
+				h.n.streamed = span{h.n.openedAt, later(h.n.meta.mtime.hi, time.Now())}
 				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
 			}
 			if r.backgroundUploads {
