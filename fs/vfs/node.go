@@ -55,6 +55,9 @@ type File struct {
 	// stands for its name (another file may take it): entry is what it
 	// was when it went, and only its open handles still reach it.
 	gone bool
+	// wrote counts the versions this mount uploaded for the file (its
+	// read handles follow them; see readHandle).
+	wrote uint64
 }
 
 // registry interns the loaded nodes by location, so that every operation
@@ -371,6 +374,13 @@ func (n *File) current() cache.Entry {
 // Entry returns the file's current directory entry (version, size, time,
 // info).
 func (n *File) Entry() cache.Entry { return n.current() }
+
+// wroteCount returns File.wrote.
+func (n *File) wroteCount() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wrote
+}
 
 func (n *File) name() string {
 	n.mu.Lock()

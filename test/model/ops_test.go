@@ -227,9 +227,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 			want = syscall.EISDIR
 		}
 	}
-	if write && want == nil && n != nil && n.typ == syscall.S_IFREG {
-		r.closeReaders(n)
-	}
 	var th Handle
 	var err error
 	sp := now(func() { th, err = r.tg.Open(p, flags, perm) })
@@ -272,29 +269,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	m.handles = append(m.handles, h)
 	if len(m.handles) > maxHandles {
 		r.closeHandle(m.handles[0])
-	}
-}
-
-// closeReaders works around a known bug of the in-process target outside
-// strict mode.
-//
-// KNOWN BUG (reported, not yet fixed): a descriptor opened read-only on a
-// file with nothing staged reads the version it opened, by file ID
-// (docs/semantics.md says so): content written through another
-// descriptor of the same file afterwards (O_TRUNC, writes, truncate) is
-// not what it reads, where POSIX has one file. On a mount the kernel's
-// page cache mostly hides it (the writer filled it); package vfs alone
-// shows it. The model closes such readers before the file is changed
-// when the target says it needs it.
-func (r *runner) closeReaders(n *node) {
-	if r.strict || !r.readersKeepVersion || n.writers > 0 {
-		return
-	}
-	for _, h := range append([]*handle(nil), r.m.handles...) {
-		if h.n == n && !h.write {
-			r.logf("(known bug: closing reader h%d before the file changes)", h.id)
-			r.closeHandle(h)
-		}
 	}
 }
 
@@ -511,7 +485,6 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		size = drawOffset(t, len(n.data))
-		r.closeReaders(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
@@ -693,8 +666,6 @@ func (m *mfs) renameResult(from, to string, flags uint) (error, func(span)) {
 		walk(src, func(c *node) {
 			if !c.isDir() {
 				c.durable()
-			} else {
-				c.staleDirMeta = true
 			}
 		})
 	}
@@ -760,7 +731,6 @@ func (r *runner) metaOp(desc, p string, follow bool, call func() error, change f
 	r.touch(p)
 	if err == nil {
 		n.setMeta(mt)
-		n.staleDirMeta = false
 	}
 }
 
@@ -971,7 +941,6 @@ func (r *runner) restarted() {
 		r.failf("stat of the root after the restart: %s", errName(err))
 	}
 	r.rootStat = st
-	walk(r.m.root, func(n *node) { n.staleDirMeta = false })
 }
 
 // recover checks the tree after a crash against what may have survived
