@@ -360,12 +360,12 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 }
 
 // Hold takes a reference on f, like a read-only Open of its key, if f is
-// still the staged file of its key (not yet let go). Each true result is
-// paired with a Release.
+// still in use: the staged file of its key, or one detached (unlinked)
+// that handles still hold. Each true result is paired with a Release.
 func (m *Manager) Hold(f *File) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if f == nil || m.files[f.key.mk()] != f {
+	if f == nil || f.refs <= 0 && m.files[f.key.mk()] != f {
 		return false
 	}
 	f.refs++

@@ -32,10 +32,18 @@ type Handle interface {
 func (n *File) Attr(ctx context.Context, h Handle) Attr {
 	var a Attr
 	_, _, name := n.loc()
-	if sh, ok := h.(*stagedHandle); ok && n.isGone() {
-		n.fsys.fileAttr(n.stagedView(name, sh.f), &a)
-		a.Nlink = 0
-		return a
+	if n.isGone() {
+		// Its handles still write the staged copy it had: every handle
+		// shows it (go-fuse answers fstat through any open handle).
+		sf := n.goneStagedFile()
+		if sh, ok := h.(*stagedHandle); ok {
+			sf = sh.f
+		}
+		if sf != nil {
+			n.fsys.fileAttr(n.stagedView(name, sf), &a)
+			a.Nlink = 0
+			return a
+		}
 	}
 	if sf := n.stagedFile(); sf != nil {
 		n.fsys.fileAttr(n.stagedView(name, sf), &a)

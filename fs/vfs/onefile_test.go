@@ -98,6 +98,40 @@ func TestReaderSeesOneFile(t *testing.T) {
 				t.Fatalf("after truncate(3) the first reader reads %q", got)
 			}
 
+			// Unlinked while another descriptor writes it, the reader
+			// never having read meanwhile: it reads what the writer
+			// wrote after the unlink (found by TestModelVFS).
+			if err := fsys.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r4, err := f.Open(ctx, syscall.O_RDONLY)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r4.Release(ctx)
+			w2, err := f.Open(ctx, syscall.O_WRONLY|syscall.O_TRUNC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := root.Unlink(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w2.Write(ctx, []byte("unlinked"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := readHandleAll(t, r4); got != "unlinked" {
+				t.Fatalf("after unlink and a write by another descriptor the reader reads %q", got)
+			}
+			// fstat through either descriptor (go-fuse answers it through
+			// any open handle of the inode) shows the size written.
+			for _, h := range []Handle{r4, w2} {
+				if a := f.Attr(ctx, h); a.Size != 8 || a.Nlink != 0 {
+					t.Fatalf("fstat of the unlinked file: size %d nlink %d, want 8 and 0", a.Size, a.Nlink)
+				}
+			}
+			w2.Release(ctx)
+			f = writeFile(t, root, "a", "sec")
+
 			// Replaced by a rename: the readers keep the file they had.
 			if err := fsys.Sync(ctx); err != nil {
 				t.Fatal(err)

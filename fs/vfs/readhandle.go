@@ -36,6 +36,10 @@ type readHandle struct {
 	pinned bool          // entry.FileID is pinned (pins.go)
 	wrote  uint64        // File.wrote when entry was current
 	staged *staging.File // the file's staged copy, read once the file was staged (held)
+	// goneSeen: the file was gone (unlinked, replaced) when h last
+	// looked; what its writers still write (its staged copy then) was
+	// taken if there was one.
+	goneSeen bool
 }
 
 // setVersion makes h read version e (pinned by the caller when it has a
@@ -75,8 +79,11 @@ func (h *readHandle) version() cache.Entry {
 // stale reports whether the file h reads was changed through this mount
 // under it: it is staged now, or it has a new version. h.mu is held.
 func (h *readHandle) stale() bool {
-	if h.node == nil || h.staged != nil || h.node.isGone() {
+	if h.node == nil || h.staged != nil || h.goneSeen {
 		return false
+	}
+	if h.node.isGone() {
+		return true // once: see follow
 	}
 	return h.node.stagedFile() != nil || h.node.wroteCount() != h.wrote
 }
@@ -98,6 +105,24 @@ func (h *readHandle) follow() error {
 	defer h.mu.Unlock()
 	if !h.stale() {
 		return nil // another read followed first
+	}
+	if h.node.isGone() {
+		// Its handles still write the staged copy it had, if any; else
+		// h keeps what it reads.
+		h.goneSeen = true
+		if sf := h.node.goneStagedFile(); sf != nil && h.fsys.opts.Write.Staging.Hold(sf) {
+			h.dropVersion()
+			h.staged = sf
+			return nil
+		}
+		// The last version this mount uploaded before it went, when it
+		// can still be read (hidden, not deleted).
+		if e := h.node.current(); h.node.wroteCount() != h.wrote && !sameContent(e, h.entry) &&
+			e.FileID != "" && h.fsys.pinVersion(e.FileID) {
+			h.dropVersion()
+			h.setVersion(e)
+		}
+		return nil
 	}
 	if sf := h.node.stagedFile(); sf != nil {
 		if h.fsys.opts.Write.Staging.Hold(sf) {

@@ -118,9 +118,6 @@ type node struct {
 	// unmount make it).
 	openedAt time.Time
 	streamed span
-	// streamedMeta are the metadata states since the file was durable
-	// before the streamed upload (see recover).
-	streamedMeta []meta
 
 	// dirAlt are the mtimes a directory may show after a restart, until
 	// one is observed: the time on its marker (see dirStoredDur), the time

@@ -292,7 +292,6 @@ func (r *runner) closeHandle(h *handle) {
 			// (docs/semantics.md "Durability": fsync, rename, unmount).
 			if len(h.n.data) >= 2*partSize {
 				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
-				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
 			}
 			if r.backgroundUploads {
 				// Write-back: the data may have gone up in the
@@ -1013,18 +1012,6 @@ func (r *runner) recover() {
 			a := n.meta
 			a.mtime = n.streamed
 			allowed = append(allowed, a)
-			if !r.strict {
-				// KNOWN BUG (reported, not yet fixed): a mode, owner or
-				// xattr change made while a large file streamed reaches
-				// B2 only with its deferred metadata copy (as the exact
-				// mtime does, README "Writing files"): a crash before
-				// the copy loses it although close returned. Outside
-				// strict mode the model accepts the states before it.
-				for _, a := range n.streamedMeta {
-					a.mtime = n.streamed
-					allowed = append(allowed, a)
-				}
-			}
 		}
 		if n.isDir() {
 			// A directory shows the time on its marker after a restart,
