@@ -360,6 +360,19 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	return f, nil
 }
 
+// Hold takes a reference on f, like a read-only Open of its key, if f is
+// still in use: the staged file of its key, or one detached (unlinked)
+// that handles still hold. Each true result is paired with a Release.
+func (m *Manager) Hold(f *File) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f == nil || f.refs <= 0 && m.files[f.key.mk()] != f {
+		return false
+	}
+	f.refs++
+	return true
+}
+
 // Lookup returns the staged file for key, or nil. It does not take a
 // reference; the result is for reading attributes.
 func (m *Manager) Lookup(key Key) *File {
