@@ -36,6 +36,11 @@ type File struct {
 	// durableSettled: the last manifest fsynced was settled (guarded by
 	// manifestMu).
 	durableSettled bool
+	// durableInline is the content (Manifest.Inline) of the last settled
+	// manifest fsynced, nil when it had none (guarded by manifestMu): an
+	// unsettled manifest made durable later carries it, not the data
+	// file's bytes of the moment, which no close acknowledged.
+	durableInline []byte
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
