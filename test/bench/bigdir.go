@@ -66,7 +66,7 @@ type journalRecord struct {
 // stop), then appends n file records under bigDirPrefix for bucket.
 func seedBigDir(ctx context.Context, cfg *config, dataDir, bucket, keyID, key string, logf func(string, ...any)) error {
 	t0 := time.Now()
-	emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), profile{Name: "seed"}, keyID, key, bucket)
+	emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), profile{Name: "seed"}, keyID, key, bucket, emuStartWait(0))
 	if err != nil {
 		return err
 	}
