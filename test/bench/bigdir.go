@@ -240,5 +240,9 @@ func (r *runner) findHuge(ctx context.Context, m *mount) ([]*result, error) {
 	if n != r.cfg.hugeFiles {
 		return nil, fmt.Errorf("find listed %d files, want %d", n, r.cfg.hugeFiles)
 	}
-	return []*result{{value: secs, secs: secs}}, nil
+	res := &result{value: secs, secs: secs}
+	if now, err := m.rss(); err == nil {
+		res.note = fmt.Sprintf("RSS after the walk %.0f MiB", float64(now)/mibDiv)
+	}
+	return []*result{res}, nil
 }
