@@ -360,6 +360,23 @@ func (d *listPageDecoder) page(p *ListPage) error {
 func (d *listPageDecoder) file(f *File) error {
 	var length, size int64
 	var hasLength, hasSize bool
+	// The file's ID, name and SHA-1, which a listing keeps as long as
+	// the file, are one allocation when they need no unescaping.
+	var id, name, sha1 []byte
+	kept := func(dst *[]byte, s *string) error {
+		if d.null() {
+			return nil
+		}
+		start := d.i
+		raw, plain, err := d.rawString()
+		if err != nil || plain {
+			*dst = raw
+			return err
+		}
+		*dst = nil
+		d.i = start
+		return d.optStr(s, false)
+	}
 	err := d.object(func(key []byte) error {
 		var err error
 		switch string(key) {
@@ -376,15 +393,15 @@ func (d *listPageDecoder) file(f *File) error {
 			size, hasSize, err = d.int()
 			return err
 		case "contentSha1":
-			return d.optStr(&f.SHA1, false)
+			return kept(&sha1, &f.SHA1)
 		case "contentMd5":
 			return d.optStr(&f.MD5, false)
 		case "contentType":
 			return d.optStr(&f.ContentType, true)
 		case "fileId":
-			return d.optStr(&f.ID, false)
+			return kept(&id, &f.ID)
 		case "fileName":
-			return d.optStr(&f.Name, false)
+			return kept(&name, &f.Name)
 		case "uploadTimestamp":
 			n, ok, err := d.int()
 			if ok {
@@ -398,6 +415,23 @@ func (d *listPageDecoder) file(f *File) error {
 	})
 	if err != nil {
 		return err
+	}
+	if id != nil || name != nil || sha1 != nil {
+		var b strings.Builder
+		b.Grow(len(id) + len(name) + len(sha1))
+		b.Write(id)
+		b.Write(name)
+		b.Write(sha1)
+		all := b.String()
+		if id != nil {
+			f.ID, all = all[:len(id)], all[len(id):]
+		}
+		if name != nil {
+			f.Name, all = all[:len(name)], all[len(name):]
+		}
+		if sha1 != nil {
+			f.SHA1 = all
+		}
 	}
 	switch {
 	case hasLength:
