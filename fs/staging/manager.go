@@ -347,6 +347,19 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	return f, nil
 }
 
+// Hold takes a reference on f, like a read-only Open of its key, if f is
+// still in use: the staged file of its key, or one detached (unlinked)
+// that handles still hold. Each true result is paired with a Release.
+func (m *Manager) Hold(f *File) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f == nil || f.refs <= 0 && m.files[f.key.mk()] != f {
+		return false
+	}
+	f.refs++
+	return true
+}
+
 // OpenStaged is Open of the file staged for o.Key now, or nil (and no
 // error, no reference) when none is. A caller that takes o.Base from its
 // view of B2 opens the staged file this way first: a staged file let go

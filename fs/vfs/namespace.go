@@ -206,11 +206,12 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	// What an open handle of the file shows once it is gone.
 	fn := n.fsys.loadedFile(b, prefix, name)
 	var last cache.Entry
+	var lastSF *staging.File
 	if fn != nil {
-		last = fn.lastEntry()
+		last, lastSF = fn.lastEntry(), fn.stagedFile()
 	}
 	if n.fsys.writeBack() {
-		return n.unlinkPending(ctx, name, fn, last)
+		return n.unlinkPending(ctx, name, fn, last, lastSF)
 	}
 	sf := n.fsys.staged(b, full) // open handles keep using it
 	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
@@ -241,7 +242,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	}
 	n.fsys.removed(b, prefix, name)
 	if fn != nil {
-		fn.setGone(last)
+		fn.setGone(last, lastSF)
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)

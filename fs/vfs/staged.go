@@ -57,6 +57,9 @@ func (f *FS) afterUpload(n *File, sf *staging.File) {
 	n.noteOwnVersion(e.FileID, e.Size)
 	f.supersedeMeta(n, e.FileID)
 	n.update(e)
+	n.mu.Lock()
+	n.wrote++
+	n.mu.Unlock()
 	f.changed(b, dir, name, &e)
 	if fx := sf.TakeMetaFixup(); fx != nil {
 		// A large file streamed while being written: its final time and

@@ -252,10 +252,6 @@ func (t *vfsTarget) abandon() {
 	in.mc.Close()
 }
 
-// readersKeepVersion: a read-only handle of package vfs reads the version
-// it opened (see runner.closeReaders).
-func (t *vfsTarget) readersKeepVersion() bool { return true }
-
 // backgroundUploads: in write-back mode files go up in the background.
 func (t *vfsTarget) backgroundUploads() bool { return t.cfg.WriteBack }
 
