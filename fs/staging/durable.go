@@ -32,6 +32,7 @@ func (f *File) Commit(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	detached, dirty := f.detached, f.dirty
+	f.committed = true
 	f.mu.Unlock()
 	if detached {
 		return nil

@@ -34,8 +34,11 @@ type File struct {
 	durableSettled bool
 
 	// mu guards the fields below. Never held across a network call.
-	mu   sync.Mutex
-	refs int // guarded by Manager.mu, not mu
+	mu sync.Mutex
+	// committed: a close (Commit) recorded the file; until then its
+	// manifests say Open (write-back mode).
+	committed bool
+	refs      int // guarded by Manager.mu, not mu
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
 	key     Key

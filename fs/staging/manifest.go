@@ -77,6 +77,20 @@ type Manifest struct {
 	// durable too, and the data file is not fsynced. Recover writes it
 	// back into the data file (restoreInline).
 	Inline []byte `json:"inline,omitempty"`
+	// Seq orders the manifests of a name: each write of a manifest takes
+	// a number above every earlier one (across runs: Recover starts above
+	// the numbers it finds). When a power cut leaves two manifests of one
+	// name (a rename over a pending file is recorded under the new name
+	// before the replaced file's manifest is emptied), the higher wins.
+	Seq uint64 `json:"seq,omitempty"`
+	// Open: written (write-back mode) before the file's first close
+	// (Commit). Nothing of it was acknowledged: Recover uploads none of
+	// it, and cancels the large file it started (LargeFileID, recorded
+	// durably before its parts are sent).
+	Open bool `json:"open,omitempty"`
+	// Rename, when set, makes this pair a rename record, not a staged
+	// file (see intent.go).
+	Rename *RenameIntent `json:"rename,omitempty"`
 }
 
 // maxInline is the largest content a manifest carries (Manifest.Inline).
@@ -172,9 +186,14 @@ func (f *File) writeManifest(settled, sync bool) error {
 // persistMeta records a metadata change (mode, owner, xattrs, mtime) of
 // a pending file: in write-back mode durably, since the operation that
 // made it returns next; settledness stays as it is.
-func (f *File) persistMeta() {
+func (f *File) persistMeta() { f.persist() }
+
+// persist writes the manifest, in write-back mode durably (what a power
+// cut must not lose: a metadata change that returns next, the ID of a
+// large file before its parts are sent); settledness stays as it is.
+func (f *File) persist() {
 	if err := f.putState(nil, f.m.opts.WriteBack, false); err != nil {
-		f.m.log.Error("write staging manifest", "err", err)
+		f.m.log.Error("write staging manifest", "file", f.Key().Name, "err", err)
 	}
 }
 
@@ -210,6 +229,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		Settled:    settled,
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
+		Open:       f.m.opts.WriteBack && !f.committed,
 	}
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id
@@ -218,6 +238,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 	}
 	inline := f.inlineLocked()
 	f.mu.Unlock()
+	m.Seq = f.m.seq.Add(1)
 	if f.manFD == nil {
 		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {

@@ -28,7 +28,7 @@ func (f *File) announceStart(req UploadRequest) {
 	f.mu.Lock()
 	f.startingMtime = req.Info[InfoMtime]
 	f.mu.Unlock()
-	f.saveManifest()
+	f.persist() // durably in write-back mode: a power cut may follow
 }
 
 // cancelStrays cancels the unfinished large files of man's name that a

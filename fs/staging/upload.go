@@ -98,7 +98,7 @@ func (f *File) kickLocked() {
 		return
 	}
 	s := f.sess
-	if s.err != nil {
+	if s.err != nil || !s.recorded {
 		return
 	}
 	ps := f.partSize()
@@ -160,10 +160,16 @@ func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
 		f.cancelLarge(id)
 		return
 	}
-	f.sess = &session{id: id, mtimeMs: mtimeMs, streamed: true, parts: map[int64]*partUp{}}
+	s := &session{id: id, mtimeMs: mtimeMs, streamed: true, parts: map[int64]*partUp{}}
+	f.sess = s
+	f.mu.Unlock()
+	// Recorded (durably in write-back mode) before a part is sent: a
+	// power cut then leaves a large file recovery can resume or cancel.
+	f.persist()
+	f.mu.Lock()
+	s.recorded = true
 	f.kickLocked()
 	f.mu.Unlock()
-	f.saveManifest()
 }
 
 // bgUploadPart uploads part k (0-based) while the file is being written.
@@ -332,11 +338,11 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		if err != nil {
 			return Version{}, fmt.Errorf("start large file: %w", err)
 		}
-		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, parts: map[int64]*partUp{}}
+		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, parts: map[int64]*partUp{}, recorded: true}
 		f.mu.Lock()
 		f.sess = sess
 		f.mu.Unlock()
-		f.saveManifest()
+		f.persist() // before a part is sent (see bgStart)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -432,6 +438,7 @@ type session struct {
 	mtimeMs  int64 // src_last_modified_millis recorded at start
 	sha1     string
 	streamed bool // started before Flush, with provisional file info
+	recorded bool // the manifest names it (parts may be sent)
 	parts    map[int64]*partUp
 	inflight int
 	err      error // first background upload failure; stops streaming

@@ -147,6 +147,24 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	if sf != nil {
 		before = sf.Info()
 	}
+	// Write-back: recorded first, so that a power cut between the copy
+	// and the removal of the source is finished at the next start.
+	rec := staging.RenameIntent{BucketID: sb.ID, BucketName: sb.Name, From: src.Name, SrcFileID: src.FileID,
+		To: childName(dp, newName), Hard: n.fsys.opts.Write.HardDelete}
+	if sb.ID != db.ID {
+		rec = staging.RenameIntent{} // across buckets: not recorded
+	} else if meta != nil {
+		rec.ContentType, rec.Info = meta.ContentType, meta.Info
+	}
+	intent, err := n.fsys.beginRename(rec)
+	if err != nil {
+		if pm != nil {
+			n.fsys.releaseMeta(fn, pm, "", err)
+		}
+		return n.fsys.opErr("rename "+fmtPath(sb, src.Name), err)
+	}
+	done := false
+	defer func() { intent.End(done) }()
 	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
 	if pm != nil {
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
@@ -177,6 +195,7 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	} else if read {
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
+	done = true
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
 	if sf != nil && pm != nil {
 		// The pending change rode on the copy: the file's open staged

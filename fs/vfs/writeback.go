@@ -188,3 +188,12 @@ func (f *FS) settleTarget(ctx context.Context, b Bucket, name string) error {
 	}
 	return nil
 }
+
+// beginRename records, in write-back mode, a rename about to be done in
+// B2 (staging.BeginRename); nil when not recorded.
+func (f *FS) beginRename(r staging.RenameIntent) (*staging.Intent, error) {
+	if !f.writeBack() || r.From == "" {
+		return nil, nil
+	}
+	return f.opts.Write.Staging.BeginRename(r)
+}
