@@ -37,3 +37,20 @@ func (c *Client) CopyFile(ctx context.Context, req CopyRequest) (*File, error) {
 func (c *Client) CopyPart(ctx context.Context, sourceID, largeFileID string, partNumber int, offset, length int64) (*Part, error) {
 	return c.copyPart(ctx, sourceID, largeFileID, partNumber, offset, length)
 }
+
+type largeStartedKey struct{}
+
+// WithLargeFileStarted returns a context that makes CopyFile, when the
+// copy is assembled as a large file, call fn with the large file's ID
+// once it is started and before any part is copied (as httptrace hooks
+// into a request): fn records the ID, so that a copy cut by a crash can
+// be cancelled later. An error from fn cancels the large file and fails
+// the copy.
+func WithLargeFileStarted(ctx context.Context, fn func(largeFileID string) error) context.Context {
+	return context.WithValue(ctx, largeStartedKey{}, fn)
+}
+
+func largeStarted(ctx context.Context) func(string) error {
+	fn, _ := ctx.Value(largeStartedKey{}).(func(string) error)
+	return fn
+}

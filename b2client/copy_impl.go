@@ -127,6 +127,12 @@ func (c *Client) copyLarge(ctx context.Context, req CopyRequest, length int64) (
 	if err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
+	if fn := largeStarted(ctx); fn != nil {
+		if err := fn(start.ID); err != nil {
+			c.CancelLargeFile(context.WithoutCancel(ctx), start.ID)
+			return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
+		}
+	}
 	f, err := c.sendParts(ctx, start.ID, length, partSize, conc, func(ctx context.Context, num int, off, n int64) (string, error) {
 		p, err := c.copyPart(ctx, req.SourceID, start.ID, num, req.Offset+off, n)
 		if err != nil {

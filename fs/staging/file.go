@@ -38,6 +38,9 @@ type File struct {
 	// committed: a close (Commit) recorded the file; until then its
 	// manifests say Open (write-back mode).
 	committed bool
+	// landed is the version an upload in progress has made already (its
+	// metadata still to be set by a copy); "" otherwise.
+	landed string
 	refs      int // guarded by Manager.mu, not mu
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int

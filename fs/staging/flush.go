@@ -55,6 +55,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 
 	f.mu.Lock()
 	f.upCancel = nil
+	f.landed = ""
 	if f.detached {
 		// Unlinked or replaced while uploading: nothing of this upload
 		// may stay visible.
@@ -167,6 +168,7 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	v, err := copy(ctx)
 	f.mu.Lock()
 	f.upCancel = nil
+	f.landed = ""
 	if f.detached {
 		remove := f.removeAfter
 		f.mu.Unlock()

@@ -6,7 +6,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/b2fs/b2fs/b2client"
 )
 
 // Rename records (write-back mode). A rename of a name that has a version
@@ -37,6 +40,40 @@ type RenameIntent struct {
 	Hard bool `json:"hard,omitempty"`
 }
 
+// Copy records. A server-side copy of a large version (the copy that
+// gives a file streamed while written its final metadata, a chmod of a
+// large file) is assembled in B2 as a large file. Once B2 has started it,
+// and before any part is copied, its ID is recorded the same way (durably
+// in write-back mode); a copy cut by a crash leaves the record, and
+// Recover cancels the large file (a copy that had finished refuses the
+// cancel, which is ignored).
+
+// RecordCopies returns ctx for server-side copies to key: a large file a
+// copy made with it starts is recorded before its parts are copied (see
+// above). done clears the records; call it when the copy has returned.
+func (m *Manager) RecordCopies(ctx context.Context, key Key) (_ context.Context, done func()) {
+	var mu sync.Mutex
+	var recs []*Intent
+	ctx = b2client.WithLargeFileStarted(ctx, func(id string) error {
+		in, err := m.record(&Manifest{BucketID: key.BucketID, BucketName: key.BucketName, Name: key.Name, CopyLargeFileID: id})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		recs = append(recs, in)
+		mu.Unlock()
+		return nil
+	})
+	return ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, in := range recs {
+			in.End(true)
+		}
+		recs = nil
+	}
+}
+
 // NameRemover is implemented by Remotes that can remove a name: hide it,
 // or with hard delete every version of it. Recover needs it to finish a
 // recorded rename.
@@ -56,6 +93,16 @@ func (m *Manager) BeginRename(r RenameIntent) (*Intent, error) {
 	if !m.opts.WriteBack {
 		return nil, nil
 	}
+	in, err := m.record(&Manifest{BucketID: r.BucketID, BucketName: r.BucketName, Name: r.To, Rename: &r})
+	if err != nil {
+		return nil, fmt.Errorf("record rename of %s: %w", r.From, err)
+	}
+	return in, nil
+}
+
+// record writes man (a record, not a staged file) into a pair, in
+// write-back mode durably (the pair's entries too).
+func (m *Manager) record(man *Manifest) (*Intent, error) {
 	sp, pooled := m.takeSpare()
 	if !pooled {
 		var err error
@@ -64,25 +111,15 @@ func (m *Manager) BeginRename(r RenameIntent) (*Intent, error) {
 		}
 		m.dirChanged()
 	}
-	man := &Manifest{
-		Version:    manifestVersion,
-		ID:         sp.id,
-		BucketID:   r.BucketID,
-		BucketName: r.BucketName,
-		Name:       r.To,
-		State:      StateDirty,
-		Settled:    true,
-		UpdatedMs:  m.opts.Now().UnixMilli(),
-		Seq:        m.seq.Add(1),
-		Rename:     &r,
-	}
-	err := putManifest(sp.man, man, true)
-	if err == nil {
+	man.Version, man.ID, man.State, man.Settled = manifestVersion, sp.id, StateDirty, true
+	man.UpdatedMs, man.Seq = m.opts.Now().UnixMilli(), m.seq.Add(1)
+	err := putManifest(sp.man, man, m.opts.WriteBack)
+	if err == nil && m.opts.WriteBack {
 		err = m.syncDir()
 	}
 	if err != nil {
 		m.removePair(sp)
-		return nil, fmt.Errorf("record rename of %s: %w", r.From, err)
+		return nil, err
 	}
 	return &Intent{m: m, sp: sp}, nil
 }
@@ -175,14 +212,21 @@ func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current Cur
 	}
 	newest := map[mapKey]journalEntry{}
 	for _, e := range all {
+		if id := e.man.CopyLargeFileID; id != "" {
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := m.opts.Remote.CancelLargeFile(cctx, id)
+			cancel()
+			m.log.Info("cancelled the large file of a copy cut by the stop of an earlier run", "file", e.man.BucketName+"/"+e.man.Name, "fileId", id, "err", err)
+			m.removeRecord(e.path)
+			continue
+		}
 		if r := e.man.Rename; r != nil {
 			if err := m.replayRename(ctx, r, current); err != nil {
 				m.log.Error("cannot finish a rename cut by the stop of an earlier run; kept for the next start",
 					"from", r.BucketName+"/"+r.From, "to", r.To, "err", err)
 				continue
 			}
-			m.fs.Remove(e.path)
-			m.fs.Remove(strings.TrimSuffix(e.path, ".json") + ".data")
+			m.removeRecord(e.path)
 			continue
 		}
 		k := mapKey{e.man.BucketID, e.man.Name}
@@ -191,6 +235,12 @@ func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current Cur
 		}
 		newest[k] = e
 	}
+}
+
+// removeRecord removes the pair of a record that recovery is done with.
+func (m *Manager) removeRecord(path string) {
+	m.fs.Remove(path)
+	m.fs.Remove(strings.TrimSuffix(path, ".json") + ".data")
 }
 
 // dropReplaced removes the manifest (and its data) of a file that a newer

@@ -83,6 +83,10 @@ type Manifest struct {
 	// name (a rename over a pending file is recorded under the new name
 	// before the replaced file's manifest is emptied), the higher wins.
 	Seq uint64 `json:"seq,omitempty"`
+	// Landed is a version of Name holding this content that an upload
+	// in progress has made (a large file finished, its metadata still to
+	// be set by a copy): Recover finding it current uploads nothing.
+	Landed string `json:"landed,omitempty"`
 	// Open: written (write-back mode) before the file's first close
 	// (Commit). Nothing of it was acknowledged: Recover uploads none of
 	// it, and cancels the large file it started (LargeFileID, recorded
@@ -91,6 +95,10 @@ type Manifest struct {
 	// Rename, when set, makes this pair a rename record, not a staged
 	// file (see intent.go).
 	Rename *RenameIntent `json:"rename,omitempty"`
+	// CopyLargeFileID, when set, makes this pair the record of a
+	// server-side copy in progress, assembled as this large file (see
+	// intent.go): Recover cancels it.
+	CopyLargeFileID string `json:"copyLargeFileId,omitempty"`
 }
 
 // maxInline is the largest content a manifest carries (Manifest.Inline).
@@ -230,6 +238,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
 		Open:       f.m.opts.WriteBack && !f.committed,
+		Landed:     f.landed,
 	}
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id

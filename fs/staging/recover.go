@@ -190,7 +190,7 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 				out = append(out, RecoverResult{Manifest: p, Outcome: RecoveredFailed, Err: err})
 				continue
 			}
-			if m.registered(man.ID) || man.Rename != nil {
+			if m.registered(man.ID) || man.Rename != nil || man.CopyLargeFileID != "" {
 				continue // a rename record left for the next start
 			}
 			out = append(out, m.recoverOne(ctx, dir, p, man, current))
@@ -300,7 +300,7 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 	}
 	unchanged := (cur == nil && man.BaseFileID == "") || (cur != nil && cur.FileID == man.BaseFileID)
 	if !unchanged {
-		if cur != nil && sameContent(m.fs, man, dataPath, cur) {
+		if cur != nil && (cur.FileID == man.Landed || sameContent(m.fs, man, dataPath, cur)) {
 			m.fs.Remove(dataPath)
 			m.fs.Remove(manPath)
 			r.Outcome = RecoveredAlreadyInB2

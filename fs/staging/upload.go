@@ -392,6 +392,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	}
 	f.mu.Lock()
 	f.sess = nil
+	f.landed = v.FileID
 	localAll = f.isLocalLocked(0, size)
 	mtimeSet := f.mtimeSet
 	f.mu.Unlock()
@@ -420,7 +421,12 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		return v, nil
 	}
 	f.mu.Unlock()
-	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(commit, v.FileID, size, req)
+	// The content is in B2 (v) before the copy: recorded, so that a
+	// crash during the copy does not upload it again.
+	f.persist()
+	cctx, done := f.m.RecordCopies(commit, f.Key())
+	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(cctx, v.FileID, size, req)
+	done()
 	if err != nil {
 		// The bytes are in B2; only the metadata is off.
 		f.m.log.Warn("set metadata of streamed upload", "file", req.Name, "err", err)

@@ -165,7 +165,7 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	}
 	done := false
 	defer func() { intent.End(done) }()
-	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
+	obj, err := n.fsys.copyRecorded(ctx, src, db, childName(dp, newName), meta)
 	if pm != nil {
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
 	}
@@ -276,7 +276,7 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	g.SetLimit(w.RenameConcurrency)
 	for i, o := range objs {
 		g.Go(func() error {
-			c, err := w.Backend.Copy(gctx, o, db, to+o.Name[len(from):], nil)
+			c, err := n.fsys.copyRecorded(gctx, o, db, to+o.Name[len(from):], nil)
 			if err != nil {
 				return err
 			}
