@@ -41,7 +41,7 @@ type File struct {
 	// landed is the version an upload in progress has made already (its
 	// metadata still to be set by a copy); "" otherwise.
 	landed string
-	refs      int // guarded by Manager.mu, not mu
+	refs   int // guarded by Manager.mu, not mu
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
 	key     Key
