@@ -7,6 +7,8 @@ import (
 	"maps"
 	"strconv"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // Uploads: Flush and Sync, and the server-side fill of an empty file.
@@ -126,7 +128,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 
 // dropLanded deletes version v, which an upload or copy made for this file
 // after it was detached (unlinked or replaced): the name must not show it.
-func (f *File) dropLanded(v Version) {
+func (f *File) dropLanded(v backend.Object) {
 	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
 	defer cancel()
 	name := v.Name
@@ -150,7 +152,7 @@ var errChanged = errors.New("content changed during upload")
 // returns false, doing nothing, when the file is not empty. A write that
 // races with the copy leaves the file dirty: the next Flush replaces the
 // copy with the written content.
-func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Version, error)) (bool, error) {
+func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (backend.Object, error)) (bool, error) {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()

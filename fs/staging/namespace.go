@@ -1,6 +1,10 @@
 package staging
 
-import "context"
+import (
+	"context"
+
+	"github.com/b2fs/b2fs/fs/backend"
+)
 
 // Namespace changes of staged files: Detach (unlink, replace), Rename
 // (after a rename in B2) and Rekey. Coalescing (write-back): a file that
@@ -185,7 +189,7 @@ func (m *Manager) detachLocked(f *File) string {
 // Rename moves the staged file of from (if any) to the name of to, which
 // must have been uploaded (Flush) before the server-side copy. A staged
 // file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *Version) {
+func (m *Manager) Rename(from, to Key, v *backend.Object) {
 	m.mu.Lock()
 	f := m.files[from.mk()]
 	m.mu.Unlock()

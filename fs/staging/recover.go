@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // Layout of the staging directory (Options.Dir):
@@ -101,7 +103,7 @@ const (
 
 // CurrentFunc returns B2's current (newest visible) version of key's name,
 // or nil when the name has no visible version.
-type CurrentFunc func(ctx context.Context, key Key) (*Version, error)
+type CurrentFunc func(ctx context.Context, key Key) (*backend.Object, error)
 
 // RecoverResult reports what happened to one staged file.
 type RecoverResult struct {
@@ -112,7 +114,7 @@ type RecoverResult struct {
 	Outcome  Outcome
 	// Remote is B2's current version when it differs from the base
 	// (conflicts).
-	Remote *Version
+	Remote *backend.Object
 	Err    error
 }
 
@@ -350,7 +352,7 @@ func localSet(man *Manifest) *rangeSet {
 }
 
 // sameContent reports whether the staged content (wholly local) equals v.
-func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bool {
+func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *backend.Object) bool {
 	if v.Size != man.Size {
 		return false
 	}
