@@ -38,19 +38,31 @@ func (c *Client) CopyPart(ctx context.Context, sourceID, largeFileID string, par
 	return c.copyPart(ctx, sourceID, largeFileID, partNumber, offset, length)
 }
 
-type largeStartedKey struct{}
+type largeHooksKey struct{}
 
-// WithLargeFileStarted returns a context that makes CopyFile, when the
-// copy is assembled as a large file, call fn with the large file's ID
-// once it is started and before any part is copied (as httptrace hooks
-// into a request): fn records the ID, so that a copy cut by a crash can
-// be cancelled later. An error from fn cancels the large file and fails
-// the copy.
-func WithLargeFileStarted(ctx context.Context, fn func(largeFileID string) error) context.Context {
-	return context.WithValue(ctx, largeStartedKey{}, fn)
+// LargeCopyHooks are called by CopyFile when a copy is assembled as a
+// large file (as httptrace hooks into a request), so that the caller can
+// record the large file and cancel it after a crash cuts the copy. An
+// error from a hook fails the copy (cancelling the large file if it was
+// started).
+type LargeCopyHooks struct {
+	// Starting is called before b2_start_large_file, with the file info
+	// the large file gets.
+	Starting func(info map[string]string) error
+	// Started is called with the large file's ID before any part is
+	// copied.
+	Started func(largeFileID string) error
 }
 
-func largeStarted(ctx context.Context) func(string) error {
-	fn, _ := ctx.Value(largeStartedKey{}).(func(string) error)
-	return fn
+// WithLargeCopyHooks returns ctx with h for the copies made with it.
+func WithLargeCopyHooks(ctx context.Context, h *LargeCopyHooks) context.Context {
+	return context.WithValue(ctx, largeHooksKey{}, h)
+}
+
+func largeCopyHooks(ctx context.Context) *LargeCopyHooks {
+	h, _ := ctx.Value(largeHooksKey{}).(*LargeCopyHooks)
+	if h == nil {
+		return &LargeCopyHooks{}
+	}
+	return h
 }

@@ -123,12 +123,18 @@ func (c *Client) copyLarge(ctx context.Context, req CopyRequest, length int64) (
 			}
 		}
 	}
+	hooks := largeCopyHooks(ctx)
+	if hooks.Starting != nil {
+		if err := hooks.Starting(ureq.Info); err != nil {
+			return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
+		}
+	}
 	start, err := c.startLargeFile(ctx, ureq, nil)
 	if err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if fn := largeStarted(ctx); fn != nil {
-		if err := fn(start.ID); err != nil {
+	if hooks.Started != nil {
+		if err := hooks.Started(start.ID); err != nil {
 			c.CancelLargeFile(context.WithoutCancel(ctx), start.ID)
 			return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
 		}

@@ -42,6 +42,7 @@ func (f *File) Commit(ctx context.Context) error {
 	if err := f.putState(&settled, true, true); err != nil {
 		return err
 	}
+	f.endLargeRec() // the manifest names the large file now
 	if err := f.m.syncDir(); err != nil {
 		return err
 	}

@@ -35,9 +35,13 @@ type File struct {
 
 	// mu guards the fields below. Never held across a network call.
 	mu sync.Mutex
-	// committed: a close (Commit) recorded the file; until then its
-	// manifests say Open (write-back mode).
+	// committed: a close (Commit) made a manifest of the file durable.
+	// Before that, the large file a write streams to is recorded apart
+	// (largeRec, see intent.go), not by a durable manifest: recovery
+	// would upload the manifest's file, whose content after a power cut
+	// is not what was written.
 	committed bool
+	largeRec  *Intent
 	// landed is the version an upload in progress has made already (its
 	// metadata still to be set by a copy); "" otherwise.
 	landed string
@@ -260,6 +264,7 @@ func (f *File) remove() {
 	if sess != nil {
 		f.cancelLarge(sess.id)
 	}
+	f.endLargeRec()
 	f.discardFiles()
 }
 

@@ -119,6 +119,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		f.m.log.Error("upload failed; staged data kept", "file", key.String(), "size", size, "staged", f.dataPath, "err", err)
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
+	f.endLargeRec() // the upload finished its large file
 	f.m.log.Debug("uploaded", "file", key.String(), "size", v.Size, "fileId", v.FileID, "took", f.m.opts.Now().Sub(start))
 	if cb := f.m.opts.OnUpload; cb != nil {
 		cb(key, v)

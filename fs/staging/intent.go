@@ -2,6 +2,7 @@ package staging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -49,20 +50,37 @@ type RenameIntent struct {
 // cancel, which is ignored).
 
 // RecordCopies returns ctx for server-side copies to key: a large file a
-// copy made with it starts is recorded before its parts are copied (see
-// above). done clears the records; call it when the copy has returned.
+// copy made with it starts is recorded before it is started (its name and
+// time, as for uploads: Manifest.LargeStarting) and again, with its ID,
+// before its parts are copied (see above). done clears the records; call
+// it when the copies have returned.
 func (m *Manager) RecordCopies(ctx context.Context, key Key) (_ context.Context, done func()) {
 	var mu sync.Mutex
 	var recs []*Intent
-	ctx = b2client.WithLargeFileStarted(ctx, func(id string) error {
-		in, err := m.record(&Manifest{BucketID: key.BucketID, BucketName: key.BucketName, Name: key.Name, CopyLargeFileID: id})
+	var cur *Intent // the record of the copy between its hooks
+	rec := func(id string, info map[string]string) error {
+		man := &Manifest{BucketID: key.BucketID, BucketName: key.BucketName, Name: key.Name,
+			CancelLarge: &LargeRecord{FileID: id, Starting: info[InfoMtime]}}
+		mu.Lock()
+		defer mu.Unlock()
+		if cur != nil && id != "" {
+			return cur.rewrite(man)
+		}
+		in, err := m.record(man)
 		if err != nil {
 			return err
 		}
-		mu.Lock()
+		cur = in
 		recs = append(recs, in)
-		mu.Unlock()
 		return nil
+	}
+	var starting map[string]string
+	ctx = b2client.WithLargeCopyHooks(ctx, &b2client.LargeCopyHooks{
+		Starting: func(info map[string]string) error {
+			starting = info
+			return rec("", info)
+		},
+		Started: func(id string) error { return rec(id, starting) },
 	})
 	return ctx, func() {
 		mu.Lock()
@@ -70,8 +88,46 @@ func (m *Manager) RecordCopies(ctx context.Context, key Key) (_ context.Context,
 		for _, in := range recs {
 			in.End(true)
 		}
-		recs = nil
+		recs, cur = nil, nil
 	}
+}
+
+// recordLarge records the large file id that f's upload has just
+// started, before any part is sent: in its manifest, durably in
+// write-back mode once the file was closed (committed). Before that the
+// manifest is not made durable (recovery would upload the file, whose
+// data file a power cut leaves with other bytes than written): the ID
+// goes into a record apart, which Recover cancels, and which the file's
+// first durable manifest (Commit) or its removal makes obsolete.
+func (f *File) recordLarge(id string) {
+	f.mu.Lock()
+	apart := f.m.opts.WriteBack && !f.committed
+	f.mu.Unlock()
+	if !apart {
+		f.persist()
+		return
+	}
+	f.saveManifest()
+	k := f.Key()
+	rec, err := f.m.record(&Manifest{BucketID: k.BucketID, BucketName: k.BucketName, Name: k.Name, CancelLarge: &LargeRecord{FileID: id}})
+	if err != nil {
+		f.m.log.Warn("record a large file started for a file being written; a power cut now may leave it in B2", "file", f.Key().String(), "err", err)
+		return
+	}
+	f.mu.Lock()
+	old := f.largeRec
+	f.largeRec = rec
+	f.mu.Unlock()
+	old.End(true)
+}
+
+// endLargeRec ends the record recordLarge kept apart, if any.
+func (f *File) endLargeRec() {
+	f.mu.Lock()
+	rec := f.largeRec
+	f.largeRec = nil
+	f.mu.Unlock()
+	rec.End(true)
 }
 
 // NameRemover is implemented by Remotes that can remove a name: hide it,
@@ -103,6 +159,9 @@ func (m *Manager) BeginRename(r RenameIntent) (*Intent, error) {
 // record writes man (a record, not a staged file) into a pair, in
 // write-back mode durably (the pair's entries too).
 func (m *Manager) record(man *Manifest) (*Intent, error) {
+	if m.abandoned.Load() {
+		return nil, errors.New("staging: stopped") // the process is dead
+	}
 	sp, pooled := m.takeSpare()
 	if !pooled {
 		var err error
@@ -124,6 +183,13 @@ func (m *Manager) record(man *Manifest) (*Intent, error) {
 	return &Intent{m: m, sp: sp}, nil
 }
 
+// rewrite replaces the record (durably in write-back mode).
+func (i *Intent) rewrite(man *Manifest) error {
+	man.Version, man.ID, man.State, man.Settled = manifestVersion, i.sp.id, StateDirty, true
+	man.UpdatedMs, man.Seq = i.m.opts.Now().UnixMilli(), i.m.seq.Add(1)
+	return putManifest(i.sp.man, man, i.m.opts.WriteBack)
+}
+
 // End empties the record: done says the source was removed (the record
 // is then obsolete and needs no fsync); otherwise the emptying is made
 // durable, so that recovery does not redo a rename that failed.
@@ -136,7 +202,7 @@ func (i *Intent) End(done bool) {
 		err = i.sp.man.Sync()
 	}
 	if err != nil {
-		i.m.log.Error("clear a rename record", "err", err)
+		i.m.log.Error("clear a journal record", "err", err)
 		i.m.removePair(i.sp)
 		return
 	}
@@ -212,11 +278,14 @@ func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current Cur
 	}
 	newest := map[mapKey]journalEntry{}
 	for _, e := range all {
-		if id := e.man.CopyLargeFileID; id != "" {
-			cctx, cancel := context.WithTimeout(ctx, time.Minute)
-			err := m.opts.Remote.CancelLargeFile(cctx, id)
-			cancel()
-			m.log.Info("cancelled the large file of a copy cut by the stop of an earlier run", "file", e.man.BucketName+"/"+e.man.Name, "fileId", id, "err", err)
+		if r := e.man.CancelLarge; r != nil {
+			if id := r.FileID; id != "" {
+				cctx, cancel := context.WithTimeout(ctx, time.Minute)
+				err := m.opts.Remote.CancelLargeFile(cctx, id)
+				cancel()
+				m.log.Info("cancelled a large file recorded by an earlier run", "file", e.man.BucketName+"/"+e.man.Name, "fileId", id, "err", err)
+			}
+			m.cancelStrays(ctx, &Manifest{BucketID: e.man.BucketID, BucketName: e.man.BucketName, Name: e.man.Name, LargeFileID: r.FileID, LargeStarting: r.Starting})
 			m.removeRecord(e.path)
 			continue
 		}

@@ -87,18 +87,21 @@ type Manifest struct {
 	// in progress has made (a large file finished, its metadata still to
 	// be set by a copy): Recover finding it current uploads nothing.
 	Landed string `json:"landed,omitempty"`
-	// Open: written (write-back mode) before the file's first close
-	// (Commit). Nothing of it was acknowledged: Recover uploads none of
-	// it, and cancels the large file it started (LargeFileID, recorded
-	// durably before its parts are sent).
-	Open bool `json:"open,omitempty"`
 	// Rename, when set, makes this pair a rename record, not a staged
 	// file (see intent.go).
 	Rename *RenameIntent `json:"rename,omitempty"`
-	// CopyLargeFileID, when set, makes this pair the record of a
-	// server-side copy in progress, assembled as this large file (see
-	// intent.go): Recover cancels it.
-	CopyLargeFileID string `json:"copyLargeFileId,omitempty"`
+	// CancelLarge, when set, makes this pair the record of a large file
+	// that a crash must not leave in B2 (see intent.go): that of a
+	// server-side copy in progress, or of a file streamed before its
+	// first close. Recover cancels it.
+	CancelLarge *LargeRecord `json:"cancelLarge,omitempty"`
+}
+
+// LargeRecord names a large file of Manifest.Name: by its ID, or, while
+// it is being started, by its src_last_modified_millis (Starting).
+type LargeRecord struct {
+	FileID   string `json:"fileId,omitempty"`
+	Starting string `json:"starting,omitempty"`
 }
 
 // maxInline is the largest content a manifest carries (Manifest.Inline).
@@ -237,7 +240,6 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		Settled:    settled,
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
-		Open:       f.m.opts.WriteBack && !f.committed,
 		Landed:     f.landed,
 	}
 	if f.sess != nil {

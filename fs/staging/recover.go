@@ -192,7 +192,7 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 				out = append(out, RecoverResult{Manifest: p, Outcome: RecoveredFailed, Err: err})
 				continue
 			}
-			if m.registered(man.ID) || man.Rename != nil || man.CopyLargeFileID != "" {
+			if m.registered(man.ID) || man.Rename != nil || man.CancelLarge != nil {
 				continue // a rename record left for the next start
 			}
 			out = append(out, m.recoverOne(ctx, dir, p, man, current))
@@ -243,15 +243,6 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		cancel()
 	}
 	m.cancelStrays(ctx, man)
-	if man.Open {
-		// Never closed: nothing of it was acknowledged (its large
-		// file, if any, is cancelled above or when this returns).
-		m.fs.Remove(dataPath)
-		m.fs.Remove(manPath)
-		r.Outcome = RecoveredClean
-		m.log.Info("a file of an earlier run was never closed; not uploaded", "file", key.String())
-		return r
-	}
 	// Clean: the content is in B2. Unsettled, it was being changed
 	// again, but in write-back mode a change is acknowledged only with a
 	// durable dirty manifest: the data file may hold unfinished changes

@@ -166,7 +166,7 @@ func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
 	f.mu.Unlock()
 	// Recorded (durably in write-back mode) before a part is sent: a
 	// power cut then leaves a large file recovery can resume or cancel.
-	f.persist()
+	f.recordLarge(id)
 	f.mu.Lock()
 	s.recorded = true
 	f.kickLocked()
@@ -343,7 +343,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		f.mu.Lock()
 		f.sess = sess
 		f.mu.Unlock()
-		f.persist() // before a part is sent (see bgStart)
+		f.recordLarge(id) // before a part is sent (see bgStart)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
