@@ -121,6 +121,7 @@ func (m *Manager) takeLocked(key Key, keep *File) *taken {
 	delete(m.files, key.mk())
 	f.mu.Lock()
 	f.detached = true // no manifest is written for it again
+	f.unlinked = true
 	f.mu.Unlock()
 	return &taken{f}
 }
