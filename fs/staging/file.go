@@ -284,8 +284,19 @@ func (f *File) dropManifest() {
 // discardFiles empties the data file and manifest for reuse (see
 // Manager.spares), or deletes them.
 func (f *File) discardFiles() {
+	f.mu.Lock()
+	unlinked := f.unlinked && f.m.opts.WriteBack
+	f.mu.Unlock()
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
+	if unlinked && f.manFD != nil && f.manFD.Truncate(0) == nil {
+		// An unlink's durable drop (dropManifestDurably) may not have
+		// run yet: an upload that ends meanwhile removes the file first.
+		// Emptied durably here, or a power cut brings the file back.
+		if err := f.manFD.Sync(); err != nil {
+			f.m.log.Error("fsync the manifest of an unlinked staged file", "file", f.key.Name, "err", err)
+		}
+	}
 	// A data file linked into the read cache must not be emptied.
 	if f.manFD != nil && !f.keptOut.Load() && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&
 		f.m.putSpare(spare{id: f.id, data: f.data, man: f.manFD}) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"sort"
@@ -412,5 +413,52 @@ func TestWriteBackRenamePowerCutAfterCopy(t *testing.T) {
 	}
 	if got := b2State(t, st); !sameModel(got, want) {
 		t.Fatalf("B2 after recovery:\n%s\nwant (the rename finished):\n%s", dump(got), dump(want))
+	}
+}
+
+// TestWriteBackUnlinkDuringUploadPowerCut: an unlink that returned while
+// the file's background upload ended (which then removes the staged file)
+// stays done after a power cut: the file's manifest is emptied durably,
+// whichever of the two removes the file, and recovery does not upload it
+// again. The unlink falls at random moments around the upload.
+func TestWriteBackUnlinkDuringUploadPowerCut(t *testing.T) {
+	for i := 0; i < 60; i++ {
+		ctx := context.Background()
+		st := newStore()
+		dir := filepath.Join(t.TempDir(), "staging")
+		lfs, err := fstest.NewLossyFS(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newLossyMount(t, st, dir, lfs, time.Millisecond)
+		root := m.fsys.Root().(*Dir)
+		writeFile(t, root, "a", "aa")
+		writeFile(t, root, "c", "cc")
+		time.Sleep(time.Duration(rand.Intn(3000)) * time.Microsecond)
+		if err := root.Unlink(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if got := b2State(t, st); got["c"].data != "" {
+			t.Fatalf("round %d: B2 shows c right after its unlink:\n%s", i, dump(got))
+		}
+		m.sm.Abandon()
+		lfs2, err := lfs.PowerCut()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.fsys.Shutdown(ctx)
+		m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
+		if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
+			t.Fatal(err)
+		}
+		if err := m2.sm.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := b2State(t, st)
+		m2.sm.Close(ctx)
+		m2.fsys.Shutdown(ctx)
+		if _, ok := got["c"]; ok {
+			t.Fatalf("round %d: the unlinked c is back after the power cut:\n%s", i, dump(got))
+		}
 	}
 }
