@@ -298,6 +298,9 @@ func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current Cur
 			m.removeRecord(e.path)
 			continue
 		}
+		if e.man.State == StateRemoved {
+			continue // a removal record (removed.go), not a file
+		}
 		k := mapKey{e.man.BucketID, e.man.Name}
 		if old, ok := newest[k]; ok {
 			m.dropReplaced(ctx, old)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"path"
 	"strconv"
@@ -161,7 +162,7 @@ func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
 		f.cancelLarge(id)
 		return
 	}
-	s := &session{id: id, mtimeMs: mtimeMs, streamed: true, parts: map[int64]*partUp{}}
+	s := &session{id: id, mtimeMs: mtimeMs, info: extraInfo(req.Info), streamed: true, parts: map[int64]*partUp{}}
 	f.sess = s
 	f.mu.Unlock()
 	// Recorded (durably in write-back mode) before a part is sent: a
@@ -224,6 +225,7 @@ func (f *File) upload(ctx, commit context.Context) (backend.Object, error) {
 	f.mu.Lock()
 	size, mtime, sess := f.size, f.mtime, f.sess
 	f.startErr = nil
+	f.upSize, f.upMtime = size, mtime
 	f.mu.Unlock()
 	if size < f.m.opts.UploadCutoff {
 		if sess != nil {
@@ -339,7 +341,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		if err != nil {
 			return backend.Object{}, fmt.Errorf("start large file: %w", err)
 		}
-		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, parts: map[int64]*partUp{}, recorded: true}
+		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, info: extraInfo(req.Info), parts: map[int64]*partUp{}, recorded: true}
 		f.mu.Lock()
 		f.sess = sess
 		f.mu.Unlock()
@@ -396,16 +398,20 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	f.landed = v.FileID
 	localAll = f.isLocalLocked(0, size)
 	mtimeSet := f.mtimeSet
+	// A mode, owner or xattr change made since the large file started
+	// (a resumed one's start info is unknown) is made durable before the
+	// flush returns: it is not deferred.
+	infoChanged := sess.info == nil || !maps.Equal(sess.info, extraInfo(f.info))
 	f.mu.Unlock()
 
 	// A streamed file was started with the time of its first part and no
 	// whole-file SHA-1; give the final version the right metadata with a
 	// server-side copy. With FastStreamedClose only an explicitly set mtime
 	// (cp -a, rsync) is worth the copy.
-	if sess.mtimeMs == mtime.UnixMilli() && (sess.sha1 != "" || !localAll) {
+	if !infoChanged && sess.mtimeMs == mtime.UnixMilli() && (sess.sha1 != "" || !localAll) {
 		return v, nil
 	}
-	if f.m.opts.FastStreamedClose && (!mtimeSet || sess.mtimeMs == mtime.UnixMilli()) {
+	if !infoChanged && f.m.opts.FastStreamedClose && (!mtimeSet || sess.mtimeMs == mtime.UnixMilli()) {
 		return v, nil
 	}
 	wholeSHA := sess.sha1
@@ -416,7 +422,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	}
 	f.mu.Lock()
 	req := f.requestLocked(mtime, wholeSHA)
-	if f.deferMeta {
+	if f.deferMeta && !infoChanged {
 		f.fixup = req.Info
 		f.mu.Unlock()
 		return v, nil
@@ -429,8 +435,14 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(cctx, v.FileID, size, req)
 	done()
 	if err != nil {
-		// The bytes are in B2; only the metadata is off.
+		// The bytes are in B2; only the metadata is off: the caller
+		// retries with its deferred copy when it takes one.
 		f.m.log.Warn("set metadata of streamed upload", "file", req.Name, "err", err)
+		if f.deferMeta {
+			f.mu.Lock()
+			f.fixup = req.Info
+			f.mu.Unlock()
+		}
 		return v, nil
 	}
 	if err := f.m.opts.Remote.DeleteFileVersion(commit, v.Name, v.FileID); err != nil {
@@ -442,7 +454,8 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 // session is a large file being uploaded.
 type session struct {
 	id       string
-	mtimeMs  int64 // src_last_modified_millis recorded at start
+	mtimeMs  int64             // src_last_modified_millis recorded at start
+	info     map[string]string // the extra file info recorded at start (nil: unknown)
 	sha1     string
 	streamed bool // started before Flush, with provisional file info
 	recorded bool // the manifest names it (parts may be sent)

@@ -89,9 +89,10 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		tn = nil // nothing replaced, or a rename onto itself
 	}
 	var last cache.Entry
+	var lastSF *staging.File
 	if tn != nil {
-		last = tn.lastEntry()                                               // what its open handles show once it is gone
-		n.fsys.dropMeta(ctx, tn, n.fsys.staged(db, childName(dp, newName))) // the file is being replaced
+		last, lastSF = tn.lastEntry(), tn.stagedFile() // what its open handles show once it is gone
+		n.fsys.dropMeta(ctx, tn, lastSF)               // the file is being replaced
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
@@ -103,7 +104,7 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		return err
 	}
 	if tn != nil {
-		tn.setGone(last)
+		tn.setGone(last, lastSF)
 	}
 	return nil
 }
@@ -329,8 +330,8 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		}
 	}
 	for d := range dirs {
-		n.fsys.meta.Cache().InvalidateDir(dirKey(sb, d))
-		n.fsys.meta.Cache().InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.invalidateDir(sb, d)
+		n.fsys.invalidateDir(db, to+d[len(from):])
 		n.fsys.forgetMarker(sb, d)
 		n.fsys.forgetMarker(db, to+d[len(from):])
 	}
