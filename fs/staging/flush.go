@@ -65,12 +65,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		f.state = StateClean
 		remove := f.removeAfter
 		f.mu.Unlock()
-		if err == nil {
-			f.dropLanded(v)
-		}
-		if remove {
-			f.remove()
-		}
+		f.endRemoved(v, err == nil, remove)
 		f.m.log.Debug("upload of a removed file ended", "file", key.String(), "err", err)
 		return nil
 	}
@@ -127,7 +122,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 
 // dropLanded deletes version v, which an upload or copy made for this file
 // after it was detached (unlinked or replaced): the name must not show it.
-func (f *File) dropLanded(v backend.Object) {
+func (f *File) dropLanded(v backend.Object) bool {
 	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
 	defer cancel()
 	name := v.Name
@@ -136,9 +131,10 @@ func (f *File) dropLanded(v backend.Object) {
 	}
 	if err := f.m.opts.Remote.DeleteFileVersion(ctx, name, v.FileID); err != nil {
 		f.m.log.Error("a version uploaded for a removed file could not be deleted; it stays visible", "file", name, "fileId", v.FileID, "err", err)
-		return
+		return false
 	}
 	f.m.log.Debug("deleted the version an upload made after its file was removed", "file", name, "fileId", v.FileID)
+	return true
 }
 
 var errChanged = errors.New("content changed during upload")
@@ -158,6 +154,9 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (bac
 	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
 	if empty {
 		f.upCancel = func() {} // Detach must not remove the file under the copy
+		// What the copy makes is not known here: the empty file's size
+		// and time, which its version never has (see markRemoved).
+		f.upSize, f.upMtime = 0, f.mtime
 	}
 	// The copy carries the metadata of now: a chmod, xattr or utimes that
 	// comes while it runs is not in it.
@@ -172,12 +171,7 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (bac
 	if f.detached {
 		remove := f.removeAfter
 		f.mu.Unlock()
-		if err == nil {
-			f.dropLanded(v)
-		}
-		if remove {
-			f.remove()
-		}
+		f.endRemoved(v, err == nil, remove)
 		return false, err
 	}
 	f.mu.Unlock()

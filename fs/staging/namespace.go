@@ -110,6 +110,11 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 		f.dropManifestDurably()
 	}
 	if cancel != nil {
+		if !m.opts.WriteBack {
+			// Not waited for: a crash before it ends must neither
+			// upload the file again nor leave what it made visible.
+			f.markRemoved()
+		}
 		cancel()
 		if m.opts.WriteBack {
 			// Wait for the cancelled upload to end (and to delete what
@@ -175,10 +180,15 @@ func (m *Manager) Rename(from, to Key, v *backend.Object) {
 	f.saveManifest()
 }
 
-// Settle waits until a background upload of f in progress has ended and
-// the filesystem has been shown its result (the upload hook), so that a
-// change the caller makes next is not overwritten by that late news.
-func (f *File) Settle() {
+// Hold waits until a background upload of f in progress has ended and
+// the filesystem has been shown its result (the upload hook), and keeps
+// the next one from starting until release is called: a metadata change
+// that finds f with nothing to upload changes f's uploaded version with a
+// server-side copy, and an upload landing in the middle of it would make
+// the copy replace a version older than the upload, or show that older
+// version over the copy. The caller must not Detach, Rekey or Rename f
+// before release.
+func (f *File) Hold() (release func()) {
 	f.hookMu.Lock()
-	f.hookMu.Unlock()
+	return f.hookMu.Unlock
 }

@@ -99,6 +99,10 @@ const (
 	// RecoveredClean: a manifest of content already in B2 (left by a
 	// crash); removed.
 	RecoveredClean Outcome = "clean"
+	// RecoveredRemoved: the file's name was removed while it uploaded
+	// (StateRemoved); the version that upload made, if B2 shows it, was
+	// deleted, and the staged copy removed.
+	RecoveredRemoved Outcome = "removed"
 )
 
 // CurrentFunc returns B2's current (newest visible) version of key's name,
@@ -242,6 +246,9 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		cancel()
 	}
 	m.cancelStrays(ctx, man)
+	if man.State == StateRemoved {
+		return m.recoverRemoved(ctx, r, man, current)
+	}
 	if man.State == StateClean && man.Settled {
 		m.fs.Remove(dataPath)
 		m.fs.Remove(manPath)

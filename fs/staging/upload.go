@@ -219,6 +219,7 @@ func (f *File) upload(ctx, commit context.Context) (backend.Object, error) {
 	f.mu.Lock()
 	size, mtime, sess := f.size, f.mtime, f.sess
 	f.startErr = nil
+	f.upSize, f.upMtime = size, mtime
 	f.mu.Unlock()
 	if size < f.m.opts.UploadCutoff {
 		if sess != nil {

@@ -177,18 +177,18 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 		if e := n.fsys.writable("truncate", capWrite); e != nil {
 			return Attr{}, e
 		}
-		if sf := handleFile(); sf != nil {
-			if err := sf.Truncate(ctx, int64(sz)); err != nil {
+		if sh, ok := h.(*stagedHandle); ok {
+			if err := sh.f.Truncate(ctx, int64(sz)); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
 			// A pending metadata change goes with the truncation's
 			// upload (see foldMeta).
-			if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
+			if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sh.f); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
 		} else if n.isGone() {
 			return Attr{}, errs.ErrNotExist // only its handles reach it
-		} else if e := n.truncateClosed(ctx, int64(sz)); e != nil {
+		} else if e := n.truncatePath(ctx, int64(sz)); e != nil {
 			return Attr{}, e
 		}
 	}
@@ -198,31 +198,51 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 	return n.Attr(ctx, h), nil
 }
 
-// truncateClosed truncates a file no handle has open: stage, cut, upload.
-func (n *File) truncateClosed(ctx context.Context, size int64) error {
+// truncatePath is truncate(2) of a path: of the file's staged copy when
+// it has one, else of its B2 version (stage, cut, upload). The staged
+// file is opened, not only looked up: a reference keeps it from being let
+// go under the truncation (in write-back mode, once its background upload
+// lands), which would lose the truncation.
+func (n *File) truncatePath(ctx context.Context, size int64) error {
 	b, dir, name := n.loc()
-	e := n.current()
-	var base *staging.Base
-	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
-		if e.Size == size {
-			return nil
-		}
-	}
+	key := stagingKey(b, childName(dir, name))
+	path := fmtPath(b, key.Name)
 	st := n.fsys.opts.Write.Staging
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: size == 0})
+	o := staging.OpenOptions{Key: key, Truncate: size == 0}
+	// The staged file first: the view's version is older than its
+	// content (see staging.Manager.OpenStaged).
+	sf, err := st.OpenStaged(ctx, o)
+	staged := sf != nil
+	if err == nil && !staged {
+		e := n.current()
+		if e.FileID != "" {
+			if e.Size == size {
+				return nil
+			}
+			o.Base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
+		}
+		sf, err = st.Open(ctx, o)
+	}
 	if err != nil {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.opErr("truncate "+path, err)
 	}
 	defer st.Release(sf)
 	if err := sf.Truncate(ctx, size); err != nil {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.opErr("truncate "+path, err)
+	}
+	// A pending metadata change goes with the truncation's upload (see
+	// foldMeta).
+	if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
+		return n.fsys.opErr("truncate "+path, err)
+	}
+	if staged && sf.Writing() {
+		return nil // its close commits or uploads the truncation
 	}
 	if n.fsys.writeBack() {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), sf.Commit(context.WithoutCancel(ctx)))
+		return n.fsys.opErr("truncate "+path, sf.Commit(context.WithoutCancel(ctx)))
 	}
 	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.opErr("truncate "+path, err)
 	}
 	n.fsys.afterUpload(n, sf)
 	return nil

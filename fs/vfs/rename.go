@@ -311,8 +311,8 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		}
 	}
 	for d := range dirs {
-		n.fsys.meta.Cache().InvalidateDir(dirKey(sb, d))
-		n.fsys.meta.Cache().InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.invalidateDir(sb, d)
+		n.fsys.invalidateDir(db, to+d[len(from):])
 		n.fsys.forgetMarker(sb, d)
 		n.fsys.forgetMarker(db, to+d[len(from):])
 	}

@@ -311,7 +311,10 @@ func (r *runner) closeHandle(h *handle) {
 			// made while the file was open stays deferred
 			// (docs/semantics.md "Durability": fsync, rename, unmount).
 			if len(h.n.data) >= 2*partSize {
-				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
+				// B2 has the time of when streaming started: a write's
+				// time until the close, or a time set before (utimes
+				// to the past makes meta.mtime.hi no upper bound).
+				h.n.streamed = span{h.n.openedAt, later(h.n.meta.mtime.hi, time.Now())}
 			}
 			if r.backgroundUploads {
 				// Write-back: the data may have gone up in the
@@ -527,7 +530,10 @@ func (r *runner) opTruncate(t *rapid.T) {
 	} else if n.writers == 0 {
 		n.durable() // a closed file is staged, cut and uploaded at once
 	} else {
-		n.dirty = true
+		// As ftruncate: a truncation of an open file to the size it has
+		// changes nothing to upload, so the close that follows makes no
+		// metadata durable.
+		n.dirty = !bytes.Equal(n.data, n.durData) || n.dirty
 		if size == 0 {
 			n.local = true
 		}
