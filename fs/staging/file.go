@@ -36,6 +36,11 @@ type File struct {
 	// durableSettled: the last manifest fsynced was settled (guarded by
 	// manifestMu).
 	durableSettled bool
+	// durableInline is the content (Manifest.Inline) of the last settled
+	// manifest fsynced, nil when it had none (guarded by manifestMu): an
+	// unsettled manifest made durable later carries it, not the data
+	// file's bytes of the moment, which no close acknowledged.
+	durableInline []byte
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
@@ -154,6 +159,14 @@ func (f *File) Dirty() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.dirty
+}
+
+// Writing reports whether a handle has the file open for writing
+// (OpenOptions.Write): its close commits (write-back) or uploads it.
+func (f *File) Writing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writers > 0
 }
 
 // State returns the upload state and the last upload error, if any.

@@ -154,6 +154,8 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (bac
 	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
 	if empty {
 		f.upCancel = func() {} // Detach must not remove the file under the copy
+		// What the copy makes is not known here: the empty file's size
+		// and time, which its version never has (see markRemoved).
 		f.upSize, f.upMtime = 0, f.mtime
 	}
 	// The copy carries the metadata of now: a chmod, xattr or utimes that

@@ -223,6 +223,10 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		m.LargeStarting = f.startingMtime
 	}
 	inline := f.inlineLocked()
+	// The data file's bytes are acknowledged content (close, or no handle
+	// writes the file) only then; otherwise a durable manifest carries
+	// the content the last close made durable (durableInline).
+	fresh := settled && (syncData || f.writers == 0)
 	f.mu.Unlock()
 	if f.manFD == nil {
 		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
@@ -241,7 +245,8 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 			return fmt.Errorf("fsync staging file %s: %w", f.dataPath, err)
 		}
 	}
-	if sync && inline {
+	switch {
+	case sync && inline && fresh:
 		// The content goes with the manifest: the data file's bytes are
 		// those of the last write, and writes wait for manifestMu (an
 		// unsettled manifest is written before the data changes).
@@ -249,12 +254,22 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		if _, err := f.data.ReadAt(m.Inline, 0); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("staging manifest of %s: read the content: %w", m.Name, err)
 		}
+	case sync && inline && f.durableInline != nil:
+		// Written since the last close, or open for writing: the
+		// content that close made durable, not the bytes of the moment
+		// (a metadata change of a file open for writing, persistMeta),
+		// which no close acknowledged. Recovery restores it.
+		m.Inline = f.durableInline
+		m.Size = int64(len(m.Inline))
 	}
 	if err := putManifest(f.manFD, m, sync); err != nil {
 		return fmt.Errorf("staging manifest of %s: %w", m.Name, err)
 	}
 	if sync {
 		f.durableSettled = settled
+		if fresh {
+			f.durableInline = m.Inline
+		}
 	}
 	return nil
 }

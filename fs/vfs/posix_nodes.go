@@ -129,7 +129,10 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	}
 	if sf != nil {
 		if n.fsys.writeBack() {
-			sf.Settle() // a background upload ending now is shown first
+			// No background upload lands while the change is made
+			// (absorbed, or a copy of the version sf uploaded).
+			release := sf.Hold()
+			defer release()
 		}
 		var cerr error
 		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {

@@ -89,9 +89,10 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		tn = nil // nothing replaced, or a rename onto itself
 	}
 	var last cache.Entry
+	var lastSF *staging.File
 	if tn != nil {
-		last = tn.lastEntry()                                               // what its open handles show once it is gone
-		n.fsys.dropMeta(ctx, tn, n.fsys.staged(db, childName(dp, newName))) // the file is being replaced
+		last, lastSF = tn.lastEntry(), tn.stagedFile() // what its open handles show once it is gone
+		n.fsys.dropMeta(ctx, tn, lastSF)               // the file is being replaced
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
@@ -103,7 +104,7 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		return err
 	}
 	if tn != nil {
-		tn.setGone(last)
+		tn.setGone(last, lastSF)
 	}
 	return nil
 }
@@ -232,6 +233,20 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}); err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
+	// In write-back mode no background upload of a file inside may land
+	// while the directory moves (under its old name, after the listing of
+	// what is copied): each staged file is held until it has its new name.
+	held := map[*staging.File]func(){}
+	defer func() {
+		for _, release := range held {
+			release()
+		}
+	}()
+	if n.fsys.writeBack() {
+		for _, sf := range w.Staging.Under(sb.ID, from, false) {
+			held[sf] = sf.Hold()
+		}
+	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		if n.fsys.writeBack() && sf.Coalescible() {
 			continue // moves with the directory, below
@@ -296,7 +311,11 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		if c, ok := byName[old]; ok {
 			v = &backend.Object{FileID: c.FileID}
 		}
-		w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		if held[sf] != nil {
+			w.Staging.RenameHeld(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v, sf)
+		} else {
+			w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		}
 	}
 	// Loaded nodes below the directory get their new names.
 	n.fsys.relocate(sb, from, db, to)
@@ -310,8 +329,8 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		}
 	}
 	for d := range dirs {
-		n.fsys.meta.Cache().InvalidateDir(dirKey(sb, d))
-		n.fsys.meta.Cache().InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.invalidateDir(sb, d)
+		n.fsys.invalidateDir(db, to+d[len(from):])
 		n.fsys.forgetMarker(sb, d)
 		n.fsys.forgetMarker(db, to+d[len(from):])
 	}

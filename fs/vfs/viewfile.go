@@ -146,7 +146,7 @@ func (f *FS) DirAttr() Attr {
 func HandleVersion(h Handle) (string, bool) {
 	switch h := h.(type) {
 	case *readHandle:
-		return h.entry.FileID, true
+		return h.version().FileID, true
 	}
 	return "", false
 }

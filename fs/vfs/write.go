@@ -175,12 +175,16 @@ const patchLimit = 2000
 // changed records a change to name in directory prefix of b: e is the new
 // entry, nil when the name is gone. A cached listing of the directory is
 // updated in place (so creating many files in one directory does not cost a
-// list call each), and the single-entry cache gets e or a negative entry.
+// list call each), the single-entry cache gets e or a negative entry, and
+// a listing of the directory being fetched keeps the change (so that a file
+// whose background upload lands during the listing never goes missing).
 // cacheMu serialises these read-modify-write updates.
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
 	c := f.meta.Cache()
-	f.meta.Mutated()
+	// First the listing being fetched, then the cache (see
+	// listing.Meta.Changed).
+	f.meta.Changed(b, prefix, name, e)
 	f.opts.Write.cacheMu.Lock()
 	defer f.opts.Write.cacheMu.Unlock()
 	if l, ok := c.Listing(key); ok && len(l) < patchLimit {
@@ -202,6 +206,14 @@ func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	} else {
 		c.PutNegative(key, name)
 	}
+}
+
+// invalidateDir forgets the cached listing of directory prefix of b, and
+// keeps the one being fetched out of the cache (a change Changed cannot
+// describe, such as a directory rename).
+func (f *FS) invalidateDir(b Bucket, prefix string) {
+	f.meta.Invalidated(b, prefix)
+	f.meta.Cache().InvalidateDir(dirKey(b, prefix))
 }
 
 // mtimeInfo returns info with src_last_modified_millis set to t.
