@@ -2,6 +2,7 @@ package model
 
 import (
 	"flag"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -56,6 +57,7 @@ func TestModelVFSWriteBack(t *testing.T) {
 }
 
 func runVFS(t *testing.T, b2emu, writeBack bool) {
+	strict := os.Getenv("B2FS_MODEL_STRICT") == "1"
 	stats := newRunStats(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
@@ -64,7 +66,7 @@ func runVFS(t *testing.T, b2emu, writeBack bool) {
 			rt.Fatal(err)
 		}
 		rc := rapid.Bool().Draw(rt, "read-cache")
-		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WriteBack: writeBack}
+		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WaitRecovery: !strict, WriteBack: writeBack}
 		if writeBack {
 			cfg.WriteBackDelay = rapid.SampledFrom([]time.Duration{time.Millisecond, 50 * time.Millisecond, time.Hour}).Draw(rt, "write-back-delay")
 		}
