@@ -143,7 +143,16 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 // Rename moves the staged file of from (if any) to the name of to, which
 // must have been uploaded (Flush) before the server-side copy. A staged
 // file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *backend.Object) {
+func (m *Manager) Rename(from, to Key, v *backend.Object) { m.rename(from, to, v, nil) }
+
+// RenameHeld is Rename of held, a file the caller holds (File.Hold) since
+// before it listed what it copies: a directory rename, so that no
+// background upload of a file inside lands under its old name meanwhile.
+func (m *Manager) RenameHeld(from, to Key, v *backend.Object, held *File) {
+	m.rename(from, to, v, held)
+}
+
+func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
 	m.Detach(to)
 	m.mu.Lock()
 	f := m.files[from.mk()]
@@ -151,10 +160,12 @@ func (m *Manager) Rename(from, to Key, v *backend.Object) {
 	if f == nil {
 		return
 	}
-	// A background upload that ended just before is shown first (under
-	// the old name), and none starts while the file moves.
-	f.hookMu.Lock()
-	defer f.hookMu.Unlock()
+	if f != held {
+		// A background upload that ended just before is shown first
+		// (under the old name), and none starts while the file moves.
+		f.hookMu.Lock()
+		defer f.hookMu.Unlock()
+	}
 	m.mu.Lock()
 	if m.files[from.mk()] != f {
 		m.mu.Unlock()
@@ -186,8 +197,9 @@ func (m *Manager) Rename(from, to Key, v *backend.Object) {
 // that finds f with nothing to upload changes f's uploaded version with a
 // server-side copy, and an upload landing in the middle of it would make
 // the copy replace a version older than the upload, or show that older
-// version over the copy. The caller must not Detach, Rekey or Rename f
-// before release.
+// version over the copy; a directory rename holds the files inside until
+// they have their new names (RenameHeld). The caller must not Detach,
+// Rekey or Rename f (other than with RenameHeld) before release.
 func (f *File) Hold() (release func()) {
 	f.hookMu.Lock()
 	return f.hookMu.Unlock

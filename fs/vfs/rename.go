@@ -233,6 +233,20 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}); err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
+	// In write-back mode no background upload of a file inside may land
+	// while the directory moves (under its old name, after the listing of
+	// what is copied): each staged file is held until it has its new name.
+	held := map[*staging.File]func(){}
+	defer func() {
+		for _, release := range held {
+			release()
+		}
+	}()
+	if n.fsys.writeBack() {
+		for _, sf := range w.Staging.Under(sb.ID, from, false) {
+			held[sf] = sf.Hold()
+		}
+	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		if n.fsys.writeBack() && sf.Coalescible() {
 			continue // moves with the directory, below
@@ -297,7 +311,11 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		if c, ok := byName[old]; ok {
 			v = &backend.Object{FileID: c.FileID}
 		}
-		w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		if held[sf] != nil {
+			w.Staging.RenameHeld(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v, sf)
+		} else {
+			w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		}
 	}
 	// Loaded nodes below the directory get their new names.
 	n.fsys.relocate(sb, from, db, to)

@@ -175,7 +175,9 @@ const patchLimit = 2000
 // changed records a change to name in directory prefix of b: e is the new
 // entry, nil when the name is gone. A cached listing of the directory is
 // updated in place (so creating many files in one directory does not cost a
-// list call each), and the single-entry cache gets e or a negative entry.
+// list call each), the single-entry cache gets e or a negative entry, and
+// a listing of the directory being fetched keeps the change (so that a file
+// whose background upload lands during the listing never goes missing).
 // cacheMu serialises these read-modify-write updates.
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
