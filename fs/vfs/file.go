@@ -28,6 +28,13 @@ type Handle interface {
 	Release(ctx context.Context) error
 }
 
+// VecReader is a Handle that can return what it reads without copying
+// it: slices of its own buffers, valid until release is called (exactly
+// once, also after Release). A FUSE reply is written from them.
+type VecReader interface {
+	ReadVec(ctx context.Context, off int64, n int) (vec [][]byte, release func(), err error)
+}
+
 // Attr returns the file's attributes; h is the handle the caller asks
 // through (nil for a path). Once the file is gone (unlinked or replaced)
 // they are its own last ones, with no link: its handles still read and
@@ -160,6 +167,14 @@ func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error)
 		copy(p, b)
 	}
 	return len(b), nil
+}
+
+func (h *readHandle) ReadVec(ctx context.Context, off int64, n int) ([][]byte, func(), error) {
+	vec, release, err := h.reader.ReadVec(ctx, off, n)
+	if err != nil {
+		return nil, nil, readFailed("read "+h.path, err)
+	}
+	return vec, release, nil
 }
 
 func (h *readHandle) Write(ctx context.Context, p []byte, off int64) (int, error) {
