@@ -20,6 +20,7 @@
 #   B2FS_BENCH_WAN_LATENCY=30ms   B2FS_BENCH_WAN_BANDWIDTH=40MB (per connection)
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
 #   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir
+#   B2FS_BENCH_RUNS=1             runs of each workload, the limit and the tools taking turns (medians)
 #   B2FS_BENCH_DEADLINE=30m       time budget of the measurements
 #   B2FS_BENCH_TIMEOUT=32m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
@@ -72,6 +73,7 @@ add --tools B2FS_BENCH_TOOLS
 add --suite B2FS_BENCH_SUITE
 add --wb-runs B2FS_BENCH_WB_RUNS
 add --workloads B2FS_BENCH_WORKLOADS
+add --runs B2FS_BENCH_RUNS
 [ "${B2FS_BENCH_QUICK:-}" = 1 ] && add --deadline B2FS_BENCH_DEADLINE
 [ -n "$out" ] && args+=(--out "$out")
 [ $# -gt 0 ] && shown="$shown $*"
