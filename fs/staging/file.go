@@ -29,6 +29,10 @@ type File struct {
 	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
 	manFD      FSFile
+	// discarded: the data file and manifest were removed or given to
+	// the pool of spares (guarded by manifestMu); nothing writes them
+	// again.
+	discarded bool
 	// durableSettled: the last manifest fsynced was settled (guarded by
 	// manifestMu).
 	durableSettled bool
@@ -89,6 +93,10 @@ type File struct {
 	// when it ends.
 	upCancel    context.CancelFunc
 	removeAfter bool
+	// upSize and upMtime are the size and time of the version the upload
+	// or fill in progress makes (see markRemoved).
+	upSize  int64
+	upMtime time.Time
 	// showing: a background upload of the file runs and its result is
 	// not shown yet (the upload hook): a release of the last reference
 	// leaves the file to letGo then, so that the hook still finds it
@@ -275,6 +283,7 @@ func (f *File) dropManifest() {
 func (f *File) discardFiles() {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
+	f.discarded = true
 	// A data file linked into the read cache must not be emptied.
 	if f.manFD != nil && !f.keptOut.Load() && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&
 		f.m.putSpare(spare{id: f.id, data: f.data, man: f.manFD}) {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 )
 
@@ -61,7 +62,7 @@ type Options struct {
 	Keep Keeper
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
-	OnUpload func(Key, Version)
+	OnUpload func(Key, backend.Object)
 	// WriteBack makes close return once the content is durable on local
 	// disk (File.Commit); uploads run in the background WriteBackDelay
 	// after a file's last change (default 2s), at most Transfers files

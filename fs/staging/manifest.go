@@ -25,6 +25,12 @@ const (
 	// StateFailed: the last upload failed; the staged content is the only
 	// copy of the changes.
 	StateFailed State = "failed"
+	// StateRemoved: the file's name was removed (unlink, or replaced by
+	// a rename) while an upload of it was under way, in the default
+	// mode: the upload may still make a version, which the running b2fs
+	// deletes when it lands and recovery deletes if b2fs died first
+	// (removed.go). Nothing is uploaded from such a manifest.
+	StateRemoved State = "removed"
 )
 
 // Manifest is the sidecar of a staged file, next to the data file as

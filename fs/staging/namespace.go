@@ -1,6 +1,10 @@
 package staging
 
-import "context"
+import (
+	"context"
+
+	"github.com/b2fs/b2fs/fs/backend"
+)
 
 // Namespace changes of staged files: Detach (unlink, replace), Rename
 // (after a rename in B2) and Rekey. Coalescing (write-back): a file that
@@ -106,6 +110,11 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 		f.dropManifestDurably()
 	}
 	if cancel != nil {
+		if !m.opts.WriteBack {
+			// Not waited for: a crash before it ends must neither
+			// upload the file again nor leave what it made visible.
+			f.markRemoved()
+		}
 		cancel()
 		if m.opts.WriteBack {
 			// Wait for the cancelled upload to end (and to delete what
@@ -134,7 +143,7 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 // Rename moves the staged file of from (if any) to the name of to, which
 // must have been uploaded (Flush) before the server-side copy. A staged
 // file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *Version) {
+func (m *Manager) Rename(from, to Key, v *backend.Object) {
 	m.Detach(to)
 	m.mu.Lock()
 	f := m.files[from.mk()]

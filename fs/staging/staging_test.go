@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/test/b2emu"
 )
@@ -163,7 +164,7 @@ func (c *countingRemote) CopyPart(ctx context.Context, src, id string, part int,
 	return c.Remote.CopyPart(ctx, src, id, part, off, n)
 }
 
-func (c *countingRemote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (Version, error) {
+func (c *countingRemote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
 	c.uploadFiles.Add(1)
 	return c.Remote.UploadFile(ctx, req, r, size)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -210,13 +211,14 @@ func (f *File) bgUploadPart(s *session, k int64, g uint64, ps int64) {
 // which only the caller of Flush cancels, carries the calls that make a
 // version (an upload or a finish whose answer is lost could leave a
 // version nobody knows of).
-func (f *File) upload(ctx, commit context.Context) (Version, error) {
+func (f *File) upload(ctx, commit context.Context) (backend.Object, error) {
 	if err := f.waitIdle(ctx); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	f.mu.Lock()
 	size, mtime, sess := f.size, f.mtime, f.sess
 	f.startErr = nil
+	f.upSize, f.upMtime = size, mtime
 	f.mu.Unlock()
 	if size < f.m.opts.UploadCutoff {
 		if sess != nil {
@@ -230,13 +232,13 @@ func (f *File) upload(ctx, commit context.Context) (Version, error) {
 	return f.uploadLarge(ctx, commit, size, mtime)
 }
 
-func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.Time) (Version, error) {
+func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.Time) (backend.Object, error) {
 	if err := f.fill(ctx, 0, size); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	sha, err := f.contentSHA1(size)
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	f.mu.Lock()
 	req := f.requestLocked(mtime, "")
@@ -244,10 +246,10 @@ func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.T
 	req.SHA1 = sha
 	v, err := f.m.opts.Remote.UploadFile(commit, req, io.NewSectionReader(f.data, 0, size), size)
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	if v.SHA1 != "" && v.SHA1 != sha {
-		return Version{}, fmt.Errorf("uploaded SHA-1 %s, B2 stored %s", sha, v.SHA1)
+		return backend.Object{}, fmt.Errorf("uploaded SHA-1 %s, B2 stored %s", sha, v.SHA1)
 	}
 	return v, nil
 }
@@ -259,7 +261,7 @@ type partTask struct {
 	copy bool
 }
 
-func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.Time) (Version, error) {
+func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.Time) (backend.Object, error) {
 	ps := f.partSize()
 	n := (size + ps - 1) / ps
 
@@ -313,11 +315,11 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		wholeSHA := ""
 		if !anyCopy || localAll {
 			if err := f.fill(ctx, 0, size); err != nil {
-				return Version{}, err
+				return backend.Object{}, err
 			}
 			s, err := f.contentSHA1(size)
 			if err != nil {
-				return Version{}, err
+				return backend.Object{}, err
 			}
 			wholeSHA = s
 		}
@@ -330,7 +332,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		f.startingMtime = ""
 		f.mu.Unlock()
 		if err != nil {
-			return Version{}, fmt.Errorf("start large file: %w", err)
+			return backend.Object{}, fmt.Errorf("start large file: %w", err)
 		}
 		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, parts: map[int64]*partUp{}}
 		f.mu.Lock()
@@ -369,7 +371,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	shas := make([]string, n)
 	f.mu.Lock()
@@ -378,11 +380,11 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	}
 	f.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	v, err := f.m.opts.Remote.FinishLargeFile(commit, sess.id, shas)
 	if err != nil {
-		return Version{}, fmt.Errorf("finish large file: %w", err)
+		return backend.Object{}, fmt.Errorf("finish large file: %w", err)
 	}
 	f.mu.Lock()
 	f.sess = nil
@@ -403,7 +405,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	wholeSHA := sess.sha1
 	if wholeSHA == "" && localAll {
 		if wholeSHA, err = f.contentSHA1(size); err != nil {
-			return Version{}, err
+			return backend.Object{}, err
 		}
 	}
 	f.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
@@ -29,7 +30,7 @@ type faultyRemote struct {
 	peak    atomic.Int32
 }
 
-func (r *faultyRemote) UploadFile(ctx context.Context, req staging.UploadRequest, body io.ReaderAt, size int64) (staging.Version, error) {
+func (r *faultyRemote) UploadFile(ctx context.Context, req staging.UploadRequest, body io.ReaderAt, size int64) (backend.Object, error) {
 	n := r.running.Add(1)
 	defer r.running.Add(-1)
 	for {
@@ -44,7 +45,7 @@ func (r *faultyRemote) UploadFile(ctx context.Context, req staging.UploadRequest
 	r.mu.Unlock()
 	if fail != nil {
 		if err := fail(); err != nil {
-			return staging.Version{}, err
+			return backend.Object{}, err
 		}
 	}
 	return r.Store.UploadFile(ctx, req, body, size)
@@ -209,8 +210,8 @@ func TestWriteBackBackpressure(t *testing.T) {
 // finishFails is a Store whose large files cannot be finished.
 type finishFails struct{ *fstest.Store }
 
-func (r finishFails) FinishLargeFile(ctx context.Context, id string, shas []string) (staging.Version, error) {
-	return staging.Version{}, fmt.Errorf("connection reset: %w", errs.ErrIO)
+func (r finishFails) FinishLargeFile(ctx context.Context, id string, shas []string) (backend.Object, error) {
+	return backend.Object{}, fmt.Errorf("connection reset: %w", errs.ErrIO)
 }
 
 // TestWriteBackResumesLargeFile: a large file whose upload was cut after

@@ -205,7 +205,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 		return n.unlinkPending(ctx, name, fn, last)
 	}
 	sf := n.fsys.staged(b, full) // open handles keep using it
-	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
+	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
@@ -223,6 +223,13 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 		}
 	case !had:
 		return errs.ErrNotExist
+	case base != "":
+		// The staged file's version, which the listing does not show
+		// yet (an upload of a recovered file that landed just now, its
+		// news still on the way): B2 shows it.
+		if err := n.fsys.remove(ctx, b, full); err != nil {
+			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+		}
 	}
 	n.fsys.removed(b, prefix, name)
 	if fn != nil {

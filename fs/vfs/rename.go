@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/staging"
 	"golang.org/x/sync/errgroup"
@@ -161,7 +162,7 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	if sf != nil && obj.Info != nil {
 		// The staged file reads what it has only in B2 from the copy (the
 		// source goes next), and takes the metadata the copy carried.
-		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, src.FileID, before)
+		sf.RebaseCopy(backend.Object{FileID: obj.FileID, Info: obj.Info}, src.FileID, before)
 	}
 	// The source's only version, made by this mount (a temporary file of
 	// rsync or an editor), lives on in the copy: delete it rather than
@@ -177,12 +178,12 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	} else if read {
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
-	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
+	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &backend.Object{FileID: obj.FileID})
 	if sf != nil && pm != nil {
 		// The pending change rode on the copy: the file's open staged
 		// copy takes it too, or its handles and its name show the
 		// metadata from before.
-		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+		sf.Rebase(backend.Object{FileID: obj.FileID, Info: obj.Info})
 	}
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
@@ -291,9 +292,9 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		old := sf.Key().Name
-		var v *staging.Version
+		var v *backend.Object
 		if c, ok := byName[old]; ok {
-			v = &staging.Version{FileID: c.FileID}
+			v = &backend.Object{FileID: c.FileID}
 		}
 		w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
 	}
