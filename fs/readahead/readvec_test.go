@@ -63,10 +63,16 @@ func TestReadVecPinsBuffersUntilReleased(t *testing.T) {
 
 	r.Close()
 	releaseHeld()
+	waitBudgetWhole(t, budget, budgetBytes)
+}
+
+// waitBudgetWhole waits until all n bytes of the budget can be had.
+func waitBudgetWhole(t *testing.T, budget *Budget, n int64) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !budget.tryAcquire(budgetBytes) {
+	for !budget.tryAcquire(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("budget not whole after the last release (%d idle bytes)", r.pool.idleBytes())
+			t.Fatalf("budget not whole after the last release (%d idle bytes)", budget.bufs.idleBytes())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -90,11 +96,5 @@ func TestReadVecHeldBufferKeepsBudget(t *testing.T) {
 		t.Fatal("the whole budget was free while a ReadVec buffer was held")
 	}
 	release()
-	deadline := time.Now().Add(5 * time.Second)
-	for !budget.tryAcquire(8 << 20) {
-		if time.Now().After(deadline) {
-			t.Fatal("budget not whole after release")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBudgetWhole(t, budget, 8<<20)
 }
