@@ -188,19 +188,23 @@ func (n *fileNode) otherOpen(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// otherClose undoes an otherOpen.
-func (n *fileNode) otherClose() {
+// otherClose undoes an otherOpen; no passthrough open of the file is made
+// for grace afterwards.
+func (n *fileNode) otherClose(grace time.Duration) {
 	n.mu.Lock()
 	io := n.ioLocked()
 	io.ioOther--
-	io.otherUntil = time.Now().Add(otherGrace)
+	if grace > 0 {
+		io.otherUntil = time.Now().Add(grace)
+	}
 	n.mu.Unlock()
 }
 
 // otherGrace is how long after the release of a non-passthrough handle no
-// passthrough open of the file is made: the kernel may still hold the
-// released file (a reference taken by I/O in flight) in its mode for a
-// moment. Opens meanwhile are served through b2fs.
+// passthrough open of the file is made when the release cannot be ordered
+// after go-fuse's (a node tree served without WrapRaw, see
+// releaseorder.go): long enough for go-fuse to drop its backing-file
+// reference for that RELEASE. Opens meanwhile are served through b2fs.
 const otherGrace = time.Second
 
 // passClose records the release of a passthrough handle and wakes the
@@ -214,4 +218,28 @@ func (n *fileNode) passClose() {
 		close(io.passFree)
 		io.passFree = nil
 	}
+}
+
+// fileIO is the state of a file inode that has been opened. Its fields are
+// guarded by the fileNode's mu.
+type fileIO struct {
+	// kernelID is the file ID whose bytes the kernel's page cache holds for
+	// this inode ("" before the first open).
+	kernelID string
+	// ioPass and ioOther count the open handles in passthrough and in
+	// any other mode, otherWaiting the opens waiting for the passthrough
+	// handles, of version passID, to be released; passFree is closed when
+	// they are (see cached.go).
+	ioPass, ioOther, otherWaiting int
+	passID                        string
+	passFree                      chan struct{}
+	otherUntil                    time.Time // no passthrough open before (see otherGrace)
+}
+
+// ioLocked returns n's open state, made on first use. n.mu is held.
+func (n *fileNode) ioLocked() *fileIO {
+	if n.io == nil {
+		n.io = &fileIO{}
+	}
+	return n.io
 }

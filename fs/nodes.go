@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/vfs"
@@ -398,30 +397,6 @@ type fileNode struct {
 	io *fileIO    // nil until the first open (most inodes are never opened)
 }
 
-// fileIO is the state of a file inode that has been opened. Its fields are
-// guarded by the fileNode's mu.
-type fileIO struct {
-	// kernelID is the file ID whose bytes the kernel's page cache holds for
-	// this inode ("" before the first open).
-	kernelID string
-	// ioPass and ioOther count the open handles in passthrough and in
-	// any other mode, otherWaiting the opens waiting for the passthrough
-	// handles, of version passID, to be released; passFree is closed when
-	// they are (see cached.go).
-	ioPass, ioOther, otherWaiting int
-	passID                        string
-	passFree                      chan struct{}
-	otherUntil                    time.Time // no passthrough open before (see otherGrace)
-}
-
-// ioLocked returns n's open state, made on first use. n.mu is held.
-func (n *fileNode) ioLocked() *fileIO {
-	if n.io == nil {
-		n.io = &fileIO{}
-	}
-	return n.io
-}
-
 var (
 	_ = (fusefs.NodeGetattrer)((*fileNode)(nil))
 	_ = (fusefs.NodeOpener)((*fileNode)(nil))
@@ -491,7 +466,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	}
 	h, err := n.f.Open(ctx, flags)
 	if err != nil {
-		n.otherClose()
+		n.otherClose(0) // no handle: nothing for go-fuse to release
 		return nil, 0, n.fsys.errno("open "+n.path(), err)
 	}
 	return &handle{fsys: n.fsys, node: n, h: h}, fuseFlags, 0
@@ -579,7 +554,9 @@ func (h *handle) op(what string) string { return what + " " + h.node.path() }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if vr, ok := h.h.(vfs.VecReader); ok {
-		return readVec(ctx, vr, len(dest), off, func(err error) syscall.Errno { return h.fsys.errno(h.op("read"), err) })
+		if res, st, ok := readVec(ctx, vr, len(dest), off, func(err error) syscall.Errno { return h.fsys.errno(h.op("read"), err) }); ok {
+			return res, st
+		}
 	}
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
@@ -609,11 +586,13 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	err := h.h.Release(ctx)
-	// After the vfs release (which may take a while: a staged copy is
-	// adopted into the read cache), so that otherGrace starts when go-fuse
-	// is about to drop its backing-file reference for this RELEASE (it
-	// drops one at every RELEASE of the inode; see cached.go).
-	h.node.otherClose()
+	// Recorded once go-fuse has dropped its backing-file reference for
+	// this RELEASE (it drops one at every RELEASE of the inode; see
+	// releaseorder.go), after the vfs release (which may take a while: a
+	// staged copy is adopted into the read cache).
+	if !h.fsys.rel.afterRelease(ctx, func() { h.node.otherClose(0) }) {
+		h.node.otherClose(otherGrace)
+	}
 	return h.fsys.errno(h.op("release"), err)
 }
 

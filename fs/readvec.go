@@ -16,11 +16,15 @@ import (
 // copying every byte read into the request's buffer first.
 
 // readVec reads n bytes at off through vr as a read result that holds the
-// buffers until go-fuse has written the reply.
-func readVec(ctx context.Context, vr vfs.VecReader, n int, off int64, errno func(error) syscall.Errno) (fuse.ReadResult, syscall.Errno) {
-	vec, release, err := vr.ReadVec(ctx, off, n)
+// buffers until go-fuse has written the reply; ok false when vr cannot
+// serve the read so.
+func readVec(ctx context.Context, vr vfs.VecReader, n int, off int64, errno func(error) syscall.Errno) (res fuse.ReadResult, st syscall.Errno, ok bool) {
+	vec, release, ok, err := vr.ReadVec(ctx, off, n)
+	if !ok {
+		return nil, 0, false
+	}
 	if err != nil {
-		return nil, errno(err)
+		return nil, errno(err), true
 	}
 	size := 0
 	for _, v := range vec {
@@ -29,9 +33,9 @@ func readVec(ctx context.Context, vr vfs.VecReader, n int, off int64, errno func
 	if size == 0 {
 		// go-fuse writes an empty reply without calling Done.
 		release()
-		return fuse.ReadResultData(nil), 0
+		return fuse.ReadResultData(nil), 0, true
 	}
-	return &vecResult{vec: vec, size: size, release: release}, 0
+	return &vecResult{vec: vec, size: size, release: release}, 0, true
 }
 
 // vecResult is a fuse.ReadResult made of buffers that stay valid until

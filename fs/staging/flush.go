@@ -57,6 +57,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 
 	f.mu.Lock()
 	f.upCancel = nil
+	f.landed = ""
 	if f.detached {
 		// Unlinked or replaced while uploading: nothing of this upload
 		// may stay visible.
@@ -113,6 +114,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		f.m.log.Error("upload failed; staged data kept", "file", key.String(), "size", size, "staged", f.dataPath, "err", err)
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
+	f.endLargeRec() // the upload finished its large file
 	f.m.log.Debug("uploaded", "file", key.String(), "size", v.Size, "fileId", v.FileID, "took", f.m.opts.Now().Sub(start))
 	if cb := f.m.opts.OnUpload; cb != nil {
 		cb(key, v)
@@ -154,6 +156,8 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (bac
 	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
 	if empty {
 		f.upCancel = func() {} // Detach must not remove the file under the copy
+		// What the copy makes is not known here: the empty file's size
+		// and time, which its version never has (see markRemoved).
 		f.upSize, f.upMtime = 0, f.mtime
 	}
 	// The copy carries the metadata of now: a chmod, xattr or utimes that
@@ -166,6 +170,7 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (bac
 	v, err := copy(ctx)
 	f.mu.Lock()
 	f.upCancel = nil
+	f.landed = ""
 	if f.detached {
 		remove := f.removeAfter
 		f.mu.Unlock()

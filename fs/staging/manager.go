@@ -138,6 +138,8 @@ type Manager struct {
 	// space is closed and replaced when staged bytes are freed.
 	spaceMu sync.Mutex // a leaf; guards space
 	space   chan struct{}
+	// seq numbers manifest writes (Manifest.Seq).
+	seq atomic.Uint64
 }
 
 // ChooseSizes derives the part size and upload cutoff from the flags (0 =
@@ -252,6 +254,7 @@ func New(opts Options) (*Manager, error) {
 
 		spareWake: make(chan struct{}, 1),
 	}
+	m.seq.Store(uint64(time.Now().UnixNano()))
 	if opts.WriteBack {
 		m.wb.workers.Add(1)
 		go func() {
@@ -327,20 +330,7 @@ type OpenOptions struct {
 func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	m.mu.Lock()
 	if f := m.files[o.Key.mk()]; f != nil {
-		f.refs++
-		if o.Write {
-			f.mu.Lock()
-			f.writers++
-			f.mu.Unlock()
-		}
-		m.mu.Unlock()
-		if o.Truncate {
-			if err := f.Truncate(ctx, 0); err != nil {
-				m.release(f, o.Write)
-				return nil, err
-			}
-		}
-		return f, nil
+		return m.reopenLocked(ctx, f, o)
 	}
 	f, err := m.newFile(o)
 	if err != nil {
@@ -356,6 +346,53 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	f.saveManifest()
 	if f.Dirty() {
 		m.noteChange(f)
+	}
+	return f, nil
+}
+
+// Hold takes a reference on f, like a read-only Open of its key, if f is
+// still in use: the staged file of its key, or one detached (unlinked)
+// that handles still hold. Each true result is paired with a Release.
+func (m *Manager) Hold(f *File) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f == nil || f.refs <= 0 && m.files[f.key.mk()] != f {
+		return false
+	}
+	f.refs++
+	return true
+}
+
+// OpenStaged is Open of the file staged for o.Key now, or nil (and no
+// error, no reference) when none is. A caller that takes o.Base from its
+// view of B2 opens the staged file this way first: a staged file let go
+// after its upload between a Lookup and Open would be staged again from a
+// base older than that upload.
+func (m *Manager) OpenStaged(ctx context.Context, o OpenOptions) (*File, error) {
+	m.mu.Lock()
+	f := m.files[o.Key.mk()]
+	if f == nil {
+		m.mu.Unlock()
+		return nil, nil
+	}
+	return m.reopenLocked(ctx, f, o)
+}
+
+// reopenLocked takes a reference to f, staged already, for o; m.mu is
+// held and is released.
+func (m *Manager) reopenLocked(ctx context.Context, f *File, o OpenOptions) (*File, error) {
+	f.refs++
+	if o.Write {
+		f.mu.Lock()
+		f.writers++
+		f.mu.Unlock()
+	}
+	m.mu.Unlock()
+	if o.Truncate {
+		if err := f.Truncate(ctx, 0); err != nil {
+			m.release(f, o.Write)
+			return nil, err
+		}
 	}
 	return f, nil
 }

@@ -18,7 +18,9 @@ import (
 
 // markRemoved rewrites the manifest of f, just detached while an upload or
 // fill of it runs, as a StateRemoved record of the version that upload
-// makes (its size and time, and its large file's ID).
+// makes (its size and time, and its large file's ID). A server-side fill
+// (FillOnServer) is not identified: after a crash in its last moment its
+// version may stay visible.
 func (f *File) markRemoved() {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()

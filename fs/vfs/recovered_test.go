@@ -82,3 +82,36 @@ func TestUnlinkRecoveredFileJustUploaded(t *testing.T) {
 		t.Errorf("after the unlink the root lists %v", got)
 	}
 }
+
+// TestTruncateRecoveredFile: a truncate(2) by path of a file recovered
+// after a crash (staged, pending upload, no handle open) is uploaded when
+// it returns, as for any closed file; it used to cut only the staged copy,
+// which no close would upload, and which the recovery's upload could let
+// go of meanwhile (VFSB2 model seed 13790093331444462083: truncate right
+// after the crash, then stat showed the size before it).
+func TestTruncateRecoveredFile(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	fsys, sm := recoveredFS(t, st, st, filepath.Join(t.TempDir(), "s"))
+	root := fsys.Root().(*Dir)
+	n, err := root.Lookup(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := uint64(4)
+	if _, err := n.(*File).Setattr(ctx, nil, &SetAttr{Size: &size}); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, ok := st.Get("b1", "a"); !ok || string(data) != "reco" {
+		t.Errorf("after truncate B2 has %q (%v), want \"reco\"", data, ok)
+	}
+	if a := n.(*File).Attr(ctx, nil); a.Size != 4 {
+		t.Errorf("stat after truncate: size %d, want 4", a.Size)
+	}
+	if err := sm.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, ok := st.Get("b1", "a"); !ok || string(data) != "reco" {
+		t.Errorf("after the recovery's upload B2 has %q (%v), want \"reco\"", data, ok)
+	}
+}

@@ -130,8 +130,9 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 // unlinkPending is unlink in write-back mode. The name's version in B2,
 // if any, is removed first, and only then is the pending file dropped, so
 // that a crash in between leaves the name as it was before (the pending
-// file is uploaded at the next start), never its older B2 version.
-func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry) error {
+// file is uploaded at the next start), never its older B2 version. last
+// and lastSF are what the file's open handles keep (see File.setGone).
+func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry, lastSF *staging.File) error {
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
@@ -157,6 +158,12 @@ func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cac
 		hidden = e.FileID
 	}
 	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
+	if !had && sf != nil {
+		// Uploaded, shown and let go since the lookup above: the
+		// version it made is B2's now.
+		base, _, _, _ = sf.Uploaded()
+		had = true
+	}
 	if had && base != "" && base != hidden {
 		// Uploaded in the background meanwhile: B2 shows that version.
 		if err := n.fsys.remove(ctx, b, full); err != nil {
@@ -165,7 +172,7 @@ func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cac
 	}
 	n.fsys.removed(b, prefix, name)
 	if fn != nil {
-		fn.setGone(last)
+		fn.setGone(last, lastSF)
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)
@@ -187,4 +194,13 @@ func (f *FS) settleTarget(ctx context.Context, b Bucket, name string) error {
 		}
 	}
 	return nil
+}
+
+// beginRename records, in write-back mode, a rename about to be done in
+// B2 (staging.BeginRename); nil when not recorded.
+func (f *FS) beginRename(r staging.RenameIntent) (*staging.Intent, error) {
+	if !f.writeBack() || r.From == "" {
+		return nil, nil
+	}
+	return f.opts.Write.Staging.BeginRename(r)
 }
