@@ -235,4 +235,17 @@ func (f *FS) remove(ctx context.Context, b Bucket, name string) error {
 	return f.opts.Write.Backend.Hide(ctx, b, name)
 }
 
+// copyRecorded is Backend.Copy, with the large file a copy of a large
+// version starts recorded in the staging directory before its parts are
+// copied (staging.RecordCopies): a crash during the copy then leaves
+// nothing in B2 after the next start.
+func (f *FS) copyRecorded(ctx context.Context, src Object, dst Bucket, name string, meta *CopyMeta) (Object, error) {
+	if st := f.opts.Write.Staging; st != nil {
+		var done func()
+		ctx, done = st.RecordCopies(ctx, stagingKey(dst, name))
+		defer done()
+	}
+	return f.opts.Write.Backend.Copy(ctx, src, dst, name, meta)
+}
+
 func fmtPath(b Bucket, name string) string { return fmt.Sprintf("%s/%s", b.Name, name) }
