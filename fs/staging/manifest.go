@@ -299,7 +299,9 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 	}
 	if sync {
 		f.durableSettled = settled
-		if fresh {
+		if fresh || settled && m.Inline == nil {
+			// The content durable now: this one, or none in the
+			// manifest (an upload made it clean: it is in B2).
 			f.durableInline = m.Inline
 		}
 	}

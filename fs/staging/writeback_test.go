@@ -368,3 +368,59 @@ func TestWriteBackMetaOfOpenFileKeepsLaterWrites(t *testing.T) {
 		t.Errorf("B2 has info %v, want the mode change", o.Info)
 	}
 }
+
+// TestWriteBackMetaAfterUploadKeepsLaterWrites: after an upload of a file
+// still open for writing, the content a close made durable earlier is no
+// longer what a durable manifest carries: a metadata change after a later
+// write keeps that write across a kill -9 (it once brought back the bytes
+// of the close before the upload).
+func TestWriteBackMetaAfterUploadKeepsLaterWrites(t *testing.T) {
+	ctx := context.Background()
+	st := fstest.NewStore("b1")
+	dir := filepath.Join(t.TempDir(), "s")
+	opts := staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, Logger: quiet,
+		WriteBack: true, WriteBackDelay: time.Hour}
+	m1, err := staging.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := m1.Open(ctx, staging.OpenOptions{Key: key("a"), Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ctx, []byte("ab"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(ctx); err != nil { // a close of another descriptor
+		t.Fatal(err)
+	}
+	if err := f.Truncate(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil { // fsync: the empty file is in B2
+		t.Fatal(err)
+	}
+	later := strings.Repeat("x", 4223)
+	if _, err := f.WriteAt(ctx, []byte(later), 772); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.SetInfo(ctx, func(info map[string]string) error { info["b2fs-mode"] = "600"; return nil }); !ok || err != nil {
+		t.Fatalf("SetInfo: %v %v", ok, err)
+	}
+	m1.Abandon() // kill -9
+	opts.WriteBackDelay = time.Millisecond
+	m2, err := staging.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close(ctx)
+	if _, err := m2.Recover(ctx, st.Current); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, ok := st.Get("b1", "a"); !ok || len(got) != 772+len(later) || string(got[772:]) != later {
+		t.Errorf("B2 has %d bytes (%v), want the %d written", len(got), ok, 772+len(later))
+	}
+}
