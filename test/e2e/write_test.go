@@ -618,7 +618,9 @@ func TestWriteStreams(t *testing.T) {
 		}
 	})
 	t.Run("fsync", func(t *testing.T) {
-		w := newWriteEnv(t, "--metadata-delay", "1h")
+		// Without passthrough: a reader served by the kernel from the read
+		// cache reads nothing from B2 and pins no version.
+		w := newWriteEnv(t, "--metadata-delay", "1h", "--passthrough=false")
 		data, mt := w.writeStreamed(t, "stream.bin")
 		f, err := os.Open(filepath.Join(w.m.Dir, "stream.bin"))
 		if err != nil {
