@@ -315,6 +315,16 @@ type OpenOptions struct {
 	Truncate bool
 	// Info is the file info of a new file (Base nil), uploaded with it.
 	Info map[string]string
+	// ContentType is the content type of a new file (Base nil); empty:
+	// from the name's extension.
+	ContentType string
+	// Mtime, when set, is the modification time of a new or truncated
+	// file instead of now.
+	Mtime time.Time
+	// Hold makes the file's background upload wait while its directory's
+	// content is still changing (see Manager.held): for the marker that
+	// carries a directory's metadata, which a copying tool sets last.
+	Hold bool
 	// Write: the handle writes; the background uploader leaves the file
 	// alone until every writing handle is released (ReleaseWrite), so
 	// that no state in the middle of a write goes up.
@@ -410,6 +420,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	switch {
 	case o.Base == nil:
 		f.info = extraInfo(o.Info)
+		f.contentType = o.ContentType
 		f.hash = sha1.New()
 		f.dirty = true
 		f.mtime = now
@@ -427,6 +438,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.dirtySince = now
 		f.state = StateDirty
 	default:
+		o.Mtime = time.Time{} // the base's
 		f.info = extraInfo(o.Base.Info)
 		f.baseLargeSHA = o.Base.Info[InfoLargeFileSHA]
 		f.baseID = o.Base.FileID
@@ -442,6 +454,10 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 			return nil, fmt.Errorf("staging: size %s: %w", f.dataPath, err)
 		}
 	}
+	if !o.Mtime.IsZero() {
+		f.mtime, f.mtimeSet = o.Mtime.Truncate(time.Millisecond), true
+	}
+	f.hold = o.Hold
 	return f, nil
 }
 
@@ -509,6 +525,19 @@ func (m *Manager) Under(bucketID, prefix string, direct bool) []*File {
 	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key().Name < out[j].Key().Name })
 	return out
+}
+
+// HasUnder reports whether a staged file of bucketID other than except
+// has a name starting with prefix.
+func (m *Manager) HasUnder(bucketID, prefix, except string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.files {
+		if k.bucketID == bucketID && k.name != except && strings.HasPrefix(k.name, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Pending returns the staged files whose changes are not in B2, sorted by

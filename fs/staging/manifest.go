@@ -77,6 +77,13 @@ type Manifest struct {
 	// durable too, and the data file is not fsynced. Recover writes it
 	// back into the data file (restoreInline).
 	Inline []byte `json:"inline,omitempty"`
+
+	// ContentType is the content type the upload carries ("": from the
+	// name's extension).
+	ContentType string `json:"contentType,omitempty"`
+	// Hold: the upload waits while the content of the file's directory
+	// changes (a directory's marker, OpenOptions.Hold).
+	Hold bool `json:"hold,omitempty"`
 }
 
 // maxInline is the largest content a manifest carries (Manifest.Inline).
@@ -211,6 +218,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
 	}
+	m.ContentType, m.Hold = f.contentType, f.hold
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id
 	} else {

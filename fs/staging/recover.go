@@ -426,6 +426,7 @@ func (m *Manager) adopt(ctx context.Context, man *Manifest, dataPath, manPath st
 		dirtySince: time.Now(),
 	}
 	close(f.idle)
+	f.contentType, f.hold = man.ContentType, man.Hold
 	// Every part holding local bytes counts as changed (so it is uploaded,
 	// never copied from the base); bytes past remoteEnd are local by the
 	// File invariant.

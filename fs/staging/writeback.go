@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,8 +218,10 @@ func (m *Manager) upload(f *File) {
 	writing := f.writers > 0 && !urgent
 	f.showing = true
 	f.mu.Unlock()
+	// A directory's marker waits while the directory's content changes.
+	holding := pending && !writing && !urgent && m.held(f)
 	var err error
-	if pending && !writing {
+	if pending && !writing && !holding {
 		m.checkConflict(f, key, base)
 		err = f.flush(m.ctx, false)
 	}
@@ -255,7 +258,7 @@ func (m *Manager) upload(f *File) {
 	switch {
 	case gone || (err == nil && (!dirty || writing && !it.urgent)) && it.seq == it.ran:
 		delete(wb.queue, f)
-	case err == nil && writing:
+	case err == nil && (writing || holding):
 		it.due = m.opts.Now()
 		if !it.urgent {
 			it.due = it.due.Add(m.opts.WriteBackDelay)
@@ -270,6 +273,54 @@ func (m *Manager) upload(f *File) {
 	wb.broadcastLocked()
 	wb.mu.Unlock()
 	wb.poke()
+}
+
+// maxHold bounds how long a held file (OpenOptions.Hold) waits after its
+// first pending change.
+const maxHold = time.Minute
+
+// held reports whether the upload of f, opened with OpenOptions.Hold,
+// waits: a pending file in f's directory or below changed less than
+// WriteBackDelay ago, or the held file of a directory above f's is still
+// pending (a tree being copied sets its directories' metadata last), for
+// at most maxHold after f became pending. A Sync does not wait for it.
+func (m *Manager) held(f *File) bool {
+	if !f.hold {
+		return false
+	}
+	now := m.opts.Now()
+	f.mu.Lock()
+	key, since := f.key, f.dirtySince
+	f.mu.Unlock()
+	if now.Sub(since) >= maxHold {
+		return false
+	}
+	dir := key.Name[:strings.LastIndexByte(key.Name, '/')+1]
+	recent := now.Add(-m.opts.WriteBackDelay)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, g := range m.files {
+		if g == f || k.bucketID != key.BucketID {
+			continue
+		}
+		below := strings.HasPrefix(k.name, dir)
+		var above bool
+		if g.hold && !below {
+			gdir := k.name[:strings.LastIndexByte(k.name, '/')+1]
+			above = strings.HasPrefix(dir, gdir)
+		}
+		if !below && !above {
+			continue
+		}
+		g.mu.Lock()
+		pending := g.dirty && !g.detached
+		busy := pending && (above || g.changed.After(recent))
+		g.mu.Unlock()
+		if busy {
+			return true
+		}
+	}
+	return false
 }
 
 // permanentErr reports whether err is a refusal retrying will not cure
