@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -335,9 +336,10 @@ func localSet(man *Manifest) *rangeSet {
 	return &r
 }
 
-// sameContent reports whether the staged content (wholly local) equals v.
+// sameContent reports whether the staged content (wholly local) and its
+// metadata (file info and time: all a directory marker carries) equal v.
 func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bool {
-	if v.Size != man.Size {
+	if v.Size != man.Size || !sameInfo(v.Info, man) {
 		return false
 	}
 	want := v.SHA1
@@ -360,6 +362,24 @@ func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bo
 		return false
 	}
 	return hex.EncodeToString(h.Sum(nil)) == want
+}
+
+// sameInfo reports whether version info vi carries the manifest's info
+// and time.
+func sameInfo(vi map[string]string, man *Manifest) bool {
+	if vi[InfoMtime] != strconv.FormatInt(man.MtimeMs, 10) {
+		return false
+	}
+	ve, me := extraInfo(vi), extraInfo(man.Info)
+	if len(ve) != len(me) {
+		return false
+	}
+	for k, v := range me {
+		if w, ok := ve[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // adopt moves a staged file of an earlier run into this Manager's

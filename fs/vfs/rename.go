@@ -231,9 +231,21 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}); err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
+	// The target's pending marker goes with the target; pending markers
+	// under the source move as the files do.
+	w.Staging.Detach(stagingKey(db, to+EmptyMarker))
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		if n.fsys.writeBack() && sf.Coalescible() {
-			continue // moves with the directory, below
+			// Moved now, with no upload running (Rekey); one that was
+			// uploaded meanwhile is in B2 and copied below.
+			old := sf.Key().Name
+			ok, err := w.Staging.Rekey(context.WithoutCancel(ctx), stagingKey(sb, old), stagingKey(db, to+old[len(from):]), "")
+			if err != nil {
+				return n.fsys.opErr("rename "+fmtPath(sb, old), err)
+			}
+			if ok {
+				continue
+			}
 		}
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
 			return n.fsys.opErr("rename: upload "+sf.Key().String(), err)
@@ -284,9 +296,6 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	if big {
 		n.fsys.log.Info("renamed directory", "from", fmtPath(sb, from), "to", fmtPath(db, to), "files", len(objs))
 	}
-	// The target's pending marker goes with the target; pending markers
-	// under the source move as the files do.
-	w.Staging.Detach(stagingKey(db, to+EmptyMarker))
 	// Open files follow their names.
 	byName := make(map[string]Object, len(objs))
 	for i, o := range objs {

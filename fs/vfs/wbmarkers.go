@@ -84,8 +84,14 @@ func (f *FS) changePendingMarker(ctx context.Context, b Bucket, prefix string, m
 			maps.Copy(i, info)
 			return nil
 		})
-		if err != nil || !absorbed {
-			return err != nil, err
+		if err != nil {
+			return true, err
+		}
+		if !absorbed {
+			// Uploaded meanwhile: once the upload is shown (the cached
+			// marker is that version), the caller changes it in B2.
+			sf.Settle()
+			return false, nil
 		}
 		_, err = sf.SetMtime(ctx, mt)
 		return true, err
@@ -200,6 +206,15 @@ func (n *Dir) rmdirPending(ctx context.Context, dir string) (done bool, err erro
 	if len(l) > 0 {
 		return true, errs.ErrNotEmpty
 	}
-	n.fsys.opts.Write.Staging.Detach(stagingKey(b, dir+EmptyMarker))
+	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, dir+EmptyMarker))
+	if !had {
+		return false, nil // uploaded and let go meanwhile: in B2
+	}
+	if base != "" {
+		// Uploaded meanwhile: B2 shows that version.
+		if err := n.fsys.remove(ctx, b, dir+EmptyMarker); err != nil {
+			return true, n.fsys.opErr("rmdir "+fmtPath(b, dir), err)
+		}
+	}
 	return true, nil
 }
