@@ -77,6 +77,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ListCurrent, when set with Current, checks the files due for
+	// upload together, one listing for many (conflicts.go).
+	ListCurrent ListCurrentFunc
 }
 
 // Key names a staged file.
@@ -128,6 +131,7 @@ type Manager struct {
 	keep Keeper // nil when disabled
 
 	wb        *writeBack  // the upload queue and counters (writeback.go)
+	checkMu   sync.Mutex  // serialises conflict checks (conflicts.go); taken before writeBack.mu and File.mu
 	abandoned atomic.Bool // Abandon was called: Close does nothing
 	// dirGen counts changes of the entries of dir; dirSynced is the
 	// count the last fsync of dir covered (durable.go).

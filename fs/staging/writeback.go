@@ -349,23 +349,29 @@ func (m *Manager) checkConflict(f *File, key Key, base string) {
 		return
 	}
 	wb := m.wb
+	if m.opts.ListCurrent != nil {
+		// One check at a time: the next finds its file checked by the
+		// batch of the one before.
+		m.checkMu.Lock()
+		defer m.checkMu.Unlock()
+	}
 	wb.mu.Lock()
 	it := wb.queue[f]
 	done := it == nil || it.checkedBase == base
-	if !done {
+	wb.mu.Unlock()
+	if done || m.opts.ListCurrent != nil && m.checkBatch(f, key, base) {
+		return
+	}
+	wb.mu.Lock()
+	if it := wb.queue[f]; it != nil {
 		it.checkedBase = base
 	}
 	wb.mu.Unlock()
-	if done {
-		return
-	}
 	cur, err := m.opts.Current(m.ctx, key)
 	if err != nil || cur == nil || cur.FileID == base {
 		return
 	}
-	wb.conflicts.Add(1)
-	m.log.Warn("conflict: another writer stored a newer version of the file while it waited for upload; uploading anyway, both versions stay in B2",
-		"file", key.String(), "base_file_id", base, "b2_current", cur.FileID)
+	m.conflict(key, base, cur.FileID)
 }
 
 // noteUpload records the outcome of an upload (both modes).

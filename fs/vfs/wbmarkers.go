@@ -117,7 +117,11 @@ func (f *FS) hasPendingEntries(b Bucket, prefix string) bool {
 // times stay in memory. A B2 version it was to replace is removed. done
 // is false when there is no pending marker or the directory may be empty.
 func (f *FS) dropPendingMarker(ctx context.Context, b Bucket, prefix string, m cache.Entry) (done bool, err error) {
-	if f.pendingMarker(b, prefix) == nil || !f.hasEntriesCached(b, prefix) && !f.hasPendingEntries(b, prefix) {
+	if f.pendingMarker(b, prefix) == nil {
+		return false, nil
+	}
+	if !f.hasEntriesCached(b, prefix) && !f.hasPendingEntries(b, prefix) {
+		f.scheduleMarkerTidy(b, prefix) // decided with a listing
 		return false, nil
 	}
 	f.keepMarkerTimes(b, prefix, m)
