@@ -365,9 +365,9 @@ func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bo
 }
 
 // sameInfo reports whether version info vi carries the manifest's info
-// and time.
+// and (when it has one) time.
 func sameInfo(vi map[string]string, man *Manifest) bool {
-	if vi[InfoMtime] != strconv.FormatInt(man.MtimeMs, 10) {
+	if t, ok := vi[InfoMtime]; ok && t != strconv.FormatInt(man.MtimeMs, 10) {
 		return false
 	}
 	ve, me := extraInfo(vi), extraInfo(man.Info)
