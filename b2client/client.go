@@ -563,6 +563,12 @@ func (c *Client) doJSON(req *http.Request, api string, out any) error {
 	if out == nil || len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	if d, ok := out.(bodyDecoder); ok {
+		if err := d.decodeBody(body); err != nil {
+			return fmt.Errorf("%s: decode response: %w: %v", api, ErrUnexpectedResponse, err)
+		}
+		return nil
+	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%s: decode response: %w: %v", api, ErrUnexpectedResponse, err)
 	}

@@ -1,6 +1,7 @@
 package b2client
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"iter"
@@ -70,13 +71,30 @@ func (c *Client) list(ctx context.Context, api, bucketID string, opts ListOption
 	if err != nil {
 		return ListPage{}, fmt.Errorf("%s: %w", api, err)
 	}
-	// Sized for a full page, so decoding does not grow it step by step.
-	out := wireListPage{Files: make([]wireFile, 0, in["maxFileCount"].(int))}
+	out := listPageBody{max: in["maxFileCount"].(int)}
 	if err := c.apiCall(ctx, api, in, &out); err != nil {
 		return ListPage{}, fmt.Errorf("list %q: %w", opts.Prefix, err)
 	}
-	return out.page(), nil
+	return out.p, nil
 }
+
+// listPageBody decodes a listing answer of at most max files with
+// decodeListPage.
+type listPageBody struct {
+	p   ListPage
+	max int
+}
+
+func (l *listPageBody) decodeBody(b []byte) error {
+	// Sized for the page (every file has a fileName; the count can only
+	// be too high), so decoding does not grow it step by step.
+	n := min(l.max, bytes.Count(b, []byte(`"fileName"`)))
+	l.p.Files = make([]File, 0, n)
+	return decodeListPage(b, &l.p)
+}
+
+// bodyDecoder is an answer that decodes itself from the whole body.
+type bodyDecoder interface{ decodeBody([]byte) error }
 
 // Files iterates over b2_list_file_names pages until the listing is complete.
 // Iteration stops after the first error (yielded with a zero File) and when

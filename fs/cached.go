@@ -188,19 +188,23 @@ func (n *fileNode) otherOpen(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// otherClose undoes an otherOpen.
-func (n *fileNode) otherClose() {
+// otherClose undoes an otherOpen; no passthrough open of the file is made
+// for grace afterwards.
+func (n *fileNode) otherClose(grace time.Duration) {
 	n.mu.Lock()
 	io := n.ioLocked()
 	io.ioOther--
-	io.otherUntil = time.Now().Add(otherGrace)
+	if grace > 0 {
+		io.otherUntil = time.Now().Add(grace)
+	}
 	n.mu.Unlock()
 }
 
 // otherGrace is how long after the release of a non-passthrough handle no
-// passthrough open of the file is made: the kernel may still hold the
-// released file (a reference taken by I/O in flight) in its mode for a
-// moment. Opens meanwhile are served through b2fs.
+// passthrough open of the file is made when the release cannot be ordered
+// after go-fuse's (a node tree served without WrapRaw, see
+// releaseorder.go): long enough for go-fuse to drop its backing-file
+// reference for that RELEASE. Opens meanwhile are served through b2fs.
 const otherGrace = time.Second
 
 // passClose records the release of a passthrough handle and wakes the

@@ -52,6 +52,7 @@ type FS struct {
 	inodes *inodeCap // bounds the file inodes held for the kernel (inodecap.go)
 
 	passWarned atomic.Bool // the passthrough fallback was logged
+	rel        releases    // RELEASE requests in progress (releaseorder.go)
 }
 
 // New checks opts and returns a filesystem.
@@ -60,7 +61,9 @@ func New(opts Options) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FS{FS: v, log: v.Logger(), inodes: newInodeCap(opts.MaxFileInodes)}, nil
+	f := &FS{FS: v, log: v.Logger(), inodes: newInodeCap(opts.MaxFileInodes)}
+	f.rel.byReq = map[<-chan struct{}][]func(){}
+	return f, nil
 }
 
 // Root returns the root node to mount.

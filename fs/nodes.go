@@ -491,7 +491,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	}
 	h, err := n.f.Open(ctx, flags)
 	if err != nil {
-		n.otherClose()
+		n.otherClose(0) // no handle: nothing for go-fuse to release
 		return nil, 0, n.fsys.errno("open "+n.path(), err)
 	}
 	return &handle{fsys: n.fsys, node: n, h: h}, fuseFlags, 0
@@ -606,11 +606,13 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	err := h.h.Release(ctx)
-	// After the vfs release (which may take a while: a staged copy is
-	// adopted into the read cache), so that otherGrace starts when go-fuse
-	// is about to drop its backing-file reference for this RELEASE (it
-	// drops one at every RELEASE of the inode; see cached.go).
-	h.node.otherClose()
+	// Recorded once go-fuse has dropped its backing-file reference for
+	// this RELEASE (it drops one at every RELEASE of the inode; see
+	// releaseorder.go), after the vfs release (which may take a while: a
+	// staged copy is adopted into the read cache).
+	if !h.fsys.rel.afterRelease(ctx, func() { h.node.otherClose(0) }) {
+		h.node.otherClose(otherGrace)
+	}
 	return h.fsys.errno(h.op("release"), err)
 }
 

@@ -5,7 +5,7 @@ import (
 	"syscall"
 
 	"github.com/b2fs/b2fs/cache"
-	"github.com/b2fs/b2fs/fs/versions"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -22,7 +22,7 @@ type viewFile struct {
 
 // viewFileChild returns parent's child called name showing version v,
 // reusing the existing inode when it shows the same version.
-func (f *FS) viewFileChild(ctx context.Context, parent *fusefs.Inode, base viewBase, name string, v versions.Version, out *fuse.EntryOut) *fusefs.Inode {
+func (f *FS) viewFileChild(ctx context.Context, parent *fusefs.Inode, base viewBase, name string, v backend.Object, out *fuse.EntryOut) *fusefs.Inode {
 	e := viewCacheEntry(name, v, false)
 	vf := f.VersionFile(base.bucket, v.Name, e)
 	a := vf.Attr()

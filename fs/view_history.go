@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/versions"
 	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -137,10 +138,10 @@ func (n *viewHistory) entryChild(ctx context.Context, e cache.Entry, out *fuse.E
 		return n.dirChild(ctx, e.Name, out)
 	case e.Name == currentName && e.FileID == "":
 		if target, ok := vfs.SymlinkTarget(e); ok {
-			return n.currentChild(ctx, versions.Named{Name: target, Version: versions.Version{Uploaded: e.ModTime}}, out)
+			return n.currentChild(ctx, versions.Named{Name: target, Version: backend.Object{Uploaded: e.ModTime}}, out)
 		}
 	}
-	v := versions.Version{Name: n.name, FileID: e.FileID, Size: e.Size, ContentType: e.ContentType, SHA1: e.SHA1,
+	v := backend.Object{Name: n.name, FileID: e.FileID, Size: e.Size, ContentType: e.ContentType, SHA1: e.SHA1,
 		Uploaded: e.ModTime, Info: e.Info(), Hidden: e.FileID == ""}
 	return n.fsys.viewFileChild(ctx, n.EmbeddedInode(), n.viewBase, e.Name, v, out)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/versions"
 	"github.com/b2fs/b2fs/fs/vfs"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -181,7 +182,7 @@ type viewTree struct {
 	viewBase
 	prefix string
 	t      time.Time
-	marker versions.Version // the directory's .bzEmpty at t (zero if none)
+	marker backend.Object // the directory's .bzEmpty at t (zero if none)
 }
 
 var (
@@ -240,7 +241,7 @@ func (n *viewTree) OpendirHandle(ctx context.Context, flags uint32) (fusefs.File
 		// The listing just computed is cached: this finds it again.
 		e, ok, err := n.fsys.View().LookupAt(ctx, n.bucket.ID, n.root, n.prefix, ce.Name, n.t)
 		if err != nil || !ok {
-			e = versions.Entry{Name: ce.Name, Dir: ce.Dir, Version: versions.Version{
+			e = versions.Entry{Name: ce.Name, Dir: ce.Dir, Version: backend.Object{
 				FileID: ce.FileID, Size: ce.Size, Uploaded: ce.ModTime, Info: ce.Info(), ContentType: ce.ContentType, SHA1: ce.SHA1}}
 		}
 		return n.child(ctx, e, out)
@@ -265,7 +266,7 @@ func (n *viewTree) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 }
 
 // viewCacheEntry is the directory entry of a version called name.
-func viewCacheEntry(name string, v versions.Version, dir bool) cache.Entry {
+func viewCacheEntry(name string, v backend.Object, dir bool) cache.Entry {
 	if dir {
 		return cache.Entry{Name: name, Dir: true}
 	}

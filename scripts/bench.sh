@@ -16,10 +16,12 @@
 #   B2FS_BENCH_LIST_FILES=10000   files in the directory listed with ls -l
 #   B2FS_BENCH_TREE_FILES=5000    files of the tree walked by find (B2FS_BENCH_TREE_DIRS=100)
 #   B2FS_BENCH_BIG_DIR_FILES=100000  files of the big directory listed with ls -l
+#   B2FS_BENCH_HUGE_FILES=1000000 files of the tree walked by find-huge (B2FS_BENCH_HUGE_DIRS=1000)
 #   B2FS_BENCH_PROFILES=loopback,wan
 #   B2FS_BENCH_WAN_LATENCY=30ms   B2FS_BENCH_WAN_BANDWIDTH=40MB (per connection)
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
-#   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir
+#   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir;
+#                                 find-huge (a million names, not part of all; see docs/benchmarks.md)
 #   B2FS_BENCH_DEADLINE=30m       time budget of the measurements
 #   B2FS_BENCH_TIMEOUT=32m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
@@ -64,6 +66,8 @@ add --small-files B2FS_BENCH_SMALL_FILES
 add --list-files B2FS_BENCH_LIST_FILES
 add --tree-files B2FS_BENCH_TREE_FILES
 add --big-dir-files B2FS_BENCH_BIG_DIR_FILES
+add --huge-files B2FS_BENCH_HUGE_FILES
+add --huge-dirs B2FS_BENCH_HUGE_DIRS
 add --tree-dirs B2FS_BENCH_TREE_DIRS
 add --profiles B2FS_BENCH_PROFILES
 add --wan-latency B2FS_BENCH_WAN_LATENCY

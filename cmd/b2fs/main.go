@@ -314,7 +314,7 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		}
 	}
 	fo := fsys.FuseOptions(fs.MountConfig{FsName: fsName, AllowOther: cfg.allowOther, ReadOnly: cfg.readOnly, Debug: cfg.debugFuse, NoDefaultPermissions: !cfg.defaultPermissions, NoXattrs: !cfg.xattrs})
-	srv, err := startServer(cfg.mountpoint, fsys.Root(), fo, met)
+	srv, err := startServer(cfg.mountpoint, fsys, fo, met)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", cfg.mountpoint, err)
 	}

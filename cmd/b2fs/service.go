@@ -77,10 +77,10 @@ func trimOut(b []byte) string {
 	return oneLine(errors.New(s))
 }
 
-// startServer mounts root at dir with every FUSE operation counted by met,
+// startServer mounts fsys at dir with every FUSE operation counted by met,
 // and starts serving.
-func startServer(dir string, root fusefs.InodeEmbedder, fo *fusefs.Options, met *metrics.Metrics) (*fuse.Server, error) {
-	raw := met.WrapFUSE(fusefs.NewNodeFS(root, fo))
+func startServer(dir string, fsys *fs.FS, fo *fusefs.Options, met *metrics.Metrics) (*fuse.Server, error) {
+	raw := met.WrapFUSE(fsys.WrapRaw(fusefs.NewNodeFS(fsys.Root(), fo)))
 	srv, err := fuse.NewServer(raw, dir, &fo.MountOptions)
 	if err != nil {
 		return nil, err

@@ -5,20 +5,9 @@ import (
 	"io"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/staging"
 )
-
-func version(f *b2client.File) staging.Version {
-	return staging.Version{
-		FileID:          f.ID,
-		Name:            f.Name,
-		Size:            f.Size,
-		ContentType:     f.ContentType,
-		SHA1:            f.SHA1,
-		Info:            f.Info,
-		UploadTimestamp: f.UploadTimestamp,
-	}
-}
 
 func clientRequest(r staging.UploadRequest) b2client.UploadRequest {
 	return b2client.UploadRequest{BucketID: r.BucketID, Name: r.Name, ContentType: r.ContentType, Info: r.Info, SHA1: r.SHA1}
@@ -34,12 +23,12 @@ func (b *Backend) Download(ctx context.Context, fileID string, off, length int64
 }
 
 // UploadFile implements staging.Remote.
-func (b *Backend) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (staging.Version, error) {
+func (b *Backend) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
 	f, err := b.c.UploadFile(ctx, clientRequest(req), r, size)
 	if err != nil {
-		return staging.Version{}, classify("upload "+req.Name, err)
+		return backend.Object{}, classify("upload "+req.Name, err)
 	}
-	return version(f), nil
+	return objectFromFile(f), nil
 }
 
 // StartLargeFile implements staging.Remote.
@@ -72,12 +61,12 @@ func (b *Backend) CopyPart(ctx context.Context, srcFileID, largeFileID string, p
 }
 
 // FinishLargeFile implements staging.Remote.
-func (b *Backend) FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (staging.Version, error) {
+func (b *Backend) FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (backend.Object, error) {
 	f, err := b.c.FinishLargeFile(ctx, largeFileID, partSHA1s)
 	if err != nil {
-		return staging.Version{}, classify("finish large file", err)
+		return backend.Object{}, classify("finish large file", err)
 	}
-	return version(f), nil
+	return objectFromFile(f), nil
 }
 
 // CancelLargeFile implements staging.Remote.
@@ -86,7 +75,7 @@ func (b *Backend) CancelLargeFile(ctx context.Context, largeFileID string) error
 }
 
 // CopyFileReplaceInfo implements staging.Remote.
-func (b *Backend) CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req staging.UploadRequest) (staging.Version, error) {
+func (b *Backend) CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req staging.UploadRequest) (backend.Object, error) {
 	f, err := b.c.CopyFile(ctx, b2client.CopyRequest{
 		SourceID:        srcFileID,
 		SourceSize:      size,
@@ -100,9 +89,9 @@ func (b *Backend) CopyFileReplaceInfo(ctx context.Context, srcFileID string, siz
 		Threshold:       b.copyThreshold,
 	})
 	if err != nil {
-		return staging.Version{}, classify("copy "+req.Name, err)
+		return backend.Object{}, classify("copy "+req.Name, err)
 	}
-	return version(f), nil
+	return objectFromFile(f), nil
 }
 
 // DeleteFileVersion implements staging.Remote.
@@ -113,7 +102,7 @@ func (b *Backend) DeleteFileVersion(ctx context.Context, name, fileID string) er
 // Current returns the newest visible version of key's name, nil when the
 // name has none (never uploaded, hidden or deleted). It costs one
 // b2_list_file_names call (Class C). It is a staging.CurrentFunc for Recover.
-func (b *Backend) Current(ctx context.Context, key staging.Key) (*staging.Version, error) {
+func (b *Backend) Current(ctx context.Context, key staging.Key) (*backend.Object, error) {
 	page, err := b.c.ListFileNames(ctx, key.BucketID, b2client.ListOptions{Prefix: key.Name, StartName: key.Name, PageSize: 1})
 	if err != nil {
 		return nil, classify("list "+key.Name, err)
@@ -121,7 +110,7 @@ func (b *Backend) Current(ctx context.Context, key staging.Key) (*staging.Versio
 	for i := range page.Files {
 		f := &page.Files[i]
 		if f.Name == key.Name && f.Action == "upload" {
-			v := version(f)
+			v := objectFromFile(f)
 			return &v, nil
 		}
 	}

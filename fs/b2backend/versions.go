@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/versions"
 )
 
@@ -18,9 +19,9 @@ func (b *Backend) ListVersions(ctx context.Context, bucketID, prefix, delim, sta
 	if err != nil {
 		return versions.Page{}, classify("list versions "+prefix, err)
 	}
-	out := versions.Page{NextName: p.NextName, NextID: p.NextID, Versions: make([]versions.Version, 0, len(p.Files))}
+	out := versions.Page{NextName: p.NextName, NextID: p.NextID, Versions: make([]backend.Object, 0, len(p.Files))}
 	for _, f := range p.Files {
-		v := versions.Version{
+		v := backend.Object{
 			Name:        f.Name,
 			FileID:      f.ID,
 			Size:        f.Size,
@@ -34,7 +35,7 @@ func (b *Backend) ListVersions(ctx context.Context, bucketID, prefix, delim, sta
 		case b2client.ActionHide:
 			v.Hidden, v.Size, v.Info = true, 0, nil
 		case b2client.ActionFolder:
-			v = versions.Version{Name: f.Name, Folder: true}
+			v = backend.Object{Name: f.Name, Folder: true}
 		default:
 			continue // "start": an unfinished large file has no content yet
 		}

@@ -56,6 +56,9 @@ type Object struct {
 	SHA1        string
 	Uploaded    time.Time
 	Info        map[string]string
+	// Hidden marks a hide marker (version listings only): the name was
+	// deleted at Uploaded.
+	Hidden bool
 }
 
 // Page is one page of a listing.

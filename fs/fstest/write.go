@@ -145,19 +145,19 @@ func (s *Store) DeleteBucket(ctx context.Context, b backend.Bucket) error {
 	return nil
 }
 
-func (s *Store) version(o backend.Object) staging.Version {
-	return staging.Version{FileID: o.FileID, Name: o.Name, Size: o.Size, ContentType: o.ContentType, SHA1: o.SHA1,
-		Info: cloneInfo(o.Info), UploadTimestamp: o.Uploaded.UnixMilli()}
+func (s *Store) version(o backend.Object) backend.Object {
+	return backend.Object{FileID: o.FileID, Name: o.Name, Size: o.Size, ContentType: o.ContentType, SHA1: o.SHA1,
+		Info: cloneInfo(o.Info), Uploaded: o.Uploaded}
 }
 
 // UploadFile implements staging.Remote.
-func (s *Store) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (staging.Version, error) {
+func (s *Store) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
 	if err := ctx.Err(); err != nil {
-		return staging.Version{}, err
+		return backend.Object{}, err
 	}
 	data := make([]byte, size)
 	if _, err := r.ReadAt(data, 0); err != nil && err != io.EOF {
-		return staging.Version{}, err
+		return backend.Object{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,22 +222,22 @@ func (s *Store) CopyPart(ctx context.Context, src, id string, part int, off, len
 }
 
 // FinishLargeFile implements staging.Remote.
-func (s *Store) FinishLargeFile(ctx context.Context, id string, shas []string) (staging.Version, error) {
+func (s *Store) FinishLargeFile(ctx context.Context, id string, shas []string) (backend.Object, error) {
 	if err := ctx.Err(); err != nil {
-		return staging.Version{}, err
+		return backend.Object{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count("FinishLargeFile")
 	u, ok := s.large[id]
 	if !ok {
-		return staging.Version{}, errs.E(errs.ErrNotExist, "finish large file", id, nil)
+		return backend.Object{}, errs.E(errs.ErrNotExist, "finish large file", id, nil)
 	}
 	var data []byte
 	for i := 1; i <= len(shas); i++ {
 		p, ok := u.parts[i]
 		if !ok {
-			return staging.Version{}, fmt.Errorf("finish large file %s: part %d missing: %w", id, i, errs.ErrInvalid)
+			return backend.Object{}, fmt.Errorf("finish large file %s: part %d missing: %w", id, i, errs.ErrInvalid)
 		}
 		data = append(data, p...)
 	}
@@ -255,22 +255,22 @@ func (s *Store) CancelLargeFile(ctx context.Context, id string) error {
 }
 
 // CopyFileReplaceInfo implements staging.Remote.
-func (s *Store) CopyFileReplaceInfo(ctx context.Context, src string, size int64, req staging.UploadRequest) (staging.Version, error) {
+func (s *Store) CopyFileReplaceInfo(ctx context.Context, src string, size int64, req staging.UploadRequest) (backend.Object, error) {
 	if err := ctx.Err(); err != nil {
-		return staging.Version{}, err
+		return backend.Object{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count("CopyFileReplaceInfo")
 	v, ok := s.vers[src]
 	if !ok {
-		return staging.Version{}, errs.E(errs.ErrNotExist, "copy", src, nil)
+		return backend.Object{}, errs.E(errs.ErrNotExist, "copy", src, nil)
 	}
 	return s.version(s.putLocked(req.BucketID, req.Name, req.ContentType, req.Info, v.data)), nil
 }
 
 // Current returns the visible version of key's name (a staging.CurrentFunc).
-func (s *Store) Current(ctx context.Context, k staging.Key) (*staging.Version, error) {
+func (s *Store) Current(ctx context.Context, k staging.Key) (*backend.Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count("Current")

@@ -10,7 +10,10 @@
 //	es, err := m.ListDir(ctx, b, "a/b/")          // sorted by name
 //	e, ok, err := m.Lookup(ctx, b, "a/b/", "name") // one list call at most
 //	s := m.OpenStream(b, "a/b/")                   // s.Wait(ctx, seen) page by page
-//	m.Mutated()                                    // after each change made through the filesystem
+//	m.Changed(b, "a/b/", "name", &e)               // a change made through the filesystem (nil: removed), before patching the cache
+//	m.Invalidated(b, "a/b/")                       // a change Changed cannot describe (a directory rename)
+//	g := m.DirGen(b, "a/b/")                       // changes with every change of the directory
+//	all = s.Latest(all)                            // the stream's entries now, with the changes made since
 //	m.Shutdown()                                   // after life is cancelled
 //
 // Errors wrap the kinds of package errs (errs.ErrNameTooLong,
@@ -23,6 +26,8 @@
 //     listings) and its exported API.
 //   - stream.go, streampage.go: streamed directory listings and the merge
 //     of their pages.
+//   - patch.go: changes made through the filesystem while a listing is
+//     being fetched (kept in the listing; directory generations).
 //   - prefetch.go: subtree prefetch.
 //   - names.go, markers.go: names and B2 names, entries built from
 //     listings; directory markers found in listings.

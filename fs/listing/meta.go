@@ -31,6 +31,8 @@ type Meta struct {
 	// mutations counts changes made through the filesystem; a subtree
 	// listing that raced one is not cached.
 	mutations atomic.Uint64
+	// gens are the directories' generations (patch.go).
+	gens dirGens
 
 	// life is the filesystem's lifetime: cancelled at shutdown, it ends
 	// every listing fetcher and shared listing.
@@ -113,6 +115,8 @@ func (m *Meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
 			return res{e, r == cache.Found}, nil
 		}
+		gen := m.gens.slot(key)
+		g0 := gen.Load()
 		full := childName(prefix, name)
 		m.log.Debug("lookup by listing", "bucket", b.Name, "prefix", full)
 		p, err := m.be.ListDir(ctx, b, full, "", 100)
@@ -133,6 +137,14 @@ func (m *Meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 			}
 		}
 		e, ok := resolveLookup(m.log, prefix, name, objs)
+		if gen.Load() != g0 {
+			// A change made through the filesystem raced the list call
+			// (see Changed): what it recorded in the cache is newer.
+			if ce, r := m.cache.Lookup(key, name); r != cache.Unknown {
+				return res{ce, r == cache.Found}, nil
+			}
+			return res{e, ok}, nil
+		}
 		if ok {
 			m.cache.PutEntry(key, e)
 		} else {

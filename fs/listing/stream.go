@@ -53,6 +53,15 @@ type Stream struct {
 	consumed int           // most pages any reader has used
 	update   chan struct{} // closed and replaced on every change
 	demand   chan struct{} // readers poke the fetcher (cap 1)
+	// patches are the changes made through the filesystem while the
+	// stream was active (see Meta.Changed), by name; applied counts
+	// them and gen0 is the directory's generation when the stream
+	// started: a change it missed (made while it was idle, or an
+	// Invalidated) keeps its listing out of the cache (noCache).
+	patches map[string]*cache.Entry
+	applied uint64
+	gen0    uint64
+	noCache bool
 }
 
 // final reports whether the entry called name (of a directory whose
@@ -92,7 +101,8 @@ func (m *Meta) openStream(b Bucket, prefix string) *Stream {
 		if l, ok := m.cache.Listing(key); ok {
 			return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
 		}
-		s = &Stream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1)}
+		s = &Stream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1),
+			gen0: m.gens.slot(key).Load()}
 		if m.streams == nil {
 			m.streams = map[string]*Stream{}
 		}
@@ -259,7 +269,7 @@ func (s *Stream) run() {
 			return
 		}
 		if ok {
-			s.stop(func() { s.all, s.done = es, true })
+			s.stop(func() { s.all, s.done = applyPatches(es, s.patches), true })
 			return
 		}
 		if head != nil {
@@ -315,6 +325,7 @@ func (s *Stream) run() {
 		last := p.Next == "" || p.Next == start
 		page := buildEntries(m.log, s.prefix, p.Objects)
 		s.mu.Lock()
+		page = s.unpatchedLocked(page)
 		s.received = true
 		for _, o := range p.Objects {
 			if !o.Folder && o.Name == s.prefix+EmptyMarker {
@@ -328,10 +339,18 @@ func (s *Stream) run() {
 			s.markers = nil
 			s.mu.Unlock()
 			// Cached before the readers are told, so that the listing
-			// is in the cache when any of them returns.
-			m.noteMarker(s.b, s.prefix, markers)
-			m.cache.PutSortedListing(s.key, all) // all is final: never appended to again
-			s.stop(func() { s.all, s.done = all, true })
+			// is in the cache when any of them returns; under the
+			// stream's locks (stop), so that a change made through the
+			// filesystem either is in it (Meta.Changed) or patches the
+			// cached listing after it.
+			s.stop(func() {
+				all = applyPatches(all, s.patches) // those made since the page was added
+				s.all, s.done = all, true
+				m.noteMarker(s.b, s.prefix, markers)
+				if !s.noCache && m.gens.slot(s.key).Load()-s.gen0 == s.applied {
+					m.cache.PutSortedListing(s.key, all) // all is final: never appended to again
+				}
+			})
 			return
 		}
 		s.start = p.Next

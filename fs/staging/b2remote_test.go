@@ -3,8 +3,10 @@ package staging
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // B2Remote implements Remote with a b2client.Client for the tests of this
@@ -22,15 +24,15 @@ type B2Remote struct {
 
 var _ Remote = (*B2Remote)(nil)
 
-func version(f *b2client.File) Version {
-	return Version{
-		FileID:          f.ID,
-		Name:            f.Name,
-		Size:            f.Size,
-		ContentType:     f.ContentType,
-		SHA1:            f.SHA1,
-		Info:            f.Info,
-		UploadTimestamp: f.UploadTimestamp,
+func version(f *b2client.File) backend.Object {
+	return backend.Object{
+		FileID:      f.ID,
+		Name:        f.Name,
+		Size:        f.Size,
+		ContentType: f.ContentType,
+		SHA1:        f.SHA1,
+		Info:        f.Info,
+		Uploaded:    time.UnixMilli(f.UploadTimestamp),
 	}
 }
 
@@ -44,10 +46,10 @@ func (b *B2Remote) Download(ctx context.Context, fileID string, off, length int6
 }
 
 // UploadFile implements Remote.
-func (b *B2Remote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (Version, error) {
+func (b *B2Remote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
 	f, err := b.C.UploadFile(ctx, clientRequest(req), r, size)
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	return version(f), nil
 }
@@ -82,10 +84,10 @@ func (b *B2Remote) CopyPart(ctx context.Context, srcFileID, largeFileID string, 
 }
 
 // FinishLargeFile implements Remote.
-func (b *B2Remote) FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (Version, error) {
+func (b *B2Remote) FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (backend.Object, error) {
 	f, err := b.C.FinishLargeFile(ctx, largeFileID, partSHA1s)
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	return version(f), nil
 }
@@ -96,7 +98,7 @@ func (b *B2Remote) CancelLargeFile(ctx context.Context, largeFileID string) erro
 }
 
 // CopyFileReplaceInfo implements Remote.
-func (b *B2Remote) CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req UploadRequest) (Version, error) {
+func (b *B2Remote) CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req UploadRequest) (backend.Object, error) {
 	f, err := b.C.CopyFile(ctx, b2client.CopyRequest{
 		SourceID:        srcFileID,
 		SourceSize:      size,
@@ -110,7 +112,7 @@ func (b *B2Remote) CopyFileReplaceInfo(ctx context.Context, srcFileID string, si
 		Threshold:       b.CopyThreshold,
 	})
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	return version(f), nil
 }
@@ -123,7 +125,7 @@ func (b *B2Remote) DeleteFileVersion(ctx context.Context, name, fileID string) e
 // Current returns the newest visible version of key's name, nil when the
 // name has none (never uploaded, hidden or deleted). It costs one
 // b2_list_file_names call (Class C). It is a CurrentFunc for Recover.
-func (b *B2Remote) Current(ctx context.Context, key Key) (*Version, error) {
+func (b *B2Remote) Current(ctx context.Context, key Key) (*backend.Object, error) {
 	page, err := b.C.ListFileNames(ctx, key.BucketID, b2client.ListOptions{Prefix: key.Name, StartName: key.Name, PageSize: 1})
 	if err != nil {
 		return nil, err

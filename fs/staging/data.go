@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 )
 
@@ -265,7 +266,7 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) (absorbed bool, err er
 
 // Rebase records that version v (same content) now backs the file, e.g.
 // after a metadata-replacing copy.
-func (f *File) Rebase(v Version) {
+func (f *File) Rebase(v backend.Object) {
 	f.mu.Lock()
 	if !f.dirty {
 		f.baseID = v.FileID
@@ -287,7 +288,7 @@ func (f *File) Rebase(v Version) {
 // of a file with changes to upload) is kept on top of v's info, so that the
 // next upload carries it. When the file's base is no longer from (an upload
 // of it landed meanwhile, with its own info), nothing changes.
-func (f *File) RebaseCopy(v Version, from string, before map[string]string) {
+func (f *File) RebaseCopy(v backend.Object, from string, before map[string]string) {
 	f.mu.Lock()
 	if f.baseID != from || from == "" {
 		f.mu.Unlock()

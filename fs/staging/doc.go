@@ -48,7 +48,10 @@
 // reused: creating inodes is the main local cost of small files.
 //
 // LOCK ORDER (per File): hookMu, then flushMu, then manifestMu, then mu;
-// hookMu is also taken before Manager.mu (the upload hook looks files up). mu is never held
+// hookMu is also taken before Manager.mu (the upload hook looks files up).
+// hookMu is held across a background upload and its hook, and across a
+// metadata change of the file (File.Hold, which may copy its uploaded
+// version on the server), on purpose: neither may land inside the other. mu is never held
 // across a network call; flushMu serialises uploads of one file and is held
 // across them on purpose (it is what makes two concurrent Flush calls upload
 // once). Manager.mu is taken before File.mu (Release, Detach, Pending), never

@@ -29,9 +29,18 @@ type File struct {
 	// and guards manFD, the manifest held open (nil until the first save).
 	manifestMu sync.Mutex
 	manFD      FSFile
+	// discarded: the data file and manifest were removed or given to
+	// the pool of spares (guarded by manifestMu); nothing writes them
+	// again.
+	discarded bool
 	// durableSettled: the last manifest fsynced was settled (guarded by
 	// manifestMu).
 	durableSettled bool
+	// durableInline is the content (Manifest.Inline) of the last settled
+	// manifest fsynced, nil when it had none (guarded by manifestMu): an
+	// unsettled manifest made durable later carries it, not the data
+	// file's bytes of the moment, which no close acknowledged.
+	durableInline []byte
 
 	// mu guards the fields below. Never held across a network call.
 	mu   sync.Mutex
@@ -53,7 +62,7 @@ type File struct {
 	baseSize    int64
 	baseGen     uint64 // bumped whenever baseID changes
 	contentType string
-	hold        bool // OpenOptions.Hold; set at creation, then read-only
+	dirMarker   bool // OpenOptions.DirMarker; set at creation, then read-only
 	mtime       time.Time
 	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
 	// changed is when the content or metadata last changed through this
@@ -90,6 +99,10 @@ type File struct {
 	// when it ends.
 	upCancel    context.CancelFunc
 	removeAfter bool
+	// upSize and upMtime are the size and time of the version the upload
+	// or fill in progress makes (see markRemoved).
+	upSize  int64
+	upMtime time.Time
 	// showing: a background upload of the file runs and its result is
 	// not shown yet (the upload hook): a release of the last reference
 	// leaves the file to letGo then, so that the hook still finds it
@@ -147,6 +160,14 @@ func (f *File) Dirty() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.dirty
+}
+
+// Writing reports whether a handle has the file open for writing
+// (OpenOptions.Write): its close commits (write-back) or uploads it.
+func (f *File) Writing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writers > 0
 }
 
 // State returns the upload state and the last upload error, if any.
@@ -276,6 +297,7 @@ func (f *File) dropManifest() {
 func (f *File) discardFiles() {
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
+	f.discarded = true
 	// A data file linked into the read cache must not be emptied.
 	if f.manFD != nil && !f.keptOut.Load() && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&
 		f.m.putSpare(spare{id: f.id, data: f.data, man: f.manFD}) {

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"strconv"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // Uploads: Flush and Sync, and the server-side fill of an empty file.
@@ -63,12 +65,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		f.state = StateClean
 		remove := f.removeAfter
 		f.mu.Unlock()
-		if err == nil {
-			f.dropLanded(v)
-		}
-		if remove {
-			f.remove()
-		}
+		f.endRemoved(v, err == nil, remove)
 		f.m.log.Debug("upload of a removed file ended", "file", key.String(), "err", err)
 		return nil
 	}
@@ -125,7 +122,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 
 // dropLanded deletes version v, which an upload or copy made for this file
 // after it was detached (unlinked or replaced): the name must not show it.
-func (f *File) dropLanded(v Version) {
+func (f *File) dropLanded(v backend.Object) bool {
 	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
 	defer cancel()
 	name := v.Name
@@ -134,9 +131,10 @@ func (f *File) dropLanded(v Version) {
 	}
 	if err := f.m.opts.Remote.DeleteFileVersion(ctx, name, v.FileID); err != nil {
 		f.m.log.Error("a version uploaded for a removed file could not be deleted; it stays visible", "file", name, "fileId", v.FileID, "err", err)
-		return
+		return false
 	}
 	f.m.log.Debug("deleted the version an upload made after its file was removed", "file", name, "fileId", v.FileID)
+	return true
 }
 
 var errChanged = errors.New("content changed during upload")
@@ -149,13 +147,16 @@ var errChanged = errors.New("content changed during upload")
 // returns false, doing nothing, when the file is not empty. A write that
 // races with the copy leaves the file dirty: the next Flush replaces the
 // copy with the written content.
-func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Version, error)) (bool, error) {
+func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (backend.Object, error)) (bool, error) {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	empty := f.size == 0 && f.remoteEnd == 0 && !f.detached
 	if empty {
 		f.upCancel = func() {} // Detach must not remove the file under the copy
+		// What the copy makes is not known here: the empty file's size
+		// and time, which its version never has (see markRemoved).
+		f.upSize, f.upMtime = 0, f.mtime
 	}
 	// The copy carries the metadata of now: a chmod, xattr or utimes that
 	// comes while it runs is not in it.
@@ -170,12 +171,7 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (Ver
 	if f.detached {
 		remove := f.removeAfter
 		f.mu.Unlock()
-		if err == nil {
-			f.dropLanded(v)
-		}
-		if remove {
-			f.remove()
-		}
+		f.endRemoved(v, err == nil, remove)
 		return false, err
 	}
 	f.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 )
 
@@ -61,7 +62,7 @@ type Options struct {
 	Keep Keeper
 	// OnUpload, when set, is called after every successful upload, with
 	// no lock held.
-	OnUpload func(Key, Version)
+	OnUpload func(Key, backend.Object)
 	// WriteBack makes close return once the content is durable on local
 	// disk (File.Commit); uploads run in the background WriteBackDelay
 	// after a file's last change (default 2s), at most Transfers files
@@ -325,10 +326,11 @@ type OpenOptions struct {
 	// Mtime, when set, is the modification time of a new or truncated
 	// file instead of now.
 	Mtime time.Time
-	// Hold makes the file's background upload wait while its directory's
-	// content is still changing (see Manager.held): for the marker that
-	// carries a directory's metadata, which a copying tool sets last.
-	Hold bool
+	// DirMarker: the file is the marker that carries a directory's
+	// metadata; its background upload waits while the directory's
+	// content is still changing (Manager.held), since a tool copying a
+	// tree sets its directories' metadata last.
+	DirMarker bool
 	// Write: the handle writes; the background uploader leaves the file
 	// alone until every writing handle is released (ReleaseWrite), so
 	// that no state in the middle of a write goes up.
@@ -340,20 +342,7 @@ type OpenOptions struct {
 func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	m.mu.Lock()
 	if f := m.files[o.Key.mk()]; f != nil {
-		f.refs++
-		if o.Write {
-			f.mu.Lock()
-			f.writers++
-			f.mu.Unlock()
-		}
-		m.mu.Unlock()
-		if o.Truncate {
-			if err := f.Truncate(ctx, 0); err != nil {
-				m.release(f, o.Write)
-				return nil, err
-			}
-		}
-		return f, nil
+		return m.reopenLocked(ctx, f, o)
 	}
 	f, err := m.newFile(o)
 	if err != nil {
@@ -369,6 +358,53 @@ func (m *Manager) Open(ctx context.Context, o OpenOptions) (*File, error) {
 	f.saveManifest()
 	if f.Dirty() {
 		m.noteChange(f)
+	}
+	return f, nil
+}
+
+// Hold takes a reference on f, like a read-only Open of its key, if f is
+// still in use: the staged file of its key, or one detached (unlinked)
+// that handles still hold. Each true result is paired with a Release.
+func (m *Manager) Hold(f *File) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f == nil || f.refs <= 0 && m.files[f.key.mk()] != f {
+		return false
+	}
+	f.refs++
+	return true
+}
+
+// OpenStaged is Open of the file staged for o.Key now, or nil (and no
+// error, no reference) when none is. A caller that takes o.Base from its
+// view of B2 opens the staged file this way first: a staged file let go
+// after its upload between a Lookup and Open would be staged again from a
+// base older than that upload.
+func (m *Manager) OpenStaged(ctx context.Context, o OpenOptions) (*File, error) {
+	m.mu.Lock()
+	f := m.files[o.Key.mk()]
+	if f == nil {
+		m.mu.Unlock()
+		return nil, nil
+	}
+	return m.reopenLocked(ctx, f, o)
+}
+
+// reopenLocked takes a reference to f, staged already, for o; m.mu is
+// held and is released.
+func (m *Manager) reopenLocked(ctx context.Context, f *File, o OpenOptions) (*File, error) {
+	f.refs++
+	if o.Write {
+		f.mu.Lock()
+		f.writers++
+		f.mu.Unlock()
+	}
+	m.mu.Unlock()
+	if o.Truncate {
+		if err := f.Truncate(ctx, 0); err != nil {
+			m.release(f, o.Write)
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -461,7 +497,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	if !o.Mtime.IsZero() {
 		f.mtime, f.mtimeSet = o.Mtime.Truncate(time.Millisecond), true
 	}
-	f.hold = o.Hold
+	f.dirMarker = o.DirMarker
 	return f, nil
 }
 

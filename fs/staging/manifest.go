@@ -25,6 +25,12 @@ const (
 	// StateFailed: the last upload failed; the staged content is the only
 	// copy of the changes.
 	StateFailed State = "failed"
+	// StateRemoved: the file's name was removed (unlink, or replaced by
+	// a rename) while an upload of it was under way, in the default
+	// mode: the upload may still make a version, which the running b2fs
+	// deletes when it lands and recovery deletes if b2fs died first
+	// (removed.go). Nothing is uploaded from such a manifest.
+	StateRemoved State = "removed"
 )
 
 // Manifest is the sidecar of a staged file, next to the data file as
@@ -81,9 +87,9 @@ type Manifest struct {
 	// ContentType is the content type the upload carries ("": from the
 	// name's extension).
 	ContentType string `json:"contentType,omitempty"`
-	// Hold: the upload waits while the content of the file's directory
-	// changes (a directory's marker, OpenOptions.Hold).
-	Hold bool `json:"hold,omitempty"`
+	// DirMarker: the upload waits while the content of the file's directory
+	// changes (a directory's marker, OpenOptions.DirMarker).
+	DirMarker bool `json:"dirMarker,omitempty"`
 }
 
 // maxInline is the largest content a manifest carries (Manifest.Inline).
@@ -218,13 +224,17 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
 	}
-	m.ContentType, m.Hold = f.contentType, f.hold
+	m.ContentType, m.DirMarker = f.contentType, f.dirMarker
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id
 	} else {
 		m.LargeStarting = f.startingMtime
 	}
 	inline := f.inlineLocked()
+	// The data file's bytes are acknowledged content (close, or no handle
+	// writes the file) only then; otherwise a durable manifest carries
+	// the content the last close made durable (durableInline).
+	fresh := settled && (syncData || f.writers == 0)
 	f.mu.Unlock()
 	if f.manFD == nil {
 		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
@@ -243,7 +253,8 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 			return fmt.Errorf("fsync staging file %s: %w", f.dataPath, err)
 		}
 	}
-	if sync && inline {
+	switch {
+	case sync && inline && fresh:
 		// The content goes with the manifest: the data file's bytes are
 		// those of the last write, and writes wait for manifestMu (an
 		// unsettled manifest is written before the data changes).
@@ -251,12 +262,22 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		if _, err := f.data.ReadAt(m.Inline, 0); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("staging manifest of %s: read the content: %w", m.Name, err)
 		}
+	case sync && inline && f.durableInline != nil:
+		// Written since the last close, or open for writing: the
+		// content that close made durable, not the bytes of the moment
+		// (a metadata change of a file open for writing, persistMeta),
+		// which no close acknowledged. Recovery restores it.
+		m.Inline = f.durableInline
+		m.Size = int64(len(m.Inline))
 	}
 	if err := putManifest(f.manFD, m, sync); err != nil {
 		return fmt.Errorf("staging manifest of %s: %w", m.Name, err)
 	}
 	if sync {
 		f.durableSettled = settled
+		if fresh {
+			f.durableInline = m.Inline
+		}
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package staging
 
-import "context"
+import (
+	"context"
+
+	"github.com/b2fs/b2fs/fs/backend"
+)
 
 // Namespace changes of staged files: Detach (unlink, replace), Rename
 // (after a rename in B2) and Rekey. Coalescing (write-back): a file that
@@ -106,6 +110,11 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 		f.dropManifestDurably()
 	}
 	if cancel != nil {
+		if !m.opts.WriteBack {
+			// Not waited for: a crash before it ends must neither
+			// upload the file again nor leave what it made visible.
+			f.markRemoved()
+		}
 		cancel()
 		if m.opts.WriteBack {
 			// Wait for the cancelled upload to end (and to delete what
@@ -134,7 +143,7 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 // Rename moves the staged file of from (if any) to the name of to, which
 // must have been uploaded (Flush) before the server-side copy. A staged
 // file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *Version) {
+func (m *Manager) Rename(from, to Key, v *backend.Object) {
 	m.Detach(to)
 	m.mu.Lock()
 	f := m.files[from.mk()]
@@ -171,10 +180,15 @@ func (m *Manager) Rename(from, to Key, v *Version) {
 	f.saveManifest()
 }
 
-// Settle waits until a background upload of f in progress has ended and
-// the filesystem has been shown its result (the upload hook), so that a
-// change the caller makes next is not overwritten by that late news.
-func (f *File) Settle() {
+// Hold waits until a background upload of f in progress has ended and
+// the filesystem has been shown its result (the upload hook), and keeps
+// the next one from starting until release is called: a metadata change
+// that finds f with nothing to upload changes f's uploaded version with a
+// server-side copy, and an upload landing in the middle of it would make
+// the copy replace a version older than the upload, or show that older
+// version over the copy. The caller must not Detach, Rekey or Rename f
+// before release.
+func (f *File) Hold() (release func()) {
 	f.hookMu.Lock()
-	f.hookMu.Unlock()
+	return f.hookMu.Unlock
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // Layout of the staging directory (Options.Dir):
@@ -98,11 +100,15 @@ const (
 	// RecoveredClean: a manifest of content already in B2 (left by a
 	// crash); removed.
 	RecoveredClean Outcome = "clean"
+	// RecoveredRemoved: the file's name was removed while it uploaded
+	// (StateRemoved); the version that upload made, if B2 shows it, was
+	// deleted, and the staged copy removed.
+	RecoveredRemoved Outcome = "removed"
 )
 
 // CurrentFunc returns B2's current (newest visible) version of key's name,
 // or nil when the name has no visible version.
-type CurrentFunc func(ctx context.Context, key Key) (*Version, error)
+type CurrentFunc func(ctx context.Context, key Key) (*backend.Object, error)
 
 // RecoverResult reports what happened to one staged file.
 type RecoverResult struct {
@@ -113,7 +119,7 @@ type RecoverResult struct {
 	Outcome  Outcome
 	// Remote is B2's current version when it differs from the base
 	// (conflicts).
-	Remote *Version
+	Remote *backend.Object
 	Err    error
 }
 
@@ -241,6 +247,9 @@ func (m *Manager) recoverOne(ctx context.Context, dir, manPath string, man *Mani
 		cancel()
 	}
 	m.cancelStrays(ctx, man)
+	if man.State == StateRemoved {
+		return m.recoverRemoved(ctx, r, man, current)
+	}
 	if man.State == StateClean && man.Settled {
 		m.fs.Remove(dataPath)
 		m.fs.Remove(manPath)
@@ -338,7 +347,7 @@ func localSet(man *Manifest) *rangeSet {
 
 // sameContent reports whether the staged content (wholly local) and its
 // metadata (file info and time: all a directory marker carries) equal v.
-func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *Version) bool {
+func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *backend.Object) bool {
 	if v.Size != man.Size || !sameInfo(v.Info, man) {
 		return false
 	}
@@ -446,7 +455,7 @@ func (m *Manager) adopt(ctx context.Context, man *Manifest, dataPath, manPath st
 		dirtySince: time.Now(),
 	}
 	close(f.idle)
-	f.contentType, f.hold = man.ContentType, man.Hold
+	f.contentType, f.dirMarker = man.ContentType, man.DirMarker
 	// Every part holding local bytes counts as changed (so it is uploaded,
 	// never copied from the base); bytes past remoteEnd are local by the
 	// File invariant.

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // Remote is what staging needs from B2. The b2client adapter (NewB2Remote)
@@ -16,7 +17,7 @@ type Remote interface {
 	// off. length > 0.
 	Download(ctx context.Context, fileID string, off, length int64) (io.ReadCloser, error)
 	// UploadFile uploads size bytes read from r as one file.
-	UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (Version, error)
+	UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (backend.Object, error)
 	// StartLargeFile starts a large file and returns its fileId.
 	StartLargeFile(ctx context.Context, req UploadRequest) (string, error)
 	// UploadPart uploads part (1-based) of size bytes read from r at 0
@@ -27,12 +28,12 @@ type Remote interface {
 	// large file and returns the part's SHA-1.
 	CopyPart(ctx context.Context, srcFileID, largeFileID string, part int, off, length int64) (string, error)
 	// FinishLargeFile finishes a large file from its parts' SHA-1s.
-	FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (Version, error)
+	FinishLargeFile(ctx context.Context, largeFileID string, partSHA1s []string) (backend.Object, error)
 	// CancelLargeFile abandons a large file and its parts.
 	CancelLargeFile(ctx context.Context, largeFileID string) error
 	// CopyFileReplaceInfo copies srcFileID (size bytes) to name with new
 	// content type and file info (metadata directive REPLACE).
-	CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req UploadRequest) (Version, error)
+	CopyFileReplaceInfo(ctx context.Context, srcFileID string, size int64, req UploadRequest) (backend.Object, error)
 	// DeleteFileVersion permanently deletes one version.
 	DeleteFileVersion(ctx context.Context, name, fileID string) error
 }
@@ -45,17 +46,6 @@ type UploadRequest struct {
 	Info        map[string]string
 	// SHA1 is the content's SHA-1 in hex, when known.
 	SHA1 string
-}
-
-// Version is the B2 file version an upload created.
-type Version struct {
-	FileID          string
-	Name            string
-	Size            int64
-	ContentType     string
-	SHA1            string // "none" for large files
-	Info            map[string]string
-	UploadTimestamp int64 // ms since the epoch
 }
 
 // File-info keys b2fs writes.

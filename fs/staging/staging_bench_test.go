@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // benchRemote is a Remote that reads every uploaded byte (as sending it
@@ -29,18 +32,18 @@ func (r *benchRemote) drain(rd io.ReaderAt, size int64) error {
 	return err
 }
 
-func (r *benchRemote) version(req UploadRequest, size int64) Version {
-	return Version{FileID: "bench-" + strconv.FormatInt(r.seq.Add(1), 10), Name: req.Name, Size: size,
-		ContentType: req.ContentType, Info: req.Info, UploadTimestamp: 1_700_000_000_000}
+func (r *benchRemote) version(req UploadRequest, size int64) backend.Object {
+	return backend.Object{FileID: "bench-" + strconv.FormatInt(r.seq.Add(1), 10), Name: req.Name, Size: size,
+		ContentType: req.ContentType, Info: req.Info, Uploaded: time.UnixMilli(1_700_000_000_000)}
 }
 
 func (r *benchRemote) Download(ctx context.Context, fileID string, off, length int64) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("benchRemote: no downloads")
 }
 
-func (r *benchRemote) UploadFile(ctx context.Context, req UploadRequest, rd io.ReaderAt, size int64) (Version, error) {
+func (r *benchRemote) UploadFile(ctx context.Context, req UploadRequest, rd io.ReaderAt, size int64) (backend.Object, error) {
 	if err := r.drain(rd, size); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	return r.version(req, size), nil
 }
@@ -63,14 +66,14 @@ func (r *benchRemote) CopyPart(ctx context.Context, src, id string, part int, of
 	return "0000000000000000000000000000000000000000", nil
 }
 
-func (r *benchRemote) FinishLargeFile(ctx context.Context, id string, shas []string) (Version, error) {
+func (r *benchRemote) FinishLargeFile(ctx context.Context, id string, shas []string) (backend.Object, error) {
 	r.calls.Add(1)
-	return Version{FileID: id, SHA1: "none", UploadTimestamp: 1_700_000_000_000}, nil
+	return backend.Object{FileID: id, SHA1: "none", Uploaded: time.UnixMilli(1_700_000_000_000)}, nil
 }
 
 func (r *benchRemote) CancelLargeFile(ctx context.Context, id string) error { return nil }
 
-func (r *benchRemote) CopyFileReplaceInfo(ctx context.Context, src string, size int64, req UploadRequest) (Version, error) {
+func (r *benchRemote) CopyFileReplaceInfo(ctx context.Context, src string, size int64, req UploadRequest) (backend.Object, error) {
 	r.calls.Add(1)
 	return r.version(req, size), nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/b2client"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/test/b2emu"
 )
@@ -163,7 +164,7 @@ func (c *countingRemote) CopyPart(ctx context.Context, src, id string, part int,
 	return c.Remote.CopyPart(ctx, src, id, part, off, n)
 }
 
-func (c *countingRemote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (Version, error) {
+func (c *countingRemote) UploadFile(ctx context.Context, req UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
 	c.uploadFiles.Add(1)
 	return c.Remote.UploadFile(ctx, req, r, size)
 }
@@ -1238,5 +1239,53 @@ func TestFlushDeferMeta(t *testing.T) {
 	}
 	if f.TakeMetaFixup() != nil {
 		t.Fatal("fix-up handed over twice")
+	}
+}
+
+// TestStreamedMetaChangeDurableAtClose: a mode (or owner, xattr) change
+// made while a large file streamed is in B2 when the close returns, with
+// FlushDeferMeta (the final time and SHA-1 stay deferred) and with
+// FastStreamedClose: the version was started with the info from before the
+// change, and a crash before the deferred copy would lose it.
+func TestStreamedMetaChangeDurableAtClose(t *testing.T) {
+	for _, fast := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fast=%v", fast), func(t *testing.T) {
+			e := newEnv(t, envOptions{fast: fast})
+			ctx := context.Background()
+			data := randBytes(rand.New(rand.NewSource(13)), 6*testPart+5)
+			f, err := e.m.Open(ctx, OpenOptions{Key: e.key("chmod.bin"), Info: map[string]string{"b2fs-mode": "644"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.m.Release(f)
+			for off := 0; off < len(data); off += 8192 {
+				if _, err := f.WriteAt(ctx, data[off:min(off+8192, len(data))], int64(off)); err != nil {
+					t.Fatal(err)
+				}
+				if off == 3*testPart {
+					waitFor(t, func() bool { return e.emu.Stats().Calls["b2_upload_part"] > 0 })
+					if ok, err := f.SetInfo(ctx, func(info map[string]string) error {
+						info["b2fs-mode"] = "600"
+						return nil
+					}); !ok || err != nil {
+						t.Fatalf("SetInfo while streaming: %v %v", ok, err)
+					}
+				}
+			}
+			flush := f.FlushDeferMeta
+			if fast {
+				flush = f.Flush
+			}
+			if err := flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			v := e.checkRemote("chmod.bin", data)
+			if v.Info["b2fs-mode"] != "600" {
+				t.Fatalf("B2 has mode %q after close, want the change made while streaming (600)", v.Info["b2fs-mode"])
+			}
+			if fx := f.TakeMetaFixup(); fx != nil {
+				t.Fatalf("a fix-up is left after the copy made at close: %v", fx)
+			}
+		})
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"path"
 	"strconv"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -160,7 +162,7 @@ func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
 		f.cancelLarge(id)
 		return
 	}
-	f.sess = &session{id: id, mtimeMs: mtimeMs, streamed: true, parts: map[int64]*partUp{}}
+	f.sess = &session{id: id, mtimeMs: mtimeMs, info: extraInfo(req.Info), streamed: true, parts: map[int64]*partUp{}}
 	f.kickLocked()
 	f.mu.Unlock()
 	f.saveManifest()
@@ -210,13 +212,14 @@ func (f *File) bgUploadPart(s *session, k int64, g uint64, ps int64) {
 // which only the caller of Flush cancels, carries the calls that make a
 // version (an upload or a finish whose answer is lost could leave a
 // version nobody knows of).
-func (f *File) upload(ctx, commit context.Context) (Version, error) {
+func (f *File) upload(ctx, commit context.Context) (backend.Object, error) {
 	if err := f.waitIdle(ctx); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	f.mu.Lock()
 	size, mtime, sess := f.size, f.mtime, f.sess
 	f.startErr = nil
+	f.upSize, f.upMtime = size, mtime
 	f.mu.Unlock()
 	if size < f.m.opts.UploadCutoff {
 		if sess != nil {
@@ -230,13 +233,13 @@ func (f *File) upload(ctx, commit context.Context) (Version, error) {
 	return f.uploadLarge(ctx, commit, size, mtime)
 }
 
-func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.Time) (Version, error) {
+func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.Time) (backend.Object, error) {
 	if err := f.fill(ctx, 0, size); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	sha, err := f.contentSHA1(size)
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	f.mu.Lock()
 	req := f.requestLocked(mtime, "")
@@ -244,10 +247,10 @@ func (f *File) uploadSmall(ctx, commit context.Context, size int64, mtime time.T
 	req.SHA1 = sha
 	v, err := f.m.opts.Remote.UploadFile(commit, req, io.NewSectionReader(f.data, 0, size), size)
 	if err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	if v.SHA1 != "" && v.SHA1 != sha {
-		return Version{}, fmt.Errorf("uploaded SHA-1 %s, B2 stored %s", sha, v.SHA1)
+		return backend.Object{}, fmt.Errorf("uploaded SHA-1 %s, B2 stored %s", sha, v.SHA1)
 	}
 	return v, nil
 }
@@ -259,7 +262,7 @@ type partTask struct {
 	copy bool
 }
 
-func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.Time) (Version, error) {
+func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.Time) (backend.Object, error) {
 	ps := f.partSize()
 	n := (size + ps - 1) / ps
 
@@ -313,11 +316,11 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		wholeSHA := ""
 		if !anyCopy || localAll {
 			if err := f.fill(ctx, 0, size); err != nil {
-				return Version{}, err
+				return backend.Object{}, err
 			}
 			s, err := f.contentSHA1(size)
 			if err != nil {
-				return Version{}, err
+				return backend.Object{}, err
 			}
 			wholeSHA = s
 		}
@@ -330,9 +333,9 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		f.startingMtime = ""
 		f.mu.Unlock()
 		if err != nil {
-			return Version{}, fmt.Errorf("start large file: %w", err)
+			return backend.Object{}, fmt.Errorf("start large file: %w", err)
 		}
-		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, parts: map[int64]*partUp{}}
+		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, info: extraInfo(req.Info), parts: map[int64]*partUp{}}
 		f.mu.Lock()
 		f.sess = sess
 		f.mu.Unlock()
@@ -369,7 +372,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	shas := make([]string, n)
 	f.mu.Lock()
@@ -378,37 +381,41 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	}
 	f.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return Version{}, err
+		return backend.Object{}, err
 	}
 	v, err := f.m.opts.Remote.FinishLargeFile(commit, sess.id, shas)
 	if err != nil {
-		return Version{}, fmt.Errorf("finish large file: %w", err)
+		return backend.Object{}, fmt.Errorf("finish large file: %w", err)
 	}
 	f.mu.Lock()
 	f.sess = nil
 	localAll = f.isLocalLocked(0, size)
 	mtimeSet := f.mtimeSet
+	// A mode, owner or xattr change made since the large file started
+	// (a resumed one's start info is unknown) is made durable before the
+	// flush returns: it is not deferred.
+	infoChanged := sess.info == nil || !maps.Equal(sess.info, extraInfo(f.info))
 	f.mu.Unlock()
 
 	// A streamed file was started with the time of its first part and no
 	// whole-file SHA-1; give the final version the right metadata with a
 	// server-side copy. With FastStreamedClose only an explicitly set mtime
 	// (cp -a, rsync) is worth the copy.
-	if sess.mtimeMs == mtime.UnixMilli() && (sess.sha1 != "" || !localAll) {
+	if !infoChanged && sess.mtimeMs == mtime.UnixMilli() && (sess.sha1 != "" || !localAll) {
 		return v, nil
 	}
-	if f.m.opts.FastStreamedClose && (!mtimeSet || sess.mtimeMs == mtime.UnixMilli()) {
+	if !infoChanged && f.m.opts.FastStreamedClose && (!mtimeSet || sess.mtimeMs == mtime.UnixMilli()) {
 		return v, nil
 	}
 	wholeSHA := sess.sha1
 	if wholeSHA == "" && localAll {
 		if wholeSHA, err = f.contentSHA1(size); err != nil {
-			return Version{}, err
+			return backend.Object{}, err
 		}
 	}
 	f.mu.Lock()
 	req := f.requestLocked(mtime, wholeSHA)
-	if f.deferMeta {
+	if f.deferMeta && !infoChanged {
 		f.fixup = req.Info
 		f.mu.Unlock()
 		return v, nil
@@ -416,8 +423,14 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	f.mu.Unlock()
 	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(commit, v.FileID, size, req)
 	if err != nil {
-		// The bytes are in B2; only the metadata is off.
+		// The bytes are in B2; only the metadata is off: the caller
+		// retries with its deferred copy when it takes one.
 		f.m.log.Warn("set metadata of streamed upload", "file", req.Name, "err", err)
+		if f.deferMeta {
+			f.mu.Lock()
+			f.fixup = req.Info
+			f.mu.Unlock()
+		}
 		return v, nil
 	}
 	if err := f.m.opts.Remote.DeleteFileVersion(commit, v.Name, v.FileID); err != nil {
@@ -429,7 +442,8 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 // session is a large file being uploaded.
 type session struct {
 	id       string
-	mtimeMs  int64 // src_last_modified_millis recorded at start
+	mtimeMs  int64             // src_last_modified_millis recorded at start
+	info     map[string]string // the extra file info recorded at start (nil: unknown)
 	sha1     string
 	streamed bool // started before Flush, with provisional file info
 	parts    map[int64]*partUp

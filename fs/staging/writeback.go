@@ -275,17 +275,17 @@ func (m *Manager) upload(f *File) {
 	wb.poke()
 }
 
-// maxHold bounds how long a held file (OpenOptions.Hold) waits after its
+// maxHold bounds how long a held file (OpenOptions.DirMarker) waits after its
 // first pending change.
 const maxHold = time.Minute
 
-// held reports whether the upload of f, opened with OpenOptions.Hold,
+// held reports whether the upload of f, opened with OpenOptions.DirMarker,
 // waits: a pending file in f's directory or below changed less than
 // WriteBackDelay ago, or the held file of a directory above f's is still
 // pending (a tree being copied sets its directories' metadata last), for
 // at most maxHold after f became pending. A Sync does not wait for it.
 func (m *Manager) held(f *File) bool {
-	if !f.hold {
+	if !f.dirMarker {
 		return false
 	}
 	now := m.opts.Now()
@@ -305,7 +305,7 @@ func (m *Manager) held(f *File) bool {
 		}
 		below := strings.HasPrefix(k.name, dir)
 		var above bool
-		if g.hold && !below {
+		if g.dirMarker && !below {
 			gdir := k.name[:strings.LastIndexByte(k.name, '/')+1]
 			above = strings.HasPrefix(dir, gdir)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
@@ -29,7 +30,7 @@ type faultyRemote struct {
 	peak    atomic.Int32
 }
 
-func (r *faultyRemote) UploadFile(ctx context.Context, req staging.UploadRequest, body io.ReaderAt, size int64) (staging.Version, error) {
+func (r *faultyRemote) UploadFile(ctx context.Context, req staging.UploadRequest, body io.ReaderAt, size int64) (backend.Object, error) {
 	n := r.running.Add(1)
 	defer r.running.Add(-1)
 	for {
@@ -44,7 +45,7 @@ func (r *faultyRemote) UploadFile(ctx context.Context, req staging.UploadRequest
 	r.mu.Unlock()
 	if fail != nil {
 		if err := fail(); err != nil {
-			return staging.Version{}, err
+			return backend.Object{}, err
 		}
 	}
 	return r.Store.UploadFile(ctx, req, body, size)
@@ -209,8 +210,8 @@ func TestWriteBackBackpressure(t *testing.T) {
 // finishFails is a Store whose large files cannot be finished.
 type finishFails struct{ *fstest.Store }
 
-func (r finishFails) FinishLargeFile(ctx context.Context, id string, shas []string) (staging.Version, error) {
-	return staging.Version{}, fmt.Errorf("connection reset: %w", errs.ErrIO)
+func (r finishFails) FinishLargeFile(ctx context.Context, id string, shas []string) (backend.Object, error) {
+	return backend.Object{}, fmt.Errorf("connection reset: %w", errs.ErrIO)
 }
 
 // TestWriteBackResumesLargeFile: a large file whose upload was cut after
@@ -313,5 +314,57 @@ func TestWriteBackReleaseDuringUploadShown(t *testing.T) {
 			t.Fatal("the uploaded file stays in the Manager after it was shown")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWriteBackMetaOfOpenFileKeepsLaterWrites: a metadata change of a
+// small file open for writing, made between two writes, records the
+// change durably without taking the bytes of the moment for the content:
+// after a kill -9 the file has every byte written (the data file is
+// intact), not the bytes it had at the chmod (the model found a file of
+// 39 bytes recovered with the 2 it had when it was chmodded).
+func TestWriteBackMetaOfOpenFileKeepsLaterWrites(t *testing.T) {
+	ctx := context.Background()
+	st := fstest.NewStore("b1")
+	dir := filepath.Join(t.TempDir(), "s")
+	opts := staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, Logger: quiet,
+		WriteBack: true, WriteBackDelay: time.Hour}
+	m1, err := staging.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := m1.Open(ctx, staging.OpenOptions{Key: key("a"), Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ctx, []byte("ab"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.SetInfo(ctx, func(info map[string]string) error { info["b2fs-mode"] = "776"; return nil }); !ok || err != nil {
+		t.Fatalf("SetInfo: %v %v", ok, err)
+	}
+	rest := strings.Repeat("c", 38)
+	if _, err := f.WriteAt(ctx, []byte(rest), 1); err != nil {
+		t.Fatal(err)
+	}
+	m1.Abandon() // kill -9: the data file keeps what was written
+	opts.WriteBackDelay = time.Millisecond
+	m2, err := staging.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close(ctx)
+	if _, err := m2.Recover(ctx, st.Current); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, got, ok := st.Get("b1", "a")
+	if !ok || string(got) != "a"+rest {
+		t.Errorf("B2 has %q (%v), want the 39 bytes written", got, ok)
+	}
+	if o.Info["b2fs-mode"] != "776" {
+		t.Errorf("B2 has info %v, want the mode change", o.Info)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // fakeLister serves b2_list_file_versions semantics from memory: versions
@@ -13,7 +15,7 @@ import (
 // by (startName, startID).
 type fakeLister struct {
 	mu    sync.Mutex
-	vs    []Version
+	vs    []backend.Object
 	calls int
 	err   error
 	seq   int
@@ -24,7 +26,7 @@ func (f *fakeLister) add(name, body string, at time.Time, hidden bool) {
 	defer f.mu.Unlock()
 	f.seq++
 	id := "id" + itoa(uint64(f.seq))
-	f.vs = append(f.vs, Version{Name: name, FileID: id, Size: int64(len(body)), Uploaded: at, Hidden: hidden,
+	f.vs = append(f.vs, backend.Object{Name: name, FileID: id, Size: int64(len(body)), Uploaded: at, Hidden: hidden,
 		Info: map[string]string{"body": body}})
 	sort.SliceStable(f.vs, func(i, j int) bool {
 		if f.vs[i].Name != f.vs[j].Name {
@@ -71,7 +73,7 @@ func (f *fakeLister) ListVersions(ctx context.Context, bucketID, prefix, delim, 
 					return p, nil
 				}
 				lastFolder = folder
-				p.Versions = append(p.Versions, Version{Name: folder, Folder: true})
+				p.Versions = append(p.Versions, backend.Object{Name: folder, Folder: true})
 				continue
 			}
 		}

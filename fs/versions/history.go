@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // VersionLayout is the time format of version names: RFC 3339 in UTC with
@@ -20,14 +22,14 @@ type Named struct {
 	// Name is VersionName of the version, with ".2", ".3"... added when
 	// versions share an upload millisecond.
 	Name    string
-	Version Version
+	Version backend.Object
 	// Current: the live tree shows this version (the newest, not a hide
 	// marker).
 	Current bool
 }
 
 // VersionName names a version by its upload time.
-func VersionName(v Version) string {
+func VersionName(v backend.Object) string {
 	s := v.Uploaded.UTC().Format(VersionLayout)
 	if v.Hidden {
 		s += DeletedSuffix
@@ -47,7 +49,7 @@ func (v *View) History(ctx context.Context, bucketID, root, name string) ([]Name
 		return nil, err
 	}
 	lo := sort.Search(len(l.vs), func(i int) bool { return l.vs[i].Name >= name })
-	var vs []Version
+	var vs []backend.Object
 	for i := lo; i < len(l.vs) && l.vs[i].Name == name; i++ {
 		if !l.vs[i].Folder {
 			vs = append(vs, l.vs[i])

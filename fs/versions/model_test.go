@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // modelAt is the tree at t computed the slow, obvious way: for every name
 // under prefix, its newest version at or before t, unless a hide marker.
-func modelAt(all []Version, prefix string, t time.Time) string {
-	newest := map[string]Version{}
+func modelAt(all []backend.Object, prefix string, t time.Time) string {
+	newest := map[string]backend.Object{}
 	for _, v := range all {
 		if !strings.HasPrefix(v.Name, prefix) || v.Uploaded.After(t) {
 			continue
@@ -57,14 +59,14 @@ func TestAtMatchesModel(t *testing.T) {
 	for seed := int64(1); seed <= 12; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		f := &fakeLister{}
-		var all []Version
+		var all []backend.Object
 		for i := 0; i < 40; i++ {
 			name := pool[rng.Intn(len(pool))]
 			at := t0.Add(time.Duration(rng.Intn(1000)) * time.Second)
 			hidden := rng.Intn(4) == 0
 			body := fmt.Sprint(i)
 			f.add(name, body, at, hidden)
-			all = append(all, Version{Name: name, Uploaded: at, Hidden: hidden, Info: map[string]string{"body": body}})
+			all = append(all, backend.Object{Name: name, Uploaded: at, Hidden: hidden, Info: map[string]string{"body": body}})
 		}
 		v, _ := newView(t, f, Options{PageSize: 3, TreePages: 100})
 		ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/b2client/nameenc"
+	"github.com/b2fs/b2fs/fs/backend"
 )
 
 // Entry is one name in a directory of the view.
@@ -18,14 +19,14 @@ type Entry struct {
 	// Version is a file's version. For a directory of the tree at a
 	// moment it is the directory's .bzEmpty marker when one is shown
 	// (its file info holds the directory's mode and owner), else zero.
-	Version Version
+	Version backend.Object
 }
 
 // rel splits a listed name under prefix into its first segment (as stored
 // in B2) and whether more follows (the segment is a directory), and returns
 // the Linux name shown for the segment (see nameenc.Local: segments that
 // do not decode to a name Linux allows are not shown).
-func rel(prefix string, v Version) (seg, name string, dir, ok bool) {
+func rel(prefix string, v backend.Object) (seg, name string, dir, ok bool) {
 	r, found := strings.CutPrefix(v.Name, prefix)
 	if !found {
 		return "", "", false, false
@@ -41,7 +42,7 @@ func rel(prefix string, v Version) (seg, name string, dir, ok bool) {
 }
 
 // groups calls fn with each name's versions (newest first), in name order.
-func groups(vs []Version, fn func(vs []Version)) {
+func groups(vs []backend.Object, fn func(vs []backend.Object)) {
 	for i := 0; i < len(vs); {
 		j := i + 1
 		for j < len(vs) && vs[j].Name == vs[i].Name {
@@ -54,7 +55,7 @@ func groups(vs []Version, fn func(vs []Version)) {
 
 // at returns the version a name shows at t (its newest version uploaded at
 // or before t), if it is shown.
-func at(vs []Version, t time.Time) (Version, bool) {
+func at(vs []backend.Object, t time.Time) (backend.Object, bool) {
 	for _, v := range vs {
 		if v.Folder {
 			return v, true
@@ -63,7 +64,7 @@ func at(vs []Version, t time.Time) (Version, bool) {
 			return v, !v.Hidden
 		}
 	}
-	return Version{}, false
+	return backend.Object{}, false
 }
 
 func atKey(l *listing, bucketID string, t time.Time) string {
@@ -91,7 +92,7 @@ func (v *View) At(ctx context.Context, bucketID, root, prefix string, t time.Tim
 func treeAt(l *listing, t time.Time) []Entry {
 	idx := map[string]int{}
 	var out []Entry
-	groups(l.vs, func(vs []Version) {
+	groups(l.vs, func(vs []backend.Object) {
 		ver, shown := at(vs, t)
 		if !shown {
 			return

@@ -5,47 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/b2fs/b2fs/b2client"
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"golang.org/x/sync/singleflight"
 )
 
-// Version is one stored version of a name, a hide marker, or (in a
-// delimiter listing) a folder entry.
-type Version struct {
-	// Name is the full B2 name; folder entries end with "/".
-	Name        string
-	FileID      string
-	Size        int64
-	ContentType string
-	SHA1        string
-	Uploaded    time.Time
-	Info        map[string]string
-	// Hidden marks a hide marker: the name was deleted at Uploaded.
-	Hidden bool
-	// Folder marks a folder entry (a roll-up of names under Name).
-	Folder bool
-}
-
-// ModTime is the version's modification time: src_last_modified_millis
-// when set, else the upload time.
-func (v Version) ModTime() time.Time {
-	if s, ok := v.Info[b2client.InfoModTime]; ok {
-		if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms > 0 {
-			return time.UnixMilli(ms)
-		}
-	}
-	return v.Uploaded
-}
-
 // Page is one page of a version listing.
 type Page struct {
-	Versions []Version
+	Versions []backend.Object
 	// NextName and NextID start the next page; NextName is "" after the
 	// last page.
 	NextName, NextID string
@@ -112,7 +83,7 @@ type listing struct {
 	// tree: the listing holds the whole subtree (no folder entries);
 	// else it was made with delimiter "/".
 	tree bool
-	vs   []Version
+	vs   []backend.Object
 }
 
 // sub returns the part of a tree listing under prefix (a descendant of
@@ -235,8 +206,8 @@ func (v *View) fetch(ctx context.Context, bucketID, prefix string) (*listing, er
 
 // pages lists up to budget pages (0: all) and reports whether the listing
 // is complete.
-func (v *View) pages(ctx context.Context, bucketID, prefix, delim string, budget int) ([]Version, bool, error) {
-	var out []Version
+func (v *View) pages(ctx context.Context, bucketID, prefix, delim string, budget int) ([]backend.Object, bool, error) {
+	var out []backend.Object
 	startName, startID := "", ""
 	for n := 0; budget == 0 || n < budget; n++ {
 		p, err := v.opts.Lister.ListVersions(ctx, bucketID, prefix, delim, startName, startID, v.opts.PageSize)

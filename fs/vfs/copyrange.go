@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/staging"
 )
@@ -39,13 +40,13 @@ func (n *File) CopyFileRange(ctx context.Context, offIn uint64, on *File, fhOut 
 	if sha, _ := e.InfoValue(staging.InfoLargeFileSHA); sha != "" && e.FileID == id {
 		info[staging.InfoLargeFileSHA] = sha
 	}
-	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (staging.Version, error) {
+	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (backend.Object, error) {
 		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: childName(sdir, sname), FileID: id, Size: size}, db, childName(ddir, dname),
 			&CopyMeta{ContentType: ct, Info: mtimeInfo(info, time.Now())})
 		if err != nil {
-			return staging.Version{}, err
+			return backend.Object{}, err
 		}
-		return staging.Version{FileID: obj.FileID, Name: obj.Name, Size: size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
+		return backend.Object{FileID: obj.FileID, Name: obj.Name, Size: size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
 	})
 	if err != nil {
 		return 0, n.fsys.opErr("copy "+fmtPath(sb, childName(sdir, sname))+" to "+fmtPath(db, childName(ddir, dname)), err)

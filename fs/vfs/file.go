@@ -2,14 +2,11 @@ package vfs
 
 import (
 	"context"
-	"io"
 	"syscall"
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
-	"github.com/b2fs/b2fs/fs/readahead"
-	"github.com/b2fs/b2fs/fs/readcache"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -35,10 +32,18 @@ type Handle interface {
 func (n *File) Attr(ctx context.Context, h Handle) Attr {
 	var a Attr
 	_, _, name := n.loc()
-	if sh, ok := h.(*stagedHandle); ok && n.isGone() {
-		n.fsys.fileAttr(n.stagedView(name, sh.f), &a)
-		a.Nlink = 0
-		return a
+	if n.isGone() {
+		// Its handles still write the staged copy it had: every handle
+		// shows it (go-fuse answers fstat through any open handle).
+		sf := n.goneStagedFile()
+		if sh, ok := h.(*stagedHandle); ok {
+			sf = sh.f
+		}
+		if sf != nil {
+			n.fsys.fileAttr(n.stagedView(name, sf), &a)
+			a.Nlink = 0
+			return a
+		}
 	}
 	if sf := n.stagedFile(); sf != nil {
 		n.fsys.fileAttr(n.stagedView(name, sf), &a)
@@ -49,7 +54,7 @@ func (n *File) Attr(ctx context.Context, h Handle) Attr {
 		n.fsys.fileAttr(n.stagedView(name, h.f), &a)
 		return a
 	case *readHandle:
-		return n.VersionAttr(h.entry)
+		return n.VersionAttr(h.version())
 	}
 	n.fsys.fileAttr(n.current(), &a)
 	if n.isGone() {
@@ -82,37 +87,34 @@ func (n *File) Open(ctx context.Context, flags uint32) (Handle, error) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&(syscall.O_TRUNC|syscall.O_APPEND) != 0 || n.stagedFile() != nil {
 		return n.openStaged(ctx, flags)
 	}
+	wrote := n.wroteCount()
+	e, err := n.pinnedCurrent()
+	if err != nil {
+		return nil, err
+	}
+	h := &readHandle{fsys: n.fsys, node: n, wrote: wrote}
+	h.setVersion(e)
+	return h, nil
+}
+
+// pinnedCurrent returns the file's current version, pinned (pins.go) so
+// that it is not deleted under a handle reading it. One being deleted just
+// now was replaced: the file's view has the newer version. A copy updates
+// the view before it deletes the version it replaced, so a pin taken while
+// the view still shows the version holds; one taken after the view moved
+// on may be of a version already deleted, and is dropped for the newer one.
+func (n *File) pinnedCurrent() (cache.Entry, error) {
 	e := n.current()
-	// The version read is not deleted under the handle (pins.go). One
-	// being deleted just now was replaced: the file's view has the newer
-	// version. A copy updates the view before it deletes the version it
-	// replaced, so a pin taken while the view still shows the version
-	// holds; one taken after the view moved on may be of a version
-	// already deleted, and is dropped for the newer one.
 	for i := 0; e.FileID != "" && !n.pinCurrent(e.FileID); i++ {
 		if i == 10 {
-			return nil, n.fsys.opErr("open "+e.Name, errs.ErrIO)
+			return cache.Entry{}, n.fsys.opErr("open "+e.Name, errs.ErrIO)
 		}
 		if i > 0 {
 			time.Sleep(time.Millisecond << i)
 		}
 		e = n.current()
 	}
-	b, dir, _ := n.loc()
-	path := fmtPath(b, childName(dir, e.Name))
-	fsys, id := n.fsys, e.FileID
-	var fetch readahead.FetchFunc = func(ctx context.Context, off, length int64) (io.ReadCloser, error) {
-		return fsys.opts.Backend.OpenRange(ctx, b, id, off, length)
-	}
-	fetch = readahead.FetchFunc(fsys.opts.ReadCache.Wrap(id, e.Size, ContentSHA1(e), readcache.FetchFunc(fetch)))
-	return &readHandle{
-		fsys:   n.fsys,
-		node:   n,
-		path:   path,
-		entry:  e,
-		pinned: e.FileID != "",
-		reader: readahead.New(e.Size, fetch, n.fsys.opts.Read),
-	}, nil
+	return e, nil
 }
 
 // pinCurrent pins version id (see File.Open) when it is still the file's
@@ -139,50 +141,6 @@ func (n *File) ReadsVersion(flags uint32) (cache.Entry, bool) {
 		return cache.Entry{}, false
 	}
 	return n.current(), true
-}
-
-// readHandle reads one version of a file.
-type readHandle struct {
-	fsys   *FS
-	node   *File
-	path   string
-	entry  cache.Entry
-	reader *readahead.Reader
-	pinned bool // entry.FileID is pinned (pins.go)
-}
-
-func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
-	b, err := h.reader.Read(ctx, p, off)
-	if err != nil {
-		return 0, readFailed("read "+h.path, err)
-	}
-	if len(b) > 0 && &b[0] != &p[0] {
-		copy(p, b)
-	}
-	return len(b), nil
-}
-
-func (h *readHandle) Write(ctx context.Context, p []byte, off int64) (int, error) {
-	return 0, errs.ErrBadHandle
-}
-
-func (h *readHandle) Flush(ctx context.Context) error { return nil }
-
-func (h *readHandle) Release(ctx context.Context) error {
-	h.reader.Close()
-	if h.pinned {
-		h.fsys.unpinVersion(h.entry.FileID)
-	}
-	return nil
-}
-
-// Fsync of a read-only handle on a file with nothing staged: the content is
-// in B2 already; metadata changes not yet in B2 are sent.
-func (h *readHandle) Fsync(ctx context.Context) error {
-	if h.node == nil {
-		return nil
-	}
-	return h.fsys.opErr("fsync "+h.path, h.fsys.flushMeta(context.WithoutCancel(ctx), h.node))
 }
 
 // Fsync sends the file's metadata changes not yet in B2 (its content
@@ -219,18 +177,18 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 		if e := n.fsys.writable("truncate", capWrite); e != nil {
 			return Attr{}, e
 		}
-		if sf := handleFile(); sf != nil {
-			if err := sf.Truncate(ctx, int64(sz)); err != nil {
+		if sh, ok := h.(*stagedHandle); ok {
+			if err := sh.f.Truncate(ctx, int64(sz)); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
 			// A pending metadata change goes with the truncation's
 			// upload (see foldMeta).
-			if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
+			if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sh.f); err != nil {
 				return Attr{}, n.fsys.opErr("truncate "+fmtPath(b, full), err)
 			}
 		} else if n.isGone() {
 			return Attr{}, errs.ErrNotExist // only its handles reach it
-		} else if e := n.truncateClosed(ctx, int64(sz)); e != nil {
+		} else if e := n.truncatePath(ctx, int64(sz)); e != nil {
 			return Attr{}, e
 		}
 	}
@@ -240,31 +198,51 @@ func (n *File) Setattr(ctx context.Context, h Handle, in *SetAttr) (Attr, error)
 	return n.Attr(ctx, h), nil
 }
 
-// truncateClosed truncates a file no handle has open: stage, cut, upload.
-func (n *File) truncateClosed(ctx context.Context, size int64) error {
+// truncatePath is truncate(2) of a path: of the file's staged copy when
+// it has one, else of its B2 version (stage, cut, upload). The staged
+// file is opened, not only looked up: a reference keeps it from being let
+// go under the truncation (in write-back mode, once its background upload
+// lands), which would lose the truncation.
+func (n *File) truncatePath(ctx context.Context, size int64) error {
 	b, dir, name := n.loc()
-	e := n.current()
-	var base *staging.Base
-	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
-		if e.Size == size {
-			return nil
-		}
-	}
+	key := stagingKey(b, childName(dir, name))
+	path := fmtPath(b, key.Name)
 	st := n.fsys.opts.Write.Staging
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: size == 0})
+	o := staging.OpenOptions{Key: key, Truncate: size == 0}
+	// The staged file first: the view's version is older than its
+	// content (see staging.Manager.OpenStaged).
+	sf, err := st.OpenStaged(ctx, o)
+	staged := sf != nil
+	if err == nil && !staged {
+		e := n.current()
+		if e.FileID != "" {
+			if e.Size == size {
+				return nil
+			}
+			o.Base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
+		}
+		sf, err = st.Open(ctx, o)
+	}
 	if err != nil {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.opErr("truncate "+path, err)
 	}
 	defer st.Release(sf)
 	if err := sf.Truncate(ctx, size); err != nil {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.opErr("truncate "+path, err)
+	}
+	// A pending metadata change goes with the truncation's upload (see
+	// foldMeta).
+	if err := n.fsys.foldMeta(context.WithoutCancel(ctx), n, sf); err != nil {
+		return n.fsys.opErr("truncate "+path, err)
+	}
+	if staged && sf.Writing() {
+		return nil // its close commits or uploads the truncation
 	}
 	if n.fsys.writeBack() {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), sf.Commit(context.WithoutCancel(ctx)))
+		return n.fsys.opErr("truncate "+path, sf.Commit(context.WithoutCancel(ctx)))
 	}
 	if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
-		return n.fsys.opErr("truncate "+fmtPath(b, childName(dir, name)), err)
+		return n.fsys.opErr("truncate "+path, err)
 	}
 	n.fsys.afterUpload(n, sf)
 	return nil

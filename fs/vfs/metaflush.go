@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/staging"
 	"golang.org/x/sync/errgroup"
 )
@@ -365,7 +366,7 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	n.update(ne)
 	f.changed(b, dir, name, &ne)
 	if sf != nil {
-		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, p.base, before)
+		sf.RebaseCopy(backend.Object{FileID: obj.FileID, Info: obj.Info}, p.base, before)
 	}
 	// Last: opens from now on read the copy, and a handle still reading
 	// the replaced version keeps it until it is released (pins.go).

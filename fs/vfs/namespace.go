@@ -56,8 +56,19 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if name == EmptyMarker {
 		return nil, nil, errs.ErrInvalid // reserved for directory markers
 	}
+	o := staging.OpenOptions{
+		Key: stagingKey(b, childName(prefix, name)), Truncate: flags&syscall.O_TRUNC != 0, Write: true,
+		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
+	}
+	// The staged file first: B2's version is older than its content (see
+	// staging.Manager.OpenStaged).
+	st := n.fsys.opts.Write.Staging
+	sf, err := st.OpenStaged(ctx, o)
+	if err != nil {
+		return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
+	}
 	var base *staging.Base
-	if n.fsys.staged(b, childName(prefix, name)) == nil {
+	if sf == nil {
 		// The kernel calls Create when it believes the name is free; if B2
 		// has it after all, O_EXCL fails and otherwise the file is opened.
 		e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
@@ -76,13 +87,10 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 			}
 			base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
 		}
-	}
-	sf, err := n.fsys.opts.Write.Staging.Open(ctx, staging.OpenOptions{
-		Key: stagingKey(b, childName(prefix, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0, Write: true,
-		Info: n.fsys.newInfo(ctx, b, prefix, syscall.S_IFREG|mode&0o7777),
-	})
-	if err != nil {
-		return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
+		o.Base = base
+		if sf, err = st.Open(ctx, o); err != nil {
+			return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
+		}
 	}
 	e := stagedEntry(name, sf)
 	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e}
@@ -195,7 +203,7 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 func (n *Dir) rmdirDone(ctx context.Context, name, dir string, d *Dir, last Attr) {
 	b, prefix := n.loc()
 	n.fsys.changed(b, prefix, name, nil)
-	n.fsys.meta.Cache().InvalidateDir(dirKey(b, dir))
+	n.fsys.invalidateDir(b, dir)
 	n.fsys.forgetMarker(b, dir)
 	n.fsys.entriesChanged(b, prefix)
 	n.fsys.dirRemoved(b, dir)
@@ -222,14 +230,15 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	// What an open handle of the file shows once it is gone.
 	fn := n.fsys.loadedFile(b, prefix, name)
 	var last cache.Entry
+	var lastSF *staging.File
 	if fn != nil {
-		last = fn.lastEntry()
+		last, lastSF = fn.lastEntry(), fn.stagedFile()
 	}
 	if n.fsys.writeBack() {
-		return n.unlinkPending(ctx, name, fn, last)
+		return n.unlinkPending(ctx, name, fn, last, lastSF)
 	}
 	sf := n.fsys.staged(b, full) // open handles keep using it
-	had := n.fsys.opts.Write.Staging.Detach(stagingKey(b, full))
+	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
 	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
@@ -247,10 +256,17 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 		}
 	case !had:
 		return errs.ErrNotExist
+	case base != "":
+		// The staged file's version, which the listing does not show
+		// yet (an upload of a recovered file that landed just now, its
+		// news still on the way): B2 shows it.
+		if err := n.fsys.remove(ctx, b, full); err != nil {
+			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+		}
 	}
 	n.fsys.removed(b, prefix, name)
 	if fn != nil {
-		fn.setGone(last)
+		fn.setGone(last, lastSF)
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)

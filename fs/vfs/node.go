@@ -54,7 +54,11 @@ type File struct {
 	// gone: the file was unlinked or replaced by a rename. It no longer
 	// stands for its name (another file may take it): entry is what it
 	// was when it went, and only its open handles still reach it.
-	gone bool
+	gone       bool
+	goneStaged *staging.File // the staged copy it had then (its handles may still write it)
+	// wrote counts the versions this mount uploaded for the file (its
+	// read handles follow them; see readHandle).
+	wrote uint64
 }
 
 // registry interns the loaded nodes by location, so that every operation
@@ -300,13 +304,22 @@ func (n *File) isGone() bool {
 }
 
 // setGone records that n was unlinked or replaced; e is the entry it had
-// (taken before the change, pending metadata applied). A pending metadata
-// change of n is dropped by the caller: nothing of n reaches B2 again.
-func (n *File) setGone(e cache.Entry) {
+// and sf its staged copy (taken before the change, pending metadata
+// applied; nil when none). A pending metadata change of n is dropped by
+// the caller: nothing of n reaches B2 again.
+func (n *File) setGone(e cache.Entry, sf *staging.File) {
 	n.mu.Lock()
 	e.Name = n.entry.Name
-	n.entry, n.gone = e, true
+	n.entry, n.gone, n.goneStaged = e, true, sf
 	n.mu.Unlock()
+}
+
+// goneStagedFile returns the staged copy the file had when it went (see
+// setGone).
+func (n *File) goneStagedFile() *staging.File {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.goneStaged
 }
 
 // isGone reports whether the directory was removed or replaced.
@@ -371,6 +384,13 @@ func (n *File) current() cache.Entry {
 // Entry returns the file's current directory entry (version, size, time,
 // info).
 func (n *File) Entry() cache.Entry { return n.current() }
+
+// wroteCount returns File.wrote.
+func (n *File) wroteCount() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wrote
+}
 
 func (n *File) name() string {
 	n.mu.Lock()

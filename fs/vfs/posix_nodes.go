@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/staging"
 )
@@ -128,7 +129,10 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	}
 	if sf != nil {
 		if n.fsys.writeBack() {
-			sf.Settle() // a background upload ending now is shown first
+			// No background upload lands while the change is made
+			// (absorbed, or a copy of the version sf uploaded).
+			release := sf.Hold()
+			defer release()
 		}
 		var cerr error
 		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
@@ -212,7 +216,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 	n.update(ne)
 	n.fsys.changed(b, dir, name, &ne)
 	if sf != nil {
-		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, e.FileID, before)
+		sf.RebaseCopy(backend.Object{FileID: obj.FileID, Info: obj.Info}, e.FileID, before)
 	}
 	// Last: opens from now on read the copy (see sendMeta).
 	n.replacedVersion(e.FileID, obj.FileID, n.fsys.dropVersion(ctx, b, full, e.FileID))

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/staging"
 	"golang.org/x/sync/errgroup"
@@ -88,9 +89,10 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		tn = nil // nothing replaced, or a rename onto itself
 	}
 	var last cache.Entry
+	var lastSF *staging.File
 	if tn != nil {
-		last = tn.lastEntry()                                               // what its open handles show once it is gone
-		n.fsys.dropMeta(ctx, tn, n.fsys.staged(db, childName(dp, newName))) // the file is being replaced
+		last, lastSF = tn.lastEntry(), tn.stagedFile() // what its open handles show once it is gone
+		n.fsys.dropMeta(ctx, tn, lastSF)               // the file is being replaced
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
@@ -102,7 +104,7 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		return err
 	}
 	if tn != nil {
-		tn.setGone(last)
+		tn.setGone(last, lastSF)
 	}
 	return nil
 }
@@ -161,7 +163,7 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	if sf != nil && obj.Info != nil {
 		// The staged file reads what it has only in B2 from the copy (the
 		// source goes next), and takes the metadata the copy carried.
-		sf.RebaseCopy(staging.Version{FileID: obj.FileID, Info: obj.Info}, src.FileID, before)
+		sf.RebaseCopy(backend.Object{FileID: obj.FileID, Info: obj.Info}, src.FileID, before)
 	}
 	// The source's only version, made by this mount (a temporary file of
 	// rsync or an editor), lives on in the copy: delete it rather than
@@ -177,12 +179,12 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	} else if read {
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
-	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &staging.Version{FileID: obj.FileID})
+	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &backend.Object{FileID: obj.FileID})
 	if sf != nil && pm != nil {
 		// The pending change rode on the copy: the file's open staged
 		// copy takes it too, or its handles and its name show the
 		// metadata from before.
-		sf.Rebase(staging.Version{FileID: obj.FileID, Info: obj.Info})
+		sf.Rebase(backend.Object{FileID: obj.FileID, Info: obj.Info})
 	}
 	ne := entryFromObject(newName, obj)
 	if fn != nil {
@@ -303,9 +305,9 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		old := sf.Key().Name
-		var v *staging.Version
+		var v *backend.Object
 		if c, ok := byName[old]; ok {
-			v = &staging.Version{FileID: c.FileID}
+			v = &backend.Object{FileID: c.FileID}
 		}
 		w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
 	}
@@ -321,8 +323,8 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		}
 	}
 	for d := range dirs {
-		n.fsys.meta.Cache().InvalidateDir(dirKey(sb, d))
-		n.fsys.meta.Cache().InvalidateDir(dirKey(db, to+d[len(from):]))
+		n.fsys.invalidateDir(sb, d)
+		n.fsys.invalidateDir(db, to+d[len(from):])
 		n.fsys.forgetMarker(sb, d)
 		n.fsys.forgetMarker(db, to+d[len(from):])
 	}

@@ -24,12 +24,16 @@ func (n *File) openStaged(ctx context.Context, flags uint32) (Handle, error) {
 	if st == nil {
 		return nil, errs.ErrReadOnly
 	}
-	e := n.current()
-	var base *staging.Base
-	if e.FileID != "" {
-		base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
+	o := staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Truncate: flags&syscall.O_TRUNC != 0, Write: write}
+	// The staged file first: the view's version is older than its
+	// content (see staging.Manager.OpenStaged).
+	sf, err := st.OpenStaged(ctx, o)
+	if err == nil && sf == nil {
+		if e := n.current(); e.FileID != "" {
+			o.Base = &staging.Base{FileID: e.FileID, Size: e.Size, Mtime: e.ModTime, ContentType: e.ContentType, Info: e.Info()}
+		}
+		sf, err = st.Open(ctx, o)
 	}
-	sf, err := st.Open(ctx, staging.OpenOptions{Key: stagingKey(b, childName(dir, name)), Base: base, Truncate: flags&syscall.O_TRUNC != 0, Write: write})
 	if err != nil {
 		return nil, n.fsys.opErr("open "+fmtPath(b, childName(dir, name)), err)
 	}
@@ -53,6 +57,9 @@ func (f *FS) afterUpload(n *File, sf *staging.File) {
 	n.noteOwnVersion(e.FileID, e.Size)
 	f.supersedeMeta(n, e.FileID)
 	n.update(e)
+	n.mu.Lock()
+	n.wrote++
+	n.mu.Unlock()
 	f.changed(b, dir, name, &e)
 	if fx := sf.TakeMetaFixup(); fx != nil {
 		// A large file streamed while being written: its final time and

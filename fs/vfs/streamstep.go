@@ -18,11 +18,24 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	if c.stream == nil {
 		c.stream = f.meta.OpenStream(b, prefix)
 	}
+	gen := f.meta.DirGen(b, prefix)
 	all, last, pages, done, err := c.stream.Wait(ctx, c.seen)
 	if err != nil {
 		return c, err
 	}
 	merged := f.withStaged(b, prefix, all)
+	// A file whose background upload landed between the listing and the
+	// merge left the staged files after the listing was taken: the
+	// listing as it is now has it (listing.Meta.Changed).
+	for i := 0; i < 3; i++ {
+		g := f.meta.DirGen(b, prefix)
+		if g == gen {
+			break
+		}
+		gen = g
+		all = c.stream.Latest(all)
+		merged = f.withStaged(b, prefix, all)
+	}
 	if c.seen == 0 && done {
 		return dirCursor{entries: merged, byName: merged, done: true, stream: c.stream, seen: pages}, nil
 	}

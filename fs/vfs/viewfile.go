@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/errs"
 	"github.com/b2fs/b2fs/fs/readahead"
 	"github.com/b2fs/b2fs/fs/readcache"
@@ -107,13 +108,13 @@ func (n *VersionFile) CopyTo(ctx context.Context, offIn uint64, on *File, fhOut 
 	if sha, _ := e.InfoValue(staging.InfoLargeFileSHA); sha != "" {
 		info[staging.InfoLargeFileSHA] = sha
 	}
-	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (staging.Version, error) {
+	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (backend.Object, error) {
 		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: n.b2name, FileID: e.FileID, Size: e.Size}, db, childName(ddir, dname),
 			&CopyMeta{ContentType: e.ContentType, Info: mtimeInfo(info, time.Now())})
 		if err != nil {
-			return staging.Version{}, err
+			return backend.Object{}, err
 		}
-		return staging.Version{FileID: obj.FileID, Name: obj.Name, Size: e.Size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
+		return backend.Object{FileID: obj.FileID, Name: obj.Name, Size: e.Size, ContentType: obj.ContentType, SHA1: obj.SHA1, Info: obj.Info}, nil
 	})
 	if err != nil {
 		return 0, n.fsys.opErr("copy "+fmtPath(n.bucket, n.b2name)+" ("+e.Name+") to "+fmtPath(db, childName(ddir, dname)), err)
@@ -145,7 +146,7 @@ func (f *FS) DirAttr() Attr {
 func HandleVersion(h Handle) (string, bool) {
 	switch h := h.(type) {
 	case *readHandle:
-		return h.entry.FileID, true
+		return h.version().FileID, true
 	}
 	return "", false
 }

@@ -18,7 +18,7 @@ import (
 // directory's info and time, docs/write-back.md): mkdir makes it pending,
 // and later changes of the directory's mode, owner, times and extended
 // attributes change the pending marker (its manifest, fsynced) instead of
-// copying a marker in B2. Its upload (staging.OpenOptions.Hold) waits
+// copying a marker in B2. Its upload (staging.OpenOptions.DirMarker) waits
 // while the directory's content is still changing, so that a tool
 // copying a tree, which sets every directory's metadata last, changes it
 // before it goes up. Then:
@@ -53,7 +53,7 @@ func markerDir(name string) (string, bool) {
 // later. base is the marker version in B2 it replaces ("" for none).
 func (f *FS) stageMarker(ctx context.Context, b Bucket, prefix, base string, info map[string]string, mtime time.Time) (*staging.File, error) {
 	st := f.opts.Write.Staging
-	o := staging.OpenOptions{Key: stagingKey(b, prefix+EmptyMarker), ContentType: dirContentType, Info: info, Mtime: mtime, Hold: true}
+	o := staging.OpenOptions{Key: stagingKey(b, prefix+EmptyMarker), ContentType: dirContentType, Info: info, Mtime: mtime, DirMarker: true}
 	if base != "" {
 		o.Base = &staging.Base{FileID: base, ContentType: dirContentType, Info: info}
 		o.Truncate = true
@@ -90,7 +90,7 @@ func (f *FS) changePendingMarker(ctx context.Context, b Bucket, prefix string, m
 		if !absorbed {
 			// Uploaded meanwhile: once the upload is shown (the cached
 			// marker is that version), the caller changes it in B2.
-			sf.Settle()
+			sf.Hold()()
 			return false, nil
 		}
 		_, err = sf.SetMtime(ctx, mt)

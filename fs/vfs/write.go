@@ -184,7 +184,9 @@ const patchLimit = 2000
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
 	c := f.meta.Cache()
-	f.meta.Mutated()
+	// First the listing being fetched, then the cache (see
+	// listing.Meta.Changed).
+	f.meta.Changed(b, prefix, name, e)
 	f.opts.Write.cacheMu.Lock()
 	defer f.opts.Write.cacheMu.Unlock()
 	if l, ok := c.Listing(key); ok && len(l) < patchLimit {
@@ -206,6 +208,14 @@ func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	} else {
 		c.PutNegative(key, name)
 	}
+}
+
+// invalidateDir forgets the cached listing of directory prefix of b, and
+// keeps the one being fetched out of the cache (a change Changed cannot
+// describe, such as a directory rename).
+func (f *FS) invalidateDir(b Bucket, prefix string) {
+	f.meta.Invalidated(b, prefix)
+	f.meta.Cache().InvalidateDir(dirKey(b, prefix))
 }
 
 // mtimeInfo returns info with src_last_modified_millis set to t.

@@ -136,8 +136,9 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 // unlinkPending is unlink in write-back mode. The name's version in B2,
 // if any, is removed first, and only then is the pending file dropped, so
 // that a crash in between leaves the name as it was before (the pending
-// file is uploaded at the next start), never its older B2 version.
-func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry) error {
+// file is uploaded at the next start), never its older B2 version. last
+// and lastSF are what the file's open handles keep (see File.setGone).
+func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry, lastSF *staging.File) error {
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
@@ -171,7 +172,7 @@ func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cac
 	}
 	n.fsys.removed(b, prefix, name)
 	if fn != nil {
-		fn.setGone(last)
+		fn.setGone(last, lastSF)
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)

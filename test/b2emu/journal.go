@@ -2,9 +2,13 @@ package b2emu
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,14 +35,25 @@ type journal struct {
 	err  error
 }
 
-// openJournal replays path into st, rewrites it compacted and opens it for
-// appending.
+// openJournal replays path into st and opens it for appending. A journal
+// that holds records the current state no longer needs (superseded or
+// deleted ones, a torn last line) is first rewritten compacted; one that
+// is already a snapshot (as a long list of uploads leaves it) is kept as
+// it is, so that a big store starts in the time its replay takes.
 func openJournal(path string, st *state) (*journal, error) {
-	if err := replay(path, st); err != nil {
+	compact, err := replay(path, st)
+	if err != nil {
 		return nil, err
 	}
 	for _, b := range st.buckets {
 		sort.Slice(b.unfinished, func(i, j int) bool { return b.unfinished[i].Seq < b.unfinished[j].Seq })
+	}
+	if compact {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		return &journal{path: path, f: f, w: bufio.NewWriterSize(f, 1<<16)}, nil
 	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -90,31 +105,153 @@ func snapshot(j *journal, st *state) {
 	}
 }
 
-func replay(path string, st *state) error {
+// replay applies the journal at path to st. compact reports whether the
+// journal holds nothing but what a snapshot of the resulting state would
+// (no record superseded, deleted or dropped, no torn line), so that it can
+// be appended to as it is. Lines are decoded on every core, in batches,
+// and applied in order.
+func replay(path string, st *state) (compact bool, err error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return false, fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			// A torn last line after a crash is expected; stop there.
-			break
+	// The store being rebuilt is all live data: collecting it while it
+	// grows would only cost time.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	type batch struct {
+		buf  []byte // the batch's lines, newline-terminated
+		recs []record
+		bad  bool // a line did not decode: recs stops before it
+		// unterminated: the last line has no newline
+		unterminated bool
+		ready        chan struct{}
+	}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	todo := make(chan *batch, workers)
+	inOrder := make(chan *batch, 2*workers)
+	stop := make(chan struct{})
+	var readErr error
+	go func() { // reader: cuts the file into batches of whole lines
+		defer close(todo)
+		defer close(inOrder)
+		r := bufio.NewReaderSize(f, 1<<20)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b := &batch{buf: make([]byte, 0, replayBatchBytes+4096), ready: make(chan struct{})}
+			for len(b.buf) < replayBatchBytes {
+				line, err := r.ReadSlice('\n')
+				b.buf = append(b.buf, line...)
+				if err == bufio.ErrBufferFull {
+					continue
+				}
+				if err != nil {
+					if err != io.EOF {
+						readErr = err
+					}
+					break
+				}
+			}
+			if len(b.buf) == 0 {
+				return
+			}
+			last := len(b.buf) < replayBatchBytes // end of file (or a read error)
+			select {
+			case inOrder <- b:
+			case <-stop:
+				return
+			}
+			todo <- b
+			if last {
+				return
+			}
 		}
-		apply(st, &r)
+	}()
+	for range workers {
+		go func() {
+			for b := range todo {
+				rest := b.buf
+				for len(rest) > 0 {
+					line := rest
+					if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+						line, rest = rest[:i], rest[i+1:]
+					} else {
+						rest = nil
+						b.unterminated = true // rewritten, so that appends start a line
+					}
+					var r record
+					if err := json.Unmarshal(line, &r); err != nil {
+						b.bad = true
+						break
+					}
+					b.recs = append(b.recs, r)
+				}
+				b.buf = nil
+				close(b.ready)
+			}
+		}()
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("journal line %d: %w", line, err)
+	rp := &replayer{st: st, compact: true}
+	torn := false // nothing after this point is applied
+	for b := range inOrder {
+		if torn {
+			continue // drain
+		}
+		<-b.ready
+		for i := range b.recs {
+			rp.apply(&b.recs[i])
+		}
+		if b.bad || b.unterminated {
+			// A torn last line after a crash is expected; stop there.
+			torn = true
+			close(stop)
+			for range todo {
+			}
+		}
 	}
-	return nil
+	if readErr != nil {
+		return false, fmt.Errorf("journal: %w", readErr)
+	}
+	return rp.compact && !torn, nil
+}
+
+// replayBatchBytes is the size of one batch of journal lines decoded
+// together.
+const replayBatchBytes = 1 << 20
+
+// replayer applies journal records and notes whether any of them made an
+// earlier one (or itself) redundant.
+type replayer struct {
+	st      *state
+	compact bool
+	clock   bool
+}
+
+func (rp *replayer) apply(r *record) {
+	st := rp.st
+	switch r.T {
+	case "clock":
+		rp.compact = rp.compact && !rp.clock
+		rp.clock = true
+	case "bucket":
+		rp.compact = rp.compact && r.Bucket != nil && st.buckets[r.Bucket.ID] == nil
+	case "file":
+		rp.compact = rp.compact && r.File != nil && st.files[r.File.ID] == nil && st.buckets[r.File.BucketID] != nil
+	case "part":
+		rp.compact = rp.compact && r.Part != nil && st.files[r.ID] != nil && st.files[r.ID].parts[r.Part.Number] == nil
+	case "key":
+		rp.compact = rp.compact && r.Key != nil && st.keys[r.Key.ID] == nil
+	default: // deletions, and records this version does not know
+		rp.compact = false
+	}
+	apply(st, r)
 }
 
 func apply(st *state, r *record) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -205,5 +206,102 @@ func TestConcurrentClients(t *testing.T) {
 	m := c.must("b2_list_file_names", map[string]any{"bucketId": bid, "maxFileCount": 1000})
 	if n := len(m["files"].([]any)); n != 8*6 {
 		t.Errorf("%d visible files, want 48", n)
+	}
+}
+
+// TestJournalKeptWhenCompact restarts a store whose journal holds only
+// what its state needs (it is appended to as it is, not rewritten) and
+// stores whose journal does not (a hidden file's superseded version, a
+// torn last line, a last line without its newline): those are rewritten,
+// and every restart keeps what was stored.
+func TestJournalKeptWhenCompact(t *testing.T) {
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "journal.jsonl")
+	inode := func() uint64 {
+		t.Helper()
+		st, err := os.Stat(jpath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sys().(*syscall.Stat_t).Ino
+	}
+	names := func(c *client, bid string) []string {
+		var out []string
+		for _, f := range c.must("b2_list_file_names", map[string]any{"bucketId": bid})["files"].([]any) {
+			out = append(out, f.(map[string]any)["fileName"].(string))
+		}
+		return out
+	}
+	ts, stop := startAt(t, dir)
+	c := login(t, ts)
+	bid := c.createBucket("compact-bucket", "allPrivate")
+	for _, n := range []string{"a", "b", "c"} {
+		c.upload(bid, n, []byte(n))
+	}
+	stop()
+	// A fresh journal is a snapshot: the restart keeps the file.
+	ino := inode()
+	ts, stop = startAt(t, dir)
+	if got := inode(); got != ino {
+		t.Errorf("compact journal rewritten on restart (inode %d, was %d)", got, ino)
+	}
+	c = login(t, ts)
+	c.upload(bid, "d", []byte("d"))
+	stop()
+	ts, stop = startAt(t, dir)
+	if got := inode(); got != ino {
+		t.Errorf("journal with an appended upload rewritten (inode %d, was %d)", got, ino)
+	}
+	c = login(t, ts)
+	if got := names(c, bid); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Errorf("after appending to a kept journal: %v", got)
+	}
+	c.must("b2_hide_file", map[string]any{"bucketId": bid, "fileName": "a"})
+	stop()
+	// A hide marker supersedes nothing: still compact.
+	ts, stop = startAt(t, dir)
+	c = login(t, ts)
+	vs := c.must("b2_list_file_versions", map[string]any{"bucketId": bid, "prefix": "b"})["files"].([]any)
+	c.must("b2_delete_file_version", map[string]any{"fileName": "b", "fileId": vs[0].(map[string]any)["fileId"]})
+	stop()
+	// A deletion leaves a record the state no longer needs: rewritten.
+	ino = inode()
+	ts, stop = startAt(t, dir)
+	if got := inode(); got == ino {
+		t.Error("journal with a deletion not compacted on restart")
+	}
+	c = login(t, ts)
+	if got := names(c, bid); !slices.Equal(got, []string{"c", "d"}) {
+		t.Errorf("after a hide and a deletion: %v", got)
+	}
+	stop()
+	for _, tail := range []string{`{"t":"file","f":{"id":"4_z`, "unterminated"} {
+		b, err := os.ReadFile(jpath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tail == "unterminated" {
+			b = bytes.TrimSuffix(b, []byte("\n")) // the last record is complete, its newline is not
+		} else {
+			b = append(b, tail...)
+		}
+		if err := os.WriteFile(jpath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ino = inode()
+		ts, stop = startAt(t, dir)
+		if got := inode(); got == ino {
+			t.Errorf("journal ending in %q not rewritten", tail)
+		}
+		c = login(t, ts)
+		c.upload(bid, "e-"+tail[:3], []byte("e"))
+		stop()
+		ts, stop = startAt(t, dir)
+		c = login(t, ts)
+		got := names(c, bid)
+		if len(got) < 3 || !slices.Equal(got[:2], []string{"c", "d"}) || !slices.Contains(got, "e-"+tail[:3]) {
+			t.Errorf("after a journal ending in %q and an upload: %v", tail, got)
+		}
+		stop()
 	}
 }

@@ -206,7 +206,7 @@ func TestPattern(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	cfg := &config{listFiles: 10000, treeFiles: 5000, tools: []string{toolB2fs, toolRclone}}
+	cfg := &config{listFiles: 10000, treeFiles: 5000, bigDirFiles: 100000, tools: []string{toolB2fs, toolRclone}}
 	wan := profile{Name: "wan", Latency: time.Millisecond}
 	lo := profile{Name: "loopback"}
 	ok := func(v float64, rss int64) *result { return &result{value: v, rss: rss << 20} }
@@ -233,8 +233,11 @@ func TestTargets(t *testing.T) {
 		{"write slower than rclone", lo, wSeqWrite, map[string]*result{toolB2fs: ok(80, 20), limitKey: ok(100, 0), toolRclone: ok(90, 50)}, "MISS: 0.89×rclone"},
 		{"write under limit", lo, wSeqWrite, map[string]*result{toolB2fs: ok(60, 20), limitKey: ok(100, 0), toolRclone: ok(50, 50)}, "MISS: 0.60×limit"},
 		{"rss over 150 MiB", lo, wRandRead, map[string]*result{toolB2fs: ok(10, 160), toolRclone: ok(5, 50)}, "MISS: RSS 160 MiB"},
-		{"big dir", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 12}), toolRclone: ok(2.5, 50)}, "PASS"},
-		{"big dir under 2x rclone", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 12}), toolRclone: ok(1.5, 50)}, "MISS: 1.50×rclone"},
+		{"big dir", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 10}), toolRclone: ok(2.5, 50)}, "PASS"},
+		{"big dir under 2x rclone", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 10}), toolRclone: ok(1.5, 50)}, "MISS: 1.50×rclone"},
+		{"big dir calls", lo, wBigCold, map[string]*result{toolB2fs: withCalls(calls{C: 12}), toolRclone: ok(2.5, 50)}, "MISS: C=12 B=0"},
+		{"huge walk bounded", lo, wHuge, map[string]*result{toolB2fs: ok(300, 230)}, "PASS"},
+		{"huge walk unbounded", lo, wHuge, map[string]*result{toolB2fs: ok(300, 900)}, "MISS: RSS 900 MiB"},
 		{"error", lo, wFind, map[string]*result{toolB2fs: {err: "boom"}}, "MISS: error"},
 		{"skipped", lo, wFind, map[string]*result{toolB2fs: {err: "skipped: run interrupted"}}, "not run"},
 	}

@@ -66,7 +66,7 @@ type journalRecord struct {
 // stop), then appends n file records under bigDirPrefix for bucket.
 func seedBigDir(ctx context.Context, cfg *config, dataDir, bucket, keyID, key string, logf func(string, ...any)) error {
 	t0 := time.Now()
-	emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), profile{Name: "seed"}, keyID, key, bucket)
+	emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), profile{Name: "seed"}, keyID, key, bucket, emuStartWait(0))
 	if err != nil {
 		return err
 	}
@@ -240,5 +240,9 @@ func (r *runner) findHuge(ctx context.Context, m *mount) ([]*result, error) {
 	if n != r.cfg.hugeFiles {
 		return nil, fmt.Errorf("find listed %d files, want %d", n, r.cfg.hugeFiles)
 	}
-	return []*result{{value: secs, secs: secs}}, nil
+	res := &result{value: secs, secs: secs}
+	if now, err := m.rss(); err == nil {
+		res.note = fmt.Sprintf("RSS after the walk %.0f MiB", float64(now)/mibDiv)
+	}
+	return []*result{res}, nil
 }

@@ -115,10 +115,17 @@ type emulator struct {
 	hc   *http.Client
 }
 
+// emuStartWait is how long b2emu may take to replay its journal and
+// listen: a minute, and three more per million names seeded into it (a
+// loaded 2-core machine replays a million in well under one).
+func emuStartWait(seededNames int) time.Duration {
+	return time.Minute + time.Duration(seededNames)*3*time.Minute/1_000_000
+}
+
 // startEmulator runs b2emu on a free port of 127.0.0.1 with persistent
-// state in dataDir and the link profile p; the key travels in the
-// environment only.
-func startEmulator(ctx context.Context, bin, dataDir, logPath string, p profile, keyID, key, bucket string) (*emulator, error) {
+// state in dataDir and the link profile p, waiting up to wait for it to
+// listen; the key travels in the environment only.
+func startEmulator(ctx context.Context, bin, dataDir, logPath string, p profile, keyID, key, bucket string, wait time.Duration) (*emulator, error) {
 	args := []string{"--listen", "127.0.0.1:0", "--key-id", keyID, "--bucket", bucket, "--data", dataDir}
 	if p.Latency > 0 {
 		args = append(args, "--latency", p.Latency.String())
@@ -162,11 +169,11 @@ func startEmulator(ctx context.Context, bin, dataDir, logPath string, p profile,
 		return e, nil
 	case <-e.done:
 		return nil, fmt.Errorf("b2emu exited before listening (see %s)", logPath)
-	case <-time.After(60 * time.Second):
+	case <-time.After(wait):
 	case <-ctx.Done():
 	}
 	e.stop()
-	return nil, fmt.Errorf("b2emu did not start listening within 60s (see %s)", logPath)
+	return nil, fmt.Errorf("b2emu did not start listening within %v (see %s)", wait, logPath)
 }
 
 // stop ends the emulator (SIGTERM, then SIGKILL after 10 s).

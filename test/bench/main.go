@@ -251,6 +251,18 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
+// seededNames is how many names the run writes into b2emu's journal.
+func (c *config) seededNames() int {
+	n := 0
+	if c.workloads[wBigCold] || c.workloads[wBigWarm] {
+		n += c.bigDirFiles
+	}
+	if c.workloads[wHuge] {
+		n += c.hugeFiles
+	}
+	return n
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -377,7 +389,7 @@ func run(ctx context.Context, cfg *config, logw io.Writer) (*report, error) {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
-		emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), prof, keyID, key, bucket)
+		emu, err := startEmulator(ctx, cfg.emuBin, dataDir, filepath.Join(cfg.workDir, "logs-b2emu.log"), prof, keyID, key, bucket, emuStartWait(cfg.seededNames()))
 		if err != nil {
 			return rep, err
 		}

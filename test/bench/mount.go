@@ -259,7 +259,13 @@ func (m *mount) alive() bool {
 }
 
 // peakRSS returns the tool process's VmHWM in bytes.
-func (m *mount) peakRSS() (int64, error) {
+func (m *mount) peakRSS() (int64, error) { return m.statusBytes("VmHWM:") }
+
+// rss returns the tool process's VmRSS (its memory now) in bytes.
+func (m *mount) rss() (int64, error) { return m.statusBytes("VmRSS:") }
+
+// statusBytes reads a kB field of the tool process's /proc status.
+func (m *mount) statusBytes(field string) (int64, error) {
 	if m.cmd == nil || m.cmd.Process == nil || !m.alive() {
 		return 0, errors.New("process not running")
 	}
@@ -268,7 +274,7 @@ func (m *mount) peakRSS() (int64, error) {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(v)
 			if len(f) >= 1 {
 				kb, err := strconv.ParseInt(f[0], 10, 64)
@@ -279,7 +285,7 @@ func (m *mount) peakRSS() (int64, error) {
 			}
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return 0, errors.New("no " + field + " in /proc status")
 }
 
 // isMounted reports whether dir is a mountpoint in this mount namespace.

@@ -95,7 +95,7 @@ func runWriteBack(ctx context.Context, cfg *config, logw io.Writer) (*wbReport, 
 	var kb [18]byte
 	rand.Read(kb[:])
 	keyID, key, bucket := "benchkey", "K"+hex.EncodeToString(kb[:]), "b2fs-bench"
-	emu, err := startEmulator(ctx, cfg.emuBin, filepath.Join(cfg.workDir, "emu-data-wb"), filepath.Join(cfg.workDir, "logs-b2emu-wb.log"), rp.prof, keyID, key, bucket)
+	emu, err := startEmulator(ctx, cfg.emuBin, filepath.Join(cfg.workDir, "emu-data-wb"), filepath.Join(cfg.workDir, "logs-b2emu-wb.log"), rp.prof, keyID, key, bucket, emuStartWait(0))
 	if err != nil {
 		return nil, err
 	}

@@ -100,15 +100,6 @@ type node struct {
 	metaHist []meta
 	writers  int // open handles that may write
 
-	// staleDirMeta marks a directory moved by a rename. KNOWN BUG
-	// (reported, not yet fixed): b2fs forgets the metadata of a renamed
-	// directory's marker, and a READDIRPLUS of its parent (ls -l) then
-	// shows the directory with the mount's defaults (mode, owner, the
-	// mount's start time) until a getattr fetches the marker again. The
-	// model accepts exactly those defaults for such a directory, until its
-	// metadata is changed again or the filesystem restarts; set
-	// B2FS_MODEL_STRICT=1 to see the bug.
-	staleDirMeta bool
 	// altMtime is a second mtime POSIX allows (a truncation that did not
 	// change the size may leave the mtime).
 	altMtime time.Time
@@ -127,9 +118,6 @@ type node struct {
 	// unmount make it).
 	openedAt time.Time
 	streamed span
-	// streamedMeta are the metadata states since the file was durable
-	// before the streamed upload (see recover).
-	streamedMeta []meta
 
 	// dirAlt are the mtimes a directory may show after a restart, until
 	// one is observed: the time on its marker (see dirStoredDur), the time

@@ -47,10 +47,8 @@ func TestModelVFSB2(t *testing.T) {
 // TestModelVFSWriteBack is TestModelVFS with the staging area in
 // write-back mode: close returns once the file is durable on local disk
 // and uploads follow in the background, so a crash must lose nothing that
-// close, fsync or a rename acknowledged (recovery uploads it). Write-back
-// still has races with metadata changes that the workarounds do not
-// cover (see vfsConfig.SettleUploads): by default it runs few sequences;
-// scripts/soak.sh runs many.
+// close, fsync or a rename acknowledged (recovery uploads it). By default
+// it runs few sequences; scripts/soak.sh runs many.
 func TestModelVFSWriteBack(t *testing.T) {
 	if !checksGiven() {
 		setChecks(t, vfsChecks()/15)
@@ -68,7 +66,7 @@ func runVFS(t *testing.T, b2emu, writeBack bool) {
 			rt.Fatal(err)
 		}
 		rc := rapid.Bool().Draw(rt, "read-cache")
-		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WaitRecovery: !strict, WriteBack: writeBack, SettleUploads: writeBack && !strict}
+		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WaitRecovery: !strict, WriteBack: writeBack}
 		if writeBack {
 			cfg.WriteBackDelay = rapid.SampledFrom([]time.Duration{time.Millisecond, 50 * time.Millisecond, time.Hour}).Draw(rt, "write-back-delay")
 		}

@@ -227,9 +227,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 			want = syscall.EISDIR
 		}
 	}
-	if write && want == nil && n != nil && n.typ == syscall.S_IFREG {
-		r.closeReaders(n)
-	}
 	var th Handle
 	var err error
 	sp := now(func() { th, err = r.tg.Open(p, flags, perm) })
@@ -275,29 +272,6 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	}
 }
 
-// closeReaders works around a known bug of the in-process target outside
-// strict mode.
-//
-// KNOWN BUG (reported, not yet fixed): a descriptor opened read-only on a
-// file with nothing staged reads the version it opened, by file ID
-// (docs/semantics.md says so): content written through another
-// descriptor of the same file afterwards (O_TRUNC, writes, truncate) is
-// not what it reads, where POSIX has one file. On a mount the kernel's
-// page cache mostly hides it (the writer filled it); package vfs alone
-// shows it. The model closes such readers before the file is changed
-// when the target says it needs it.
-func (r *runner) closeReaders(n *node) {
-	if r.strict || !r.readersKeepVersion || n.writers > 0 {
-		return
-	}
-	for _, h := range append([]*handle(nil), r.m.handles...) {
-		if h.n == n && !h.write {
-			r.logf("(known bug: closing reader h%d before the file changes)", h.id)
-			r.closeHandle(h)
-		}
-	}
-}
-
 func (r *runner) closeHandle(h *handle) {
 	m := r.m
 	err := h.th.Close()
@@ -317,8 +291,10 @@ func (r *runner) closeHandle(h *handle) {
 			// made while the file was open stays deferred
 			// (docs/semantics.md "Durability": fsync, rename, unmount).
 			if len(h.n.data) >= 2*partSize {
-				h.n.streamed = span{h.n.openedAt, h.n.meta.mtime.hi}
-				h.n.streamedMeta = append([]meta{h.n.durMeta}, h.n.metaHist...)
+				// B2 has the time of when streaming started: a write's
+				// time until the close, or a time set before (utimes
+				// to the past makes meta.mtime.hi no upper bound).
+				h.n.streamed = span{h.n.openedAt, later(h.n.meta.mtime.hi, time.Now())}
 			}
 			if r.backgroundUploads {
 				// Write-back: the data may have gone up in the
@@ -511,7 +487,6 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		size = drawOffset(t, len(n.data))
-		r.closeReaders(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })
@@ -534,7 +509,10 @@ func (r *runner) opTruncate(t *rapid.T) {
 	} else if n.writers == 0 {
 		n.durable() // a closed file is staged, cut and uploaded at once
 	} else {
-		n.dirty = true
+		// As ftruncate: a truncation of an open file to the size it has
+		// changes nothing to upload, so the close that follows makes no
+		// metadata durable.
+		n.dirty = !bytes.Equal(n.data, n.durData) || n.dirty
 		if size == 0 {
 			n.local = true
 		}
@@ -693,8 +671,6 @@ func (m *mfs) renameResult(from, to string, flags uint) (error, func(span)) {
 		walk(src, func(c *node) {
 			if !c.isDir() {
 				c.durable()
-			} else {
-				c.staleDirMeta = true
 			}
 		})
 	}
@@ -760,7 +736,6 @@ func (r *runner) metaOp(desc, p string, follow bool, call func() error, change f
 	r.touch(p)
 	if err == nil {
 		n.setMeta(mt)
-		n.staleDirMeta = false
 	}
 }
 
@@ -971,7 +946,6 @@ func (r *runner) restarted() {
 		r.failf("stat of the root after the restart: %s", errName(err))
 	}
 	r.rootStat = st
-	walk(r.m.root, func(n *node) { n.staleDirMeta = false })
 }
 
 // recover checks the tree after a crash against what may have survived
@@ -1044,18 +1018,6 @@ func (r *runner) recover() {
 			a := n.meta
 			a.mtime = n.streamed
 			allowed = append(allowed, a)
-			if !r.strict {
-				// KNOWN BUG (reported, not yet fixed): a mode, owner or
-				// xattr change made while a large file streamed reaches
-				// B2 only with its deferred metadata copy (as the exact
-				// mtime does, README "Writing files"): a crash before
-				// the copy loses it although close returned. Outside
-				// strict mode the model accepts the states before it.
-				for _, a := range n.streamedMeta {
-					a.mtime = n.streamed
-					allowed = append(allowed, a)
-				}
-			}
 		}
 		if n.isDir() {
 			// A directory shows the time on its marker after a restart,

@@ -29,9 +29,6 @@ type runner struct {
 	// defaults b2fs gives a directory whose metadata it does not know.
 	rootStat Stat
 	strict   bool // B2FS_MODEL_STRICT: no tolerance for known bugs
-	// readersKeepVersion: the target needs the closeReaders workaround
-	// (see there).
-	readersKeepVersion bool
 	// backgroundUploads: the target uploads files in the background
 	// (write-back), at any time after a change.
 	backgroundUploads bool
@@ -238,11 +235,6 @@ func (r *runner) compareStat(what string, n *node, st Stat) {
 		size = st.Size // a directory's size means nothing
 	}
 	want := n.meta
-	if n.staleDirMeta && !r.strict && st.Perm == r.rootStat.Perm && st.UID == r.rootStat.UID && st.GID == r.rootStat.GID &&
-		(st.Mtime.Equal(r.rootStat.Mtime) || want.mtime.contains(st.Mtime)) {
-		r.logf("(known bug: %q shows the mount's default attributes after a rename)", n.path())
-		return
-	}
 	if !n.altMtime.IsZero() && st.Mtime.Equal(n.altMtime) {
 		want.mtime = exact(n.altMtime)
 		n.meta.mtime = want.mtime

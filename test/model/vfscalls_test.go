@@ -2,7 +2,6 @@ package model
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,12 +86,6 @@ func (t *vfsTarget) walkFrom(at resolved, p string, follow bool, links *int) (re
 			continue
 		}
 		n, err := d.Lookup(ctx, c)
-		if err != nil && t.cfg.SettleUploads && errors.Is(err, vfs.ErrNotFound) {
-			// See vfsConfig.SettleUploads: a lookup racing with a
-			// background upload can miss the file.
-			t.settle()
-			n, err = d.Lookup(ctx, c)
-		}
 		if err != nil {
 			return resolved{}, errno(err)
 		}
@@ -429,44 +422,8 @@ func (t *vfsTarget) ReadDir(p string) ([]DirEntry, error) {
 	}
 }
 
-// retrySettled runs a metadata change again, once, after settling the
-// uploads when it found no file (see vfsConfig.SettleUploads).
-func (t *vfsTarget) retrySettled(f func() error) error {
-	err := f()
-	if err == syscall.ENOENT && t.cfg.SettleUploads {
-		t.logger.Warn("known bug: a metadata change found no file while uploads ran; again")
-		err = f()
-	}
-	return err
-}
-
 // setattr sets attributes of the node at p.
 func (t *vfsTarget) setattr(p string, follow bool, in *vfs.SetAttr) error {
-	return t.retrySettled(func() error { return t.setattrOnce(p, follow, in) })
-}
-
-func (t *vfsTarget) Lsetxattr(p, name string, value []byte, flags int) error {
-	return t.retrySettled(func() error { return t.lsetxattrOnce(p, name, value, flags) })
-}
-
-func (t *vfsTarget) Lremovexattr(p, name string) error {
-	return t.retrySettled(func() error { return t.lremovexattrOnce(p, name) })
-}
-
-// settle waits for pending write-back uploads (see
-// vfsConfig.SettleUploads).
-func (t *vfsTarget) settle() {
-	if !t.cfg.SettleUploads {
-		return
-	}
-	if err := t.inst.st.Sync(t.ctx); err != nil {
-		t.logger.Error("settle write-back uploads", "err", err)
-	}
-}
-
-// setattrOnce sets attributes of the node at p.
-func (t *vfsTarget) setattrOnce(p string, follow bool, in *vfs.SetAttr) error {
-	t.settle()
 	r, err := t.walk(p, follow)
 	if err != nil {
 		return err
@@ -527,8 +484,7 @@ func (t *vfsTarget) xattrNode(p, name string, write bool) (vfs.Node, error) {
 	return r.node, nil
 }
 
-func (t *vfsTarget) lsetxattrOnce(p, name string, value []byte, flags int) error {
-	t.settle()
+func (t *vfsTarget) Lsetxattr(p, name string, value []byte, flags int) error {
 	n, err := t.xattrNode(p, name, true)
 	if err != nil {
 		return err
@@ -542,8 +498,7 @@ func (t *vfsTarget) lsetxattrOnce(p, name string, value []byte, flags int) error
 	return syscall.EIO
 }
 
-func (t *vfsTarget) lremovexattrOnce(p, name string) error {
-	t.settle()
+func (t *vfsTarget) Lremovexattr(p, name string) error {
 	n, err := t.xattrNode(p, name, true)
 	if err != nil {
 		return err

@@ -73,21 +73,6 @@ type vfsConfig struct {
 	// crash then loses nothing acknowledged (recovery uploads it).
 	WriteBack      bool
 	WriteBackDelay time.Duration
-	// SettleUploads waits for the write-back uploads pending before each
-	// metadata change. KNOWN BUG (reported, not yet fixed): with
-	// write-back, a chmod (chown, utimes, xattr change) of a closed file
-	// whose upload is in flight makes its metadata copy from the version
-	// B2 had before, and that copy can land after the upload: B2 (and,
-	// after a remount, stat) shows the old content, the acknowledged
-	// write is lost (create and close a file, write it again and close,
-	// chmod: about 1 in 30 with a 1 ms write-back delay). KNOWN BUG
-	// (reported, not yet fixed): a lookup of a file whose background
-	// upload is landing can answer ENOENT now and then, and so can a
-	// metadata change of it. The model settles the uploads before
-	// metadata changes, and before looking up again a name not found or
-	// making again a metadata change that found no file, outside strict
-	// mode.
-	SettleUploads bool
 	// WaitRecovery makes Crash wait until the recovered staged files are
 	// uploaded (see fuseConfig.WaitRecovery: the same KNOWN BUG).
 	WaitRecovery bool
@@ -266,10 +251,6 @@ func (t *vfsTarget) abandon() {
 	in.rc.Close()
 	in.mc.Close()
 }
-
-// readersKeepVersion: a read-only handle of package vfs reads the version
-// it opened (see runner.closeReaders).
-func (t *vfsTarget) readersKeepVersion() bool { return true }
 
 // backgroundUploads: in write-back mode files go up in the background.
 func (t *vfsTarget) backgroundUploads() bool { return t.cfg.WriteBack }
