@@ -132,7 +132,7 @@ type Manager struct {
 	keep Keeper // nil when disabled
 
 	wb        *writeBack  // the upload queue and counters (writeback.go)
-	checkMu   sync.Mutex  // serialises conflict checks (conflicts.go); taken before writeBack.mu and File.mu
+	checkMu   sync.Mutex  // serialises conflict checks (conflicts.go; LOCK ORDER in doc.go)
 	abandoned atomic.Bool // Abandon was called: Close does nothing
 	// dirGen counts changes of the entries of dir; dirSynced is the
 	// count the last fsync of dir covered (durable.go).
