@@ -280,10 +280,11 @@ func (m *Manager) upload(f *File) {
 const maxHold = time.Minute
 
 // held reports whether the upload of f, opened with OpenOptions.DirMarker,
-// waits: a pending file in f's directory or below changed less than
-// WriteBackDelay ago, or the held file of a directory above f's is still
-// pending (a tree being copied sets its directories' metadata last), for
-// at most maxHold after f became pending. A Sync does not wait for it.
+// waits: another pending file of the bucket changed less than
+// WriteBackDelay ago (a tree being copied, whose tool sets its
+// directories' metadata last, possibly the top one first), or the marker
+// of a directory above f's is still pending; for at most maxHold after f
+// became pending. A Sync does not wait for it.
 func (m *Manager) held(f *File) bool {
 	if !f.dirMarker {
 		return false
@@ -303,14 +304,10 @@ func (m *Manager) held(f *File) bool {
 		if g == f || k.bucketID != key.BucketID {
 			continue
 		}
-		below := strings.HasPrefix(k.name, dir)
 		var above bool
-		if g.dirMarker && !below {
+		if g.dirMarker {
 			gdir := k.name[:strings.LastIndexByte(k.name, '/')+1]
-			above = strings.HasPrefix(dir, gdir)
-		}
-		if !below && !above {
-			continue
+			above = len(gdir) < len(dir) && strings.HasPrefix(dir, gdir)
 		}
 		g.mu.Lock()
 		pending := g.dirty && !g.detached

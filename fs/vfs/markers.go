@@ -299,7 +299,7 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 	if f.pendingMarker(b, prefix) != nil {
 		// Kept while needed; else dropped, never uploaded.
 		if (inB2 || staged) && f.defaultDirInfo(m.Info()) {
-			if _, err := f.dropPendingMarker(ctx, b, prefix, m); err != nil {
+			if err := f.detachPendingMarker(ctx, b, prefix, m); err != nil {
 				f.log.Warn("removing a directory marker no longer needed failed; it stays", "dir", fmtPath(b, prefix), "err", err)
 			}
 		}

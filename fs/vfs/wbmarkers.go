@@ -19,7 +19,7 @@ import (
 // and later changes of the directory's mode, owner, times and extended
 // attributes change the pending marker (its manifest, fsynced) instead of
 // copying a marker in B2. Its upload (staging.OpenOptions.DirMarker) waits
-// while the directory's content is still changing, so that a tool
+// while the mount is still writing, so that a tool
 // copying a tree, which sets every directory's metadata last, changes it
 // before it goes up. Then:
 //   - rmdir of a directory whose marker was never uploaded drops it: no
@@ -124,16 +124,22 @@ func (f *FS) dropPendingMarker(ctx context.Context, b Bucket, prefix string, m c
 		f.scheduleMarkerTidy(b, prefix) // decided with a listing
 		return false, nil
 	}
+	return true, f.detachPendingMarker(ctx, b, prefix, m)
+}
+
+// detachPendingMarker drops the pending marker m of directory prefix,
+// which has entries (see dropPendingMarker).
+func (f *FS) detachPendingMarker(ctx context.Context, b Bucket, prefix string, m cache.Entry) error {
 	f.keepMarkerTimes(b, prefix, m)
 	name := prefix + EmptyMarker
 	if had, base := f.opts.Write.Staging.DetachVersion(stagingKey(b, name)); had && base != "" {
 		if err := f.remove(ctx, b, name); err != nil {
-			return true, err
+			return err
 		}
 	}
 	f.meta.Cache().PutNegative(markerKey(b, prefix), EmptyMarker)
 	f.log.Debug("pending directory marker dropped: the directory has entries and default metadata", "dir", fmtPath(b, prefix))
-	return true, nil
+	return nil
 }
 
 // settlePendingMarkers runs at once the marker checks of the directories
@@ -221,4 +227,30 @@ func (n *Dir) rmdirPending(ctx context.Context, dir string) (done bool, err erro
 		}
 	}
 	return true, nil
+}
+
+// showDirs makes the cached listings above the B2 name just uploaded show
+// the directories on its path: one that existed only through pending
+// names (its marker pending or dropped) is in B2 now, and a listing
+// fetched from B2 before would lose it once nothing under it is pending.
+func (f *FS) showDirs(b Bucket, name string) {
+	c := f.meta.Cache()
+	d := name[:strings.LastIndexByte(name, '/')+1]
+	for d != "" && d != f.opts.Prefix {
+		parent := d[:strings.LastIndexByte(d[:len(d)-1], '/')+1]
+		local, ok := localName(d[len(parent) : len(d)-1])
+		if !ok {
+			return
+		}
+		l, cached := c.Listing(dirKey(b, parent))
+		if !cached {
+			return
+		}
+		if _, found := findIndex(l, local); found {
+			return
+		}
+		e := cache.Entry{Name: local, Dir: true}
+		f.changed(b, parent, local, &e)
+		d = parent
+	}
 }

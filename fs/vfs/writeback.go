@@ -43,6 +43,7 @@ func (f *FS) Sync(ctx context.Context) error {
 // backgroundUploaded shows the version the Manager uploaded for k.
 func (f *FS) backgroundUploaded(k staging.Key, sf *staging.File) {
 	b := Bucket{ID: k.BucketID, Name: k.BucketName}
+	f.showDirs(b, k.Name)
 	if d, ok := markerDir(k.Name); ok {
 		f.markerUploaded(b, d, sf)
 		return
