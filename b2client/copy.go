@@ -37,3 +37,32 @@ func (c *Client) CopyFile(ctx context.Context, req CopyRequest) (*File, error) {
 func (c *Client) CopyPart(ctx context.Context, sourceID, largeFileID string, partNumber int, offset, length int64) (*Part, error) {
 	return c.copyPart(ctx, sourceID, largeFileID, partNumber, offset, length)
 }
+
+type largeHooksKey struct{}
+
+// LargeCopyHooks are called by CopyFile when a copy is assembled as a
+// large file (as httptrace hooks into a request), so that the caller can
+// record the large file and cancel it after a crash cuts the copy. An
+// error from a hook fails the copy (cancelling the large file if it was
+// started).
+type LargeCopyHooks struct {
+	// Starting is called before b2_start_large_file, with the file info
+	// the large file gets.
+	Starting func(info map[string]string) error
+	// Started is called with the large file's ID before any part is
+	// copied.
+	Started func(largeFileID string) error
+}
+
+// WithLargeCopyHooks returns ctx with h for the copies made with it.
+func WithLargeCopyHooks(ctx context.Context, h *LargeCopyHooks) context.Context {
+	return context.WithValue(ctx, largeHooksKey{}, h)
+}
+
+func largeCopyHooks(ctx context.Context) *LargeCopyHooks {
+	h, _ := ctx.Value(largeHooksKey{}).(*LargeCopyHooks)
+	if h == nil {
+		return &LargeCopyHooks{}
+	}
+	return h
+}

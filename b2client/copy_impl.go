@@ -123,9 +123,21 @@ func (c *Client) copyLarge(ctx context.Context, req CopyRequest, length int64) (
 			}
 		}
 	}
+	hooks := largeCopyHooks(ctx)
+	if hooks.Starting != nil {
+		if err := hooks.Starting(ureq.Info); err != nil {
+			return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
+		}
+	}
 	start, err := c.startLargeFile(ctx, ureq, nil)
 	if err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
+	}
+	if hooks.Started != nil {
+		if err := hooks.Started(start.ID); err != nil {
+			c.CancelLargeFile(context.WithoutCancel(ctx), start.ID)
+			return nil, fmt.Errorf("copy to %q: %w", req.DestName, err)
+		}
 	}
 	f, err := c.sendParts(ctx, start.ID, length, partSize, conc, func(ctx context.Context, num int, off, n int64) (string, error) {
 		p, err := c.copyPart(ctx, req.SourceID, start.ID, num, req.Offset+off, n)

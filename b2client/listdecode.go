@@ -137,8 +137,14 @@ func (d *listPageDecoder) str(share bool) (string, error) {
 	if !share {
 		return string(raw), nil
 	}
+	return d.share(raw), nil
+}
+
+// share returns raw as a string, the same one for equal values within
+// the page.
+func (d *listPageDecoder) share(raw []byte) string {
 	if s, ok := d.shared[string(raw)]; ok {
-		return s, nil
+		return s
 	}
 	s := string(raw)
 	if d.shared == nil {
@@ -147,7 +153,7 @@ func (d *listPageDecoder) str(share bool) (string, error) {
 	if len(d.shared) < maxShared {
 		d.shared[s] = s
 	}
-	return s, nil
+	return s
 }
 
 // optStr decodes a string or null (which leaves the value unchanged, as
@@ -451,10 +457,7 @@ func (d *listPageDecoder) info(f *File) error {
 	var kv [16]string
 	pairs := kv[:0]
 	err := d.object(func(key []byte) error {
-		k, err := d.sharedKey(key)
-		if err != nil {
-			return err
-		}
+		k := d.share(key)
 		v, err := d.str(false)
 		if err != nil {
 			return err
@@ -472,19 +475,4 @@ func (d *listPageDecoder) info(f *File) error {
 		f.Info[pairs[i]] = pairs[i+1]
 	}
 	return nil
-}
-
-// sharedKey returns key (plain bytes) as a shared string.
-func (d *listPageDecoder) sharedKey(key []byte) (string, error) {
-	if s, ok := d.shared[string(key)]; ok {
-		return s, nil
-	}
-	s := string(key)
-	if d.shared == nil {
-		d.shared = make(map[string]string, 16)
-	}
-	if len(d.shared) < maxShared {
-		d.shared[s] = s
-	}
-	return s, nil
 }

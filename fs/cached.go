@@ -219,3 +219,27 @@ func (n *fileNode) passClose() {
 		io.passFree = nil
 	}
 }
+
+// fileIO is the state of a file inode that has been opened. Its fields are
+// guarded by the fileNode's mu.
+type fileIO struct {
+	// kernelID is the file ID whose bytes the kernel's page cache holds for
+	// this inode ("" before the first open).
+	kernelID string
+	// ioPass and ioOther count the open handles in passthrough and in
+	// any other mode, otherWaiting the opens waiting for the passthrough
+	// handles, of version passID, to be released; passFree is closed when
+	// they are (see cached.go).
+	ioPass, ioOther, otherWaiting int
+	passID                        string
+	passFree                      chan struct{}
+	otherUntil                    time.Time // no passthrough open before (see otherGrace)
+}
+
+// ioLocked returns n's open state, made on first use. n.mu is held.
+func (n *fileNode) ioLocked() *fileIO {
+	if n.io == nil {
+		n.io = &fileIO{}
+	}
+	return n.io
+}

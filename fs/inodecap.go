@@ -38,7 +38,7 @@ type inodeCap struct {
 	mu      sync.Mutex
 	ring    []capEntry // the last max file inodes handed out, oldest at head
 	head    int
-	pending []capEntry // to drop, for the notifier (bounded by maxPending)
+	pending []capEntry // to drop, for the notifier (see added)
 	running bool       // a notifier goroutine is draining pending
 	noPrune bool       // the kernel does not support FUSE_NOTIFY_PRUNE
 }
@@ -47,10 +47,6 @@ type capEntry struct {
 	parent *fusefs.Inode
 	name   string
 }
-
-// maxPending bounds the drops waiting for the notifier; beyond it a drop
-// is skipped (the inode stays until the kernel lets it go).
-const maxPending = 4096
 
 func newInodeCap(max int) *inodeCap { return &inodeCap{max: max} }
 
@@ -69,9 +65,11 @@ func (c *inodeCap) added(parent *fusefs.Inode, name string) {
 	old := c.ring[c.head]
 	c.ring[c.head] = e
 	c.head = (c.head + 1) % c.max
-	if len(c.pending) >= maxPending {
-		return
-	}
+	// Every drop is kept until the notifier sends it, however far a fast
+	// walk (find over a million names) runs ahead of it: a skipped drop
+	// would leave its inode (about 1 KB here and in go-fuse) until the
+	// kernel lets it go, which may be never, while a pending one costs
+	// the 24 bytes of its entry.
 	c.pending = append(c.pending, old)
 	if !c.running {
 		c.running = true

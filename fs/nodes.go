@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/vfs"
@@ -398,30 +397,6 @@ type fileNode struct {
 	io *fileIO    // nil until the first open (most inodes are never opened)
 }
 
-// fileIO is the state of a file inode that has been opened. Its fields are
-// guarded by the fileNode's mu.
-type fileIO struct {
-	// kernelID is the file ID whose bytes the kernel's page cache holds for
-	// this inode ("" before the first open).
-	kernelID string
-	// ioPass and ioOther count the open handles in passthrough and in
-	// any other mode, otherWaiting the opens waiting for the passthrough
-	// handles, of version passID, to be released; passFree is closed when
-	// they are (see cached.go).
-	ioPass, ioOther, otherWaiting int
-	passID                        string
-	passFree                      chan struct{}
-	otherUntil                    time.Time // no passthrough open before (see otherGrace)
-}
-
-// ioLocked returns n's open state, made on first use. n.mu is held.
-func (n *fileNode) ioLocked() *fileIO {
-	if n.io == nil {
-		n.io = &fileIO{}
-	}
-	return n.io
-}
-
 var (
 	_ = (fusefs.NodeGetattrer)((*fileNode)(nil))
 	_ = (fusefs.NodeOpener)((*fileNode)(nil))
@@ -578,6 +553,11 @@ var (
 func (h *handle) op(what string) string { return what + " " + h.node.path() }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if vr, ok := h.h.(vfs.VecReader); ok {
+		if res, st, ok := readVec(ctx, vr, len(dest), off, func(err error) syscall.Errno { return h.fsys.errno(h.op("read"), err) }); ok {
+			return res, st
+		}
+	}
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
 		return nil, h.fsys.errno(h.op("read"), err)

@@ -176,3 +176,13 @@ func (b *Backend) ListUnfinished(ctx context.Context, bucketID, name string) ([]
 		opts.StartID = p.NextID
 	}
 }
+
+// RemoveName implements staging.NameRemover: it hides name, or with hard
+// deletes every version of it.
+func (b *Backend) RemoveName(ctx context.Context, bucketID, bucketName, name string, hard bool) error {
+	bk := Bucket{ID: bucketID, Name: bucketName}
+	if hard {
+		return b.DeleteAll(ctx, bk, name)
+	}
+	return b.Hide(ctx, bk, name)
+}

@@ -347,3 +347,12 @@ func (s *Store) Unfinished() []string {
 	sort.Strings(out)
 	return out
 }
+
+// RemoveName implements staging.NameRemover.
+func (s *Store) RemoveName(ctx context.Context, bucketID, bucketName, name string, hard bool) error {
+	b := backend.Bucket{ID: bucketID, Name: bucketName}
+	if hard {
+		return s.DeleteAll(ctx, b, name)
+	}
+	return s.Hide(ctx, b, name)
+}

@@ -32,6 +32,7 @@ func (f *File) Commit(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	detached, dirty := f.detached, f.dirty
+	f.committed = true
 	f.mu.Unlock()
 	if detached {
 		return nil
@@ -41,6 +42,7 @@ func (f *File) Commit(ctx context.Context) error {
 	if err := f.putState(&settled, true, true); err != nil {
 		return err
 	}
+	f.endLargeRec() // the manifest names the large file now
 	if err := f.m.syncDir(); err != nil {
 		return err
 	}

@@ -43,8 +43,18 @@ type File struct {
 	durableInline []byte
 
 	// mu guards the fields below. Never held across a network call.
-	mu   sync.Mutex
-	refs int // guarded by Manager.mu, not mu
+	mu sync.Mutex
+	// committed: a close (Commit) made a manifest of the file durable.
+	// Before that, the large file a write streams to is recorded apart
+	// (largeRec, see intent.go), not by a durable manifest: recovery
+	// would upload the manifest's file, whose content after a power cut
+	// is not what was written.
+	committed bool
+	largeRec  *Intent
+	// landed is the version an upload in progress has made already (its
+	// metadata still to be set by a copy); "" otherwise.
+	landed string
+	refs   int // guarded by Manager.mu, not mu
 	// writers counts the handles open for writing (OpenOptions.Write).
 	writers int
 	key     Key
@@ -276,6 +286,7 @@ func (f *File) remove() {
 	if sess != nil {
 		f.cancelLarge(sess.id)
 	}
+	f.endLargeRec()
 	f.discardFiles()
 }
 
@@ -295,8 +306,19 @@ func (f *File) dropManifest() {
 // discardFiles empties the data file and manifest for reuse (see
 // Manager.spares), or deletes them.
 func (f *File) discardFiles() {
+	f.mu.Lock()
+	unlinked := f.unlinked && f.m.opts.WriteBack
+	f.mu.Unlock()
 	f.manifestMu.Lock()
 	defer f.manifestMu.Unlock()
+	if unlinked && f.manFD != nil && f.manFD.Truncate(0) == nil {
+		// An unlink's durable drop (dropManifestDurably) may not have
+		// run yet: an upload that ends meanwhile removes the file first.
+		// Emptied durably here, or a power cut brings the file back.
+		if err := f.manFD.Sync(); err != nil {
+			f.m.log.Error("fsync the manifest of an unlinked staged file", "file", f.key.Name, "err", err)
+		}
+	}
 	f.discarded = true
 	// A data file linked into the read cache must not be emptied.
 	if f.manFD != nil && !f.keptOut.Load() && f.manFD.Truncate(0) == nil && f.data.Truncate(0) == nil &&

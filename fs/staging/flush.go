@@ -57,6 +57,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 
 	f.mu.Lock()
 	f.upCancel = nil
+	f.landed = ""
 	if f.detached {
 		// Unlinked or replaced while uploading: nothing of this upload
 		// may stay visible.
@@ -113,6 +114,7 @@ func (f *File) flush(ctx context.Context, deferMeta bool) error {
 		f.m.log.Error("upload failed; staged data kept", "file", key.String(), "size", size, "staged", f.dataPath, "err", err)
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
+	f.endLargeRec() // the upload finished its large file
 	f.m.log.Debug("uploaded", "file", key.String(), "size", v.Size, "fileId", v.FileID, "took", f.m.opts.Now().Sub(start))
 	if cb := f.m.opts.OnUpload; cb != nil {
 		cb(key, v)
@@ -168,6 +170,7 @@ func (f *File) FillOnServer(ctx context.Context, copy func(context.Context) (bac
 	v, err := copy(ctx)
 	f.mu.Lock()
 	f.upCancel = nil
+	f.landed = ""
 	if f.detached {
 		remove := f.removeAfter
 		f.mu.Unlock()

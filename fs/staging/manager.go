@@ -142,6 +142,8 @@ type Manager struct {
 	// space is closed and replaced when staged bytes are freed.
 	spaceMu sync.Mutex // a leaf; guards space
 	space   chan struct{}
+	// seq numbers manifest writes (Manifest.Seq).
+	seq atomic.Uint64
 }
 
 // ChooseSizes derives the part size and upload cutoff from the flags (0 =
@@ -256,6 +258,7 @@ func New(opts Options) (*Manager, error) {
 
 		spareWake: make(chan struct{}, 1),
 	}
+	m.seq.Store(uint64(time.Now().UnixNano()))
 	if opts.WriteBack {
 		m.wb.workers.Add(1)
 		go func() {

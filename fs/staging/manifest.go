@@ -83,13 +83,38 @@ type Manifest struct {
 	// durable too, and the data file is not fsynced. Recover writes it
 	// back into the data file (restoreInline).
 	Inline []byte `json:"inline,omitempty"`
+	// Seq orders the manifests of a name: each write of a manifest takes
+	// a number above every earlier one (across runs: Recover starts above
+	// the numbers it finds). When a power cut leaves two manifests of one
+	// name (a rename over a pending file is recorded under the new name
+	// before the replaced file's manifest is emptied), the higher wins.
+	Seq uint64 `json:"seq,omitempty"`
+	// Landed is a version of Name holding this content that an upload
+	// in progress has made (a large file finished, its metadata still to
+	// be set by a copy): Recover finding it current uploads nothing.
+	Landed string `json:"landed,omitempty"`
+	// Rename, when set, makes this pair a rename record, not a staged
+	// file (see intent.go).
+	Rename *RenameIntent `json:"rename,omitempty"`
+	// CancelLarge, when set, makes this pair the record of a large file
+	// that a crash must not leave in B2 (see intent.go): that of a
+	// server-side copy in progress, or of a file streamed before its
+	// first close. Recover cancels it.
+	CancelLarge *LargeRecord `json:"cancelLarge,omitempty"`
 
 	// ContentType is the content type the upload carries ("": from the
 	// name's extension).
 	ContentType string `json:"contentType,omitempty"`
-	// DirMarker: the upload waits while the content of the file's directory
-	// changes (a directory's marker, OpenOptions.DirMarker).
+	// DirMarker: the file is a directory's marker, whose upload waits
+	// while the mount is still writing (OpenOptions.DirMarker).
 	DirMarker bool `json:"dirMarker,omitempty"`
+}
+
+// LargeRecord names a large file of Manifest.Name: by its ID, or, while
+// it is being started, by its src_last_modified_millis (Starting).
+type LargeRecord struct {
+	FileID   string `json:"fileId,omitempty"`
+	Starting string `json:"starting,omitempty"`
 }
 
 // maxInline is the largest content a manifest carries (Manifest.Inline).
@@ -185,9 +210,14 @@ func (f *File) writeManifest(settled, sync bool) error {
 // persistMeta records a metadata change (mode, owner, xattrs, mtime) of
 // a pending file: in write-back mode durably, since the operation that
 // made it returns next; settledness stays as it is.
-func (f *File) persistMeta() {
+func (f *File) persistMeta() { f.persist() }
+
+// persist writes the manifest, in write-back mode durably (what a power
+// cut must not lose: a metadata change that returns next, the ID of a
+// large file before its parts are sent); settledness stays as it is.
+func (f *File) persist() {
 	if err := f.putState(nil, f.m.opts.WriteBack, false); err != nil {
-		f.m.log.Error("write staging manifest", "err", err)
+		f.m.log.Error("write staging manifest", "file", f.Key().Name, "err", err)
 	}
 }
 
@@ -223,6 +253,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		Settled:    settled,
 		Error:      f.lastErr,
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
+		Landed:     f.landed,
 	}
 	m.ContentType, m.DirMarker = f.contentType, f.dirMarker
 	if f.sess != nil {
@@ -236,6 +267,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 	// the content the last close made durable (durableInline).
 	fresh := settled && (syncData || f.writers == 0)
 	f.mu.Unlock()
+	m.Seq = f.m.seq.Add(1)
 	if f.manFD == nil {
 		fd, err := f.m.fs.OpenFile(f.manPath, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {

@@ -36,12 +36,12 @@ func (m *Manager) Rekey(ctx context.Context, from, to Key, base string) (bool, e
 	if !f.neverUploaded() {
 		return false, nil
 	}
-	m.Detach(to)
 	m.mu.Lock()
 	if m.files[from.mk()] != f {
 		m.mu.Unlock()
 		return false, nil // unlinked meanwhile
 	}
+	old := m.takeLocked(to, f)
 	delete(m.files, from.mk())
 	m.files[to.mk()] = f
 	f.mu.Lock()
@@ -50,11 +50,20 @@ func (m *Manager) Rekey(ctx context.Context, from, to Key, base string) (bool, e
 	f.gen++
 	f.mu.Unlock()
 	m.mu.Unlock()
+	old.fence()
+	var err error
 	if m.opts.WriteBack {
-		return true, f.Commit(ctx)
+		err = f.Commit(ctx)
+	} else {
+		f.saveManifest()
 	}
-	f.saveManifest()
-	return true, nil
+	// Only now is the replaced file's manifest emptied: until then a
+	// power cut leaves both manifests of to, and recovery keeps the
+	// newer (Manifest.Seq), never the replaced content without the new.
+	if old != nil {
+		m.detachTaken(old)
+	}
+	return true, err
 }
 
 // neverUploaded reports whether f is pending, based on no B2 version (a
@@ -94,6 +103,49 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 		return false, ""
 	}
 	delete(m.files, key.mk())
+	return true, m.detachLocked(f)
+}
+
+// taken is a staged file removed from the map whose detaching is still
+// to come (detachTaken).
+type taken struct{ f *File }
+
+// takeLocked removes the staged file of key (if any, and not keep) from
+// the map, for detachTaken to detach once the record that replaces it is
+// durable. Called with m.mu held.
+func (m *Manager) takeLocked(key Key, keep *File) *taken {
+	f := m.files[key.mk()]
+	if f == nil || f == keep {
+		return nil
+	}
+	delete(m.files, key.mk())
+	f.mu.Lock()
+	f.detached = true // no manifest is written for it again
+	f.unlinked = true
+	f.mu.Unlock()
+	return &taken{f}
+}
+
+// fence waits for a manifest write of the taken file in progress, so that
+// none ends after the record that replaces it (later ones see it
+// detached and write nothing).
+func (t *taken) fence() {
+	if t != nil {
+		t.f.manifestMu.Lock()
+		t.f.manifestMu.Unlock()
+	}
+}
+
+// detachTaken detaches a file takeLocked took.
+func (m *Manager) detachTaken(t *taken) {
+	m.mu.Lock()
+	m.detachLocked(t.f)
+}
+
+// detachLocked detaches f, already out of the map (see DetachVersion),
+// and returns the version it was based on. Called with m.mu held; it
+// releases it.
+func (m *Manager) detachLocked(f *File) string {
 	refs := f.refs
 	f.mu.Lock()
 	f.detached = true
@@ -137,29 +189,42 @@ func (m *Manager) DetachVersion(key Key) (bool, string) {
 		// not bring the file back under its old name.
 		f.dropManifest()
 	}
-	return true, base
+	return base
 }
 
 // Rename moves the staged file of from (if any) to the name of to, which
 // must have been uploaded (Flush) before the server-side copy. A staged
 // file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *backend.Object) {
-	m.Detach(to)
+func (m *Manager) Rename(from, to Key, v *backend.Object) { m.rename(from, to, v, nil) }
+
+// RenameHeld is Rename of held, a file the caller holds (File.Hold) since
+// before it listed what it copies: a directory rename, so that no
+// background upload of a file inside lands under its old name meanwhile.
+func (m *Manager) RenameHeld(from, to Key, v *backend.Object, held *File) {
+	m.rename(from, to, v, held)
+}
+
+func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
 	m.mu.Lock()
 	f := m.files[from.mk()]
 	m.mu.Unlock()
 	if f == nil {
+		m.Detach(to)
 		return
 	}
-	// A background upload that ended just before is shown first (under
-	// the old name), and none starts while the file moves.
-	f.hookMu.Lock()
-	defer f.hookMu.Unlock()
+	if f != held {
+		// A background upload that ended just before is shown first
+		// (under the old name), and none starts while the file moves.
+		f.hookMu.Lock()
+		defer f.hookMu.Unlock()
+	}
 	m.mu.Lock()
 	if m.files[from.mk()] != f {
 		m.mu.Unlock()
+		m.Detach(to)
 		return
 	}
+	old := m.takeLocked(to, f)
 	delete(m.files, from.mk())
 	m.files[to.mk()] = f
 	f.mu.Lock()
@@ -171,13 +236,17 @@ func (m *Manager) Rename(from, to Key, v *backend.Object) {
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	old.fence()
 	if m.opts.WriteBack {
 		if err := f.Commit(m.ctx); err != nil {
 			m.log.Error("record the new name of a staged file", "file", to.String(), "err", err)
 		}
-		return
+	} else {
+		f.saveManifest()
 	}
-	f.saveManifest()
+	if old != nil { // after the new record, as in Rekey
+		m.detachTaken(old)
+	}
 }
 
 // Hold waits until a background upload of f in progress has ended and
@@ -186,8 +255,9 @@ func (m *Manager) Rename(from, to Key, v *backend.Object) {
 // that finds f with nothing to upload changes f's uploaded version with a
 // server-side copy, and an upload landing in the middle of it would make
 // the copy replace a version older than the upload, or show that older
-// version over the copy. The caller must not Detach, Rekey or Rename f
-// before release.
+// version over the copy; a directory rename holds the files inside until
+// they have their new names (RenameHeld). The caller must not Detach,
+// Rekey or Rename f (other than with RenameHeld) before release.
 func (f *File) Hold() (release func()) {
 	f.hookMu.Lock()
 	return f.hookMu.Unlock

@@ -43,7 +43,7 @@ func (f *File) resume(ctx context.Context, id string) error {
 	if size < f.m.opts.UploadCutoff {
 		return fmt.Errorf("now a small file")
 	}
-	sess := &session{id: id, streamed: true, parts: map[int64]*partUp{}}
+	sess := &session{id: id, streamed: true, parts: map[int64]*partUp{}, recorded: true}
 	kept := 0
 	for _, p := range parts {
 		k := int64(p.Number - 1)

@@ -28,7 +28,14 @@ func (f *File) announceStart(req UploadRequest) {
 	f.mu.Lock()
 	f.startingMtime = req.Info[InfoMtime]
 	f.mu.Unlock()
-	f.saveManifest()
+	f.mu.Lock()
+	committed := f.committed
+	f.mu.Unlock()
+	if committed {
+		f.persist() // durably in write-back mode: a power cut may follow
+	} else {
+		f.saveManifest() // see recordLarge
+	}
 }
 
 // cancelStrays cancels the unfinished large files of man's name that a

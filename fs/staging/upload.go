@@ -100,7 +100,7 @@ func (f *File) kickLocked() {
 		return
 	}
 	s := f.sess
-	if s.err != nil {
+	if s.err != nil || !s.recorded {
 		return
 	}
 	ps := f.partSize()
@@ -162,10 +162,16 @@ func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
 		f.cancelLarge(id)
 		return
 	}
-	f.sess = &session{id: id, mtimeMs: mtimeMs, info: extraInfo(req.Info), streamed: true, parts: map[int64]*partUp{}}
+	s := &session{id: id, mtimeMs: mtimeMs, info: extraInfo(req.Info), streamed: true, parts: map[int64]*partUp{}}
+	f.sess = s
+	f.mu.Unlock()
+	// Recorded (durably in write-back mode) before a part is sent: a
+	// power cut then leaves a large file recovery can resume or cancel.
+	f.recordLarge(id)
+	f.mu.Lock()
+	s.recorded = true
 	f.kickLocked()
 	f.mu.Unlock()
-	f.saveManifest()
 }
 
 // bgUploadPart uploads part k (0-based) while the file is being written.
@@ -335,11 +341,11 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		if err != nil {
 			return backend.Object{}, fmt.Errorf("start large file: %w", err)
 		}
-		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, info: extraInfo(req.Info), parts: map[int64]*partUp{}}
+		sess = &session{id: id, mtimeMs: mtime.UnixMilli(), sha1: wholeSHA, info: extraInfo(req.Info), parts: map[int64]*partUp{}, recorded: true}
 		f.mu.Lock()
 		f.sess = sess
 		f.mu.Unlock()
-		f.saveManifest()
+		f.recordLarge(id) // before a part is sent (see bgStart)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -389,6 +395,7 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 	}
 	f.mu.Lock()
 	f.sess = nil
+	f.landed = v.FileID
 	localAll = f.isLocalLocked(0, size)
 	mtimeSet := f.mtimeSet
 	// A mode, owner or xattr change made since the large file started
@@ -421,7 +428,12 @@ func (f *File) uploadLarge(ctx, commit context.Context, size int64, mtime time.T
 		return v, nil
 	}
 	f.mu.Unlock()
-	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(commit, v.FileID, size, req)
+	// The content is in B2 (v) before the copy: recorded, so that a
+	// crash during the copy does not upload it again.
+	f.persist()
+	cctx, done := f.m.RecordCopies(commit, f.Key())
+	v2, err := f.m.opts.Remote.CopyFileReplaceInfo(cctx, v.FileID, size, req)
+	done()
 	if err != nil {
 		// The bytes are in B2; only the metadata is off: the caller
 		// retries with its deferred copy when it takes one.
@@ -446,6 +458,7 @@ type session struct {
 	info     map[string]string // the extra file info recorded at start (nil: unknown)
 	sha1     string
 	streamed bool // started before Flush, with provisional file info
+	recorded bool // the manifest names it (parts may be sent)
 	parts    map[int64]*partUp
 	inflight int
 	err      error // first background upload failure; stops streaming

@@ -41,7 +41,7 @@ func (n *File) CopyFileRange(ctx context.Context, offIn uint64, on *File, fhOut 
 		info[staging.InfoLargeFileSHA] = sha
 	}
 	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (backend.Object, error) {
-		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: childName(sdir, sname), FileID: id, Size: size}, db, childName(ddir, dname),
+		obj, err := n.fsys.copyRecorded(ctx, Object{Name: childName(sdir, sname), FileID: id, Size: size}, db, childName(ddir, dname),
 			&CopyMeta{ContentType: ct, Info: mtimeInfo(info, time.Now())})
 		if err != nil {
 			return backend.Object{}, err

@@ -158,7 +158,7 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		if ct == "" {
 			ct = dirContentType
 		}
-		obj, err = f.opts.Write.Backend.Copy(ctx, Object{Name: name, FileID: m.FileID, Size: m.Size}, b, name, &CopyMeta{ContentType: ct, Info: info})
+		obj, err = f.copyRecorded(ctx, Object{Name: name, FileID: m.FileID, Size: m.Size}, b, name, &CopyMeta{ContentType: ct, Info: info})
 	} else {
 		obj, err = f.putMarker(ctx, b, name, info)
 	}

@@ -350,7 +350,7 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 	if sf != nil {
 		before = sf.Info()
 	}
-	obj, err := f.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: p.base, Size: p.size}, b, full,
+	obj, err := f.copyRecorded(ctx, Object{Name: full, FileID: p.base, Size: p.size}, b, full,
 		&CopyMeta{ContentType: p.ct, Info: p.info})
 	if err != nil {
 		f.releaseMeta(n, p, "", err)

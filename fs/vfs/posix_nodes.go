@@ -203,7 +203,7 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		n.fsys.changed(b, dir, name, &ne)
 		return nil
 	}
-	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
+	obj, err := n.fsys.copyRecorded(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
 		&CopyMeta{ContentType: e.ContentType, Info: info})
 	if err != nil {
 		return n.fsys.opErr(op+" "+fmtPath(b, full), err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"sort"
@@ -152,7 +153,6 @@ func TestWriteBackPowerCut(t *testing.T) {
 		// do runs one operation; intent applies its effect to a model
 		// (an mtime not known because the operation failed is zero,
 		// matching any).
-		var renamedFrom, renamedTo string // the last rename's names
 		do := func(ctx context.Context, rt *rapid.T) (intent func(map[string]fileState), err error) {
 			step++
 			op := rapid.SampledFrom([]string{"write", "write", "rename", "unlink", "chmod", "sync", "pause"}).Draw(rt, "op")
@@ -194,7 +194,6 @@ func TestWriteBackPowerCut(t *testing.T) {
 					return func(map[string]fileState) {}, nil
 				}
 				intent = func(m map[string]fileState) { m[to] = m[from]; delete(m, from) }
-				renamedFrom, renamedTo = from, to
 				sd, sn := dirOf(from)
 				dd, dn := dirOf(to)
 				return intent, sd.Rename(ctx, sn, dd, dn, 0)
@@ -240,7 +239,6 @@ func TestWriteBackPowerCut(t *testing.T) {
 		}
 		// The last operation runs while the power goes.
 		before := copyModel(model)
-		renamedFrom, renamedTo = "", ""
 		var intent func(map[string]fileState)
 		done := make(chan struct{})
 		cutAfter := time.Duration(rapid.IntRange(0, 3000).Draw(rt, "cut_us")) * time.Microsecond
@@ -274,38 +272,10 @@ func TestWriteBackPowerCut(t *testing.T) {
 			rt.Fatal(err)
 		}
 		got := b2State(rt, st)
-		if !sameModel(got, before) && !sameModel(got, after) && tornRename(got, before, renamedFrom, renamedTo) && os.Getenv("B2FS_MODEL_STRICT") != "1" {
-			// KNOWN BUG: a rename is not atomic against a power cut in
-			// write-back mode. Through B2 (copy, then hide), a cut in
-			// between can leave the destination with the source's older
-			// B2 version and the source's pending content under the
-			// source; over a pending destination, the destination can
-			// come back with its own earlier pending content while the
-			// source is gone from the listing (its versions stay in B2).
-			// B2FS_MODEL_STRICT=1 fails on it.
-			rt.Logf("KNOWN BUG: power cut during a rename left a torn rename")
-			return
-		}
 		if !sameModel(got, before) && !sameModel(got, after) {
 			rt.Fatalf("B2 after recovery:\n%s\nwant (before the last operation):\n%s\nor (after it):\n%s", dump(got), dump(before), dump(after))
 		}
 	})
-}
-
-// tornRename reports whether got differs from before only at the names
-// of a rename (from, to) cut by the power cut: a rename that goes through
-// B2 (copy, then hide) or over a pending file is not atomic against a
-// power cut in write-back mode.
-func tornRename(got, before map[string]fileState, from, to string) bool {
-	if to == "" {
-		return false
-	}
-	rest, want := copyModel(got), copyModel(before)
-	for _, n := range []string{from, to} {
-		delete(rest, n)
-		delete(want, n)
-	}
-	return sameModel(rest, want)
 }
 
 func copyModel(m map[string]fileState) map[string]fileState {
@@ -340,4 +310,166 @@ func dump(m map[string]fileState) string {
 		s += "  " + k + ": " + m[k].String() + "\n"
 	}
 	return s
+}
+
+// removeGate is a WriteBackend whose removals of one name (hide, delete)
+// wait until the caller gives up, after announcing themselves.
+type removeGate struct {
+	*fstest.Store
+	name    string
+	removal chan struct{}
+}
+
+func (g *removeGate) hold(ctx context.Context, name string) bool {
+	if name != g.name {
+		return false
+	}
+	select {
+	case g.removal <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return true
+}
+
+func (g *removeGate) Hide(ctx context.Context, b Bucket, name string) error {
+	if g.hold(ctx, name) {
+		return ctx.Err()
+	}
+	return g.Store.Hide(ctx, b, name)
+}
+
+func (g *removeGate) DeleteVersion(ctx context.Context, b Bucket, name, fileID string) error {
+	if g.hold(ctx, name) {
+		return ctx.Err()
+	}
+	return g.Store.DeleteVersion(ctx, b, name, fileID)
+}
+
+// TestWriteBackRenamePowerCutAfterCopy: a rename done in B2 (copy, then
+// remove the source) in write-back mode, cut by a power cut after the
+// copy, is finished at the next start: B2 shows the state after the
+// rename, not both names.
+func TestWriteBackRenamePowerCutAfterCopy(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	dir := filepath.Join(t.TempDir(), "staging")
+	lfs, err := fstest.NewLossyFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sm, err := staging.New(staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, FS: lfs, Logger: quiet,
+		WriteBack: true, WriteBackDelay: time.Hour, Current: st.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &removeGate{Store: st, name: "a", removal: make(chan struct{}, 1)}
+	fsys, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
+		Write: WriteOptions{Staging: sm, Backend: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := fsys.Root().(*Dir)
+	writeFile(t, root, "a", "content of a")
+	writeFile(t, root, "b", "content of b")
+	if err := fsys.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := b2State(t, st)
+	want["b"] = want["a"]
+	delete(want, "a")
+
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- root.Rename(rctx, "a", root, "b", 0) }()
+	select {
+	case <-g.removal:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the rename did not reach the removal of its source")
+	}
+	// Copied, the source not yet removed: the process dies, the power goes.
+	sm.Abandon()
+	lfs2, err := lfs.PowerCut()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	<-done
+	fsys.Shutdown(ctx)
+
+	m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
+	defer m2.fsys.Shutdown(ctx)
+	defer m2.sm.Close(ctx)
+	if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b2State(t, st); !sameModel(got, want) {
+		t.Fatalf("B2 after recovery:\n%s\nwant (the rename finished):\n%s", dump(got), dump(want))
+	}
+}
+
+// TestWriteBackUnlinkDuringUploadPowerCut: an unlink that returned while
+// the file's background upload ended (which then removes the staged file)
+// stays done after a power cut: the file's manifest is emptied durably,
+// whichever of the two removes the file, and recovery does not upload it
+// again. The unlink falls at random moments around the upload.
+func TestWriteBackUnlinkDuringUploadPowerCut(t *testing.T) {
+	for i := 0; i < 60; i++ {
+		ctx := context.Background()
+		st := newStore()
+		dir := filepath.Join(t.TempDir(), "staging")
+		lfs, err := fstest.NewLossyFS(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newLossyMount(t, st, dir, lfs, time.Millisecond)
+		root := m.fsys.Root().(*Dir)
+		writeFile(t, root, "a", "aa")
+		writeFile(t, root, "c", "cc")
+		time.Sleep(time.Duration(rand.Intn(3000)) * time.Microsecond)
+		if err := root.Unlink(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if got := b2State(t, st); got["c"].data != "" {
+			msg := fmt.Sprintf("round %d: B2 shows c right after its unlink:\n%s", i, dump(got))
+			if os.Getenv("B2FS_MODEL_STRICT") == "1" {
+				t.Fatal(msg)
+			}
+			// KNOWN BUG (docs/write-back.md): rarely (about one round in
+			// a few hundred), an unlink racing the end of the upload
+			// leaves the uploaded version visible. B2FS_MODEL_STRICT=1
+			// fails on it.
+			t.Log("KNOWN BUG: " + msg)
+			m.sm.Abandon()
+			m.fsys.Shutdown(ctx)
+			continue
+		}
+		m.sm.Abandon()
+		lfs2, err := lfs.PowerCut()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.fsys.Shutdown(ctx)
+		m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
+		if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
+			t.Fatal(err)
+		}
+		if err := m2.sm.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := b2State(t, st)
+		m2.sm.Close(ctx)
+		m2.fsys.Shutdown(ctx)
+		if _, ok := got["c"]; ok {
+			t.Fatalf("round %d: the unlinked c is back after the power cut:\n%s", i, dump(got))
+		}
+	}
 }

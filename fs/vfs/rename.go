@@ -149,7 +149,25 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	if sf != nil {
 		before = sf.Info()
 	}
-	obj, err := n.fsys.opts.Write.Backend.Copy(ctx, src, db, childName(dp, newName), meta)
+	// Write-back: recorded first, so that a power cut between the copy
+	// and the removal of the source is finished at the next start.
+	rec := staging.RenameIntent{BucketID: sb.ID, BucketName: sb.Name, From: src.Name, SrcFileID: src.FileID,
+		To: childName(dp, newName), Hard: n.fsys.opts.Write.HardDelete}
+	if sb.ID != db.ID {
+		rec = staging.RenameIntent{} // across buckets: not recorded
+	} else if meta != nil {
+		rec.ContentType, rec.Info = meta.ContentType, meta.Info
+	}
+	intent, err := n.fsys.beginRename(rec)
+	if err != nil {
+		if pm != nil {
+			n.fsys.releaseMeta(fn, pm, "", err)
+		}
+		return n.fsys.opErr("rename "+fmtPath(sb, src.Name), err)
+	}
+	done := false
+	defer func() { intent.End(done) }()
+	obj, err := n.fsys.copyRecorded(ctx, src, db, childName(dp, newName), meta)
 	if pm != nil {
 		n.fsys.releaseMeta(fn, pm, obj.FileID, err)
 	}
@@ -179,6 +197,7 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 	} else if read {
 		n.fsys.deleteVersion(ctx, sb, src.Name, src.FileID, "renamed")
 	}
+	done = true
 	n.fsys.opts.Write.Staging.Rename(stagingKey(sb, src.Name), stagingKey(db, childName(dp, newName)), &backend.Object{FileID: obj.FileID})
 	if sf != nil && pm != nil {
 		// The pending change rode on the copy: the file's open staged
@@ -236,18 +255,23 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	// The target's pending marker goes with the target; pending markers
 	// under the source move as the files do.
 	w.Staging.Detach(stagingKey(db, to+EmptyMarker))
+	// In write-back mode no background upload of a file inside may land
+	// while the directory moves (under its old name, after the listing of
+	// what is copied): each staged file is held until it has its new name.
+	held := map[*staging.File]func(){}
+	defer func() {
+		for _, release := range held {
+			release()
+		}
+	}()
+	if n.fsys.writeBack() {
+		for _, sf := range w.Staging.Under(sb.ID, from, false) {
+			held[sf] = sf.Hold()
+		}
+	}
 	for _, sf := range w.Staging.Under(sb.ID, from, false) {
 		if n.fsys.writeBack() && sf.Coalescible() {
-			// Moved now, with no upload running (Rekey); one that was
-			// uploaded meanwhile is in B2 and copied below.
-			old := sf.Key().Name
-			ok, err := w.Staging.Rekey(context.WithoutCancel(ctx), stagingKey(sb, old), stagingKey(db, to+old[len(from):]), "")
-			if err != nil {
-				return n.fsys.opErr("rename "+fmtPath(sb, old), err)
-			}
-			if ok {
-				continue
-			}
+			continue // moves with the directory, below
 		}
 		if err := sf.Flush(context.WithoutCancel(ctx)); err != nil {
 			return n.fsys.opErr("rename: upload "+sf.Key().String(), err)
@@ -271,7 +295,7 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	g.SetLimit(w.RenameConcurrency)
 	for i, o := range objs {
 		g.Go(func() error {
-			c, err := w.Backend.Copy(gctx, o, db, to+o.Name[len(from):], nil)
+			c, err := n.fsys.copyRecorded(gctx, o, db, to+o.Name[len(from):], nil)
 			if err != nil {
 				return err
 			}
@@ -309,7 +333,11 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		if c, ok := byName[old]; ok {
 			v = &backend.Object{FileID: c.FileID}
 		}
-		w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		if held[sf] != nil {
+			w.Staging.RenameHeld(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v, sf)
+		} else {
+			w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		}
 	}
 	// Loaded nodes below the directory get their new names.
 	n.fsys.relocate(sb, from, db, to)

@@ -109,7 +109,7 @@ func (n *VersionFile) CopyTo(ctx context.Context, offIn uint64, on *File, fhOut 
 		info[staging.InfoLargeFileSHA] = sha
 	}
 	filled, err := wh.f.FillOnServer(ctx, func(ctx context.Context) (backend.Object, error) {
-		obj, err := n.fsys.opts.Write.Backend.Copy(ctx, Object{Name: n.b2name, FileID: e.FileID, Size: e.Size}, db, childName(ddir, dname),
+		obj, err := n.fsys.copyRecorded(ctx, Object{Name: n.b2name, FileID: e.FileID, Size: e.Size}, db, childName(ddir, dname),
 			&CopyMeta{ContentType: e.ContentType, Info: mtimeInfo(info, time.Now())})
 		if err != nil {
 			return backend.Object{}, err

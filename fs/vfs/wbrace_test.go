@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -22,13 +23,21 @@ func wbFSOver(t *testing.T, st *fstest.Store, be interface {
 	Backend
 	WriteBackend
 }, delay time.Duration) (*FS, *staging.Manager) {
+	return wbFSOverRemote(t, st, st, be, delay)
+}
+
+// wbFSOverRemote is wbFSOver whose staging area uploads to remote.
+func wbFSOverRemote(t *testing.T, st *fstest.Store, remote staging.Remote, be interface {
+	Backend
+	WriteBackend
+}, delay time.Duration) (*FS, *staging.Manager) {
 	t.Helper()
 	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17,
+	sm, err := staging.New(staging.Options{Dir: filepath.Join(t.TempDir(), "s"), Remote: remote, PartSize: 1 << 16, UploadCutoff: 1 << 17,
 		WriteBack: true, WriteBackDelay: delay, Transfers: 4, Current: st.Current, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -190,5 +199,99 @@ func TestWriteBackTruncateRacesUpload(t *testing.T) {
 		if got := b2State(t, st)["t"]; got.data != "0123456789"[:size] {
 			t.Fatalf("round %d: B2 has %q, want %q", i, got.data, "0123456789"[:size])
 		}
+	}
+}
+
+// uploadGate is fstest's store whose next upload, once armed, waits until
+// released.
+type uploadGate struct {
+	*fstest.Store
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *uploadGate) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (Object, error) {
+	g.mu.Lock()
+	armed := g.armed
+	g.armed = false
+	g.mu.Unlock()
+	if armed {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Store.UploadFile(ctx, req, r, size)
+}
+
+// listAllHook is fstest's store that tells when a directory rename lists
+// the files it copies.
+type listAllHook struct {
+	*fstest.Store
+	listed chan struct{}
+	once   sync.Once
+}
+
+func (h *listAllHook) ListAll(ctx context.Context, b Bucket, prefix string, limit int) ([]Object, error) {
+	h.once.Do(func() { close(h.listed) })
+	return h.Store.ListAll(ctx, b, prefix, limit)
+}
+
+// TestWriteBackDirRenameRacesUpload: a directory renamed while the
+// background upload of a file inside is in flight waits for it: the file
+// keeps its new content under its new name (the rename once listed the
+// file's version from before the upload, copied that, and the upload
+// landed under the old name).
+func TestWriteBackDirRenameRacesUpload(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	ug := &uploadGate{Store: st}
+	lh := &listAllHook{Store: st, listed: make(chan struct{})}
+	fsys, sm := wbFSOverRemote(t, st, ug, lh, time.Hour)
+	root := fsys.Root().(*Dir)
+	c, err := root.Mkdir(ctx, "c", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, c, "f", "old")
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, c, "f", "new content") // O_TRUNC over the version in B2
+	ug.mu.Lock()
+	ug.armed, ug.entered, ug.release = true, make(chan struct{}), make(chan struct{})
+	ug.mu.Unlock()
+	synced := make(chan error, 1)
+	go func() { synced <- sm.Sync(ctx) }()
+	<-ug.entered // the upload of c/f is in flight
+	renamed := make(chan error, 1)
+	go func() { renamed <- root.Rename(ctx, "c", root, "a", 0) }()
+	select {
+	case <-lh.listed: // the rename listed what it copies before the upload landed
+	case <-time.After(300 * time.Millisecond): // it waits for the upload
+	}
+	close(ug.release)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-renamed; err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := b2State(t, st)
+	if got["a/f"].data != "new content" {
+		t.Errorf("B2 has a/f %q, want \"new content\"", got["a/f"].data)
+	}
+	if f, ok := got["c/f"]; ok {
+		t.Errorf("B2 still shows c/f: %q", f.data)
+	}
+	a, err := root.Lookup(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := readFileVFS(t, a.(*Dir), "f"); d != "new content" {
+		t.Errorf("the mount reads a/f %q", d)
 	}
 }

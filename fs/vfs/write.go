@@ -179,7 +179,9 @@ const patchLimit = 2000
 // changed records a change to name in directory prefix of b: e is the new
 // entry, nil when the name is gone. A cached listing of the directory is
 // updated in place (so creating many files in one directory does not cost a
-// list call each), and the single-entry cache gets e or a negative entry.
+// list call each), the single-entry cache gets e or a negative entry, and
+// a listing of the directory being fetched keeps the change (so that a file
+// whose background upload lands during the listing never goes missing).
 // cacheMu serialises these read-modify-write updates.
 func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
@@ -235,6 +237,19 @@ func (f *FS) remove(ctx context.Context, b Bucket, name string) error {
 		return f.opts.Write.Backend.DeleteAll(ctx, b, name)
 	}
 	return f.opts.Write.Backend.Hide(ctx, b, name)
+}
+
+// copyRecorded is Backend.Copy, with the large file a copy of a large
+// version starts recorded in the staging directory before its parts are
+// copied (staging.RecordCopies): a crash during the copy then leaves
+// nothing in B2 after the next start.
+func (f *FS) copyRecorded(ctx context.Context, src Object, dst Bucket, name string, meta *CopyMeta) (Object, error) {
+	if st := f.opts.Write.Staging; st != nil {
+		var done func()
+		ctx, done = st.RecordCopies(ctx, stagingKey(dst, name))
+		defer done()
+	}
+	return f.opts.Write.Backend.Copy(ctx, src, dst, name, meta)
 }
 
 func fmtPath(b Bucket, name string) string { return fmt.Sprintf("%s/%s", b.Name, name) }

@@ -165,6 +165,12 @@ func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cac
 		hidden = e.FileID
 	}
 	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
+	if !had && sf != nil {
+		// Uploaded, shown and let go since the lookup above: the
+		// version it made is B2's now.
+		base, _, _, _ = sf.Uploaded()
+		had = true
+	}
 	if had && base != "" && base != hidden {
 		// Uploaded in the background meanwhile: B2 shows that version.
 		if err := n.fsys.remove(ctx, b, full); err != nil {
@@ -195,4 +201,13 @@ func (f *FS) settleTarget(ctx context.Context, b Bucket, name string) error {
 		}
 	}
 	return nil
+}
+
+// beginRename records, in write-back mode, a rename about to be done in
+// B2 (staging.BeginRename); nil when not recorded.
+func (f *FS) beginRename(r staging.RenameIntent) (*staging.Intent, error) {
+	if !f.writeBack() || r.From == "" {
+		return nil, nil
+	}
+	return f.opts.Write.Staging.BeginRename(r)
 }

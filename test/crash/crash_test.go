@@ -276,15 +276,7 @@ func (e *env) checkB2(w *workload, run *wl, acked map[string]expect) []string {
 		}
 	}
 	for _, u := range e.unfinished() {
-		msg := fmt.Sprintf("unfinished large file left in B2: %s", u.Name)
-		if u.Info["large_file_sha1"] != "" && os.Getenv("B2FS_CRASH_STRICT") != "1" {
-			// KNOWN BUG: the deferred copy that gives a streamed file its
-			// large_file_sha1 leaks when b2fs dies during it
-			// (TestCrashDuringStreamedSHA1Copy).
-			e.t.Log("KNOWN BUG: " + msg + " (the streamed file's deferred SHA-1 copy)")
-			continue
-		}
-		bad = append(bad, msg)
+		bad = append(bad, fmt.Sprintf("unfinished large file left in B2: %s", u.Name))
 	}
 	sort.Strings(bad)
 	return bad

@@ -1,7 +1,6 @@
 package crash
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,15 +12,10 @@ import (
 
 // TestCrashDuringStreamedSHA1Copy: a file streamed as a large file while
 // it was written gets its large_file_sha1 and exact mtime by a deferred
-// server-side copy into a new large file (--streamed-sha1). KNOWN BUG
-// (found by scripts/crash-soak.sh, not yet fixed): when b2fs is killed
-// while that copy runs, the copy's unfinished large file stays in B2 for
-// good (nothing records its id; the next start tries to cancel the
-// finished original instead, fails with "not an unfinished large file",
-// and with --write-back uploads the whole file again, logging a conflict
-// with its own earlier upload). The test checks that the acknowledged
-// content survives and logs the leftover; B2FS_CRASH_STRICT=1 fails on
-// it.
+// server-side copy into a new large file (--streamed-sha1). When b2fs is
+// killed while that copy runs, the next start cancels the copy's
+// unfinished large file, recorded in the cache directory before its parts
+// were copied, and the acknowledged content is in B2.
 func TestCrashDuringStreamedSHA1Copy(t *testing.T) {
 	for _, m := range modes() {
 		t.Run(m.name, func(t *testing.T) {
@@ -50,12 +44,7 @@ func TestCrashDuringStreamedSHA1Copy(t *testing.T) {
 				t.Fatalf("acknowledged big.bin is not in B2 with its content (%v)", ok)
 			}
 			for _, u := range e.unfinished() {
-				msg := fmt.Sprintf("unfinished large file left in B2: %s (info %v)", u.Name, u.Info)
-				if os.Getenv("B2FS_CRASH_STRICT") == "1" || u.Info["large_file_sha1"] == "" {
-					t.Error(msg)
-				} else {
-					t.Log("KNOWN BUG: " + msg)
-				}
+				t.Errorf("unfinished large file left in B2: %s (info %v)", u.Name, u.Info)
 			}
 		})
 	}

@@ -71,6 +71,9 @@ func runModel(rt *rapid.T, tg Target, lc Lifecycle, stats *runStats, stuck func(
 	stats.checks++
 	r := &runner{t: rt, tg: tg, lc: lc, stuck: stuck, stats: stats, rootStat: root, strict: os.Getenv("B2FS_MODEL_STRICT") == "1", delay: delay,
 		m: newModel(uint32(os.Getuid()), uint32(os.Getgid()), umask, meta{perm: root.Perm, uid: root.UID, gid: root.GID, mtime: exact(root.Mtime)})}
+	if q, ok := tg.(interface{ writersWaitForReaders() bool }); ok {
+		r.writersWaitForReaders = q.writersWaitForReaders()
+	}
 	if q, ok := tg.(interface{ backgroundUploads() bool }); ok {
 		r.backgroundUploads = q.backgroundUploads()
 	}

@@ -227,6 +227,9 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 			want = syscall.EISDIR
 		}
 	}
+	if write && want == nil && n != nil && n.typ == syscall.S_IFREG {
+		r.closeReadersFor(n)
+	}
 	var th Handle
 	var err error
 	sp := now(func() { th, err = r.tg.Open(p, flags, perm) })
@@ -269,6 +272,23 @@ func (r *runner) open(t *rapid.T, p string, flags int, perm uint32) {
 	m.handles = append(m.handles, h)
 	if len(m.handles) > maxHandles {
 		r.closeHandle(m.handles[0])
+	}
+}
+
+// closeReadersFor closes the read-only descriptors of n before n is
+// opened for writing or truncated by name, on a target where such an open
+// waits for them and such a reader keeps reading the version it opened
+// (FUSE passthrough, docs/read-cache.md: the open would fail with ETXTBSY
+// after 5 seconds).
+func (r *runner) closeReadersFor(n *node) {
+	if !r.writersWaitForReaders {
+		return
+	}
+	for _, h := range append([]*handle(nil), r.m.handles...) {
+		if h.n == n && !h.write {
+			r.logf("(passthrough: closing reader h%d before the file changes)", h.id)
+			r.closeHandle(h)
+		}
 	}
 }
 
@@ -487,6 +507,7 @@ func (r *runner) opTruncate(t *rapid.T) {
 	}
 	if want == nil {
 		size = drawOffset(t, len(n.data))
+		r.closeReadersFor(n)
 	}
 	var err error
 	sp := now(func() { err = r.tg.Truncate(p, size) })

@@ -29,6 +29,10 @@ type runner struct {
 	// defaults b2fs gives a directory whose metadata it does not know.
 	rootStat Stat
 	strict   bool // B2FS_MODEL_STRICT: no tolerance for known bugs
+	// writersWaitForReaders: an open for writing waits for the file's
+	// read-only descriptors, which do not see a truncation by name (see
+	// closeReadersFor).
+	writersWaitForReaders bool
 	// backgroundUploads: the target uploads files in the background
 	// (write-back), at any time after a change.
 	backgroundUploads bool
