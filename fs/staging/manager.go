@@ -570,19 +570,6 @@ func (m *Manager) Under(bucketID, prefix string, direct bool) []*File {
 	return out
 }
 
-// HasUnder reports whether a staged file of bucketID other than except
-// has a name starting with prefix.
-func (m *Manager) HasUnder(bucketID, prefix, except string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.files {
-		if k.bucketID == bucketID && k.name != except && strings.HasPrefix(k.name, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
 // Pending returns the staged files whose changes are not in B2, sorted by
 // name.
 func (m *Manager) Pending() []Key {
