@@ -117,6 +117,25 @@ func (b *Backend) Current(ctx context.Context, key staging.Key) (*backend.Object
 	return nil, nil
 }
 
+// ListCurrent is a staging.ListCurrentFunc: one b2_list_file_names
+// (Class C) from start, the newest visible version of each name.
+func (b *Backend) ListCurrent(ctx context.Context, bucketID, prefix, start string, max int) (map[string]string, string, bool, error) {
+	page, err := b.c.ListFileNames(ctx, bucketID, b2client.ListOptions{Prefix: prefix, StartName: start, PageSize: max})
+	if err != nil {
+		return nil, "", false, classify("list "+prefix, err)
+	}
+	ids := make(map[string]string, len(page.Files))
+	last := ""
+	for i := range page.Files {
+		f := &page.Files[i]
+		last = f.Name
+		if f.Action == "upload" {
+			ids[f.Name] = f.ID
+		}
+	}
+	return ids, last, page.NextName != "", nil
+}
+
 // ListParts implements staging.PartLister (b2_list_parts, every page).
 func (b *Backend) ListParts(ctx context.Context, largeFileID string) ([]staging.Part, error) {
 	var out []staging.Part

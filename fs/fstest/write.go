@@ -282,6 +282,26 @@ func (s *Store) Current(ctx context.Context, k staging.Key) (*backend.Object, er
 	return &v, nil
 }
 
+// ListCurrent lists the visible versions of the names of bucketID under
+// prefix from start on, at most max (a staging.ListCurrentFunc).
+func (s *Store) ListCurrent(ctx context.Context, bucketID, prefix, start string, max int) (map[string]string, string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count("ListCurrent")
+	ids := map[string]string{}
+	last := ""
+	for _, n := range s.namesLocked(bucketID, prefix) {
+		if n < start {
+			continue
+		}
+		if len(ids) == max {
+			return ids, last, true, nil
+		}
+		ids[n], last = s.current[key(bucketID, n)], n
+	}
+	return ids, last, false, nil
+}
+
 // ListParts implements staging.PartLister.
 func (s *Store) ListParts(ctx context.Context, id string) ([]staging.Part, error) {
 	s.mu.Lock()

@@ -56,5 +56,8 @@
 // across them on purpose (it is what makes two concurrent Flush calls upload
 // once). Manager.mu is taken before File.mu (Release, Detach, Pending), never
 // while holding it; Manager.spareMu is a leaf (taken under manifestMu or
-// Manager.mu, nothing under it).
+// Manager.mu, nothing under it). Manager.checkMu (conflict checks) is
+// taken with the checked file's hookMu held, and is held across one list
+// call on purpose (the next check finds its answer); under it writeBack.mu
+// and File.mu are taken, one at a time.
 package staging

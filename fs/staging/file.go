@@ -72,6 +72,7 @@ type File struct {
 	baseSize    int64
 	baseGen     uint64 // bumped whenever baseID changes
 	contentType string
+	dirMarker   bool // OpenOptions.DirMarker; set at creation, then read-only
 	mtime       time.Time
 	mtimeSet    bool // mtime set explicitly (SetMtime) since the last write
 	// changed is when the content or metadata last changed through this

@@ -78,6 +78,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ListCurrent, when set with Current, checks the files due for
+	// upload together, one listing for many (conflicts.go).
+	ListCurrent ListCurrentFunc
 }
 
 // Key names a staged file.
@@ -129,6 +132,7 @@ type Manager struct {
 	keep Keeper // nil when disabled
 
 	wb        *writeBack  // the upload queue and counters (writeback.go)
+	checkMu   sync.Mutex  // serialises conflict checks (conflicts.go; LOCK ORDER in doc.go)
 	abandoned atomic.Bool // Abandon was called: Close does nothing
 	// dirGen counts changes of the entries of dir; dirSynced is the
 	// count the last fsync of dir covered (durable.go).
@@ -319,6 +323,17 @@ type OpenOptions struct {
 	Truncate bool
 	// Info is the file info of a new file (Base nil), uploaded with it.
 	Info map[string]string
+	// ContentType is the content type of a new file (Base nil); empty:
+	// from the name's extension.
+	ContentType string
+	// Mtime, when set, is the modification time of a new or truncated
+	// file instead of now.
+	Mtime time.Time
+	// DirMarker: the file is the marker that carries a directory's
+	// metadata; its background upload waits while the directory's
+	// content is still changing (Manager.held), since a tool copying a
+	// tree sets its directories' metadata last.
+	DirMarker bool
 	// Write: the handle writes; the background uploader leaves the file
 	// alone until every writing handle is released (ReleaseWrite), so
 	// that no state in the middle of a write goes up.
@@ -448,6 +463,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 	switch {
 	case o.Base == nil:
 		f.info = extraInfo(o.Info)
+		f.contentType = o.ContentType
 		f.hash = sha1.New()
 		f.dirty = true
 		f.mtime = now
@@ -465,6 +481,7 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.dirtySince = now
 		f.state = StateDirty
 	default:
+		o.Mtime = time.Time{} // the base's
 		f.info = extraInfo(o.Base.Info)
 		f.baseLargeSHA = o.Base.Info[InfoLargeFileSHA]
 		f.baseID = o.Base.FileID
@@ -480,6 +497,10 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 			return nil, fmt.Errorf("staging: size %s: %w", f.dataPath, err)
 		}
 	}
+	if !o.Mtime.IsZero() {
+		f.mtime, f.mtimeSet = o.Mtime.Truncate(time.Millisecond), true
+	}
+	f.dirMarker = o.DirMarker
 	return f, nil
 }
 

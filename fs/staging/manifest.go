@@ -101,6 +101,13 @@ type Manifest struct {
 	// server-side copy in progress, or of a file streamed before its
 	// first close. Recover cancels it.
 	CancelLarge *LargeRecord `json:"cancelLarge,omitempty"`
+
+	// ContentType is the content type the upload carries ("": from the
+	// name's extension).
+	ContentType string `json:"contentType,omitempty"`
+	// DirMarker: the file is a directory's marker, whose upload waits
+	// while the mount is still writing (OpenOptions.DirMarker).
+	DirMarker bool `json:"dirMarker,omitempty"`
 }
 
 // LargeRecord names a large file of Manifest.Name: by its ID, or, while
@@ -248,6 +255,7 @@ func (f *File) putState(settledp *bool, sync, syncData bool) error {
 		UpdatedMs:  f.m.opts.Now().UnixMilli(),
 		Landed:     f.landed,
 	}
+	m.ContentType, m.DirMarker = f.contentType, f.dirMarker
 	if f.sess != nil {
 		m.LargeFileID = f.sess.id
 	} else {

@@ -2,6 +2,7 @@ package staging
 
 import (
 	"context"
+	"strings"
 
 	"github.com/b2fs/b2fs/fs/backend"
 )
@@ -261,4 +262,17 @@ func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
 func (f *File) Hold() (release func()) {
 	f.hookMu.Lock()
 	return f.hookMu.Unlock
+}
+
+// HasUnder reports whether a staged file of bucketID other than except
+// has a name starting with prefix.
+func (m *Manager) HasUnder(bucketID, prefix, except string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.files {
+		if k.bucketID == bucketID && k.name != except && strings.HasPrefix(k.name, prefix) {
+			return true
+		}
+	}
+	return false
 }

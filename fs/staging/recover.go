@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -349,9 +350,10 @@ func localSet(man *Manifest) *rangeSet {
 	return &r
 }
 
-// sameContent reports whether the staged content (wholly local) equals v.
+// sameContent reports whether the staged content (wholly local) and its
+// metadata (file info and time: all a directory marker carries) equal v.
 func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *backend.Object) bool {
-	if v.Size != man.Size {
+	if v.Size != man.Size || !sameInfo(v.Info, man) {
 		return false
 	}
 	want := v.SHA1
@@ -374,6 +376,24 @@ func sameContent(fsys FileSystem, man *Manifest, dataPath string, v *backend.Obj
 		return false
 	}
 	return hex.EncodeToString(h.Sum(nil)) == want
+}
+
+// sameInfo reports whether version info vi carries the manifest's info
+// and (when it has one) time.
+func sameInfo(vi map[string]string, man *Manifest) bool {
+	if t, ok := vi[InfoMtime]; ok && t != strconv.FormatInt(man.MtimeMs, 10) {
+		return false
+	}
+	ve, me := extraInfo(vi), extraInfo(man.Info)
+	if len(ve) != len(me) {
+		return false
+	}
+	for k, v := range me {
+		if w, ok := ve[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // adopt moves a staged file of an earlier run into this Manager's
@@ -440,6 +460,7 @@ func (m *Manager) adopt(ctx context.Context, man *Manifest, dataPath, manPath st
 		dirtySince: time.Now(),
 	}
 	close(f.idle)
+	f.contentType, f.dirMarker = man.ContentType, man.DirMarker
 	// Every part holding local bytes counts as changed (so it is uploaded,
 	// never copied from the base); bytes past remoteEnd are local by the
 	// File invariant.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,8 +218,10 @@ func (m *Manager) upload(f *File) {
 	writing := f.writers > 0 && !urgent
 	f.showing = true
 	f.mu.Unlock()
+	// A directory's marker waits while the directory's content changes.
+	holding := pending && !writing && !urgent && m.held(f)
 	var err error
-	if pending && !writing {
+	if pending && !writing && !holding {
 		m.checkConflict(f, key, base)
 		err = f.flush(m.ctx, false)
 	}
@@ -255,7 +258,7 @@ func (m *Manager) upload(f *File) {
 	switch {
 	case gone || (err == nil && (!dirty || writing && !it.urgent)) && it.seq == it.ran:
 		delete(wb.queue, f)
-	case err == nil && writing:
+	case err == nil && (writing || holding):
 		it.due = m.opts.Now()
 		if !it.urgent {
 			it.due = it.due.Add(m.opts.WriteBackDelay)
@@ -270,6 +273,51 @@ func (m *Manager) upload(f *File) {
 	wb.broadcastLocked()
 	wb.mu.Unlock()
 	wb.poke()
+}
+
+// maxHold bounds how long a held file (OpenOptions.DirMarker) waits after its
+// first pending change.
+const maxHold = time.Minute
+
+// held reports whether the upload of f, opened with OpenOptions.DirMarker,
+// waits: another pending file of the bucket changed less than
+// WriteBackDelay ago (a tree being copied, whose tool sets its
+// directories' metadata last, possibly the top one first), or the marker
+// of a directory above f's is still pending; for at most maxHold after f
+// became pending. A Sync does not wait for it.
+func (m *Manager) held(f *File) bool {
+	if !f.dirMarker {
+		return false
+	}
+	now := m.opts.Now()
+	f.mu.Lock()
+	key, since := f.key, f.dirtySince
+	f.mu.Unlock()
+	if now.Sub(since) >= maxHold {
+		return false
+	}
+	dir := key.Name[:strings.LastIndexByte(key.Name, '/')+1]
+	recent := now.Add(-m.opts.WriteBackDelay)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, g := range m.files {
+		if g == f || k.bucketID != key.BucketID {
+			continue
+		}
+		var above bool
+		if g.dirMarker {
+			gdir := k.name[:strings.LastIndexByte(k.name, '/')+1]
+			above = len(gdir) < len(dir) && strings.HasPrefix(dir, gdir)
+		}
+		g.mu.Lock()
+		pending := g.dirty && !g.detached
+		busy := pending && (above || g.changed.After(recent))
+		g.mu.Unlock()
+		if busy {
+			return true
+		}
+	}
+	return false
 }
 
 // permanentErr reports whether err is a refusal retrying will not cure
@@ -298,23 +346,29 @@ func (m *Manager) checkConflict(f *File, key Key, base string) {
 		return
 	}
 	wb := m.wb
+	if m.opts.ListCurrent != nil {
+		// One check at a time: the next finds its file checked by the
+		// batch of the one before.
+		m.checkMu.Lock()
+		defer m.checkMu.Unlock()
+	}
 	wb.mu.Lock()
 	it := wb.queue[f]
 	done := it == nil || it.checkedBase == base
-	if !done {
+	wb.mu.Unlock()
+	if done || m.opts.ListCurrent != nil && m.checkBatch(f, key, base) {
+		return
+	}
+	wb.mu.Lock()
+	if it := wb.queue[f]; it != nil {
 		it.checkedBase = base
 	}
 	wb.mu.Unlock()
-	if done {
-		return
-	}
 	cur, err := m.opts.Current(m.ctx, key)
 	if err != nil || cur == nil || cur.FileID == base {
 		return
 	}
-	wb.conflicts.Add(1)
-	m.log.Warn("conflict: another writer stored a newer version of the file while it waited for upload; uploading anyway, both versions stay in B2",
-		"file", key.String(), "base_file_id", base, "b2_current", cur.FileID)
+	m.conflict(key, base, cur.FileID)
 }
 
 // noteUpload records the outcome of an upload (both modes).

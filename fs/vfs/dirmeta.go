@@ -20,6 +20,9 @@ import (
 // or (fetch) with one targeted list call. known is false when the answer is
 // not cached and fetch is false, or the list call failed.
 func (f *FS) marker(ctx context.Context, b Bucket, prefix string, fetch bool) (e cache.Entry, exists, known bool) {
+	if sf := f.pendingMarker(b, prefix); sf != nil {
+		return stagedEntry(EmptyMarker, sf), true, true
+	}
 	key := markerKey(b, prefix)
 	switch e, r := f.meta.Cache().Lookup(key, EmptyMarker); r {
 	case cache.Found:
@@ -141,6 +144,12 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	if len(info) > maxInfoEntries || infoBytes(name, info) > maxInfoBytes {
 		f.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "dir", fmtPath(b, prefix), "entries", len(info))
 		return errInfoFull
+	}
+	if f.writeBack() {
+		if done, err := f.changePendingMarker(ctx, b, prefix, m, exists, info); done {
+			return f.opErr(op+" "+fmtPath(b, prefix), err)
+		}
+		m, exists, _ = f.marker(ctx, b, prefix, true) // uploaded meanwhile
 	}
 	var obj Object
 	var err error

@@ -200,6 +200,9 @@ func (f *FS) dropUnneededMarker(ctx context.Context, b Bucket, prefix string, m 
 	if !exists {
 		return true, nil
 	}
+	if f.pendingMarker(b, prefix) != nil {
+		return f.dropPendingMarker(ctx, b, prefix, m)
+	}
 	if !f.hasEntriesCached(b, prefix) {
 		f.scheduleMarkerTidy(b, prefix)
 		return false, nil
@@ -258,7 +261,7 @@ func (f *FS) hasEntriesCached(b Bucket, prefix string) bool {
 // and whether files not yet uploaded are in it (staged): from the cached
 // listing when there is one, else with one list call.
 func (f *FS) dirContents(ctx context.Context, b Bucket, prefix string) (inB2, staged bool, err error) {
-	staged = len(f.opts.Write.Staging.Under(b.ID, prefix, false)) > 0
+	staged = f.hasPendingEntries(b, prefix)
 	if l, ok := f.meta.Cache().Listing(dirKey(b, prefix)); ok {
 		for _, e := range l {
 			if e.Dir || e.FileID != "" {
@@ -293,6 +296,15 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 		return false
 	}
 	name := prefix + EmptyMarker
+	if f.pendingMarker(b, prefix) != nil {
+		// Kept while needed; else dropped, never uploaded.
+		if (inB2 || staged) && f.defaultDirInfo(m.Info()) {
+			if err := f.detachPendingMarker(ctx, b, prefix, m); err != nil {
+				f.log.Warn("removing a directory marker no longer needed failed; it stays", "dir", fmtPath(b, prefix), "err", err)
+			}
+		}
+		return false
+	}
 	switch {
 	case inB2 && exists && f.defaultDirInfo(m.Info()):
 		f.keepMarkerTimes(b, prefix, m)
@@ -312,6 +324,12 @@ func (f *FS) tidyMarker(ctx context.Context, b Bucket, prefix string) (again boo
 			mt = s.mtime
 		}
 		info[staging.InfoMtime] = strconv.FormatInt(mt.UnixMilli(), 10)
+		if f.writeBack() {
+			if _, err := f.stageMarker(ctx, b, prefix, "", info, mt); err != nil {
+				f.log.Error("writing the marker of a directory that became empty failed; it may vanish from B2", "dir", fmtPath(b, prefix), "err", err)
+			}
+			return false
+		}
 		obj, err := f.putMarker(ctx, b, name, info)
 		if err != nil {
 			f.log.Error("writing the marker of a directory that became empty failed; it may vanish from B2", "dir", fmtPath(b, prefix), "err", err)

@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/b2fs/b2fs/cache"
 	"github.com/b2fs/b2fs/fs/errs"
@@ -22,7 +23,7 @@ func (n *Dir) Lookup(ctx context.Context, name string) (Node, error) {
 	if sf := n.fsys.staged(b, childName(prefix, name)); sf != nil {
 		return n.fsys.child(b, prefix, stagedEntry(name, sf)), nil
 	}
-	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
+	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
 	if err != nil {
 		return nil, n.fsys.opErr("lookup "+fmtPath(b, childName(prefix, name)), err)
 	}
@@ -70,7 +71,7 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if sf == nil {
 		// The kernel calls Create when it believes the name is free; if B2
 		// has it after all, O_EXCL fails and otherwise the file is opened.
-		e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
+		e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
 		if err != nil {
 			return nil, nil, n.fsys.opErr("create "+fmtPath(b, childName(prefix, name)), err)
 		}
@@ -119,11 +120,19 @@ func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 		return nil, e
 	}
 	marker := childDir(prefix, name) + EmptyMarker
-	mo, err := n.fsys.putMarker(ctx, b, marker, n.fsys.newInfo(ctx, b, prefix, syscall.S_IFDIR|mode&0o7777))
-	if err != nil {
-		return nil, n.fsys.opErr("mkdir "+fmtPath(b, marker), err)
+	info := n.fsys.newInfo(ctx, b, prefix, syscall.S_IFDIR|mode&0o7777)
+	if n.fsys.writeBack() {
+		// Pending, like a new file (wbmarkers.go).
+		if _, err := n.fsys.stageMarker(ctx, b, childDir(prefix, name), "", info, time.Now()); err != nil {
+			return nil, n.fsys.opErr("mkdir "+fmtPath(b, marker), err)
+		}
+	} else {
+		mo, err := n.fsys.putMarker(ctx, b, marker, info)
+		if err != nil {
+			return nil, n.fsys.opErr("mkdir "+fmtPath(b, marker), err)
+		}
+		n.fsys.meta.Cache().PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	}
-	n.fsys.meta.Cache().PutEntry(markerKey(b, childDir(prefix, name)), entryFromObject(EmptyMarker, mo))
 	e := cache.Entry{Name: name, Dir: true}
 	n.fsys.changed(b, prefix, name, &e)
 	n.fsys.entriesChanged(b, prefix)
@@ -153,8 +162,14 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 	if d != nil {
 		last = d.Attr(ctx, false)
 	}
-	if len(n.fsys.opts.Write.Staging.Under(b.ID, dir, false)) > 0 {
+	if n.fsys.hasPendingEntries(b, dir) {
 		return errs.ErrNotEmpty
+	}
+	if done, err := n.rmdirPending(ctx, dir); done || err != nil {
+		if err == nil {
+			n.rmdirDone(ctx, name, dir, d, last)
+		}
+		return err
 	}
 	p, err := n.fsys.opts.Backend.ListDir(ctx, b, dir, "", 2)
 	if err != nil {
@@ -177,6 +192,16 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 			return n.fsys.opErr("rmdir "+fmtPath(b, dir), err)
 		}
 	}
+	// A pending marker (replacing the one removed) goes too.
+	n.fsys.opts.Write.Staging.Detach(stagingKey(b, dir+EmptyMarker))
+	n.rmdirDone(ctx, name, dir, d, last)
+	return nil
+}
+
+// rmdirDone records that directory name (prefix dir, node d if loaded,
+// which showed last) was removed.
+func (n *Dir) rmdirDone(ctx context.Context, name, dir string, d *Dir, last Attr) {
+	b, prefix := n.loc()
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.invalidateDir(b, dir)
 	n.fsys.forgetMarker(b, dir)
@@ -185,7 +210,6 @@ func (n *Dir) Rmdir(ctx context.Context, name string) error {
 	if d != nil {
 		n.fsys.dirGone(d, last)
 	}
-	return nil
 }
 
 // Unlink removes the file name (hides it, or deletes every version with
@@ -215,7 +239,7 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	}
 	sf := n.fsys.staged(b, full) // open handles keep using it
 	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
-	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
+	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
 	}

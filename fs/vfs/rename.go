@@ -42,14 +42,14 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		return e
 	}
 	sf := n.fsys.staged(sb, childName(sp, name))
-	e, ok, err := n.fsys.meta.Lookup(ctx, sb, sp, name)
+	e, ok, err := n.fsys.lookup(ctx, sb, sp, name)
 	if err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, childName(sp, name)), err)
 	}
 	if !ok && sf == nil {
 		return errs.ErrNotExist
 	}
-	te, tok, err := n.fsys.meta.Lookup(ctx, db, dp, newName)
+	te, tok, err := n.fsys.lookup(ctx, db, dp, newName)
 	if err != nil {
 		return n.fsys.opErr("rename "+fmtPath(db, childName(dp, newName)), err)
 	}
@@ -242,7 +242,7 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 			return errs.ErrNotEmpty
 		}
 	}
-	if p.Next != "" || len(w.Staging.Under(db.ID, to, false)) > 0 {
+	if p.Next != "" || n.fsys.hasPendingEntries(db, to) {
 		return errs.ErrNotEmpty
 	}
 	// Files being written inside go up first, and metadata changes not
@@ -252,6 +252,9 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}); err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
+	// The target's pending marker goes with the target; pending markers
+	// under the source move as the files do.
+	w.Staging.Detach(stagingKey(db, to+EmptyMarker))
 	// In write-back mode no background upload of a file inside may land
 	// while the directory moves (under its old name, after the listing of
 	// what is copied): each staged file is held until it has its new name.

@@ -61,7 +61,7 @@ func (n *Dir) mknodSpecial(ctx context.Context, name string, mode, dev uint32) (
 	if n.fsys.staged(b, full) != nil {
 		return nil, errs.ErrExist
 	}
-	if _, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name); err != nil {
+	if _, ok, err := n.fsys.lookup(ctx, b, prefix, name); err != nil {
 		return nil, n.fsys.opErr("mknod "+fmtPath(b, full), err)
 	} else if ok {
 		return nil, errs.ErrExist

@@ -48,7 +48,7 @@ func (n *Dir) Symlink(ctx context.Context, target, name string) (*File, error) {
 	if n.fsys.staged(b, childName(prefix, name)) != nil {
 		return nil, errs.ErrExist
 	}
-	if _, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name); err != nil {
+	if _, ok, err := n.fsys.lookup(ctx, b, prefix, name); err != nil {
 		return nil, n.fsys.opErr("symlink "+fmtPath(b, childName(prefix, name)), err)
 	} else if ok {
 		return nil, errs.ErrExist

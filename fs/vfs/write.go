@@ -133,7 +133,7 @@ func (f *FS) withStaged(b Bucket, prefix string, es []cache.Entry) []cache.Entry
 		return es
 	}
 	sfs := f.opts.Write.Staging.Under(b.ID, prefix, true)
-	if len(sfs) == 0 {
+	if len(sfs) == 0 && !f.writeBack() {
 		return es
 	}
 	out := append([]cache.Entry(nil), es...)
@@ -154,6 +154,10 @@ func (f *FS) withStaged(b Bucket, prefix string, es []cache.Entry) []cache.Entry
 			continue
 		}
 		out = append(out, e)
+	}
+	out = f.pendingDirs(b, prefix, out)
+	if len(sfs) == 0 && len(out) == len(es) {
+		return es // nothing merged in
 	}
 	sortEntries(out)
 	return out

@@ -31,6 +31,7 @@ func (f *FS) writeBack() bool {
 // B2: the files waiting for upload (write-back) and the deferred metadata
 // changes of closed files.
 func (f *FS) Sync(ctx context.Context) error {
+	f.settlePendingMarkers(ctx, nil)
 	if st := f.opts.Write.Staging; st != nil {
 		if err := st.Sync(ctx); err != nil {
 			return err
@@ -42,6 +43,11 @@ func (f *FS) Sync(ctx context.Context) error {
 // backgroundUploaded shows the version the Manager uploaded for k.
 func (f *FS) backgroundUploaded(k staging.Key, sf *staging.File) {
 	b := Bucket{ID: k.BucketID, Name: k.BucketName}
+	f.showDirs(b, k.Name)
+	if d, ok := markerDir(k.Name); ok {
+		f.markerUploaded(b, d, sf)
+		return
+	}
 	i := strings.LastIndexByte(k.Name, '/')
 	dir, seg := k.Name[:i+1], k.Name[i+1:]
 	name, ok := localName(seg)
@@ -71,6 +77,7 @@ func (f *FS) syncPending(ctx context.Context, b Bucket, prefix string) error {
 	if !f.writeBack() {
 		return nil
 	}
+	f.settlePendingMarkers(ctx, func(db Bucket, dir string) bool { return db.ID == b.ID && strings.HasPrefix(dir, prefix) })
 	return f.opts.Write.Staging.SyncUnder(ctx, b.ID, prefix)
 }
 
@@ -135,7 +142,7 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry, lastSF *staging.File) error {
 	b, prefix := n.loc()
 	full := childName(prefix, name)
-	e, ok, err := n.fsys.meta.Lookup(ctx, b, prefix, name)
+	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
 	}

@@ -53,7 +53,7 @@ func New(o Options) (*Mount, error) {
 		so := *o.Staging
 		so.Remote = be
 		if so.Current == nil {
-			so.Current = be.Current
+			so.Current, so.ListCurrent = be.Current, be.ListCurrent
 		}
 		st, err := staging.New(so)
 		if err != nil {
