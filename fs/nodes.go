@@ -553,6 +553,11 @@ var (
 func (h *handle) op(what string) string { return what + " " + h.node.path() }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if vr, ok := h.h.(vfs.VecReader); ok {
+		if res, st, ok := readVec(ctx, vr, len(dest), off, func(err error) syscall.Errno { return h.fsys.errno(h.op("read"), err) }); ok {
+			return res, st
+		}
+	}
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
 		return nil, h.fsys.errno(h.op("read"), err)

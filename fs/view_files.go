@@ -113,6 +113,11 @@ var (
 )
 
 func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if vr, ok := h.h.(vfs.VecReader); ok {
+		if res, st, ok := readVec(ctx, vr, len(dest), off, func(err error) syscall.Errno { return h.fsys.errno("read "+h.path, err) }); ok {
+			return res, st
+		}
+	}
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
 		return nil, h.fsys.errno("read "+h.path, err)

@@ -22,6 +22,7 @@
 #   B2FS_BENCH_TOOLS=b2fs,rclone,rclone-w
 #   B2FS_BENCH_WORKLOADS=all      or seq-read,reread,seq-write,rand-read,small-files,ls,find,bigdir;
 #                                 find-huge (a million names, not part of all; see docs/benchmarks.md)
+#   B2FS_BENCH_RUNS=1             runs of each workload, the limit and the tools taking turns (medians)
 #   B2FS_BENCH_DEADLINE=30m       time budget of the measurements
 #   B2FS_BENCH_TIMEOUT=32m        hard bound of the driver process
 #   B2FS_BENCH_OUT=FILE           results file (default docs/benchmarks.md, none in quick mode)
@@ -76,6 +77,7 @@ add --tools B2FS_BENCH_TOOLS
 add --suite B2FS_BENCH_SUITE
 add --wb-runs B2FS_BENCH_WB_RUNS
 add --workloads B2FS_BENCH_WORKLOADS
+add --runs B2FS_BENCH_RUNS
 [ "${B2FS_BENCH_QUICK:-}" = 1 ] && add --deadline B2FS_BENCH_DEADLINE
 [ -n "$out" ] && args+=(--out "$out")
 [ $# -gt 0 ] && shown="$shown $*"

@@ -203,41 +203,73 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // read copies the len(p) bytes at off (fewer only at the end of the file)
 // into p and returns them. The result is always p's memory, never a
 // segment's: segment buffers are recycled as soon as the segment is
-// consumed, while go-fuse writes a read's reply only after the Read method
-// returns.
+// consumed (ReadVec hands them out instead, pinned until released).
 func (r *Reader) read(ctx context.Context, p []byte, off int64) ([]byte, error) {
-	if off < 0 {
-		return nil, fmt.Errorf("read at %d: negative offset", off)
-	}
-	if off >= r.size || len(p) == 0 {
-		return nil, nil
-	}
-	end := min(r.size, off+int64(len(p)))
-	need, err := r.plan(off, end)
-	if err != nil {
+	need, end, err := r.acquire(ctx, off, len(p))
+	if err != nil || len(need) == 0 {
 		return nil, err
 	}
-	defer func() {
-		for _, s := range need {
-			s.unpin(r.pool)
-		}
-	}()
+	defer r.unpinAll(need)
 	n := 0
 	for _, s := range need {
-		from := max(off, s.off)
-		to := min(end, s.end())
-		if err := s.wait(ctx, int(to-s.off)); err != nil {
-			if s.failed() {
-				r.forget(s)
-			}
-			return nil, fmt.Errorf("read %d bytes at %d: %w", end-off, off, err)
-		}
+		from, to := max(off, s.off), min(end, s.end())
 		n += copy(p[from-off:], s.buf[from-s.off:to-s.off])
 	}
 	if int64(n) != end-off {
 		return nil, fmt.Errorf("read at %d: internal error: %d of %d bytes planned", off, n, end-off)
 	}
 	return p[:n], nil
+}
+
+// ReadVec returns the n bytes at off (fewer only at the end of the file)
+// as slices of the reader's own buffers, without copying them. The
+// buffers stay pinned (not recycled, still counted in the Budget) until
+// release is called, which must happen exactly once, also after Close.
+func (r *Reader) ReadVec(ctx context.Context, off int64, n int) (vec [][]byte, release func(), err error) {
+	need, end, err := r.acquire(ctx, off, n)
+	if err != nil || len(need) == 0 {
+		return nil, func() {}, err
+	}
+	vec = make([][]byte, 0, len(need))
+	for _, s := range need {
+		from, to := max(off, s.off), min(end, s.end())
+		vec = append(vec, s.buf[from-s.off:to-s.off])
+	}
+	var once sync.Once
+	return vec, func() { once.Do(func() { r.unpinAll(need) }) }, nil
+}
+
+// acquire plans a read of n bytes at off, waits until the segments
+// covering it hold them and returns those segments pinned (the caller
+// unpins them) and the end of the range, clipped to the file's size.
+func (r *Reader) acquire(ctx context.Context, off int64, n int) ([]*segment, int64, error) {
+	if off < 0 {
+		return nil, 0, fmt.Errorf("read at %d: negative offset", off)
+	}
+	if off >= r.size || n <= 0 {
+		return nil, off, nil
+	}
+	end := min(r.size, off+int64(n))
+	need, err := r.plan(off, end)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, s := range need {
+		if err := s.wait(ctx, int(min(end, s.end())-s.off)); err != nil {
+			if s.failed() {
+				r.forget(s)
+			}
+			r.unpinAll(need)
+			return nil, 0, fmt.Errorf("read %d bytes at %d: %w", end-off, off, err)
+		}
+	}
+	return need, end, nil
+}
+
+func (r *Reader) unpinAll(segs []*segment) {
+	for _, s := range segs {
+		s.unpin(r.pool)
+	}
 }
 
 // keepBehind is how far behind the furthest sequential read segments are

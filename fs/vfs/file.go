@@ -25,6 +25,14 @@ type Handle interface {
 	Release(ctx context.Context) error
 }
 
+// VecReader is a Handle that can return what it reads without copying
+// it: slices of its own buffers, valid until release is called (exactly
+// once, also after Release). A FUSE reply is written from them. With ok
+// false the handle cannot serve that read so (the caller uses Read).
+type VecReader interface {
+	ReadVec(ctx context.Context, off int64, n int) (vec [][]byte, release func(), ok bool, err error)
+}
+
 // Attr returns the file's attributes; h is the handle the caller asks
 // through (nil for a path). Once the file is gone (unlinked or replaced)
 // they are its own last ones, with no link: its handles still read and

@@ -150,14 +150,23 @@ func (h *readHandle) follow() error {
 	return nil
 }
 
-func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
+// rlockCurrent takes h.mu for reading once the handle reads the file's
+// current content (following a newer version first).
+func (h *readHandle) rlockCurrent() error {
 	h.mu.RLock()
 	if h.stale() {
 		h.mu.RUnlock()
 		if err := h.follow(); err != nil {
-			return 0, err
+			return err
 		}
 		h.mu.RLock()
+	}
+	return nil
+}
+
+func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error) {
+	if err := h.rlockCurrent(); err != nil {
+		return 0, err
 	}
 	defer h.mu.RUnlock()
 	if h.staged != nil {
@@ -175,6 +184,23 @@ func (h *readHandle) Read(ctx context.Context, p []byte, off int64) (int, error)
 		copy(p, b)
 	}
 	return len(b), nil
+}
+
+// ReadVec serves a read of a version from B2 from the readahead buffers
+// (see VecReader); a read of a staged copy is not (ok false).
+func (h *readHandle) ReadVec(ctx context.Context, off int64, n int) (vec [][]byte, release func(), ok bool, err error) {
+	if err := h.rlockCurrent(); err != nil {
+		return nil, nil, true, err
+	}
+	defer h.mu.RUnlock()
+	if h.staged != nil {
+		return nil, nil, false, nil
+	}
+	vec, release, err = h.reader.ReadVec(ctx, off, n)
+	if err != nil {
+		return nil, nil, true, readFailed("read "+h.path, err)
+	}
+	return vec, release, true, nil
 }
 
 func (h *readHandle) Write(ctx context.Context, p []byte, off int64) (int, error) {

@@ -69,6 +69,7 @@ type config struct {
 
 	suite  string // "main" or "writeback"
 	wbRuns int    // runs of each write-back workload
+	runs   int    // runs of each main-suite workload (the table gives the median run)
 
 	b2fsArgs, rcloneArgs []string
 	emuArgs              []string
@@ -156,6 +157,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fl.IntVar(&c.writeConc, "limit-write-concurrency", 4, "limit: parts in flight (b2fs --upload-concurrency)")
 	fl.StringVar(&c.suite, "suite", "main", "main, or writeback: cp -r, rsync -a and git commits in both b2fs modes next to rclone --vfs-cache-mode writes (tools b2fs,b2fs-wb,rclone-w; workloads cp,rsync,git; profile wan by default)")
 	fl.IntVar(&c.wbRuns, "wb-runs", 3, "runs of each write-back workload (the table gives medians)")
+	fl.IntVar(&c.runs, "runs", 1, "runs of each workload, the limit and the tools taking turns (the table gives each cell's median run)")
 	fl.StringArrayVar(&c.b2fsArgs, "b2fs-arg", nil, "extra b2fs argument (repeatable)")
 	fl.StringArrayVar(&c.rcloneArgs, "rclone-arg", nil, "extra rclone mount argument (repeatable)")
 	if err := fl.Parse(args); err != nil {
@@ -196,6 +198,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("--size must be at least 1MiB")
 	case c.randReads < 1 || c.smallFiles < 1 || c.listFiles < 1 || c.bigDirFiles < 1 || c.hugeFiles < 1 || c.hugeDirs < 1 || c.treeFiles < 1 || c.treeDirs < 1:
 		return nil, errors.New("counts must be positive")
+	case c.runs < 1:
+		return nil, errors.New("--runs must be positive")
 	case c.readConc < 1 || c.writeConc < 1 || c.readChunk < 4096:
 		return nil, errors.New("limit concurrency and chunk must be positive")
 	}
@@ -492,34 +496,48 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 			c, cancel := context.WithTimeout(ctx, min(cfg.stepTimout, left))
 			return c, cancel, true
 		}
+		// Every run measures the limit and then each tool, so that a
+		// change in the machine's load hits all of them alike; each cell
+		// keeps its median run.
+		runs := make([]map[string][]*result, len(rows))
+		for i := range runs {
+			runs[i] = map[string][]*result{}
+		}
 		record := func(who string, res []*result) {
 			for i, rw := range rows {
 				if i < len(res) && res[i] != nil {
-					rw.res[who] = res[i]
+					runs[i][who] = append(runs[i][who], res[i])
 					logf("%-8s %-11s %-8s %s", prof.Name, rw.workload, who, res[i].summary(rw.workload))
 				}
 			}
 		}
-		if sctx, cancel, ok := step(); ok {
-			record("limit", w.limit(sctx))
-			cancel()
-		}
-		for _, tool := range cfg.tools {
-			sctx, cancel, ok := step()
-			if !ok {
-				why := "skipped: time budget (--deadline) used up"
-				if ctx.Err() != nil {
-					why = "skipped: run interrupted"
-				}
-				skipped := make([]*result, len(rows))
-				for i := range skipped {
-					skipped[i] = &result{err: why}
-				}
-				record(tool, skipped)
-				continue
+		for run := 0; run < cfg.runs; run++ {
+			if sctx, cancel, ok := step(); ok {
+				record(limitKey, w.limit(sctx))
+				cancel()
 			}
-			record(tool, r.toolRun(sctx, tool, w.tool, len(rows)))
-			cancel()
+			for _, tool := range cfg.tools {
+				sctx, cancel, ok := step()
+				if !ok {
+					why := "skipped: time budget (--deadline) used up"
+					if ctx.Err() != nil {
+						why = "skipped: run interrupted"
+					}
+					skipped := make([]*result, len(rows))
+					for i := range skipped {
+						skipped[i] = &result{err: why}
+					}
+					record(tool, skipped)
+					continue
+				}
+				record(tool, r.toolRun(sctx, tool, w.tool, len(rows)))
+				cancel()
+			}
+		}
+		for i, rw := range rows {
+			for who, rs := range runs[i] {
+				rw.res[who] = medianRun(rs, unitOf[rw.workload].higher)
+			}
 		}
 		if w.rows[0] == wSeqWrite {
 			// The written big files are not needed again.

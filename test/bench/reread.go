@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -66,6 +67,46 @@ func (r *runner) readChecked(path string) (int64, float64, error) {
 // rereadRounds is how many times the re-read (and the local read) is
 // measured; the median counts.
 const rereadRounds = 3
+
+// medianRun returns the run with the median value of those that
+// succeeded (the better of the two middle ones), noting the spread, or
+// the first failure when none did.
+func medianRun(rs []*result, higher bool) *result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	var ok []*result
+	for _, r := range rs {
+		if r.ok() {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return rs[0]
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i].value < ok[j].value })
+	m := ok[(len(ok)-1)/2]
+	if higher {
+		m = ok[len(ok)/2]
+	}
+	out := *m
+	spread := fmt.Sprintf("median of %d runs (%.4g to %.4g)", len(ok), ok[0].value, ok[len(ok)-1].value)
+	if len(ok) < len(rs) {
+		spread += fmt.Sprintf(", %d failed: %s", len(rs)-len(ok), firstErr(rs))
+	}
+	out.note = strings.TrimSpace(spread + "; " + out.note)
+	out.note = strings.TrimSuffix(out.note, ";")
+	return &out
+}
+
+func firstErr(rs []*result) string {
+	for _, r := range rs {
+		if !r.ok() {
+			return r.err
+		}
+	}
+	return ""
+}
 
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)

@@ -618,8 +618,24 @@ func TestWriteStreams(t *testing.T) {
 		}
 	})
 	t.Run("fsync", func(t *testing.T) {
-		w := newWriteEnv(t, "--metadata-delay", "1h")
+		// Without passthrough: a reader served by the kernel from the read
+		// cache reads nothing from B2 and pins no version.
+		w := newWriteEnv(t, "--metadata-delay", "1h", "--passthrough=false")
 		data, mt := w.writeStreamed(t, "stream.bin")
+		// The reader must read the version from B2: opened while the
+		// writer's staged copy is still there (its RELEASE follows close
+		// asynchronously), it would read that copy and pin nothing.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ms, _ := filepath.Glob(filepath.Join(w.cache, "staging", "*", "*", "*.json"))
+			if len(ms) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer's staged copy stays: %v", ms)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		f, err := os.Open(filepath.Join(w.m.Dir, "stream.bin"))
 		if err != nil {
 			t.Fatal(err)
@@ -635,7 +651,7 @@ func TestWriteStreams(t *testing.T) {
 			t.Fatalf("%d stored versions after fsync with the file open, want 2", n)
 		}
 		f.Close()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline = time.Now().Add(10 * time.Second)
 		for w.versions(t, "stream.bin") != 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d stored versions after the last reader closed, want 1", w.versions(t, "stream.bin"))
