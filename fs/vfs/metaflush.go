@@ -118,6 +118,20 @@ func (n *File) overlayLocked(e cache.Entry) cache.Entry {
 	return e
 }
 
+// pendingOn reports whether n has a pending change of version id.
+func (n *File) pendingOn(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pend != nil && n.pend.base == id
+}
+
+// hasPending reports whether n has a pending change (perhaps being copied).
+func (n *File) hasPending() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pend != nil
+}
+
 // deferInfo records info (the complete new info of the version base) as
 // pending for n and returns the entry to show.
 func (f *FS) deferInfo(n *File, base cache.Entry, info map[string]string) cache.Entry {
@@ -361,12 +375,21 @@ func (f *FS) sendMeta(ctx context.Context, n *File, absorbOnly bool) error {
 		obj.Info = p.info
 	}
 	f.keptRekey(p.base, obj.FileID)
-	f.releaseMeta(n, p, obj.FileID, nil)
-	ne := n.overlay(entryFromObject(name, obj))
+	// The copy is published before the claim ends: a change that claims
+	// next (or copies at once, changeInfo) starts from the copy, never
+	// from the version dropped below.
+	ne := entryFromObject(name, obj)
 	n.update(ne)
 	f.changed(b, dir, name, &ne)
 	if sf != nil {
 		sf.RebaseCopy(backend.Object{FileID: obj.FileID, Info: obj.Info}, p.base, before)
+	}
+	f.releaseMeta(n, p, obj.FileID, nil)
+	if n.pendingOn(obj.FileID) {
+		// A change made while the copy was in flight now applies to it.
+		ov := n.overlay(ne)
+		n.update(ov)
+		f.changed(b, dir, name, &ov)
 	}
 	// Last: opens from now on read the copy, and a handle still reading
 	// the replaced version keeps it until it is released (pins.go).

@@ -194,13 +194,26 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		n.fsys.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "file", fmtPath(b, full), "entries", len(info))
 		return errInfoFull
 	}
-	if n.fsys.opts.Write.MetadataDelay > 0 && !n.fsys.writeBack() && (sf == nil || !sf.Dirty() && sf.BaseFileID() == e.FileID) {
+	// A pending change (such as the final metadata of a large file
+	// that streamed) may be being copied from version e right now, and
+	// that copy drops e when it lands: this change joins it rather than
+	// copy e as well.
+	delay := n.fsys.opts.Write.MetadataDelay
+	if (delay > 0 || n.hasPending()) && !n.fsys.writeBack() && (sf == nil || !sf.Dirty() && sf.BaseFileID() == e.FileID) {
 		// A closed file, or one open without changes (touch): B2 gets
 		// the change later, with the others made meanwhile (see
 		// metaflush.go). Not in write-back mode, whose journal does not
 		// hold such changes: they reach B2 before the call returns.
 		ne := n.fsys.deferInfo(n, e, info)
 		n.fsys.changed(b, dir, name, &ne)
+		if delay > 0 {
+			return nil
+		}
+		// Without --metadata-delay the change is in B2 when the call
+		// returns: after the copy in flight, one copy of both.
+		if err := n.fsys.flushMeta(ctx, n); err != nil {
+			return n.fsys.opErr(op+" "+fmtPath(b, full), err)
+		}
 		return nil
 	}
 	obj, err := n.fsys.copyRecorded(ctx, Object{Name: full, FileID: e.FileID, Size: e.Size}, b, full,
