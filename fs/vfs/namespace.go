@@ -93,7 +93,7 @@ func (n *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 		}
 	}
 	e := stagedEntry(name, sf)
-	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e}
+	node := &File{fsys: n.fsys, bucket: b, dir: prefix, entry: e, ino: n.fsys.newIno(b, prefix+name)}
 	if base == nil {
 		node.own = &ownVersions{created: true}
 	}

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"hash/fnv"
 	"strings"
 	"sync"
 
@@ -32,6 +33,9 @@ type Dir struct {
 	// over it removed it (nil while it exists): it no longer stands for
 	// its prefix, which another directory may take.
 	gone *Attr
+	ino  uint64 // see inoFor
+	// displaced: ino is in registry.displaced (guarded by registry.mu)
+	displaced bool
 }
 
 // File is a file: one name in a bucket, currently at the version
@@ -59,7 +63,41 @@ type File struct {
 	// wrote counts the versions this mount uploaded for the file (its
 	// read handles follow them; see readHandle).
 	wrote uint64
+	ino   uint64 // see inoFor
+	// displaced: ino is in registry.displaced (guarded by registry.mu)
+	displaced bool
 }
+
+// inoFor is the inode number a node loaded or created at name in bucket b
+// is given: a 64-bit FNV-1a hash of the bucket ID and the full name, with
+// the top bit clear (go-fuse numbers the nodes it numbers itself from
+// 2^63 up) and never 0 or 1 (1 is the root). So a file keeps its inode
+// number when the kernel forgets its inode and looks it up again, and
+// across remounts (git's index, rsync and backup tools compare it). A node
+// keeps its number through renames while it stays loaded; until it is
+// forgotten, its number is displaced (registry.freeIno): a new node at
+// its old name (git's next lock file after a rename, a new log file after
+// rotation, a file created after an unlink while the old one is open)
+// takes the next free number, so two loaded nodes never share one. Two
+// names can share a number only by a hash collision (about one chance in
+// 2^63 per pair).
+func inoFor(b Bucket, name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(b.ID))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	ino := h.Sum64() &^ (1 << 63)
+	if ino < 2 {
+		ino += 2
+	}
+	return ino
+}
+
+// Ino returns the directory's inode number (see inoFor).
+func (n *Dir) Ino() uint64 { return n.ino }
+
+// Ino returns the file's inode number (see inoFor).
+func (n *File) Ino() uint64 { return n.ino }
 
 // registry interns the loaded nodes by location, so that every operation
 // on one name sees the same *File (its pending metadata, the versions this
@@ -68,6 +106,55 @@ type registry struct {
 	mu    sync.Mutex // guards the maps; taken before no other lock
 	files map[fileKey]*File
 	dirs  map[string]*Dir
+	// displaced counts the loaded nodes holding each inode number that
+	// no longer stand at the name it was made from (renamed, unlinked,
+	// replaced or removed) until they are forgotten: see inoFor.
+	displaced map[uint64]int
+}
+
+// freeIno returns ino, or the next number after it that no displaced node
+// holds. r.mu is held.
+func (r *registry) freeIno(ino uint64) uint64 {
+	for r.displaced[ino] > 0 {
+		ino = (ino + 1) &^ (1 << 63)
+		if ino < 2 {
+			ino = 2
+		}
+	}
+	return ino
+}
+
+// displace records that the node holding ino, whose displaced flag is
+// *flag, no longer stands at the name ino was made from. r.mu is held.
+func (r *registry) displace(ino uint64, flag *bool) {
+	if *flag {
+		return
+	}
+	*flag = true
+	if r.displaced == nil {
+		r.displaced = map[uint64]int{}
+	}
+	r.displaced[ino]++
+}
+
+// undisplace drops what displace recorded (the node is forgotten). r.mu
+// is held.
+func (r *registry) undisplace(ino uint64, flag *bool) {
+	if !*flag {
+		return
+	}
+	*flag = false
+	if r.displaced[ino]--; r.displaced[ino] <= 0 {
+		delete(r.displaced, ino)
+	}
+}
+
+// newIno returns the inode number for a node created at name in b.
+func (f *FS) newIno(b Bucket, name string) uint64 {
+	r := &f.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.freeIno(inoFor(b, name))
 }
 
 func regKey(b Bucket, name string) string { return b.ID + "\x00" + name }
@@ -87,7 +174,7 @@ func (f *FS) dirNode(b Bucket, prefix string) *Dir {
 	if d := r.dirs[k]; d != nil {
 		return d
 	}
-	d := &Dir{fsys: f, bucket: b, prefix: prefix}
+	d := &Dir{fsys: f, bucket: b, prefix: prefix, ino: r.freeIno(inoFor(b, prefix))}
 	if r.dirs == nil {
 		r.dirs = map[string]*Dir{}
 	}
@@ -103,7 +190,7 @@ func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 	k := fkey(b, dir, e.Name)
 	n := r.files[k]
 	if n == nil {
-		n = &File{fsys: f, bucket: b, dir: dir, entry: e}
+		n = &File{fsys: f, bucket: b, dir: dir, entry: e, ino: r.freeIno(inoFor(b, dir+e.Name))}
 		if r.files == nil {
 			r.files = map[fileKey]*File{}
 		}
@@ -133,6 +220,7 @@ func (f *FS) dirGone(d *Dir, a Attr) {
 	if k := regKey(b, p); r.dirs[k] == d {
 		delete(r.dirs, k)
 	}
+	r.displace(d.ino, &d.displaced)
 	r.mu.Unlock()
 	d.setGone(a)
 }
@@ -158,6 +246,7 @@ func (f *FS) moved(n *File, ob Bucket, odir, oname string, b Bucket, dir, name s
 		r.files = map[fileKey]*File{}
 	}
 	r.files[fkey(b, dir, name)] = n
+	r.displace(n.ino, &n.displaced)
 	r.mu.Unlock()
 	n.setLoc(b, dir, name)
 }
@@ -166,7 +255,10 @@ func (f *FS) moved(n *File, ob Bucket, odir, oname string, b Bucket, dir, name s
 func (f *FS) removed(b Bucket, dir, name string) {
 	r := &f.reg
 	r.mu.Lock()
-	delete(r.files, fkey(b, dir, name))
+	if n := r.files[fkey(b, dir, name)]; n != nil {
+		r.displace(n.ino, &n.displaced)
+		delete(r.files, fkey(b, dir, name))
+	}
 	r.mu.Unlock()
 }
 
@@ -180,12 +272,14 @@ func (f *FS) relocate(fb Bucket, from string, tb Bucket, to string) {
 	for k, d := range r.dirs {
 		if b, p, _ := strings.Cut(k, "\x00"); b == fb.ID && strings.HasPrefix(p, from) {
 			delete(r.dirs, k)
+			r.displace(d.ino, &d.displaced)
 			ds = append(ds, d)
 		}
 	}
 	for k, n := range r.files {
 		if k.bucket == fb.ID && strings.HasPrefix(childName(k.dir, k.name), from) {
 			delete(r.files, k)
+			r.displace(n.ino, &n.displaced)
 			fs = append(fs, n)
 		}
 	}
@@ -223,6 +317,7 @@ func (f *FS) Forget(n Node) {
 		if k := fkey(b, dir, name); r.files[k] == n {
 			delete(r.files, k)
 		}
+		r.undisplace(n.ino, &n.displaced)
 		r.mu.Unlock()
 	case *Dir:
 		b, p := n.loc()
@@ -230,6 +325,7 @@ func (f *FS) Forget(n Node) {
 		if k := regKey(b, p); r.dirs[k] == n {
 			delete(r.dirs, k)
 		}
+		r.undisplace(n.ino, &n.displaced)
 		r.mu.Unlock()
 	}
 }
@@ -312,6 +408,10 @@ func (n *File) setGone(e cache.Entry, sf *staging.File) {
 	e.Name = n.entry.Name
 	n.entry, n.gone, n.goneStaged = e, true, sf
 	n.mu.Unlock()
+	r := &n.fsys.reg
+	r.mu.Lock()
+	r.displace(n.ino, &n.displaced)
+	r.mu.Unlock()
 }
 
 // goneStagedFile returns the staged copy the file had when it went (see
