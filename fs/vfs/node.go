@@ -60,6 +60,11 @@ type File struct {
 	// was when it went, and only its open handles still reach it.
 	gone       bool
 	goneStaged *staging.File // the staged copy it had then (its handles may still write it)
+	// replacing: a rename over the file is under way. The name may show
+	// the file taking its place before gone is set: current() keeps to
+	// entry and stagedFile() to goneStaged (its staged copy then)
+	// meanwhile.
+	replacing bool
 	// wrote counts the versions this mount uploaded for the file (its
 	// read handles follow them; see readHandle).
 	wrote uint64
@@ -375,10 +380,13 @@ func (n *File) OnNewVersion(fn func(old, new string)) {
 // gone: what is staged under its name belongs to another file).
 func (n *File) stagedFile() *staging.File {
 	n.mu.Lock()
-	b, dir, name, gone := n.bucket, n.dir, n.entry.Name, n.gone
+	b, dir, name, gone, replacing, sf := n.bucket, n.dir, n.entry.Name, n.gone, n.replacing, n.goneStaged
 	n.mu.Unlock()
 	if gone {
 		return nil
+	}
+	if replacing {
+		return sf // the name's staged file may be the source's already
 	}
 	return n.fsys.staged(b, childName(dir, name))
 }
@@ -390,6 +398,17 @@ func (n *File) lastEntry() cache.Entry {
 		return n.stagedView(n.name(), sf)
 	}
 	return n.current()
+}
+
+// setReplacing marks a rename over n under way (on), whose staged copy
+// then was sf, or unmarks it (the rename failed).
+func (n *File) setReplacing(on bool, sf *staging.File) {
+	n.mu.Lock()
+	n.replacing = on
+	if !n.gone {
+		n.goneStaged = sf
+	}
+	n.mu.Unlock()
 }
 
 // isGone reports whether n was unlinked or replaced.
@@ -463,6 +482,10 @@ func (n *File) current() cache.Entry {
 	if n.gone {
 		defer n.mu.Unlock()
 		return n.entry
+	}
+	if n.replacing {
+		defer n.mu.Unlock()
+		return n.overlayLocked(n.entry)
 	}
 	n.mu.Unlock()
 	// A fresher view may be in the cache (a later listing of the parent).

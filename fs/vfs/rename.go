@@ -93,6 +93,7 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 	if tn != nil {
 		last, lastSF = tn.lastEntry(), tn.stagedFile() // what its open handles show once it is gone
 		n.fsys.dropMeta(ctx, tn, lastSF)               // the file is being replaced
+		tn.setReplacing(true, lastSF)                  // until setGone: its name shows the source
 	}
 	pending, err := n.renamePending(ctx, name, e, sf, dst, newName, te, tok)
 	if !pending {
@@ -101,6 +102,9 @@ func (n *Dir) Rename(ctx context.Context, name string, newParent Node, newName s
 		}
 	}
 	if err != nil {
+		if tn != nil {
+			tn.setReplacing(false, nil)
+		}
 		return err
 	}
 	if tn != nil {
