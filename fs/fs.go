@@ -52,7 +52,13 @@ type FS struct {
 	inodes *inodeCap // bounds the file inodes held for the kernel (inodecap.go)
 
 	passWarned atomic.Bool // the passthrough fallback was logged
-	rel        releases    // RELEASE requests in progress (releaseorder.go)
+	// gen numbers the inodes made for vfs nodes (StableAttr.Gen): st_ino
+	// is the vfs node's (stable across forgets, and so reused), and go-fuse
+	// takes a new inode with the StableAttr of a live one for that one;
+	// the generation keeps each new inode its own, as when go-fuse
+	// numbered them.
+	gen atomic.Uint64
+	rel releases // RELEASE requests in progress (releaseorder.go)
 }
 
 // New checks opts and returns a filesystem.

@@ -31,7 +31,7 @@ func (f *FS) inode(ctx context.Context, parent *fusefs.Inode, name string, n vfs
 				return ch
 			}
 		}
-		return parent.NewInode(ctx, &dirNode{fsys: f, d: n}, fusefs.StableAttr{Mode: syscall.S_IFDIR, Ino: n.Ino()})
+		return parent.NewInode(ctx, &dirNode{fsys: f, d: n}, fusefs.StableAttr{Mode: syscall.S_IFDIR, Ino: n.Ino(), Gen: f.gen.Add(1)})
 	case *vfs.File:
 		a := n.Attr(ctx, nil)
 		fillEntry(a, out)
@@ -43,7 +43,7 @@ func (f *FS) inode(ctx context.Context, parent *fusefs.Inode, name string, n vfs
 		}
 		fn := &fileNode{fsys: f, f: n}
 		n.OnNewVersion(fn.newVersion)
-		ch := parent.NewInode(ctx, fn, fusefs.StableAttr{Mode: typ, Ino: n.Ino()})
+		ch := parent.NewInode(ctx, fn, fusefs.StableAttr{Mode: typ, Ino: n.Ino(), Gen: f.gen.Add(1)})
 		f.inodes.added(parent, name) // bounded file inodes (inodecap.go)
 		return ch
 	}

@@ -129,7 +129,7 @@ func TestWriteBackGitCommitCalls(t *testing.T) {
 		cmd.Env = append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
 			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", script, err, out)
+			t.Fatalf("%s: %v\n%s\nb2fs log:\n%s", script, err, out, testenv.Tail(p.output(), 60))
 		}
 	}
 	if err := os.Mkdir(repo, 0o755); err != nil {
