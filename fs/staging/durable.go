@@ -3,6 +3,7 @@ package staging
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/b2fs/b2fs/fs/errs"
 )
@@ -112,7 +113,20 @@ func (m *Manager) waitSpace(ctx context.Context, f *File) (bool, error) {
 	ch := m.space
 	m.spaceMu.Unlock()
 	if !m.drainable(f) {
-		return false, nil
+		if !m.uploading() {
+			return false, nil
+		}
+		// An upload in flight holds a reference on its file while it
+		// lets it go (letGo): look again once space is freed or shortly.
+		t := time.NewTimer(20 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		return true, nil
 	}
 	m.hurry()
 	select {
@@ -135,6 +149,13 @@ func (m *Manager) drainable(f *File) bool {
 		}
 	}
 	return false
+}
+
+// uploading reports whether a background upload is running.
+func (m *Manager) uploading() bool {
+	m.wb.mu.Lock()
+	defer m.wb.mu.Unlock()
+	return m.wb.inflight > 0
 }
 
 // hurry makes every queued upload that is not backing off due now.
