@@ -466,8 +466,21 @@ func (c *Client) send(req *http.Request, api string, sent func() int64) (*http.R
 		e := &Error{Status: resp.StatusCode, API: api}
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		drainClose(resp.Body)
+		if rerr != nil {
+			// The answer broke off: what went wrong is unknown (a 400
+			// whose code was cut is not a bad request), so it is a
+			// network failure, and retried.
+			if req.Context().Err() != nil {
+				rerr = ctxErr(req.Context())
+			} else {
+				rerr = &transportError{rerr}
+			}
+			rerr = fmt.Errorf("%s: %d answer cut: %w", api, resp.StatusCode, rerr)
+			finish(int64(len(body)), rerr)
+			return nil, nil, rerr
+		}
 		var we wireError
-		if rerr == nil && len(body) > 0 && json.Unmarshal(body, &we) == nil && we.Code != "" {
+		if len(body) > 0 && json.Unmarshal(body, &we) == nil && we.Code != "" {
 			e.Code, e.Message = we.Code, we.Message
 		} else {
 			e.Code = defaultCode(resp.StatusCode)

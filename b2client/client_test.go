@@ -495,3 +495,22 @@ func TestConcurrentUploadsOwnTheirURL(t *testing.T) {
 		t.Errorf("idle URLs = %d, want ≤ 5", got)
 	}
 }
+
+// TestErrorBodyCutIsRetried: an error answer whose body breaks off (the
+// connection reset mid-body) says nothing of what went wrong: it is a
+// network failure and retried, never a 400 bad_request. Here the first
+// b2_hide_file hides the file and loses its answer; the retry's answer
+// (400 already_hidden) breaks off too, and the third attempt reports
+// already_hidden.
+func TestErrorBodyCutIsRetried(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.put("f", []byte("x"))
+	e.ts.AddFault(b2emu.FaultRule{API: "b2_hide_file", Action: "reset", ResetAfterBytes: 1, Times: 2})
+	_, err := e.c.HideFile(context.Background(), e.bucketID, "f")
+	if !IsAlreadyHidden(err) {
+		t.Fatalf("hide whose answers were cut: %v, want already_hidden", err)
+	}
+	if n := e.calls("b2_hide_file"); n != 3 {
+		t.Errorf("b2_hide_file calls = %d, want 3", n)
+	}
+}
