@@ -368,7 +368,10 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 }
 
 // fetch downloads [a, b) of version baseID (or reads it from the read
-// cache, readKept) and stores the bytes that are still missing locally. Data for a base that changed meanwhile is dropped.
+// cache, readKept) and stores the bytes that are still missing locally.
+// Data for a base that changed meanwhile is dropped, and so is a failure
+// to read it (a metadata copy rebases the file, then deletes the version
+// it replaced): the caller fetches the gaps again, from the new base.
 func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b int64) error {
 	const chunk = 4 << 20
 	if baseID == "" {
@@ -382,12 +385,14 @@ func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b in
 		buf := make([]byte, n)
 		if !f.m.readKept(baseID, baseSize, buf, a) {
 			rc, err := f.m.opts.Remote.Download(ctx, baseID, a, n)
-			if err != nil {
-				return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
+			if err == nil {
+				_, err = io.ReadFull(rc, buf)
+				rc.Close()
 			}
-			_, err = io.ReadFull(rc, buf)
-			rc.Close()
 			if err != nil {
+				if f.baseMoved(baseGen) {
+					return nil
+				}
 				return fmt.Errorf("fetch %s [%d,%d): %w", f.key, a, a+n, err)
 			}
 		}
@@ -411,18 +416,30 @@ func (f *File) fetch(ctx context.Context, baseID string, baseGen uint64, a, b in
 
 // fill makes [a, b) local, fetching what is only in B2.
 func (f *File) fill(ctx context.Context, a, b int64) error {
-	f.mu.Lock()
-	re := min(b, f.remoteEnd)
-	var gaps []span
-	if re > a {
-		gaps = f.local.gaps(a, re)
-	}
-	baseID, baseGen := f.baseID, f.baseGen
-	f.mu.Unlock()
-	for _, g := range gaps {
-		if err := f.fetch(ctx, baseID, baseGen, g.Off, g.End); err != nil {
-			return err
+	for attempt := 0; attempt < 8; attempt++ {
+		f.mu.Lock()
+		re := min(b, f.remoteEnd)
+		var gaps []span
+		if re > a {
+			gaps = f.local.gaps(a, re)
+		}
+		baseID, baseGen := f.baseID, f.baseGen
+		f.mu.Unlock()
+		if len(gaps) == 0 {
+			return nil
+		}
+		for _, g := range gaps {
+			if err := f.fetch(ctx, baseID, baseGen, g.Off, g.End); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return fmt.Errorf("fill %s: its version in B2 kept changing: %w", f.key, errs.ErrIO)
+}
+
+// baseMoved reports whether the file's base changed since generation gen.
+func (f *File) baseMoved(gen uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.baseGen != gen
 }
