@@ -352,8 +352,17 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 			w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
 		}
 	}
-	// Loaded nodes below the directory get their new names.
+	// Loaded nodes below the directory get their new names; as with a
+	// file's rename, a file's versions there are the copy made at a free
+	// name (the target was empty), not those it had under the old name.
 	n.fsys.relocate(sb, from, db, to)
+	for i, o := range objs {
+		nn := to + o.Name[len(from):]
+		j := strings.LastIndexByte(nn, '/')
+		if fn := n.fsys.loadedFile(db, nn[:j+1], nn[j+1:]); fn != nil {
+			fn.setCreated(true, copies[i].FileID)
+		}
+	}
 	// Cached listings of both trees are stale.
 	dirs := map[string]bool{from: true}
 	for _, o := range objs {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,5 +70,77 @@ func TestRenameFlags(t *testing.T) {
 	}
 	if _, dst, _ := be.Get("b1", "dst"); string(dst) != "data of src" || len(be.Names("b1")) != 1 {
 		t.Fatalf("after the renames: %q", be.Names("b1"))
+	}
+}
+
+// hideRecorder is fstest's backend that records the names hidden.
+type hideRecorder struct {
+	*fstest.Store
+	mu     sync.Mutex
+	hidden map[string]bool
+}
+
+func (h *hideRecorder) Hide(ctx context.Context, b Bucket, name string) error {
+	h.mu.Lock()
+	h.hidden[name] = true
+	h.mu.Unlock()
+	return h.Store.Hide(ctx, b, name)
+}
+
+// TestRenameAfterDirectoryRename: a file moved by a directory rename
+// has at its new name the copy the rename made; written and closed
+// there, then renamed again, the version it uploaded is not the name's
+// only one, so the name is hidden rather than its newest version deleted.
+// The file kept, from before the directory rename, that this mount made
+// its versions at a free name (none of them yet), so the second rename
+// deleted the one it uploaded and B2 showed the directory rename's copy
+// at the old name again (after a restart or once the listing expired).
+func TestRenameAfterDirectoryRename(t *testing.T) {
+	ctx := context.Background()
+	var hr *hideRecorder
+	fsys, st := storeFSWith(t, func(o *Options) {
+		hr = &hideRecorder{Store: o.Write.Backend.(*fstest.Store), hidden: map[string]bool{}}
+		o.Write.Backend = hr
+	})
+	root := fsys.Root().(*Dir)
+	if _, err := root.Mkdir(ctx, "b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bn, err := root.Lookup(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, h, err := bn.(*Dir).Create(ctx, "c", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, []byte("first"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Rename(ctx, "b", root, "e", 0); err != nil { // uploads b/c, copies it to e/c
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, []byte("second"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx); err != nil { // a new version of e/c
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	en, err := root.Lookup(ctx, "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := en.(*Dir).Rename(ctx, "c", root, "g", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, ok := st.Get("b1", "g"); !ok || string(data) != "second" {
+		t.Errorf("g in B2: %q (found %v), want %q", data, ok, "second")
+	}
+	hr.mu.Lock()
+	hidden := hr.hidden["e/c"]
+	hr.mu.Unlock()
+	if vs := st.Versions("b1", "e/c"); len(vs) > 0 && !hidden {
+		t.Errorf("e/c keeps %d stored version(s) (%q) and was not hidden: B2 shows the older one again", len(vs), vs)
 	}
 }
