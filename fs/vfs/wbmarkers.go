@@ -66,6 +66,10 @@ func (f *FS) stageMarker(ctx context.Context, b Bucket, prefix, base string, inf
 	return sf, sf.Commit(context.WithoutCancel(ctx))
 }
 
+// markerInfoSet, when set (by tests), runs when changePendingMarker has
+// given a pending marker its new info and not yet its time.
+var markerInfoSet func()
+
 // changePendingMarker is changeDirInfo's last step in write-back mode: the
 // pending marker takes info (which carries the time), or a new pending
 // marker replaces the one in B2 (m, when exists) or makes one. done is
@@ -87,14 +91,23 @@ func (f *FS) changePendingMarker(ctx context.Context, b Bucket, prefix string, m
 		if err != nil {
 			return true, err
 		}
+		if absorbed {
+			if markerInfoSet != nil {
+				markerInfoSet()
+			}
+			// Its upload may have landed since, with the info but not
+			// the time.
+			if absorbed, err = sf.SetMtime(ctx, mt); err != nil {
+				return true, err
+			}
+		}
 		if !absorbed {
 			// Uploaded meanwhile: once the upload is shown (the cached
 			// marker is that version), the caller changes it in B2.
 			sf.Hold()()
 			return false, nil
 		}
-		_, err = sf.SetMtime(ctx, mt)
-		return true, err
+		return true, nil
 	}
 	base := ""
 	if exists {

@@ -503,3 +503,42 @@ func maps2(m map[string]uint32) map[string]uint32 {
 	}
 	return out
 }
+
+// TestDirTimeWhilePendingMarkerUploads: a utimes of a directory whose
+// pending marker goes up between its info and its time being set (the
+// write-back upload) reaches B2: the time was set on the staged marker
+// after its upload, which nothing uploads again, and was lost at the
+// next start.
+func TestDirTimeWhilePendingMarkerUploads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newStore()
+	fsys, _ := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	d, err := root.Mkdir(ctx, "d", 0o755) // its marker pending
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Bucket{ID: "b1", Name: "alpha"}
+	markerInfoSet = func() {
+		if err := fsys.pendingMarker(b, "d/").Flush(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { markerInfoSet = nil })
+	mt := time.UnixMilli(1_000_000_123)
+	if _, err := d.Setattr(ctx, &SetAttr{Mtime: &mt}); err != nil {
+		t.Fatal(err)
+	}
+	markerInfoSet = nil
+	if err := fsys.FlushMetadata(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, _, ok := st.Get("b1", "d/"+EmptyMarker)
+	if !ok {
+		t.Fatal("the marker is not in B2")
+	}
+	if got := o.Info[staging.InfoMtime]; got != "1000000123" {
+		t.Errorf("the marker in B2 has time %q, want 1000000123", got)
+	}
+}
