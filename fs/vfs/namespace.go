@@ -138,7 +138,7 @@ func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	n.fsys.entriesChanged(b, prefix)
 	// The new directory is empty: lookups of the names about to be created
 	// in it need no list call.
-	n.fsys.meta.Cache().PutListing(dirKey(b, childDir(prefix, name)), nil)
+	n.fsys.meta.Created(b, childDir(prefix, name))
 	return n.fsys.dirNode(b, childDir(prefix, name)), nil
 }
 
