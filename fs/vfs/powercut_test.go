@@ -37,7 +37,13 @@ type lossyMount struct {
 }
 
 func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
-	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	return newLossyMountClock(t, st, dir, lfs, delay, nil)
+}
+
+// newLossyMountClock is newLossyMount whose metadata cache reads the time
+// from now (nil: time.Now).
+func newLossyMountClock(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration, now func() time.Time) lossyMount {
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,18 +445,7 @@ func TestWriteBackUnlinkDuringUploadPowerCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := b2State(t, st); got["c"].data != "" {
-			msg := fmt.Sprintf("round %d: B2 shows c right after its unlink:\n%s", i, dump(got))
-			if os.Getenv("B2FS_MODEL_STRICT") == "1" {
-				t.Fatal(msg)
-			}
-			// KNOWN BUG (docs/write-back.md): rarely (about one round in
-			// a few hundred), an unlink racing the end of the upload
-			// leaves the uploaded version visible. B2FS_MODEL_STRICT=1
-			// fails on it.
-			t.Log("KNOWN BUG: " + msg)
-			m.sm.Abandon()
-			m.fsys.Shutdown(ctx)
-			continue
+			t.Fatalf("round %d: B2 shows c right after its unlink:\n%s", i, dump(got))
 		}
 		m.sm.Abandon()
 		lfs2, err := lfs.PowerCut()
