@@ -2,11 +2,14 @@ package vfs
 
 import (
 	"context"
+	"errors"
+	"io"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/fstest"
 	"github.com/b2fs/b2fs/fs/staging"
 )
@@ -87,5 +90,71 @@ func TestWriteBackUnlinkUploadLetGoMidway(t *testing.T) {
 	}
 	if got := b2State(t, st); got["c"].data != "" || got["a"].data != "aa" {
 		t.Fatalf("B2 after a power cut and recovery:\n%s\nwant a only", dump(got))
+	}
+}
+
+// heldUpload is fstest's store as the staging area's remote: the upload
+// of name waits, once entered, until release is closed, and deleting a
+// version of name fails.
+type heldUpload struct {
+	*fstest.Store
+	name             string
+	entered, release chan struct{}
+}
+
+func (h *heldUpload) UploadFile(ctx context.Context, req staging.UploadRequest, r io.ReaderAt, size int64) (backend.Object, error) {
+	if req.Name == h.name {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.UploadFile(ctx, req, r, size)
+}
+
+func (h *heldUpload) DeleteFileVersion(ctx context.Context, name, fileID string) error {
+	if name == h.name {
+		return errors.New("delete refused (test)")
+	}
+	return h.Store.DeleteFileVersion(ctx, name, fileID)
+}
+
+// TestWriteBackUnlinkUploadLeftover: an unlink cancels the background
+// upload of a pending file whose last call is under way; the upload still
+// makes a version, and deleting that version fails. The unlink must not
+// return with the version visible: it removes the name in B2 (it once
+// returned and left the upload in B2 for every listing to show).
+func TestWriteBackUnlinkUploadLeftover(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	h := &heldUpload{Store: st, name: "c", entered: make(chan struct{}), release: make(chan struct{})}
+	fsys, sm := wbFSOverRemote(t, st, h, st, time.Hour)
+	root := fsys.Root().(*Dir)
+	writeFile(t, root, "c", "cc")
+	synced := make(chan error, 1)
+	go func() { synced <- sm.Sync(ctx) }()
+	<-h.entered
+	unlinked := make(chan error, 1)
+	go func() { unlinked <- root.Unlink(ctx, "c") }()
+	// Detached (and its upload cancelled) once the Manager no longer has
+	// it; only then does the upload's last call end.
+	key := staging.Key{BucketID: "b1", BucketName: "alpha", Name: "c"}
+	for sm.Lookup(key) != nil {
+		select {
+		case err := <-unlinked:
+			t.Fatalf("the unlink returned (%v) before the upload ended", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(h.release)
+	if err := <-unlinked; err != nil {
+		t.Fatalf("unlink: %v", err)
+	}
+	if err := <-synced; err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if n := len(st.Versions("b1", "c")); n != 1 {
+		t.Fatalf("B2 has %d versions of c, want the upload's one (its delete was refused)", n)
+	}
+	if got := b2State(t, st); got["c"].data != "" {
+		t.Fatalf("B2 right after the unlink:\n%s\nwant no c", dump(got))
 	}
 }
