@@ -34,6 +34,7 @@ type fataler interface {
 type lossyMount struct {
 	fsys *FS
 	sm   *staging.Manager
+	c    *cache.Cache // the metadata cache (close it in loops)
 }
 
 func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
@@ -57,7 +58,7 @@ func newLossyMountClock(t fataler, st *fstest.Store, dir string, lfs *fstest.Los
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lossyMount{fsys, sm}
+	return lossyMount{fsys, sm, c}
 }
 
 // fileState is what a name shows: its bytes, permission bits and mtime.
@@ -463,6 +464,8 @@ func TestWriteBackUnlinkDuringUploadPowerCut(t *testing.T) {
 		got := b2State(t, st)
 		m2.sm.Close(ctx)
 		m2.fsys.Shutdown(ctx)
+		m.c.Close()
+		m2.c.Close()
 		if _, ok := got["c"]; ok {
 			t.Fatalf("round %d: the unlinked c is back after the power cut:\n%s", i, dump(got))
 		}
