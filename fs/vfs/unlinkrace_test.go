@@ -79,16 +79,8 @@ func TestWriteBackUnlinkUploadLetGoMidway(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.fsys.Shutdown(ctx)
-	m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
-	defer m2.fsys.Shutdown(ctx)
-	defer m2.sm.Close(ctx)
-	if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
-		t.Fatal(err)
-	}
-	if err := m2.sm.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := b2State(t, st); got["c"].data != "" || got["a"].data != "aa" {
+	m.c.Close()
+	if got := rebootedState(t, st, dir, lfs2); got["c"].data != "" || got["a"].data != "aa" {
 		t.Fatalf("B2 after a power cut and recovery:\n%s\nwant a only", dump(got))
 	}
 }
