@@ -37,6 +37,12 @@ type lossyMount struct {
 }
 
 func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
+	return newLossyMountWith(t, st, st, dir, lfs, delay)
+}
+
+// newLossyMountWith is newLossyMount whose namespace changes in B2 go
+// through wb.
+func newLossyMountWith(t fataler, st *fstest.Store, wb WriteBackend, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
 	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,7 @@ func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS,
 		t.Fatal(err)
 	}
 	fsys, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
-		Write: WriteOptions{Staging: sm, Backend: st}})
+		Write: WriteOptions{Staging: sm, Backend: wb}})
 	if err != nil {
 		t.Fatal(err)
 	}
