@@ -23,14 +23,15 @@ import (
 //     copied to its new name (unless the new name shows that content with
 //     that metadata already) and its old name removed;
 //   - each staged file's manifest under the old prefix that the record
-//     lists, or that is older than the record (a lower Seq), takes the new
-//     name, based on the version the new name shows now (so that the copy
-//     is not taken for another writer's change), with a new Seq, fsynced;
-//     a newer one not listed (a file made at the old name after the
-//     rename) stays;
-//   - a manifest under the new prefix older than the record is the
-//     pending marker of the empty directory the rename replaced: it is
-//     removed.
+//     lists takes the new name, based on the version the new name shows
+//     now (so that the copy is not taken for another writer's change),
+//     with a new Seq, fsynced; a newer one not listed (a file made at the
+//     old name after the rename) stays;
+//   - other manifests older than the record (a lower Seq) under either
+//     prefix go: under the new one, the pending marker of the empty
+//     directory the rename replaced; under the old one, that of a file
+//     uploaded and let go before the rename, whose emptying was not made
+//     durable (its content is in B2, and moved by the copies).
 //
 // The record is emptied only once every staged file it moves has its new
 // name durably, and unlike that of a file rename the emptying is made
@@ -155,7 +156,7 @@ func (m *Manager) replayDirRename(ctx context.Context, all []journalEntry, at in
 			continue
 		}
 		switch {
-		case strings.HasPrefix(e.man.Name, r.From) && (listed[e.man.ID] || e.man.Seq < rec.Seq):
+		case strings.HasPrefix(e.man.Name, r.From) && listed[e.man.ID]:
 			old := e.man.Name
 			to := r.To + old[len(r.From):]
 			cur, err := current(ctx, key(to))
@@ -177,7 +178,7 @@ func (m *Manager) replayDirRename(ctx context.Context, all []journalEntry, at in
 			}
 			*e.man = man
 			moved = append(moved, movedEntry{j, old})
-		case strings.HasPrefix(e.man.Name, r.To) && e.man.Seq < rec.Seq:
+		case e.man.Seq < rec.Seq && (strings.HasPrefix(e.man.Name, r.To) || strings.HasPrefix(e.man.Name, r.From)):
 			m.dropReplaced(ctx, e)
 			all[j].path = ""
 			dropped = append(dropped, j)

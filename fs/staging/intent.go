@@ -194,8 +194,8 @@ func (i *Intent) rewrite(man *Manifest) error {
 // is then obsolete and needs no fsync); otherwise the emptying is made
 // durable, so that recovery does not redo a rename that failed.
 func (i *Intent) End(done bool) {
-	if i == nil {
-		return
+	if i == nil || i.m.abandoned.Load() {
+		return // the process is dead: the record stays as it is
 	}
 	err := i.sp.man.Truncate(0)
 	if err == nil && !done {
