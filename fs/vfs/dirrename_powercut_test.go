@@ -25,7 +25,7 @@ func TestWriteBackDirRenamePowerCutAfterCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &removeGate{Store: st, name: "d/resident", removal: make(chan struct{}, 1)}
-	m := newLossyMountWith(t, st, g, dir, lfs, time.Hour)
+	m := newLossyMountWith(t, st, g, dir, lfs, time.Hour, nil)
 	root := m.fsys.Root().(*Dir)
 	d, err := root.Mkdir(ctx, "d", 0o755)
 	if err != nil {
