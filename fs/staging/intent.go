@@ -194,8 +194,8 @@ func (i *Intent) rewrite(man *Manifest) error {
 // is then obsolete and needs no fsync); otherwise the emptying is made
 // durable, so that recovery does not redo a rename that failed.
 func (i *Intent) End(done bool) {
-	if i == nil {
-		return
+	if i == nil || i.m.abandoned.Load() {
+		return // the process is dead: the record stays as it is
 	}
 	err := i.sp.man.Truncate(0)
 	if err == nil && !done {
@@ -248,8 +248,10 @@ type journalEntry struct {
 
 // prepareJournal is the first step of Recover, over the instance
 // directories dirs: it makes this run's manifest numbers (Manifest.Seq)
-// higher than any found, finishes recorded renames (in the order they
-// were recorded), and of several manifests of one name keeps the newest:
+// higher than any found, finishes recorded renames of files and
+// directories (in the order they were recorded; a directory's re-keys
+// the manifests of the staged files it moved, dirintent.go), and of
+// several manifests of one name keeps the newest (highest Seq):
 // the older ones are of files a rename replaced, whose manifests a power
 // cut kept (their unfinished large files are cancelled).
 func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current CurrentFunc) {
@@ -276,8 +278,24 @@ func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current Cur
 			m.seq.CompareAndSwap(s, all[n-1].man.Seq)
 		}
 	}
-	newest := map[mapKey]journalEntry{}
-	for _, e := range all {
+	newest := map[mapKey]int{} // the newest manifest of each name, by index in all
+	has := func(k mapKey, i int) bool { j, ok := newest[k]; return ok && j == i }
+	keep := func(i int) {
+		k := mapKey{all[i].man.BucketID, all[i].man.Name}
+		if j, ok := newest[k]; ok && j != i {
+			if all[j].man.Seq > all[i].man.Seq {
+				i, j = j, i
+			}
+			m.dropReplaced(ctx, all[j])
+			all[j].path = ""
+		}
+		newest[k] = i
+	}
+	for i := range all {
+		e := all[i]
+		if e.path == "" {
+			continue // removed by a directory rename's replay
+		}
 		if r := e.man.CancelLarge; r != nil {
 			if id := r.FileID; id != "" {
 				cctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -298,14 +316,32 @@ func (m *Manager) prepareJournal(ctx context.Context, dirs []string, current Cur
 			m.removeRecord(e.path)
 			continue
 		}
+		if r := e.man.DirRename; r != nil {
+			moved, dropped, err := m.replayDirRename(ctx, all, i, current)
+			// Entries seen before the record change names, or go.
+			for _, j := range dropped {
+				if k := (mapKey{all[j].man.BucketID, all[j].man.Name}); has(k, j) {
+					delete(newest, k)
+				}
+			}
+			for _, mv := range moved {
+				if k := (mapKey{all[mv.idx].man.BucketID, mv.oldName}); has(k, mv.idx) {
+					delete(newest, k)
+					keep(mv.idx)
+				}
+			}
+			if err != nil {
+				m.log.Error("cannot finish a directory rename cut by the stop of an earlier run; kept for the next start",
+					"from", r.BucketName+"/"+r.From, "to", r.To, "err", err)
+				continue
+			}
+			m.removeRecord(e.path)
+			continue
+		}
 		if e.man.State == StateRemoved {
 			continue // a removal record (removed.go), not a file
 		}
-		k := mapKey{e.man.BucketID, e.man.Name}
-		if old, ok := newest[k]; ok {
-			m.dropReplaced(ctx, old)
-		}
-		newest[k] = e
+		keep(i)
 	}
 }
 

@@ -96,6 +96,9 @@ type Manifest struct {
 	// Rename, when set, makes this pair a rename record, not a staged
 	// file (see intent.go).
 	Rename *RenameIntent `json:"rename,omitempty"`
+	// DirRename, when set, makes this pair a directory rename record
+	// (see dirintent.go).
+	DirRename *DirRenameIntent `json:"dirRename,omitempty"`
 	// CancelLarge, when set, makes this pair the record of a large file
 	// that a crash must not leave in B2 (see intent.go): that of a
 	// server-side copy in progress, or of a file streamed before its

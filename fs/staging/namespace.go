@@ -204,22 +204,24 @@ func (m *Manager) detachLocked(f *File) string {
 // Rename moves the staged file of from (if any) to the name of to, which
 // must have been uploaded (Flush) before the server-side copy. A staged
 // file at to is detached first. v is the version now stored under to.
-func (m *Manager) Rename(from, to Key, v *backend.Object) { m.rename(from, to, v, nil) }
+// In write-back mode the new name is durable when it returns without an
+// error.
+func (m *Manager) Rename(from, to Key, v *backend.Object) error { return m.rename(from, to, v, nil) }
 
 // RenameHeld is Rename of held, a file the caller holds (File.Hold) since
 // before it listed what it copies: a directory rename, so that no
 // background upload of a file inside lands under its old name meanwhile.
-func (m *Manager) RenameHeld(from, to Key, v *backend.Object, held *File) {
-	m.rename(from, to, v, held)
+func (m *Manager) RenameHeld(from, to Key, v *backend.Object, held *File) error {
+	return m.rename(from, to, v, held)
 }
 
-func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
+func (m *Manager) rename(from, to Key, v *backend.Object, held *File) error {
 	m.mu.Lock()
 	f := m.files[from.mk()]
 	m.mu.Unlock()
 	if f == nil {
 		m.Detach(to)
-		return
+		return nil
 	}
 	if f != held {
 		// A background upload that ended just before is shown first
@@ -231,7 +233,7 @@ func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
 	if m.files[from.mk()] != f {
 		m.mu.Unlock()
 		m.Detach(to)
-		return
+		return nil
 	}
 	old := m.takeLocked(to, f)
 	delete(m.files, from.mk())
@@ -246,8 +248,9 @@ func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
 	f.mu.Unlock()
 	m.mu.Unlock()
 	old.fence()
+	var err error
 	if m.opts.WriteBack {
-		if err := f.Commit(m.ctx); err != nil {
+		if err = f.Commit(m.ctx); err != nil {
 			m.log.Error("record the new name of a staged file", "file", to.String(), "err", err)
 		}
 	} else {
@@ -256,6 +259,7 @@ func (m *Manager) rename(from, to Key, v *backend.Object, held *File) {
 	if old != nil { // after the new record, as in Rekey
 		m.detachTaken(old)
 	}
+	return err
 }
 
 // Hold waits until a background upload of f in progress has ended and

@@ -197,7 +197,7 @@ func (m *Manager) Recover(ctx context.Context, current CurrentFunc) ([]RecoverRe
 				out = append(out, RecoverResult{Manifest: p, Outcome: RecoveredFailed, Err: err})
 				continue
 			}
-			if m.registered(man.ID) || man.Rename != nil || man.CancelLarge != nil {
+			if m.registered(man.ID) || man.isRecord() {
 				continue // a rename record left for the next start
 			}
 			out = append(out, m.recoverOne(ctx, dir, p, man, current))

@@ -38,12 +38,18 @@ type lossyMount struct {
 }
 
 func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
-	return newLossyMountClock(t, st, dir, lfs, delay, nil)
+	return newLossyMountWith(t, st, st, dir, lfs, delay, nil)
 }
 
 // newLossyMountClock is newLossyMount whose metadata cache reads the time
 // from now (nil: time.Now).
 func newLossyMountClock(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration, now func() time.Time) lossyMount {
+	return newLossyMountWith(t, st, st, dir, lfs, delay, now)
+}
+
+// newLossyMountWith is newLossyMountClock whose namespace changes in B2
+// go through wb.
+func newLossyMountWith(t fataler, st *fstest.Store, wb WriteBackend, dir string, lfs *fstest.LossyFS, delay time.Duration, now func() time.Time) lossyMount {
 	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute, Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func newLossyMountClock(t fataler, st *fstest.Store, dir string, lfs *fstest.Los
 		t.Fatal(err)
 	}
 	fsys, err := New(Options{Backend: st, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"},
-		Write: WriteOptions{Staging: sm, Backend: st}})
+		Write: WriteOptions{Staging: sm, Backend: wb}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -265,9 +265,12 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	}); err != nil {
 		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
 	}
-	// The target's pending marker goes with the target; pending markers
-	// under the source move as the files do.
-	w.Staging.Detach(stagingKey(db, to+EmptyMarker))
+	// The target's pending marker goes with the target (in write-back
+	// mode once the rename is recorded, below); pending markers under the
+	// source move as the files do.
+	if !n.fsys.writeBack() {
+		w.Staging.Detach(stagingKey(db, to+EmptyMarker))
+	}
 	// In write-back mode no background upload of a file inside may land
 	// while the directory moves (under its old name, after the listing of
 	// what is copied): each staged file is held until it has its new name.
@@ -297,6 +300,23 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 	if len(objs) > w.MaxRenameFiles {
 		n.fsys.log.Error("directory too big to rename on the server; raise --max-rename-files", "dir", fmtPath(sb, from), "limit", w.MaxRenameFiles)
 		return errs.ErrCrossDevice
+	}
+	// Write-back: recorded first, so that a power cut before the staged
+	// files inside have their new names is finished at the next start
+	// (staging.BeginDirRename). The record goes once they have them
+	// durably, or when the rename fails.
+	intent, err := n.fsys.beginDirRename(sb, db, from, to, objs)
+	if err != nil {
+		return n.fsys.opErr("rename "+fmtPath(sb, from), err)
+	}
+	keepRecord := false
+	defer func() {
+		if !keepRecord {
+			intent.End()
+		}
+	}()
+	if n.fsys.writeBack() {
+		w.Staging.Detach(stagingKey(db, to+EmptyMarker))
 	}
 	big := len(objs) >= 1000
 	if big {
@@ -346,10 +366,14 @@ func (n *Dir) renameDir(ctx context.Context, name string, dst *Dir, newName stri
 		if c, ok := byName[old]; ok {
 			v = &backend.Object{FileID: c.FileID}
 		}
+		var err error
 		if held[sf] != nil {
-			w.Staging.RenameHeld(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v, sf)
+			err = w.Staging.RenameHeld(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v, sf)
 		} else {
-			w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+			err = w.Staging.Rename(stagingKey(sb, old), stagingKey(db, to+old[len(from):]), v)
+		}
+		if err != nil {
+			keepRecord = true // the next start moves it (logged by staging)
 		}
 	}
 	// Loaded nodes below the directory get their new names; as with a

@@ -187,3 +187,18 @@ func (f *FS) beginRename(r staging.RenameIntent) (*staging.Intent, error) {
 	}
 	return f.opts.Write.Staging.BeginRename(r)
 }
+
+// beginDirRename records, in write-back mode, a directory rename within a
+// bucket about to copy objs (staging.BeginDirRename), with the staged
+// files under from; nil when not recorded.
+func (f *FS) beginDirRename(sb, db Bucket, from, to string, objs []Object) (*staging.DirIntent, error) {
+	if !f.writeBack() || sb.ID != db.ID {
+		return nil, nil
+	}
+	r := staging.DirRenameIntent{BucketID: sb.ID, BucketName: sb.Name, From: from, To: to, Hard: f.opts.Write.HardDelete}
+	for _, o := range objs {
+		r.Objects = append(r.Objects, staging.RenamedObject{Name: o.Name, FileID: o.FileID})
+	}
+	st := f.opts.Write.Staging
+	return st.BeginDirRename(r, st.Under(sb.ID, from, false))
+}

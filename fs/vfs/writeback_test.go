@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -579,11 +580,11 @@ func TestWriteBackCloseWhileUploadShown(t *testing.T) {
 	if _, err := h.Write(ctx, []byte("xy"), 0); err != nil {
 		t.Fatal(err)
 	}
-	// The handle closes between the upload and the hook that shows it.
-	closed := false
+	// The handle closes between the upload and the hook that shows it
+	// (the hooks of c/d and of c's marker may run at once).
+	var closed atomic.Bool
 	sm.SetUploadHook(func(k staging.Key, sf *staging.File) {
-		if !closed {
-			closed = true
+		if k.Name == "c/d" && closed.CompareAndSwap(false, true) {
 			if err := h.Flush(ctx); err != nil {
 				t.Errorf("close: %v", err)
 			}
@@ -594,7 +595,7 @@ func TestWriteBackCloseWhileUploadShown(t *testing.T) {
 	if err := sm.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !closed {
+	if !closed.Load() {
 		t.Fatal("the sync uploaded nothing")
 	}
 	n, err := c.Lookup(ctx, "d")
