@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/b2fs/b2fs/cache"
+	"github.com/b2fs/b2fs/fs/backend"
 	"github.com/b2fs/b2fs/fs/staging"
 )
 
@@ -145,11 +146,18 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 		f.log.Error("metadata does not fit B2's file info limits (10 entries, 7000 bytes with the name)", "op", op, "dir", fmtPath(b, prefix), "entries", len(info))
 		return errInfoFull
 	}
+	// psf: the marker uploaded meanwhile but still staged (referenced),
+	// whose info was before; it takes the version made below.
+	var psf *staging.File
+	var before map[string]string
 	if f.writeBack() {
 		if done, err := f.changePendingMarker(ctx, b, prefix, m, exists, info); done {
 			return f.opErr(op+" "+fmtPath(b, prefix), err)
 		}
 		m, exists, _ = f.marker(ctx, b, prefix, true) // uploaded meanwhile
+		if psf = f.pendingMarker(b, prefix); psf != nil {
+			before = psf.Info()
+		}
 	}
 	var obj Object
 	var err error
@@ -167,6 +175,16 @@ func (f *FS) changeDirInfo(ctx context.Context, b Bucket, prefix, op string, mti
 	}
 	if obj.Info == nil {
 		obj.Info = info
+	}
+	if psf != nil && exists {
+		// Otherwise the directory would show the staged marker's info
+		// and time from before the change while it stays staged.
+		psf.RebaseCopy(backend.Object{FileID: obj.FileID, Info: obj.Info}, m.FileID, before)
+		if mtime != nil {
+			if _, err := psf.SetMtime(ctx, *mtime); err != nil {
+				f.log.Warn("staged directory marker keeps its time", "dir", fmtPath(b, prefix), "err", err)
+			}
+		}
 	}
 	if exists {
 		f.dropVersion(ctx, b, name, m.FileID)

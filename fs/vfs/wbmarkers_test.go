@@ -542,3 +542,56 @@ func TestDirTimeWhilePendingMarkerUploads(t *testing.T) {
 		t.Errorf("the marker in B2 has time %q, want 1000000123", got)
 	}
 }
+
+// TestDirChmodAfterMarkerUploaded: a chmod of a directory whose pending
+// marker was uploaded but is still staged (referenced) is applied in B2
+// with a copy, and the staged marker takes that version: the directory
+// shows the new mode at once, and after the marker is let go.
+func TestDirChmodAfterMarkerUploaded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newStore()
+	fsys, sm := wbFS(t, st, "", time.Hour)
+	root := fsys.Root().(*Dir)
+	d, err := root.Mkdir(ctx, "d", 0o755) // its marker pending
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Bucket{ID: "b1", Name: "alpha"}
+	ref, err := sm.OpenStaged(ctx, staging.OpenOptions{Key: stagingKey(b, "d/"+EmptyMarker)})
+	if err != nil || ref == nil {
+		t.Fatalf("open the staged marker: %v %v", ref, err)
+	}
+	if err := ref.Flush(ctx); err != nil { // uploaded, still staged
+		t.Fatal(err)
+	}
+	mode := uint32(0o711)
+	if _, err := d.Setattr(ctx, &SetAttr{Mode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		a := d.Attr(ctx, true)
+		if a.Mode&0o7777 != 0o711 {
+			t.Errorf("%s: mode %o, want 711", when, a.Mode&0o7777)
+		}
+	}
+	check("with the marker still staged")
+	mt := time.UnixMilli(1_000_000_456)
+	if _, err := d.Setattr(ctx, &SetAttr{Mtime: &mt}); err != nil {
+		t.Fatal(err)
+	}
+	if a := d.Attr(ctx, true); !a.Mtime.Equal(mt) || a.Mode&0o7777 != 0o711 {
+		t.Errorf("after utimes: mtime %v mode %o, want %v and 711", a.Mtime, a.Mode&0o7777, mt)
+	}
+	sm.Release(ref)
+	check("after the marker was let go")
+	if err := fsys.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, _, ok := st.Get("b1", "d/"+EmptyMarker)
+	if !ok || o.Info["b2fs-mode"] == "" {
+		t.Fatalf("marker in B2: %v %+v", ok, o.Info)
+	}
+	check("after sync")
+}
