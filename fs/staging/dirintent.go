@@ -27,11 +27,12 @@ import (
 //     now (so that the copy is not taken for another writer's change),
 //     with a new Seq, fsynced; a newer one not listed (a file made at the
 //     old name after the rename) stays;
-//   - other manifests older than the record (a lower Seq) under either
-//     prefix go: under the new one, the pending marker of the empty
-//     directory the rename replaced; under the old one, that of a file
-//     uploaded and let go before the rename, whose emptying was not made
-//     durable (its content is in B2, and moved by the copies).
+//   - other manifests of the run that renamed (in the record's instance
+//     directory) older than the record (a lower Seq) under either prefix
+//     go: under the new one, the pending marker of the empty directory the
+//     rename replaced; under the old one, none that is pending (every
+//     staged file under the old prefix is listed), but one a power cut
+//     brought back (its content is in B2, and moved by the copies).
 //
 // The record is emptied only once every staged file it moves has its new
 // name durably, and unlike that of a file rename the emptying is made
@@ -178,7 +179,9 @@ func (m *Manager) replayDirRename(ctx context.Context, all []journalEntry, at in
 			}
 			*e.man = man
 			moved = append(moved, movedEntry{j, old})
-		case e.man.Seq < rec.Seq && (strings.HasPrefix(e.man.Name, r.To) || strings.HasPrefix(e.man.Name, r.From)):
+		case e.man.Seq < rec.Seq && e.dir == all[at].dir && (strings.HasPrefix(e.man.Name, r.To) || strings.HasPrefix(e.man.Name, r.From)):
+			// Of the run that renamed (a staged copy an earlier run
+			// kept, in its own directory, stays).
 			m.dropReplaced(ctx, e)
 			all[j].path = ""
 			dropped = append(dropped, j)
