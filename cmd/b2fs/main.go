@@ -208,6 +208,9 @@ func mount(cfg *config, getenv func(string) string, log *slog.Logger, red *redac
 		Endpoint: cfg.endpoint, KeyID: creds.keyID, Key: creds.key,
 		Logger:   log.With("component", "b2client"),
 		Observer: func(ev b2client.RequestEvent) { met.Observe(ev); uploads.observe(ev) },
+		// Enough idle upload URLs for every upload that runs at once, so
+		// that none is thrown away and fetched again.
+		UploadURLPoolSize: max(5, cfg.write.transfers, cfg.write.uploadConcurrency),
 	}, cfg.svc.startupTimeout, log, n)
 	if err != nil {
 		return err

@@ -50,6 +50,10 @@ type Meta struct {
 	streamMu sync.Mutex
 	streams  map[string]*Stream
 	closed   bool
+
+	// small: the directories last listed complete with few names
+	// (smalldirs.go).
+	small smallDirs
 }
 
 // errShutdown fails the listings asked for after the filesystem shut down.
@@ -114,6 +118,9 @@ func (m *Meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 	v, err := m.shared(ctx, "E"+key+"\x00"+name, func(ctx context.Context) (any, error) {
 		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
 			return res{e, r == cache.Found}, nil
+		}
+		if e, found, ok, err := m.relistLookup(ctx, b, prefix, name); err != nil || ok {
+			return res{e, found}, err
 		}
 		gen := m.gens.slot(key)
 		g0 := gen.Load()

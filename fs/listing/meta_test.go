@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +165,86 @@ func TestSharedListingSurvivesOneCallerCancel(t *testing.T) {
 	if be.Calls("ListDir") != 1 {
 		t.Fatalf("%d list calls, want 1 shared", be.Calls("ListDir"))
 	}
+}
+
+// TestLookupRelistsSmallDirectory: once the listing of a small directory
+// is gone from the cache (expired), a lookup there lists the directory
+// again (one call, as a targeted lookup costs) and the lookups after it
+// cost nothing; in a big directory, or one never listed, a lookup stays
+// targeted.
+func TestLookupRelistsSmallDirectory(t *testing.T) {
+	var names []string
+	for i := 0; i < 20; i++ {
+		names = append(names, fmt.Sprintf("s/f%02d", i))
+	}
+	for i := 0; i < smallDirNames+1; i++ {
+		names = append(names, fmt.Sprintf("big/f%04d", i))
+	}
+	be := &prefixRecorder{memBackend: newMemBackend(names...)}
+	m := newMeta(t, be, 10000)
+	b := Bucket{ID: "b1", Name: "alpha"}
+	ctx := context.Background()
+	calls := func() int { return be.Calls("ListDir") }
+	lookup := func(prefix, name string, want bool) {
+		t.Helper()
+		if _, ok, err := m.lookup(ctx, b, prefix, name); err != nil || ok != want {
+			t.Fatalf("lookup(%q, %q) = %v, %v; want %v", prefix, name, ok, err, want)
+		}
+	}
+	// Never listed: targeted.
+	lookup("s/", "new0", false)
+	if be.LastListPrefix() != "s/new0" {
+		t.Fatalf("lookup in a directory never listed asked for %q, want the name", be.LastListPrefix())
+	}
+	for _, d := range []string{"s/", "big/"} {
+		if _, err := m.listDir(ctx, b, d); err != nil {
+			t.Fatal(err)
+		}
+		m.cache.InvalidateDir(dirKey(b, d)) // as when the listing expires
+	}
+	n0 := calls()
+	lookup("s/", "new1", false)
+	lookup("s/", "new2", false)
+	lookup("s/", "f07", true)
+	if got := calls() - n0; got != 1 {
+		t.Fatalf("%d list calls for three lookups in a small directory whose listing expired, want 1", got)
+	}
+	if be.LastListPrefix() != "s/" {
+		t.Fatalf("the lookup asked for %q, want the directory", be.LastListPrefix())
+	}
+	// A directory just made counts as listed (empty).
+	m.Created(b, "made/")
+	m.cache.InvalidateDir(dirKey(b, "made/"))
+	n0 = calls()
+	lookup("made/", "a", false)
+	lookup("made/", "b", false)
+	if got := calls() - n0; got != 1 || be.LastListPrefix() != "made/" {
+		t.Fatalf("new directory: %d calls, last for %q; want one listing of the directory", got, be.LastListPrefix())
+	}
+	n0 = calls()
+	lookup("big/", "new1", false)
+	lookup("big/", "new2", false)
+	if got := calls() - n0; got != 2 || be.LastListPrefix() != "big/new2" {
+		t.Fatalf("big directory: %d calls, last for %q; want 2 targeted lookups", got, be.LastListPrefix())
+	}
+}
+
+// prefixRecorder records the prefix of the last ListDir call.
+type prefixRecorder struct {
+	*memBackend
+	mu   sync.Mutex
+	last string
+}
+
+func (p *prefixRecorder) ListDir(ctx context.Context, b Bucket, prefix, start string, max int) (Page, error) {
+	p.mu.Lock()
+	p.last = prefix
+	p.mu.Unlock()
+	return p.memBackend.ListDir(ctx, b, prefix, start, max)
+}
+
+func (p *prefixRecorder) LastListPrefix() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
 }

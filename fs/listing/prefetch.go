@@ -336,6 +336,7 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 	now := co.Now()
 	for _, d := range complete {
 		m.noteMarker(b, d, t.dirs[d])
+		m.small.note(dirKey(b, d), len(out[d]))
 		m.cache.PutListing(dirKey(b, d), out[d])
 	}
 	exp := now.Add(co.DirTTL)

@@ -347,6 +347,7 @@ func (s *Stream) run() {
 				all = applyPatches(all, s.patches) // those made since the page was added
 				s.all, s.done = all, true
 				m.noteMarker(s.b, s.prefix, markers)
+				m.small.note(s.key, len(all))
 				if !s.noCache && m.gens.slot(s.key).Load()-s.gen0 == s.applied {
 					m.cache.PutSortedListing(s.key, all) // all is final: never appended to again
 				}

@@ -110,6 +110,11 @@ type File struct {
 	// when it ends.
 	upCancel    context.CancelFunc
 	removeAfter bool
+	// leftover is a version an upload or fill made after the file was
+	// detached and that could not be deleted (dropLanded failed): Detach
+	// returns it in write-back mode, so that the caller's removal of the
+	// name covers it.
+	leftover string
 	// upSize and upMtime are the size and time of the version the upload
 	// or fill in progress makes (see markRemoved).
 	upSize  int64

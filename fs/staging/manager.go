@@ -480,6 +480,12 @@ func (m *Manager) newFile(o OpenOptions) (*File, error) {
 		f.state = StateDirty
 	default:
 		o.Mtime = time.Time{} // the base's
+		if o.Base.Size == 0 {
+			// Empty (a truncation uploaded before the open, as the
+			// kernel makes open with O_TRUNC): a sequential writer's
+			// running SHA-1 starts here too.
+			f.hash = sha1.New()
+		}
 		f.info = extraInfo(o.Base.Info)
 		f.baseLargeSHA = o.Base.Info[InfoLargeFileSHA]
 		f.baseID = o.Base.FileID

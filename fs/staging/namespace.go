@@ -94,9 +94,10 @@ func (m *Manager) Detach(key Key) bool {
 }
 
 // DetachVersion is Detach that also returns the B2 version the staged
-// file was based on when it went (its own upload, when it had one): a
-// caller removing the name must remove that version too, even if its
-// view of the name is older than the upload.
+// file was based on when it went (its own upload, when it had one; in
+// write-back mode also one its cancelled upload made and could not
+// delete): a caller removing the name must remove that version too, even
+// if its view of the name is older than the upload.
 func (m *Manager) DetachVersion(key Key) (bool, string) {
 	m.mu.Lock()
 	f := m.files[key.mk()]
@@ -173,9 +174,16 @@ func (m *Manager) detachLocked(f *File) string {
 		if m.opts.WriteBack {
 			// Wait for the cancelled upload to end (and to delete what
 			// it still made): the removal must not depend on a step
-			// that a crash right after unlink returns would skip.
+			// that a crash right after unlink returns would skip. A
+			// version it made and could not delete is the caller's to
+			// remove.
 			f.flushMu.Lock()
 			f.flushMu.Unlock()
+			f.mu.Lock()
+			if f.leftover != "" {
+				base = f.leftover
+			}
+			f.mu.Unlock()
 		}
 	}
 	// A background upload (write-back, or Drain's of a recovered file)

@@ -65,6 +65,11 @@ func (f *File) markRemoved() {
 // the removal has done its work once nothing of the upload is visible).
 func (f *File) endRemoved(v backend.Object, landed, remove bool) {
 	gone := !landed || f.dropLanded(v)
+	if !gone {
+		f.mu.Lock()
+		f.leftover = v.FileID
+		f.mu.Unlock()
+	}
 	switch {
 	case remove:
 		f.remove()

@@ -50,6 +50,7 @@ type envOptions struct {
 	maxSize  int64
 	readSize int64
 	inflight int
+	fs       FileSystem // default OSFS
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -88,6 +89,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		MaxSize:           o.maxSize,
 		FastStreamedClose: o.fast,
 		ReadSize:          o.readSize,
+		FS:                o.fs,
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

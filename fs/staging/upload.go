@@ -164,6 +164,12 @@ func (f *File) bgStart(req UploadRequest, mtimeMs int64) {
 	}
 	s := &session{id: id, mtimeMs: mtimeMs, info: extraInfo(req.Info), streamed: true, parts: map[int64]*partUp{}}
 	f.sess = s
+	if f.m.opts.FastStreamedClose {
+		// Its whole-file SHA-1 is not wanted (see uploadLarge): no
+		// running hash on the writer's path. Were it needed after all
+		// (an mtime set explicitly), a pass over the file computes it.
+		f.hash = nil
+	}
 	f.mu.Unlock()
 	// Recorded (durably in write-back mode) before a part is sent: a
 	// power cut then leaves a large file recovery can resume or cancel.

@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,5 +101,64 @@ func TestChangeDuringDeferredCopy(t *testing.T) {
 	}
 	if a, err := n.Listxattr(ctx); err != nil || string(a) != "user.k\x00" {
 		t.Errorf("listxattr = %q, %v", a, err)
+	}
+}
+
+// TestRenameDuringMetadataCopy: a rename of a file whose deferred
+// metadata is being copied (the background flush) waits for that copy and
+// then renames the version it made. The rename took the source's version
+// before waiting; the flush dropped that version once its copy landed, so
+// the rename's copy found it gone (ENOENT), with or without a handle open
+// on the file.
+func TestRenameDuringMetadataCopy(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		t.Run(map[bool]string{false: "closed", true: "open"}[open], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var gc *gatedCopies
+			fsys, st := storeFSWith(t, func(o *Options) {
+				o.Write.MetadataDelay = time.Hour
+				gc = &gatedCopies{Store: o.Write.Backend.(*fstest.Store), blocked: make(chan struct{}), gate: make(chan struct{})}
+				o.Write.Backend = gc
+			})
+			root := fsys.Root().(*Dir)
+			f := writeFile(t, root, "f", "abc")
+			m640 := uint32(0o640)
+			if _, err := f.Setattr(ctx, nil, &SetAttr{Mode: &m640}); err != nil { // deferred
+				t.Fatal(err)
+			}
+			if open {
+				h, err := f.Open(ctx, syscall.O_RDWR) // staged, nothing written
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Release(ctx)
+			}
+			flushed := make(chan error, 1)
+			go func() { flushed <- fsys.FlushMetadata(ctx) }()
+			select {
+			case <-gc.blocked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the metadata copy did not start")
+			}
+			renamed := make(chan error, 1)
+			go func() { renamed <- root.Rename(ctx, "f", root, "g", 0) }()
+			select {
+			case err := <-renamed:
+				t.Fatalf("the rename did not wait for the metadata copy in flight: %v", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			close(gc.gate)
+			if err := <-flushed; err != nil {
+				t.Fatalf("flush: %v", err)
+			}
+			if err := <-renamed; err != nil {
+				t.Fatalf("rename during the metadata copy: %v", err)
+			}
+			wantMode(t, st, "g", "640", "abc")
+			if _, _, ok := st.Get("b1", "f"); ok {
+				t.Error("the source is still in B2")
+			}
+		})
 	}
 }

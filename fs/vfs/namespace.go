@@ -138,7 +138,7 @@ func (n *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	n.fsys.entriesChanged(b, prefix)
 	// The new directory is empty: lookups of the names about to be created
 	// in it need no list call.
-	n.fsys.meta.Cache().PutListing(dirKey(b, childDir(prefix, name)), nil)
+	n.fsys.meta.Created(b, childDir(prefix, name))
 	return n.fsys.dirNode(b, childDir(prefix, name)), nil
 }
 
@@ -227,18 +227,18 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	}
 	b, prefix := n.loc()
 	full := childName(prefix, name)
+	var u unlinking
 	// What an open handle of the file shows once it is gone.
-	fn := n.fsys.loadedFile(b, prefix, name)
-	var last cache.Entry
-	var lastSF *staging.File
-	if fn != nil {
-		last, lastSF = fn.lastEntry(), fn.stagedFile()
+	u.fn = n.fsys.loadedFile(b, prefix, name)
+	if u.fn != nil {
+		u.last, u.lastSF = u.fn.lastEntry(), u.fn.stagedFile()
 	}
+	// Taken before the lookup (see unlinkDone); open handles keep using it.
+	u.sf = n.fsys.staged(b, full)
 	if n.fsys.writeBack() {
-		return n.unlinkPending(ctx, name, fn, last, lastSF)
+		return n.unlinkPending(ctx, name, u)
 	}
-	sf := n.fsys.staged(b, full) // open handles keep using it
-	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
+	u.had, u.base = n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
 	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
 	if err != nil {
 		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
@@ -247,26 +247,72 @@ func (n *Dir) Unlink(ctx context.Context, name string) error {
 	case ok && e.Dir:
 		return errs.ErrIsDir
 	case ok && e.FileID != "":
-		n.fsys.keptForget(e.FileID)
-		if fn != nil {
-			n.fsys.dropMeta(ctx, fn, sf)
+		if err := n.removeShown(ctx, full, e.FileID, u); err != nil {
+			return err
 		}
-		if err := n.fsys.remove(ctx, b, full); err != nil {
-			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
-		}
-	case !had:
+		u.removed = e.FileID
+	case !u.had:
 		return errs.ErrNotExist
-	case base != "":
-		// The staged file's version, which the listing does not show
-		// yet (an upload of a recovered file that landed just now, its
-		// news still on the way): B2 shows it.
+	}
+	return n.unlinkDone(ctx, name, u)
+}
+
+// unlinking is what an unlink learns of the file as it goes.
+type unlinking struct {
+	// fn is the loaded file (nil if none); last and lastSF are what its
+	// open handles keep showing (see File.setGone).
+	fn     *File
+	last   cache.Entry
+	lastSF *staging.File
+	// sf is the name's staged file, taken before the name is looked up.
+	sf *staging.File
+	// had and base are what staging.DetachVersion returned.
+	had  bool
+	base string
+	// removed is the version the lookup showed, removed from B2 ("" if
+	// none).
+	removed string
+}
+
+// removeShown removes from B2 the version id of name (full) that the
+// lookup showed, with the file's pending metadata change.
+func (n *Dir) removeShown(ctx context.Context, full, id string, u unlinking) error {
+	b, _ := n.loc()
+	n.fsys.keptForget(id)
+	if u.fn != nil {
+		n.fsys.dropMeta(ctx, u.fn, u.sf)
+	}
+	if err := n.fsys.remove(ctx, b, full); err != nil {
+		return n.fsys.opErr("unlink "+fmtPath(b, full), err)
+	}
+	return nil
+}
+
+// unlinkDone ends an unlink of name whose staged file, if any, is
+// detached: the version that file was based on when it went (its own
+// upload, when it had one) is removed from B2 unless the lookup showed it
+// (u.removed, removed already), and the name is forgotten. The version
+// may be one the lookup did not show: an upload that landed after the
+// lookup read the name's entry. When the file was let go (uploaded, shown
+// and closed) before DetachVersion, u.sf, taken before the lookup, still
+// knows that version; taken after it, it could be gone while the lookup
+// showed the file pending, and that version stayed visible.
+func (n *Dir) unlinkDone(ctx context.Context, name string, u unlinking) error {
+	b, prefix := n.loc()
+	full := childName(prefix, name)
+	if !u.had && u.sf != nil {
+		u.base, _, _, _ = u.sf.Uploaded()
+		u.had = true
+	}
+	if u.had && u.base != "" && u.base != u.removed {
+		n.fsys.keptForget(u.base)
 		if err := n.fsys.remove(ctx, b, full); err != nil {
 			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
 		}
 	}
 	n.fsys.removed(b, prefix, name)
-	if fn != nil {
-		fn.setGone(last, lastSF)
+	if u.fn != nil {
+		u.fn.setGone(u.last, u.lastSF)
 	}
 	n.fsys.changed(b, prefix, name, nil)
 	n.fsys.entriesChanged(b, prefix)

@@ -34,10 +34,17 @@ type fataler interface {
 type lossyMount struct {
 	fsys *FS
 	sm   *staging.Manager
+	c    *cache.Cache // the metadata cache (close it in loops)
 }
 
 func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration) lossyMount {
-	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute})
+	return newLossyMountClock(t, st, dir, lfs, delay, nil)
+}
+
+// newLossyMountClock is newLossyMount whose metadata cache reads the time
+// from now (nil: time.Now).
+func newLossyMountClock(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS, delay time.Duration, now func() time.Time) lossyMount {
+	c, err := cache.New(cache.Options{DirTTL: time.Minute, AttrTTL: time.Minute, NegativeTTL: time.Minute, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +58,25 @@ func newLossyMount(t fataler, st *fstest.Store, dir string, lfs *fstest.LossyFS,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lossyMount{fsys, sm}
+	return lossyMount{fsys, sm, c}
+}
+
+// rebootedState starts a new Manager over what survived a power cut of
+// the staging directory dir (lfs2, see LossyFS.PowerCut), lets it recover
+// and upload what it finds, and returns what B2 then holds.
+func rebootedState(t fataler, st *fstest.Store, dir string, lfs2 *fstest.LossyFS) map[string]fileState {
+	ctx := context.Background()
+	m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
+	defer m2.c.Close()
+	defer m2.fsys.Shutdown(ctx)
+	defer m2.sm.Close(ctx)
+	if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b2State(t, st)
 }
 
 // fileState is what a name shows: its bytes, permission bits and mtime.
@@ -262,16 +287,7 @@ func TestWriteBackPowerCut(t *testing.T) {
 		intent(after)
 
 		// Reboot: a new Manager recovers what survived and uploads it.
-		m2 := newLossyMount(rt, st, dir, lfs2, time.Hour)
-		defer m2.fsys.Shutdown(ctx)
-		defer m2.sm.Close(ctx)
-		if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
-			rt.Fatal(err)
-		}
-		if err := m2.sm.Sync(ctx); err != nil {
-			rt.Fatal(err)
-		}
-		got := b2State(rt, st)
+		got := rebootedState(rt, st, dir, lfs2)
 		if !sameModel(got, before) && !sameModel(got, after) {
 			rt.Fatalf("B2 after recovery:\n%s\nwant (before the last operation):\n%s\nor (after it):\n%s", dump(got), dump(before), dump(after))
 		}
@@ -402,16 +418,7 @@ func TestWriteBackRenamePowerCutAfterCopy(t *testing.T) {
 	<-done
 	fsys.Shutdown(ctx)
 
-	m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
-	defer m2.fsys.Shutdown(ctx)
-	defer m2.sm.Close(ctx)
-	if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
-		t.Fatal(err)
-	}
-	if err := m2.sm.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := b2State(t, st); !sameModel(got, want) {
+	if got := rebootedState(t, st, dir, lfs2); !sameModel(got, want) {
 		t.Fatalf("B2 after recovery:\n%s\nwant (the rename finished):\n%s", dump(got), dump(want))
 	}
 }
@@ -439,18 +446,7 @@ func TestWriteBackUnlinkDuringUploadPowerCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := b2State(t, st); got["c"].data != "" {
-			msg := fmt.Sprintf("round %d: B2 shows c right after its unlink:\n%s", i, dump(got))
-			if os.Getenv("B2FS_MODEL_STRICT") == "1" {
-				t.Fatal(msg)
-			}
-			// KNOWN BUG (docs/write-back.md): rarely (about one round in
-			// a few hundred), an unlink racing the end of the upload
-			// leaves the uploaded version visible. B2FS_MODEL_STRICT=1
-			// fails on it.
-			t.Log("KNOWN BUG: " + msg)
-			m.sm.Abandon()
-			m.fsys.Shutdown(ctx)
-			continue
+			t.Fatalf("round %d: B2 shows c right after its unlink:\n%s", i, dump(got))
 		}
 		m.sm.Abandon()
 		lfs2, err := lfs.PowerCut()
@@ -458,16 +454,8 @@ func TestWriteBackUnlinkDuringUploadPowerCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.fsys.Shutdown(ctx)
-		m2 := newLossyMount(t, st, dir, lfs2, time.Hour)
-		if _, err := m2.sm.Recover(ctx, st.Current); err != nil {
-			t.Fatal(err)
-		}
-		if err := m2.sm.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		got := b2State(t, st)
-		m2.sm.Close(ctx)
-		m2.fsys.Shutdown(ctx)
+		m.c.Close()
+		got := rebootedState(t, st, dir, lfs2)
 		if _, ok := got["c"]; ok {
 			t.Fatalf("round %d: the unlinked c is back after the power cut:\n%s", i, dump(got))
 		}

@@ -143,6 +143,15 @@ func (n *Dir) renameFile(ctx context.Context, name string, e cache.Entry, sf *st
 		if err != nil {
 			return n.fsys.opErr("rename "+fmtPath(sb, src.Name), err)
 		}
+		// A metadata copy that was in flight made a new version and drops
+		// the one taken above: the rename copies the version current now.
+		if sf != nil {
+			if id, size, _, _ := sf.Uploaded(); id != "" {
+				src.FileID, src.Size = id, size
+			}
+		} else if ce := fn.current(); ce.FileID != "" {
+			src.FileID, src.Size = ce.FileID, ce.Size
+		}
 		if p != nil && p.base != src.FileID {
 			n.fsys.releaseMeta(fn, p, "", nil) // superseded by a newer version
 		} else if p != nil {

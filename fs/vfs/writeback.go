@@ -137,9 +137,9 @@ func (n *Dir) renamePending(ctx context.Context, name string, e cache.Entry, sf 
 // unlinkPending is unlink in write-back mode. The name's version in B2,
 // if any, is removed first, and only then is the pending file dropped, so
 // that a crash in between leaves the name as it was before (the pending
-// file is uploaded at the next start), never its older B2 version. last
-// and lastSF are what the file's open handles keep (see File.setGone).
-func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cache.Entry, lastSF *staging.File) error {
+// file is uploaded at the next start), never its older B2 version. u.sf
+// was taken before the lookup (see unlinkDone).
+func (n *Dir) unlinkPending(ctx context.Context, name string, u unlinking) error {
 	b, prefix := n.loc()
 	full := childName(prefix, name)
 	e, ok, err := n.fsys.lookup(ctx, b, prefix, name)
@@ -149,41 +149,17 @@ func (n *Dir) unlinkPending(ctx context.Context, name string, fn *File, last cac
 	if ok && e.Dir {
 		return errs.ErrIsDir
 	}
-	sf := n.fsys.staged(b, full) // open handles keep using it
-	if !ok && sf == nil {
+	if !ok && u.sf == nil {
 		return errs.ErrNotExist
 	}
-	hidden := ""
 	if ok && e.FileID != "" {
-		n.fsys.keptForget(e.FileID)
-		if fn != nil {
-			n.fsys.dropMeta(ctx, fn, sf)
+		if err := n.removeShown(ctx, full, e.FileID, u); err != nil {
+			return err
 		}
-		if err := n.fsys.remove(ctx, b, full); err != nil {
-			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
-		}
-		hidden = e.FileID
+		u.removed = e.FileID
 	}
-	had, base := n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
-	if !had && sf != nil {
-		// Uploaded, shown and let go since the lookup above: the
-		// version it made is B2's now.
-		base, _, _, _ = sf.Uploaded()
-		had = true
-	}
-	if had && base != "" && base != hidden {
-		// Uploaded in the background meanwhile: B2 shows that version.
-		if err := n.fsys.remove(ctx, b, full); err != nil {
-			return n.fsys.opErr("unlink "+fmtPath(b, full), err)
-		}
-	}
-	n.fsys.removed(b, prefix, name)
-	if fn != nil {
-		fn.setGone(last, lastSF)
-	}
-	n.fsys.changed(b, prefix, name, nil)
-	n.fsys.entriesChanged(b, prefix)
-	return nil
+	u.had, u.base = n.fsys.opts.Write.Staging.DetachVersion(stagingKey(b, full))
+	return n.unlinkDone(ctx, name, u)
 }
 
 // settleTarget uploads, in write-back mode, the pending file at a name a

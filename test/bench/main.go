@@ -513,7 +513,10 @@ func runProfile(ctx context.Context, cfg *config, rep *report, ms *mounts, emu *
 		}
 		for run := 0; run < cfg.runs; run++ {
 			if sctx, cancel, ok := step(); ok {
-				record(limitKey, w.limit(sctx))
+				cm := startCPU(r.emu.pid(), func() (time.Duration, bool) { return selfCPU(), true })
+				res := w.limit(sctx)
+				setCPU(res, cm.stop("driver"))
+				record(limitKey, res)
 				cancel()
 			}
 			for _, tool := range cfg.tools {

@@ -97,6 +97,9 @@ func (res *result) summary(workload string) string {
 	if res.note != "" {
 		s += " (" + res.note + ")"
 	}
+	if res.cpu != "" {
+		s += " " + res.cpu
+	}
 	return s
 }
 

@@ -64,6 +64,7 @@ type result struct {
 	rss      int64            // peak RSS in bytes, 0 when unknown
 	err      string
 	note     string
+	cpu      string // CPU time of the processes involved (logged only)
 }
 
 func failed(err error) *result { return &result{err: oneLine(err.Error())} }
@@ -156,9 +157,11 @@ func (r *runner) toolRun(ctx context.Context, tool string, fn func(ctx context.C
 		}
 		return out
 	}
+	cm := startCPU(r.emu.pid(), m.cpu)
 	res, err := fn(ctx, m)
 	rss, rssErr := m.peakRSS()
 	r.ms.stop(m)
+	setCPU(res, cm.stop(tool))
 	if err != nil {
 		if lt := tail(m.logPath); !strings.HasPrefix(lt, "(") {
 			err = fmt.Errorf("%w (%s log: %s)", err, tool, lt)
