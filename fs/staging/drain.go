@@ -44,23 +44,8 @@ func (m *Manager) Drain(ctx context.Context) error {
 		m.mu.Unlock()
 		var errs []error
 		for _, f := range files {
-			f.mu.Lock()
-			n0 := f.uploads
-			f.mu.Unlock()
-			if err := f.Flush(ctx); err != nil {
+			if err := m.drainOne(ctx, f); err != nil {
 				errs = append(errs, err)
-			} else {
-				// The filesystem shows the version (SetUploadHook) before
-				// the file is let go below: its listings do not have it.
-				f.mu.Lock()
-				uploaded := f.uploads != n0
-				f.mu.Unlock()
-				m.wb.mu.Lock()
-				hook := m.wb.hook
-				m.wb.mu.Unlock()
-				if uploaded && hook != nil {
-					hook(f.Key(), f)
-				}
 			}
 			if ctx.Err() != nil {
 				break
@@ -68,12 +53,13 @@ func (m *Manager) Drain(ctx context.Context) error {
 		}
 		err = errors.Join(errs...)
 	}
-	// Uploaded files nobody holds open are no longer needed locally.
+	// Uploaded files nobody holds open are no longer needed locally (those
+	// whose upload is still to be shown wait for it: see File.showing).
 	m.mu.Lock()
 	var drop []*File
 	for k, f := range m.files {
 		f.mu.Lock()
-		clean := !f.dirty
+		clean := !f.dirty && !f.showing
 		f.mu.Unlock()
 		if clean && f.refs == 0 {
 			delete(m.files, k)
@@ -84,6 +70,40 @@ func (m *Manager) Drain(ctx context.Context) error {
 	for _, f := range drop {
 		f.remove()
 	}
+	return err
+}
+
+// drainOne uploads f, one of Drain's files in the default mode, as the
+// background uploader of write-back mode uploads (Manager.upload): under
+// f's hookMu, so that no metadata change (File.Hold), rename or removal of
+// the file lands between the upload and the hook, and with f.showing set,
+// so that a reader releasing the file meanwhile does not let it go before
+// the hook has shown the new version: the filesystem's listing, fetched
+// before the upload, would not have the name at all. The file is let go
+// after the hook, unless someone holds it.
+func (m *Manager) drainOne(ctx context.Context, f *File) error {
+	f.hookMu.Lock()
+	f.mu.Lock()
+	n0 := f.uploads
+	f.showing = true
+	f.mu.Unlock()
+	err := f.Flush(ctx)
+	f.mu.Lock()
+	uploaded := f.uploads != n0 && err == nil
+	f.mu.Unlock()
+	if uploaded {
+		m.wb.mu.Lock()
+		hook := m.wb.hook
+		m.wb.mu.Unlock()
+		if hook != nil {
+			hook(f.Key(), f)
+		}
+	}
+	f.mu.Lock()
+	f.showing = false
+	f.mu.Unlock()
+	f.hookMu.Unlock()
+	m.letGo(f)
 	return err
 }
 

@@ -18,7 +18,8 @@ type File struct {
 	bgCtx    context.Context // background part uploads; cancelled on remove
 	bgCancel context.CancelFunc
 
-	// hookMu is held by the background uploader from before an upload of
+	// hookMu is held by the background uploader (and by Drain, which
+	// uploads the files recovered after a crash) from before an upload of
 	// this file until the filesystem has been shown its result (the
 	// upload hook); Detach, Rekey and Rename wait for it, so that a late
 	// hook never shows the file under a name it no longer has.

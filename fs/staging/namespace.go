@@ -85,8 +85,9 @@ func (f *File) Coalescible() bool { return f.neverUploaded() }
 // released. It does not wait for an upload of the file in progress: the
 // upload is cancelled, and a version it still makes (its last call was
 // under way) is deleted when it lands, so that nothing of it stays visible
-// over the caller's hide or delete. It returns whether a staged file
-// existed.
+// over the caller's hide or delete. (A background upload, which holds
+// hookMu, is waited for once cancelled, and its hook with it.) It returns
+// whether a staged file existed.
 func (m *Manager) Detach(key Key) bool {
 	had, _ := m.DetachVersion(key)
 	return had
@@ -185,11 +186,11 @@ func (m *Manager) detachLocked(f *File) string {
 			f.mu.Unlock()
 		}
 	}
-	if m.opts.WriteBack {
-		// A background upload that ended just before is shown first.
-		f.hookMu.Lock()
-		f.hookMu.Unlock()
-	}
+	// A background upload (write-back, or Drain's of a recovered file)
+	// that ended just before is shown first: its hook, shown after the
+	// caller's removal, would bring the name back.
+	f.hookMu.Lock()
+	f.hookMu.Unlock()
 	if cancel != nil {
 	} else if refs == 0 {
 		f.remove()

@@ -128,12 +128,12 @@ func (n *File) changeInfo(ctx context.Context, sf *staging.File, op string, mtim
 		sf = n.stagedFile()
 	}
 	if sf != nil {
-		if n.fsys.writeBack() {
-			// No background upload lands while the change is made
-			// (absorbed, or a copy of the version sf uploaded).
-			release := sf.Hold()
-			defer release()
-		}
+		// No background upload (write-back, or of a file recovered
+		// after a crash) lands or is shown while the change is made
+		// (absorbed, or a copy of the version sf uploaded): the upload's
+		// hook would show the version from before the copy.
+		release := sf.Hold()
+		defer release()
 		var cerr error
 		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
 			if cerr = change(info); cerr != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,14 @@ import (
 // earlier Manager on dir left (one file "a", created and written, not
 // closed).
 func recoveredFS(t *testing.T, st *fstest.Store, be Backend, dir string) (*FS, *staging.Manager) {
+	t.Helper()
+	return recoveredFSWith(t, st, be, dir, nil, nil)
+}
+
+// recoveredFSWith is recoveredFS whose new staging Manager calls onUpload
+// after each upload (staging.Options.OnUpload), and with opt applied to
+// the filesystem's options.
+func recoveredFSWith(t *testing.T, st *fstest.Store, be Backend, dir string, onUpload func(staging.Key, backend.Object), opt func(*Options)) (*FS, *staging.Manager) {
 	t.Helper()
 	ctx := context.Background()
 	dead, err := staging.New(staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, Logger: quiet})
@@ -37,7 +46,7 @@ func recoveredFS(t *testing.T, st *fstest.Store, be Backend, dir string) (*FS, *
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sm, err := staging.New(staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, Logger: quiet})
+	sm, err := staging.New(staging.Options{Dir: dir, Remote: st, PartSize: 1 << 16, UploadCutoff: 1 << 17, Logger: quiet, OnUpload: onUpload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +55,11 @@ func recoveredFS(t *testing.T, st *fstest.Store, be Backend, dir string) (*FS, *
 	if err != nil || len(res) != 1 || res[0].Outcome != staging.RecoveredPending {
 		t.Fatalf("recover: %+v, %v", res, err)
 	}
-	f, err := New(Options{Backend: be, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"}, Write: WriteOptions{Staging: sm, Backend: st}})
+	o := Options{Backend: be, Cache: c, Bucket: Bucket{ID: "b1", Name: "alpha"}, Write: WriteOptions{Staging: sm, Backend: st}}
+	if opt != nil {
+		opt(&o)
+	}
+	f, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +218,142 @@ func listNames(d *Dir) ([]string, error) {
 		if de.Name != "." && de.Name != ".." {
 			names = append(names, de.Name)
 		}
+	}
+}
+
+// TestRecoveredFileReadWhileItsUploadLands: a recovered file opened and
+// closed (a reader) after its background upload landed and before the
+// filesystem was shown the new version stays visible: the release used to
+// let the clean staged file go at once, the upload hook then found no
+// staged file under the name and showed nothing, and the directory's
+// listing (fetched before the upload) answered ENOENT for the name until
+// it expired (model seed 5986634330897083573: create, kill -9, then
+// listxattr answered ENOENT).
+func TestRecoveredFileReadWhileItsUploadLands(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	var fsys *FS
+	var openErr error
+	read := false
+	onUpload := func(k staging.Key, _ backend.Object) {
+		if read || k.Name != "a" {
+			return
+		}
+		read = true
+		// In the moment between the upload and the hook.
+		n, err := fsys.Root().(*Dir).Lookup(ctx, "a")
+		if err != nil {
+			openErr = err
+			return
+		}
+		h, err := n.(*File).Open(ctx, syscall.O_RDONLY)
+		if err != nil {
+			openErr = err
+			return
+		}
+		openErr = h.Release(ctx)
+	}
+	fsys, sm := recoveredFSWith(t, st, st, filepath.Join(t.TempDir(), "s"), onUpload, nil)
+	root := fsys.Root().(*Dir)
+	if got := readDir(t, root); len(got) != 1 || got[0] != "a" { // B2's listing (empty) is cached
+		t.Fatalf("after recovery the root lists %v", got)
+	}
+	if err := sm.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !read || openErr != nil {
+		t.Fatalf("the read during the upload: ran %v, err %v", read, openErr)
+	}
+	if !st.Has("b1", "a") {
+		t.Fatal("the upload did not land")
+	}
+	n, err := root.Lookup(ctx, "a")
+	if err != nil {
+		t.Fatalf("lookup after the upload: %v", err)
+	}
+	if v, err := n.(*File).Listxattr(ctx); err != nil {
+		t.Errorf("listxattr after the upload: %q, %v", v, err)
+	}
+	if got := readDir(t, root); len(got) != 1 || got[0] != "a" {
+		t.Errorf("after the upload the root lists %v, want [a]", got)
+	}
+}
+
+// TestChmodRecoveredFileWhileItsUploadLands: a chmod of a recovered file
+// made after its background upload landed and before the filesystem was
+// shown the new version is kept, in the filesystem's view and in B2, with
+// and without --metadata-delay. The chmod used to find the staged file
+// clean and change the uploaded version with a copy, after which the upload
+// hook showed the version from before the copy (TestModelVFS without
+// waiting for the recovery's uploads: open(O_CREAT), kill -9, chmod, then
+// stat showed the mode from before the chmod).
+func TestChmodRecoveredFileWhileItsUploadLands(t *testing.T) {
+	for _, delay := range []time.Duration{0, time.Hour} {
+		t.Run("delay="+delay.String(), func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore()
+			var fsys *FS
+			landed, resume := make(chan struct{}), make(chan struct{})
+			first := true
+			onUpload := func(k staging.Key, _ backend.Object) {
+				if !first || k.Name != "a" {
+					return
+				}
+				first = false
+				close(landed)
+				<-resume
+			}
+			fsys, sm := recoveredFSWith(t, st, st, filepath.Join(t.TempDir(), "s"), onUpload,
+				func(o *Options) { o.Write.MetadataDelay = delay })
+			root := fsys.Root().(*Dir)
+			n, err := root.Lookup(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn := n.(*File)
+			drained := make(chan error, 1)
+			go func() { drained <- sm.Drain(ctx) }()
+			<-landed
+			// The chmod comes between the upload and its hook; it may
+			// wait for the hook, so the upload goes on after a while.
+			mode := uint32(0o604)
+			chmodded := make(chan error, 1)
+			go func() {
+				_, err := fn.Setattr(ctx, nil, &SetAttr{Mode: &mode})
+				chmodded <- err
+			}()
+			select {
+			case err := <-chmodded:
+				chmodded <- err
+			case <-time.After(200 * time.Millisecond):
+			}
+			close(resume)
+			if err := <-chmodded; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-drained; err != nil {
+				t.Fatal(err)
+			}
+			if a := fn.Attr(ctx, nil); a.Mode&0o7777 != mode {
+				t.Errorf("stat after the chmod: mode %o, want %o", a.Mode&0o7777, mode)
+			}
+			n2, err := root.Lookup(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := n2.(*File).Attr(ctx, nil); a.Mode&0o7777 != mode {
+				t.Errorf("stat by a new lookup: mode %o, want %o", a.Mode&0o7777, mode)
+			}
+			if err := fsys.FlushMetadata(ctx); err != nil {
+				t.Fatal(err)
+			}
+			o, _, ok := st.Get("b1", "a")
+			if !ok {
+				t.Fatal("a is not in B2")
+			}
+			if m := parseEntryMeta(entryFromObject("a", o)); !m.HasMode || m.Mode&0o7777 != mode {
+				t.Errorf("B2's version has mode %o (%v), want %o", m.Mode&0o7777, m.HasMode, mode)
+			}
+		})
 	}
 }

@@ -242,10 +242,12 @@ func (n *Dir) rmdirPending(ctx context.Context, dir string) (done bool, err erro
 	return true, nil
 }
 
-// showDirs makes the cached listings above the B2 name just uploaded show
-// the directories on its path: one that existed only through pending
-// names (its marker pending or dropped) is in B2 now, and a listing
-// fetched from B2 before would lose it once nothing under it is pending.
+// showDirs makes the listings above the B2 name just uploaded show the
+// directories on its path: one that existed only through pending names
+// (its marker pending or dropped) is in B2 now, and a listing fetched
+// from B2 before the upload (cached, or still being fetched) would lose
+// it once nothing under it is pending. It goes up to the first directory
+// whose cached listing has the name.
 func (f *FS) showDirs(b Bucket, name string) {
 	c := f.meta.Cache()
 	d := name[:strings.LastIndexByte(name, '/')+1]
@@ -255,13 +257,13 @@ func (f *FS) showDirs(b Bucket, name string) {
 		if !ok {
 			return
 		}
-		l, cached := c.Listing(dirKey(b, parent))
-		if !cached {
-			return
+		if l, cached := c.Listing(dirKey(b, parent)); cached {
+			if _, found := findIndex(l, local); found {
+				return
+			}
 		}
-		if _, found := findIndex(l, local); found {
-			return
-		}
+		// Also when the listing is not cached: one being fetched
+		// keeps the change (see changed).
 		e := cache.Entry{Name: local, Dir: true}
 		f.changed(b, parent, local, &e)
 		d = parent

@@ -295,3 +295,52 @@ func TestWriteBackDirRenameRacesUpload(t *testing.T) {
 		t.Errorf("the mount reads a/f %q", d)
 	}
 }
+
+// TestWriteBackNewDirListedDuringMarkerUpload: a new directory (its marker
+// pending) listed while its marker's upload lands is in the listing,
+// though B2's answer predates the upload and the marker left the staging
+// area before the answer came: the upload was shown only in a listing
+// already cached, so the one being fetched was cached without the
+// directory (TestModelVFSWriteBack: mkdir("b"), then readdir of the root
+// without b, and ENOENT for b until the listing expired).
+func TestWriteBackNewDirListedDuringMarkerUpload(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	g := &listGate{Store: st}
+	fsys, sm := wbFSOver(t, st, g, time.Hour)
+	root := fsys.Root().(*Dir)
+	if _, err := root.Mkdir(ctx, "b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.arm()
+	type result struct {
+		names []string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		names, err := readNames(ctx, root)
+		done <- result{names, err}
+	}()
+	<-g.entered // B2's listing has no b yet
+	if err := sm.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sm.Lookup(stagingKey(Bucket{ID: "b1", Name: "alpha"}, "b/"+EmptyMarker)) != nil {
+		t.Fatal("b's marker is still staged after its upload")
+	}
+	close(g.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.names) != 1 || r.names[0] != "b" {
+		t.Errorf("readdir during the upload: %v, want [b]", r.names)
+	}
+	if names, err := readNames(ctx, root); err != nil || len(names) != 1 || names[0] != "b" {
+		t.Errorf("readdir after the upload: %v, %v; want [b]", names, err)
+	}
+	if _, err := root.Lookup(ctx, "b"); err != nil {
+		t.Errorf("lookup after the upload: %v", err)
+	}
+}

@@ -19,14 +19,13 @@ import (
 func TestModelFUSE(t *testing.T) {
 	testenv.RequireFUSE(t)
 	bin := b2fsBinary(t)
-	strict := os.Getenv("B2FS_MODEL_STRICT") == "1"
 	stats := newRunStats(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
 		// Passthrough on or off: on, writers cannot open a file while
 		// readers have it open (see fuseConfig.NoPassthrough).
 		passthrough := rapid.Bool().Draw(rt, "passthrough")
-		cfg := fuseConfig{MetadataDelay: delay, WaitRecovery: !strict, NoPassthrough: !passthrough}
+		cfg := fuseConfig{MetadataDelay: delay, NoPassthrough: !passthrough}
 		if os.Getenv("B2FS_MODEL_WRITEBACK") == "1" {
 			// Short delays, so that uploads land between and during the
 			// steps, and crashes find changes both pending and in flight.

@@ -2,7 +2,6 @@ package model
 
 import (
 	"flag"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -57,7 +56,6 @@ func TestModelVFSWriteBack(t *testing.T) {
 }
 
 func runVFS(t *testing.T, b2emu, writeBack bool) {
-	strict := os.Getenv("B2FS_MODEL_STRICT") == "1"
 	stats := newRunStats(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		delay := rapid.SampledFrom([]string{"0", "200ms", "1s"}).Draw(rt, "metadata-delay")
@@ -66,7 +64,7 @@ func runVFS(t *testing.T, b2emu, writeBack bool) {
 			rt.Fatal(err)
 		}
 		rc := rapid.Bool().Draw(rt, "read-cache")
-		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WaitRecovery: !strict, WriteBack: writeBack}
+		cfg := vfsConfig{B2Emu: b2emu, MetadataDelay: d, ReadCache: rc, WriteBack: writeBack}
 		if writeBack {
 			cfg.WriteBackDelay = rapid.SampledFrom([]time.Duration{time.Millisecond, 50 * time.Millisecond, time.Hour}).Draw(rt, "write-back-delay")
 		}

@@ -73,9 +73,6 @@ type vfsConfig struct {
 	// crash then loses nothing acknowledged (recovery uploads it).
 	WriteBack      bool
 	WriteBackDelay time.Duration
-	// WaitRecovery makes Crash wait until the recovered staged files are
-	// uploaded (see fuseConfig.WaitRecovery: the same KNOWN BUG).
-	WaitRecovery bool
 }
 
 // vfsInst is one start of the filesystem.
@@ -184,12 +181,6 @@ func (t *vfsTarget) start() error {
 		t.logger.Info("staged files of an earlier run", "found", len(res), "to_upload", pending)
 	}
 	if pending == 0 {
-		return nil
-	}
-	if t.cfg.WaitRecovery {
-		if err := in.st.Drain(ctx); err != nil {
-			return fmt.Errorf("uploading the recovered files: %w", err)
-		}
 		return nil
 	}
 	dctx, stop := context.WithCancel(t.ctx)
