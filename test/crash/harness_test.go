@@ -105,6 +105,7 @@ func (e *env) start(dir, cache string) *proc {
 	fmt.Fprintf(lf, "=== crash test: b2fs %s\n", strings.Join(args, " "))
 	p := &proc{t: t, dir: dir, log: logPath, start: off, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // b2fs goes if the test binary dies
 	p.cmd.Env = testenv.CredEnv(e.ts.KeyID, e.ts.Key)
 	p.cmd.Stdout, p.cmd.Stderr = lf, lf
 	if err := p.cmd.Start(); err != nil {

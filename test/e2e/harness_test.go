@@ -86,6 +86,9 @@ func startMount(t testing.TB, ts *b2emu.TestServer, o mountOpts) *mount {
 	t.Cleanup(func() { lf.Close() })
 	m := &mount{Dir: dir, stderr: &logFile{f: lf}, exited: make(chan struct{})}
 	m.cmd = exec.Command(bin, args...)
+	// b2fs unmounts and exits if the test binary dies (a -timeout panic
+	// runs no cleanup).
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	m.cmd.Env = testenv.CredEnv(keyID, key)
 	// A file, not a pipe: b2fs writes its log directly, so a line logged
 	// before a system call returns is readable as soon as it returns.

@@ -156,6 +156,7 @@ func (ft *fuseTarget) start() error {
 	fmt.Fprintf(ft.log, "=== model: starting b2fs %s\n", strings.Join(ft.args, " "))
 	off, _ := ft.log.Seek(0, 2)
 	ft.cmd = exec.Command(ft.bin, ft.args...)
+	ft.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // b2fs goes if the test binary dies
 	ft.cmd.Env = testenv.CredEnv(ft.emu.keyID, ft.emu.key)
 	ft.cmd.Stdout, ft.cmd.Stderr = ft.log, ft.log
 	if err := ft.cmd.Start(); err != nil {
