@@ -58,6 +58,26 @@ func (f *File) SetInfo(ctx context.Context, fn func(info map[string]string) erro
 	return true, nil
 }
 
+// ShowInfo changes with fn the extra file info of a clean file that is
+// going away (being unlinked or replaced) without making it dirty: the
+// change, which will not reach B2, is what the file's open handles show.
+// A file with changes to upload takes it as SetInfo does.
+func (f *File) ShowInfo(ctx context.Context, fn func(info map[string]string)) error {
+	if err := f.lockMutable(ctx); err != nil {
+		return err
+	}
+	if f.dirty || f.unlinked {
+		f.mu.Unlock()
+		_, err := f.SetInfo(ctx, func(info map[string]string) error { fn(info); return nil })
+		return err
+	}
+	next := copyInfo(f.info)
+	fn(next)
+	f.info = extraInfo(next)
+	f.mu.Unlock()
+	return nil
+}
+
 // VersionInfo returns the complete file info of the file as its next (or,
 // when it is clean, its current) B2 version has it: the extra info, the
 // mtime and, when the content is the uploaded one, large_file_sha1.

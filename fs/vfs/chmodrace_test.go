@@ -203,3 +203,43 @@ func TestRenameOfOpenFileKeepsPendingXattr(t *testing.T) {
 		t.Errorf("getxattr after the rename: %q %v", v, err)
 	}
 }
+
+// TestReplacedFileKeepsDeferredChmod: a chmod whose copy is deferred
+// (--metadata-delay), of a file open for writing and not written yet, is
+// what the handle's fstat shows after a rename over the file or its
+// unlink (model seed 18124746377415650168: fstat showed the mode from
+// before the chmod).
+func TestReplacedFileKeepsDeferredChmod(t *testing.T) {
+	for _, how := range []string{"rename", "unlink"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			fsys, _ := storeFSWith(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
+			root := fsys.Root().(*Dir)
+			f := writeFile(t, root, "f", "abc")
+			writeFile(t, root, "g", "other")
+			h, err := f.Open(ctx, syscall.O_WRONLY)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Release(ctx)
+			m612 := uint32(0o612)
+			if _, err := f.Setattr(ctx, nil, &SetAttr{Mode: &m612}); err != nil { // deferred
+				t.Fatal(err)
+			}
+			if how == "rename" {
+				err = root.Rename(ctx, "g", root, "f", 0)
+			} else {
+				err = root.Unlink(ctx, "f")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Write(ctx, []byte("XY"), 1); err != nil {
+				t.Fatal(err)
+			}
+			if a := f.Attr(ctx, h); a.Mode&0o7777 != 0o612 {
+				t.Errorf("fstat after %s: mode %o, want 612", how, a.Mode&0o7777)
+			}
+		})
+	}
+}

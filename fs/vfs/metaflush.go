@@ -301,11 +301,10 @@ func (f *FS) dropMeta(ctx context.Context, n *File, sf *staging.File) {
 		return
 	}
 	if sf != nil {
-		absorbed, err := sf.SetInfo(ctx, func(info map[string]string) error {
-			p.mergeInto(info)
-			return nil
-		})
-		if err == nil && absorbed && !p.modTime.IsZero() && p.info[staging.InfoMtime] != p.orig[staging.InfoMtime] {
+		// The file goes: its handles show the change (its staged copy
+		// takes it, uploaded only if the copy has changes of its own).
+		err := sf.ShowInfo(ctx, p.mergeInto)
+		if err == nil && !p.modTime.IsZero() && p.info[staging.InfoMtime] != p.orig[staging.InfoMtime] {
 			sf.SetMtime(ctx, p.modTime)
 		}
 	}
