@@ -66,15 +66,19 @@ func (f *File) ShowInfo(ctx context.Context, fn func(info map[string]string)) er
 	if err := f.lockMutable(ctx); err != nil {
 		return err
 	}
-	if f.dirty || f.unlinked {
-		f.mu.Unlock()
-		_, err := f.SetInfo(ctx, func(info map[string]string) error { fn(info); return nil })
-		return err
-	}
+	absorb := f.dirty || f.unlinked
 	next := copyInfo(f.info)
 	fn(next)
 	f.info = extraInfo(next)
+	if absorb {
+		f.changed = f.m.now()
+		f.gen++
+	}
 	f.mu.Unlock()
+	if absorb {
+		f.persistMeta()
+		f.m.noteChange(f)
+	}
 	return nil
 }
 
