@@ -111,59 +111,87 @@ func (m *Meta) lookup(ctx context.Context, b Bucket, prefix, name string) (cache
 			return e, found, nil
 		}
 	}
-	type res struct {
-		e  cache.Entry
-		ok bool
-	}
 	v, err := m.shared(ctx, "E"+key+"\x00"+name, func(ctx context.Context) (any, error) {
-		if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
-			return res{e, r == cache.Found}, nil
-		}
-		if e, found, ok, err := m.relistLookup(ctx, b, prefix, name); err != nil || ok {
-			return res{e, found}, err
-		}
-		gen := m.gens.slot(key)
-		g0 := gen.Load()
-		full := childName(prefix, name)
-		m.log.Debug("lookup by listing", "bucket", b.Name, "prefix", full)
-		p, err := m.be.ListDir(ctx, b, full, "", 100)
-		if err != nil {
-			return nil, err
-		}
-		objs := p.Objects
-		folder := full + "/"
-		// The folder sorts after names that continue with a byte below
-		// '/'; if the page stopped before reaching it, ask for it directly.
-		if p.Next != "" && !passed(objs, folder) {
-			q, err := m.be.ListDir(ctx, b, folder, "", 1)
-			if err != nil {
-				return nil, err
-			}
-			if len(q.Objects) > 0 || q.Next != "" {
-				objs = append(objs, Object{Name: folder, Folder: true})
+		var r res
+		var err error
+		// A change that races the answer's put leaves the name uncached
+		// (see lookupOnce): ask again, a few times at most.
+		for attempt := 0; attempt < 3; attempt++ {
+			var raced bool
+			if r, raced, err = m.lookupOnce(ctx, b, prefix, name); err != nil || !raced {
+				break
 			}
 		}
-		e, ok := resolveLookup(m.log, prefix, name, objs)
-		if gen.Load() != g0 {
-			// A change made through the filesystem raced the list call
-			// (see Changed): what it recorded in the cache is newer.
-			if ce, r := m.cache.Lookup(key, name); r != cache.Unknown {
-				return res{ce, r == cache.Found}, nil
-			}
-			return res{e, ok}, nil
-		}
-		if ok {
-			m.cache.PutEntry(key, e)
-		} else {
-			m.cache.PutNegative(key, name)
-		}
-		return res{e, ok}, nil
+		return r, err
 	})
 	if err != nil {
 		return cache.Entry{}, false, err
 	}
 	r := v.(res)
 	return r.e, r.ok, nil
+}
+
+// res is a lookup's answer.
+type res struct {
+	e  cache.Entry
+	ok bool
+}
+
+// lookupOnce is one try of lookup's shared call; raced reports that a
+// change made through the filesystem raced the put of the answer, which
+// was then forgotten.
+func (m *Meta) lookupOnce(ctx context.Context, b Bucket, prefix, name string) (_ res, raced bool, _ error) {
+	key := dirKey(b, prefix)
+	if e, r := m.cache.Lookup(key, name); r != cache.Unknown {
+		return res{e, r == cache.Found}, false, nil
+	}
+	if e, found, ok, err := m.relistLookup(ctx, b, prefix, name); err != nil || ok {
+		return res{e, found}, false, err
+	}
+	gen := m.gens.slot(key)
+	g0 := gen.Load()
+	full := childName(prefix, name)
+	m.log.Debug("lookup by listing", "bucket", b.Name, "prefix", full)
+	p, err := m.be.ListDir(ctx, b, full, "", 100)
+	if err != nil {
+		return res{}, false, err
+	}
+	objs := p.Objects
+	folder := full + "/"
+	// The folder sorts after names that continue with a byte below
+	// '/'; if the page stopped before reaching it, ask for it directly.
+	if p.Next != "" && !passed(objs, folder) {
+		q, err := m.be.ListDir(ctx, b, folder, "", 1)
+		if err != nil {
+			return res{}, false, err
+		}
+		if len(q.Objects) > 0 || q.Next != "" {
+			objs = append(objs, Object{Name: folder, Folder: true})
+		}
+	}
+	e, ok := resolveLookup(m.log, prefix, name, objs)
+	if gen.Load() != g0 {
+		// A change made through the filesystem raced the list call
+		// (see Changed): what it recorded in the cache is newer.
+		if ce, r := m.cache.Lookup(key, name); r != cache.Unknown {
+			return res{ce, r == cache.Found}, false, nil
+		}
+		return res{e, ok}, false, nil
+	}
+	if ok {
+		m.cache.PutEntry(key, e)
+	} else {
+		m.cache.PutNegative(key, name)
+	}
+	if gen.Load() != g0 {
+		// A change raced the put: the answer just cached may have
+		// overwritten what the change recorded. Forget the name and
+		// ask again.
+		m.cache.Invalidate(key, name)
+		m.log.Debug("lookup raced a change; asking again", "bucket", b.Name, "name", full)
+		return res{e, ok}, true, nil
+	}
+	return res{e, ok}, false, nil
 }
 
 // passed reports whether a sorted page reached name (or went beyond it).

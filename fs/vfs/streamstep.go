@@ -15,10 +15,13 @@ import (
 // sorts as "d/"), so that entries already returned never move. A listing
 // complete when the reader starts is returned whole, sorted by name.
 func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCursor) (dirCursor, error) {
+	// Read before the stream is opened: a finished stream is the cached
+	// listing as it was then, and a change made after it (an upload
+	// shown, its staged file let go) must be seen as one below.
+	gen := f.meta.DirGen(b, prefix)
 	if c.stream == nil {
 		c.stream = f.meta.OpenStream(b, prefix)
 	}
-	gen := f.meta.DirGen(b, prefix)
 	all, last, pages, done, err := c.stream.Wait(ctx, c.seen)
 	if err != nil {
 		return c, err

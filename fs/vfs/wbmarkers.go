@@ -179,12 +179,28 @@ func (f *FS) markerUploaded(b Bucket, prefix string, sf *staging.File) {
 // lookup is listing.Meta.Lookup, with, in write-back mode, the
 // directories that exist only through the pending names under them.
 func (f *FS) lookup(ctx context.Context, b Bucket, prefix, name string) (cache.Entry, bool, error) {
+	wb := f.writeBack()
+	var g0 uint64
+	if wb {
+		g0 = f.meta.DirGen(b, prefix)
+	}
 	e, ok, err := f.meta.Lookup(ctx, b, prefix, name)
-	if err != nil || ok || !f.writeBack() {
+	if err != nil || ok || !wb {
 		return e, ok, err
 	}
 	if f.opts.Write.Staging.HasUnder(b.ID, childDir(prefix, name), "") {
 		return cache.Entry{Name: name, Dir: true}, true, nil
+	}
+	// The last pending name under it may have been uploaded and let go
+	// after B2 was asked and before the staging check: its upload showed
+	// the directory in the cache (showDirs).
+	if f.meta.DirGen(b, prefix) != g0 {
+		switch ce, r := f.meta.Cache().Lookup(dirKey(b, prefix), name); r {
+		case cache.Found:
+			return ce, true, nil
+		case cache.Unknown:
+			return f.meta.Lookup(ctx, b, prefix, name) // in B2 by now
+		}
 	}
 	return e, ok, nil
 }
