@@ -12,8 +12,9 @@
 //	s := m.OpenStream(b, "a/b/")                   // s.Wait(ctx, seen) page by page
 //	m.Changed(b, "a/b/", "name", &e)               // a change made through the filesystem (nil: removed), before patching the cache
 //	m.Invalidated(b, "a/b/")                       // a change Changed cannot describe (a directory rename)
+//	m.Settled(b, "a/b/")                           // after the cache was patched (or invalidated) for the change
 //	g := m.DirGen(b, "a/b/")                       // changes with every change of the directory
-//	all = s.Latest(all)                            // the stream's entries now, with the changes made since
+//	all, done, ok = s.Latest(all)                  // the stream's entries now, with the changes made since (!ok: open it again)
 //	m.Shutdown()                                   // after life is cancelled
 //
 // Errors wrap the kinds of package errs (errs.ErrNameTooLong,

@@ -18,10 +18,14 @@ import (
 //   - Meta.Changed records a change in the directory's listing being
 //     fetched (Stream.patches): applied to its entries now and to every
 //     page it receives later, and so to the listing it caches;
-//   - every change bumps the directory's generation (DirGen): a lookup
-//     that raced one caches nothing, and a reader that merges its listing
-//     with other state (the files being written) can tell that the
-//     directory changed in between and read the listing again (Latest).
+//   - every change bumps the directory's generation (DirGen) twice:
+//     before the cache is patched (Changed), so that a lookup that raced
+//     it caches nothing, and after (Settled), so that a reader that read
+//     the generation and then the cache in between reads again; a reader
+//     that merges its listing with other state (the files being written)
+//     can tell that the directory changed in between and read the listing
+//     again (Latest). The generation moves under streamMu, as a stream
+//     ends: a stream either holds a change or ended before it.
 
 // dirGenSlots is the number of directory generations kept: directories
 // share a slot by hash, and a shared slot only makes a lookup skip
@@ -55,10 +59,9 @@ func (m *Meta) DirGen(b Bucket, prefix string) uint64 {
 // that finished before it is in the cache by then.
 func (m *Meta) Changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
-	m.Mutated()
-	m.gens.slot(key).Add(1)
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
+	m.bumpLocked(key)
 	s := m.streams[key]
 	if s == nil {
 		return
@@ -79,15 +82,32 @@ func (m *Meta) Changed(b Bucket, prefix, name string, e *cache.Entry) {
 	s.changed()
 }
 
+// Settled records that the change Changed (or Invalidated) announced for
+// directory prefix of b is in the cache now (the caller patched or
+// invalidated the directory's listing and entry): the generation moves
+// again, so that a reader that read it after Changed and the cache before
+// the patch finds it moved and reads again (Latest). A listing being
+// fetched counts it as applied: the change is in it already.
+func (m *Meta) Settled(b Bucket, prefix string) {
+	key := dirKey(b, prefix)
+	m.streamMu.Lock()
+	defer m.streamMu.Unlock()
+	m.bumpLocked(key)
+	if s := m.streams[key]; s != nil {
+		s.mu.Lock()
+		s.applied++
+		s.mu.Unlock()
+	}
+}
+
 // Invalidated records that the filesystem changed directory prefix of b
 // in ways Changed does not describe (a directory rename moved its
 // entries): its listing being fetched is not cached.
 func (m *Meta) Invalidated(b Bucket, prefix string) {
 	key := dirKey(b, prefix)
-	m.Mutated()
-	m.gens.slot(key).Add(1)
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
+	m.bumpLocked(key)
 	if s := m.streams[key]; s != nil {
 		s.mu.Lock()
 		s.noCache = true
@@ -95,25 +115,51 @@ func (m *Meta) Invalidated(b Bucket, prefix string) {
 	}
 }
 
+// bumpLocked moves the generation of directory key and the mutation
+// count; streamMu is held, so that a stream that ends (stop, under
+// streamMu) either has the change recorded in it and counted (applied), or
+// ended before the generation moved: a listing is never left with a
+// change it neither holds nor knows it missed.
+func (m *Meta) bumpLocked(key string) {
+	m.Mutated()
+	m.gens.slot(key).Add(1)
+}
+
 // Latest returns the stream's entries as they are now, given all, the
-// entries an earlier Wait returned: the stream's own while it runs (with
-// the changes made since, see Changed), else the directory's cached
-// listing when there is one (the changes made after the stream ended
-// went there), else all.
-func (s *Stream) Latest(all []cache.Entry) []cache.Entry {
+// entries an earlier Wait returned, for a reader that found the
+// directory's generation (DirGen) moved since it opened the stream:
+//   - while the stream is fetching: its own entries, with the changes made
+//     since (Changed); done is false;
+//   - once it ended: its complete listing when the directory has not
+//     changed since, else the directory's cached listing (changes made
+//     after the stream ended patch it); done is true;
+//   - ok is false when neither holds the changes: the stream ended without
+//     caching its listing (a change it missed, no directory cache), or
+//     went idle (changes made meanwhile are not in it), or fails. The
+//     reader must list the directory again (a new OpenStream).
+func (s *Stream) Latest(all []cache.Entry) (latest []cache.Entry, done, ok bool) {
+	m := s.m
+	m.streamMu.Lock()
 	s.mu.Lock()
-	if !s.done || s.running {
-		defer s.mu.Unlock()
-		if s.err != nil {
-			return all
-		}
-		return s.all
-	}
+	shared := m.streams[s.key] == s
+	cur, fin, running, failed, genDone := s.all, s.done, s.running, s.err != nil, s.genDone
 	s.mu.Unlock()
-	if l, ok := s.m.cache.Listing(s.key); ok {
-		return l
+	gen := m.gens.slot(s.key).Load()
+	m.streamMu.Unlock()
+	switch {
+	case failed:
+		return all, false, false
+	case running && shared:
+		return cur, false, true
+	case !fin:
+		return all, false, false
+	case gen == genDone:
+		return cur, true, true
 	}
-	return all
+	if l, ok := m.cache.Listing(s.key); ok {
+		return l, true, true
+	}
+	return all, false, false
 }
 
 // unpatchedLocked returns page without the names changed through the

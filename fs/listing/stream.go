@@ -62,6 +62,10 @@ type Stream struct {
 	applied uint64
 	gen0    uint64
 	noCache bool
+	// genDone is the directory's generation when all became the
+	// complete listing (the stream ended, or it was opened on the cached
+	// listing): all has every change made before (see Latest).
+	genDone uint64
 }
 
 // final reports whether the entry called name (of a directory whose
@@ -89,8 +93,12 @@ func final(dir, last, name string) bool {
 // directory, started if needed.
 func (m *Meta) openStream(b Bucket, prefix string) *Stream {
 	key := dirKey(b, prefix)
+	// Read before the cache: the listing found has every change made
+	// before (the change patches the cache after it moves the
+	// generation).
+	gen := m.gens.slot(key).Load()
 	if l, ok := m.cache.Listing(key); ok {
-		return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
+		return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, genDone: gen, update: make(chan struct{})}
 	}
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
@@ -98,8 +106,9 @@ func (m *Meta) openStream(b Bucket, prefix string) *Stream {
 	if s == nil {
 		// Checked again under streamMu: a stream that just finished
 		// cached its listing before leaving the map.
+		gen = m.gens.slot(key).Load()
 		if l, ok := m.cache.Listing(key); ok {
-			return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, update: make(chan struct{})}
+			return &Stream{m: m, b: b, prefix: prefix, key: key, all: l, done: true, genDone: gen, update: make(chan struct{})}
 		}
 		s = &Stream{m: m, b: b, prefix: prefix, key: key, update: make(chan struct{}), demand: make(chan struct{}, 1),
 			gen0: m.gens.slot(key).Load()}
@@ -269,7 +278,10 @@ func (s *Stream) run() {
 			return
 		}
 		if ok {
-			s.stop(func() { s.all, s.done = applyPatches(es, s.patches), true })
+			s.stop(func() {
+				s.all, s.done = applyPatches(es, s.patches), true
+				s.genDone = m.gens.slot(s.key).Load()
+			})
 			return
 		}
 		if head != nil {
@@ -346,6 +358,7 @@ func (s *Stream) run() {
 			s.stop(func() {
 				all = applyPatches(all, s.patches) // those made since the page was added
 				s.all, s.done = all, true
+				s.genDone = m.gens.slot(s.key).Load()
 				m.noteMarker(s.b, s.prefix, markers)
 				m.small.note(s.key, len(all))
 				if !s.noCache && m.gens.slot(s.key).Load()-s.gen0 == s.applied {

@@ -42,6 +42,7 @@ type dirCursor struct {
 	seen    int             // pages of the stream used
 	started bool            // lastKey is set
 	lastKey string          // b2Key of the last entry returned
+	gen     uint64          // the directory's generation that the entries reflect (listing.Meta.DirGen)
 }
 
 // listAll is a DirHandle list function for a listing got in one piece.

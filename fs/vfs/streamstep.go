@@ -15,11 +15,13 @@ import (
 // sorts as "d/"), so that entries already returned never move. A listing
 // complete when the reader starts is returned whole, sorted by name.
 func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCursor) (dirCursor, error) {
-	// Read before the stream is opened: a finished stream is the cached
-	// listing as it was then, and a change made after it (an upload
-	// shown, its staged file let go) must be seen as one below.
-	gen := f.meta.DirGen(b, prefix)
+	first := c.seen == 0
 	if c.stream == nil {
+		// Read before the stream is opened: a finished stream is the
+		// listing as it was when it ended, and a change made after
+		// (an upload shown, its staged file let go) must be seen as
+		// one below, at this step or a later one.
+		c.gen = f.meta.DirGen(b, prefix)
 		c.stream = f.meta.OpenStream(b, prefix)
 	}
 	all, last, pages, done, err := c.stream.Wait(ctx, c.seen)
@@ -27,19 +29,30 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 		return c, err
 	}
 	merged := f.withStaged(b, prefix, all)
-	// A file whose background upload landed between the listing and the
-	// merge left the staged files after the listing was taken: the
-	// listing as it is now has it (listing.Meta.Changed).
+	// A file whose background upload landed since the stream was opened
+	// may have left the staged files and not be in what the stream gave:
+	// the listing as it is now has it (listing.Meta.Changed), or the
+	// directory is listed again.
 	for i := 0; i < 3; i++ {
 		g := f.meta.DirGen(b, prefix)
-		if g == gen {
+		if g == c.gen {
 			break
 		}
-		gen = g
-		all = c.stream.Latest(all)
+		c.gen = g
+		latest, complete, ok := c.stream.Latest(all)
+		if !ok {
+			f.log.Debug("listing again: the directory changed after its listing ended", "bucket", b.Name, "prefix", prefix)
+			c.stream = f.meta.OpenStream(b, prefix)
+			if latest, pages, err = wholeListing(ctx, c.stream); err != nil {
+				return c, err
+			}
+			complete = true
+		}
+		all = latest
+		done = done || complete
 		merged = f.withStaged(b, prefix, all)
 	}
-	if c.seen == 0 && done {
+	if first && done {
 		return dirCursor{entries: merged, byName: merged, done: true, stream: c.stream, seen: pages}, nil
 	}
 	if k, ok := inPlace(prefix, last, done, all, merged, c); ok {
@@ -70,6 +83,17 @@ func (f *FS) streamStep(ctx context.Context, b Bucket, prefix string, c dirCurso
 	}
 	c.byName, c.seen, c.done = merged, pages, done
 	return c, nil
+}
+
+// wholeListing waits until s has the directory's complete listing.
+func wholeListing(ctx context.Context, s *listing.Stream) (all []cache.Entry, pages int, err error) {
+	for {
+		all, _, n, done, err := s.Wait(ctx, pages)
+		if err != nil || done {
+			return all, n, err
+		}
+		pages = n
+	}
 }
 
 // inPlace reports whether the entries streamStep adds to c are exactly

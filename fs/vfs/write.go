@@ -189,6 +189,7 @@ func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 	// First the listing being fetched, then the cache (see
 	// listing.Meta.Changed).
 	f.meta.Changed(b, prefix, name, e)
+	defer f.meta.Settled(b, prefix) // after the cache, see listing.Meta.Settled
 	f.opts.Write.cacheMu.Lock()
 	defer f.opts.Write.cacheMu.Unlock()
 	if l, ok := c.Listing(key); ok && len(l) < patchLimit {
@@ -218,6 +219,7 @@ func (f *FS) changed(b Bucket, prefix, name string, e *cache.Entry) {
 func (f *FS) invalidateDir(b Bucket, prefix string) {
 	f.meta.Invalidated(b, prefix)
 	f.meta.Cache().InvalidateDir(dirKey(b, prefix))
+	f.meta.Settled(b, prefix)
 }
 
 // mtimeInfo returns info with src_last_modified_millis set to t.
