@@ -337,7 +337,9 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 	for _, d := range complete {
 		m.noteMarker(b, d, t.dirs[d])
 		m.small.note(dirKey(b, d), len(out[d]))
-		m.cache.PutListing(dirKey(b, d), out[d])
+		if !m.putListingUnchanged(dirKey(b, d), out[d], gen) {
+			break // a change raced: cache no more of it
+		}
 	}
 	exp := now.Add(co.DirTTL)
 	for _, d := range cut {
@@ -354,4 +356,20 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		m.states.put(dirKey(b, d), st, now)
 	}
 	return res, nil
+}
+
+// putListingUnchanged caches the listing l of directory key unless a
+// change was made through the filesystem since the mutation count was gen.
+// Checked and put under streamMu, where changes are counted (bumpLocked):
+// a change counted after the put patches the cached listing (the
+// filesystem patches the cache after Changed), so a listing fetched
+// before it cannot be cached after the patch and hide it.
+func (m *Meta) putListingUnchanged(key string, l []cache.Entry, gen uint64) bool {
+	m.streamMu.Lock()
+	defer m.streamMu.Unlock()
+	if m.mutations.Load() != gen {
+		return false
+	}
+	m.cache.PutListing(key, l)
+	return true
 }
