@@ -4,8 +4,6 @@ import (
 	"context"
 	"syscall"
 	"testing"
-
-	"github.com/b2fs/b2fs/fs/fstest"
 )
 
 // TestFstatWhileSymlinkRenamedOver: fstat through an open handle of a file
@@ -17,11 +15,7 @@ import (
 // file's node the symlink's entry.
 func TestFstatWhileSymlinkRenamedOver(t *testing.T) {
 	ctx := context.Background()
-	var hc *hookedCopy
-	fsys, _ := storeFSWith(t, func(o *Options) {
-		hc = &hookedCopy{Store: o.Write.Backend.(*fstest.Store)}
-		o.Write.Backend = hc
-	})
+	fsys, _, hc := hookedCopyFS(t, nil)
 	root := fsys.Root().(*Dir)
 	f := writeFile(t, root, "p", "")
 	h, err := f.Open(ctx, syscall.O_RDONLY)
