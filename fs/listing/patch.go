@@ -55,10 +55,10 @@ func (m *Meta) DirGen(b Bucket, prefix string) uint64 {
 // that finished before it is in the cache by then.
 func (m *Meta) Changed(b Bucket, prefix, name string, e *cache.Entry) {
 	key := dirKey(b, prefix)
-	m.Mutated()
 	m.gens.slot(key).Add(1)
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
+	m.mutations.Add(1) // under streamMu: see fetchWindow
 	s := m.streams[key]
 	if s == nil {
 		return
@@ -84,10 +84,10 @@ func (m *Meta) Changed(b Bucket, prefix, name string, e *cache.Entry) {
 // entries): its listing being fetched is not cached.
 func (m *Meta) Invalidated(b Bucket, prefix string) {
 	key := dirKey(b, prefix)
-	m.Mutated()
 	m.gens.slot(key).Add(1)
 	m.streamMu.Lock()
 	defer m.streamMu.Unlock()
+	m.mutations.Add(1) // under streamMu: see fetchWindow
 	if s := m.streams[key]; s != nil {
 		s.mu.Lock()
 		s.noCache = true

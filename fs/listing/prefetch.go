@@ -315,12 +315,6 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 	for _, d := range complete {
 		out[d] = buildEntries(m.log, d, t.dirs[d])
 	}
-	if m.mutations.Load() != gen {
-		// A change raced the listing: cache nothing from it (the
-		// requested directory is still answered, as a delimiter listing
-		// fetched at the same moment would be).
-		return windowResult{dirs: out}, nil
-	}
 	res := windowResult{dirs: out}
 	if first && !done && t.last != "" && !strings.Contains(t.last[len(root):], "/") {
 		// Cut in root's own files: every name of root up to t.last is in
@@ -333,17 +327,35 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		}
 		res.head = h
 	}
-	now := co.Now()
+	// The check and the caching under streamMu, under which changes
+	// made through the filesystem are counted (Changed, Mutated): a
+	// change either raced the listing (nothing is cached from it) or
+	// comes after its listings are in the cache, which it then patches.
+	m.streamMu.Lock()
+	if m.mutations.Load() != gen {
+		m.streamMu.Unlock()
+		// A change raced the listing: cache nothing from it (the
+		// requested directory is still answered, as a delimiter listing
+		// fetched at the same moment would be).
+		return windowResult{dirs: out}, nil
+	}
+	if h := m.windowChecked; h != nil {
+		h()
+	}
 	for _, d := range complete {
 		m.noteMarker(b, d, t.dirs[d])
 		m.small.note(dirKey(b, d), len(out[d]))
 		m.cache.PutListing(dirKey(b, d), out[d])
 	}
-	exp := now.Add(co.DirTTL)
 	for _, d := range cut {
 		if t.markerKnown(d, done) {
 			m.noteMarker(b, d, t.dirs[d])
 		}
+	}
+	m.streamMu.Unlock()
+	now := co.Now()
+	exp := now.Add(co.DirTTL)
+	for _, d := range cut {
 		st := treeState{expires: exp, large: true}
 		if d == root && !done && t.last != "" {
 			// The continuation starts at the last name (inclusive)
