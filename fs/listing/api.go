@@ -36,7 +36,11 @@ func (m *Meta) Cache() *cache.Cache { return m.cache }
 
 // Mutated records a change made through the filesystem: a subtree listing
 // that raced it is not cached.
-func (m *Meta) Mutated() { m.mutations.Add(1) }
+func (m *Meta) Mutated() {
+	m.streamMu.Lock() // see fetchWindow
+	m.mutations.Add(1)
+	m.streamMu.Unlock()
+}
 
 // Shutdown stops new listing fetchers and waits for the running ones,
 // which end once the lifetime given to New is cancelled (cancel it first).

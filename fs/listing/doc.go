@@ -33,6 +33,6 @@
 //   - names.go, markers.go: names and B2 names, entries built from
 //     listings; directory markers found in listings.
 //
-// LOCK ORDER: Meta.streamMu, then Stream.mu (see stream.go); treeStates.mu
-// is taken alone.
+// LOCK ORDER: Meta.streamMu, then Stream.mu (see stream.go), then the
+// cache's locks; treeStates.mu is taken alone.
 package listing

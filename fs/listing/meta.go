@@ -28,8 +28,8 @@ type Meta struct {
 	tree          TreeLister
 	prefetchPages int
 	states        treeStates
-	// mutations counts changes made through the filesystem; a subtree
-	// listing that raced one is not cached.
+	// mutations counts changes made through the filesystem, under
+	// streamMu; a subtree listing that raced one is not cached.
 	mutations atomic.Uint64
 	// gens are the directories' generations (patch.go).
 	gens dirGens
@@ -43,10 +43,16 @@ type Meta struct {
 	// called by a fetcher that went idle, after it stopped (tests).
 	streamIdle atomic.Int64 // a time.Duration; 0: streamIdle
 	afterIdle  func(*Stream)
+	// windowChecked, when set, is called by fetchWindow once it found
+	// that no change raced its listing, just before it caches it (tests).
+	windowChecked func()
 
 	// streamMu guards streams, the directory listings being fetched, by
-	// directory key, and closed (no fetcher starts once it is set).
-	// LOCK ORDER: streamMu, then Stream.mu.
+	// directory key, and closed (no fetcher starts once it is set). A
+	// change made through the filesystem is counted (mutations) under
+	// it, and a subtree window checks the count and caches its listings
+	// under it (fetchWindow).
+	// LOCK ORDER: streamMu, then Stream.mu, then the cache's locks.
 	streamMu sync.Mutex
 	streams  map[string]*Stream
 	closed   bool

@@ -121,7 +121,7 @@ func (m *Meta) Invalidated(b Bucket, prefix string) {
 // ended before the generation moved: a listing is never left with a
 // change it neither holds nor knows it missed.
 func (m *Meta) bumpLocked(key string) {
-	m.Mutated()
+	m.mutations.Add(1) // see fetchWindow
 	m.gens.slot(key).Add(1)
 }
 

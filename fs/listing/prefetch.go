@@ -315,12 +315,6 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 	for _, d := range complete {
 		out[d] = buildEntries(m.log, d, t.dirs[d])
 	}
-	if m.mutations.Load() != gen {
-		// A change raced the listing: cache nothing from it (the
-		// requested directory is still answered, as a delimiter listing
-		// fetched at the same moment would be).
-		return windowResult{dirs: out}, nil
-	}
 	res := windowResult{dirs: out}
 	if first && !done && t.last != "" && !strings.Contains(t.last[len(root):], "/") {
 		// Cut in root's own files: every name of root up to t.last is in
@@ -333,19 +327,35 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		}
 		res.head = h
 	}
-	now := co.Now()
+	// The check and the caching under streamMu, under which changes
+	// made through the filesystem are counted (Changed, Mutated): a
+	// change either raced the listing (nothing is cached from it) or
+	// comes after its listings are in the cache, which it then patches.
+	m.streamMu.Lock()
+	if m.mutations.Load() != gen {
+		m.streamMu.Unlock()
+		// A change raced the listing: cache nothing from it (the
+		// requested directory is still answered, as a delimiter listing
+		// fetched at the same moment would be).
+		return windowResult{dirs: out}, nil
+	}
+	if h := m.windowChecked; h != nil {
+		h()
+	}
 	for _, d := range complete {
 		m.noteMarker(b, d, t.dirs[d])
 		m.small.note(dirKey(b, d), len(out[d]))
-		if !m.putListingUnchanged(dirKey(b, d), out[d], gen) {
-			break // a change raced: cache no more of it
-		}
+		m.cache.PutListing(dirKey(b, d), out[d])
 	}
-	exp := now.Add(co.DirTTL)
 	for _, d := range cut {
 		if t.markerKnown(d, done) {
 			m.noteMarker(b, d, t.dirs[d])
 		}
+	}
+	m.streamMu.Unlock()
+	now := co.Now()
+	exp := now.Add(co.DirTTL)
+	for _, d := range cut {
 		st := treeState{expires: exp, large: true}
 		if d == root && !done && t.last != "" {
 			// The continuation starts at the last name (inclusive)
@@ -356,20 +366,4 @@ func (m *Meta) fetchWindow(ctx context.Context, b Bucket, root string, first boo
 		m.states.put(dirKey(b, d), st, now)
 	}
 	return res, nil
-}
-
-// putListingUnchanged caches the listing l of directory key unless a
-// change was made through the filesystem since the mutation count was gen.
-// Checked and put under streamMu, where changes are counted (bumpLocked):
-// a change counted after the put patches the cached listing (the
-// filesystem patches the cache after Changed), so a listing fetched
-// before it cannot be cached after the patch and hide it.
-func (m *Meta) putListingUnchanged(key string, l []cache.Entry, gen uint64) bool {
-	m.streamMu.Lock()
-	defer m.streamMu.Unlock()
-	if m.mutations.Load() != gen {
-		return false
-	}
-	m.cache.PutListing(key, l)
-	return true
 }

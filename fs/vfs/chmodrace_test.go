@@ -26,6 +26,21 @@ func (h *hookedCopy) Copy(ctx context.Context, src Object, dst Bucket, name stri
 	return o, err
 }
 
+// hookedCopyFS is storeFSWith (opt may be nil) whose server-side copies
+// go through the returned hookedCopy.
+func hookedCopyFS(t *testing.T, opt func(*Options)) (*FS, *fstest.Store, *hookedCopy) {
+	t.Helper()
+	var hc *hookedCopy
+	fsys, st := storeFSWith(t, func(o *Options) {
+		if opt != nil {
+			opt(o)
+		}
+		hc = &hookedCopy{Store: o.Write.Backend.(*fstest.Store)}
+		o.Write.Backend = hc
+	})
+	return fsys, st, hc
+}
+
 func wantMode(t *testing.T, st *fstest.Store, name, mode, data string) {
 	t.Helper()
 	o, got, ok := st.Get("b1", name)
@@ -39,12 +54,7 @@ func wantMode(t *testing.T, st *fstest.Store, name, mode, data string) {
 // meanwhile) is not undone when the copy lands: the upload at close has it.
 func TestChmodDuringMetadataCopy(t *testing.T) {
 	ctx := context.Background()
-	var hc *hookedCopy
-	fsys, st := storeFSWith(t, func(o *Options) {
-		o.Write.MetadataDelay = time.Hour
-		hc = &hookedCopy{Store: o.Write.Backend.(*fstest.Store)}
-		o.Write.Backend = hc
-	})
+	fsys, st, hc := hookedCopyFS(t, func(o *Options) { o.Write.MetadataDelay = time.Hour })
 	root := fsys.Root().(*Dir)
 	f := writeFile(t, root, "f", "abc")
 	m640 := uint32(0o640)
@@ -94,11 +104,7 @@ func TestChmodDuringMetadataCopy(t *testing.T) {
 // content.
 func TestChmodDuringCopyFileRange(t *testing.T) {
 	ctx := context.Background()
-	var hc *hookedCopy
-	fsys, st := storeFSWith(t, func(o *Options) {
-		hc = &hookedCopy{Store: o.Write.Backend.(*fstest.Store)}
-		o.Write.Backend = hc
-	})
+	fsys, st, hc := hookedCopyFS(t, nil)
 	root := fsys.Root().(*Dir)
 	src := writeFile(t, root, "src", "source bytes")
 	dst, h, err := root.Create(ctx, "dst", syscall.O_WRONLY|syscall.O_CREAT, 0o644)

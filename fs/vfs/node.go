@@ -61,9 +61,9 @@ type File struct {
 	gone       bool
 	goneStaged *staging.File // the staged copy it had then (its handles may still write it)
 	// replacing: a rename over the file is under way. The name may show
-	// the file taking its place before gone is set: current() keeps to
-	// entry and stagedFile() to goneStaged (its staged copy then)
-	// meanwhile.
+	// the file taking its place before gone is set: current() and
+	// lookups of the name (updateFromName) keep to entry, and
+	// stagedFile() to goneStaged (its staged copy then), meanwhile.
 	replacing bool
 	// wrote counts the versions this mount uploaded for the file (its
 	// read handles follow them; see readHandle).
@@ -188,7 +188,7 @@ func (f *FS) dirNode(b Bucket, prefix string) *Dir {
 }
 
 // fileNode returns the file for entry e of directory dir in b, recording e
-// as its newest view.
+// as its newest view (see updateFromName).
 func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 	r := &f.reg
 	r.mu.Lock()
@@ -204,7 +204,7 @@ func (f *FS) fileNode(b Bucket, dir string, e cache.Entry) *File {
 		return n
 	}
 	r.mu.Unlock()
-	n.update(e)
+	n.updateFromName(e)
 	return n
 }
 
@@ -458,9 +458,21 @@ func (n *Dir) setGone(a Attr) {
 	n.locMu.Unlock()
 }
 
-// update records a newer view of the file (from a listing or lookup).
-func (n *File) update(e cache.Entry) {
+// update records a newer view of the file.
+func (n *File) update(e cache.Entry) { n.setEntry(e, false) }
+
+// updateFromName records e, what the file's name shows now (a listing or a
+// lookup), as a newer view of the file, unless the file went or a rename
+// over it is under way (then the name shows another file, see replacing):
+// ok false, and the file keeps its entry.
+func (n *File) updateFromName(e cache.Entry) (ok bool) { return n.setEntry(e, true) }
+
+func (n *File) setEntry(e cache.Entry, fromName bool) bool {
 	n.mu.Lock()
+	if fromName && (n.gone || n.replacing) {
+		n.mu.Unlock()
+		return false
+	}
 	old := n.entry.FileID
 	n.entry = e
 	hook := n.onNewVersion
@@ -473,6 +485,7 @@ func (n *File) update(e cache.Entry) {
 			go hook(old, e.FileID)
 		}
 	}
+	return true
 }
 
 // current returns the newest view of the file, pending metadata applied
@@ -494,8 +507,8 @@ func (n *File) current() cache.Entry {
 		n.mu.Lock()
 		changed := e.FileID != n.entry.FileID
 		n.mu.Unlock()
-		if changed {
-			n.update(e)
+		if changed && !n.updateFromName(e) {
+			return n.current() // a rename over the file began meanwhile
 		}
 		return n.overlay(e)
 	}

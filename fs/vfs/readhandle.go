@@ -220,14 +220,23 @@ func (h *readHandle) Release(ctx context.Context) error {
 	return nil
 }
 
-// Fsync of a read-only handle on a file with nothing staged: the content is
-// in B2 already; metadata changes not yet in B2 are sent.
+// Fsync makes the file durable, as through any of its descriptors: once it
+// is staged (written through another handle since h was opened), its
+// staged copy is uploaded as a staged handle's fsync does; else its content
+// is in B2 already and the metadata changes not yet in B2 are sent.
 func (h *readHandle) Fsync(ctx context.Context) error {
 	if h.node == nil {
 		return nil
 	}
-	h.mu.RLock()
-	path := h.path
+	if err := h.rlockCurrent(); err != nil {
+		return err
+	}
+	path, sf := h.path, h.staged
 	h.mu.RUnlock()
+	if sf != nil {
+		// Held by h until its Release, which does not come while an
+		// fsync through it runs.
+		return (&stagedHandle{fsys: h.fsys, node: h.node, f: sf}).sync(ctx, "fsync")
+	}
 	return h.fsys.opErr("fsync "+path, h.fsys.flushMeta(context.WithoutCancel(ctx), h.node))
 }

@@ -1036,9 +1036,14 @@ func (r *runner) recover() {
 			}
 		}
 		if !n.streamed.lo.IsZero() {
-			a := n.meta
-			a.mtime = n.streamed
-			allowed = append(allowed, a)
+			// The time of when streaming started, with any metadata
+			// the file may show: the copy that sets its final time is
+			// deferred metadata, lost in a crash with the changes
+			// folded into it (a chmod since the close).
+			for _, a := range append(append([]meta(nil), allowed...), n.meta) {
+				a.mtime = n.streamed
+				allowed = append(allowed, a)
+			}
 		}
 		if n.isDir() {
 			// A directory shows the time on its marker after a restart,
