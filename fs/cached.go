@@ -32,9 +32,10 @@ import (
 // under fileNode.mu, from OPEN to RELEASE, which the kernel sends after it
 // has let go of the file, so the counts cover the kernel's):
 //   - a passthrough open is made only while no other handle is open, and
-//     only of the version the passthrough handles already open read (their
-//     backing file is shared), or when none is open and no other open
-//     waits for them;
+//     only of the version the passthrough handles already open read or of
+//     one with its content (same size and known SHA-1, or the same read
+//     cache file), as their backing file is shared, or when none is open
+//     and no other open waits for them;
 //   - any other open waits, up to passWait, until the passthrough handles
 //     are released (a closed file's RELEASE is usually in flight), and
 //     fails with ETXTBSY (the reason logged) when one stays open.
@@ -101,52 +102,97 @@ func (h *passHandle) Release(ctx context.Context) syscall.Errno {
 
 // openPass opens version e of n for passthrough when passthrough is on,
 // the whole version is in the read cache and the kernel would accept it.
+// A version with the content of the one the open passthrough handles read
+// (a metadata copy of it, made while they are open) joins them: the
+// kernel reads the backing file registered at the first of them, and the
+// handle still reports e.
 func (f *FS) openPass(n *fileNode, path string, e cache.Entry) (*passHandle, bool) {
 	o := f.Options()
 	if !o.Passthrough || o.ReadCache == nil || e.FileID == "" {
 		return nil, false
 	}
-	if !n.passOK(e.FileID) {
+	v := passVersionOf(e)
+	src, ok := n.passOK(v, nil)
+	if !ok {
 		return nil, false
 	}
-	fd, ok := o.ReadCache.OpenComplete(e.FileID, e.Size, vfs.ContentSHA1(e))
+	fd, ok := o.ReadCache.OpenComplete(v.id, v.size, v.sha1)
+	if !ok && src.id != v.id && src.sameContent(v) {
+		// The copy's data may still be the read version's only.
+		fd, ok = o.ReadCache.OpenComplete(src.id, src.size, src.sha1)
+	}
 	if !ok {
+		return nil, false
+	}
+	fi, err := fd.Stat()
+	if err != nil {
+		fd.Close()
 		return nil, false
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.passOKLocked(e.FileID) {
+	if _, ok := n.passOKLocked(v, fi); !ok {
 		fd.Close()
 		return nil, false
 	}
 	io := n.ioLocked()
+	if io.ioPass == 0 {
+		io.pass, io.passFile = v, fi
+	}
 	io.ioPass++
-	io.passID = e.FileID
 	return &passHandle{fsys: f, node: n, path: path, entry: e, fd: fd}, true
 }
 
-func (n *fileNode) passOK(id string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.passOKLocked(id)
+// passVersion is what a passthrough open reads: a version's file ID and,
+// when known, its content's size and SHA-1.
+type passVersion struct {
+	id   string
+	size int64
+	sha1 string
 }
 
-// passOKLocked reports whether a passthrough open of version id may be
-// made now. n.mu is held.
-func (n *fileNode) passOKLocked(id string) bool {
+func passVersionOf(e cache.Entry) passVersion {
+	return passVersion{id: e.FileID, size: e.Size, sha1: vfs.ContentSHA1(e)}
+}
+
+// sameContent reports whether v and w are known to have the same content.
+func (v passVersion) sameContent(w passVersion) bool {
+	return v.id == w.id || (v.sha1 != "" && v.sha1 == w.sha1 && v.size == w.size)
+}
+
+func (n *fileNode) passOK(v passVersion, fi os.FileInfo) (passVersion, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.passOKLocked(v, fi)
+}
+
+// passOKLocked reports whether a passthrough open of version v, whose
+// read-cache file is fi (nil: not opened yet), may be made now, and the
+// version the open passthrough handles read (v when none is open). It
+// joins them when v has their content: the same known SHA-1 and size, or
+// the same cache file (the read cache moves a version's file to a
+// metadata copy made by this mount). Without fi, an open that may have
+// their content is allowed, to be checked again with fi. n.mu is held.
+func (n *fileNode) passOKLocked(v passVersion, fi os.FileInfo) (passVersion, bool) {
 	io := n.io
 	if io == nil {
-		return true // nothing open, nothing waiting
+		return v, true // nothing open, nothing waiting
 	}
 	if io.ioOther > 0 || time.Now().Before(io.otherUntil) {
-		return false
+		return v, false
 	}
 	if io.ioPass > 0 {
 		// Joins the open ones: a process may hold one open while it
 		// opens another, so this does not wait for waiting opens.
-		return io.passID == id
+		if io.pass.sameContent(v) {
+			return io.pass, true
+		}
+		if v.size != io.pass.size || (v.sha1 != "" && io.pass.sha1 != "") {
+			return io.pass, false
+		}
+		return io.pass, fi == nil || (io.passFile != nil && os.SameFile(fi, io.passFile))
 	}
-	return io.otherWaiting == 0
+	return v, io.otherWaiting == 0
 }
 
 // otherOpen records a non-passthrough handle of n being opened, once no
@@ -228,10 +274,11 @@ type fileIO struct {
 	kernelID string
 	// ioPass and ioOther count the open handles in passthrough and in
 	// any other mode, otherWaiting the opens waiting for the passthrough
-	// handles, of version passID, to be released; passFree is closed when
-	// they are (see cached.go).
+	// handles, which read version pass, to be released; passFree is
+	// closed when they are (see cached.go).
 	ioPass, ioOther, otherWaiting int
-	passID                        string
+	pass                          passVersion
+	passFile                      os.FileInfo // pass's read-cache file
 	passFree                      chan struct{}
 	otherUntil                    time.Time // no passthrough open before (see otherGrace)
 }

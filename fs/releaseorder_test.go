@@ -54,7 +54,7 @@ func TestPassthroughOpenAfterGoFuseRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &fileNode{fsys: fsys, f: vn.(*vfs.File)}
-	id := n.f.Entry().FileID
+	v := passVersionOf(n.f.Entry())
 
 	// Served through WrapRaw.
 	if errno := n.otherOpen(ctx); errno != 0 {
@@ -62,12 +62,12 @@ func TestPassthroughOpenAfterGoFuseRelease(t *testing.T) {
 	}
 	var during bool
 	g := &goFuseRelease{RawFileSystem: fuse.NewDefaultRawFileSystem(), h: &handle{fsys: fsys, node: n, h: nopHandle{}}}
-	g.dropped = func() { during = n.passOK(id) }
+	g.dropped = func() { _, during = n.passOK(v, nil) }
 	fsys.WrapRaw(g).Release(make(chan struct{}), &fuse.ReleaseIn{})
 	if during {
 		t.Fatal("a passthrough open was allowed before go-fuse had dropped its backing-file reference for the RELEASE")
 	}
-	if !n.passOK(id) {
+	if _, ok := n.passOK(v, nil); !ok {
 		t.Fatal("no passthrough open allowed after the RELEASE was handled")
 	}
 
@@ -77,7 +77,7 @@ func TestPassthroughOpenAfterGoFuseRelease(t *testing.T) {
 	}
 	g.dropped = func() {}
 	g.Release(make(chan struct{}), &fuse.ReleaseIn{})
-	if n.passOK(id) {
+	if _, ok := n.passOK(v, nil); ok {
 		t.Fatal("a passthrough open was allowed right after an unordered release")
 	}
 }

@@ -312,3 +312,82 @@ func readWhole(fn string, two bool) error {
 	}
 	return nil
 }
+
+// TestPassthroughOpenAfterMetadataCopy opens a file while a passthrough
+// reader holds it open and a chmod has meanwhile made a new version of it
+// in B2 (a metadata copy, same content, new file ID): the open joins the
+// reader's passthrough handle at once instead of waiting for it to close
+// (it used to fail with ETXTBSY after 5s), both read the content, and a
+// writer still waits for the readers.
+func TestPassthroughOpenAfterMetadataCopy(t *testing.T) {
+	w := newWriteEnv(t, "--metadata-delay", "0") // --passthrough is on by default
+	fn := filepath.Join(w.m.Dir, "f")
+	want := bytes.Repeat([]byte("metadata copy\n"), 5000)
+	if err := os.WriteFile(fn, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := w.wantRemote(t, "f", want)
+	if got, err := os.ReadFile(fn); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	waitRecorded(t, w.cache, 1)
+
+	r, err := os.Open(fn) // a passthrough open: the whole version is cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.Chmod(fn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if f, _ := w.remote(t, "f"); f.ID != before.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the chmod made no new version in B2")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	start := time.Now()
+	r2, err := os.Open(fn)
+	if err != nil {
+		t.Fatalf("open after the chmod while a reader is open: %v (after %v)", err, time.Since(start))
+	}
+	defer r2.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("open after the chmod took %v: it waited for the reader", d)
+	}
+	for i, f := range []*os.File{r2, r} {
+		got := make([]byte, len(want)+10)
+		n, err := f.ReadAt(got, 0)
+		if (err != nil && err != io.EOF) || !bytes.Equal(got[:n], want) {
+			t.Errorf("reader %d: read %d bytes, %v", i, n, err)
+		}
+	}
+	if st, err := r2.Stat(); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("stat of the new open: %v, %v; want mode 0600", st.Mode(), err)
+	}
+
+	// A writer still waits for the readers to close.
+	opened := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(fn, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			err = f.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("a writer opened while passthrough readers were open: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	r.Close()
+	r2.Close()
+	if err := <-opened; err != nil {
+		t.Fatalf("writer after the readers closed: %v", err)
+	}
+}
